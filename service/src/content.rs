@@ -1,0 +1,301 @@
+//! The content of one entry version — a prompt or a resource, shaped like MCP's — as stored
+//! (JSON), exchanged (bundles, admin API) and served (protobuf).
+
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use mcp_config_proto::v1;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    domain::{InvalidInput, Kind},
+    render,
+};
+
+/// Largest text, blob or template accepted in one entry.
+pub const MAX_CONTENT_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptArgument {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptMessage {
+    pub role: Role,
+    /// A minijinja (Jinja2) template.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// A prompt without its name (the name is the entry's key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptContent {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arguments: Vec<PromptArgument>,
+    pub messages: Vec<PromptMessage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Annotations {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audience: Vec<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<f64>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_modified: String,
+}
+
+/// A resource without its URI (the URI is the entry's key). Exactly one of `text` and `blob`
+/// (base64) holds its contents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceContent {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mime_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Annotations>,
+}
+
+/// The content of one version of an entry, of either kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Prompt(PromptContent),
+    Resource(ResourceContent),
+}
+
+impl Content {
+    /// Parses and validates content of `kind` from JSON (the stored form and the API's).
+    pub fn from_json(kind: Kind, json: serde_json::Value) -> Result<Self, InvalidInput> {
+        let content = match kind {
+            Kind::Prompts => serde_json::from_value(json).map(Content::Prompt),
+            Kind::Resources => serde_json::from_value(json).map(Content::Resource),
+        }
+        .map_err(|e| InvalidInput::new("content", e.to_string()))?;
+        content.validate()?;
+        Ok(content)
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Content::Prompt(_) => Kind::Prompts,
+            Content::Resource(_) => Kind::Resources,
+        }
+    }
+
+    /// Checks what serde cannot: templates compile, arguments are unique, sizes are bounded,
+    /// a resource has exactly one of text and blob.
+    pub fn validate(&self) -> Result<(), InvalidInput> {
+        match self {
+            Content::Prompt(prompt) => validate_prompt(prompt),
+            Content::Resource(resource) => validate_resource(resource),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("content serializes to JSON")
+    }
+}
+
+fn validate_prompt(prompt: &PromptContent) -> Result<(), InvalidInput> {
+    if prompt.messages.is_empty() {
+        return Err(InvalidInput::new(
+            "messages",
+            "a prompt needs at least one message",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, argument) in prompt.arguments.iter().enumerate() {
+        let field = format!("arguments[{i}].name");
+        if !render::is_identifier(&argument.name) {
+            return Err(InvalidInput::new(
+                field,
+                format!("{:?} is not an identifier", argument.name),
+            ));
+        }
+        if !seen.insert(argument.name.as_str()) {
+            return Err(InvalidInput::new(
+                field,
+                format!("{:?} is declared twice", argument.name),
+            ));
+        }
+    }
+    for (i, message) in prompt.messages.iter().enumerate() {
+        let field = format!("messages[{i}].text");
+        if message.text.len() > MAX_CONTENT_BYTES {
+            return Err(InvalidInput::new(
+                field,
+                format!("longer than {MAX_CONTENT_BYTES} bytes"),
+            ));
+        }
+        render::check_template(&message.text)
+            .map_err(|e| InvalidInput::new(field, e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn validate_resource(resource: &ResourceContent) -> Result<(), InvalidInput> {
+    if resource.name.is_empty() {
+        return Err(InvalidInput::new("name", "must not be empty"));
+    }
+    match (&resource.text, &resource.blob) {
+        (Some(_), Some(_)) | (None, None) => Err(InvalidInput::new(
+            "text",
+            "exactly one of text and blob must be set",
+        )),
+        (Some(text), None) if text.len() > MAX_CONTENT_BYTES => Err(InvalidInput::new(
+            "text",
+            format!("longer than {MAX_CONTENT_BYTES} bytes"),
+        )),
+        (None, Some(blob)) => match BASE64.decode(blob) {
+            Ok(bytes) if bytes.len() > MAX_CONTENT_BYTES => Err(InvalidInput::new(
+                "blob",
+                format!("longer than {MAX_CONTENT_BYTES} bytes"),
+            )),
+            Ok(_) => Ok(()),
+            Err(e) => Err(InvalidInput::new("blob", format!("not base64: {e}"))),
+        },
+        _ => Ok(()),
+    }
+}
+
+impl PromptContent {
+    pub fn to_proto(&self, name: &str) -> v1::Prompt {
+        v1::Prompt {
+            name: name.to_owned(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            arguments: self
+                .arguments
+                .iter()
+                .map(|a| v1::PromptArgument {
+                    name: a.name.clone(),
+                    description: a.description.clone(),
+                    required: a.required,
+                })
+                .collect(),
+            messages: self
+                .messages
+                .iter()
+                .map(|m| v1::PromptMessage {
+                    role: m.role.as_str().to_owned(),
+                    text: m.text.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl ResourceContent {
+    pub fn to_proto(&self, uri: &str) -> v1::Resource {
+        use v1::resource::Contents;
+        let (contents, size) = match (&self.text, &self.blob) {
+            (Some(text), _) => (Some(Contents::Text(text.clone())), text.len()),
+            (None, Some(blob)) => {
+                let bytes = BASE64.decode(blob).unwrap_or_default();
+                let size = bytes.len();
+                (Some(Contents::Blob(bytes)), size)
+            }
+            (None, None) => (None, 0),
+        };
+        v1::Resource {
+            uri: uri.to_owned(),
+            name: self.name.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            mime_type: self.mime_type.clone(),
+            size: size as u64,
+            contents,
+            annotations: self.annotations.as_ref().map(|a| v1::Annotations {
+                audience: a.audience.iter().map(|r| r.as_str().to_owned()).collect(),
+                priority: a.priority,
+                last_modified: a.last_modified.clone(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_template_syntax_error_names_the_message() {
+        let err = Content::from_json(
+            Kind::Prompts,
+            json!({"messages": [{"role": "user", "text": "ok"}, {"role": "user", "text": "{{ oops"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "messages[1].text");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = Content::from_json(
+            Kind::Prompts,
+            json!({"messages": [{"role": "user", "text": "x"}], "colour": "red"}),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn a_resource_needs_exactly_one_of_text_and_blob() {
+        let both = json!({"name": "r", "text": "a", "blob": "YQ=="});
+        assert!(Content::from_json(Kind::Resources, both).is_err());
+        let neither = json!({"name": "r"});
+        assert!(Content::from_json(Kind::Resources, neither).is_err());
+        let blob =
+            Content::from_json(Kind::Resources, json!({"name": "r", "blob": "YWJj"})).unwrap();
+        let Content::Resource(resource) = blob else {
+            panic!("not a resource")
+        };
+        assert_eq!(resource.to_proto("file:///r").size, 3);
+    }
+
+    #[test]
+    fn duplicate_arguments_are_rejected() {
+        let err = Content::from_json(
+            Kind::Prompts,
+            json!({"arguments": [{"name": "a"}, {"name": "a"}], "messages": [{"role": "user", "text": "x"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "arguments[1].name");
+    }
+}

@@ -1,0 +1,279 @@
+//! Domain types parsed once at the edge ("parse, don't validate"): a value of one of these types
+//! is valid by construction, and every parse error names the field it came from.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+
+/// The input was rejected; `field` says which part of it (e.g. `org_id`, `prompts[2].name`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {message}")]
+pub struct InvalidInput {
+    pub field: String,
+    pub message: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same problem, found inside a larger input at `prefix` (e.g. an entry of a bundle).
+    pub fn within(self, prefix: &str) -> Self {
+        let field = if self.field.is_empty() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{}", self.field)
+        };
+        Self {
+            field,
+            message: self.message,
+        }
+    }
+}
+
+/// Longest prompt name or resource URI accepted.
+pub const MAX_KEY_LEN: usize = 512;
+
+/// An org or server identifier: `[a-z0-9][a-z0-9-]{0,62}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Slug(String);
+
+impl Slug {
+    pub fn parse(field: &str, value: &str) -> Result<Self, InvalidInput> {
+        let bytes = value.as_bytes();
+        let valid = !bytes.is_empty()
+            && bytes.len() <= 63
+            && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+        if valid {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(InvalidInput::new(
+                field,
+                format!("{value:?} is not a slug ([a-z0-9][a-z0-9-]{{0,62}})"),
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Slug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Slug {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Slug::parse("slug", &raw).map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+
+/// Whose entries: the system defaults, or one org's overrides.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    Defaults,
+    Org(Slug),
+}
+
+impl Scope {
+    /// Parses a request's optional org: empty means the defaults.
+    pub fn parse_optional(field: &str, value: &str) -> Result<Self, InvalidInput> {
+        if value.is_empty() {
+            Ok(Scope::Defaults)
+        } else {
+            Slug::parse(field, value).map(Scope::Org)
+        }
+    }
+
+    /// The org column's value: the defaults are stored with an empty org.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Scope::Defaults => "",
+            Scope::Org(slug) => slug.as_str(),
+        }
+    }
+}
+
+/// Which of an MCP server's lists an entry belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Kind {
+    Prompts,
+    Resources,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 2] = [Kind::Prompts, Kind::Resources];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Prompts => "PROMPTS",
+            Kind::Resources => "RESOURCES",
+        }
+    }
+
+    /// What the key of an entry of this kind is called in messages and errors.
+    pub fn key_field(self) -> &'static str {
+        match self {
+            Kind::Prompts => "name",
+            Kind::Resources => "uri",
+        }
+    }
+}
+
+impl FromStr for Kind {
+    type Err = InvalidInput;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "PROMPTS" | "prompts" => Ok(Kind::Prompts),
+            "RESOURCES" | "resources" => Ok(Kind::Resources),
+            other => Err(InvalidInput::new(
+                "kind",
+                format!("{other:?} is not prompts or resources"),
+            )),
+        }
+    }
+}
+
+/// A prompt name or a resource URI: the key an entry is known by within (scope, server, kind).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct EntryKey(String);
+
+impl EntryKey {
+    pub fn parse(kind: Kind, value: &str) -> Result<Self, InvalidInput> {
+        let field = kind.key_field();
+        if value.is_empty() {
+            return Err(InvalidInput::new(field, "must not be empty"));
+        }
+        if value.len() > MAX_KEY_LEN {
+            return Err(InvalidInput::new(
+                field,
+                format!("longer than {MAX_KEY_LEN} bytes"),
+            ));
+        }
+        if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(InvalidInput::new(
+                field,
+                "must not contain whitespace or control characters",
+            ));
+        }
+        if kind == Kind::Resources && !looks_like_uri(value) {
+            return Err(InvalidInput::new(
+                field,
+                format!("{value:?} is not a URI (scheme:rest)"),
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EntryKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// RFC 3986's `scheme ":" …`: a letter, then letters, digits, `+`, `-` or `.`, then a colon.
+fn looks_like_uri(value: &str) -> bool {
+    match value.split_once(':') {
+        Some((scheme, rest)) => {
+            !rest.is_empty()
+                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        }
+        None => false,
+    }
+}
+
+/// One global, strictly increasing number per committed change.
+pub type Revision = u64;
+
+/// Identifies one entry: its scope, server, kind and key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EntryId {
+    pub scope: Scope,
+    pub server: Slug,
+    pub kind: Kind,
+    pub key: EntryKey,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_follow_the_designs_rule() {
+        for good in ["acme", "a", "0-team", &"a".repeat(63)] {
+            assert!(Slug::parse("org_id", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Acme",
+            "-acme",
+            "ac me",
+            "acme_1",
+            "ä",
+            &"a".repeat(64),
+            "a;drop",
+        ] {
+            let err = Slug::parse("org_id", bad).unwrap_err();
+            assert_eq!(err.field, "org_id", "{bad}");
+        }
+    }
+
+    #[test]
+    fn empty_org_means_the_defaults() {
+        assert_eq!(
+            Scope::parse_optional("org_id", "").unwrap(),
+            Scope::Defaults
+        );
+        assert_eq!(
+            Scope::parse_optional("org_id", "acme").unwrap().as_str(),
+            "acme"
+        );
+    }
+
+    #[test]
+    fn resource_keys_must_be_uris_and_prompt_keys_plain_names() {
+        assert!(EntryKey::parse(Kind::Resources, "file:///docs/readme.md").is_ok());
+        assert!(EntryKey::parse(Kind::Resources, "docs/readme.md").is_err());
+        assert!(EntryKey::parse(Kind::Resources, "1http://x").is_err());
+        assert!(EntryKey::parse(Kind::Prompts, "review-pr").is_ok());
+        assert_eq!(
+            EntryKey::parse(Kind::Prompts, "has space")
+                .unwrap_err()
+                .field,
+            "name"
+        );
+        assert_eq!(
+            EntryKey::parse(Kind::Resources, "").unwrap_err().field,
+            "uri"
+        );
+    }
+
+    #[test]
+    fn nested_errors_keep_the_path_to_the_field() {
+        let err = InvalidInput::new("name", "bad").within("orgs.acme.servers.github.prompts[1]");
+        assert_eq!(err.field, "orgs.acme.servers.github.prompts[1].name");
+    }
+}

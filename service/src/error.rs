@@ -1,0 +1,39 @@
+//! The service's error: what a domain operation can fail with, whichever door (gRPC or HTTP)
+//! it was asked through. Each door maps it in one place (`grpc::status`, `http::error`).
+
+use std::sync::Arc;
+
+use crate::{domain::InvalidInput, render::RenderError, store::StoreError};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("version conflict: expected version {expected}, current version is {current}")]
+    Conflict { expected: u64, current: u64 },
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// A Watch asked to replay from a revision the change log no longer holds.
+    #[error("revision {since} was pruned from the change log (oldest retained: {oldest}); resync")]
+    Pruned { since: u64, oldest: u64 },
+    /// The store failed; the detail is logged, never sent to callers.
+    #[error("store unavailable")]
+    Store(#[source] Arc<StoreError>),
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict { expected, current } => Error::Conflict { expected, current },
+            StoreError::NotFound(what) => Error::NotFound(what),
+            StoreError::AlreadyExists(what) => Error::AlreadyExists(what),
+            other => Error::Store(Arc::new(other)),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,210 @@
+//! Invalidation events: built from committed changes, carried in-process on a broadcast bus,
+//! and on Redis as the proto3 JSON of `InvalidationEvent`.
+
+use mcp_config_proto::v1::{self, InvalidationEvent};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::{
+    cache::{Invalidation, ViewKey},
+    domain::{Kind, Scope, Slug},
+    store::Change,
+};
+
+/// The event announcing `change`. Revisions are dense (every revision is one committed change),
+/// so the previous event's revision is always `revision - 1`.
+pub fn event_of(change: &Change) -> InvalidationEvent {
+    InvalidationEvent {
+        revision: change.revision,
+        previous_revision: change.revision.saturating_sub(1),
+        org_id: change.org.clone(),
+        server: change.server.clone(),
+        kind: proto_kind(change.kind) as i32,
+        keys: change.keys.clone(),
+    }
+}
+
+fn proto_kind(kind: Kind) -> v1::Kind {
+    match kind {
+        Kind::Prompts => v1::Kind::Prompts,
+        Kind::Resources => v1::Kind::Resources,
+    }
+}
+
+/// What an event drops from a view cache; everything, if the event cannot be understood.
+pub fn invalidation_of(event: &InvalidationEvent) -> Invalidation {
+    let kind = match v1::Kind::try_from(event.kind) {
+        Ok(v1::Kind::Prompts) => Kind::Prompts,
+        Ok(v1::Kind::Resources) => Kind::Resources,
+        _ => return Invalidation::All,
+    };
+    let (Ok(server), Ok(scope)) = (
+        Slug::parse("server", &event.server),
+        Scope::parse_optional("org_id", &event.org_id),
+    ) else {
+        return Invalidation::All;
+    };
+    match scope {
+        Scope::Defaults => Invalidation::Server { kind, server },
+        scope => Invalidation::View(ViewKey {
+            kind,
+            scope,
+            server,
+        }),
+    }
+}
+
+/// Whether a Watch with these filters wants `event`. A default's change reaches every org.
+pub fn matches(event: &InvalidationEvent, orgs: &[String], servers: &[String]) -> bool {
+    (orgs.is_empty() || event.org_id.is_empty() || orgs.contains(&event.org_id))
+        && (servers.is_empty() || servers.contains(&event.server))
+}
+
+/// The proto3 JSON form of `InvalidationEvent` (64-bit integers as strings, camelCase names,
+/// the enum by name), as published on Redis for subscribers in any language.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+struct EventJson {
+    #[serde(with = "as_string")]
+    revision: u64,
+    #[serde(with = "as_string", default)]
+    previous_revision: u64,
+    #[serde(default)]
+    org_id: String,
+    server: String,
+    kind: String,
+    #[serde(default)]
+    keys: Vec<String>,
+}
+
+mod as_string {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&value.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Number {
+            Text(String),
+            Int(u64),
+        }
+        match Number::deserialize(deserializer)? {
+            Number::Text(text) => text.parse().map_err(D::Error::custom),
+            Number::Int(n) => Ok(n),
+        }
+    }
+}
+
+pub fn to_json(event: &InvalidationEvent) -> String {
+    let kind = v1::Kind::try_from(event.kind).unwrap_or(v1::Kind::Unspecified);
+    serde_json::to_string(&EventJson {
+        revision: event.revision,
+        previous_revision: event.previous_revision,
+        org_id: event.org_id.clone(),
+        server: event.server.clone(),
+        kind: kind.as_str_name().to_owned(),
+        keys: event.keys.clone(),
+    })
+    .expect("an event serializes")
+}
+
+pub fn from_json(json: &str) -> Result<InvalidationEvent, serde_json::Error> {
+    let parsed: EventJson = serde_json::from_str(json)?;
+    Ok(InvalidationEvent {
+        revision: parsed.revision,
+        previous_revision: parsed.previous_revision,
+        org_id: parsed.org_id,
+        server: parsed.server,
+        kind: v1::Kind::from_str_name(&parsed.kind).unwrap_or(v1::Kind::Unspecified) as i32,
+        keys: parsed.keys,
+    })
+}
+
+/// The in-process fan-out of events to this replica's cache and Watch streams.
+#[derive(Clone)]
+pub struct Bus {
+    sender: broadcast::Sender<InvalidationEvent>,
+}
+
+impl Bus {
+    /// `capacity` events may be buffered per receiver; a receiver that falls further behind
+    /// is told it lagged and must resync.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            sender: broadcast::channel(capacity).0,
+        }
+    }
+
+    pub fn publish(&self, event: InvalidationEvent) {
+        // No receiver is fine: nobody is listening yet.
+        let _ = self.sender.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<InvalidationEvent> {
+        self.sender.subscribe()
+    }
+
+    pub fn receivers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_form_is_the_designs() {
+        let event = InvalidationEvent {
+            revision: 57,
+            previous_revision: 56,
+            org_id: "acme".into(),
+            server: "github".into(),
+            kind: v1::Kind::Prompts as i32,
+            keys: vec!["review-pr".into()],
+        };
+        let json = to_json(&event);
+        assert_eq!(
+            json,
+            r#"{"revision":"57","previousRevision":"56","orgId":"acme","server":"github","kind":"PROMPTS","keys":["review-pr"]}"#
+        );
+        assert_eq!(from_json(&json).unwrap(), event);
+    }
+
+    #[test]
+    fn a_default_change_invalidates_the_whole_server() {
+        let event = InvalidationEvent {
+            server: "github".into(),
+            kind: v1::Kind::Resources as i32,
+            ..Default::default()
+        };
+        assert_eq!(
+            invalidation_of(&event),
+            Invalidation::Server {
+                kind: Kind::Resources,
+                server: Slug::parse("s", "github").unwrap()
+            }
+        );
+        assert_eq!(
+            invalidation_of(&InvalidationEvent::default()),
+            Invalidation::All
+        );
+    }
+
+    #[test]
+    fn watch_filters_let_defaults_through() {
+        let event = |org: &str| InvalidationEvent {
+            org_id: org.into(),
+            server: "github".into(),
+            ..Default::default()
+        };
+        let orgs = ["acme".to_string()];
+        assert!(matches(&event("acme"), &orgs, &[]));
+        assert!(matches(&event(""), &orgs, &[]));
+        assert!(!matches(&event("globex"), &orgs, &[]));
+        assert!(!matches(&event("acme"), &[], &["slack".to_string()]));
+    }
+}

@@ -1,0 +1,16 @@
+//! mcp-config: the single source of truth for the prompts and resources MCP servers expose.
+//!
+//! See `DESIGN.md` (shared) and `docs/architecture.md` for the picture; each module below does
+//! one job.
+
+pub mod cache;
+pub mod content;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod render;
+pub mod resolve;
+pub mod store;
+pub mod views;
+pub mod wire;

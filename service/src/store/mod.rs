@@ -1,0 +1,287 @@
+//! The only place with SQL: PostgreSQL (production) and SQLite (the embedded default) behind one
+//! [`Store`].
+//!
+//! Every query is written once, in [`queries`], and instantiated for both backends by a macro;
+//! the few places where the dialects differ are marked there. Every write is one transaction
+//! that takes the next global revision first (see DESIGN.md, "Stores").
+
+mod queries;
+mod rows;
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    PgPool, SqlitePool,
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+pub use rows::{Change, Head, LoadedView, OrgRow, VersionRow, ViewRow, Write, WriteOp};
+
+use crate::domain::{EntryId, Kind, Revision, Scope, Slug};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?}: expected postgres://… or sqlite://…")]
+    UnsupportedUrl(String),
+    #[error("version conflict: expected version {expected}, current version is {current}")]
+    Conflict { expected: u64, current: u64 },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("stored content of {0} is corrupt: {1}")]
+    Corrupt(String, String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// Runs the same code against whichever backend the store was opened with: `$backend` names the
+/// module of queries for it, `$pool` the pool.
+macro_rules! dispatch {
+    ($self:expr, |$backend:ident, $pool:ident| $body:expr) => {
+        match &$self.pool {
+            Pool::Postgres($pool) => {
+                use queries::postgres as $backend;
+                $body
+            }
+            Pool::Sqlite($pool) => {
+                use queries::sqlite as $backend;
+                $body
+            }
+        }
+    };
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+}
+
+impl Store {
+    /// Opens `url` (`postgres://…` or `sqlite://path`, the file created if missing).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect(url)
+                    .await?,
+            )
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?,
+            )
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact(url)));
+        };
+        Ok(Self { pool })
+    }
+
+    /// Applies the pending migrations of this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.pool {
+            Pool::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await?,
+            Pool::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Whether every migration this build knows has been applied.
+    pub async fn migrations_applied(&self) -> Result<bool> {
+        let (applied, known) = match &self.pool {
+            Pool::Postgres(pool) => (
+                queries::postgres::applied_migrations(pool).await?,
+                sqlx::migrate!("../migrations/postgres").iter().count(),
+            ),
+            Pool::Sqlite(pool) => (
+                queries::sqlite::applied_migrations(pool).await?,
+                sqlx::migrate!("../migrations/sqlite").iter().count(),
+            ),
+        };
+        Ok(applied as usize >= known)
+    }
+
+    /// The PostgreSQL pool, for what only PostgreSQL has (advisory locks, LISTEN/NOTIFY).
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match &self.pool {
+            Pool::Postgres(pool) => Some(pool),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        dispatch!(self, |q, pool| q::ping(pool).await)
+    }
+
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Postgres(pool) => pool.close().await,
+            Pool::Sqlite(pool) => pool.close().await,
+        }
+    }
+
+    /// The rows of one effective view (defaults and, with an org, that org's rows) and the
+    /// global revision they were read at, in one statement so both come from one snapshot.
+    pub async fn load_view(&self, kind: Kind, server: &Slug, scope: &Scope) -> Result<LoadedView> {
+        dispatch!(self, |q, pool| q::load_view(pool, kind, server, scope)
+            .await)
+    }
+
+    /// Head rows (with current content) of one scope's entries of a server, including
+    /// inactive ones and, if asked, deleted ones.
+    pub async fn list_entries(
+        &self,
+        kind: Kind,
+        server: &Slug,
+        scope: &Scope,
+    ) -> Result<Vec<Head>> {
+        dispatch!(self, |q, pool| q::list_entries(pool, kind, server, scope)
+            .await)
+    }
+
+    /// The servers that have entries of `kind` in a scope.
+    pub async fn list_servers(&self, scope: &Scope) -> Result<Vec<String>> {
+        dispatch!(self, |q, pool| q::list_servers(pool, scope).await)
+    }
+
+    pub async fn head(&self, id: &EntryId) -> Result<Option<Head>> {
+        dispatch!(self, |q, pool| q::head(pool, id).await)
+    }
+
+    pub async fn history(&self, id: &EntryId) -> Result<Vec<VersionRow>> {
+        dispatch!(self, |q, pool| q::history(pool, id).await)
+    }
+
+    pub async fn version(&self, id: &EntryId, version: u64) -> Result<Option<VersionRow>> {
+        dispatch!(self, |q, pool| q::version(pool, id, version).await)
+    }
+
+    /// Applies `writes` in one transaction, all or nothing. Writes are grouped by
+    /// (scope, server, kind); each group gets one revision and one `changes` row. Returns the
+    /// changes committed.
+    pub async fn apply(
+        &self,
+        writes: &[Write],
+        orgs: &[OrgRow],
+        actor: &str,
+    ) -> Result<Vec<Change>> {
+        dispatch!(self, |q, pool| {
+            let mut tx = pool.begin().await?;
+            let changes = q::apply(&mut tx, writes, orgs, actor).await?;
+            tx.commit().await?;
+            Ok(changes)
+        })
+    }
+
+    pub async fn create_org(&self, org: &OrgRow, actor: &str) -> Result<()> {
+        dispatch!(self, |q, pool| {
+            let mut tx = pool.begin().await?;
+            q::create_org(&mut tx, org, actor).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    pub async fn list_orgs(&self) -> Result<Vec<OrgRow>> {
+        dispatch!(self, |q, pool| q::list_orgs(pool).await)
+    }
+
+    /// Changes after `revision` in revision order, at most `limit`, optionally of one org
+    /// (plus the defaults') and one server.
+    pub async fn changes_after(
+        &self,
+        revision: Revision,
+        limit: u32,
+        org: Option<&str>,
+        server: Option<&str>,
+    ) -> Result<Vec<Change>> {
+        dispatch!(self, |q, pool| q::changes_after(
+            pool, revision, limit, org, server
+        )
+        .await)
+    }
+
+    /// Unpublished changes in revision order, at most `limit`.
+    pub async fn unpublished(&self, limit: u32) -> Result<Vec<Change>> {
+        dispatch!(self, |q, pool| q::unpublished(pool, limit).await)
+    }
+
+    pub async fn mark_published(&self, revision: Revision) -> Result<()> {
+        dispatch!(self, |q, pool| q::mark_published(pool, revision).await)
+    }
+
+    /// The newest committed revision.
+    pub async fn latest_revision(&self) -> Result<Revision> {
+        dispatch!(self, |q, pool| q::latest_revision(pool).await)
+    }
+
+    /// The oldest revision still in the change log (0 if it is empty): Watch cannot replay
+    /// from before it.
+    pub async fn oldest_retained_revision(&self) -> Result<Revision> {
+        dispatch!(self, |q, pool| q::oldest_retained_revision(pool).await)
+    }
+
+    /// Deletes published changes older than `before_ms`, keeping the newest one so the log
+    /// always knows the current revision. Returns how many were deleted.
+    pub async fn prune_changes(&self, before_ms: i64) -> Result<u64> {
+        dispatch!(self, |q, pool| q::prune_changes(pool, before_ms).await)
+    }
+}
+
+/// A database URL without its password, safe for errors and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => match url[scheme_end + 3..at]
+            .split_once(':')
+        {
+            Some((user, _)) => format!("{}://{user}:***@{}", &url[..scheme_end], &url[at + 1..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            super::redact("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(
+            super::redact("sqlite://mcp-config.db"),
+            "sqlite://mcp-config.db"
+        );
+    }
+}

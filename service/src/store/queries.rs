@@ -1,0 +1,479 @@
+//! The SQL of every store operation, written once and instantiated for each backend.
+//!
+//! Both dialects accept `$n` placeholders, `ON CONFLICT … DO UPDATE`, `RETURNING` and the same
+//! column types, so one text serves both; booleans and 64-bit integers decode natively on each.
+
+/// The columns of a head row with its current content.
+macro_rules! select_heads {
+    () => {
+        "SELECT e.key, e.version, e.active, e.deleted, e.revision, e.updated_at, v.body \
+                FROM entries e LEFT JOIN entry_versions v ON v.kind = e.kind AND v.server = e.server \
+                AND v.org = e.org AND v.key = e.key AND v.version = e.version"
+    };
+}
+
+/// The columns of a change.
+macro_rules! select_changes {
+    () => {
+        "SELECT revision, org, server, kind, keys, action, actor, created_at, published FROM changes"
+    };
+}
+
+/// The columns of the versions of one entry (bound as $1..$4).
+macro_rules! select_versions {
+    () => {
+        "SELECT version, body, actor, message, revision, created_at \
+                FROM entry_versions WHERE kind = $1 AND server = $2 AND org = $3 AND key = $4"
+    };
+}
+
+/// Defines the query functions for one sqlx database type in a module of its own.
+macro_rules! backend {
+    ($module:ident, $db:ty) => {
+        pub mod $module {
+            use std::collections::BTreeMap;
+
+            use super::super::{
+                Change, Head, LoadedView, OrgRow, Result, StoreError, VersionRow, ViewRow, Write,
+                WriteOp, now_ms,
+            };
+            use crate::domain::{EntryId, Kind, Revision, Scope, Slug};
+
+            type Pool = sqlx::Pool<$db>;
+            type Tx<'t> = sqlx::Transaction<'t, $db>;
+
+            type HeadTuple = (String, i64, bool, bool, i64, i64, Option<String>);
+            type ChangeTuple = (i64, String, String, String, String, String, String, i64, bool);
+
+            fn head_from((key, version, active, deleted, revision, updated_at, body): HeadTuple) -> Head {
+                Head {
+                    key,
+                    version: version as u64,
+                    active,
+                    deleted,
+                    revision: revision as u64,
+                    updated_at,
+                    body,
+                }
+            }
+
+            fn change_from(row: ChangeTuple) -> Result<Change> {
+                let (revision, org, server, kind, keys, action, actor, created_at, published) = row;
+                let corrupt = |e: String| StoreError::Corrupt(format!("change {revision}"), e);
+                Ok(Change {
+                    revision: revision as u64,
+                    org,
+                    server,
+                    kind: kind.parse::<Kind>().map_err(|e| corrupt(e.to_string()))?,
+                    keys: serde_json::from_str(&keys).map_err(|e| corrupt(e.to_string()))?,
+                    action,
+                    actor,
+                    created_at,
+                    published,
+                })
+            }
+
+            pub async fn ping(pool: &Pool) -> Result<()> {
+                sqlx::query("SELECT 1").execute(pool).await?;
+                Ok(())
+            }
+
+            pub async fn applied_migrations(pool: &Pool) -> Result<i64> {
+                let count: Result<(i64,), sqlx::Error> =
+                    sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                        .fetch_one(pool)
+                        .await;
+                match count {
+                    Ok((n,)) => Ok(n),
+                    // No migrations table yet: nothing applied.
+                    Err(sqlx::Error::Database(_)) => Ok(0),
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            pub async fn load_view(pool: &Pool, kind: Kind, server: &Slug, scope: &Scope) -> Result<LoadedView> {
+                let rows: Vec<(i64, Option<String>, Option<String>, Option<bool>, Option<bool>, Option<i64>, Option<String>)> =
+                    sqlx::query_as(
+                        "SELECT c.value, e.org, e.key, e.active, e.deleted, e.revision, v.body \
+                         FROM counters c \
+                         LEFT JOIN entries e ON e.kind = $1 AND e.server = $2 AND e.org IN ('', $3) \
+                         LEFT JOIN entry_versions v ON v.kind = e.kind AND v.server = e.server \
+                           AND v.org = e.org AND v.key = e.key AND v.version = e.version \
+                         WHERE c.name = 'revision'",
+                    )
+                    .bind(kind.as_str())
+                    .bind(server.as_str())
+                    .bind(scope.as_str())
+                    .fetch_all(pool)
+                    .await?;
+                let snapshot = rows.first().map(|r| r.0 as u64).unwrap_or_default();
+                let rows = rows
+                    .into_iter()
+                    .filter_map(|(_, org, key, active, deleted, revision, body)| {
+                        Some(ViewRow {
+                            org: org?,
+                            key: key?,
+                            active: active?,
+                            deleted: deleted?,
+                            revision: revision? as u64,
+                            body,
+                        })
+                    })
+                    .collect();
+                Ok(LoadedView { snapshot, rows })
+            }
+
+            pub async fn list_entries(pool: &Pool, kind: Kind, server: &Slug, scope: &Scope) -> Result<Vec<Head>> {
+                let rows: Vec<HeadTuple> = sqlx::query_as(concat!(select_heads!(), " WHERE e.kind = $1 AND e.server = $2 AND e.org = $3 ORDER BY e.key"))
+                .bind(kind.as_str())
+                .bind(server.as_str())
+                .bind(scope.as_str())
+                .fetch_all(pool)
+                .await?;
+                Ok(rows.into_iter().map(head_from).collect())
+            }
+
+            pub async fn list_servers(pool: &Pool, scope: &Scope) -> Result<Vec<String>> {
+                let rows: Vec<(String,)> =
+                    sqlx::query_as("SELECT DISTINCT server FROM entries WHERE org = $1 ORDER BY server")
+                        .bind(scope.as_str())
+                        .fetch_all(pool)
+                        .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            pub async fn head(pool: &Pool, id: &EntryId) -> Result<Option<Head>> {
+                let row: Option<HeadTuple> = sqlx::query_as(concat!(select_heads!(), " WHERE e.kind = $1 AND e.server = $2 AND e.org = $3 AND e.key = $4"))
+                .bind(id.kind.as_str())
+                .bind(id.server.as_str())
+                .bind(id.scope.as_str())
+                .bind(id.key.as_str())
+                .fetch_optional(pool)
+                .await?;
+                Ok(row.map(head_from))
+            }
+            type VersionTuple = (i64, String, String, String, i64, i64);
+
+            fn version_from((version, body, actor, message, revision, created_at): VersionTuple) -> VersionRow {
+                VersionRow { version: version as u64, body, actor, message, revision: revision as u64, created_at }
+            }
+
+            pub async fn history(pool: &Pool, id: &EntryId) -> Result<Vec<VersionRow>> {
+                let rows: Vec<VersionTuple> = sqlx::query_as(concat!(select_versions!(), " ORDER BY version"))
+                    .bind(id.kind.as_str())
+                    .bind(id.server.as_str())
+                    .bind(id.scope.as_str())
+                    .bind(id.key.as_str())
+                    .fetch_all(pool)
+                    .await?;
+                Ok(rows.into_iter().map(version_from).collect())
+            }
+
+            pub async fn version(pool: &Pool, id: &EntryId, version: u64) -> Result<Option<VersionRow>> {
+                let row: Option<VersionTuple> = sqlx::query_as(concat!(select_versions!(), " AND version = $5"))
+                    .bind(id.kind.as_str())
+                    .bind(id.server.as_str())
+                    .bind(id.scope.as_str())
+                    .bind(id.key.as_str())
+                    .bind(version as i64)
+                    .fetch_optional(pool)
+                    .await?;
+                Ok(row.map(version_from))
+            }
+
+            /// Takes the next global revision. It must be the first statement of a write
+            /// transaction: it locks the counter row, so writers commit in revision order (and
+            /// on SQLite it takes the write lock before any read, avoiding a stale snapshot).
+            async fn next_revision(tx: &mut Tx<'_>) -> Result<Revision> {
+                let (value,): (i64,) = sqlx::query_as(
+                    "UPDATE counters SET value = value + 1 WHERE name = 'revision' RETURNING value",
+                )
+                .fetch_one(&mut **tx)
+                .await?;
+                Ok(value as u64)
+            }
+
+            async fn org_exists(tx: &mut Tx<'_>, slug: &str) -> Result<bool> {
+                let row: Option<(String,)> = sqlx::query_as("SELECT slug FROM orgs WHERE slug = $1")
+                    .bind(slug)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            async fn insert_org(tx: &mut Tx<'_>, org: &OrgRow) -> Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO orgs (slug, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (slug) DO NOTHING",
+                )
+                .bind(&org.slug)
+                .bind(&org.name)
+                .bind(org.created_at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            pub async fn create_org(tx: &mut Tx<'_>, org: &OrgRow, _actor: &str) -> Result<()> {
+                if insert_org(tx, org).await? {
+                    Ok(())
+                } else {
+                    Err(StoreError::AlreadyExists(format!("org {:?}", org.slug)))
+                }
+            }
+
+            pub async fn list_orgs(pool: &Pool) -> Result<Vec<OrgRow>> {
+                let rows: Vec<(String, String, i64)> =
+                    sqlx::query_as("SELECT slug, name, created_at FROM orgs ORDER BY slug").fetch_all(pool).await?;
+                Ok(rows.into_iter().map(|(slug, name, created_at)| OrgRow { slug, name, created_at }).collect())
+            }
+
+            pub async fn apply(tx: &mut Tx<'_>, writes: &[Write], orgs: &[OrgRow], actor: &str) -> Result<Vec<Change>> {
+                let mut groups: BTreeMap<(&str, &str, Kind), Vec<&Write>> = BTreeMap::new();
+                for write in writes {
+                    let id = &write.id;
+                    groups.entry((id.scope.as_str(), id.server.as_str(), id.kind)).or_default().push(write);
+                }
+                let now = now_ms();
+                let mut changes = Vec::with_capacity(groups.len());
+                for ((org, server, kind), group) in groups {
+                    let revision = next_revision(tx).await?;
+                    if changes.is_empty() {
+                        for new_org in orgs {
+                            insert_org(tx, new_org).await?;
+                        }
+                    }
+                    if !org.is_empty() && !org_exists(tx, org).await? {
+                        return Err(StoreError::NotFound(format!("org {org:?}")));
+                    }
+                    let mut actions = Vec::with_capacity(group.len());
+                    for write in &group {
+                        actions.push(apply_one(tx, write, revision, actor, now).await?);
+                    }
+                    let keys: Vec<String> = group.iter().map(|w| w.id.key.as_str().to_owned()).collect();
+                    let action = if actions.len() == 1 { actions[0].to_owned() } else { "import".to_owned() };
+                    let change = Change {
+                        revision,
+                        org: org.to_owned(),
+                        server: server.to_owned(),
+                        kind,
+                        keys,
+                        action,
+                        actor: actor.to_owned(),
+                        created_at: now,
+                        published: false,
+                    };
+                    insert_change(tx, &change).await?;
+                    changes.push(change);
+                }
+                if changes.is_empty() {
+                    for new_org in orgs {
+                        insert_org(tx, new_org).await?;
+                    }
+                }
+                Ok(changes)
+            }
+
+            async fn insert_change(tx: &mut Tx<'_>, change: &Change) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO changes (revision, org, server, kind, keys, action, actor, created_at, published) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE)",
+                )
+                .bind(change.revision as i64)
+                .bind(&change.org)
+                .bind(&change.server)
+                .bind(change.kind.as_str())
+                .bind(serde_json::to_string(&change.keys).expect("keys serialize"))
+                .bind(&change.action)
+                .bind(&change.actor)
+                .bind(change.created_at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn head_for_update(tx: &mut Tx<'_>, id: &EntryId) -> Result<Option<(i64, bool, bool)>> {
+                Ok(sqlx::query_as(
+                    "SELECT version, active, deleted FROM entries \
+                     WHERE kind = $1 AND server = $2 AND org = $3 AND key = $4",
+                )
+                .bind(id.kind.as_str())
+                .bind(id.server.as_str())
+                .bind(id.scope.as_str())
+                .bind(id.key.as_str())
+                .fetch_optional(&mut **tx)
+                .await?)
+            }
+
+            async fn upsert_head(
+                tx: &mut Tx<'_>,
+                id: &EntryId,
+                version: i64,
+                active: bool,
+                deleted: bool,
+                revision: Revision,
+                now: i64,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO entries (kind, server, org, key, version, active, deleted, revision, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (kind, server, org, key) DO UPDATE SET version = excluded.version, \
+                     active = excluded.active, deleted = excluded.deleted, revision = excluded.revision, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(id.kind.as_str())
+                .bind(id.server.as_str())
+                .bind(id.scope.as_str())
+                .bind(id.key.as_str())
+                .bind(version)
+                .bind(active)
+                .bind(deleted)
+                .bind(revision as i64)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// Applies one write at `revision`; returns the action recorded for it.
+            async fn apply_one(
+                tx: &mut Tx<'_>,
+                write: &Write,
+                revision: Revision,
+                actor: &str,
+                now: i64,
+            ) -> Result<&'static str> {
+                let id = &write.id;
+                let head = head_for_update(tx, id).await?;
+                let current = head.map(|h| h.0).unwrap_or(0);
+                if let Some(expected) = write.expected_version {
+                    if expected as i64 != current {
+                        return Err(StoreError::Conflict { expected, current: current as u64 });
+                    }
+                }
+                let not_found = || {
+                    StoreError::NotFound(format!(
+                        "{} {:?} of {} in {}",
+                        id.kind.key_field(),
+                        id.key.as_str(),
+                        id.server,
+                        if id.scope.as_str().is_empty() { "the defaults" } else { id.scope.as_str() }
+                    ))
+                };
+                match &write.op {
+                    WriteOp::Save { body, message } => {
+                        let version = current + 1;
+                        // A live entry keeps its active flag; a new, deleted or hide-marker one
+                        // becomes active.
+                        let active = match head {
+                            Some((v, active, false)) if v > 0 => active,
+                            _ => true,
+                        };
+                        sqlx::query(
+                            "INSERT INTO entry_versions (kind, server, org, key, version, body, actor, message, revision, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        )
+                        .bind(id.kind.as_str())
+                        .bind(id.server.as_str())
+                        .bind(id.scope.as_str())
+                        .bind(id.key.as_str())
+                        .bind(version)
+                        .bind(body)
+                        .bind(actor)
+                        .bind(message)
+                        .bind(revision as i64)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
+                        upsert_head(tx, id, version, active, false, revision, now).await?;
+                        Ok(if current == 0 { "create" } else { "update" })
+                    }
+                    WriteOp::SetActive(active) => match head {
+                        None if *active || id.scope == Scope::Defaults => Err(not_found()),
+                        None => {
+                            upsert_head(tx, id, 0, false, false, revision, now).await?;
+                            Ok("hide")
+                        }
+                        Some((0, _, _)) if *active => {
+                            upsert_head(tx, id, 0, true, true, revision, now).await?;
+                            Ok("unhide")
+                        }
+                        Some((_, _, true)) if *active => Err(not_found()),
+                        Some((version, _, _)) => {
+                            upsert_head(tx, id, version, *active, false, revision, now).await?;
+                            Ok(if *active { "activate" } else { "deactivate" })
+                        }
+                    },
+                    WriteOp::Delete => match head {
+                        Some((version, active, false)) => {
+                            upsert_head(tx, id, version, active, true, revision, now).await?;
+                            Ok("delete")
+                        }
+                        _ => Err(not_found()),
+                    },
+                }
+            }
+
+            pub async fn changes_after(
+                pool: &Pool,
+                revision: Revision,
+                limit: u32,
+                org: Option<&str>,
+                server: Option<&str>,
+            ) -> Result<Vec<Change>> {
+                let rows: Vec<ChangeTuple> = sqlx::query_as(concat!(select_changes!(), " WHERE revision > $1 AND ($2 = '' OR org = $2 OR org = '') \
+                     AND ($3 = '' OR server = $3) ORDER BY revision LIMIT $4"))
+                .bind(revision as i64)
+                .bind(org.unwrap_or(""))
+                .bind(server.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?;
+                rows.into_iter().map(change_from).collect()
+            }
+
+            pub async fn unpublished(pool: &Pool, limit: u32) -> Result<Vec<Change>> {
+                let rows: Vec<ChangeTuple> =
+                    sqlx::query_as(concat!(select_changes!(), " WHERE NOT published ORDER BY revision LIMIT $1"))
+                        .bind(i64::from(limit))
+                        .fetch_all(pool)
+                        .await?;
+                rows.into_iter().map(change_from).collect()
+            }
+
+            pub async fn mark_published(pool: &Pool, revision: Revision) -> Result<()> {
+                sqlx::query("UPDATE changes SET published = TRUE WHERE revision = $1")
+                    .bind(revision as i64)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+
+            pub async fn latest_revision(pool: &Pool) -> Result<Revision> {
+                let (value,): (i64,) = sqlx::query_as("SELECT value FROM counters WHERE name = 'revision'")
+                    .fetch_one(pool)
+                    .await?;
+                Ok(value as u64)
+            }
+
+            pub async fn oldest_retained_revision(pool: &Pool) -> Result<Revision> {
+                let (value,): (Option<i64>,) =
+                    sqlx::query_as("SELECT MIN(revision) FROM changes").fetch_one(pool).await?;
+                Ok(value.unwrap_or(0) as u64)
+            }
+
+            pub async fn prune_changes(pool: &Pool, before_ms: i64) -> Result<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM changes WHERE published AND created_at < $1 \
+                     AND revision < (SELECT MAX(revision) FROM changes)",
+                )
+                .bind(before_ms)
+                .execute(pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+
+backend!(postgres, sqlx::Postgres);
+backend!(sqlite, sqlx::Sqlite);

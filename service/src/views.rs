@@ -1,0 +1,177 @@
+//! The read path: effective views through the cache, prompts rendered, resources read.
+
+use std::{collections::HashMap, sync::Arc};
+
+use mcp_config_proto::{
+    EncodedResponse,
+    v1::{self, GetPromptResponse, ReadResourceResponse, ResourceContents},
+};
+use prost::Message;
+use serde::de::DeserializeOwned;
+
+use crate::{
+    cache::{ViewCache, ViewKey},
+    content::{PromptContent, ResourceContent},
+    domain::{EntryKey, Kind, Revision},
+    error::{Error, Result},
+    render::{self, Declared, Limits},
+    resolve::{EffectiveView, resolve},
+    store::{Store, StoreError},
+    wire::EncodedView,
+};
+
+/// A list request, parsed.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub key: ViewKey,
+    pub known_revision: Revision,
+    pub page_size: usize,
+    pub cursor: String,
+}
+
+#[derive(Clone)]
+pub struct Views {
+    store: Store,
+    cache: ViewCache,
+    limits: Limits,
+}
+
+impl Views {
+    pub fn new(store: Store, cache: ViewCache, limits: Limits) -> Self {
+        Self {
+            store,
+            cache,
+            limits,
+        }
+    }
+
+    pub fn cache(&self) -> &ViewCache {
+        &self.cache
+    }
+
+    /// The encoded view of `key`, from the cache or loaded once.
+    pub async fn view(&self, key: &ViewKey) -> Result<Arc<EncodedView>> {
+        let store = &self.store;
+        self.cache
+            .get_or_load(key.clone(), load(store, key))
+            .await
+            .map_err(|shared| (*shared).clone())
+    }
+
+    /// A list response: `not_modified` if the caller holds the current revision, else the
+    /// requested page (the whole view by default).
+    pub async fn list(&self, query: &ListQuery) -> Result<EncodedResponse> {
+        let view = self.view(&query.key).await?;
+        if query.known_revision != 0 && query.known_revision == view.revision() {
+            return Ok(view.not_modified());
+        }
+        Ok(view.page(&query.cursor, query.page_size)?)
+    }
+
+    /// One prompt of the view, rendered with `arguments`.
+    pub async fn render_prompt(
+        &self,
+        key: &ViewKey,
+        name: &EntryKey,
+        arguments: &HashMap<String, String>,
+    ) -> Result<GetPromptResponse> {
+        let view = self.view(key).await?;
+        let prompt = decode_item::<v1::Prompt>(&view, name, key)?;
+        let declared: Vec<Declared> = prompt
+            .arguments
+            .iter()
+            .map(|a| Declared {
+                name: &a.name,
+                required: a.required,
+            })
+            .collect();
+        let texts = render::render_messages(
+            prompt.messages.iter().map(|m| m.text.as_str()),
+            &declared,
+            arguments,
+            self.limits,
+        )?;
+        let messages = prompt
+            .messages
+            .iter()
+            .zip(texts)
+            .map(|(m, text)| v1::PromptMessage {
+                role: m.role.clone(),
+                text,
+            })
+            .collect();
+        Ok(GetPromptResponse {
+            description: prompt.description,
+            messages,
+            revision: view.revision(),
+        })
+    }
+
+    /// One resource's contents.
+    pub async fn read_resource(
+        &self,
+        key: &ViewKey,
+        uri: &EntryKey,
+    ) -> Result<ReadResourceResponse> {
+        let view = self.view(key).await?;
+        let resource = decode_item::<v1::Resource>(&view, uri, key)?;
+        let contents = resource.contents.map(|c| match c {
+            v1::resource::Contents::Text(text) => v1::resource_contents::Contents::Text(text),
+            v1::resource::Contents::Blob(blob) => v1::resource_contents::Contents::Blob(blob),
+        });
+        Ok(ReadResourceResponse {
+            contents: vec![ResourceContents {
+                uri: resource.uri,
+                mime_type: resource.mime_type,
+                contents,
+            }],
+            revision: view.revision(),
+        })
+    }
+}
+
+fn decode_item<M: Message + Default>(
+    view: &EncodedView,
+    item: &EntryKey,
+    key: &ViewKey,
+) -> Result<M> {
+    let bytes = view.message(item.as_str()).ok_or_else(|| {
+        let org = match key.scope.as_str() {
+            "" => String::new(),
+            org => format!(" for org {org}"),
+        };
+        Error::NotFound(format!(
+            "{} {:?} of server {}{org}",
+            key.kind.key_field(),
+            item.as_str(),
+            key.server
+        ))
+    })?;
+    M::decode(bytes).map_err(|e| StoreError::Corrupt(item.to_string(), e.to_string()).into())
+}
+
+/// Loads, merges and encodes one view: the only work a miss does.
+async fn load(store: &Store, key: &ViewKey) -> Result<EncodedView> {
+    let loaded = store.load_view(key.kind, &key.server, &key.scope).await?;
+    let view = resolve(loaded.rows);
+    match key.kind {
+        Kind::Prompts => encode(&view, PromptContent::to_proto),
+        Kind::Resources => encode(&view, ResourceContent::to_proto),
+    }
+}
+
+fn encode<C: DeserializeOwned, M: Message>(
+    view: &EffectiveView,
+    to_proto: fn(&C, &str) -> M,
+) -> Result<EncodedView> {
+    let items = view
+        .entries
+        .iter()
+        .map(|(key, body)| {
+            let content: C = serde_json::from_str(body)
+                .map_err(|e| Error::from(StoreError::Corrupt(key.clone(), e.to_string())))?;
+            Ok((key.as_str(), to_proto(&content, key)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(EncodedView::build(view.revision, items))
+}
