@@ -4,10 +4,11 @@
 use mcp_config_proto::v1::{self, InvalidationEvent};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
-    cache::{Invalidation, ViewKey},
-    domain::{Kind, Scope, Slug},
+    cache::{Invalidation, ViewCache, ViewKey},
+    domain::{Kind, Revision, Scope, Slug},
     store::Change,
 };
 
@@ -149,6 +150,36 @@ impl Bus {
 
     pub fn receivers(&self) -> usize {
         self.sender.receiver_count()
+    }
+}
+
+/// Drops this replica's L1 entries as events arrive. An event whose `previous_revision` is
+/// not the last one seen, or a receiver that lagged, means something was missed: drop everything.
+pub async fn invalidate_on_events(bus: Bus, cache: ViewCache, shutdown: CancellationToken) {
+    let mut events = bus.subscribe();
+    let mut last: Revision = 0;
+    loop {
+        let received = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            received = events.recv() => received,
+        };
+        match received {
+            Ok(event) if event.revision <= last => {}
+            Ok(event) => {
+                let gap = last != 0 && event.previous_revision != last;
+                last = event.revision;
+                let what = if gap {
+                    Invalidation::All
+                } else {
+                    invalidation_of(&event)
+                };
+                cache.invalidate(&what).await;
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                cache.invalidate(&Invalidation::All).await
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
     }
 }
 

@@ -3,14 +3,22 @@
 //! See `DESIGN.md` (shared) and `docs/architecture.md` for the picture; each module below does
 //! one job.
 
+pub mod app;
+pub mod bundle;
 pub mod cache;
+pub mod config;
 pub mod content;
 pub mod domain;
+pub mod edits;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod http;
+pub mod redis;
+pub mod relay;
 pub mod render;
 pub mod resolve;
 pub mod store;
+pub mod telemetry;
 pub mod views;
 pub mod wire;

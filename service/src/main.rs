@@ -1,1 +1,200 @@
-fn main() {}
+//! The `mcp-config` command: run the service, migrate its database, import and export bundles.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mcp_config::{
+    app::{self, App},
+    config::{LogFormat, Settings},
+    store::Store,
+    telemetry,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "mcp-config",
+    version,
+    about = "Prompts and resources for MCP servers, served over gRPC"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (gRPC, admin HTTP API, relay).
+    Serve(Box<Settings>),
+    /// Apply the database migrations and exit.
+    Migrate {
+        #[arg(
+            long,
+            env = "MCP_CONFIG_DATABASE_URL",
+            default_value = "sqlite://mcp-config.db"
+        )]
+        database_url: String,
+    },
+    /// Import a bundle (YAML or JSON) through the admin API: all or nothing.
+    Import {
+        /// The bundle file (`.json` is read as JSON, anything else as YAML).
+        file: PathBuf,
+        /// Show what would change without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete entries of the bundle's servers that the bundle does not list.
+        #[arg(long)]
+        prune: bool,
+        #[command(flatten)]
+        admin: AdminClient,
+    },
+    /// Export the defaults and every org as a bundle.
+    Export {
+        #[arg(long, value_enum, default_value = "yaml")]
+        format: BundleFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        admin: AdminClient,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BundleFormat {
+    Yaml,
+    Json,
+}
+
+/// Where CLI commands send their requests.
+#[derive(Args)]
+struct AdminClient {
+    /// Base URL of the admin API.
+    #[arg(
+        long,
+        env = "MCP_CONFIG_ADMIN_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    admin_url: String,
+    /// Bearer token sent to the admin API.
+    #[arg(long, env = "MCP_CONFIG_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl AdminClient {
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let url = format!("{}/admin/v1{path}", self.admin_url.trim_end_matches('/'));
+        let request = reqwest::Client::new().request(method, url);
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+}
+
+/// The response body, or an error with the API's message.
+async fn checked(response: reqwest::Response) -> anyhow::Result<String> {
+    let status = response.status();
+    let body = response
+        .text()
+        .await
+        .context("reading the admin API's response")?;
+    if !status.is_success() {
+        let message = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or(body);
+        bail!("admin API answered {status}: {message}");
+    }
+    Ok(body)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve(settings) => {
+            telemetry::init(settings.log_format);
+            let app = App::build(&settings).await?;
+            let stop = app.shutdown_token();
+            tokio::spawn(async move {
+                app::stop_signal().await;
+                tracing::info!("stopping");
+                stop.cancel();
+            });
+            app.wait().await;
+            Ok(())
+        }
+        Command::Migrate { database_url } => {
+            telemetry::init(LogFormat::Pretty);
+            let store = Store::connect(&database_url, 1).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Import {
+            file,
+            dry_run,
+            prune,
+            admin,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let content_type = if file.extension().is_some_and(|e| e == "json") {
+                "application/json"
+            } else {
+                "application/yaml"
+            };
+            let response = admin
+                .request(reqwest::Method::POST, "/bundle")
+                .query(&[("dry_run", dry_run), ("prune", prune)])
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(text)
+                .send()
+                .await
+                .with_context(|| format!("cannot reach the admin API at {}", admin.admin_url))?;
+            let report: serde_json::Value = serde_json::from_str(&checked(response).await?)?;
+            for entry in report["entries"].as_array().into_iter().flatten() {
+                let scope = entry["org"]
+                    .as_str()
+                    .filter(|o| !o.is_empty())
+                    .unwrap_or("defaults");
+                println!(
+                    "{:<9} {scope}/{}/{} {}",
+                    entry["diff"].as_str().unwrap_or(""),
+                    entry["server"].as_str().unwrap_or(""),
+                    entry["kind"].as_str().unwrap_or("").to_lowercase(),
+                    entry["key"].as_str().unwrap_or("")
+                );
+            }
+            let verb = if dry_run { "would be" } else { "were" };
+            println!(
+                "{} added, {} changed, {} removed, {} unchanged ({verb} applied)",
+                report["added"], report["changed"], report["removed"], report["unchanged"]
+            );
+            Ok(())
+        }
+        Command::Export {
+            format,
+            output,
+            admin,
+        } => {
+            let format = match format {
+                BundleFormat::Yaml => "yaml",
+                BundleFormat::Json => "json",
+            };
+            let response = admin
+                .request(reqwest::Method::GET, "/bundle")
+                .query(&[("format", format)])
+                .send()
+                .await
+                .with_context(|| format!("cannot reach the admin API at {}", admin.admin_url))?;
+            let text = checked(response).await?;
+            match output {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+    }
+}

@@ -14,6 +14,7 @@ use crate::{
     content::{PromptContent, ResourceContent},
     domain::{EntryKey, Kind, Revision},
     error::{Error, Result},
+    redis::L2,
     render::{self, Declared, Limits},
     resolve::{EffectiveView, resolve},
     store::{Store, StoreError},
@@ -33,14 +34,16 @@ pub struct ListQuery {
 pub struct Views {
     store: Store,
     cache: ViewCache,
+    l2: Option<L2>,
     limits: Limits,
 }
 
 impl Views {
-    pub fn new(store: Store, cache: ViewCache, limits: Limits) -> Self {
+    pub fn new(store: Store, cache: ViewCache, l2: Option<L2>, limits: Limits) -> Self {
         Self {
             store,
             cache,
+            l2,
             limits,
         }
     }
@@ -51,9 +54,8 @@ impl Views {
 
     /// The encoded view of `key`, from the cache or loaded once.
     pub async fn view(&self, key: &ViewKey) -> Result<Arc<EncodedView>> {
-        let store = &self.store;
         self.cache
-            .get_or_load(key.clone(), load(store, key))
+            .get_or_load(key.clone(), self.load(key))
             .await
             .map_err(|shared| (*shared).clone())
     }
@@ -150,13 +152,37 @@ fn decode_item<M: Message + Default>(
     M::decode(bytes).map_err(|e| StoreError::Corrupt(item.to_string(), e.to_string()).into())
 }
 
-/// Loads, merges and encodes one view: the only work a miss does.
-async fn load(store: &Store, key: &ViewKey) -> Result<EncodedView> {
-    let loaded = store.load_view(key.kind, &key.server, &key.scope).await?;
-    let view = resolve(loaded.rows);
-    match key.kind {
-        Kind::Prompts => encode(&view, PromptContent::to_proto),
-        Kind::Resources => encode(&view, ResourceContent::to_proto),
+impl Views {
+    /// What an L1 miss does: the view from L2, or loaded, merged and encoded from the store
+    /// (and then shared through L2). Redis failing is logged and read around, never fatal.
+    async fn load(&self, key: &ViewKey) -> Result<EncodedView> {
+        if let Some(l2) = &self.l2 {
+            match l2.get(key).await {
+                Ok(Some(body)) => match EncodedView::from_body(body) {
+                    Ok(view) => return Ok(view),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "undecodable view in L2; loading from the store")
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "L2 read failed; loading from the store"),
+            }
+        }
+        let loaded = self
+            .store
+            .load_view(key.kind, &key.server, &key.scope)
+            .await?;
+        let view = resolve(loaded.rows);
+        let encoded = match key.kind {
+            Kind::Prompts => encode(&view, PromptContent::to_proto)?,
+            Kind::Resources => encode(&view, ResourceContent::to_proto)?,
+        };
+        if let Some(l2) = &self.l2 {
+            if let Err(e) = l2.put(key, encoded.full().0, loaded.snapshot).await {
+                tracing::warn!(error = %e, "L2 write failed");
+            }
+        }
+        Ok(encoded)
     }
 }
 

@@ -11,8 +11,11 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as CURSOR};
 use bytes::{BufMut, Bytes, BytesMut};
 use mcp_config_proto::EncodedResponse;
 use prost::{
-    Message,
-    encoding::{WireType, bool as pb_bool, encode_key, encode_varint, string as pb_string, uint64},
+    DecodeError, Message,
+    encoding::{
+        DecodeContext, WireType, bool as pb_bool, decode_key, decode_varint, encode_key,
+        encode_varint, skip_field, string as pb_string, uint64,
+    },
 };
 
 use crate::domain::{InvalidInput, Revision};
@@ -21,6 +24,23 @@ const REVISION: u32 = 1;
 const NOT_MODIFIED: u32 = 2;
 const ITEMS: u32 = 3;
 const NEXT_CURSOR: u32 = 4;
+
+/// An encoded view that does not parse (e.g. a corrupt L2 value).
+#[derive(Debug, thiserror::Error)]
+#[error("malformed encoded view: {0}")]
+pub struct MalformedView(String);
+
+impl MalformedView {
+    fn new(why: &str) -> Self {
+        Self(why.to_owned())
+    }
+}
+
+impl From<DecodeError> for MalformedView {
+    fn from(e: DecodeError) -> Self {
+        Self(e.to_string())
+    }
+}
 
 /// One item's place in the encoded body.
 #[derive(Debug, Clone)]
@@ -68,6 +88,44 @@ impl EncodedView {
             body: body.freeze(),
             items: index,
         }
+    }
+
+    /// Rebuilds a view from the body of [`EncodedView::full`] (as kept in L2): reads the revision
+    /// and where each item lies, without decoding the items beyond their key (field 1 of both
+    /// `Prompt` and `Resource`).
+    pub fn from_body(body: Bytes) -> Result<Self, MalformedView> {
+        let mut revision = 0;
+        let mut items = Vec::new();
+        let mut rest = &body[..];
+        while !rest.is_empty() {
+            let start = body.len() - rest.len();
+            let (tag, wire_type) = decode_key(&mut rest)?;
+            match (tag, wire_type) {
+                (REVISION, WireType::Varint) => revision = decode_varint(&mut rest)?,
+                (ITEMS, WireType::LengthDelimited) => {
+                    let len = decode_varint(&mut rest)? as usize;
+                    let message_start = body.len() - rest.len();
+                    if len > rest.len() {
+                        return Err(MalformedView::new("item runs past the end"));
+                    }
+                    let key = item_key(&rest[..len])?;
+                    rest = &rest[len..];
+                    items.push(Item {
+                        key,
+                        field: start..message_start + len,
+                        message_start,
+                    });
+                }
+                (tag, wire_type) => {
+                    skip_field(wire_type, tag, &mut rest, DecodeContext::default())?
+                }
+            }
+        }
+        Ok(Self {
+            revision,
+            body,
+            items,
+        })
     }
 
     pub fn revision(&self) -> Revision {
@@ -158,6 +216,24 @@ impl EncodedView {
     }
 }
 
+/// Field 1 (the name or URI) of an encoded item.
+fn item_key(mut message: &[u8]) -> Result<Box<str>, MalformedView> {
+    while !message.is_empty() {
+        let (tag, wire_type) = decode_key(&mut message)?;
+        if tag == 1 && wire_type == WireType::LengthDelimited {
+            let len = decode_varint(&mut message)? as usize;
+            let key = message
+                .get(..len)
+                .ok_or_else(|| MalformedView::new("key runs past the end"))?;
+            return std::str::from_utf8(key)
+                .map(Into::into)
+                .map_err(|_| MalformedView::new("key is not UTF-8"));
+        }
+        skip_field(wire_type, tag, &mut message, DecodeContext::default())?;
+    }
+    Err(MalformedView::new("item without a key"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +295,16 @@ mod tests {
             (answer.revision, answer.not_modified, answer.prompts.len()),
             (42, true, 0)
         );
+    }
+
+    #[test]
+    fn a_view_rebuilt_from_its_body_is_the_same_view() {
+        let original = view(&["a", "b", "c"]);
+        let rebuilt = EncodedView::from_body(original.full().0).unwrap();
+        assert_eq!(rebuilt.revision(), 42);
+        assert_eq!(rebuilt.page("", 2).unwrap(), original.page("", 2).unwrap());
+        assert_eq!(rebuilt.message("b"), original.message("b"));
+        assert!(EncodedView::from_body(Bytes::from_static(&[0x1a, 0x05, 0x0a])).is_err());
     }
 
     #[test]

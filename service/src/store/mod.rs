@@ -285,3 +285,24 @@ mod tests {
         );
     }
 }
+
+/// The relay's exclusive right to publish, across replicas: a PostgreSQL advisory lock held by
+/// an open transaction, released when the lock is dropped (the transaction rolls back).
+pub struct RelayLock {
+    _tx: sqlx::Transaction<'static, sqlx::Postgres>,
+}
+
+/// Arbitrary but fixed: the advisory lock key of the relay ("mcpcfg" in ASCII).
+const RELAY_LOCK_KEY: i64 = 0x6d63_7063_6667;
+
+impl RelayLock {
+    /// The lock, or `None` when another replica's relay holds it.
+    pub async fn try_acquire(pool: &PgPool) -> Result<Option<Self>> {
+        let mut tx = pool.begin().await?;
+        let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(RELAY_LOCK_KEY)
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(locked.then_some(Self { _tx: tx }))
+    }
+}

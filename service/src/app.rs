@@ -1,0 +1,271 @@
+//! Building and running the service: the app is *built* (listeners bound, tasks spawned) by
+//! [`App::build`], which returns the bound addresses, so tests can ask for port 0.
+//!
+//! Shutdown is one [`CancellationToken`]: cancelling it stops the listeners from accepting,
+//! ends Watch streams, lets the relay publish what is left, and [`App::wait`] returns when every
+//! task has ended (or a bound has passed).
+
+use std::{net::SocketAddr, time::Duration};
+
+use mcp_config_proto::{FILE_DESCRIPTOR_SET, server::config_service_server::ConfigServiceServer};
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    cache::ViewCache,
+    config::{ConfigError, Settings},
+    edits::Editor,
+    events::{self, Bus},
+    grpc::{ConfigApi, Watcher},
+    http::{self, HttpState},
+    redis::{self, L2, RedisPublisher, RedisSettings, Subscriber},
+    relay::{Publisher, Relay, RelayHandle},
+    render::Limits,
+    store::{Store, StoreError},
+    views::Views,
+};
+
+/// Largest gRPC request accepted.
+const MAX_GRPC_REQUEST_BYTES: usize = 1024 * 1024;
+/// Events buffered per in-process subscriber before it counts as lagging (and resyncs).
+const BUS_CAPACITY: usize = 4096;
+/// How long shutdown waits for in-flight work before giving up on it.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("invalid Redis configuration: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot build gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+pub struct App {
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+    store: Store,
+    views: Views,
+    editor: Editor,
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+impl App {
+    pub async fn build(settings: &Settings) -> Result<Self, StartError> {
+        settings.validate()?;
+        let store = Store::connect(&settings.database_url, settings.db_max_connections).await?;
+        if !settings.no_migrate {
+            store.migrate().await?;
+        }
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let cache = ViewCache::new(settings.cache_bytes, settings.cache_ttl());
+        let bus = Bus::new(BUS_CAPACITY);
+        let relay_handle = RelayHandle::default();
+
+        let (publisher, l2) = match &settings.redis_url {
+            Some(url) => {
+                let redis_settings = RedisSettings {
+                    url: url.clone(),
+                    channel: settings.channel.clone(),
+                    l2_ttl: settings.cache_ttl(),
+                };
+                let client = redis::client(url)?;
+                let subscriber = Subscriber {
+                    url: url.clone(),
+                    channel: settings.channel.clone(),
+                    bus: bus.clone(),
+                    cache: cache.clone(),
+                    store: store.clone(),
+                };
+                tasks.spawn(subscriber.run(shutdown.clone()));
+                (
+                    Publisher::Redis(RedisPublisher::new(client.clone(), redis_settings.clone())),
+                    Some(L2::new(client, redis_settings)),
+                )
+            }
+            None => (Publisher::Local(bus.clone()), None),
+        };
+        let relay = Relay::new(
+            store.clone(),
+            publisher,
+            relay_handle.clone(),
+            settings.relay_poll(),
+        );
+        tasks.spawn(relay.run(shutdown.clone()));
+        tasks.spawn(events::invalidate_on_events(
+            bus.clone(),
+            cache.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(prune_changes(
+            store.clone(),
+            settings.change_retention(),
+            shutdown.clone(),
+        ));
+
+        let limits = Limits::default();
+        let views = Views::new(store.clone(), cache, l2, limits);
+        let editor = Editor::new(store.clone(), relay_handle);
+
+        let grpc_listener = bind(settings.grpc_addr).await?;
+        let grpc_addr = grpc_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: settings.grpc_addr,
+                source,
+            })?;
+        let http_listener = bind(settings.http_addr).await?;
+        let http_addr = http_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: settings.http_addr,
+                source,
+            })?;
+
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_serving::<ConfigServiceServer<ConfigApi>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let api = ConfigApi::new(
+            views.clone(),
+            Watcher::new(store.clone(), bus, shutdown.clone()),
+        );
+        let grpc = tonic::transport::Server::builder()
+            .add_service(
+                ConfigServiceServer::new(api).max_decoding_message_size(MAX_GRPC_REQUEST_BYTES),
+            )
+            .add_service(health_service)
+            .add_service(reflection)
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(grpc_listener),
+                shutdown.clone().cancelled_owned(),
+            );
+        tasks.spawn(async move {
+            if let Err(e) = grpc.await {
+                tracing::error!(error = %e, "gRPC server failed");
+            }
+        });
+
+        let router = http::router(HttpState {
+            editor: editor.clone(),
+            store: store.clone(),
+            render_limits: limits,
+        });
+        let http_shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let served = axum::serve(http_listener, router)
+                .with_graceful_shutdown(http_shutdown.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+        tracing::info!(%grpc_addr, %http_addr, database = %crate::store::redact(&settings.database_url), "mcp-config started");
+        Ok(Self {
+            grpc_addr,
+            http_addr,
+            shutdown,
+            tasks,
+            store,
+            views,
+            editor,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Cancel it to shut the app down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub fn views(&self) -> &Views {
+        &self.views
+    }
+
+    pub fn editor(&self) -> &Editor {
+        &self.editor
+    }
+
+    /// Waits until shutdown is asked for and every task has ended (at most [`SHUTDOWN_GRACE`]
+    /// after the request), then closes the store.
+    pub async fn wait(mut self) {
+        self.shutdown.cancelled().await;
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("shutdown grace period over; abandoning remaining work");
+            self.tasks.abort_all();
+        }
+        self.store.close().await;
+    }
+}
+
+/// Deletes published changes past the retention period, hourly.
+async fn prune_changes(store: Store, retention: Duration, shutdown: CancellationToken) {
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let before = crate::store::now_ms().saturating_sub(retention_ms);
+        match store.prune_changes(before).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned old changes"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune changes"),
+        }
+    }
+}
+
+/// Ends when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

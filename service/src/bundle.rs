@@ -1,0 +1,276 @@
+//! Bundles: the defaults and orgs, each server's prompts and resources, in one YAML or JSON
+//! document, for bulk import and export.
+//!
+//! ```yaml
+//! defaults:
+//!   github:                       # server
+//!     prompts:
+//!       review-pr: { description: …, arguments: […], messages: […] }
+//!     resources:
+//!       "file:///guides/style.md": { name: …, mime_type: text/markdown, text: … }
+//! orgs:
+//!   acme:
+//!     name: Acme Corp
+//!     servers:
+//!       github:
+//!         prompts: { review-pr: {…} }   # overrides the default of the same name
+//!         hidden_prompts: [triage]      # the default disappears for this org
+//! ```
+//!
+//! Parsing checks everything before anything is written and names the first problem by its
+//! path in the document (`orgs.acme.servers.github.prompts.review-pr.messages[0].text`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    content::{Content, PromptContent, ResourceContent},
+    domain::{EntryId, EntryKey, InvalidInput, Kind, Scope, Slug},
+};
+
+/// Largest bundle accepted, in bytes.
+pub const MAX_BUNDLE_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub defaults: BTreeMap<String, ServerEntries>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub orgs: BTreeMap<String, OrgBundle>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgBundle {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub servers: BTreeMap<String, ServerEntries>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerEntries {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prompts: BTreeMap<String, PromptContent>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<String, ResourceContent>,
+    /// Prompts of the defaults this org hides (orgs only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden_prompts: Vec<String>,
+    /// Resources of the defaults this org hides (orgs only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden_resources: Vec<String>,
+}
+
+/// What a bundle wants one entry to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Desired {
+    Content(Content),
+    Hidden,
+}
+
+/// A bundle checked and flattened: the orgs it names and what it wants of each entry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    pub orgs: Vec<(Slug, String)>,
+    pub entries: Vec<(EntryId, Desired)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+impl Bundle {
+    /// Parses a document; a syntax or shape error names its path in the document.
+    pub fn parse(text: &str, format: Format) -> Result<Self, InvalidInput> {
+        if text.len() > MAX_BUNDLE_BYTES {
+            return Err(InvalidInput::new(
+                "bundle",
+                format!("larger than {MAX_BUNDLE_BYTES} bytes"),
+            ));
+        }
+        let located = |path: String, message: String| {
+            InvalidInput::new(
+                if path == "." {
+                    "bundle".to_owned()
+                } else {
+                    path
+                },
+                message,
+            )
+        };
+        match format {
+            Format::Json => {
+                let mut de = serde_json::Deserializer::from_str(text);
+                serde_path_to_error::deserialize(&mut de)
+                    .map_err(|e| located(e.path().to_string(), e.inner().to_string()))
+            }
+            Format::Yaml => {
+                serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
+                    .map_err(|e| located(e.path().to_string(), e.inner().to_string()))
+            }
+        }
+    }
+
+    pub fn to_text(&self, format: Format) -> String {
+        match format {
+            Format::Yaml => serde_yaml::to_string(self).expect("a bundle serializes"),
+            Format::Json => serde_json::to_string_pretty(self).expect("a bundle serializes"),
+        }
+    }
+
+    /// Checks every slug, key and content of the bundle and flattens it.
+    pub fn plan(&self) -> Result<Plan, InvalidInput> {
+        let mut plan = Plan::default();
+        for (server, entries) in &self.defaults {
+            let at = format!("defaults.{server}");
+            if !entries.hidden_prompts.is_empty() || !entries.hidden_resources.is_empty() {
+                return Err(InvalidInput::new(
+                    format!("{at}.hidden_prompts"),
+                    "only an org can hide a default",
+                ));
+            }
+            plan_server(&mut plan, &Scope::Defaults, server, entries, &at)?;
+        }
+        for (org, bundle) in &self.orgs {
+            let slug = Slug::parse(&format!("orgs.{org}"), org)?;
+            let name = if bundle.name.is_empty() {
+                org.clone()
+            } else {
+                bundle.name.clone()
+            };
+            plan.orgs.push((slug.clone(), name));
+            for (server, entries) in &bundle.servers {
+                let at = format!("orgs.{org}.servers.{server}");
+                plan_server(&mut plan, &Scope::Org(slug.clone()), server, entries, &at)?;
+            }
+        }
+        Ok(plan)
+    }
+}
+
+fn plan_server(
+    plan: &mut Plan,
+    scope: &Scope,
+    server: &str,
+    entries: &ServerEntries,
+    at: &str,
+) -> Result<(), InvalidInput> {
+    let server = Slug::parse(at, server)?;
+    let id = |kind: Kind, key: &str, field: &str| -> Result<EntryId, InvalidInput> {
+        let key = EntryKey::parse(kind, key).map_err(|e| InvalidInput::new(field, e.message))?;
+        Ok(EntryId {
+            scope: scope.clone(),
+            server: server.clone(),
+            kind,
+            key,
+        })
+    };
+    for (name, prompt) in &entries.prompts {
+        let field = format!("{at}.prompts.{name}");
+        let content = Content::Prompt(prompt.clone());
+        content.validate().map_err(|e| e.within(&field))?;
+        plan.entries
+            .push((id(Kind::Prompts, name, &field)?, Desired::Content(content)));
+    }
+    for (uri, resource) in &entries.resources {
+        let field = format!("{at}.resources.{uri}");
+        let content = Content::Resource(resource.clone());
+        content.validate().map_err(|e| e.within(&field))?;
+        plan.entries
+            .push((id(Kind::Resources, uri, &field)?, Desired::Content(content)));
+    }
+    for (hidden, kind, list) in [
+        (&entries.hidden_prompts, Kind::Prompts, "hidden_prompts"),
+        (
+            &entries.hidden_resources,
+            Kind::Resources,
+            "hidden_resources",
+        ),
+    ] {
+        for (i, key) in hidden.iter().enumerate() {
+            let field = format!("{at}.{list}[{i}]");
+            let own = match kind {
+                Kind::Prompts => entries.prompts.contains_key(key),
+                Kind::Resources => entries.resources.contains_key(key),
+            };
+            if own {
+                return Err(InvalidInput::new(
+                    field,
+                    format!("{key:?} is both given and hidden"),
+                ));
+            }
+            plan.entries.push((id(kind, key, &field)?, Desired::Hidden));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../examples/bundle.yaml");
+
+    #[test]
+    fn the_example_bundle_is_valid() {
+        let plan = Bundle::parse(EXAMPLE, Format::Yaml)
+            .unwrap()
+            .plan()
+            .unwrap();
+        assert!(plan.orgs.len() >= 2);
+        assert!(plan.entries.iter().any(|(_, d)| *d == Desired::Hidden));
+    }
+
+    #[test]
+    fn yaml_and_json_round_trip() {
+        let bundle = Bundle::parse(EXAMPLE, Format::Yaml).unwrap();
+        for format in [Format::Yaml, Format::Json] {
+            assert_eq!(
+                Bundle::parse(&bundle.to_text(format), format).unwrap(),
+                bundle
+            );
+        }
+    }
+
+    #[test]
+    fn a_shape_error_names_its_path() {
+        let text = "defaults:\n  github:\n    prompts:\n      review:\n        messages: []\n        colour: red\n";
+        let err = Bundle::parse(text, Format::Yaml).unwrap_err();
+        assert_eq!(err.field, "defaults.github.prompts.review.colour");
+        assert!(err.message.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn a_content_error_names_the_entry_and_field() {
+        let text = "orgs:\n  acme:\n    servers:\n      github:\n        prompts:\n          review:\n            messages: [{role: user, text: '{{ oops'}]\n";
+        let err = Bundle::parse(text, Format::Yaml)
+            .unwrap()
+            .plan()
+            .unwrap_err();
+        assert_eq!(
+            err.field,
+            "orgs.acme.servers.github.prompts.review.messages[0].text"
+        );
+    }
+
+    #[test]
+    fn bad_slugs_and_keys_are_named() {
+        let bad_org = Bundle::parse("orgs:\n  Acme: {}\n", Format::Yaml)
+            .unwrap()
+            .plan()
+            .unwrap_err();
+        assert_eq!(bad_org.field, "orgs.Acme");
+        let bad_uri = "defaults:\n  docs:\n    resources:\n      not-a-uri: {name: x, text: y}\n";
+        let err = Bundle::parse(bad_uri, Format::Yaml)
+            .unwrap()
+            .plan()
+            .unwrap_err();
+        assert_eq!(err.field, "defaults.docs.resources.not-a-uri");
+    }
+}

@@ -1,0 +1,171 @@
+//! The service's configuration: one struct, layered flags > `MCP_CONFIG_*` environment >
+//! defaults (clap does the layering). Nothing else in the code reads the environment.
+//!
+//! The variable names and defaults of DESIGN.md's "Operations" table are a public contract.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// No authentication: development only, refused unless every listener is on loopback.
+    None,
+    /// Bearer JWTs.
+    Jwt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Settings of `mcp-config serve`.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Database: `sqlite://PATH` (created if missing) or `postgres://USER:PASS@HOST/DB`.
+    #[arg(
+        long,
+        env = "MCP_CONFIG_DATABASE_URL",
+        default_value = "sqlite://mcp-config.db"
+    )]
+    pub database_url: String,
+
+    /// Redis URL (`redis://HOST:PORT`, `redis-sentinel://…`, `redis-cluster://…`) for the shared
+    /// L2 cache and pub/sub invalidations. Unset: in-process invalidation only.
+    #[arg(long, env = "MCP_CONFIG_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// gRPC listen address (ConfigService, health, reflection).
+    #[arg(long, env = "MCP_CONFIG_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+
+    /// HTTP listen address (admin API, health, metrics).
+    #[arg(long, env = "MCP_CONFIG_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Redis pub/sub channel of invalidation events; also the prefix of L2 keys.
+    #[arg(
+        long,
+        env = "MCP_CONFIG_CHANNEL",
+        default_value = "mcp-config:invalidations"
+    )]
+    pub channel: String,
+
+    /// Authentication mode.
+    #[arg(long, env = "MCP_CONFIG_AUTH", value_enum, default_value = "none")]
+    pub auth: AuthMode,
+
+    /// Do not apply database migrations at start-up (run `mcp-config migrate` instead).
+    #[arg(long, env = "MCP_CONFIG_NO_MIGRATE")]
+    pub no_migrate: bool,
+
+    /// Byte budget of the in-process view cache.
+    #[arg(long, env = "MCP_CONFIG_CACHE_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub cache_bytes: u64,
+
+    /// Seconds a cached view may live (L1 and L2) without an invalidation: a safety net only.
+    #[arg(long, env = "MCP_CONFIG_CACHE_TTL_SECS", default_value_t = 300)]
+    pub cache_ttl_secs: u64,
+
+    /// Largest number of database connections.
+    #[arg(long, env = "MCP_CONFIG_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// Milliseconds between relay polls for unpublished changes (commits also wake it at once).
+    #[arg(long, env = "MCP_CONFIG_RELAY_POLL_MS", default_value_t = 1000)]
+    pub relay_poll_ms: u64,
+
+    /// Hours published changes stay in the change log (Watch can resume from within them).
+    #[arg(long, env = "MCP_CONFIG_CHANGE_RETENTION_HOURS", default_value_t = 168)]
+    pub change_retention_hours: u64,
+
+    /// Log format.
+    #[arg(
+        long,
+        env = "MCP_CONFIG_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// A configuration that cannot work, found before anything starts.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.cache_ttl_secs)
+    }
+
+    pub fn relay_poll(&self) -> Duration {
+        Duration::from_millis(self.relay_poll_ms.max(10))
+    }
+
+    pub fn change_retention(&self) -> Duration {
+        Duration::from_secs(self.change_retention_hours * 3600)
+    }
+
+    /// Checks what the types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.auth == AuthMode::None {
+            for (name, addr) in [("grpc_addr", self.grpc_addr), ("http_addr", self.http_addr)] {
+                if !addr.ip().is_loopback() {
+                    return Err(ConfigError(format!(
+                        "MCP_CONFIG_AUTH=none is for development and only listens on loopback, but {name} is {addr}; \
+                         use MCP_CONFIG_AUTH=jwt or a 127.0.0.1 address"
+                    )));
+                }
+            }
+        }
+        if self.auth == AuthMode::Jwt {
+            return Err(ConfigError(
+                "MCP_CONFIG_AUTH=jwt is not available in this build yet (see issue 5)".into(),
+            ));
+        }
+        if self.cache_bytes == 0 {
+            return Err(ConfigError("MCP_CONFIG_CACHE_BYTES must be above 0".into()));
+        }
+        if self.channel.is_empty() {
+            return Err(ConfigError("MCP_CONFIG_CHANNEL must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    #[test]
+    fn the_defaults_are_the_designs() {
+        let settings = Cli::parse_from(["mcp-config"]).settings;
+        assert_eq!(settings.database_url, "sqlite://mcp-config.db");
+        assert_eq!(settings.grpc_addr.to_string(), "127.0.0.1:50051");
+        assert_eq!(settings.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.channel, "mcp-config:invalidations");
+        assert_eq!(settings.auth, AuthMode::None);
+        assert!(settings.redis_url.is_none());
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn auth_none_refuses_a_public_address() {
+        let settings = Cli::parse_from(["mcp-config", "--grpc-addr", "0.0.0.0:50051"]).settings;
+        let err = settings.validate().unwrap_err();
+        assert!(
+            err.to_string().contains("grpc_addr is 0.0.0.0:50051"),
+            "{err}"
+        );
+    }
+}

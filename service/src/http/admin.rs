@@ -1,0 +1,548 @@
+//! `/admin/v1`: orgs, entries of the defaults or an org (list, get, put, delete, activate,
+//! deactivate), versions, diff, rollback, render preview, the change log and bundles.
+//!
+//! Entry routes exist twice, under `/defaults` and under `/orgs/{org}`, served by the same
+//! handlers. A key (prompt name, resource URI) is one path segment, percent-encoded
+//! (`file:%2F%2F%2Fguide.md`).
+
+use std::collections::HashMap;
+
+use axum::{
+    Json, Router,
+    extract::{
+        FromRequestParts, Path, Query, State,
+        rejection::{PathRejection, QueryRejection},
+    },
+    http::{HeaderMap, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, HttpState};
+use crate::{
+    bundle::{Bundle, Format},
+    content::Content,
+    domain::{EntryId, EntryKey, InvalidInput, Kind, Scope, Slug},
+    edits::Missing,
+    render::{self, Declared},
+    store::Change,
+};
+
+type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+
+/// Most changes one page of the change log returns.
+const MAX_CHANGES_PAGE: u32 = 1000;
+
+pub fn routes() -> Router<HttpState> {
+    let entries = Router::new()
+        .route("/servers/{server}/{kind}", get(list_entries))
+        .route(
+            "/servers/{server}/{kind}/{key}",
+            get(get_entry).put(put_entry).delete(delete_entry),
+        )
+        .route("/servers/{server}/{kind}/{key}/activate", post(activate))
+        .route(
+            "/servers/{server}/{kind}/{key}/deactivate",
+            post(deactivate),
+        )
+        .route("/servers/{server}/{kind}/{key}/versions", get(history))
+        .route(
+            "/servers/{server}/{kind}/{key}/versions/{version}",
+            get(version),
+        )
+        .route("/servers/{server}/{kind}/{key}/diff", get(diff))
+        .route("/servers/{server}/{kind}/{key}/rollback", post(rollback))
+        .route(
+            "/servers/{server}/{kind}/{key}/render",
+            post(render_preview),
+        );
+    Router::new()
+        .route("/orgs", get(list_orgs).post(create_org))
+        .route("/changes", get(changes))
+        .route("/bundle", get(export_bundle).post(import_bundle))
+        .nest("/defaults", entries.clone())
+        .nest("/orgs/{org}", entries)
+}
+
+/// Who is asking; recorded as the actor of every change. Without authentication everyone is
+/// `anonymous`.
+pub struct Actor(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Actor>()
+            .map(|a| Actor(a.0.clone()))
+            .unwrap_or(Actor("anonymous".into())))
+    }
+}
+
+impl Clone for Actor {
+    fn clone(&self) -> Self {
+        Actor(self.0.clone())
+    }
+}
+
+/// JSON bodies whose rejections (syntax, unknown fields, size) become 4xx naming the problem.
+pub struct Body<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(Body(value))
+    }
+}
+
+/// The path parameters of an entry route, parsed.
+struct EntryPath {
+    scope: Scope,
+    server: Slug,
+    kind: Kind,
+    key: Option<EntryKey>,
+}
+
+impl EntryPath {
+    fn id(self) -> Result<EntryId, ApiError> {
+        let key = self
+            .key
+            .ok_or_else(|| InvalidInput::new("key", "missing"))?;
+        Ok(EntryId {
+            scope: self.scope,
+            server: self.server,
+            kind: self.kind,
+            key,
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for EntryPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(params): Path<HashMap<String, String>> = Path::from_request_parts(parts, state)
+            .await
+            .map_err(|e: PathRejection| {
+                ApiError::BadRequest(StatusCode::BAD_REQUEST, e.body_text())
+            })?;
+        let scope = match params.get("org") {
+            Some(org) => Scope::Org(Slug::parse("org", org)?),
+            None => Scope::Defaults,
+        };
+        let server = Slug::parse("server", params.get("server").map_or("", String::as_str))?;
+        let kind: Kind = params.get("kind").map_or("", String::as_str).parse()?;
+        let key = params
+            .get("key")
+            .map(|k| EntryKey::parse(kind, k))
+            .transpose()?;
+        Ok(Self {
+            scope,
+            server,
+            kind,
+            key,
+        })
+    }
+}
+
+fn change_json(change: &Change) -> Value {
+    json!({
+        "revision": change.revision,
+        "org": change.org,
+        "server": change.server,
+        "kind": change.kind,
+        "keys": change.keys,
+        "action": change.action,
+        "actor": change.actor,
+        "created_at": change.created_at,
+        "published": change.published,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewOrg {
+    slug: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn list_orgs(State(state): State<HttpState>) -> ApiResult {
+    let orgs = state.editor.orgs().await?;
+    let orgs: Vec<Value> = orgs
+        .iter()
+        .map(|o| json!({"slug": o.slug, "name": o.name, "created_at": o.created_at}))
+        .collect();
+    Ok(Json(json!({ "orgs": orgs })))
+}
+
+async fn create_org(
+    State(state): State<HttpState>,
+    actor: Actor,
+    Body(org): Body<NewOrg>,
+) -> ApiResult<Response> {
+    let slug = Slug::parse("slug", &org.slug)?;
+    let created = state.editor.create_org(slug, org.name, &actor.0).await?;
+    let body =
+        json!({"slug": created.slug, "name": created.name, "created_at": created.created_at});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn list_entries(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
+    let entries = state
+        .editor
+        .entries(&path.scope, &path.server, path.kind)
+        .await?;
+    Ok(Json(json!({ "entries": entries })))
+}
+
+async fn get_entry(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
+    let entry = state.editor.entry(&path.id()?).await?;
+    Ok(Json(json!(entry)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutEntry {
+    content: Value,
+    expected_version: Option<u64>,
+    #[serde(default)]
+    message: String,
+}
+
+/// The entry after a write, with the change that wrote it.
+async fn written(state: &HttpState, id: &EntryId, change: Change) -> ApiResult {
+    let entry = state.editor.entry(id).await?;
+    Ok(Json(
+        json!({"entry": entry, "change": change_json(&change)}),
+    ))
+}
+
+async fn put_entry(
+    State(state): State<HttpState>,
+    actor: Actor,
+    path: EntryPath,
+    Body(put): Body<PutEntry>,
+) -> ApiResult {
+    let id = path.id()?;
+    let content = Content::from_json(id.kind, put.content).map_err(|e| e.within("content"))?;
+    let change = state
+        .editor
+        .put(
+            id.clone(),
+            &content,
+            put.expected_version,
+            &actor.0,
+            &put.message,
+        )
+        .await?;
+    written(&state, &id, change).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    expected_version: Option<u64>,
+}
+
+async fn delete_entry(
+    State(state): State<HttpState>,
+    actor: Actor,
+    path: EntryPath,
+    query: ExpectedQuery,
+) -> ApiResult {
+    let Query(expected) = query?;
+    let id = path.id()?;
+    let change = state
+        .editor
+        .delete(id.clone(), expected.expected_version, &actor.0)
+        .await?;
+    written(&state, &id, change).await
+}
+
+type ExpectedQuery = Result<Query<Expected>, QueryRejection>;
+
+async fn set_active(
+    state: HttpState,
+    actor: Actor,
+    path: EntryPath,
+    query: ExpectedQuery,
+    active: bool,
+) -> ApiResult {
+    let Query(expected) = query?;
+    let id = path.id()?;
+    let change = state
+        .editor
+        .set_active(id.clone(), active, expected.expected_version, &actor.0)
+        .await?;
+    written(&state, &id, change).await
+}
+
+async fn activate(
+    State(state): State<HttpState>,
+    actor: Actor,
+    path: EntryPath,
+    query: ExpectedQuery,
+) -> ApiResult {
+    set_active(state, actor, path, query, true).await
+}
+
+async fn deactivate(
+    State(state): State<HttpState>,
+    actor: Actor,
+    path: EntryPath,
+    query: ExpectedQuery,
+) -> ApiResult {
+    set_active(state, actor, path, query, false).await
+}
+
+fn version_json(v: &crate::store::VersionRow) -> Value {
+    json!({
+        "version": v.version,
+        "content": serde_json::from_str::<Value>(&v.body).unwrap_or(Value::Null),
+        "actor": v.actor,
+        "message": v.message,
+        "revision": v.revision,
+        "created_at": v.created_at,
+    })
+}
+
+async fn history(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
+    let versions = state.editor.history(&path.id()?).await?;
+    Ok(Json(
+        json!({"versions": versions.iter().map(version_json).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn version(
+    State(state): State<HttpState>,
+    Path(params): Path<HashMap<String, String>>,
+    path: EntryPath,
+) -> ApiResult {
+    let number = parse_version(params.get("version").map_or("", String::as_str), "version")?;
+    let version = state.editor.version(&path.id()?, number).await?;
+    Ok(Json(version_json(&version)))
+}
+
+fn parse_version(raw: &str, field: &str) -> Result<u64, InvalidInput> {
+    raw.parse()
+        .map_err(|_| InvalidInput::new(field, format!("{raw:?} is not a version number")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiffQuery {
+    from: u64,
+    to: u64,
+}
+
+async fn diff(
+    State(state): State<HttpState>,
+    path: EntryPath,
+    query: Result<Query<DiffQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(DiffQuery { from, to }) = query?;
+    let diff = state.editor.diff(&path.id()?, from, to).await?;
+    Ok(Json(json!({"from": from, "to": to, "diff": diff})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rollback {
+    version: u64,
+    expected_version: Option<u64>,
+}
+
+async fn rollback(
+    State(state): State<HttpState>,
+    actor: Actor,
+    path: EntryPath,
+    Body(body): Body<Rollback>,
+) -> ApiResult {
+    let id = path.id()?;
+    let change = state
+        .editor
+        .rollback(id.clone(), body.version, body.expected_version, &actor.0)
+        .await?;
+    written(&state, &id, change).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenderRequest {
+    #[serde(default)]
+    arguments: HashMap<String, String>,
+    /// A version to preview instead of the current one.
+    version: Option<u64>,
+}
+
+/// Renders a prompt of this scope (its current or a given version) as `GetPrompt` would.
+async fn render_preview(
+    State(state): State<HttpState>,
+    path: EntryPath,
+    Body(request): Body<RenderRequest>,
+) -> ApiResult {
+    let id = path.id()?;
+    if id.kind != Kind::Prompts {
+        return Err(InvalidInput::new("kind", "only prompts render").into());
+    }
+    let body = match request.version {
+        Some(v) => state.editor.version(&id, v).await?.body,
+        None => state
+            .editor
+            .entry(&id)
+            .await?
+            .content
+            .map(|c| c.to_string())
+            .ok_or_else(|| {
+                InvalidInput::new(
+                    "version",
+                    "this entry has no content (it only hides a default)",
+                )
+            })?,
+    };
+    let Content::Prompt(prompt) = Content::from_json(
+        Kind::Prompts,
+        serde_json::from_str(&body).unwrap_or(Value::Null),
+    )?
+    else {
+        return Err(InvalidInput::new("kind", "not a prompt").into());
+    };
+    let declared: Vec<Declared> = prompt
+        .arguments
+        .iter()
+        .map(|a| Declared {
+            name: &a.name,
+            required: a.required,
+        })
+        .collect();
+    let texts = render::render_messages(
+        prompt.messages.iter().map(|m| m.text.as_str()),
+        &declared,
+        &request.arguments,
+        state.render_limits,
+    )
+    .map_err(crate::error::Error::from)?;
+    let messages: Vec<Value> = prompt
+        .messages
+        .iter()
+        .zip(texts)
+        .map(|(m, text)| json!({"role": m.role, "text": text}))
+        .collect();
+    Ok(Json(
+        json!({"description": prompt.description, "messages": messages}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangesQuery {
+    #[serde(default)]
+    after: u64,
+    limit: Option<u32>,
+    org: Option<String>,
+    server: Option<String>,
+}
+
+async fn changes(
+    State(state): State<HttpState>,
+    query: Result<Query<ChangesQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(q) = query?;
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_CHANGES_PAGE {
+        return Err(InvalidInput::new("limit", format!("between 1 and {MAX_CHANGES_PAGE}")).into());
+    }
+    if let Some(org) = &q.org {
+        Slug::parse("org", org)?;
+    }
+    if let Some(server) = &q.server {
+        Slug::parse("server", server)?;
+    }
+    let changes = state
+        .editor
+        .changes(q.after, limit, q.org.as_deref(), q.server.as_deref())
+        .await?;
+    let next_after = changes.last().map(|c| c.revision);
+    Ok(Json(
+        json!({"changes": changes.iter().map(change_json).collect::<Vec<_>>(), "next_after": next_after}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportQuery {
+    #[serde(default)]
+    dry_run: bool,
+    /// Delete entries of the listed servers that the bundle does not list.
+    #[serde(default)]
+    prune: bool,
+}
+
+fn format_of(headers: &HeaderMap) -> Format {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.contains("json") {
+        Format::Json
+    } else {
+        Format::Yaml
+    }
+}
+
+/// Imports a bundle (YAML, or JSON with a JSON content type): all or nothing, or with
+/// `dry_run=true` only the diff.
+async fn import_bundle(
+    State(state): State<HttpState>,
+    actor: Actor,
+    query: Result<Query<ImportQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: String,
+) -> ApiResult {
+    let Query(q) = query?;
+    let bundle = Bundle::parse(&body, format_of(&headers))?;
+    let missing = if q.prune {
+        Missing::Delete
+    } else {
+        Missing::Keep
+    };
+    let report = state
+        .editor
+        .import(&bundle, missing, q.dry_run, &actor.0)
+        .await?;
+    Ok(Json(json!(report)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    format: Option<String>,
+}
+
+async fn export_bundle(
+    State(state): State<HttpState>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(q) = query?;
+    let (format, content_type) = match q.format.as_deref() {
+        None | Some("yaml") => (Format::Yaml, "application/yaml"),
+        Some("json") => (Format::Json, "application/json"),
+        Some(other) => {
+            return Err(
+                InvalidInput::new("format", format!("{other:?} is not yaml or json")).into(),
+            );
+        }
+    };
+    let bundle = state.editor.export().await?;
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        bundle.to_text(format),
+    )
+        .into_response())
+}

@@ -1,0 +1,111 @@
+//! The one mapping from the service's [`Error`] to an HTTP response.
+//!
+//! Every error body is `{"error": {"code": …, "message": …, "field": …}}`; a version conflict
+//! also carries `current_version`.
+
+use axum::{
+    Json,
+    extract::rejection::{JsonRejection, QueryRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::{domain::InvalidInput, error::Error, render::RenderError};
+
+/// An admin API error.
+#[derive(Debug)]
+pub enum ApiError {
+    Domain(Error),
+    /// The request itself could not be read (malformed JSON, unknown field, bad query).
+    BadRequest(StatusCode, String),
+}
+
+impl<E: Into<Error>> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        ApiError::Domain(error.into())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::BadRequest(status, rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::BadRequest(StatusCode::BAD_REQUEST, rejection.body_text())
+    }
+}
+
+fn body(status: StatusCode, code: &str, message: String, field: Option<String>) -> Response {
+    let error = json!({"code": code, "message": message, "field": field});
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let error = match self {
+            ApiError::BadRequest(status, message) => {
+                return body(status, "bad_request", message, None);
+            }
+            ApiError::Domain(error) => error,
+        };
+        match error {
+            Error::Invalid(InvalidInput { field, message }) => body(
+                StatusCode::BAD_REQUEST,
+                "invalid_argument",
+                format!("{field}: {message}"),
+                Some(field),
+            ),
+            Error::NotFound(what) => body(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{what} not found"),
+                None,
+            ),
+            Error::AlreadyExists(what) => body(
+                StatusCode::CONFLICT,
+                "already_exists",
+                format!("{what} already exists"),
+                None,
+            ),
+            e @ Error::Conflict { current, .. } => {
+                let error = json!({"code": "version_conflict", "message": e.to_string(), "field": "expected_version"});
+                (
+                    StatusCode::CONFLICT,
+                    Json(json!({"error": error, "current_version": current})),
+                )
+                    .into_response()
+            }
+            Error::Render(RenderError::MissingArgument(name)) => body(
+                StatusCode::BAD_REQUEST,
+                "invalid_argument",
+                format!("arguments.{name}: missing argument {name:?}"),
+                Some(format!("arguments.{name}")),
+            ),
+            Error::Render(e) => body(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "render_failed",
+                e.to_string(),
+                None,
+            ),
+            e @ Error::Pruned { .. } => body(StatusCode::GONE, "pruned", e.to_string(), None),
+            Error::Store(e) => {
+                tracing::error!(error = %e, "store failed");
+                body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "store unavailable".into(),
+                    None,
+                )
+            }
+        }
+    }
+}

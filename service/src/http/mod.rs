@@ -1,0 +1,49 @@
+//! The HTTP door: the admin API under `/admin/v1`, and `/healthz` / `/readyz`.
+
+mod admin;
+mod error;
+
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, State},
+    http::StatusCode,
+    routing::get,
+};
+use serde_json::json;
+
+pub use error::ApiError;
+
+use crate::{bundle::MAX_BUNDLE_BYTES, edits::Editor, render::Limits, store::Store};
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    pub editor: Editor,
+    pub store: Store,
+    pub render_limits: Limits,
+}
+
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .nest("/admin/v1", admin::routes())
+        .layer(DefaultBodyLimit::max(MAX_BUNDLE_BYTES))
+        .with_state(state)
+}
+
+/// Ready when the store answers and every migration of this build is applied.
+async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<serde_json::Value>) {
+    let store_ok = state.store.ping().await.is_ok();
+    let migrated = store_ok && state.store.migrations_applied().await.unwrap_or(false);
+    let ready = store_ok && migrated;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"ready": ready, "store": store_ok, "migrations": migrated})),
+    )
+}

@@ -1,0 +1,249 @@
+//! Redis: the shared (L2) cache of encoded views and the pub/sub transport of invalidations.
+//!
+//! L2 layout: one hash per (server, kind), `{prefix}:views:{kind}:{server}`, with one field per
+//! org (`@` for the defaults-only view) holding the encoded response body, and a `#fence` field
+//! holding the revision of the newest change the relay applied to it. The relay drops fields and
+//! raises the fence in the same script that publishes the event; a loader writes its view only if
+//! the fence is not newer than the snapshot it read the view at. So a load that raced a change
+//! can never put a stale view back after the relay dropped it.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use fred::{
+    prelude::{
+        Builder, Client, ClientLike, Config, EventInterface, HashesInterface, LuaInterface,
+        PubsubInterface, ReconnectPolicy,
+    },
+    types::Value,
+};
+use mcp_config_proto::v1::InvalidationEvent;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    cache::{Invalidation, ViewCache, ViewKey},
+    domain::{Kind, Revision},
+    events::{self, Bus},
+    store::Store,
+};
+
+pub type RedisError = fred::error::Error;
+
+/// How long a command may wait (for a connection, among other things) before it fails, so a
+/// Redis outage turns into quick errors rather than stuck requests.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+const DEFAULTS_FIELD: &str = "@";
+
+/// Drops the L2 field(s) of one event, raises the fence and publishes, atomically.
+const PUBLISH_SCRIPT: &str = r"
+if ARGV[1] == '1' then redis.call('DEL', KEYS[1]) else redis.call('HDEL', KEYS[1], ARGV[2]) end
+redis.call('HSET', KEYS[1], '#fence', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return redis.call('PUBLISH', ARGV[5], ARGV[6])
+";
+
+/// Stores a view unless a newer change was applied since it was read.
+const STORE_SCRIPT: &str = r"
+local fence = redis.call('HGET', KEYS[1], '#fence')
+if fence and tonumber(fence) > tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+";
+
+/// Connection settings shared by the clients of one process.
+#[derive(Clone, Debug)]
+pub struct RedisSettings {
+    pub url: String,
+    /// The pub/sub channel; L2 keys use it as their prefix too.
+    pub channel: String,
+    pub l2_ttl: Duration,
+}
+
+fn builder(url: &str) -> Result<Builder, RedisError> {
+    let mut builder = Builder::from_config(Config::from_url(url)?);
+    builder
+        .with_connection_config(|c| {
+            c.connection_timeout = COMMAND_TIMEOUT;
+            c.internal_command_timeout = COMMAND_TIMEOUT;
+        })
+        .with_performance_config(|p| p.default_command_timeout = COMMAND_TIMEOUT)
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
+    Ok(builder)
+}
+
+/// A command client, connecting (and reconnecting) in the background.
+pub fn client(url: &str) -> Result<Client, RedisError> {
+    let client = builder(url)?.build()?;
+    client.connect();
+    Ok(client)
+}
+
+fn hash_key(channel: &str, kind: Kind, server: &str) -> String {
+    format!("{channel}:views:{}:{server}", kind.as_str())
+}
+
+fn field(org: &str) -> &str {
+    if org.is_empty() { DEFAULTS_FIELD } else { org }
+}
+
+/// The L2 cache.
+#[derive(Clone)]
+pub struct L2 {
+    client: Client,
+    settings: RedisSettings,
+}
+
+impl L2 {
+    pub fn new(client: Client, settings: RedisSettings) -> Self {
+        Self { client, settings }
+    }
+
+    pub async fn get(&self, key: &ViewKey) -> Result<Option<Bytes>, RedisError> {
+        let hash = hash_key(&self.settings.channel, key.kind, key.server.as_str());
+        self.client.hget(hash, field(key.scope.as_str())).await
+    }
+
+    /// Stores `body`, read at `snapshot`, unless the relay has since applied a newer change.
+    pub async fn put(
+        &self,
+        key: &ViewKey,
+        body: Bytes,
+        snapshot: Revision,
+    ) -> Result<bool, RedisError> {
+        let hash = hash_key(&self.settings.channel, key.kind, key.server.as_str());
+        let args: Vec<Value> = vec![
+            field(key.scope.as_str()).into(),
+            Value::Bytes(body),
+            snapshot.to_string().into(),
+            self.settings.l2_ttl.as_secs().max(1).to_string().into(),
+        ];
+        let stored: i64 = self.client.eval(STORE_SCRIPT, vec![hash], args).await?;
+        Ok(stored == 1)
+    }
+}
+
+/// The relay's side: drop L2, raise the fence, publish.
+#[derive(Clone)]
+pub struct RedisPublisher {
+    client: Client,
+    settings: RedisSettings,
+}
+
+impl RedisPublisher {
+    pub fn new(client: Client, settings: RedisSettings) -> Self {
+        Self { client, settings }
+    }
+
+    pub async fn publish(&self, event: &InvalidationEvent) -> Result<(), RedisError> {
+        let kind = match events::invalidation_of(event) {
+            Invalidation::View(key) => key.kind,
+            Invalidation::Server { kind, .. } => kind,
+            Invalidation::All => Kind::Prompts,
+        };
+        let hash = hash_key(&self.settings.channel, kind, &event.server);
+        let whole = if event.org_id.is_empty() { "1" } else { "0" };
+        let args: Vec<Value> = vec![
+            whole.into(),
+            field(&event.org_id).into(),
+            event.revision.to_string().into(),
+            self.settings.l2_ttl.as_secs().max(1).to_string().into(),
+            self.settings.channel.clone().into(),
+            events::to_json(event).into(),
+        ];
+        let _receivers: i64 = self.client.eval(PUBLISH_SCRIPT, vec![hash], args).await?;
+        Ok(())
+    }
+}
+
+/// Every replica's side: events from the channel onto this process's bus.
+///
+/// On every (re)subscription it drops the whole L1 and replays from the change log what it may
+/// have missed, so a lost message or an outage never leaves a stale entry behind for long.
+pub struct Subscriber {
+    pub url: String,
+    pub channel: String,
+    pub bus: Bus,
+    pub cache: ViewCache,
+    pub store: Store,
+}
+
+impl Subscriber {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let client = match builder(&self.url).and_then(|b| b.build_subscriber_client()) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!(error = %e, "invalid Redis configuration; no invalidations from Redis");
+                return;
+            }
+        };
+        client.connect();
+        let mut last_seen: Revision = 0;
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            let mut messages = client.message_rx();
+            let mut reconnects = client.reconnect_rx();
+            let subscribed = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                subscribed = async {
+                    client.wait_for_connect().await?;
+                    client.subscribe(self.channel.as_str()).await
+                } => subscribed,
+            };
+            if let Err(e) = subscribed {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot subscribe to Redis");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+            backoff = Duration::from_millis(100);
+            last_seen = self.resync(last_seen).await;
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = reconnects.recv() => break,
+                    message = messages.recv() => match message {
+                        Ok(message) => {
+                            let text: Option<String> = message.value.convert().ok();
+                            match text.as_deref().map(events::from_json) {
+                                Some(Ok(event)) => {
+                                    last_seen = last_seen.max(event.revision);
+                                    self.bus.publish(event);
+                                }
+                                _ => tracing::warn!("ignoring a malformed invalidation message"),
+                            }
+                        }
+                        Err(_) => break,
+                    },
+                }
+            }
+        }
+        let _ = client.quit().await;
+    }
+
+    /// Drops all of L1 and puts every change after `last_seen` on the bus; returns the newest
+    /// revision accounted for.
+    async fn resync(&self, last_seen: Revision) -> Revision {
+        self.cache.invalidate(&Invalidation::All).await;
+        let mut from = last_seen;
+        if from == 0 {
+            return self.store.latest_revision().await.unwrap_or(0);
+        }
+        loop {
+            match self.store.changes_after(from, 500, None, None).await {
+                Ok(changes) if changes.is_empty() => return from,
+                Ok(changes) => {
+                    for change in &changes {
+                        from = change.revision;
+                        self.bus.publish(events::event_of(change));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot replay missed changes; L1 was dropped instead");
+                    return from;
+                }
+            }
+        }
+    }
+}

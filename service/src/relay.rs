@@ -1,0 +1,130 @@
+//! The relay: publishes committed changes, in revision order, exactly from the outbox.
+//!
+//! Each unpublished `changes` row is turned into an [`InvalidationEvent`], handed to the
+//! [`Publisher`] (the in-process bus, or Redis: L2 keys dropped, then `PUBLISH`), and only then
+//! marked published. A failure leaves the row for the next round, after a backoff, so nothing
+//! committed is ever lost and nothing is published out of order. A commit wakes the relay at
+//! once; a slow poll catches anything else (another replica's commits, a lost wake-up).
+
+use std::{sync::Arc, time::Duration};
+
+use mcp_config_proto::v1::InvalidationEvent;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{events, store::Store};
+
+/// Changes read per round.
+const BATCH: u32 = 256;
+
+/// Where events go.
+#[derive(Clone)]
+pub enum Publisher {
+    /// This process only (no Redis): straight onto the bus.
+    Local(events::Bus),
+    /// Redis pub/sub, which every replica (this one included) subscribes to.
+    Redis(crate::redis::RedisPublisher),
+}
+
+impl Publisher {
+    async fn publish(&self, event: &InvalidationEvent) -> Result<(), crate::redis::RedisError> {
+        match self {
+            Publisher::Local(bus) => {
+                bus.publish(event.clone());
+                Ok(())
+            }
+            Publisher::Redis(redis) => redis.publish(event).await,
+        }
+    }
+}
+
+/// Wakes the relay after a commit.
+#[derive(Clone, Default)]
+pub struct RelayHandle {
+    wake: Arc<Notify>,
+}
+
+impl RelayHandle {
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+pub struct Relay {
+    store: Store,
+    publisher: Publisher,
+    handle: RelayHandle,
+    poll: Duration,
+    max_backoff: Duration,
+}
+
+impl Relay {
+    pub fn new(store: Store, publisher: Publisher, handle: RelayHandle, poll: Duration) -> Self {
+        Self {
+            store,
+            publisher,
+            handle,
+            poll,
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+
+    /// Runs until `shutdown`, then publishes what is left (if it can) and returns.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let wait = match self.publish_pending().await {
+                Ok(_) => {
+                    backoff = Duration::from_millis(50);
+                    self.poll
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "relay could not publish; changes wait");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(self.max_backoff);
+                    wait
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.handle.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        if let Err(e) = self.publish_pending().await {
+            tracing::warn!(error = %e, "relay stopped with unpublished changes; the next start publishes them");
+        }
+    }
+
+    /// Publishes every unpublished change in order; returns how many.
+    pub async fn publish_pending(&self) -> Result<usize, RelayError> {
+        let _lock = match self.store.postgres() {
+            Some(pool) => match crate::store::RelayLock::try_acquire(pool).await? {
+                Some(lock) => Some(lock),
+                // Another replica relays.
+                None => return Ok(0),
+            },
+            None => None,
+        };
+        let mut published = 0;
+        loop {
+            let batch = self.store.unpublished(BATCH).await?;
+            for change in &batch {
+                self.publisher.publish(&events::event_of(change)).await?;
+                self.store.mark_published(change.revision).await?;
+                published += 1;
+            }
+            if batch.len() < BATCH as usize {
+                return Ok(published);
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Redis(#[from] crate::redis::RedisError),
+}
