@@ -68,7 +68,7 @@ pub struct ServerEntries {
 /// What a bundle wants one entry to be.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Desired {
-    Content(Content),
+    Content(Box<Content>),
     Hidden,
 }
 
@@ -175,15 +175,19 @@ fn plan_server(
         let field = format!("{at}.prompts.{name}");
         let content = Content::Prompt(prompt.clone());
         content.validate().map_err(|e| e.within(&field))?;
-        plan.entries
-            .push((id(Kind::Prompts, name, &field)?, Desired::Content(content)));
+        plan.entries.push((
+            id(Kind::Prompts, name, &field)?,
+            Desired::Content(Box::new(content)),
+        ));
     }
     for (uri, resource) in &entries.resources {
         let field = format!("{at}.resources.{uri}");
         let content = Content::Resource(resource.clone());
         content.validate().map_err(|e| e.within(&field))?;
-        plan.entries
-            .push((id(Kind::Resources, uri, &field)?, Desired::Content(content)));
+        plan.entries.push((
+            id(Kind::Resources, uri, &field)?,
+            Desired::Content(Box::new(content)),
+        ));
     }
     for (hidden, kind, list) in [
         (&entries.hidden_prompts, Kind::Prompts, "hidden_prompts"),

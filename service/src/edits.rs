@@ -81,6 +81,9 @@ pub struct ImportReport {
     pub unchanged: usize,
 }
 
+/// One (scope, server, kind) of a bundle: the unit an import diffs and commits.
+type GroupKey = (Scope, Slug, Kind);
+
 /// How an import treats entries of the servers it names that it does not list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Missing {
@@ -321,7 +324,7 @@ impl Editor {
         plan: &Plan,
         missing: Missing,
     ) -> Result<(Vec<DiffLine>, Vec<Write>)> {
-        let mut groups: BTreeMap<(Scope, Slug, Kind), Vec<(&EntryKey, &Desired)>> = BTreeMap::new();
+        let mut groups: BTreeMap<GroupKey, Vec<(&EntryKey, &Desired)>> = BTreeMap::new();
         for (id, desired) in &plan.entries {
             groups
                 .entry((id.scope.clone(), id.server.clone(), id.kind))
@@ -467,7 +470,7 @@ fn entry_diff(kind: Kind, head: Option<&Head>, desired: &Desired) -> (EntryDiff,
                 body: content.to_json(),
                 message: "import".to_owned(),
             };
-            match (head, stored.as_ref() == Some(content), active) {
+            match (head, stored.as_ref() == Some(&**content), active) {
                 (None, _, _) => (EntryDiff::Added, vec![save]),
                 (Some(_), true, true) => (EntryDiff::Unchanged, vec![]),
                 (Some(_), true, false) => (EntryDiff::Changed, vec![WriteOp::SetActive(true)]),

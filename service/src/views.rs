@@ -177,10 +177,10 @@ impl Views {
             Kind::Prompts => encode(&view, PromptContent::to_proto)?,
             Kind::Resources => encode(&view, ResourceContent::to_proto)?,
         };
-        if let Some(l2) = &self.l2 {
-            if let Err(e) = l2.put(key, encoded.full().0, loaded.snapshot).await {
-                tracing::warn!(error = %e, "L2 write failed");
-            }
+        if let Some(l2) = &self.l2
+            && let Err(e) = l2.put(key, encoded.full().0, loaded.snapshot).await
+        {
+            tracing::warn!(error = %e, "L2 write failed");
         }
         Ok(encoded)
     }

@@ -190,13 +190,9 @@ impl EncodedView {
         if self.revision != 0 {
             uint64::encode(REVISION, &self.revision, &mut body);
         }
-        if let (Some(first), Some(last)) = (
-            self.items.get(start),
-            end.checked_sub(1).and_then(|l| self.items.get(l)),
-        ) {
-            if start < end {
-                body.put_slice(&self.body[first.field.start..last.field.end]);
-            }
+        if start < end {
+            let (first, last) = (&self.items[start], &self.items[end - 1]);
+            body.put_slice(&self.body[first.field.start..last.field.end]);
         }
         if end < self.items.len() {
             let next = CURSOR.encode(self.items[end - 1].key.as_bytes());

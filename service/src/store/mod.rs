@@ -271,21 +271,6 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_never_reach_messages() {
-        assert_eq!(
-            super::redact("postgres://app:s3cret@db:5432/x"),
-            "postgres://app:***@db:5432/x"
-        );
-        assert_eq!(
-            super::redact("sqlite://mcp-config.db"),
-            "sqlite://mcp-config.db"
-        );
-    }
-}
-
 /// The relay's exclusive right to publish, across replicas: a PostgreSQL advisory lock held by
 /// an open transaction, released when the lock is dropped (the transaction rolls back).
 pub struct RelayLock {
@@ -304,5 +289,20 @@ impl RelayLock {
             .fetch_one(&mut *tx)
             .await?;
         Ok(locked.then_some(Self { _tx: tx }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            super::redact("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(
+            super::redact("sqlite://mcp-config.db"),
+            "sqlite://mcp-config.db"
+        );
     }
 }

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. The tests start their own throwaway PostgreSQL and Redis servers,
+# so this installs the server binaries first when they are missing (Debian/Ubuntu, as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+if ((${#missing[@]})); then
+  echo "installing ${missing[*]} for the test harness"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+cargo test --workspace --all-targets "$@"

@@ -1,0 +1,107 @@
+//! The real service, built in-process on free ports, with real gRPC and HTTP clients.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use mcp_config::{app::App, config::Settings};
+use mcp_config_proto::v1::config_service_client::ConfigServiceClient;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// Settings as `mcp-config serve` would parse them from these flags, on port 0.
+pub fn settings(database_url: &str, redis_url: Option<&str>) -> Settings {
+    let mut args = vec![
+        "mcp-config".to_owned(),
+        format!("--database-url={database_url}"),
+        "--grpc-addr=127.0.0.1:0".to_owned(),
+        "--http-addr=127.0.0.1:0".to_owned(),
+        "--relay-poll-ms=200".to_owned(),
+    ];
+    if let Some(url) = redis_url {
+        args.push(format!("--redis-url={url}"));
+    }
+    Cli::parse_from(args).settings
+}
+
+/// A running service; shut down when dropped.
+pub struct Service {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    shutdown: CancellationToken,
+    finished: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Service {
+    pub async fn start(settings: Settings) -> Self {
+        let app = App::build(&settings).await.expect("the service starts");
+        let (grpc_addr, http_addr, shutdown) =
+            (app.grpc_addr(), app.http_addr(), app.shutdown_token());
+        let finished = Some(tokio::spawn(app.wait()));
+        Self {
+            grpc_addr,
+            http_addr,
+            shutdown,
+            finished,
+        }
+    }
+
+    /// A temp-file SQLite service (no Redis).
+    pub async fn sqlite(dir: &tempfile::TempDir) -> Self {
+        let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
+        Self::start(settings(&url, None)).await
+    }
+
+    pub async fn grpc(&self) -> ConfigServiceClient<Channel> {
+        ConfigServiceClient::connect(format!("http://{}", self.grpc_addr))
+            .await
+            .expect("gRPC connects")
+    }
+
+    pub fn admin(&self, path: &str) -> String {
+        format!("http://{}/admin/v1{path}", self.http_addr)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http_addr)
+    }
+
+    /// Imports a bundle through the admin API and returns the report.
+    pub async fn import(&self, yaml: &str) -> serde_json::Value {
+        let response = reqwest::Client::new()
+            .post(self.admin("/bundle"))
+            .header("content-type", "application/yaml")
+            .body(yaml.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "import failed: {}",
+            response.text().await.unwrap()
+        );
+        response.json().await.unwrap()
+    }
+
+    /// Shuts down and waits until it has stopped.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(finished) = self.finished.take() {
+            let _ = finished.await;
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The example bundle shipped in `examples/`.
+pub const EXAMPLE_BUNDLE: &str = include_str!("../../examples/bundle.yaml");
