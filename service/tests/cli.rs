@@ -1,0 +1,147 @@
+//! The real `mcp-config` binary: `serve` on the embedded default, `import` through the admin
+//! API, reads over gRPC, and a clean exit (status 0) on SIGTERM.
+
+use std::{
+    net::TcpListener,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use mcp_config_proto::v1::{GetPromptsRequest, config_service_client::ConfigServiceClient};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mcp-config");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn serve_import_read_and_stop_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (grpc_port, http_port) = (free_port(), free_port());
+    let mut server = Command::new(BIN)
+        .arg("serve")
+        .env(
+            "MCP_CONFIG_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("cli.db").display()),
+        )
+        .env("MCP_CONFIG_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
+        .env("MCP_CONFIG_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(http_port);
+    wait_for_port(grpc_port);
+
+    let bundle = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/bundle.yaml");
+    let import = Command::new(BIN)
+        .args(["import", bundle])
+        .env(
+            "MCP_CONFIG_ADMIN_URL",
+            format!("http://127.0.0.1:{http_port}"),
+        )
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&import.stdout);
+    assert!(
+        import.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    assert!(printed.contains("15 added"), "{printed}");
+
+    let mut grpc = ConfigServiceClient::connect(format!("http://127.0.0.1:{grpc_port}"))
+        .await
+        .unwrap();
+    let request = GetPromptsRequest {
+        org_id: "acme".into(),
+        server: "github".into(),
+        ..Default::default()
+    };
+    let acme = grpc.get_prompts(request).await.unwrap().into_inner();
+    assert_eq!(acme.prompts.len(), 4);
+
+    let export = Command::new(BIN)
+        .args(["export", "--format", "json"])
+        .env(
+            "MCP_CONFIG_ADMIN_URL",
+            format!("http://127.0.0.1:{http_port}"),
+        )
+        .output()
+        .unwrap();
+    let exported: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
+    assert_eq!(
+        exported["orgs"]["globex"]["servers"]["github"]["hidden_prompts"][0],
+        "triage-issue"
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn import_without_a_reachable_admin_api_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, "defaults:\n  github:\n    prompts:\n      x:\n        messages: [{role: user, text: '{% if %}'}]\n").unwrap();
+    // No server runs on this port: the CLI must say so rather than hang or panic.
+    let unreachable = Command::new(BIN)
+        .args(["import", file.to_str().unwrap()])
+        .env(
+            "MCP_CONFIG_ADMIN_URL",
+            format!("http://127.0.0.1:{}", free_port()),
+        )
+        .output()
+        .unwrap();
+    assert!(!unreachable.status.success());
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach the admin API"));
+}
+
+#[test]
+fn serve_help_documents_every_flag_with_its_variable() {
+    let help = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    for variable in [
+        "MCP_CONFIG_DATABASE_URL",
+        "MCP_CONFIG_REDIS_URL",
+        "MCP_CONFIG_GRPC_ADDR",
+        "MCP_CONFIG_HTTP_ADDR",
+        "MCP_CONFIG_CHANNEL",
+        "MCP_CONFIG_AUTH",
+    ] {
+        assert!(
+            text.contains(variable),
+            "{variable} missing from serve --help"
+        );
+    }
+}
