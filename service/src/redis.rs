@@ -100,7 +100,12 @@ impl L2 {
         Self { client, settings }
     }
 
+    /// Skipped (a miss) while Redis is unreachable, so reads go straight to the store instead
+    /// of waiting for a command timeout.
     pub async fn get(&self, key: &ViewKey) -> Result<Option<Bytes>, RedisError> {
+        if !self.client.is_connected() {
+            return Ok(None);
+        }
         let hash = hash_key(&self.settings.channel, key.kind, key.server.as_str());
         self.client.hget(hash, field(key.scope.as_str())).await
     }
@@ -137,6 +142,12 @@ impl RedisPublisher {
     }
 
     pub async fn publish(&self, event: &InvalidationEvent) -> Result<(), RedisError> {
+        if !self.client.is_connected() {
+            return Err(RedisError::new(
+                fred::error::ErrorKind::IO,
+                "not connected to Redis",
+            ));
+        }
         let kind = match events::invalidation_of(event) {
             Invalidation::View(key) => key.kind,
             Invalidation::Server { kind, .. } => kind,

@@ -1,0 +1,318 @@
+//! Change propagation: replicas on one PostgreSQL and one Redis, raw Redis subscribers, Redis
+//! outages, and the Watch stream.
+
+use std::{sync::Arc, time::Duration};
+
+use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
+use futures::StreamExt;
+use mcp_config_proto::v1::{GetPromptsRequest, InvalidationEvent, WatchRequest};
+use mcp_config_tests::{
+    eventually,
+    postgres::Postgres,
+    redis::Redis,
+    service::{EXAMPLE_BUNDLE, Service, settings},
+};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tonic::Code;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Messages received on the invalidation channel by a plain Redis subscriber.
+struct RawSubscriber {
+    messages: Arc<Mutex<Vec<Value>>>,
+    _client: fred::clients::SubscriberClient,
+}
+
+impl RawSubscriber {
+    async fn start(url: &str) -> Self {
+        let config = fred::prelude::Config::from_url(url).unwrap();
+        let mut builder = fred::prelude::Builder::from_config(config);
+        builder.set_policy(fred::prelude::ReconnectPolicy::new_constant(0, 20));
+        let client = builder.build_subscriber_client().unwrap();
+        client.init().await.unwrap();
+        client.manage_subscriptions();
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let mut rx = client.message_rx();
+        let sink = messages.clone();
+        tokio::spawn(async move {
+            while let Ok(message) = rx.recv().await {
+                let text: String = message.value.convert().unwrap();
+                sink.lock().await.push(serde_json::from_str(&text).unwrap());
+            }
+        });
+        client.subscribe("mcp-config:invalidations").await.unwrap();
+        Self {
+            messages,
+            _client: client,
+        }
+    }
+
+    async fn revisions(&self) -> Vec<u64> {
+        self.messages
+            .lock()
+            .await
+            .iter()
+            .map(|m| m["revision"].as_str().unwrap().parse().unwrap())
+            .collect()
+    }
+}
+
+async fn first_message(service: &Service, org: &str, prompt: &str) -> String {
+    let mut grpc = service.grpc().await;
+    let request = GetPromptsRequest {
+        org_id: org.into(),
+        server: "github".into(),
+        ..Default::default()
+    };
+    let view = grpc.get_prompts(request).await.unwrap().into_inner();
+    view.prompts
+        .iter()
+        .find(|p| p.name == prompt)
+        .map(|p| p.messages[0].text.clone())
+        .unwrap_or_default()
+}
+
+async fn put_prompt(service: &Service, org: &str, name: &str, text: &str) -> reqwest::Response {
+    let path = if org.is_empty() {
+        "/defaults".to_owned()
+    } else {
+        format!("/orgs/{org}")
+    };
+    reqwest::Client::new()
+        .put(service.admin(&format!("{path}/servers/github/prompts/{name}")))
+        .json(&json!({"content": {"messages": [{"role": "user", "text": text}]}}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_write_through_one_replica_reaches_the_others_and_raw_subscribers() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let redis = Redis::start();
+    let database = pg.database();
+    let a = Service::start(settings(&database, Some(&redis.url()))).await;
+    let b = Service::start(settings(&database, Some(&redis.url()))).await;
+    let c = Service::start(settings(&database, Some(&redis.url()))).await;
+    let raw = RawSubscriber::start(&redis.url()).await;
+
+    a.import(EXAMPLE_BUNDLE).await;
+    // Warm B's and C's caches with the current view.
+    for replica in [&b, &c] {
+        assert!(
+            first_message(replica, "acme", "review-pr")
+                .await
+                .contains("Acme's checklist")
+        );
+    }
+    let written = put_prompt(&a, "acme", "review-pr", "Acme reviews, second edition").await;
+    assert_eq!(written.status(), 200);
+    for replica in [&b, &c] {
+        let seen = eventually(WAIT, || async {
+            first_message(replica, "acme", "review-pr").await == "Acme reviews, second edition"
+        })
+        .await;
+        assert!(seen, "a replica still serves the old prompt");
+    }
+    // A default changed through B reaches every org's view on C.
+    assert_eq!(
+        put_prompt(&b, "", "release-notes", "Notes v2")
+            .await
+            .status(),
+        200
+    );
+    let seen = eventually(WAIT, || async {
+        first_message(&c, "globex", "release-notes").await == "Notes v2"
+    })
+    .await;
+    assert!(seen, "globex on C still sees the old default");
+
+    let latest: u64 = {
+        let changes: Value = reqwest::get(a.admin("/changes?limit=1000"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        changes["next_after"].as_u64().unwrap()
+    };
+    assert!(
+        eventually(WAIT, || async {
+            raw.revisions().await.last() == Some(&latest)
+        })
+        .await
+    );
+    let revisions = raw.revisions().await;
+    let expected: Vec<u64> = (1..=latest).collect();
+    assert_eq!(revisions, expected, "every revision once, in order");
+    let messages = raw.messages.lock().await;
+    let acme = &messages[messages.len() - 2];
+    assert_eq!(acme["orgId"], "acme");
+    assert_eq!(acme["server"], "github");
+    assert_eq!(acme["kind"], "PROMPTS");
+    assert_eq!(acme["keys"], json!(["review-pr"]));
+    assert_eq!(
+        acme["previousRevision"].as_str().unwrap(),
+        (latest - 2).to_string()
+    );
+    let default = &messages[messages.len() - 1];
+    assert_eq!(default["orgId"], "", "a default's event has an empty org");
+}
+
+#[tokio::test]
+async fn redis_down_loses_no_event_and_reads_keep_working() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let redis = Redis::start();
+    let database = pg.database();
+    let a = Service::start(settings(&database, Some(&redis.url()))).await;
+    let b = Service::start(settings(&database, Some(&redis.url()))).await;
+    a.import(EXAMPLE_BUNDLE).await;
+    let before: Value = reqwest::get(a.admin("/changes?limit=1000"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let before = before["next_after"].as_u64().unwrap();
+    assert!(
+        first_message(&b, "acme", "review-pr")
+            .await
+            .contains("Acme")
+    );
+
+    redis.kill();
+    for i in 1..=3 {
+        let written = put_prompt(&a, "acme", "review-pr", &format!("during the outage {i}")).await;
+        assert_eq!(written.status(), 200, "writes go on without Redis");
+    }
+    // Reads keep working on both replicas, from L1 or from the store.
+    assert!(!first_message(&a, "globex", "review-pr").await.is_empty());
+    assert!(!first_message(&b, "acme", "review-pr").await.is_empty());
+
+    redis.resume();
+    let raw = RawSubscriber::start(&redis.url()).await;
+    let expected: Vec<u64> = (before + 1..=before + 3).collect();
+    let all_published = eventually(Duration::from_secs(20), || async {
+        raw.revisions().await == expected
+    })
+    .await;
+    assert!(
+        all_published,
+        "after the outage: {:?}, wanted {expected:?}",
+        raw.revisions().await
+    );
+    let seen = eventually(WAIT, || async {
+        first_message(&b, "acme", "review-pr").await == "during the outage 3"
+    })
+    .await;
+    assert!(seen, "B resynced after Redis came back");
+}
+
+async fn next_event(stream: &mut tonic::Streaming<InvalidationEvent>) -> InvalidationEvent {
+    tokio::time::timeout(WAIT, stream.next())
+        .await
+        .expect("an event in time")
+        .expect("the stream is open")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn watch_replays_from_a_revision_then_goes_live_with_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let mut grpc = service.grpc().await;
+
+    let mut all = grpc
+        .watch(WatchRequest {
+            since_revision: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let third = next_event(&mut all).await;
+    assert_eq!((third.revision, third.previous_revision), (3, 2));
+
+    let mut globex = grpc
+        .watch(WatchRequest {
+            since_revision: 1,
+            orgs: vec!["globex".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        put_prompt(&service, "globex", "review-pr", "live")
+            .await
+            .status(),
+        200
+    );
+    let mut seen = Vec::new();
+    let live = loop {
+        let event = next_event(&mut globex).await;
+        assert!(
+            event.org_id.is_empty() || event.org_id == "globex",
+            "the filter let {event:?} through"
+        );
+        seen.push(event.org_id.clone());
+        if event.keys == ["review-pr"] && event.org_id == "globex" {
+            break event;
+        }
+    };
+    assert!(
+        seen.iter().any(String::is_empty),
+        "defaults' events pass the org filter"
+    );
+    assert_eq!(
+        seen.iter().filter(|o| *o == "globex").count(),
+        3,
+        "globex's two hides, then the live write"
+    );
+
+    // The unfiltered stream has every revision, in order, with no gaps.
+    let mut last = third.revision;
+    while last < live.revision {
+        let event = next_event(&mut all).await;
+        assert_eq!(event.revision, last + 1);
+        last = event.revision;
+    }
+}
+
+#[tokio::test]
+async fn watch_from_a_pruned_revision_is_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
+    let service = Service::start(settings(&url, None)).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let store = mcp_config::store::Store::connect(&url, 1).await.unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            store.unpublished(1).await.unwrap().is_empty()
+        })
+        .await
+    );
+    let pruned = store.prune_changes(i64::MAX).await.unwrap();
+    assert!(pruned > 0);
+
+    let mut grpc = service.grpc().await;
+    let status = grpc
+        .watch(WatchRequest {
+            since_revision: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    let latest = store.latest_revision().await.unwrap();
+    assert!(
+        grpc.watch(WatchRequest {
+            since_revision: latest - 1,
+            ..Default::default()
+        })
+        .await
+        .is_ok()
+    );
+}
