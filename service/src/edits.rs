@@ -237,6 +237,7 @@ impl Editor {
         let pretty = |body: &str| {
             serde_json::from_str::<serde_json::Value>(body)
                 .and_then(|v| serde_json::to_string_pretty(&v))
+                .map(|pretty| pretty + "\n")
                 .unwrap_or_else(|_| body.to_owned())
         };
         let (old, new) = (pretty(&old.body), pretty(&new.body));
