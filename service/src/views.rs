@@ -168,22 +168,26 @@ impl Views {
                 Err(e) => tracing::warn!(error = %e, "L2 read failed; loading from the store"),
             }
         }
-        let loaded = self
-            .store
-            .load_view(key.kind, &key.server, &key.scope)
-            .await?;
-        let view = resolve(loaded.rows);
-        let encoded = match key.kind {
-            Kind::Prompts => encode(&view, PromptContent::to_proto)?,
-            Kind::Resources => encode(&view, ResourceContent::to_proto)?,
-        };
+        let (encoded, snapshot) = load_from_store(&self.store, key).await?;
         if let Some(l2) = &self.l2
-            && let Err(e) = l2.put(key, encoded.full().0, loaded.snapshot).await
+            && let Err(e) = l2.put(key, encoded.full().0, snapshot).await
         {
             tracing::warn!(error = %e, "L2 write failed");
         }
         Ok(encoded)
     }
+}
+
+/// Loads, merges and encodes one view from the store, with no cache involved; returns it and
+/// the global revision it was read at.
+pub async fn load_from_store(store: &Store, key: &ViewKey) -> Result<(EncodedView, Revision)> {
+    let loaded = store.load_view(key.kind, &key.server, &key.scope).await?;
+    let view = resolve(loaded.rows);
+    let encoded = match key.kind {
+        Kind::Prompts => encode(&view, PromptContent::to_proto)?,
+        Kind::Resources => encode(&view, ResourceContent::to_proto)?,
+    };
+    Ok((encoded, loaded.snapshot))
 }
 
 fn encode<C: DeserializeOwned, M: Message>(

@@ -1,0 +1,71 @@
+//! The data every target serves: one MCP server per response size, its prompts ~1 KB each.
+
+use mcp_config::{
+    bundle::{Bundle, Format},
+    content::{Content, PromptContent},
+    domain::Kind,
+    wire::EncodedView,
+};
+use serde_json::json;
+
+/// Response sizes measured: (name, prompts of ~1 KB each).
+pub const SIZES: [(&str, usize); 3] = [("2k", 2), ("20k", 20), ("100k", 100)];
+
+/// The org every read is made for; it overrides nothing, so it reads the defaults.
+pub const ORG: &str = "bench";
+
+pub fn server_of(size: &str) -> String {
+    format!("s{size}")
+}
+
+fn prompts_of(size: &str) -> usize {
+    SIZES
+        .iter()
+        .find(|(name, _)| *name == size)
+        .map(|(_, n)| *n)
+        .expect("a known size")
+}
+
+fn prompt(i: usize) -> PromptContent {
+    let filler = "Explain the change, its risk and how it was tested. ".repeat(16);
+    let value = json!({
+        "title": format!("Benchmark prompt {i}"),
+        "description": "A prompt of about one kilobyte, like a real review prompt.",
+        "arguments": [{"name": "repo", "required": true}, {"name": "number", "required": true}],
+        "messages": [{"role": "user", "text": format!("Review #{{{{ number }}}} in {{{{ repo }}}}. {filler}")}],
+    });
+    match Content::from_json(Kind::Prompts, value).expect("a valid prompt") {
+        Content::Prompt(p) => p,
+        Content::Resource(_) => unreachable!("parsed as a prompt"),
+    }
+}
+
+fn name(i: usize) -> String {
+    format!("prompt-{i:04}")
+}
+
+/// A bundle with every size's server, and the org that reads them.
+pub fn bundle() -> Bundle {
+    let mut text = String::from("defaults:\n");
+    for (size, count) in SIZES {
+        text.push_str(&format!("  {}:\n    prompts:\n", server_of(size)));
+        for i in 0..count {
+            let yaml = serde_json::to_string(&prompt(i)).expect("json");
+            text.push_str(&format!("      {}: {yaml}\n", name(i)));
+        }
+    }
+    text.push_str(&format!("orgs:\n  {ORG}:\n    name: Benchmark\n"));
+    Bundle::parse(&text, Format::Yaml).expect("the fixture bundle parses")
+}
+
+/// The exact view the service serves for `size`, encoded in-process (the bare baseline's
+/// precomputed answer).
+pub fn encoded(size: &str, revision: u64) -> EncodedView {
+    let prompts: Vec<(String, _)> = (0..prompts_of(size))
+        .map(|i| (name(i), prompt(i).to_proto(&name(i))))
+        .collect();
+    EncodedView::build(
+        revision,
+        prompts.iter().map(|(n, p)| (n.as_str(), p.clone())),
+    )
+}

@@ -1,0 +1,342 @@
+//! `mcp-config-bench`: the load generator, the baseline servers, and `all`, which runs every
+//! scenario side by side with its baselines and writes `docs/BENCHMARKS.md`.
+//!
+//! Servers and the generator run as separate processes pinned to separate cores (`taskset`)
+//! when the machine has it, since on 2 cores an unpinned generator steals the server's CPU.
+
+mod fixture;
+mod load;
+mod report;
+mod scenarios;
+mod targets;
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use load::{Shape, Stats};
+use mcp_config_tests::{postgres::Postgres, redis::Redis};
+use targets::Target;
+
+#[derive(Parser)]
+#[command(
+    name = "mcp-config-bench",
+    about = "Benchmarks of mcp-config against its baselines"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve one target until killed (prints `ready` once it listens).
+    Serve {
+        #[arg(long, value_enum)]
+        target: Target,
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, default_value = "sqlite::memory:")]
+        database_url: String,
+        #[arg(long, default_value = "2k")]
+        size: String,
+    },
+    /// Drive `GetPrompts` against a target; prints the stats as JSON.
+    Load {
+        #[arg(long)]
+        addr: String,
+        #[arg(long, default_value = "2k")]
+        size: String,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Offered requests per second; unset = as fast as the target answers.
+        #[arg(long)]
+        rate: Option<f64>,
+    },
+    /// Drive Redis `GET` of the same bytes; prints the stats as JSON.
+    RedisGet {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value = "2k")]
+        size: String,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
+    /// Every scenario and baseline; writes the report.
+    All {
+        /// A CI-sized run: seconds, not minutes. Its figures mean nothing.
+        #[arg(long)]
+        smoke: bool,
+        #[arg(long, default_value = "docs/BENCHMARKS.md")]
+        out: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Serve {
+            target,
+            addr,
+            database_url,
+            size,
+        } => targets::serve(target, addr, &database_url, &size).await,
+        Cmd::Load {
+            addr,
+            size,
+            concurrency,
+            connections,
+            seconds,
+            rate,
+        } => {
+            let shape = Shape {
+                concurrency,
+                duration: Duration::from_secs_f64(seconds),
+                rate,
+            };
+            let stats = load::grpc(
+                &addr,
+                &fixture::server_of(&size),
+                fixture::ORG,
+                connections,
+                shape,
+            )
+            .await?;
+            println!("{}", serde_json::to_string(&stats)?);
+            Ok(())
+        }
+        Cmd::RedisGet {
+            url,
+            size,
+            concurrency,
+            connections,
+            seconds,
+        } => {
+            let body = fixture::encoded(&size, 1).full().0;
+            let shape = Shape {
+                concurrency,
+                duration: Duration::from_secs_f64(seconds),
+                rate: None,
+            };
+            let stats = load::redis_get(&url, body, connections, shape).await?;
+            println!("{}", serde_json::to_string(&stats)?);
+            Ok(())
+        }
+        Cmd::All { smoke, out } => run_all(smoke, out).await,
+    }
+}
+
+/// Cores for (server, generator), when `taskset` can pin them.
+fn cores() -> Option<(usize, usize)> {
+    let pinnable = Command::new("taskset")
+        .args(["-c", "0", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let count = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (pinnable && count >= 2).then_some((1, 0))
+}
+
+fn command(core: Option<usize>, args: &[String]) -> anyhow::Result<Command> {
+    let exe = std::env::current_exe()?;
+    Ok(match core {
+        Some(core) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(core.to_string()).arg(exe).args(args);
+            c
+        }
+        None => {
+            let mut c = Command::new(exe);
+            c.args(args);
+            c
+        }
+    })
+}
+
+/// A target server process, killed on drop.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(
+    target: Target,
+    size: &str,
+    database_url: &str,
+    core: Option<usize>,
+) -> anyhow::Result<(Served, String)> {
+    let addr = format!("127.0.0.1:{}", mcp_config_tests::free_port());
+    let target_name = format!("{target:?}").to_lowercase();
+    let args: Vec<String> = [
+        "serve",
+        "--target",
+        &target_name,
+        "--addr",
+        &addr,
+        "--database-url",
+        database_url,
+        "--size",
+        size,
+    ]
+    .map(String::from)
+    .into();
+    let child = command(core, &args)?
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let served = Served(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "{target_name} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((served, addr))
+}
+
+fn run_json(core: Option<usize>, args: &[String]) -> anyhow::Result<Stats> {
+    let output = command(core, args)?.output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout)?;
+    serde_json::from_str(text.trim()).with_context(|| format!("stats of {args:?}: {text}"))
+}
+
+fn load_args(addr: &str, size: &str, seconds: f64, rate: Option<f64>) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "load",
+        "--addr",
+        addr,
+        "--size",
+        size,
+        "--seconds",
+        &seconds.to_string(),
+    ]
+    .map(String::from)
+    .into();
+    if let Some(rate) = rate {
+        args.extend(["--rate".to_owned(), format!("{rate:.0}")]);
+    }
+    args
+}
+
+async fn run_all(smoke: bool, out: PathBuf) -> anyhow::Result<()> {
+    let seconds = if smoke { 0.5 } else { 5.0 };
+    let cores = cores();
+    let (server_core, load_core) = (cores.map(|c| c.0), cores.map(|c| c.1));
+    let pg = tokio::task::spawn_blocking(Postgres::start).await?;
+    let redis = Redis::start();
+    let mut report = report::Report::new(smoke, cores.is_some());
+
+    let sizes: &[&str] = if smoke {
+        &["2k"]
+    } else {
+        &["2k", "20k", "100k"]
+    };
+    for size in sizes {
+        eprintln!("throughput, {size}");
+        let sqlite = format!(
+            "sqlite://{}/bench-{size}.db",
+            std::env::temp_dir().display()
+        );
+        let _ = std::fs::remove_file(sqlite.trim_start_matches("sqlite://"));
+        let (served, addr) = serve(Target::Bare, size, "sqlite::memory:", server_core)?;
+        let bare = run_json(load_core, &load_args(&addr, size, seconds, None))?;
+        let bare_half = run_json(
+            load_core,
+            &load_args(&addr, size, seconds, Some(bare.rps / 2.0)),
+        )?;
+        drop(served);
+        let (served, addr) = serve(Target::Service, size, &sqlite, server_core)?;
+        let service = run_json(load_core, &load_args(&addr, size, seconds, None))?;
+        let service_half = run_json(
+            load_core,
+            &load_args(&addr, size, seconds, Some(bare.rps / 2.0)),
+        )?;
+        drop(served);
+        let (served, addr) = serve(Target::Direct, size, &pg.database(), server_core)?;
+        let direct = run_json(load_core, &load_args(&addr, size, seconds, None))?;
+        drop(served);
+        let redis_args: Vec<String> = [
+            "redis-get",
+            "--url",
+            &redis.url(),
+            "--size",
+            size,
+            "--seconds",
+            &seconds.to_string(),
+        ]
+        .map(String::from)
+        .into();
+        let redis_get = run_json(load_core, &redis_args)?;
+        report.throughput(
+            size,
+            bare,
+            bare_half,
+            service,
+            service_half,
+            direct,
+            redis_get,
+        );
+    }
+
+    eprintln!("stampede");
+    let stampede_db = format!(
+        "sqlite://{}/bench-stampede.db",
+        std::env::temp_dir().display()
+    );
+    let _ = std::fs::remove_file(stampede_db.trim_start_matches("sqlite://"));
+    let (loads, ok) = scenarios::stampede(&stampede_db, 1000).await?;
+    report.stampede(1000, ok, loads);
+
+    eprintln!("propagation");
+    let rounds = if smoke { 3 } else { 30 };
+    let fleet: &[usize] = if smoke { &[1, 10] } else { &[1, 100, 1000] };
+    for &n in fleet {
+        let raw = scenarios::raw_publish(&redis.url(), n, rounds).await?;
+        let via_redis =
+            scenarios::propagation_redis(&pg.database(), &redis.url(), n, rounds).await?;
+        let via_watch = scenarios::propagation_watch(n, rounds).await?;
+        report.propagation(n, raw, via_redis, via_watch);
+    }
+
+    eprintln!("cold loads");
+    let (orgs, prompts, sample) = if smoke {
+        (100, 10, 50)
+    } else {
+        (10_000, 100, 1_000)
+    };
+    let cold = scenarios::cold_loads(&pg.database(), orgs, prompts, sample).await?;
+    report.cold(orgs, prompts, cold);
+
+    eprintln!("L1 memory");
+    let (orgs, budget) = if smoke {
+        (2_000, 1 << 20)
+    } else {
+        (100_000, 64 << 20)
+    };
+    report.memory(scenarios::l1_memory(orgs, budget).await?);
+
+    let text = report.render();
+    std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! The report: every figure next to its baseline, as ratios, plus the machine it ran on.
+
+use std::fmt::Write;
+
+use crate::{
+    load::Stats,
+    scenarios::{Latency, Memory},
+};
+
+pub struct Report {
+    smoke: bool,
+    pinned: bool,
+    throughput: Vec<String>,
+    latency: Vec<String>,
+    misc: Vec<String>,
+    propagation: Vec<String>,
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+        })
+        .map_or(0, |kb| kb / 1024 / 1024);
+    format!("{cpu}, {cores} cores, {memory} GiB")
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}×", a / b)
+    } else {
+        "n/a".into()
+    }
+}
+
+impl Report {
+    pub fn new(smoke: bool, pinned: bool) -> Self {
+        Self {
+            smoke,
+            pinned,
+            throughput: vec![],
+            latency: vec![],
+            misc: vec![],
+            propagation: vec![],
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn throughput(
+        &mut self,
+        size: &str,
+        bare: Stats,
+        bare_half: Stats,
+        service: Stats,
+        service_half: Stats,
+        direct: Stats,
+        redis: Stats,
+    ) {
+        self.throughput.push(format!(
+            "| {size} ({} B) | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
+            service.response_bytes,
+            service.rps,
+            bare.rps,
+            redis.rps,
+            direct.rps,
+            ratio(service.rps, bare.rps),
+            ratio(service.rps, redis.rps),
+            ratio(service.rps, direct.rps),
+        ));
+        self.latency.push(format!(
+            "| {size} | {:.0} | {:.0} / {:.0} / {:.0} | {:.0} / {:.0} / {:.0} | {:+.0} µs |",
+            bare.rps / 2.0,
+            service_half.p50_us,
+            service_half.p99_us,
+            service_half.p999_us,
+            bare_half.p50_us,
+            bare_half.p99_us,
+            bare_half.p999_us,
+            service_half.p50_us - bare_half.p50_us,
+        ));
+        let errors = bare.errors
+            + service.errors
+            + direct.errors
+            + redis.errors
+            + bare_half.errors
+            + service_half.errors;
+        if errors > 0 {
+            self.misc.push(format!(
+                "- {size}: {errors} failed requests across the runs"
+            ));
+        }
+    }
+
+    pub fn stampede(&mut self, requests: usize, ok: usize, loads: u64) {
+        self.misc.push(format!(
+            "- Stampede: {requests} concurrent `GetPrompts` on one cold key (100 KB view): {ok} answered, **{loads} store load(s)** (target: exactly 1)."
+        ));
+    }
+
+    pub fn propagation(
+        &mut self,
+        subscribers: usize,
+        raw: Latency,
+        redis: Latency,
+        watch: Latency,
+    ) {
+        self.propagation.push(format!(
+            "| {subscribers} | {:.2} / {:.2} | {:.2} / {:.2} ({:+.2} / {:+.2}) | {:.2} / {:.2} | {} / {} / {} |",
+            raw.p50_ms,
+            raw.p99_ms,
+            redis.p50_ms,
+            redis.p99_ms,
+            redis.p50_ms - raw.p50_ms,
+            redis.p99_ms - raw.p99_ms,
+            watch.p50_ms,
+            watch.p99_ms,
+            raw.samples,
+            redis.samples,
+            watch.samples,
+        ));
+    }
+
+    pub fn cold(&mut self, orgs: usize, prompts: usize, latency: Latency) {
+        self.misc.push(format!(
+            "- Cold loads (no cache), {orgs} orgs × {prompts} prompts in PostgreSQL, {} views loaded: p50 {:.2} ms, p99 **{:.2} ms**, max {:.2} ms (target p99 ≤ 10 ms).",
+            latency.samples, latency.p50_ms, latency.p99_ms, latency.max_ms
+        ));
+    }
+
+    pub fn memory(&mut self, memory: Memory) {
+        self.misc.push(format!(
+            "- L1 memory: {} orgs' ~2 KB views offered to a {} MiB budget: {} kept, weighing {:.1} MiB (**{}** the budget); process RSS grew {:.1} MiB.",
+            memory.orgs,
+            memory.budget_bytes >> 20,
+            memory.entries_kept,
+            memory.weighted_bytes as f64 / (1 << 20) as f64,
+            if memory.weighted_bytes <= memory.budget_bytes { "within" } else { "OVER" },
+            memory.rss_growth_bytes as f64 / (1 << 20) as f64,
+        ));
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# Benchmarks\n");
+        if self.smoke {
+            let _ = writeln!(
+                s,
+                "> **Smoke run** (CI-sized): these figures only show that every scenario ran.\n"
+            );
+        }
+        let _ = writeln!(
+            s,
+            "Produced by `scripts/bench.sh` (`cargo run --release -p mcp-config-bench -- all`). Machine: {}. \
+             Server and load generator {}. Every row compares figures measured in the same run.\n",
+            machine(),
+            if self.pinned {
+                "pinned to separate cores with `taskset`"
+            } else {
+                "NOT pinned (taskset unavailable)"
+            }
+        );
+        let _ = writeln!(
+            s,
+            "## Cached `GetPrompts` throughput (requests/s, 64 in flight over 4 connections)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| response | mcp-config | bare tonic (same bytes) | Redis GET (fred) | PostgreSQL per request | vs bare | vs Redis | vs PostgreSQL |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        for row in &self.throughput {
+            let _ = writeln!(s, "{row}");
+        }
+        let _ = writeln!(
+            s,
+            "\n## Latency at half of the bare server's max throughput (µs, p50 / p99 / p99.9)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| response | offered req/s | mcp-config | bare tonic | p50 difference |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for row in &self.latency {
+            let _ = writeln!(s, "{row}");
+        }
+        let _ = writeln!(
+            s,
+            "\n## Propagation (ms, p50 / p99, from the admin write request to each subscriber's receipt)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| subscribers | raw PUBLISH → receive | write → Redis subscriber (vs raw) | write → Watch stream | samples |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for row in &self.propagation {
+            let _ = writeln!(s, "{row}");
+        }
+        let _ = writeln!(s, "\n## Other targets\n");
+        for line in &self.misc {
+            let _ = writeln!(s, "{line}");
+        }
+        s
+    }
+}

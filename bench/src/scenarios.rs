@@ -1,0 +1,338 @@
+//! Scenarios measured in-process: stampede, propagation, cold loads, L1 memory.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
+use futures::StreamExt;
+use mcp_config::{
+    cache::{ViewCache, ViewKey},
+    domain::{Kind, Scope, Slug},
+    edits::Missing,
+    store::Store,
+    views::load_from_store,
+};
+use mcp_config_proto::v1::{
+    GetPromptsRequest, WatchRequest, config_service_client::ConfigServiceClient,
+};
+use mcp_config_tests::service::{Service, settings};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::{fixture, load::histogram};
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Latency {
+    pub samples: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
+        let ms = |ns: u64| ns as f64 / 1e6;
+        Self {
+            samples: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.5)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// `requests` concurrent `GetPrompts` on one cold key: how many store loads they caused.
+pub async fn stampede(database_url: &str, requests: usize) -> anyhow::Result<(u64, usize)> {
+    let app = mcp_config::app::App::build(&settings(database_url, None)).await?;
+    app.editor()
+        .import(&fixture::bundle(), Missing::Keep, false, "bench")
+        .await?;
+    let addr = app.grpc_addr();
+    let loads_before = app.views().cache().loads();
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        clients.push(ConfigServiceClient::connect(format!("http://{addr}")).await?);
+    }
+    let request = GetPromptsRequest {
+        org_id: fixture::ORG.into(),
+        server: fixture::server_of("100k"),
+        ..Default::default()
+    };
+    let calls = (0..requests).map(|i| {
+        let mut client = clients[i % clients.len()].clone();
+        let request = request.clone();
+        async move { client.get_prompts(request).await.is_ok() }
+    });
+    let ok = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter(|ok| *ok)
+        .count();
+    let loads = app.views().cache().loads() - loads_before;
+    app.shutdown_token().cancel();
+    Ok((loads, ok))
+}
+
+/// Admin write → event received by each of `subscribers` Watch streams; `rounds` writes.
+pub async fn propagation_watch(subscribers: usize, rounds: usize) -> anyhow::Result<Latency> {
+    let dir = tempfile::tempdir()?;
+    let service = Service::sqlite(&dir).await;
+    service
+        .import(&fixture::bundle().to_text(mcp_config::bundle::Format::Yaml))
+        .await;
+    let (sender, mut received) = mpsc::unbounded_channel::<(u64, Instant)>();
+    let mut streams = Vec::new();
+    for _ in 0..subscribers {
+        let mut client =
+            ConfigServiceClient::connect(format!("http://{}", service.grpc_addr)).await?;
+        let stream = client.watch(WatchRequest::default()).await?.into_inner();
+        streams.push(stream);
+    }
+    for mut stream in streams {
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(event)) = stream.next().await {
+                let _ = sender.send((event.revision, Instant::now()));
+            }
+        });
+    }
+    measure_writes(&service, subscribers, rounds, &mut received).await
+}
+
+/// Admin write → event received by each of `subscribers` Redis subscribers (through the relay).
+pub async fn propagation_redis(
+    database_url: &str,
+    redis_url: &str,
+    subscribers: usize,
+    rounds: usize,
+) -> anyhow::Result<Latency> {
+    let service = Service::start(settings(database_url, Some(redis_url))).await;
+    service
+        .import(&fixture::bundle().to_text(mcp_config::bundle::Format::Yaml))
+        .await;
+    let (sender, mut received) = mpsc::unbounded_channel::<(u64, Instant)>();
+    let _clients = subscribe_raw(redis_url, subscribers, move |payload: &str, at| {
+        let event: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
+        let revision = event["revision"]
+            .as_str()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0);
+        let _ = sender.send((revision, at));
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Drain what the import published.
+    while received.try_recv().is_ok() {}
+    measure_writes(&service, subscribers, rounds, &mut received).await
+}
+
+/// Raw `PUBLISH` → receive by each of `subscribers`: the transport floor.
+pub async fn raw_publish(
+    redis_url: &str,
+    subscribers: usize,
+    rounds: usize,
+) -> anyhow::Result<Latency> {
+    let (sender, mut received) = mpsc::unbounded_channel::<(u64, Instant)>();
+    let _clients = subscribe_raw(redis_url, subscribers, move |payload: &str, at| {
+        let _ = sender.send((payload.parse().unwrap_or(0), at));
+    })
+    .await?;
+    let publisher =
+        fred::prelude::Builder::from_config(fred::prelude::Config::from_url(redis_url)?).build()?;
+    publisher.init().await?;
+    let mut h = histogram();
+    for round in 1..=rounds as u64 {
+        let start = Instant::now();
+        let _: i64 = publisher
+            .publish("mcp-config:invalidations", round.to_string())
+            .await?;
+        collect(&mut received, round, subscribers, start, &mut h).await;
+    }
+    Ok(Latency::of(&h))
+}
+
+async fn subscribe_raw(
+    url: &str,
+    subscribers: usize,
+    on_message: impl Fn(&str, Instant) + Send + Sync + 'static,
+) -> anyhow::Result<Vec<fred::clients::SubscriberClient>> {
+    let on_message = Arc::new(on_message);
+    let mut clients = Vec::with_capacity(subscribers);
+    for _ in 0..subscribers {
+        let client = fred::prelude::Builder::from_config(fred::prelude::Config::from_url(url)?)
+            .build_subscriber_client()?;
+        client.init().await?;
+        let mut rx = client.message_rx();
+        let on_message = on_message.clone();
+        tokio::spawn(async move {
+            while let Ok(message) = rx.recv().await {
+                let at = Instant::now();
+                let text: String = message.value.convert().unwrap_or_default();
+                on_message(&text, at);
+            }
+        });
+        client.subscribe("mcp-config:invalidations").await?;
+        clients.push(client);
+    }
+    Ok(clients)
+}
+
+async fn measure_writes(
+    service: &Service,
+    subscribers: usize,
+    rounds: usize,
+    received: &mut mpsc::UnboundedReceiver<(u64, Instant)>,
+) -> anyhow::Result<Latency> {
+    let http = reqwest::Client::new();
+    let url = service.admin(&format!(
+        "/orgs/{}/servers/{}/prompts/probe",
+        fixture::ORG,
+        fixture::server_of("2k")
+    ));
+    let mut h = histogram();
+    for round in 0..rounds {
+        let start = Instant::now();
+        let response = http
+            .put(&url)
+            .json(&json!({"content": {"messages": [{"role": "user", "text": format!("round {round}")}]}}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "write failed: {}",
+            response.status()
+        );
+        let body: serde_json::Value = response.json().await?;
+        let revision = body["change"]["revision"].as_u64().unwrap_or(0);
+        collect(received, revision, subscribers, start, &mut h).await;
+    }
+    Ok(Latency::of(&h))
+}
+
+/// Waits (at most 10 s) for `subscribers` receipts of `revision`, recording each latency.
+async fn collect(
+    received: &mut mpsc::UnboundedReceiver<(u64, Instant)>,
+    revision: u64,
+    subscribers: usize,
+    start: Instant,
+    h: &mut hdrhistogram::Histogram<u64>,
+) {
+    let mut got = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while got < subscribers {
+        match tokio::time::timeout_at(deadline, received.recv()).await {
+            Ok(Some((r, at))) if r == revision => {
+                got += 1;
+                let _ = h.record(at.saturating_duration_since(start).as_nanos() as u64);
+            }
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+}
+
+/// Cold loads (no cache) of `sample` orgs' views out of `orgs` × `prompts` entries in
+/// PostgreSQL. The rows are inserted with one set-based statement per table, since going
+/// through the write path one entry at a time would take far longer than the measurement.
+pub async fn cold_loads(
+    database_url: &str,
+    orgs: usize,
+    prompts: usize,
+    sample: usize,
+) -> anyhow::Result<Latency> {
+    let store = Store::connect(database_url, 4).await?;
+    store.migrate().await?;
+    let pool = sqlx::PgPool::connect(database_url).await?;
+    let body = serde_json::to_string(
+        &json!({"description": "cold", "messages": [{"role": "user", "text": "Hello {{ name }}, this is a prompt of realistic length for a cold-load benchmark."}]}),
+    )?;
+    sqlx::query("INSERT INTO orgs (slug, name, created_at) SELECT 'org' || g, 'Org ' || g, 0 FROM generate_series(1, $1) g")
+        .bind(orgs as i64)
+        .execute(&pool)
+        .await?;
+    for table in ["entries", "entry_versions"] {
+        let columns = if table == "entries" {
+            "(kind, server, org, key, version, active, deleted, revision, updated_at) SELECT 'PROMPTS', 'cold', 'org' || o, 'p' || p, 1, TRUE, FALSE, 1, 0"
+        } else {
+            "(kind, server, org, key, version, body, actor, message, revision, created_at) SELECT 'PROMPTS', 'cold', 'org' || o, 'p' || p, 1, $3, 'bench', '', 1, 0"
+        };
+        let sql = format!(
+            "INSERT INTO {table} {columns} FROM generate_series(1, $1) o, generate_series(1, $2) p"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(orgs as i64)
+            .bind(prompts as i64)
+            .bind(&body)
+            .execute(&pool)
+            .await?;
+    }
+    sqlx::query("ANALYZE").execute(&pool).await?;
+    let mut h = histogram();
+    let server = Slug::parse("server", "cold")?;
+    for i in 0..sample {
+        let org = format!("org{}", 1 + (i * 7919) % orgs);
+        let key = ViewKey {
+            kind: Kind::Prompts,
+            scope: Scope::Org(Slug::parse("org", &org)?),
+            server: server.clone(),
+        };
+        let start = Instant::now();
+        let (view, _) = load_from_store(&store, &key).await?;
+        let _ = h.record(start.elapsed().as_nanos() as u64);
+        anyhow::ensure!(view.len() == prompts, "{org} has {} prompts", view.len());
+    }
+    Ok(Latency::of(&h))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    pub orgs: usize,
+    pub budget_bytes: u64,
+    pub weighted_bytes: u64,
+    pub entries_kept: u64,
+    pub rss_growth_bytes: u64,
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Fills an L1 of `budget` bytes with `orgs` distinct ~2 KB views.
+pub async fn l1_memory(orgs: usize, budget: u64) -> anyhow::Result<Memory> {
+    let before = rss_bytes();
+    let cache = ViewCache::new(budget, Duration::from_secs(300));
+    let template = fixture::encoded("2k", 1);
+    let server = Slug::parse("server", "s2k")?;
+    for i in 0..orgs {
+        let key = ViewKey {
+            kind: Kind::Prompts,
+            scope: Scope::Org(Slug::parse("org", &format!("org{i}"))?),
+            server: server.clone(),
+        };
+        let view = mcp_config::wire::EncodedView::from_body(bytes::Bytes::copy_from_slice(
+            &template.full().0,
+        ))?;
+        cache
+            .get_or_load(key, async move { Ok(view) })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let weighted = cache.weighted_size().await;
+    Ok(Memory {
+        orgs,
+        budget_bytes: budget,
+        weighted_bytes: weighted,
+        entries_kept: cache.entry_count(),
+        rss_growth_bytes: rss_bytes().saturating_sub(before),
+    })
+}
