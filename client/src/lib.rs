@@ -1,1 +1,302 @@
+//! Rust client of mcp-config for MCP servers.
+//!
+//! [`ConfigClient`] keeps the effective views it fetched, and keeps them right:
+//!
+//! - an invalidation source — the service's `Watch` stream (no Redis needed) or the Redis
+//!   channel — marks views stale the moment a change is published; the next read revalidates
+//!   with `known_revision`, so an unchanged view costs a tiny `not_modified` answer;
+//! - on a reconnect of that source, or a gap in the revisions it saw, every view is marked stale:
+//!   correctness never depends on a message arriving;
+//! - when the service is unreachable, the last known view is served flagged
+//!   [`Fetched::stale`] with its age, for up to [`ClientConfig::max_stale`], then reads fail;
+//! - an optional snapshot file lets a cold process start while the service is down;
+//! - [`ConfigClient::changes`] tells the MCP server which (org, server, kind) changed, so it can
+//!   send `notifications/prompts/list_changed` to its own clients.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), mcp_config_client::ClientError> {
+//! use mcp_config_client::{ClientConfig, ConfigClient, Source};
+//!
+//! let client = ConfigClient::connect(ClientConfig::new("http://127.0.0.1:50051")).await?;
+//! let prompts = client.prompts("acme", "github").await?;
+//! for prompt in prompts.items.iter() {
+//!     println!("{} (revision {})", prompt.name, prompts.revision);
+//! }
+//! let mut changes = client.changes();
+//! tokio::spawn(async move {
+//!     while let Ok(change) = changes.recv().await {
+//!         println!("{change:?} changed: tell MCP clients the list changed");
+//!     }
+//! });
+//! # Ok(()) }
+//! ```
 
+mod cache;
+mod invalidation;
+mod snapshot;
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+
+use mcp_config_proto::v1::{
+    GetPromptRequest, GetPromptResponse, GetPromptsRequest, GetResourcesRequest, Prompt,
+    ReadResourceRequest, ReadResourceResponse, Resource,
+    config_service_client::ConfigServiceClient,
+};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, transport::Channel};
+
+pub use cache::{Fetched, ViewKind};
+pub use mcp_config_proto::v1;
+
+use cache::{Cache, ViewId};
+
+/// Where invalidations come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The service's `Watch` stream (works without Redis).
+    Watch,
+    /// The Redis channel the service publishes on.
+    Redis { url: String, channel: String },
+    /// None: views are revalidated when older than [`ClientConfig::revalidate_after`] only.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub endpoint: String,
+    pub source: Source,
+    /// How long the last known view may be served while the service cannot be reached.
+    pub max_stale: Duration,
+    /// A view older than this is revalidated even without an invalidation (safety net).
+    pub revalidate_after: Duration,
+    /// Views are saved here after each fetch and loaded at start, for cold starts while the
+    /// service is down.
+    pub snapshot: Option<PathBuf>,
+    /// Per-call timeout.
+    pub timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            source: Source::Watch,
+            max_stale: Duration::from_secs(3600),
+            revalidate_after: Duration::from_secs(300),
+            snapshot: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid endpoint: {0}")]
+    Endpoint(String),
+    #[error("the service rejected the request: {0}")]
+    Rejected(tonic::Status),
+    #[error("the service is unreachable and no view younger than the stale limit is known: {0}")]
+    Unavailable(tonic::Status),
+}
+
+/// Which view changed (org empty: a default, so every org of that server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub org: String,
+    pub server: String,
+    pub kind: ViewKind,
+}
+
+/// Whether a failed call means "the service is not there" (serve stale) or "the request is
+/// wrong" (report it).
+fn unreachable(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::Internal
+            | Code::Cancelled
+    )
+}
+
+#[derive(Clone)]
+pub struct ConfigClient {
+    grpc: ConfigServiceClient<Channel>,
+    cache: Arc<Cache>,
+    changes: broadcast::Sender<Changed>,
+    config: Arc<ClientConfig>,
+    stop: CancellationToken,
+    _guard: Arc<StopOnDrop>,
+}
+
+struct StopOnDrop(CancellationToken);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+impl ConfigClient {
+    /// Prepares a client; it connects lazily, so it starts even while the service is down.
+    pub async fn connect(config: ClientConfig) -> Result<Self, ClientError> {
+        let channel = Channel::from_shared(config.endpoint.clone())
+            .map_err(|e| ClientError::Endpoint(e.to_string()))?
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .connect_lazy();
+        let cache = Arc::new(Cache::default());
+        if let Some(path) = &config.snapshot {
+            snapshot::load(path, &cache);
+        }
+        let (changes, _) = broadcast::channel(1024);
+        let stop = CancellationToken::new();
+        let client = Self {
+            grpc: ConfigServiceClient::new(channel).max_decoding_message_size(64 << 20),
+            cache,
+            changes,
+            config: Arc::new(config),
+            stop: stop.clone(),
+            _guard: Arc::new(StopOnDrop(stop)),
+        };
+        invalidation::spawn(&client);
+        Ok(client)
+    }
+
+    /// Notifications of changed views, for `list_changed` notifications.
+    pub fn changes(&self) -> broadcast::Receiver<Changed> {
+        self.changes.subscribe()
+    }
+
+    /// The effective prompts of `org` (empty = defaults only) for `server`.
+    pub async fn prompts(&self, org: &str, server: &str) -> Result<Fetched<Prompt>, ClientError> {
+        let id = ViewId::new(ViewKind::Prompts, org, server);
+        let grpc = self.grpc.clone();
+        self.fetch(&id, |known| {
+            let mut grpc = grpc.clone();
+            let request = GetPromptsRequest {
+                org_id: org.into(),
+                server: server.into(),
+                known_revision: known,
+                ..Default::default()
+            };
+            async move {
+                let r = grpc.get_prompts(request).await?.into_inner();
+                Ok((r.revision, r.not_modified, r.prompts))
+            }
+        })
+        .await
+    }
+
+    /// The effective resources of `org` for `server`.
+    pub async fn resources(
+        &self,
+        org: &str,
+        server: &str,
+    ) -> Result<Fetched<Resource>, ClientError> {
+        let id = ViewId::new(ViewKind::Resources, org, server);
+        let grpc = self.grpc.clone();
+        self.fetch(&id, |known| {
+            let mut grpc = grpc.clone();
+            let request = GetResourcesRequest {
+                org_id: org.into(),
+                server: server.into(),
+                known_revision: known,
+                ..Default::default()
+            };
+            async move {
+                let r = grpc.get_resources(request).await?.into_inner();
+                Ok((r.revision, r.not_modified, r.resources))
+            }
+        })
+        .await
+    }
+
+    /// One prompt rendered by the service.
+    pub async fn prompt(
+        &self,
+        org: &str,
+        server: &str,
+        name: &str,
+        arguments: HashMap<String, String>,
+    ) -> Result<GetPromptResponse, ClientError> {
+        let request = GetPromptRequest {
+            org_id: org.into(),
+            server: server.into(),
+            name: name.into(),
+            arguments,
+        };
+        self.grpc
+            .clone()
+            .get_prompt(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(classify)
+    }
+
+    /// One resource's contents.
+    pub async fn read_resource(
+        &self,
+        org: &str,
+        server: &str,
+        uri: &str,
+    ) -> Result<ReadResourceResponse, ClientError> {
+        let request = ReadResourceRequest {
+            org_id: org.into(),
+            server: server.into(),
+            uri: uri.into(),
+        };
+        self.grpc
+            .clone()
+            .read_resource(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(classify)
+    }
+
+    async fn fetch<T, F, Fut>(&self, id: &ViewId, call: F) -> Result<Fetched<T>, ClientError>
+    where
+        T: cache::Item,
+        F: Fn(u64) -> Fut,
+        Fut: std::future::Future<Output = Result<(u64, bool, Vec<T>), tonic::Status>>,
+    {
+        let known = self.cache.get::<T>(id);
+        if let Some(fresh) = known
+            .as_ref()
+            .filter(|k| k.is_fresh(self.config.revalidate_after))
+        {
+            return Ok(fresh.fetched());
+        }
+        let known_revision = known.as_ref().map_or(0, |k| k.revision);
+        match call(known_revision).await {
+            Ok((revision, true, _)) if known.is_some() => {
+                let view = self.cache.revalidated::<T>(id, revision);
+                Ok(view
+                    .map(|v| v.fetched())
+                    .unwrap_or_else(|| Fetched::empty(revision)))
+            }
+            Ok((revision, _, items)) => {
+                let view = self.cache.store(id, revision, items);
+                if let Some(path) = &self.config.snapshot {
+                    snapshot::save(path, &self.cache);
+                }
+                Ok(view.fetched())
+            }
+            Err(status) if unreachable(&status) => match known {
+                Some(view) if view.age() <= self.config.max_stale => Ok(view.stale()),
+                _ => Err(ClientError::Unavailable(status)),
+            },
+            Err(status) => Err(ClientError::Rejected(status)),
+        }
+    }
+}
+
+fn classify(status: tonic::Status) -> ClientError {
+    if unreachable(&status) {
+        ClientError::Unavailable(status)
+    } else {
+        ClientError::Rejected(status)
+    }
+}

@@ -2,6 +2,7 @@
 //! time so it cannot drift from the .proto files.
 
 mod encoded;
+mod json;
 
 pub use encoded::EncodedResponse;
 

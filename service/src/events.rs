@@ -2,7 +2,6 @@
 //! and on Redis as the proto3 JSON of `InvalidationEvent`.
 
 use mcp_config_proto::v1::{self, InvalidationEvent};
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -59,69 +58,6 @@ pub fn invalidation_of(event: &InvalidationEvent) -> Invalidation {
 pub fn matches(event: &InvalidationEvent, orgs: &[String], servers: &[String]) -> bool {
     (orgs.is_empty() || event.org_id.is_empty() || orgs.contains(&event.org_id))
         && (servers.is_empty() || servers.contains(&event.server))
-}
-
-/// The proto3 JSON form of `InvalidationEvent` (64-bit integers as strings, camelCase names,
-/// the enum by name), as published on Redis for subscribers in any language.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-struct EventJson {
-    #[serde(with = "as_string")]
-    revision: u64,
-    #[serde(with = "as_string", default)]
-    previous_revision: u64,
-    #[serde(default)]
-    org_id: String,
-    server: String,
-    kind: String,
-    #[serde(default)]
-    keys: Vec<String>,
-}
-
-mod as_string {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub fn serialize<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&value.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Number {
-            Text(String),
-            Int(u64),
-        }
-        match Number::deserialize(deserializer)? {
-            Number::Text(text) => text.parse().map_err(D::Error::custom),
-            Number::Int(n) => Ok(n),
-        }
-    }
-}
-
-pub fn to_json(event: &InvalidationEvent) -> String {
-    let kind = v1::Kind::try_from(event.kind).unwrap_or(v1::Kind::Unspecified);
-    serde_json::to_string(&EventJson {
-        revision: event.revision,
-        previous_revision: event.previous_revision,
-        org_id: event.org_id.clone(),
-        server: event.server.clone(),
-        kind: kind.as_str_name().to_owned(),
-        keys: event.keys.clone(),
-    })
-    .expect("an event serializes")
-}
-
-pub fn from_json(json: &str) -> Result<InvalidationEvent, serde_json::Error> {
-    let parsed: EventJson = serde_json::from_str(json)?;
-    Ok(InvalidationEvent {
-        revision: parsed.revision,
-        previous_revision: parsed.previous_revision,
-        org_id: parsed.org_id,
-        server: parsed.server,
-        kind: v1::Kind::from_str_name(&parsed.kind).unwrap_or(v1::Kind::Unspecified) as i32,
-        keys: parsed.keys,
-    })
 }
 
 /// The in-process fan-out of events to this replica's cache and Watch streams.
@@ -186,24 +122,6 @@ pub async fn invalidate_on_events(bus: Bus, cache: ViewCache, shutdown: Cancella
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_json_form_is_the_designs() {
-        let event = InvalidationEvent {
-            revision: 57,
-            previous_revision: 56,
-            org_id: "acme".into(),
-            server: "github".into(),
-            kind: v1::Kind::Prompts as i32,
-            keys: vec!["review-pr".into()],
-        };
-        let json = to_json(&event);
-        assert_eq!(
-            json,
-            r#"{"revision":"57","previousRevision":"56","orgId":"acme","server":"github","kind":"PROMPTS","keys":["review-pr"]}"#
-        );
-        assert_eq!(from_json(&json).unwrap(), event);
-    }
 
     #[test]
     fn a_default_change_invalidates_the_whole_server() {

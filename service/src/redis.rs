@@ -161,7 +161,7 @@ impl RedisPublisher {
             event.revision.to_string().into(),
             self.settings.l2_ttl.as_secs().max(1).to_string().into(),
             self.settings.channel.clone().into(),
-            events::to_json(event).into(),
+            event.to_json().into(),
         ];
         let _receivers: i64 = self.client.eval(PUBLISH_SCRIPT, vec![hash], args).await?;
         Ok(())
@@ -217,7 +217,7 @@ impl Subscriber {
                     message = messages.recv() => match message {
                         Ok(message) => {
                             let text: Option<String> = message.value.convert().ok();
-                            match text.as_deref().map(events::from_json) {
+                            match text.as_deref().map(InvalidationEvent::from_json) {
                                 Some(Ok(event)) => {
                                     last_seen = last_seen.max(event.revision);
                                     self.bus.publish(event);

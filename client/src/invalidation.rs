@@ -1,0 +1,238 @@
+//! The background task that marks cached views out of date: from the service's `Watch` stream
+//! or from the Redis channel, with every (re)connection and every revision gap marking all of
+//! them, since a message may have been missed.
+
+use std::{sync::Arc, time::Duration};
+
+use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
+use futures::StreamExt;
+use mcp_config_proto::v1::{self, InvalidationEvent, WatchRequest};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Changed, ConfigClient, Source,
+    cache::{Cache, ViewKind},
+};
+
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+pub(crate) fn spawn(client: &ConfigClient) {
+    let tracker = Tracker {
+        cache: client.cache.clone(),
+        changes: client.changes.clone(),
+        last: 0,
+    };
+    let stop = client.stop.clone();
+    match client.config.source.clone() {
+        Source::Watch => {
+            tokio::spawn(watch(client.grpc.clone(), tracker, stop));
+        }
+        Source::Redis { url, channel } => {
+            tokio::spawn(redis(url, channel, tracker, stop));
+        }
+        Source::None => {}
+    }
+}
+
+/// Applies events to the cache and tells listeners what changed.
+pub(crate) struct Tracker {
+    cache: Arc<Cache>,
+    changes: broadcast::Sender<Changed>,
+    last: u64,
+}
+
+impl Tracker {
+    pub(crate) fn on_event(&mut self, event: &InvalidationEvent) {
+        if event.revision <= self.last {
+            return;
+        }
+        let gap = self.last != 0 && event.previous_revision != self.last;
+        self.last = event.revision;
+        if gap {
+            self.flush();
+            return;
+        }
+        let kind = match v1::Kind::try_from(event.kind) {
+            Ok(v1::Kind::Prompts) => ViewKind::Prompts,
+            Ok(v1::Kind::Resources) => ViewKind::Resources,
+            _ => return self.flush(),
+        };
+        self.cache.invalidate(kind, &event.org_id, &event.server);
+        let _ = self.changes.send(Changed {
+            org: event.org_id.clone(),
+            server: event.server.clone(),
+            kind,
+        });
+    }
+
+    /// Marks every view out of date and announces each as changed.
+    pub(crate) fn flush(&mut self) {
+        self.cache.invalidate_all();
+        for (id, _) in self.cache.snapshot() {
+            let _ = self.changes.send(Changed {
+                org: id.org,
+                server: id.server,
+                kind: id.kind,
+            });
+        }
+    }
+}
+
+async fn watch(
+    mut grpc: v1::config_service_client::ConfigServiceClient<tonic::transport::Channel>,
+    mut tracker: Tracker,
+    stop: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let mut connected_before = false;
+    while !stop.is_cancelled() {
+        let request = WatchRequest {
+            since_revision: tracker.last,
+            ..Default::default()
+        };
+        let opened = tokio::select! {
+            _ = stop.cancelled() => return,
+            opened = grpc.watch(request) => opened,
+        };
+        match opened {
+            Ok(stream) => {
+                if connected_before {
+                    tracker.flush();
+                }
+                connected_before = true;
+                backoff = Duration::from_millis(100);
+                let mut stream = stream.into_inner();
+                loop {
+                    let next = tokio::select! {
+                        _ = stop.cancelled() => return,
+                        next = stream.next() => next,
+                    };
+                    match next {
+                        Some(Ok(event)) => tracker.on_event(&event),
+                        Some(Err(status)) if status.code() == tonic::Code::OutOfRange => {
+                            tracker.last = 0;
+                            break;
+                        }
+                        _ => break,
+                    }
+                }
+                tracker.flush();
+            }
+            Err(status) => {
+                tracing::debug!(%status, "cannot open the Watch stream; retrying");
+                if status.code() == tonic::Code::OutOfRange {
+                    tracker.last = 0;
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn redis(url: String, channel: String, mut tracker: Tracker, stop: CancellationToken) {
+    let subscriber = match fred::prelude::Config::from_url(&url).and_then(|config| {
+        let mut builder = fred::prelude::Builder::from_config(config);
+        builder.set_policy(fred::prelude::ReconnectPolicy::new_exponential(
+            0, 100, 2_000, 2,
+        ));
+        builder.build_subscriber_client()
+    }) {
+        Ok(subscriber) => subscriber,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid Redis URL; no invalidations");
+            return;
+        }
+    };
+    subscriber.connect();
+    let mut first = true;
+    while !stop.is_cancelled() {
+        let mut messages = subscriber.message_rx();
+        let mut reconnects = subscriber.reconnect_rx();
+        let subscribed = tokio::select! {
+            _ = stop.cancelled() => break,
+            subscribed = async {
+                subscriber.wait_for_connect().await?;
+                subscriber.subscribe(channel.as_str()).await
+            } => subscribed,
+        };
+        if subscribed.is_err() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        if !first {
+            tracker.flush();
+        }
+        first = false;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = reconnects.recv() => break,
+                message = messages.recv() => match message {
+                    Ok(message) => {
+                        let text: Option<String> = message.value.convert().ok();
+                        match text.as_deref().map(InvalidationEvent::from_json) {
+                            Some(Ok(event)) => tracker.on_event(&event),
+                            _ => tracker.flush(),
+                        }
+                    }
+                    Err(_) => break,
+                },
+            }
+        }
+    }
+    let _ = subscriber.quit().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::ViewId;
+    use mcp_config_proto::v1::Prompt;
+
+    fn event(revision: u64, previous: u64, org: &str) -> InvalidationEvent {
+        InvalidationEvent {
+            revision,
+            previous_revision: previous,
+            org_id: org.into(),
+            server: "github".into(),
+            kind: v1::Kind::Prompts as i32,
+            keys: vec![],
+        }
+    }
+
+    #[test]
+    fn a_gap_in_revisions_marks_every_view() {
+        let cache = Arc::new(Cache::default());
+        let (changes, mut received) = broadcast::channel(16);
+        let mut tracker = Tracker {
+            cache: cache.clone(),
+            changes,
+            last: 0,
+        };
+        let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
+        let slack = ViewId::new(ViewKind::Prompts, "acme", "slack");
+        cache.store(&acme, 1, vec![Prompt::default()]);
+        cache.store(&slack, 1, vec![Prompt::default()]);
+        let fresh = |id: &ViewId| {
+            cache
+                .get::<Prompt>(id)
+                .unwrap()
+                .is_fresh(Duration::from_secs(60))
+        };
+
+        tracker.on_event(&event(5, 4, "globex"));
+        assert!(fresh(&acme) && fresh(&slack), "another org's change");
+        assert_eq!(received.try_recv().unwrap().org, "globex");
+
+        tracker.on_event(&event(7, 6, "globex"));
+        assert!(
+            !fresh(&acme) && !fresh(&slack),
+            "revision 6 was missed: everything is suspect"
+        );
+    }
+}

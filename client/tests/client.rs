@@ -1,0 +1,180 @@
+//! The Rust client against a real service: caching, revalidation, invalidation by Watch and by
+//! Redis, change notifications, stale-if-error, and cold starts from a snapshot.
+
+use std::time::Duration;
+
+use mcp_config_client::{ClientConfig, ClientError, ConfigClient, Source, ViewKind};
+use mcp_config_tests::{
+    eventually,
+    postgres::Postgres,
+    redis::Redis,
+    service::{EXAMPLE_BUNDLE, Service, settings},
+};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn put_prompt(service: &Service, org: &str, name: &str, text: &str) {
+    let response = reqwest::Client::new()
+        .put(service.admin(&format!("/orgs/{org}/servers/github/prompts/{name}")))
+        .json(&json!({"content": {"messages": [{"role": "user", "text": text}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+}
+
+async fn text_of(client: &ConfigClient, org: &str, name: &str) -> String {
+    let view = client.prompts(org, "github").await.unwrap();
+    view.items
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.messages[0].text.clone())
+        .unwrap_or_default()
+}
+
+fn config(service: &Service, source: Source) -> ClientConfig {
+    ClientConfig {
+        source,
+        ..ClientConfig::new(format!("http://{}", service.grpc_addr))
+    }
+}
+
+#[tokio::test]
+async fn a_change_reaches_the_client_through_watch_with_a_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let client = ConfigClient::connect(config(&service, Source::Watch))
+        .await
+        .unwrap();
+    let mut changes = client.changes();
+    let first = client.prompts("acme", "github").await.unwrap();
+    assert_eq!(first.items.len(), 4);
+    assert!(first.stale.is_none());
+    // Give the Watch stream a moment to open, then change the prompt.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    put_prompt(&service, "acme", "review-pr", "Watch delivered this").await;
+    let change = tokio::time::timeout(WAIT, changes.recv())
+        .await
+        .expect("a change notification")
+        .unwrap();
+    assert_eq!(
+        (change.org.as_str(), change.server.as_str(), change.kind),
+        ("acme", "github", ViewKind::Prompts)
+    );
+    assert_eq!(
+        text_of(&client, "acme", "review-pr").await,
+        "Watch delivered this"
+    );
+    let rendered = client
+        .prompt(
+            "acme",
+            "github",
+            "security-review",
+            [("repo".to_owned(), "acme/api".to_owned())].into(),
+        )
+        .await
+        .unwrap();
+    assert!(rendered.messages[0].text.starts_with("Audit acme/api"));
+}
+
+#[tokio::test]
+async fn a_change_reaches_the_client_through_redis() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let redis = Redis::start();
+    let service = Service::start(settings(&pg.database(), Some(&redis.url()))).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let source = Source::Redis {
+        url: redis.url(),
+        channel: "mcp-config:invalidations".into(),
+    };
+    let client = ConfigClient::connect(config(&service, source))
+        .await
+        .unwrap();
+    assert!(text_of(&client, "acme", "review-pr").await.contains("Acme"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    put_prompt(&service, "acme", "review-pr", "Redis delivered this").await;
+    assert!(
+        eventually(WAIT, || async {
+            text_of(&client, "acme", "review-pr").await == "Redis delivered this"
+        })
+        .await
+    );
+}
+
+#[tokio::test]
+async fn service_down_serves_the_last_view_flagged_stale_then_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
+    let mut base = settings(&url, None);
+    base.grpc_addr = format!("127.0.0.1:{}", mcp_config_tests::free_port())
+        .parse()
+        .unwrap();
+    let service = Service::start(base.clone()).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let snapshot = dir.path().join("client-snapshot.json");
+    let client_config = ClientConfig {
+        max_stale: Duration::from_secs(2),
+        revalidate_after: Duration::from_millis(1),
+        snapshot: Some(snapshot.clone()),
+        timeout: Duration::from_millis(500),
+        ..config(&service, Source::Watch)
+    };
+    let client = ConfigClient::connect(client_config.clone()).await.unwrap();
+    let live = client.prompts("globex", "github").await.unwrap();
+    assert!(live.stale.is_none());
+
+    service.stop().await;
+    let stale = client.prompts("globex", "github").await.unwrap();
+    assert_eq!(stale.items.len(), live.items.len());
+    assert!(
+        stale.stale.is_some(),
+        "served from the last known view, flagged"
+    );
+    let unknown = client.prompts("acme", "slack").await.unwrap_err();
+    assert!(
+        matches!(unknown, ClientError::Unavailable(_)),
+        "{unknown:?}"
+    );
+
+    // A cold process with the snapshot starts while the service is down.
+    let cold = ConfigClient::connect(client_config.clone()).await.unwrap();
+    let from_snapshot = cold.prompts("globex", "github").await.unwrap();
+    assert_eq!(from_snapshot.items.len(), live.items.len());
+    assert!(from_snapshot.stale.is_some());
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        matches!(
+            client.prompts("globex", "github").await,
+            Err(ClientError::Unavailable(_))
+        ),
+        "past max_stale"
+    );
+
+    let _back = Service::start(base).await;
+    assert!(
+        eventually(WAIT, || async {
+            client
+                .prompts("globex", "github")
+                .await
+                .is_ok_and(|v| v.stale.is_none())
+        })
+        .await
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_are_reported_not_served_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    let client = ConfigClient::connect(config(&service, Source::None))
+        .await
+        .unwrap();
+    let err = client.prompts("Not A Slug", "github").await.unwrap_err();
+    let ClientError::Rejected(status) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+}
