@@ -21,8 +21,7 @@ use mcp_config_proto::{
         InvalidationEvent, ReadResourceRequest, ReadResourceResponse, WatchRequest,
     },
 };
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, transport::server::TcpIncoming};
 
 use crate::fixture;
 
@@ -88,7 +87,7 @@ async fn serve_grpc(addr: SocketAddr, baseline: Baseline) -> anyhow::Result<()> 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tonic::transport::Server::builder()
         .add_service(ConfigServiceServer::new(baseline))
-        .serve_with_incoming(TcpListenerStream::new(listener))
+        .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true)))
         .await?;
     Ok(())
 }

@@ -9,15 +9,16 @@ use std::{net::SocketAddr, time::Duration};
 
 use mcp_config_proto::{FILE_DESCRIPTOR_SET, server::config_service_server::ConfigServiceServer};
 use tokio::{net::TcpListener, task::JoinSet};
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::{service::interceptor::InterceptedService, transport::server::TcpIncoming};
 
 use crate::{
+    auth::Authenticator,
     cache::ViewCache,
     config::{ConfigError, Settings},
     edits::Editor,
     events::{self, Bus},
-    grpc::{ConfigApi, Watcher},
+    grpc::{self, ConfigApi, Watcher},
     http::{self, HttpState},
     redis::{self, L2, RedisPublisher, RedisSettings, Subscriber},
     relay::{Publisher, Relay, RelayHandle},
@@ -69,6 +70,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 impl App {
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
         settings.validate()?;
+        let authenticator = Authenticator::from_settings(settings)?;
         let store = Store::connect(&settings.database_url, settings.db_max_connections).await?;
         if !settings.no_migrate {
             store.migrate().await?;
@@ -152,13 +154,14 @@ impl App {
             Watcher::new(store.clone(), bus, shutdown.clone()),
         );
         let grpc = tonic::transport::Server::builder()
-            .add_service(
+            .add_service(InterceptedService::new(
                 ConfigServiceServer::new(api).max_decoding_message_size(MAX_GRPC_REQUEST_BYTES),
-            )
+                grpc::authenticate(authenticator.clone()),
+            ))
             .add_service(health_service)
             .add_service(reflection)
             .serve_with_incoming_shutdown(
-                TcpListenerStream::new(grpc_listener),
+                TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
                 shutdown.clone().cancelled_owned(),
             );
         tasks.spawn(async move {
@@ -171,6 +174,7 @@ impl App {
             editor: editor.clone(),
             store: store.clone(),
             render_limits: limits,
+            authenticator,
         });
         let http_shutdown = shutdown.clone();
         tasks.spawn(async move {

@@ -15,6 +15,17 @@ pub enum AuthMode {
     Jwt,
 }
 
+/// The one JWT algorithm accepted (pinned: a token signed otherwise is refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JwtAlgorithm {
+    #[value(name = "HS256")]
+    Hs256,
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "ES256")]
+    Es256,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Pretty,
@@ -56,6 +67,39 @@ pub struct Settings {
     /// Authentication mode.
     #[arg(long, env = "MCP_CONFIG_AUTH", value_enum, default_value = "none")]
     pub auth: AuthMode,
+
+    /// JWT algorithm accepted with `--auth jwt`.
+    #[arg(
+        long,
+        env = "MCP_CONFIG_JWT_ALGORITHM",
+        value_enum,
+        default_value = "HS256"
+    )]
+    pub jwt_algorithm: JwtAlgorithm,
+
+    /// HS256 shared secret (at least 32 bytes).
+    #[arg(long, env = "MCP_CONFIG_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Path of a PEM public key (RS256 or ES256).
+    #[arg(long, env = "MCP_CONFIG_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<std::path::PathBuf>,
+
+    /// Path of a JWKS file (RS256 or ES256), reloaded when it changes.
+    #[arg(long, env = "MCP_CONFIG_JWT_JWKS")]
+    pub jwt_jwks: Option<std::path::PathBuf>,
+
+    /// Required `iss` claim, if set.
+    #[arg(long, env = "MCP_CONFIG_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` claim, if set.
+    #[arg(long, env = "MCP_CONFIG_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    #[arg(long, env = "MCP_CONFIG_JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub jwt_leeway_secs: u64,
 
     /// Do not apply database migrations at start-up (run `mcp-config migrate` instead).
     #[arg(long, env = "MCP_CONFIG_NO_MIGRATE")]
@@ -120,11 +164,6 @@ impl Settings {
                     )));
                 }
             }
-        }
-        if self.auth == AuthMode::Jwt {
-            return Err(ConfigError(
-                "MCP_CONFIG_AUTH=jwt is not available in this build yet (see issue 5)".into(),
-            ));
         }
         if self.cache_bytes == 0 {
             return Err(ConfigError("MCP_CONFIG_CACHE_BYTES must be above 0".into()));

@@ -20,6 +20,12 @@ pub enum Error {
     /// A Watch asked to replay from a revision the change log no longer holds.
     #[error("revision {since} was pruned from the change log (oldest retained: {oldest}); resync")]
     Pruned { since: u64, oldest: u64 },
+    /// No valid credentials.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    /// Valid credentials without the right.
+    #[error("permission denied: {0}")]
+    Forbidden(String),
     /// The store failed; the detail is logged, never sent to callers.
     #[error("store unavailable")]
     Store(#[source] Arc<StoreError>),

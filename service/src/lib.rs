@@ -4,6 +4,7 @@
 //! one job.
 
 pub mod app;
+pub mod auth;
 pub mod bundle;
 pub mod cache;
 pub mod config;

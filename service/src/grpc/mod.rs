@@ -22,8 +22,10 @@ pub use status::to_status;
 pub use watch::Watcher;
 
 use crate::{
+    auth::{self, Authenticator, Principal},
     cache::ViewKey,
     domain::{EntryKey, InvalidInput, Kind, Scope, Slug},
+    error::Error,
     views::{ListQuery, Views},
 };
 
@@ -44,18 +46,46 @@ impl ConfigApi {
     }
 }
 
-fn view_key(kind: Kind, org_id: &str, server: &str) -> Result<ViewKey, InvalidInput> {
+/// The caller (put there by the authentication interceptor) and the org of its `x-org-id`
+/// metadata, if any.
+fn caller<T>(request: &Request<T>) -> Result<(Principal, Option<Scope>), Error> {
+    let principal = request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| Error::Unauthenticated("no credentials".into()))?;
+    let header_org = match request.metadata().get("x-org-id") {
+        None => None,
+        Some(value) => {
+            let value = value
+                .to_str()
+                .map_err(|_| InvalidInput::new("x-org-id", "not ASCII"))?;
+            Some(Scope::parse_optional("x-org-id", value)?)
+        }
+    };
+    Ok((principal, header_org))
+}
+
+/// The view a read may see: the requested org as the caller's token allows.
+fn view_key<T>(
+    request: &Request<T>,
+    kind: Kind,
+    org_id: &str,
+    server: &str,
+) -> Result<ViewKey, Error> {
+    let (principal, header_org) = caller(request)?;
+    let requested = Scope::parse_optional("org_id", org_id)?;
+    let server = Slug::parse("server", server)?;
+    let scope = auth::read_scope(&principal, requested, header_org)?;
     Ok(ViewKey {
         kind,
-        scope: Scope::parse_optional("org_id", org_id)?,
-        server: Slug::parse("server", server)?,
+        scope,
+        server,
     })
 }
 
 fn list_query(
-    kind: Kind,
-    org_id: &str,
-    server: &str,
+    key: ViewKey,
     known: u64,
     page_size: u32,
     cursor: String,
@@ -67,7 +97,7 @@ fn list_query(
         ));
     }
     Ok(ListQuery {
-        key: view_key(kind, org_id, server)?,
+        key,
         known_revision: known,
         page_size: page_size as usize,
         cursor,
@@ -96,16 +126,15 @@ impl ConfigService for ConfigApi {
         &self,
         request: Request<GetPromptsRequest>,
     ) -> Result<Response<EncodedResponse>, Status> {
-        let r = request.into_inner();
-        let query = list_query(
+        let key = view_key(
+            &request,
             Kind::Prompts,
-            &r.org_id,
-            &r.server,
-            r.known_revision,
-            r.page_size,
-            r.cursor,
+            &request.get_ref().org_id,
+            &request.get_ref().server,
         )
         .map_err(to_status)?;
+        let r = request.into_inner();
+        let query = list_query(key, r.known_revision, r.page_size, r.cursor).map_err(to_status)?;
         self.views
             .list(&query)
             .await
@@ -117,16 +146,15 @@ impl ConfigService for ConfigApi {
         &self,
         request: Request<GetResourcesRequest>,
     ) -> Result<Response<EncodedResponse>, Status> {
-        let r = request.into_inner();
-        let query = list_query(
+        let key = view_key(
+            &request,
             Kind::Resources,
-            &r.org_id,
-            &r.server,
-            r.known_revision,
-            r.page_size,
-            r.cursor,
+            &request.get_ref().org_id,
+            &request.get_ref().server,
         )
         .map_err(to_status)?;
+        let r = request.into_inner();
+        let query = list_query(key, r.known_revision, r.page_size, r.cursor).map_err(to_status)?;
         self.views
             .list(&query)
             .await
@@ -138,8 +166,14 @@ impl ConfigService for ConfigApi {
         &self,
         request: Request<GetPromptRequest>,
     ) -> Result<Response<GetPromptResponse>, Status> {
+        let key = view_key(
+            &request,
+            Kind::Prompts,
+            &request.get_ref().org_id,
+            &request.get_ref().server,
+        )
+        .map_err(to_status)?;
         let r = request.into_inner();
-        let key = view_key(Kind::Prompts, &r.org_id, &r.server).map_err(to_status)?;
         let name = EntryKey::parse(Kind::Prompts, &r.name).map_err(to_status)?;
         check_arguments(&r.arguments).map_err(to_status)?;
         self.views
@@ -153,9 +187,14 @@ impl ConfigService for ConfigApi {
         &self,
         request: Request<ReadResourceRequest>,
     ) -> Result<Response<ReadResourceResponse>, Status> {
-        let r = request.into_inner();
-        let key = view_key(Kind::Resources, &r.org_id, &r.server).map_err(to_status)?;
-        let uri = EntryKey::parse(Kind::Resources, &r.uri).map_err(to_status)?;
+        let key = view_key(
+            &request,
+            Kind::Resources,
+            &request.get_ref().org_id,
+            &request.get_ref().server,
+        )
+        .map_err(to_status)?;
+        let uri = EntryKey::parse(Kind::Resources, &request.get_ref().uri).map_err(to_status)?;
         self.views
             .read_resource(&key, &uri)
             .await
@@ -169,6 +208,7 @@ impl ConfigService for ConfigApi {
         &self,
         request: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        let (principal, _) = caller(&request).map_err(to_status)?;
         let r = request.into_inner();
         for (i, org) in r.orgs.iter().enumerate() {
             Slug::parse(&format!("orgs[{i}]"), org).map_err(to_status)?;
@@ -176,10 +216,26 @@ impl ConfigService for ConfigApi {
         for (i, server) in r.servers.iter().enumerate() {
             Slug::parse(&format!("servers[{i}]"), server).map_err(to_status)?;
         }
+        let orgs = auth::watch_orgs(&principal, r.orgs).map_err(to_status)?;
         self.watcher
-            .watch(r.since_revision, r.orgs, r.servers)
+            .watch(r.since_revision, orgs, r.servers)
             .await
             .map(Response::new)
             .map_err(to_status)
+    }
+}
+
+/// The gRPC interceptor that authenticates every call and hands the principal to the handler.
+pub fn authenticate(
+    authenticator: Authenticator,
+) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
+    move |mut request: Request<()>| {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .map(|v| v.to_str().unwrap_or(""));
+        let principal = authenticator.authenticate(header).map_err(to_status)?;
+        request.extensions_mut().insert(principal);
+        Ok(request)
     }
 }

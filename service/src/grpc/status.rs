@@ -22,6 +22,8 @@ pub fn to_status(error: impl Into<Error>) -> Status {
         }
         Error::Render(e) => Status::new(Code::ResourceExhausted, e.to_string()),
         e @ Error::Pruned { .. } => Status::out_of_range(e.to_string()),
+        Error::Unauthenticated(why) => Status::unauthenticated(why),
+        Error::Forbidden(why) => Status::permission_denied(why),
         Error::Store(e) => {
             tracing::error!(error = %e, "store failed");
             Status::unavailable("store unavailable")

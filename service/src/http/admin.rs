@@ -22,6 +22,10 @@ use serde_json::{Value, json};
 
 use super::{ApiError, HttpState};
 use crate::{
+    auth::{self, Principal},
+    error::Error,
+};
+use crate::{
     bundle::{Bundle, Format},
     content::Content,
     domain::{EntryId, EntryKey, InvalidInput, Kind, Scope, Slug},
@@ -66,25 +70,24 @@ pub fn routes() -> Router<HttpState> {
         .nest("/orgs/{org}", entries)
 }
 
-/// Who is asking; recorded as the actor of every change. Without authentication everyone is
-/// `anonymous`.
-pub struct Actor(pub String);
+/// Who is asking (authenticated by the middleware); its subject is recorded as the actor of
+/// every change.
+pub struct Caller(Principal);
 
-impl<S: Send + Sync> FromRequestParts<S> for Actor {
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<Actor>()
-            .map(|a| Actor(a.0.clone()))
-            .unwrap_or(Actor("anonymous".into())))
+        let principal = parts.extensions.get::<Principal>().cloned();
+        principal
+            .map(Caller)
+            .ok_or_else(|| Error::Unauthenticated("no credentials".into()).into())
     }
 }
 
-impl Clone for Actor {
-    fn clone(&self) -> Self {
-        Actor(self.0.clone())
+impl Caller {
+    fn actor(&self) -> &str {
+        &self.0.subject
     }
 }
 
@@ -106,6 +109,7 @@ struct EntryPath {
     server: Slug,
     kind: Kind,
     key: Option<EntryKey>,
+    principal: Principal,
 }
 
 impl EntryPath {
@@ -119,6 +123,18 @@ impl EntryPath {
             kind: self.kind,
             key,
         })
+    }
+
+    /// The entry, if the caller may read its scope.
+    fn readable(self) -> Result<EntryId, ApiError> {
+        auth::check_read(&self.principal, &self.scope)?;
+        self.id()
+    }
+
+    /// The entry, if the caller may change its scope.
+    fn writable(self) -> Result<EntryId, ApiError> {
+        auth::check_write(&self.principal, &self.scope)?;
+        self.id()
     }
 }
 
@@ -141,11 +157,13 @@ impl<S: Send + Sync> FromRequestParts<S> for EntryPath {
             .get("key")
             .map(|k| EntryKey::parse(kind, k))
             .transpose()?;
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
         Ok(Self {
             scope,
             server,
             kind,
             key,
+            principal,
         })
     }
 }
@@ -172,7 +190,8 @@ struct NewOrg {
     name: String,
 }
 
-async fn list_orgs(State(state): State<HttpState>) -> ApiResult {
+async fn list_orgs(State(state): State<HttpState>, caller: Caller) -> ApiResult {
+    auth::check_global_admin(&caller.0)?;
     let orgs = state.editor.orgs().await?;
     let orgs: Vec<Value> = orgs
         .iter()
@@ -183,17 +202,22 @@ async fn list_orgs(State(state): State<HttpState>) -> ApiResult {
 
 async fn create_org(
     State(state): State<HttpState>,
-    actor: Actor,
+    caller: Caller,
     Body(org): Body<NewOrg>,
 ) -> ApiResult<Response> {
+    auth::check_global_admin(&caller.0)?;
     let slug = Slug::parse("slug", &org.slug)?;
-    let created = state.editor.create_org(slug, org.name, &actor.0).await?;
+    let created = state
+        .editor
+        .create_org(slug, org.name, caller.actor())
+        .await?;
     let body =
         json!({"slug": created.slug, "name": created.name, "created_at": created.created_at});
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 async fn list_entries(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
+    auth::check_read(&path.principal, &path.scope)?;
     let entries = state
         .editor
         .entries(&path.scope, &path.server, path.kind)
@@ -202,7 +226,7 @@ async fn list_entries(State(state): State<HttpState>, path: EntryPath) -> ApiRes
 }
 
 async fn get_entry(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
-    let entry = state.editor.entry(&path.id()?).await?;
+    let entry = state.editor.entry(&path.readable()?).await?;
     Ok(Json(json!(entry)))
 }
 
@@ -225,11 +249,11 @@ async fn written(state: &HttpState, id: &EntryId, change: Change) -> ApiResult {
 
 async fn put_entry(
     State(state): State<HttpState>,
-    actor: Actor,
+    caller: Caller,
     path: EntryPath,
     Body(put): Body<PutEntry>,
 ) -> ApiResult {
-    let id = path.id()?;
+    let id = path.writable()?;
     let content = Content::from_json(id.kind, put.content).map_err(|e| e.within("content"))?;
     let change = state
         .editor
@@ -237,7 +261,7 @@ async fn put_entry(
             id.clone(),
             &content,
             put.expected_version,
-            &actor.0,
+            caller.actor(),
             &put.message,
         )
         .await?;
@@ -252,15 +276,15 @@ struct Expected {
 
 async fn delete_entry(
     State(state): State<HttpState>,
-    actor: Actor,
+    caller: Caller,
     path: EntryPath,
     query: ExpectedQuery,
 ) -> ApiResult {
     let Query(expected) = query?;
-    let id = path.id()?;
+    let id = path.writable()?;
     let change = state
         .editor
-        .delete(id.clone(), expected.expected_version, &actor.0)
+        .delete(id.clone(), expected.expected_version, caller.actor())
         .await?;
     written(&state, &id, change).await
 }
@@ -269,36 +293,41 @@ type ExpectedQuery = Result<Query<Expected>, QueryRejection>;
 
 async fn set_active(
     state: HttpState,
-    actor: Actor,
+    caller: Caller,
     path: EntryPath,
     query: ExpectedQuery,
     active: bool,
 ) -> ApiResult {
     let Query(expected) = query?;
-    let id = path.id()?;
+    let id = path.writable()?;
     let change = state
         .editor
-        .set_active(id.clone(), active, expected.expected_version, &actor.0)
+        .set_active(
+            id.clone(),
+            active,
+            expected.expected_version,
+            caller.actor(),
+        )
         .await?;
     written(&state, &id, change).await
 }
 
 async fn activate(
     State(state): State<HttpState>,
-    actor: Actor,
+    caller: Caller,
     path: EntryPath,
     query: ExpectedQuery,
 ) -> ApiResult {
-    set_active(state, actor, path, query, true).await
+    set_active(state, caller, path, query, true).await
 }
 
 async fn deactivate(
     State(state): State<HttpState>,
-    actor: Actor,
+    caller: Caller,
     path: EntryPath,
     query: ExpectedQuery,
 ) -> ApiResult {
-    set_active(state, actor, path, query, false).await
+    set_active(state, caller, path, query, false).await
 }
 
 fn version_json(v: &crate::store::VersionRow) -> Value {
@@ -313,7 +342,7 @@ fn version_json(v: &crate::store::VersionRow) -> Value {
 }
 
 async fn history(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
-    let versions = state.editor.history(&path.id()?).await?;
+    let versions = state.editor.history(&path.readable()?).await?;
     Ok(Json(
         json!({"versions": versions.iter().map(version_json).collect::<Vec<_>>()}),
     ))
@@ -325,7 +354,7 @@ async fn version(
     path: EntryPath,
 ) -> ApiResult {
     let number = parse_version(params.get("version").map_or("", String::as_str), "version")?;
-    let version = state.editor.version(&path.id()?, number).await?;
+    let version = state.editor.version(&path.readable()?, number).await?;
     Ok(Json(version_json(&version)))
 }
 
@@ -347,7 +376,7 @@ async fn diff(
     query: Result<Query<DiffQuery>, QueryRejection>,
 ) -> ApiResult {
     let Query(DiffQuery { from, to }) = query?;
-    let diff = state.editor.diff(&path.id()?, from, to).await?;
+    let diff = state.editor.diff(&path.readable()?, from, to).await?;
     Ok(Json(json!({"from": from, "to": to, "diff": diff})))
 }
 
@@ -360,14 +389,19 @@ struct Rollback {
 
 async fn rollback(
     State(state): State<HttpState>,
-    actor: Actor,
+    caller: Caller,
     path: EntryPath,
     Body(body): Body<Rollback>,
 ) -> ApiResult {
-    let id = path.id()?;
+    let id = path.writable()?;
     let change = state
         .editor
-        .rollback(id.clone(), body.version, body.expected_version, &actor.0)
+        .rollback(
+            id.clone(),
+            body.version,
+            body.expected_version,
+            caller.actor(),
+        )
         .await?;
     written(&state, &id, change).await
 }
@@ -387,7 +421,7 @@ async fn render_preview(
     path: EntryPath,
     Body(request): Body<RenderRequest>,
 ) -> ApiResult {
-    let id = path.id()?;
+    let id = path.readable()?;
     if id.kind != Kind::Prompts {
         return Err(InvalidInput::new("kind", "only prompts render").into());
     }
@@ -451,6 +485,7 @@ struct ChangesQuery {
 
 async fn changes(
     State(state): State<HttpState>,
+    caller: Caller,
     query: Result<Query<ChangesQuery>, QueryRejection>,
 ) -> ApiResult {
     let Query(q) = query?;
@@ -463,6 +498,10 @@ async fn changes(
     }
     if let Some(server) = &q.server {
         Slug::parse("server", server)?;
+    }
+    match &q.org {
+        Some(org) => auth::check_read(&caller.0, &Scope::Org(Slug::parse("org", org)?))?,
+        None => auth::check_global_admin(&caller.0)?,
     }
     let changes = state
         .editor
@@ -484,6 +523,18 @@ struct ImportQuery {
     prune: bool,
 }
 
+/// The scopes a bundle writes to.
+fn bundle_scopes(bundle: &Bundle) -> Result<Vec<Scope>, InvalidInput> {
+    let mut scopes = Vec::new();
+    if !bundle.defaults.is_empty() {
+        scopes.push(Scope::Defaults);
+    }
+    for org in bundle.orgs.keys() {
+        scopes.push(Scope::Org(Slug::parse(&format!("orgs.{org}"), org)?));
+    }
+    Ok(scopes)
+}
+
 fn format_of(headers: &HeaderMap) -> Format {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -500,13 +551,16 @@ fn format_of(headers: &HeaderMap) -> Format {
 /// `dry_run=true` only the diff.
 async fn import_bundle(
     State(state): State<HttpState>,
-    actor: Actor,
+    caller: Caller,
     query: Result<Query<ImportQuery>, QueryRejection>,
     headers: HeaderMap,
     body: String,
 ) -> ApiResult {
     let Query(q) = query?;
     let bundle = Bundle::parse(&body, format_of(&headers))?;
+    for scope in bundle_scopes(&bundle)? {
+        auth::check_write(&caller.0, &scope)?;
+    }
     let missing = if q.prune {
         Missing::Delete
     } else {
@@ -514,7 +568,7 @@ async fn import_bundle(
     };
     let report = state
         .editor
-        .import(&bundle, missing, q.dry_run, &actor.0)
+        .import(&bundle, missing, q.dry_run, caller.actor())
         .await?;
     Ok(Json(json!(report)))
 }
@@ -527,8 +581,10 @@ struct ExportQuery {
 
 async fn export_bundle(
     State(state): State<HttpState>,
+    caller: Caller,
     query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
+    auth::check_global_admin(&caller.0)?;
     let Query(q) = query?;
     let (format, content_type) = match q.format.as_deref() {
         None | Some("yaml") => (Format::Yaml, "application/yaml"),

@@ -97,6 +97,10 @@ impl IntoResponse for ApiError {
                 None,
             ),
             e @ Error::Pruned { .. } => body(StatusCode::GONE, "pruned", e.to_string(), None),
+            Error::Unauthenticated(why) => {
+                body(StatusCode::UNAUTHORIZED, "unauthenticated", why, None)
+            }
+            Error::Forbidden(why) => body(StatusCode::FORBIDDEN, "permission_denied", why, None),
             Error::Store(e) => {
                 tracing::error!(error = %e, "store failed");
                 body(

@@ -5,15 +5,19 @@ mod error;
 
 use axum::{
     Json, Router,
-    extract::{DefaultBodyLimit, State},
-    http::StatusCode,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
     routing::get,
 };
 use serde_json::json;
 
 pub use error::ApiError;
 
-use crate::{bundle::MAX_BUNDLE_BYTES, edits::Editor, render::Limits, store::Store};
+use crate::{
+    auth::Authenticator, bundle::MAX_BUNDLE_BYTES, edits::Editor, render::Limits, store::Store,
+};
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -21,15 +25,38 @@ pub struct HttpState {
     pub editor: Editor,
     pub store: Store,
     pub render_limits: Limits,
+    pub authenticator: Authenticator,
 }
 
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
-        .nest("/admin/v1", admin::routes())
+        .nest(
+            "/admin/v1",
+            admin::routes().layer(middleware::from_fn_with_state(state.clone(), authenticate)),
+        )
         .layer(DefaultBodyLimit::max(MAX_BUNDLE_BYTES))
         .with_state(state)
+}
+
+/// Authenticates an admin API request; the handler finds the [`Principal`] in its extensions.
+async fn authenticate(
+    State(state): State<HttpState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    match state.authenticator.authenticate(header) {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 /// Ready when the store answers and every migration of this build is applied.

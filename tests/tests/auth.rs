@@ -1,0 +1,339 @@
+//! Authentication and authorization over both doors: a matrix of roles and orgs × operations,
+//! and every kind of bad token refused without reading or writing anything.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use mcp_config::config::AuthMode;
+use mcp_config_proto::v1::GetPromptsRequest;
+use mcp_config_tests::service::{EXAMPLE_BUNDLE, Service, settings};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tonic::{Code, Request};
+
+const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256";
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn token_with(claims: Value, algorithm: Algorithm, secret: &str) -> String {
+    encode(
+        &Header::new(algorithm),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn token(sub: &str, org: Option<&str>, roles: &[&str]) -> String {
+    let mut claims = json!({"sub": sub, "roles": roles, "exp": now() + 600});
+    if let Some(org) = org {
+        claims["org"] = json!(org);
+    }
+    token_with(claims, Algorithm::HS256, SECRET)
+}
+
+async fn start() -> (tempfile::TempDir, Service) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
+    let mut config = settings(&url, None);
+    config.auth = AuthMode::Jwt;
+    config.jwt_secret = Some(SECRET.into());
+    let service = Service::start(config).await;
+    let admin = token("root", None, &["admin"]);
+    let response = reqwest::Client::new()
+        .post(service.admin("/bundle"))
+        .bearer_auth(&admin)
+        .header("content-type", "application/yaml")
+        .body(EXAMPLE_BUNDLE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    (dir, service)
+}
+
+async fn grpc_read(service: &Service, token: Option<&str>, org: &str) -> Result<usize, Code> {
+    let mut request = Request::new(GetPromptsRequest {
+        org_id: org.into(),
+        server: "github".into(),
+        ..Default::default()
+    });
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    let mut grpc = service.grpc().await;
+    grpc.get_prompts(request)
+        .await
+        .map(|r| r.into_inner().prompts.len())
+        .map_err(|s| s.code())
+}
+
+async fn http(
+    service: &Service,
+    token: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> StatusCode {
+    let mut request = reqwest::Client::new().request(method, service.admin(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap().status()
+}
+
+fn prompt_body(text: &str) -> Option<Value> {
+    Some(json!({"content": {"messages": [{"role": "user", "text": text}]}}))
+}
+
+#[tokio::test]
+async fn every_role_and_org_gets_exactly_its_rights_on_both_doors() {
+    use reqwest::Method;
+    let (_dir, service) = start().await;
+    const OK: bool = true;
+    const NO: bool = false;
+    // (who, token, [grpc acme, grpc globex, grpc no org, GET acme, PUT acme, PUT defaults, POST org])
+    let matrix: Vec<(&str, String, [bool; 7])> = vec![
+        (
+            "global admin",
+            token("root", None, &["admin"]),
+            [OK, OK, OK, OK, OK, OK, OK],
+        ),
+        (
+            "acme editor",
+            token("ann", Some("acme"), &["editor"]),
+            [OK, NO, OK, OK, OK, NO, NO],
+        ),
+        (
+            "acme reader",
+            token("rob", Some("acme"), &["reader"]),
+            [OK, NO, OK, OK, NO, NO, NO],
+        ),
+        (
+            "acme admin",
+            token("ada", Some("acme"), &["admin"]),
+            [OK, NO, OK, OK, OK, NO, NO],
+        ),
+        (
+            "MCP server",
+            token("github-mcp", None, &["service"]),
+            [OK, OK, OK, OK, NO, NO, NO],
+        ),
+        (
+            "globex editor",
+            token("gil", Some("globex"), &["editor"]),
+            [NO, OK, OK, NO, NO, NO, NO],
+        ),
+        (
+            "no role",
+            token("nobody", Some("acme"), &[]),
+            [NO, NO, NO, NO, NO, NO, NO],
+        ),
+    ];
+    for (i, (who, token, expected)) in matrix.iter().enumerate() {
+        let t = Some(token.as_str());
+        let got = [
+            grpc_read(&service, t, "acme").await.is_ok(),
+            grpc_read(&service, t, "globex").await.is_ok(),
+            grpc_read(&service, t, "").await.is_ok(),
+            http(
+                &service,
+                t,
+                Method::GET,
+                "/orgs/acme/servers/github/prompts",
+                None,
+            )
+            .await
+            .is_success(),
+            http(
+                &service,
+                t,
+                Method::PUT,
+                "/orgs/acme/servers/github/prompts/matrix",
+                prompt_body(who),
+            )
+            .await
+            .is_success(),
+            http(
+                &service,
+                t,
+                Method::PUT,
+                "/defaults/servers/github/prompts/matrix",
+                prompt_body(who),
+            )
+            .await
+            .is_success(),
+            http(
+                &service,
+                t,
+                Method::POST,
+                "/orgs",
+                Some(json!({"slug": format!("org{i}")})),
+            )
+            .await
+            .is_success(),
+        ];
+        assert_eq!(
+            &got, expected,
+            "{who}: [grpc acme, grpc globex, grpc none, GET acme, PUT acme, PUT defaults, POST org]"
+        );
+    }
+    // Denials are the right codes, and a user token without an org reads its own org.
+    let acme_reader = token("rob", Some("acme"), &["reader"]);
+    assert_eq!(
+        grpc_read(&service, Some(&acme_reader), "globex").await,
+        Err(Code::PermissionDenied)
+    );
+    assert_eq!(
+        grpc_read(&service, Some(&acme_reader), "").await,
+        Ok(5),
+        "acme's view: 4 prompts and the matrix one"
+    );
+    let put = http(
+        &service,
+        Some(&acme_reader),
+        Method::PUT,
+        "/orgs/acme/servers/github/prompts/x",
+        prompt_body("x"),
+    )
+    .await;
+    assert_eq!(put, StatusCode::FORBIDDEN);
+
+    // The actor of every change is the token's subject.
+    let admin = token("root", None, &["admin"]);
+    let log: Value = reqwest::Client::new()
+        .get(service.admin("/changes?org=acme&limit=1000"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actors: Vec<&str> = log["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["actor"].as_str().unwrap())
+        .collect();
+    assert!(
+        actors.contains(&"ann") && actors.contains(&"ada") && actors.contains(&"root"),
+        "{actors:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_tokens_are_rejected_and_change_nothing() {
+    use reqwest::Method;
+    let (_dir, service) = start().await;
+    let admin = token("root", None, &["admin"]);
+    let latest = || async {
+        let log: Value = reqwest::Client::new()
+            .get(service.admin("/changes?limit=1000"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        log["next_after"].as_u64()
+    };
+    let before = latest().await;
+    let claims = |exp: u64| json!({"sub": "mallory", "roles": ["admin"], "exp": exp});
+    let header_none = base64_url(r#"{"alg":"none","typ":"JWT"}"#);
+    let payload = base64_url(&claims(now() + 600).to_string());
+    let bad: Vec<(&str, Option<String>)> = vec![
+        ("missing", None),
+        (
+            "expired",
+            Some(token_with(claims(now() - 3600), Algorithm::HS256, SECRET)),
+        ),
+        (
+            "not yet valid",
+            Some(token_with(
+                json!({"sub": "m", "roles": ["admin"], "exp": now() + 7200, "nbf": now() + 3600}),
+                Algorithm::HS256,
+                SECRET,
+            )),
+        ),
+        (
+            "wrong signature",
+            Some(token_with(
+                claims(now() + 600),
+                Algorithm::HS256,
+                "another-secret-that-is-also-long-enough",
+            )),
+        ),
+        (
+            "wrong algorithm",
+            Some(token_with(claims(now() + 600), Algorithm::HS384, SECRET)),
+        ),
+        ("alg none", Some(format!("{header_none}.{payload}."))),
+        (
+            "no exp",
+            Some(token_with(
+                json!({"sub": "m", "roles": ["admin"]}),
+                Algorithm::HS256,
+                SECRET,
+            )),
+        ),
+        ("malformed", Some("not.a.jwt".into())),
+    ];
+    for (what, token) in &bad {
+        let t = token.as_deref();
+        assert_eq!(
+            grpc_read(&service, t, "acme").await,
+            Err(Code::Unauthenticated),
+            "{what} over gRPC"
+        );
+        let put = http(
+            &service,
+            t,
+            Method::PUT,
+            "/defaults/servers/github/prompts/evil",
+            prompt_body("evil"),
+        )
+        .await;
+        assert_eq!(put, StatusCode::UNAUTHORIZED, "{what} over HTTP");
+        let get = http(
+            &service,
+            t,
+            Method::GET,
+            "/defaults/servers/github/prompts",
+            None,
+        )
+        .await;
+        assert_eq!(get, StatusCode::UNAUTHORIZED, "{what} reading over HTTP");
+    }
+    let basic = reqwest::Client::new()
+        .get(service.admin("/defaults/servers/github/prompts"))
+        .basic_auth("root", Some("pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(latest().await, before, "nothing was written");
+}
+
+fn base64_url(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+#[tokio::test]
+async fn health_stays_open_without_a_token() {
+    let (_dir, service) = start().await;
+    let ready = reqwest::get(service.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+}
