@@ -16,6 +16,8 @@ use crate::{events, store::Store};
 
 /// Changes read per round.
 const BATCH: u32 = 256;
+/// How soon to try again when another replica's relay holds the lock.
+const LOCK_RETRY: Duration = Duration::from_millis(20);
 
 /// Where events go.
 #[derive(Clone)]
@@ -74,10 +76,13 @@ impl Relay {
         let mut backoff = Duration::from_millis(50);
         loop {
             let wait = match self.publish_pending().await {
-                Ok(_) => {
+                Ok(Some(_)) => {
                     backoff = Duration::from_millis(50);
                     self.poll
                 }
+                // Another replica is publishing; it may have read its batch before our commit,
+                // so look again soon rather than at the next poll.
+                Ok(None) => LOCK_RETRY,
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in = ?backoff, "relay could not publish; changes wait");
                     let wait = backoff;
@@ -96,13 +101,13 @@ impl Relay {
         }
     }
 
-    /// Publishes every unpublished change in order; returns how many.
-    pub async fn publish_pending(&self) -> Result<usize, RelayError> {
+    /// Publishes every unpublished change in order; returns how many, or `None` when another
+    /// replica's relay holds the lock.
+    pub async fn publish_pending(&self) -> Result<Option<usize>, RelayError> {
         let _lock = match self.store.postgres() {
             Some(pool) => match crate::store::RelayLock::try_acquire(pool).await? {
                 Some(lock) => Some(lock),
-                // Another replica relays.
-                None => return Ok(0),
+                None => return Ok(None),
             },
             None => None,
         };
@@ -115,7 +120,7 @@ impl Relay {
                 published += 1;
             }
             if batch.len() < BATCH as usize {
-                return Ok(published);
+                return Ok(Some(published));
             }
         }
     }
