@@ -144,6 +144,27 @@ async fn edit_history_diff_rollback_and_preview() {
 }
 
 #[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let (_dir, service) = started().await;
+    let document: Value = reqwest::get(service.admin("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = document["paths"].as_object().unwrap();
+    for path in [
+        "/admin/v1/bundle",
+        "/admin/v1/orgs/{org}/servers/{server}/{kind}/{key}/render",
+    ] {
+        assert!(paths.contains_key(path), "{path}");
+    }
+    let put = &paths["/admin/v1/defaults/servers/{server}/{kind}/{key}"]["put"];
+    assert!(put["responses"]["409"].is_object(), "{put}");
+}
+
+#[tokio::test]
 async fn orgs_are_created_once_and_listed() {
     let (_dir, service) = started().await;
     let http = Client::new();

@@ -19,6 +19,7 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, HttpState};
 use crate::{
@@ -92,7 +93,7 @@ impl Caller {
 }
 
 /// JSON bodies whose rejections (syntax, unknown fields, size) become 4xx naming the problem.
-pub struct Body<T>(T);
+pub(super) struct Body<T>(T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
     type Rejection = ApiError;
@@ -104,7 +105,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
 }
 
 /// The path parameters of an entry route, parsed.
-struct EntryPath {
+pub(super) struct EntryPath {
     scope: Scope,
     server: Slug,
     kind: Kind,
@@ -182,15 +183,16 @@ fn change_json(change: &Change) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewOrg {
+pub(super) struct NewOrg {
     slug: String,
     #[serde(default)]
     name: String,
 }
 
-async fn list_orgs(State(state): State<HttpState>, caller: Caller) -> ApiResult {
+#[utoipa::path(get, path = "/admin/v1/orgs", responses((status = 200, description = "every org"), (status = 401), (status = 403)))]
+pub(super) async fn list_orgs(State(state): State<HttpState>, caller: Caller) -> ApiResult {
     auth::check_global_admin(&caller.0)?;
     let orgs = state.editor.orgs().await?;
     let orgs: Vec<Value> = orgs
@@ -200,7 +202,8 @@ async fn list_orgs(State(state): State<HttpState>, caller: Caller) -> ApiResult 
     Ok(Json(json!({ "orgs": orgs })))
 }
 
-async fn create_org(
+#[utoipa::path(post, path = "/admin/v1/orgs", request_body = NewOrg, responses((status = 201, description = "created"), (status = 400), (status = 409, description = "already exists")))]
+pub(super) async fn create_org(
     State(state): State<HttpState>,
     caller: Caller,
     Body(org): Body<NewOrg>,
@@ -216,7 +219,8 @@ async fn create_org(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-async fn list_entries(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
+#[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/{kind}", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources")), responses((status = 200, description = "the scope's entries, inactive and deleted included"), (status = 400), (status = 403)))]
+pub(super) async fn list_entries(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
     auth::check_read(&path.principal, &path.scope)?;
     let entries = state
         .editor
@@ -225,14 +229,15 @@ async fn list_entries(State(state): State<HttpState>, path: EntryPath) -> ApiRes
     Ok(Json(json!({ "entries": entries })))
 }
 
-async fn get_entry(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
+#[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded")), responses((status = 200, description = "the entry"), (status = 404)))]
+pub(super) async fn get_entry(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
     let entry = state.editor.entry(&path.readable()?).await?;
     Ok(Json(json!(entry)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PutEntry {
+pub(super) struct PutEntry {
     content: Value,
     expected_version: Option<u64>,
     #[serde(default)]
@@ -247,7 +252,8 @@ async fn written(state: &HttpState, id: &EntryId, change: Change) -> ApiResult {
     ))
 }
 
-async fn put_entry(
+#[utoipa::path(put, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded")), request_body = PutEntry, responses((status = 200, description = "the entry after the write, and the change"), (status = 400, description = "invalid input, the field named"), (status = 401), (status = 403), (status = 404), (status = 409, description = "version conflict, with current_version")))]
+pub(super) async fn put_entry(
     State(state): State<HttpState>,
     caller: Caller,
     path: EntryPath,
@@ -268,13 +274,15 @@ async fn put_entry(
     written(&state, &id, change).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct Expected {
+pub(super) struct Expected {
     expected_version: Option<u64>,
 }
 
-async fn delete_entry(
+#[utoipa::path(delete, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded"), Expected), responses((status = 200, description = "the entry after the write, and the change"), (status = 400, description = "invalid input, the field named"), (status = 401), (status = 403), (status = 404), (status = 409, description = "version conflict, with current_version")))]
+pub(super) async fn delete_entry(
     State(state): State<HttpState>,
     caller: Caller,
     path: EntryPath,
@@ -312,7 +320,8 @@ async fn set_active(
     written(&state, &id, change).await
 }
 
-async fn activate(
+#[utoipa::path(post, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/activate", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded"), Expected), responses((status = 200, description = "the entry after the write, and the change"), (status = 400, description = "invalid input, the field named"), (status = 401), (status = 403), (status = 404), (status = 409, description = "version conflict, with current_version")))]
+pub(super) async fn activate(
     State(state): State<HttpState>,
     caller: Caller,
     path: EntryPath,
@@ -321,7 +330,8 @@ async fn activate(
     set_active(state, caller, path, query, true).await
 }
 
-async fn deactivate(
+#[utoipa::path(post, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/deactivate", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded"), Expected), responses((status = 200, description = "the entry after the write, and the change"), (status = 400, description = "invalid input, the field named"), (status = 401), (status = 403), (status = 404), (status = 409, description = "version conflict, with current_version")))]
+pub(super) async fn deactivate(
     State(state): State<HttpState>,
     caller: Caller,
     path: EntryPath,
@@ -341,14 +351,16 @@ fn version_json(v: &crate::store::VersionRow) -> Value {
     })
 }
 
-async fn history(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
+#[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/versions", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded")), responses((status = 200, description = "every version"), (status = 404)))]
+pub(super) async fn history(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
     let versions = state.editor.history(&path.readable()?).await?;
     Ok(Json(
         json!({"versions": versions.iter().map(version_json).collect::<Vec<_>>()}),
     ))
 }
 
-async fn version(
+#[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/versions/{version}", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded"), ("version" = u64, Path)), responses((status = 200, description = "one version"), (status = 404)))]
+pub(super) async fn version(
     State(state): State<HttpState>,
     Path(params): Path<HashMap<String, String>>,
     path: EntryPath,
@@ -363,14 +375,16 @@ fn parse_version(raw: &str, field: &str) -> Result<u64, InvalidInput> {
         .map_err(|_| InvalidInput::new(field, format!("{raw:?} is not a version number")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct DiffQuery {
+pub(super) struct DiffQuery {
     from: u64,
     to: u64,
 }
 
-async fn diff(
+#[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/diff", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded"), DiffQuery), responses((status = 200, description = "a unified diff of two versions"), (status = 404)))]
+pub(super) async fn diff(
     State(state): State<HttpState>,
     path: EntryPath,
     query: Result<Query<DiffQuery>, QueryRejection>,
@@ -380,14 +394,15 @@ async fn diff(
     Ok(Json(json!({"from": from, "to": to, "diff": diff})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Rollback {
+pub(super) struct Rollback {
     version: u64,
     expected_version: Option<u64>,
 }
 
-async fn rollback(
+#[utoipa::path(post, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/rollback", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded")), request_body = Rollback, responses((status = 200, description = "the entry after the write, and the change"), (status = 400, description = "invalid input, the field named"), (status = 401), (status = 403), (status = 404), (status = 409, description = "version conflict, with current_version")))]
+pub(super) async fn rollback(
     State(state): State<HttpState>,
     caller: Caller,
     path: EntryPath,
@@ -406,9 +421,9 @@ async fn rollback(
     written(&state, &id, change).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RenderRequest {
+pub(super) struct RenderRequest {
     #[serde(default)]
     arguments: HashMap<String, String>,
     /// A version to preview instead of the current one.
@@ -416,7 +431,8 @@ struct RenderRequest {
 }
 
 /// Renders a prompt of this scope (its current or a given version) as `GetPrompt` would.
-async fn render_preview(
+#[utoipa::path(post, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/render", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded")), request_body = RenderRequest, responses((status = 200, description = "the rendered messages"), (status = 400, description = "a missing argument, named"), (status = 422, description = "render limits")))]
+pub(super) async fn render_preview(
     State(state): State<HttpState>,
     path: EntryPath,
     Body(request): Body<RenderRequest>,
@@ -473,9 +489,10 @@ async fn render_preview(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct ChangesQuery {
+pub(super) struct ChangesQuery {
     #[serde(default)]
     after: u64,
     limit: Option<u32>,
@@ -483,7 +500,8 @@ struct ChangesQuery {
     server: Option<String>,
 }
 
-async fn changes(
+#[utoipa::path(get, path = "/admin/v1/changes", params(ChangesQuery), responses((status = 200, description = "a page of the change log"), (status = 400), (status = 403)))]
+pub(super) async fn changes(
     State(state): State<HttpState>,
     caller: Caller,
     query: Result<Query<ChangesQuery>, QueryRejection>,
@@ -513,9 +531,10 @@ async fn changes(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct ImportQuery {
+pub(super) struct ImportQuery {
     #[serde(default)]
     dry_run: bool,
     /// Delete entries of the listed servers that the bundle does not list.
@@ -549,7 +568,8 @@ fn format_of(headers: &HeaderMap) -> Format {
 
 /// Imports a bundle (YAML, or JSON with a JSON content type): all or nothing, or with
 /// `dry_run=true` only the diff.
-async fn import_bundle(
+#[utoipa::path(post, path = "/admin/v1/bundle", params(ImportQuery), request_body(content = String, content_type = "application/yaml", description = "a bundle (YAML, or JSON with a JSON content type)"), responses((status = 200, description = "the diff (and revisions committed)"), (status = 400, description = "the first problem, by its path in the bundle"), (status = 409), (status = 413)))]
+pub(super) async fn import_bundle(
     State(state): State<HttpState>,
     caller: Caller,
     query: Result<Query<ImportQuery>, QueryRejection>,
@@ -573,13 +593,15 @@ async fn import_bundle(
     Ok(Json(json!(report)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct ExportQuery {
+pub(super) struct ExportQuery {
     format: Option<String>,
 }
 
-async fn export_bundle(
+#[utoipa::path(get, path = "/admin/v1/bundle", params(ExportQuery), responses((status = 200, description = "the bundle"), (status = 400), (status = 403)))]
+pub(super) async fn export_bundle(
     State(state): State<HttpState>,
     caller: Caller,
     query: Result<Query<ExportQuery>, QueryRejection>,

@@ -2,6 +2,7 @@
 
 mod admin;
 mod error;
+mod openapi;
 
 use axum::{
     Json, Router,
@@ -32,6 +33,10 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
+        .route(
+            "/admin/v1/openapi.json",
+            get(|| async { Json(openapi::document()) }),
+        )
         .nest(
             "/admin/v1",
             admin::routes().layer(middleware::from_fn_with_state(state.clone(), authenticate)),

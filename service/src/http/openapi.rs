@@ -1,0 +1,96 @@
+//! The OpenAPI document of the admin API, generated from the handlers' annotations (utoipa),
+//! so it cannot drift from the code.
+//!
+//! Entry routes are annotated once, under `/admin/v1/defaults/…`; their `/admin/v1/orgs/{org}/…`
+//! twins (served by the same handlers) are derived here with the extra path parameter.
+
+use utoipa::{
+    OpenApi,
+    openapi::{
+        ObjectBuilder, Required, Type,
+        path::{ParameterBuilder, ParameterIn},
+    },
+};
+
+use super::admin;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "mcp-config admin API", description = "Prompts and resources of the defaults and of each org: versions, rollback, bundles, the change log."),
+    paths(
+        admin::list_orgs,
+        admin::create_org,
+        admin::list_entries,
+        admin::get_entry,
+        admin::put_entry,
+        admin::delete_entry,
+        admin::activate,
+        admin::deactivate,
+        admin::history,
+        admin::version,
+        admin::diff,
+        admin::rollback,
+        admin::render_preview,
+        admin::changes,
+        admin::import_bundle,
+        admin::export_bundle,
+    ),
+    modifiers(&OrgRoutes),
+)]
+pub struct AdminApi;
+
+struct OrgRoutes;
+
+impl utoipa::Modify for OrgRoutes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let defaults_prefix = "/admin/v1/defaults/";
+        let org = ParameterBuilder::new()
+            .name("org")
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .description(Some("org slug"))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build();
+        let twins: Vec<_> = openapi
+            .paths
+            .paths
+            .iter()
+            .filter_map(|(path, item)| {
+                let rest = path.strip_prefix(defaults_prefix)?;
+                let mut item = item.clone();
+                item.parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(org.clone());
+                Some((format!("/admin/v1/orgs/{{org}}/{rest}"), item))
+            })
+            .collect();
+        openapi.paths.paths.extend(twins);
+    }
+}
+
+/// The document as served at `/admin/v1/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    AdminApi::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_entry_route_is_documented_for_defaults_and_orgs() {
+        let document = super::document();
+        let paths: Vec<&String> = document.paths.paths.keys().collect();
+        for path in [
+            "/admin/v1/orgs",
+            "/admin/v1/changes",
+            "/admin/v1/bundle",
+            "/admin/v1/defaults/servers/{server}/{kind}/{key}",
+            "/admin/v1/orgs/{org}/servers/{server}/{kind}/{key}",
+            "/admin/v1/orgs/{org}/servers/{server}/{kind}/{key}/rollback",
+        ] {
+            assert!(
+                paths.iter().any(|p| *p == path),
+                "{path} missing from {paths:?}"
+            );
+        }
+    }
+}
