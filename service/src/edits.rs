@@ -3,14 +3,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use mcp_config_proto::v1::GetPromptResponse;
 use serde::Serialize;
 
 use crate::{
     bundle::{Bundle, Desired, OrgBundle, Plan},
-    content::Content,
+    content::{Content, PromptContent},
     domain::{EntryId, EntryKey, InvalidInput, Kind, Scope, Slug},
     error::{Error, Result},
     relay::RelayHandle,
+    render::{self, Limits},
     store::{Change, Head, OrgRow, Store, VersionRow, Write, WriteOp, now_ms},
 };
 
@@ -245,6 +247,49 @@ impl Editor {
             .unified_diff()
             .header(&format!("version {from}"), &format!("version {to}"))
             .to_string())
+    }
+
+    /// Renders a prompt of this scope — its current content, or a given version — as
+    /// `GetPrompt` would, for the admin's preview.
+    pub async fn preview(
+        &self,
+        id: &EntryId,
+        version: Option<u64>,
+        arguments: &HashMap<String, String>,
+        limits: Limits,
+    ) -> Result<GetPromptResponse> {
+        if id.kind != Kind::Prompts {
+            return Err(InvalidInput::new("kind", "only prompts render").into());
+        }
+        let (body, revision) = match version {
+            Some(v) => {
+                let version = self.version(id, v).await?;
+                (version.body, version.revision)
+            }
+            None => {
+                let head = self
+                    .store
+                    .head(id)
+                    .await?
+                    .filter(|h| !h.deleted)
+                    .ok_or_else(|| not_found(id))?;
+                let body = head.body.ok_or_else(|| {
+                    InvalidInput::new(
+                        "version",
+                        "this entry has no content (it only hides a default)",
+                    )
+                })?;
+                (body, head.revision)
+            }
+        };
+        let prompt: PromptContent = serde_json::from_str(&body).map_err(corrupt)?;
+        let prompt = prompt.to_proto(id.key.as_str());
+        let messages = render::render_prompt(&prompt, arguments, limits)?;
+        Ok(GetPromptResponse {
+            description: prompt.description,
+            messages,
+            revision,
+        })
     }
 
     pub async fn create_org(&self, slug: Slug, name: String, actor: &str) -> Result<OrgRow> {

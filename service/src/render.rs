@@ -134,6 +134,38 @@ pub fn render_messages<'a>(
     Ok(rendered)
 }
 
+/// Renders every message of `prompt` (its texts are templates) with `arguments`, as
+/// `GetPrompt` answers and the admin API previews.
+pub fn render_prompt(
+    prompt: &mcp_config_proto::v1::Prompt,
+    arguments: &HashMap<String, String>,
+    limits: Limits,
+) -> Result<Vec<mcp_config_proto::v1::PromptMessage>, RenderError> {
+    let declared: Vec<Declared> = prompt
+        .arguments
+        .iter()
+        .map(|a| Declared {
+            name: &a.name,
+            required: a.required,
+        })
+        .collect();
+    let texts = render_messages(
+        prompt.messages.iter().map(|m| m.text.as_str()),
+        &declared,
+        arguments,
+        limits,
+    )?;
+    Ok(prompt
+        .messages
+        .iter()
+        .zip(texts)
+        .map(|(m, text)| mcp_config_proto::v1::PromptMessage {
+            role: m.role.clone(),
+            text,
+        })
+        .collect())
+}
+
 fn environment<'s>(limits: Limits) -> Environment<'s> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);

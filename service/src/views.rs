@@ -15,7 +15,7 @@ use crate::{
     domain::{EntryKey, Kind, Revision},
     error::{Error, Result},
     redis::L2,
-    render::{self, Declared, Limits},
+    render::{self, Limits},
     resolve::{EffectiveView, resolve},
     store::{Store, StoreError},
     wire::EncodedView,
@@ -79,29 +79,7 @@ impl Views {
     ) -> Result<GetPromptResponse> {
         let view = self.view(key).await?;
         let prompt = decode_item::<v1::Prompt>(&view, name, key)?;
-        let declared: Vec<Declared> = prompt
-            .arguments
-            .iter()
-            .map(|a| Declared {
-                name: &a.name,
-                required: a.required,
-            })
-            .collect();
-        let texts = render::render_messages(
-            prompt.messages.iter().map(|m| m.text.as_str()),
-            &declared,
-            arguments,
-            self.limits,
-        )?;
-        let messages = prompt
-            .messages
-            .iter()
-            .zip(texts)
-            .map(|(m, text)| v1::PromptMessage {
-                role: m.role.clone(),
-                text,
-            })
-            .collect();
+        let messages = render::render_prompt(&prompt, arguments, self.limits)?;
         Ok(GetPromptResponse {
             description: prompt.description,
             messages,

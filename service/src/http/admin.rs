@@ -31,7 +31,6 @@ use crate::{
     content::Content,
     domain::{EntryId, EntryKey, InvalidInput, Kind, Scope, Slug},
     edits::Missing,
-    render::{self, Declared},
     store::Change,
 };
 
@@ -438,54 +437,22 @@ pub(super) async fn render_preview(
     Body(request): Body<RenderRequest>,
 ) -> ApiResult {
     let id = path.readable()?;
-    if id.kind != Kind::Prompts {
-        return Err(InvalidInput::new("kind", "only prompts render").into());
-    }
-    let body = match request.version {
-        Some(v) => state.editor.version(&id, v).await?.body,
-        None => state
-            .editor
-            .entry(&id)
-            .await?
-            .content
-            .map(|c| c.to_string())
-            .ok_or_else(|| {
-                InvalidInput::new(
-                    "version",
-                    "this entry has no content (it only hides a default)",
-                )
-            })?,
-    };
-    let Content::Prompt(prompt) = Content::from_json(
-        Kind::Prompts,
-        serde_json::from_str(&body).unwrap_or(Value::Null),
-    )?
-    else {
-        return Err(InvalidInput::new("kind", "not a prompt").into());
-    };
-    let declared: Vec<Declared> = prompt
-        .arguments
-        .iter()
-        .map(|a| Declared {
-            name: &a.name,
-            required: a.required,
-        })
-        .collect();
-    let texts = render::render_messages(
-        prompt.messages.iter().map(|m| m.text.as_str()),
-        &declared,
-        &request.arguments,
-        state.render_limits,
-    )
-    .map_err(crate::error::Error::from)?;
-    let messages: Vec<Value> = prompt
+    let rendered = state
+        .editor
+        .preview(
+            &id,
+            request.version,
+            &request.arguments,
+            state.render_limits,
+        )
+        .await?;
+    let messages: Vec<Value> = rendered
         .messages
         .iter()
-        .zip(texts)
-        .map(|(m, text)| json!({"role": m.role, "text": text}))
+        .map(|m| json!({"role": m.role, "text": m.text}))
         .collect();
     Ok(Json(
-        json!({"description": prompt.description, "messages": messages}),
+        json!({"description": rendered.description, "messages": messages, "revision": rendered.revision}),
     ))
 }
 
