@@ -79,11 +79,7 @@ impl Tracker {
     }
 }
 
-async fn watch(
-    mut grpc: v1::config_service_client::ConfigServiceClient<tonic::transport::Channel>,
-    mut tracker: Tracker,
-    stop: CancellationToken,
-) {
+async fn watch(mut grpc: crate::Grpc, mut tracker: Tracker, stop: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
     let mut connected_before = false;
     while !stop.is_cancelled() {

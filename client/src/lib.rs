@@ -44,7 +44,12 @@ use mcp_config_proto::v1::{
 };
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use tonic::{Code, transport::Channel};
+use tonic::{
+    Code,
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
 
 pub use cache::{Fetched, ViewKind};
 pub use mcp_config_proto::v1;
@@ -75,6 +80,8 @@ pub struct ClientConfig {
     pub snapshot: Option<PathBuf>,
     /// Per-call timeout.
     pub timeout: Duration,
+    /// Bearer token (a `service` JWT) sent with every call when the service runs with auth.
+    pub token: Option<String>,
 }
 
 impl ClientConfig {
@@ -86,6 +93,7 @@ impl ClientConfig {
             revalidate_after: Duration::from_secs(300),
             snapshot: None,
             timeout: Duration::from_secs(5),
+            token: None,
         }
     }
 }
@@ -121,9 +129,29 @@ fn unreachable(status: &tonic::Status) -> bool {
     )
 }
 
+/// Adds the bearer token to every call.
+#[derive(Clone)]
+pub(crate) struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub(crate) type Grpc = ConfigServiceClient<InterceptedService<Channel, Bearer>>;
+
 #[derive(Clone)]
 pub struct ConfigClient {
-    grpc: ConfigServiceClient<Channel>,
+    grpc: Grpc,
     cache: Arc<Cache>,
     changes: broadcast::Sender<Changed>,
     config: Arc<ClientConfig>,
@@ -147,6 +175,14 @@ impl ConfigClient {
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .connect_lazy();
+        let bearer = match &config.token {
+            Some(token) => Some(
+                format!("Bearer {token}")
+                    .parse()
+                    .map_err(|_| ClientError::Endpoint("the token is not ASCII".into()))?,
+            ),
+            None => None,
+        };
         let cache = Arc::new(Cache::default());
         if let Some(path) = &config.snapshot {
             snapshot::load(path, &cache);
@@ -154,7 +190,8 @@ impl ConfigClient {
         let (changes, _) = broadcast::channel(1024);
         let stop = CancellationToken::new();
         let client = Self {
-            grpc: ConfigServiceClient::new(channel).max_decoding_message_size(64 << 20),
+            grpc: ConfigServiceClient::with_interceptor(channel, Bearer(bearer))
+                .max_decoding_message_size(64 << 20),
             cache,
             changes,
             config: Arc::new(config),

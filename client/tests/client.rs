@@ -178,3 +178,61 @@ async fn bad_requests_are_reported_not_served_stale() {
     };
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn a_service_token_reads_any_org_when_the_service_requires_auth() {
+    let secret = "a-test-secret-that-is-long-enough-for-hs256";
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
+    let mut with_auth = settings(&url, None);
+    with_auth.auth = mcp_config::config::AuthMode::Jwt;
+    with_auth.jwt_secret = Some(secret.into());
+    let service = Service::start(with_auth).await;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let token = |roles: &[&str]| {
+        let claims = json!({"sub": "github-mcp", "roles": roles, "exp": exp});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let imported = reqwest::Client::new()
+        .post(service.admin("/bundle"))
+        .bearer_auth(token(&["admin"]))
+        .header("content-type", "application/yaml")
+        .body(EXAMPLE_BUNDLE)
+        .send()
+        .await
+        .unwrap();
+    assert!(imported.status().is_success());
+
+    let with_token = ConfigClient::connect(ClientConfig {
+        token: Some(token(&["service"])),
+        ..config(&service, Source::Watch)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        with_token
+            .prompts("globex", "github")
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    let without = ConfigClient::connect(config(&service, Source::None))
+        .await
+        .unwrap();
+    let ClientError::Rejected(status) = without.prompts("globex", "github").await.unwrap_err()
+    else {
+        panic!("rejected")
+    };
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+}
