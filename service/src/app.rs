@@ -142,9 +142,16 @@ impl App {
             })?;
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        health_reporter
-            .set_serving::<ConfigServiceServer<ConfigApi>>()
-            .await;
+        if crate::health::check(&store).await.ready() {
+            health_reporter
+                .set_serving::<ConfigServiceServer<ConfigApi>>()
+                .await;
+        }
+        tasks.spawn(crate::health::report_grpc_health(
+            store.clone(),
+            health_reporter,
+            shutdown.clone(),
+        ));
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -153,7 +160,9 @@ impl App {
             views.clone(),
             Watcher::new(store.clone(), bus, shutdown.clone()),
         );
+        crate::metrics::handle();
         let grpc = tonic::transport::Server::builder()
+            .layer(crate::metrics::GrpcMetricsLayer)
             .add_service(InterceptedService::new(
                 ConfigServiceServer::new(api).max_decoding_message_size(MAX_GRPC_REQUEST_BYTES),
                 grpc::authenticate(authenticator.clone()),
@@ -175,6 +184,7 @@ impl App {
             store: store.clone(),
             render_limits: limits,
             authenticator,
+            cache: views.cache().clone(),
         });
         let http_shutdown = shutdown.clone();
         tasks.spawn(async move {

@@ -57,6 +57,11 @@ impl ViewCache {
                 view.weight().saturating_add(key_bytes as u32)
             })
             .time_to_live(ttl)
+            .eviction_listener(|_key, _view, cause| {
+                if cause.was_evicted() {
+                    metrics::counter!(crate::metrics::L1_EVICTIONS).increment(1);
+                }
+            })
             .support_invalidation_closures()
             .build();
         Self {
@@ -86,6 +91,11 @@ impl ViewCache {
                 load.await.map(Arc::new)
             })
             .await?;
+        if !entry.is_fresh() {
+            metrics::counter!(crate::metrics::L1_HITS).increment(1);
+        } else {
+            metrics::counter!(crate::metrics::L1_MISSES).increment(1);
+        }
         if entry.is_fresh() && self.epoch.load(Ordering::SeqCst) != epoch {
             // An invalidation arrived while this was loading: the value may predate it. The
             // caller may use it (it was current when asked), the cache may not keep it.

@@ -191,6 +191,7 @@ impl Subscriber {
         };
         client.connect();
         let mut last_seen: Revision = 0;
+        let mut subscribed_before = false;
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
             let mut messages = client.message_rx();
@@ -209,6 +210,10 @@ impl Subscriber {
                 continue;
             }
             backoff = Duration::from_millis(100);
+            if subscribed_before {
+                metrics::counter!(crate::metrics::SUBSCRIBER_RECONNECTS).increment(1);
+            }
+            subscribed_before = true;
             last_seen = self.resync(last_seen).await;
             loop {
                 tokio::select! {

@@ -84,12 +84,14 @@ impl Relay {
                 // so look again soon rather than at the next poll.
                 Ok(None) => LOCK_RETRY,
                 Err(e) => {
+                    metrics::counter!(crate::metrics::RELAY_PUBLISH_ERRORS).increment(1);
                     tracing::warn!(error = %e, retry_in = ?backoff, "relay could not publish; changes wait");
                     let wait = backoff;
                     backoff = (backoff * 2).min(self.max_backoff);
                     wait
                 }
             };
+            self.record_lag().await;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = self.handle.wake.notified() => {}
@@ -99,6 +101,20 @@ impl Relay {
         if let Err(e) = self.publish_pending().await {
             tracing::warn!(error = %e, "relay stopped with unpublished changes; the next start publishes them");
         }
+    }
+
+    /// Sets the lag gauge: how many committed revisions are not published yet.
+    async fn record_lag(&self) {
+        let (Ok(latest), Ok(pending)) = (
+            self.store.latest_revision().await,
+            self.store.unpublished(1).await,
+        ) else {
+            return;
+        };
+        let lag = pending
+            .first()
+            .map_or(0, |first| latest + 1 - first.revision);
+        metrics::gauge!(crate::metrics::RELAY_LAG).set(lag as f64);
     }
 
     /// Publishes every unpublished change in order; returns how many, or `None` when another

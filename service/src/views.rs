@@ -137,13 +137,19 @@ impl Views {
         if let Some(l2) = &self.l2 {
             match l2.get(key).await {
                 Ok(Some(body)) => match EncodedView::from_body(body) {
-                    Ok(view) => return Ok(view),
+                    Ok(view) => {
+                        metrics::counter!(crate::metrics::L2_HITS).increment(1);
+                        return Ok(view);
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "undecodable view in L2; loading from the store")
                     }
                 },
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "L2 read failed; loading from the store"),
+                Ok(None) => metrics::counter!(crate::metrics::L2_MISSES).increment(1),
+                Err(e) => {
+                    metrics::counter!(crate::metrics::L2_ERRORS).increment(1);
+                    tracing::warn!(error = %e, "L2 read failed; loading from the store")
+                }
             }
         }
         let (encoded, snapshot) = load_from_store(&self.store, key).await?;
@@ -159,12 +165,14 @@ impl Views {
 /// Loads, merges and encodes one view from the store, with no cache involved; returns it and
 /// the global revision it was read at.
 pub async fn load_from_store(store: &Store, key: &ViewKey) -> Result<(EncodedView, Revision)> {
+    let start = std::time::Instant::now();
     let loaded = store.load_view(key.kind, &key.server, &key.scope).await?;
     let view = resolve(loaded.rows);
     let encoded = match key.kind {
         Kind::Prompts => encode(&view, PromptContent::to_proto)?,
         Kind::Resources => encode(&view, ResourceContent::to_proto)?,
     };
+    metrics::histogram!(crate::metrics::STORE_LOAD_SECONDS).record(start.elapsed().as_secs_f64());
     Ok((encoded, loaded.snapshot))
 }
 

@@ -67,7 +67,13 @@ impl Watcher {
             sender,
             last,
         };
-        tokio::spawn(stream.run(live, self.shutdown.clone()));
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let open = metrics::gauge!(crate::metrics::WATCH_STREAMS);
+            open.increment(1.0);
+            stream.run(live, shutdown).await;
+            open.decrement(1.0);
+        });
         Ok(Box::pin(ReceiverStream::new(receiver)))
     }
 

@@ -17,7 +17,8 @@ use serde_json::json;
 pub use error::ApiError;
 
 use crate::{
-    auth::Authenticator, bundle::MAX_BUNDLE_BYTES, edits::Editor, render::Limits, store::Store,
+    auth::Authenticator, bundle::MAX_BUNDLE_BYTES, cache::ViewCache, edits::Editor, render::Limits,
+    store::Store,
 };
 
 /// What the HTTP handlers share.
@@ -27,12 +28,14 @@ pub struct HttpState {
     pub store: Store,
     pub render_limits: Limits,
     pub authenticator: Authenticator,
+    pub cache: ViewCache,
 }
 
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route(
             "/admin/v1/openapi.json",
             get(|| async { Json(openapi::document()) }),
@@ -64,18 +67,24 @@ async fn authenticate(
     }
 }
 
+/// Prometheus metrics (text format).
+async fn metrics(State(state): State<HttpState>) -> String {
+    metrics::gauge!(crate::metrics::L1_BYTES).set(state.cache.weighted_size().await as f64);
+    crate::metrics::handle().render()
+}
+
 /// Ready when the store answers and every migration of this build is applied.
 async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<serde_json::Value>) {
-    let store_ok = state.store.ping().await.is_ok();
-    let migrated = store_ok && state.store.migrations_applied().await.unwrap_or(false);
-    let ready = store_ok && migrated;
-    let status = if ready {
+    let readiness = crate::health::check(&state.store).await;
+    let status = if readiness.ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (
         status,
-        Json(json!({"ready": ready, "store": store_ok, "migrations": migrated})),
+        Json(
+            json!({"ready": readiness.ready(), "store": readiness.store, "migrations": readiness.migrations}),
+        ),
     )
 }

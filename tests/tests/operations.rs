@@ -1,0 +1,145 @@
+//! Operations: metrics move with requests, readiness follows the store.
+
+use std::time::Duration;
+
+use mcp_config_proto::v1::GetPromptsRequest;
+use mcp_config_tests::{
+    eventually,
+    postgres::Postgres,
+    service::{EXAMPLE_BUNDLE, Service, settings},
+};
+
+/// The value of the first sample of `metric` whose labels contain every one of `labels`.
+fn sample(text: &str, metric: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(metric) && labels.iter().all(|l| line.contains(l)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .next()
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_cache_hits() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    // Let the import's invalidations pass first, so the reads below meet a quiet cache.
+    let published = eventually(Duration::from_secs(10), || async {
+        let changes: serde_json::Value = reqwest::get(service.admin("/changes?limit=1000"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        changes["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["published"] == true)
+    })
+    .await;
+    assert!(published);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let scrape = || async {
+        reqwest::get(service.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = scrape().await;
+    let mut grpc = service.grpc().await;
+    for _ in 0..3 {
+        let request = GetPromptsRequest {
+            org_id: "acme".into(),
+            server: "github".into(),
+            ..Default::default()
+        };
+        grpc.get_prompts(request).await.unwrap();
+    }
+    let bad = GetPromptsRequest {
+        org_id: "NOT OK".into(),
+        server: "github".into(),
+        ..Default::default()
+    };
+    assert!(grpc.get_prompts(bad).await.is_err());
+    let after = scrape().await;
+
+    let ok = ["method=\"GetPrompts\"", "code=\"OK\""];
+    let invalid = ["method=\"GetPrompts\"", "code=\"INVALID_ARGUMENT\""];
+    let delta = |metric: &str, labels: &[&str]| {
+        sample(&after, metric, labels) - sample(&before, metric, labels)
+    };
+    assert!(
+        delta("mcp_config_grpc_requests_total", &ok) >= 3.0,
+        "{after}"
+    );
+    assert!(
+        delta("mcp_config_grpc_requests_total", &invalid) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        delta("mcp_config_l1_hits_total", &[]) >= 2.0,
+        "two of three reads were hits: {after}"
+    );
+    assert!(delta("mcp_config_l1_misses_total", &[]) >= 1.0);
+    assert!(sample(&after, "mcp_config_l1_bytes", &[]) > 0.0);
+    assert!(
+        after.contains("mcp_config_grpc_request_seconds_bucket"),
+        "latency is a histogram"
+    );
+}
+
+#[tokio::test]
+async fn readiness_follows_the_store() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let service = Service::start(settings(&pg.database(), None)).await;
+    let ready = || async {
+        reqwest::get(service.url("/readyz"))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    };
+    assert!(ready().await);
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", service.grpc_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let serving = || {
+        let mut health = health.clone();
+        async move {
+            let request = tonic_health::pb::HealthCheckRequest {
+                service: "mcp_config.v1.ConfigService".into(),
+            };
+            health.check(request).await.is_ok_and(|r| {
+                r.into_inner().status()
+                    == tonic_health::pb::health_check_response::ServingStatus::Serving
+            })
+        }
+    };
+    assert!(serving().await);
+    pg.stop();
+    assert!(
+        eventually(Duration::from_secs(30), || async { !ready().await }).await,
+        "not ready without the store"
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || async { !serving().await }).await,
+        "gRPC health follows"
+    );
+    pg.resume();
+    assert!(
+        eventually(Duration::from_secs(30), ready).await,
+        "ready again"
+    );
+    assert!(
+        eventually(Duration::from_secs(30), serving).await,
+        "serving again"
+    );
+    let alive = reqwest::get(service.url("/healthz")).await.unwrap();
+    assert!(alive.status().is_success());
+}
