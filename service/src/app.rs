@@ -54,8 +54,14 @@ pub enum StartError {
 pub struct App {
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
+    /// Stops the listeners (and Watch streams).
     shutdown: CancellationToken,
+    /// The servers: drained first.
     tasks: JoinSet<()>,
+    /// Stops the relay and the other background tasks, once the servers have drained, so the
+    /// relay's last round publishes every write the servers acknowledged.
+    background: CancellationToken,
+    background_tasks: JoinSet<()>,
     store: Store,
     views: Views,
     editor: Editor,
@@ -76,7 +82,9 @@ impl App {
             store.migrate().await?;
         }
         let shutdown = CancellationToken::new();
+        let background = CancellationToken::new();
         let mut tasks = JoinSet::new();
+        let mut background_tasks = JoinSet::new();
         let cache = ViewCache::new(settings.cache_bytes, settings.cache_ttl());
         let bus = Bus::new(BUS_CAPACITY);
         let relay_handle = RelayHandle::default();
@@ -96,7 +104,7 @@ impl App {
                     cache: cache.clone(),
                     store: store.clone(),
                 };
-                tasks.spawn(subscriber.run(shutdown.clone()));
+                background_tasks.spawn(subscriber.run(background.clone()));
                 (
                     Publisher::Redis(RedisPublisher::new(client.clone(), redis_settings.clone())),
                     Some(L2::new(client, redis_settings)),
@@ -110,16 +118,16 @@ impl App {
             relay_handle.clone(),
             settings.relay_poll(),
         );
-        tasks.spawn(relay.run(shutdown.clone()));
-        tasks.spawn(events::invalidate_on_events(
+        background_tasks.spawn(relay.run(background.clone()));
+        background_tasks.spawn(events::invalidate_on_events(
             bus.clone(),
             cache.clone(),
-            shutdown.clone(),
+            background.clone(),
         ));
-        tasks.spawn(prune_changes(
+        background_tasks.spawn(prune_changes(
             store.clone(),
             settings.change_retention(),
-            shutdown.clone(),
+            background.clone(),
         ));
 
         let limits = Limits::default();
@@ -147,10 +155,10 @@ impl App {
                 .set_serving::<ConfigServiceServer<ConfigApi>>()
                 .await;
         }
-        tasks.spawn(crate::health::report_grpc_health(
+        background_tasks.spawn(crate::health::report_grpc_health(
             store.clone(),
             health_reporter,
-            shutdown.clone(),
+            background.clone(),
         ));
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -201,6 +209,8 @@ impl App {
             http_addr,
             shutdown,
             tasks,
+            background,
+            background_tasks,
             store,
             views,
             editor,
@@ -232,13 +242,20 @@ impl App {
     /// after the request), then closes the store.
     pub async fn wait(mut self) {
         self.shutdown.cancelled().await;
-        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        let servers = tokio::time::timeout_at(deadline, async {
             while self.tasks.join_next().await.is_some() {}
         })
         .await;
-        if drained.is_err() {
+        self.background.cancel();
+        let background = tokio::time::timeout_at(deadline, async {
+            while self.background_tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if servers.is_err() || background.is_err() {
             tracing::warn!("shutdown grace period over; abandoning remaining work");
             self.tasks.abort_all();
+            self.background_tasks.abort_all();
         }
         self.store.close().await;
     }

@@ -145,3 +145,90 @@ fn serve_help_documents_every_flag_with_its_variable() {
         );
     }
 }
+
+#[tokio::test]
+async fn sigterm_under_write_load_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("load.db").display());
+    let (grpc_port, http_port) = (free_port(), free_port());
+    let mut server = Command::new(BIN)
+        .arg("serve")
+        .env("MCP_CONFIG_DATABASE_URL", &database)
+        .env("MCP_CONFIG_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
+        .env("MCP_CONFIG_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(http_port);
+    let http = reqwest::Client::new();
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let http = http.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for i in 0.. {
+                    let name = format!("w{writer}-{i}");
+                    let url = format!("http://127.0.0.1:{http_port}/admin/v1/defaults/servers/load/prompts/{name}");
+                    let body = serde_json::json!({"content": {"messages": [{"role": "user", "text": "x"}]}});
+                    match http.put(url).json(&body).send().await {
+                        Ok(response) if response.status().is_success() => acknowledged.push(name),
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &server.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        !acknowledged.is_empty(),
+        "some writes were made before the signal"
+    );
+
+    let store = mcp_config::store::Store::connect(&database, 1)
+        .await
+        .unwrap();
+    let server = mcp_config::domain::Slug::parse("server", "load").unwrap();
+    let stored = store
+        .list_entries(
+            mcp_config::domain::Kind::Prompts,
+            &server,
+            &mcp_config::domain::Scope::Defaults,
+        )
+        .await
+        .unwrap();
+    let stored: std::collections::HashSet<String> = stored.into_iter().map(|h| h.key).collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|k| !stored.contains(*k))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    assert!(
+        store.unpublished(1).await.unwrap().is_empty(),
+        "the relay flushed before exiting"
+    );
+}
