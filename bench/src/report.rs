@@ -167,7 +167,8 @@ impl Report {
         let _ = writeln!(
             s,
             "Produced by `scripts/bench.sh` (`cargo run --release -p mcp-config-bench -- all`). Machine: {}. \
-             Server and load generator {}. Every row compares figures measured in the same run.\n",
+             Server and load generator {}. Every row compares figures measured in the same run. \
+             How the scenarios are built and which targets they meet: `docs/benchmarks-analysis.md`.\n",
             machine(),
             if self.pinned {
                 "pinned to separate cores with `taskset`"
