@@ -208,3 +208,121 @@ mod tests {
         );
     }
 }
+
+/// The settings of a configuration file (TOML, keys named like the flags:
+/// `database_url = "postgres://…"`), applied *under* flags and environment: each becomes the
+/// default of its flag in the subcommand at `path` (e.g. `["serve"]`), so `--flag` and
+/// `MCP_CONFIG_*` still win, and a bad value fails just as a bad flag does.
+pub fn with_file_defaults(
+    command: clap::Command,
+    path: &[&str],
+    file: &std::path::Path,
+) -> Result<clap::Command, ConfigError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", file.display())))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| ConfigError(format!("{} is not TOML: {e}", file.display())))?;
+    let mut target = &command;
+    for name in path {
+        target = target
+            .find_subcommand(name)
+            .ok_or_else(|| ConfigError(format!("no subcommand {name}")))?;
+    }
+    let known: Vec<String> = target
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect();
+    let mut defaults = Vec::with_capacity(table.len());
+    for (key, value) in table {
+        if !known.contains(&key) || key == "config" {
+            return Err(ConfigError(format!(
+                "{}: unknown setting {key:?}",
+                file.display()
+            )));
+        }
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(ConfigError(format!(
+                    "{}: {key} must be a string, number or boolean, not {other}",
+                    file.display()
+                )));
+            }
+        };
+        defaults.push((key, value));
+    }
+    Ok(set_defaults(command, path, defaults))
+}
+
+fn set_defaults(
+    command: clap::Command,
+    path: &[&str],
+    defaults: Vec<(String, String)>,
+) -> clap::Command {
+    match path {
+        [] => defaults.into_iter().fold(command, |command, (key, value)| {
+            command.mut_arg(key, |arg| arg.default_value(value))
+        }),
+        [first, rest @ ..] => {
+            command.mut_subcommand(first, |sub| set_defaults(sub, rest, defaults))
+        }
+    }
+}
+
+impl Settings {
+    /// The effective configuration as `MCP_CONFIG_*` lines, secrets masked.
+    pub fn describe(&self) -> String {
+        let masked = |secret: &Option<String>| {
+            secret
+                .as_ref()
+                .map_or("(unset)".to_owned(), |_| "***".to_owned())
+        };
+        let path = |p: &Option<std::path::PathBuf>| {
+            p.as_ref()
+                .map_or("(unset)".to_owned(), |p| p.display().to_string())
+        };
+        let optional = |v: &Option<String>| v.clone().unwrap_or_else(|| "(unset)".to_owned());
+        [
+            ("DATABASE_URL", crate::store::redact(&self.database_url)),
+            (
+                "REDIS_URL",
+                self.redis_url
+                    .as_deref()
+                    .map_or("(unset)".to_owned(), crate::store::redact),
+            ),
+            ("GRPC_ADDR", self.grpc_addr.to_string()),
+            ("HTTP_ADDR", self.http_addr.to_string()),
+            ("CHANNEL", self.channel.clone()),
+            ("AUTH", format!("{:?}", self.auth).to_lowercase()),
+            (
+                "JWT_ALGORITHM",
+                format!("{:?}", self.jwt_algorithm).to_uppercase(),
+            ),
+            ("JWT_SECRET", masked(&self.jwt_secret)),
+            ("JWT_PUBLIC_KEY", path(&self.jwt_public_key)),
+            ("JWT_JWKS", path(&self.jwt_jwks)),
+            ("JWT_ISSUER", optional(&self.jwt_issuer)),
+            ("JWT_AUDIENCE", optional(&self.jwt_audience)),
+            ("JWT_LEEWAY_SECS", self.jwt_leeway_secs.to_string()),
+            ("NO_MIGRATE", self.no_migrate.to_string()),
+            ("CACHE_BYTES", self.cache_bytes.to_string()),
+            ("CACHE_TTL_SECS", self.cache_ttl_secs.to_string()),
+            ("DB_MAX_CONNECTIONS", self.db_max_connections.to_string()),
+            ("RELAY_POLL_MS", self.relay_poll_ms.to_string()),
+            (
+                "CHANGE_RETENTION_HOURS",
+                self.change_retention_hours.to_string(),
+            ),
+            (
+                "LOG_FORMAT",
+                format!("{:?}", self.log_format).to_lowercase(),
+            ),
+        ]
+        .iter()
+        .map(|(name, value)| format!("MCP_CONFIG_{name}={value}\n"))
+        .collect()
+    }
+}

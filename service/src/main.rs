@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use mcp_config::{
     app::{self, App},
-    config::{LogFormat, Settings},
+    config::{self, LogFormat, Settings},
     store::Store,
     telemetry,
 };
@@ -25,7 +25,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service (gRPC, admin HTTP API, relay).
-    Serve(Box<Settings>),
+    Serve(Box<ServeArgs>),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Apply the database migrations and exit.
     Migrate {
         #[arg(
@@ -58,6 +61,36 @@ enum Command {
         #[command(flatten)]
         admin: AdminClient,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration (flags > environment > file > defaults), secrets masked.
+    Print(Box<ServeArgs>),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// A TOML file of settings, keys named like the flags (`database_url = "…"`); flags and
+    /// environment variables override it.
+    #[arg(long, env = "MCP_CONFIG_FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// Parses the command line; when a configuration file is named, parses again with the file's
+/// settings as the defaults of their flags.
+fn parse() -> anyhow::Result<Cli> {
+    let first = Cli::parse();
+    let (path, file): (&[&str], _) = match &first.command {
+        Command::Serve(args) => (&["serve"], args.config.clone()),
+        Command::Config(ConfigCommand::Print(args)) => (&["config", "print"], args.config.clone()),
+        _ => return Ok(first),
+    };
+    let Some(file) = file else { return Ok(first) };
+    let command = config::with_file_defaults(Cli::command(), path, &file)?;
+    Ok(Cli::from_arg_matches(&command.get_matches())?)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -109,10 +142,33 @@ async fn checked(response: reqwest::Response) -> anyhow::Result<String> {
     Ok(body)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Serve(settings) => {
+/// Runs the command; a failure is one line on standard error and exit status 1.
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    match parse()?.command {
+        Command::Config(ConfigCommand::Print(args)) => {
+            args.settings.validate()?;
+            print!("{}", args.settings.describe());
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let settings = args.settings;
             telemetry::init(settings.log_format);
             let app = App::build(&settings).await?;
             let stop = app.shutdown_token();

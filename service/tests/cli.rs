@@ -232,3 +232,67 @@ async fn sigterm_under_write_load_loses_no_acknowledged_write() {
         "the relay flushed before exiting"
     );
 }
+
+#[test]
+fn config_print_layers_file_under_environment_under_flags_and_masks_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mcp-config.toml");
+    std::fs::write(
+        &file,
+        "database_url = \"postgres://app:s3cret@db/config\"\ncache_ttl_secs = 60\nrelay_poll_ms = 250\nchannel = \"from-file\"\n",
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .args([
+            "config",
+            "print",
+            "--config",
+            file.to_str().unwrap(),
+            "--channel",
+            "from-flag",
+        ])
+        .env("MCP_CONFIG_CACHE_TTL_SECS", "99")
+        .env("MCP_CONFIG_CHANNEL", "from-env")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("MCP_CONFIG_RELAY_POLL_MS=250\n"),
+        "file over default: {text}"
+    );
+    assert!(
+        text.contains("MCP_CONFIG_CACHE_TTL_SECS=99\n"),
+        "environment over file: {text}"
+    );
+    assert!(
+        text.contains("MCP_CONFIG_CHANNEL=from-flag\n"),
+        "flag over environment: {text}"
+    );
+    assert!(
+        text.contains("MCP_CONFIG_DATABASE_URL=postgres://app:***@db/config\n"),
+        "password masked: {text}"
+    );
+    assert!(!text.contains("s3cret"));
+
+    std::fs::write(&file, "cache_ttl = 5\n").unwrap();
+    let bad = Command::new(BIN)
+        .args(["config", "print", "--config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert_eq!(
+        message.trim().lines().count(),
+        1,
+        "one clear line: {message}"
+    );
+    assert!(
+        message.contains("unknown setting \"cache_ttl\""),
+        "{message}"
+    );
+}
