@@ -175,40 +175,6 @@ impl Settings {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        settings: Settings,
-    }
-
-    #[test]
-    fn the_defaults_are_the_designs() {
-        let settings = Cli::parse_from(["mcp-config"]).settings;
-        assert_eq!(settings.database_url, "sqlite://mcp-config.db");
-        assert_eq!(settings.grpc_addr.to_string(), "127.0.0.1:50051");
-        assert_eq!(settings.http_addr.to_string(), "127.0.0.1:8080");
-        assert_eq!(settings.channel, "mcp-config:invalidations");
-        assert_eq!(settings.auth, AuthMode::None);
-        assert!(settings.redis_url.is_none());
-        settings.validate().unwrap();
-    }
-
-    #[test]
-    fn auth_none_refuses_a_public_address() {
-        let settings = Cli::parse_from(["mcp-config", "--grpc-addr", "0.0.0.0:50051"]).settings;
-        let err = settings.validate().unwrap_err();
-        assert!(
-            err.to_string().contains("grpc_addr is 0.0.0.0:50051"),
-            "{err}"
-        );
-    }
-}
-
 /// The settings of a configuration file (TOML, keys named like the flags:
 /// `database_url = "postgres://…"`), applied *under* flags and environment: each becomes the
 /// default of its flag in the subcommand at `path` (e.g. `["serve"]`), so `--flag` and
@@ -324,5 +290,39 @@ impl Settings {
         .iter()
         .map(|(name, value)| format!("MCP_CONFIG_{name}={value}\n"))
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    #[test]
+    fn the_defaults_are_the_designs() {
+        let settings = Cli::parse_from(["mcp-config"]).settings;
+        assert_eq!(settings.database_url, "sqlite://mcp-config.db");
+        assert_eq!(settings.grpc_addr.to_string(), "127.0.0.1:50051");
+        assert_eq!(settings.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.channel, "mcp-config:invalidations");
+        assert_eq!(settings.auth, AuthMode::None);
+        assert!(settings.redis_url.is_none());
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn auth_none_refuses_a_public_address() {
+        let settings = Cli::parse_from(["mcp-config", "--grpc-addr", "0.0.0.0:50051"]).settings;
+        let err = settings.validate().unwrap_err();
+        assert!(
+            err.to_string().contains("grpc_addr is 0.0.0.0:50051"),
+            "{err}"
+        );
     }
 }
