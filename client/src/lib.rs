@@ -129,7 +129,8 @@ fn unreachable(status: &tonic::Status) -> bool {
     )
 }
 
-/// Adds the bearer token to every call.
+/// Adds the bearer token and the caller's W3C trace context (`traceparent`, from the current
+/// `tracing` span when it is exported with OpenTelemetry) to every call.
 #[derive(Clone)]
 pub(crate) struct Bearer(Option<MetadataValue<Ascii>>);
 
@@ -143,7 +144,26 @@ impl Interceptor for Bearer {
                 .metadata_mut()
                 .insert("authorization", value.clone());
         }
+        let context =
+            tracing_opentelemetry::OpenTelemetrySpanExt::context(&tracing::Span::current());
+        opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.inject_context(&context, &mut MetadataInjector(request.metadata_mut()))
+        });
         Ok(request)
+    }
+}
+
+/// Writes trace context into gRPC metadata.
+struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
+
+impl opentelemetry::propagation::Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+            value.parse(),
+        ) {
+            self.0.insert(key, value);
+        }
     }
 }
 
@@ -335,5 +355,38 @@ fn classify(status: tonic::Status) -> ClientError {
         ClientError::Unavailable(status)
     } else {
         ClientError::Rejected(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn calls_carry_the_current_trace_context() {
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("mcp-server handles prompts/list");
+            let _entered = span.enter();
+            let trace_id = tracing_opentelemetry::OpenTelemetrySpanExt::context(&span)
+                .span()
+                .span_context()
+                .trace_id();
+            let request = Bearer(None).call(tonic::Request::new(())).unwrap();
+            let traceparent = request
+                .metadata()
+                .get("traceparent")
+                .expect("a traceparent")
+                .to_str()
+                .unwrap();
+            assert!(traceparent.contains(&trace_id.to_string()), "{traceparent}");
+        });
     }
 }

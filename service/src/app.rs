@@ -171,6 +171,12 @@ impl App {
         crate::metrics::handle();
         let grpc = tonic::transport::Server::builder()
             .layer(crate::metrics::GrpcMetricsLayer)
+            .layer(tower::util::option_layer(
+                settings
+                    .otlp_endpoint
+                    .as_ref()
+                    .map(|_| crate::telemetry::TraceContextLayer),
+            ))
             .add_service(InterceptedService::new(
                 ConfigServiceServer::new(api).max_decoding_message_size(MAX_GRPC_REQUEST_BYTES),
                 grpc::authenticate(authenticator.clone()),

@@ -125,6 +125,10 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_CHANGE_RETENTION_HOURS", default_value_t = 168)]
     pub change_retention_hours: u64,
 
+    /// OTLP/gRPC endpoint to export traces to (e.g. `http://otel-collector:4317`); unset: no export.
+    #[arg(long, env = "MCP_CONFIG_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
     /// Log format.
     #[arg(
         long,
@@ -282,6 +286,7 @@ impl Settings {
                 "CHANGE_RETENTION_HOURS",
                 self.change_retention_hours.to_string(),
             ),
+            ("OTLP_ENDPOINT", optional(&self.otlp_endpoint)),
             (
                 "LOG_FORMAT",
                 format!("{:?}", self.log_format).to_lowercase(),

@@ -169,7 +169,8 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             let settings = args.settings;
-            telemetry::init(settings.log_format);
+            let telemetry =
+                telemetry::init(settings.log_format, settings.otlp_endpoint.as_deref())?;
             let app = App::build(&settings).await?;
             let stop = app.shutdown_token();
             tokio::spawn(async move {
@@ -178,10 +179,11 @@ async fn run() -> anyhow::Result<()> {
                 stop.cancel();
             });
             app.wait().await;
+            telemetry.shutdown();
             Ok(())
         }
         Command::Migrate { database_url } => {
-            telemetry::init(LogFormat::Pretty);
+            telemetry::init(LogFormat::Pretty, None)?;
             let store = Store::connect(&database_url, 1).await?;
             store.migrate().await?;
             println!("migrations applied");
