@@ -76,6 +76,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 impl App {
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
         settings.validate()?;
+        let relay_bound = Duration::from_secs(settings.relay_stuck_secs);
         let authenticator = Authenticator::from_settings(settings)?;
         let store = Store::connect(&settings.database_url, settings.db_max_connections).await?;
         if !settings.no_migrate {
@@ -150,13 +151,14 @@ impl App {
             })?;
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        if crate::health::check(&store).await.ready() {
+        if crate::health::check(&store, relay_bound).await.ready() {
             health_reporter
                 .set_serving::<ConfigServiceServer<ConfigApi>>()
                 .await;
         }
         background_tasks.spawn(crate::health::report_grpc_health(
             store.clone(),
+            relay_bound,
             health_reporter,
             background.clone(),
         ));
@@ -199,6 +201,7 @@ impl App {
             render_limits: limits,
             authenticator,
             cache: views.cache().clone(),
+            relay_bound,
         });
         let http_shutdown = shutdown.clone();
         tasks.spawn(async move {

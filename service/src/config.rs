@@ -129,6 +129,11 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
 
+    /// Seconds a committed change may wait unpublished before the replica reports not ready
+    /// (invalidations are not getting out). Generous on purpose: readiness gates reads too.
+    #[arg(long, env = "MCP_CONFIG_RELAY_STUCK_SECS", default_value_t = 600)]
+    pub relay_stuck_secs: u64,
+
     /// Log format.
     #[arg(
         long,
@@ -286,6 +291,7 @@ impl Settings {
                 "CHANGE_RETENTION_HOURS",
                 self.change_retention_hours.to_string(),
             ),
+            ("RELAY_STUCK_SECS", self.relay_stuck_secs.to_string()),
             ("OTLP_ENDPOINT", optional(&self.otlp_endpoint)),
             (
                 "LOG_FORMAT",

@@ -165,7 +165,9 @@ async fn redis_down_loses_no_event_and_reads_keep_working() {
     let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
     let redis = Redis::start();
     let database = pg.database();
-    let a = Service::start(settings(&database, Some(&redis.url()))).await;
+    let mut impatient = settings(&database, Some(&redis.url()));
+    impatient.relay_stuck_secs = 1;
+    let a = Service::start(impatient).await;
     let b = Service::start(settings(&database, Some(&redis.url()))).await;
     a.import(EXAMPLE_BUNDLE).await;
     let before: Value = reqwest::get(a.admin("/changes?limit=1000"))
@@ -206,6 +208,20 @@ async fn redis_down_loses_no_event_and_reads_keep_working() {
     assert!(!first_message(&a, "globex", "review-pr").await.is_empty());
     assert!(!first_message(&b, "acme", "review-pr").await.is_empty());
 
+    // Changes waiting longer than the bound make the replica report not ready (relay stuck).
+    let readiness = || async {
+        reqwest::get(a.url("/readyz"))
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    assert!(
+        eventually(WAIT, || async { readiness().await["relay"] == false }).await,
+        "relay reported stuck"
+    );
+
     redis.resume();
     let raw = RawSubscriber::start(&redis.url()).await;
     let expected: Vec<u64> = (before + 1..=before + 3).collect();
@@ -223,6 +239,10 @@ async fn redis_down_loses_no_event_and_reads_keep_working() {
     })
     .await;
     assert!(seen, "B resynced after Redis came back");
+    assert!(
+        eventually(WAIT, || async { readiness().await["ready"] == true }).await,
+        "ready again"
+    );
 }
 
 async fn next_event(stream: &mut tonic::Streaming<InvalidationEvent>) -> InvalidationEvent {

@@ -29,6 +29,8 @@ pub struct HttpState {
     pub render_limits: Limits,
     pub authenticator: Authenticator,
     pub cache: ViewCache,
+    /// How long a change may wait for the relay before the replica reports not ready.
+    pub relay_bound: std::time::Duration,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -75,7 +77,7 @@ async fn metrics(State(state): State<HttpState>) -> String {
 
 /// Ready when the store answers and every migration of this build is applied.
 async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<serde_json::Value>) {
-    let readiness = crate::health::check(&state.store).await;
+    let readiness = crate::health::check(&state.store, state.relay_bound).await;
     let status = if readiness.ready() {
         StatusCode::OK
     } else {
@@ -84,7 +86,7 @@ async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<serde_json:
     (
         status,
         Json(
-            json!({"ready": readiness.ready(), "store": readiness.store, "migrations": readiness.migrations}),
+            json!({"ready": readiness.ready(), "store": readiness.store, "migrations": readiness.migrations, "relay": readiness.relay}),
         ),
     )
 }
