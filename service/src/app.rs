@@ -202,6 +202,7 @@ impl App {
             authenticator,
             cache: views.cache().clone(),
             relay_bound,
+            rate_limiter: http::rate_limiter(settings.admin_rate_limit),
         });
         let http_shutdown = shutdown.clone();
         tasks.spawn(async move {

@@ -134,6 +134,11 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_RELAY_STUCK_SECS", default_value_t = 600)]
     pub relay_stuck_secs: u64,
 
+    /// Admin API requests per second allowed to one token subject (bursts of twice that);
+    /// more are answered 429.
+    #[arg(long, env = "MCP_CONFIG_ADMIN_RATE_LIMIT", default_value_t = 50)]
+    pub admin_rate_limit: u32,
+
     /// Log format.
     #[arg(
         long,
@@ -292,6 +297,7 @@ impl Settings {
                 self.change_retention_hours.to_string(),
             ),
             ("RELAY_STUCK_SECS", self.relay_stuck_secs.to_string()),
+            ("ADMIN_RATE_LIMIT", self.admin_rate_limit.to_string()),
             ("OTLP_ENDPOINT", optional(&self.otlp_endpoint)),
             (
                 "LOG_FORMAT",

@@ -337,3 +337,44 @@ async fn health_stays_open_without_a_token() {
     let ready = reqwest::get(service.url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_admin_api_limits_each_token_subject_separately() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
+    let mut config = settings(&url, None);
+    config.auth = AuthMode::Jwt;
+    config.jwt_secret = Some(SECRET.into());
+    config.admin_rate_limit = 1;
+    let service = Service::start(config).await;
+    let (ann, bob) = (
+        token("ann", None, &["admin"]),
+        token("bob", None, &["admin"]),
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let response = reqwest::Client::new()
+            .get(service.admin("/orgs"))
+            .bearer_auth(&ann)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status());
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[0], StatusCode::OK, "a burst is allowed");
+    let other = reqwest::Client::new()
+        .get(service.admin("/orgs"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other.status(),
+        StatusCode::OK,
+        "another token has its own budget"
+    );
+}

@@ -31,6 +31,17 @@ pub struct HttpState {
     pub cache: ViewCache,
     /// How long a change may wait for the relay before the replica reports not ready.
     pub relay_bound: std::time::Duration,
+    /// Admin API requests per token subject.
+    pub rate_limiter: std::sync::Arc<governor::DefaultKeyedRateLimiter<String>>,
+}
+
+/// A limiter of `per_second` admin requests per token subject, with bursts of twice that.
+pub fn rate_limiter(per_second: u32) -> std::sync::Arc<governor::DefaultKeyedRateLimiter<String>> {
+    let rate = std::num::NonZeroU32::new(per_second.max(1)).expect("at least 1");
+    let burst = rate.saturating_mul(std::num::NonZeroU32::new(2).expect("2"));
+    std::sync::Arc::new(governor::RateLimiter::keyed(
+        governor::Quota::per_second(rate).allow_burst(burst),
+    ))
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -62,6 +73,15 @@ async fn authenticate(
         .map(|v| v.to_str().unwrap_or(""));
     match state.authenticator.authenticate(header) {
         Ok(principal) => {
+            if state.rate_limiter.check_key(&principal.subject).is_err() {
+                let error = json!({"code": "rate_limited", "message": format!("too many requests from {}", principal.subject)});
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, "1")],
+                    Json(json!({ "error": error })),
+                )
+                    .into_response();
+            }
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
