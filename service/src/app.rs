@@ -24,6 +24,7 @@ use crate::{
     relay::{Publisher, Relay, RelayHandle},
     render::Limits,
     store::{Store, StoreError},
+    tls::{Tls, TlsError},
     views::Views,
 };
 
@@ -47,6 +48,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("cannot build gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
 }
@@ -78,6 +81,7 @@ impl App {
         settings.validate()?;
         let relay_bound = Duration::from_secs(settings.relay_stuck_secs);
         let authenticator = Authenticator::from_settings(settings)?;
+        let tls = Tls::from_settings(settings)?;
         let store = Store::connect(&settings.database_url, settings.db_max_connections).await?;
         if !settings.no_migrate {
             store.migrate().await?;
@@ -171,7 +175,13 @@ impl App {
             Watcher::new(store.clone(), bus, shutdown.clone()),
         );
         crate::metrics::handle();
-        let grpc = tonic::transport::Server::builder()
+        let mut grpc_server = tonic::transport::Server::builder();
+        if let Some(tls) = &tls {
+            grpc_server = grpc_server
+                .tls_config(tls.grpc())
+                .map_err(|e| StartError::Tls(TlsError(e.to_string())))?;
+        }
+        let grpc = grpc_server
             .layer(crate::metrics::GrpcMetricsLayer)
             .layer(tower::util::option_layer(
                 settings
@@ -205,14 +215,48 @@ impl App {
             rate_limiter: http::rate_limiter(settings.admin_rate_limit),
         });
         let http_shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            let served = axum::serve(http_listener, router)
-                .with_graceful_shutdown(http_shutdown.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "HTTP server failed");
+        match &tls {
+            None => tasks.spawn(async move {
+                let served = axum::serve(http_listener, router)
+                    .with_graceful_shutdown(http_shutdown.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+            }),
+            Some(tls) => {
+                let config = axum_server::tls_rustls::RustlsConfig::from_config(
+                    tls.http().map_err(StartError::Tls)?,
+                );
+                let listener = http_listener
+                    .into_std()
+                    .map_err(|source| StartError::Bind {
+                        addr: http_addr,
+                        source,
+                    })?;
+                let server = axum_server::tls_rustls::from_tcp_rustls(listener, config).map_err(
+                    |source| StartError::Bind {
+                        addr: http_addr,
+                        source,
+                    },
+                )?;
+                let handle = axum_server::Handle::new();
+                let stopper = handle.clone();
+                tokio::spawn(async move {
+                    http_shutdown.cancelled().await;
+                    stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
+                });
+                tasks.spawn(async move {
+                    if let Err(e) = server
+                        .handle(handle)
+                        .serve(router.into_make_service())
+                        .await
+                    {
+                        tracing::error!(error = %e, "HTTPS server failed");
+                    }
+                })
             }
-        });
+        };
         tracing::info!(%grpc_addr, %http_addr, database = %crate::store::redact(&settings.database_url), "mcp-config started");
         Ok(Self {
             grpc_addr,

@@ -139,6 +139,18 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_ADMIN_RATE_LIMIT", default_value_t = 50)]
     pub admin_rate_limit: u32,
 
+    /// PEM certificate (chain) for both listeners; with `--tls-key`, they serve TLS only.
+    #[arg(long, env = "MCP_CONFIG_TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "MCP_CONFIG_TLS_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// PEM CA whose client certificates the gRPC listener requires (mTLS for MCP servers).
+    #[arg(long, env = "MCP_CONFIG_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<std::path::PathBuf>,
+
     /// Log format.
     #[arg(
         long,
@@ -298,6 +310,9 @@ impl Settings {
             ),
             ("RELAY_STUCK_SECS", self.relay_stuck_secs.to_string()),
             ("ADMIN_RATE_LIMIT", self.admin_rate_limit.to_string()),
+            ("TLS_CERT", path(&self.tls_cert)),
+            ("TLS_KEY", path(&self.tls_key)),
+            ("TLS_CLIENT_CA", path(&self.tls_client_ca)),
             ("OTLP_ENDPOINT", optional(&self.otlp_endpoint)),
             (
                 "LOG_FORMAT",

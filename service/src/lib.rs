@@ -23,5 +23,6 @@ pub mod render;
 pub mod resolve;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod views;
 pub mod wire;

@@ -1,0 +1,78 @@
+//! TLS for both listeners (rustls, ring): the gRPC port with optional client-certificate
+//! verification (mTLS for MCP servers), the HTTP port with server authentication only (admin
+//! callers authenticate with bearer tokens).
+
+use std::{path::Path, sync::Arc};
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+
+use crate::config::Settings;
+
+#[derive(Debug, thiserror::Error)]
+#[error("TLS: {0}")]
+pub struct TlsError(pub String);
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path)
+        .map_err(|e| TlsError(format!("cannot read the {what} {}: {e}", path.display())))
+}
+
+/// The certificate and key, when TLS is configured.
+pub struct Tls {
+    cert: Vec<u8>,
+    key: Vec<u8>,
+    client_ca: Option<Vec<u8>>,
+}
+
+impl Tls {
+    pub fn from_settings(settings: &Settings) -> Result<Option<Self>, TlsError> {
+        match (&settings.tls_cert, &settings.tls_key) {
+            (None, None) if settings.tls_client_ca.is_some() => Err(TlsError(
+                "MCP_CONFIG_TLS_CLIENT_CA needs MCP_CONFIG_TLS_CERT and MCP_CONFIG_TLS_KEY".into(),
+            )),
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => Ok(Some(Self {
+                cert: read(cert, "certificate")?,
+                key: read(key, "key")?,
+                client_ca: settings
+                    .tls_client_ca
+                    .as_deref()
+                    .map(|ca| read(ca, "client CA"))
+                    .transpose()?,
+            })),
+            _ => Err(TlsError(
+                "MCP_CONFIG_TLS_CERT and MCP_CONFIG_TLS_KEY go together".into(),
+            )),
+        }
+    }
+
+    /// The gRPC listener's configuration; with a client CA, clients must present a certificate
+    /// it signed.
+    pub fn grpc(&self) -> ServerTlsConfig {
+        let config = ServerTlsConfig::new().identity(Identity::from_pem(&self.cert, &self.key));
+        match &self.client_ca {
+            Some(ca) => config.client_ca_root(Certificate::from_pem(ca)),
+            None => config,
+        }
+    }
+
+    /// The HTTP listener's configuration.
+    pub fn http(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        let bad = |e: &dyn std::fmt::Display| TlsError(e.to_string());
+        let certs = CertificateDer::pem_slice_iter(&self.cert)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(&e))?;
+        let key = PrivateKeyDer::from_pem_slice(&self.key).map_err(|e| bad(&e))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(&e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad(&e))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}

@@ -1,0 +1,89 @@
+//! TLS on both listeners, and mTLS on gRPC: certificates made by scripts/gen-test-certs.sh.
+
+use std::{path::Path, process::Command};
+
+use mcp_config_proto::v1::{GetPromptsRequest, config_service_client::ConfigServiceClient};
+use mcp_config_tests::service::{Service, settings};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+fn make_certs(dir: &Path) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/gen-test-certs.sh");
+    let status = Command::new("bash").arg(script).arg(dir).status().unwrap();
+    assert!(status.success(), "gen-test-certs.sh failed");
+}
+
+async fn read_over(channel: Result<Channel, tonic::transport::Error>) -> bool {
+    let Ok(channel) = channel else { return false };
+    let request = GetPromptsRequest {
+        server: "github".into(),
+        ..Default::default()
+    };
+    ConfigServiceClient::new(channel)
+        .get_prompts(request)
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn grpc_requires_tls_and_a_client_certificate_and_http_serves_https() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let pem = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    let mut config = settings(
+        &format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+        None,
+    );
+    config.tls_cert = Some(dir.path().join("server.pem"));
+    config.tls_key = Some(dir.path().join("server.key"));
+    config.tls_client_ca = Some(dir.path().join("ca.pem"));
+    let service = Service::start(config).await;
+    let port = service.grpc_addr.port();
+
+    let trusted = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(pem("ca.pem")))
+        .domain_name("localhost");
+    let with_identity = trusted
+        .clone()
+        .identity(Identity::from_pem(pem("client.pem"), pem("client.key")));
+    let https = |tls: ClientTlsConfig| async move {
+        Channel::from_shared(format!("https://127.0.0.1:{port}"))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+    };
+    assert!(
+        read_over(https(with_identity).await).await,
+        "mTLS with a client certificate works"
+    );
+    assert!(
+        !read_over(https(trusted).await).await,
+        "no client certificate: refused"
+    );
+    let plain = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect()
+        .await;
+    assert!(!read_over(plain).await, "plaintext: refused");
+
+    let ca = reqwest::Certificate::from_pem(&pem("ca.pem")).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let health = client
+        .get(format!(
+            "https://127.0.0.1:{}/healthz",
+            service.http_addr.port()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(health.status().is_success());
+    let plain_http = reqwest::get(service.url("/healthz")).await;
+    assert!(
+        plain_http.is_err() || !plain_http.unwrap().status().is_success(),
+        "plain HTTP refused"
+    );
+}
