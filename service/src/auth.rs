@@ -179,7 +179,11 @@ impl Authenticator {
             }
         };
         let mut validation = Validation::new(algorithm);
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A configured issuer or audience must be present, not merely right when present.
+        let mut required = vec!["exp", "sub"];
+        required.extend(settings.jwt_issuer.as_ref().map(|_| "iss"));
+        required.extend(settings.jwt_audience.as_ref().map(|_| "aud"));
+        validation.set_required_spec_claims(&required);
         validation.validate_nbf = true;
         validation.leeway = settings.jwt_leeway_secs;
         if let Some(issuer) = &settings.jwt_issuer {

@@ -378,3 +378,182 @@ async fn the_admin_api_limits_each_token_subject_separately() {
         "another token has its own budget"
     );
 }
+
+/// An EC P-256 key pair made with openssl: (PKCS#8 private key PEM, public key PEM).
+fn ec_key(dir: &std::path::Path, name: &str) -> (Vec<u8>, std::path::PathBuf) {
+    let sec1 = dir.join(format!("{name}.sec1"));
+    let private = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    let run = |args: &[&str]| {
+        assert!(
+            std::process::Command::new("openssl")
+                .args(args)
+                .output()
+                .unwrap()
+                .status
+                .success(),
+            "{args:?}"
+        )
+    };
+    run(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        sec1.to_str().unwrap(),
+    ]);
+    run(&[
+        "pkcs8",
+        "-topk8",
+        "-nocrypt",
+        "-in",
+        sec1.to_str().unwrap(),
+        "-out",
+        private.to_str().unwrap(),
+    ]);
+    run(&[
+        "ec",
+        "-in",
+        sec1.to_str().unwrap(),
+        "-pubout",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
+    (std::fs::read(private).unwrap(), public)
+}
+
+fn es256_token(private_pem: &[u8], kid: Option<&str>, extra: Value) -> String {
+    let mut claims = json!({"sub": "ec-user", "roles": ["admin"], "exp": now() + 600});
+    claims
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = kid.map(str::to_owned);
+    encode(
+        &header,
+        &claims,
+        &EncodingKey::from_ec_pem(private_pem).unwrap(),
+    )
+    .unwrap()
+}
+
+async fn jwt_service(
+    dir: &std::path::Path,
+    configure: impl FnOnce(&mut mcp_config::config::Settings),
+) -> Service {
+    let mut config = settings(
+        &format!("sqlite://{}", dir.join("db.sqlite").display()),
+        None,
+    );
+    config.auth = AuthMode::Jwt;
+    configure(&mut config);
+    Service::start(config).await
+}
+
+#[tokio::test]
+async fn es256_public_keys_jwks_reload_issuer_and_audience() {
+    use mcp_config::config::JwtAlgorithm;
+    let dir = tempfile::tempdir().unwrap();
+    let (first_private, first_public) = ec_key(dir.path(), "first");
+    let (second_private, _) = ec_key(dir.path(), "second");
+
+    // A PEM public key, with issuer and audience required.
+    let pem_service = jwt_service(dir.path(), |c| {
+        c.jwt_algorithm = JwtAlgorithm::Es256;
+        c.jwt_public_key = Some(first_public.clone());
+        c.jwt_issuer = Some("mcp-auth".into());
+        c.jwt_audience = Some("mcp-config".into());
+    })
+    .await;
+    let good = es256_token(
+        &first_private,
+        None,
+        json!({"iss": "mcp-auth", "aud": "mcp-config"}),
+    );
+    assert!(grpc_read(&pem_service, Some(&good), "").await.is_ok());
+    for (what, token) in [
+        (
+            "no issuer",
+            es256_token(&first_private, None, json!({"aud": "mcp-config"})),
+        ),
+        (
+            "wrong audience",
+            es256_token(
+                &first_private,
+                None,
+                json!({"iss": "mcp-auth", "aud": "elsewhere"}),
+            ),
+        ),
+        (
+            "another key",
+            es256_token(
+                &second_private,
+                None,
+                json!({"iss": "mcp-auth", "aud": "mcp-config"}),
+            ),
+        ),
+        ("HS256 on an ES256 service", token("x", None, &["admin"])),
+    ] {
+        assert_eq!(
+            grpc_read(&pem_service, Some(&token), "").await,
+            Err(Code::Unauthenticated),
+            "{what}"
+        );
+    }
+    pem_service.stop().await;
+
+    // A JWKS file, reloaded when it changes.
+    let jwk = |private: &[u8], kid: &str| {
+        let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(
+            &EncodingKey::from_ec_pem(private).unwrap(),
+            Algorithm::ES256,
+        )
+        .unwrap();
+        jwk.common.key_id = Some(kid.into());
+        jwk
+    };
+    let jwks_path = dir.path().join("jwks.json");
+    std::fs::write(
+        &jwks_path,
+        serde_json::to_vec(&json!({"keys": [jwk(&first_private, "k1")]})).unwrap(),
+    )
+    .unwrap();
+    let jwks_service = jwt_service(dir.path(), |c| {
+        c.jwt_algorithm = JwtAlgorithm::Es256;
+        c.jwt_jwks = Some(jwks_path.clone());
+    })
+    .await;
+    let by_first = es256_token(&first_private, Some("k1"), json!({}));
+    let by_second = es256_token(&second_private, Some("k2"), json!({}));
+    assert!(grpc_read(&jwks_service, Some(&by_first), "").await.is_ok());
+    assert_eq!(
+        grpc_read(&jwks_service, Some(&by_second), "").await,
+        Err(Code::Unauthenticated),
+        "k2 not yet known"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    std::fs::write(
+        &jwks_path,
+        serde_json::to_vec(
+            &json!({"keys": [jwk(&first_private, "k1"), jwk(&second_private, "k2")]}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let reloaded = mcp_config_tests::eventually(std::time::Duration::from_secs(5), || async {
+        grpc_read(&jwks_service, Some(&by_second), "").await.is_ok()
+    })
+    .await;
+    assert!(reloaded, "the JWKS file was reloaded");
+}
+
+#[test]
+fn auth_none_refuses_to_listen_beyond_loopback() {
+    let mut config = settings("sqlite::memory:", None);
+    config.http_addr = "0.0.0.0:8080".parse().unwrap();
+    let err = config.validate().unwrap_err();
+    assert!(err.to_string().contains("MCP_CONFIG_AUTH=none"), "{err}");
+}
