@@ -265,6 +265,25 @@ mod tests {
     }
 
     #[test]
+    fn template_injection_finds_nothing_to_reach() {
+        let declared = [Declared {
+            name: "x",
+            required: true,
+        }];
+        for attack in [
+            "{{ x.__class__ }}",
+            "{{ x.__class__.__mro__ }}",
+            "{{ range.__globals__ }}",
+            "{% include '/etc/passwd' %}",
+            "{% import 'os' as os %}",
+            "{{ self.__init__ }}",
+        ] {
+            let rendered = render(attack, &declared, &[("x", "hello")]);
+            assert!(rendered.is_err(), "{attack} rendered {rendered:?}");
+        }
+    }
+
+    #[test]
     fn runaway_templates_are_cut_off() {
         let huge = render(
             "{% for i in range(90000) %}{% for j in range(90000) %}x{% endfor %}{% endfor %}",
