@@ -27,6 +27,21 @@ fn wait_for_port(port: u16) {
     }
 }
 
+/// Waits (at most 20 s) for the server to exit after a signal.
+async fn wait_for_exit(server: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn serve_import_read_and_stop_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -92,17 +107,7 @@ async fn serve_import_read_and_stop_on_sigterm() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = wait_for_exit(&mut server).await;
     assert_eq!(status.code(), Some(0));
 }
 
@@ -192,17 +197,7 @@ async fn sigterm_under_write_load_loses_no_acknowledged_write() {
     for writer in writers {
         acknowledged.extend(writer.await.unwrap());
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = wait_for_exit(&mut server).await;
     assert_eq!(status.code(), Some(0));
     assert!(
         !acknowledged.is_empty(),

@@ -88,6 +88,25 @@ impl Service {
         response.json().await.unwrap()
     }
 
+    /// Waits (at most 10 s) until the relay has published every change committed so far.
+    pub async fn wait_until_published(&self) {
+        let published = crate::eventually(std::time::Duration::from_secs(10), || async {
+            let changes: serde_json::Value = reqwest::get(self.admin("/changes?limit=1000"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            changes["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["published"] == true)
+        })
+        .await;
+        assert!(published, "the relay did not publish every change in time");
+    }
+
     /// Shuts down and waits until it has stopped.
     pub async fn stop(mut self) {
         self.shutdown.cancel();

@@ -24,21 +24,7 @@ async fn metrics_count_requests_and_cache_hits() {
     let service = Service::sqlite(&dir).await;
     service.import(EXAMPLE_BUNDLE).await;
     // Let the import's invalidations pass first, so the reads below meet a quiet cache.
-    let published = eventually(Duration::from_secs(10), || async {
-        let changes: serde_json::Value = reqwest::get(service.admin("/changes?limit=1000"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        changes["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|c| c["published"] == true)
-    })
-    .await;
-    assert!(published);
+    service.wait_until_published().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let scrape = || async {
         reqwest::get(service.url("/metrics"))

@@ -184,21 +184,7 @@ async fn redis_down_loses_no_event_and_reads_keep_working() {
     );
 
     // Everything so far is published; what follows is written during the outage.
-    let published = eventually(WAIT, || async {
-        let changes: Value = reqwest::get(a.admin("/changes?limit=1000"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        changes["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|c| c["published"] == true)
-    })
-    .await;
-    assert!(published);
+    a.wait_until_published().await;
     redis.kill();
     for i in 1..=3 {
         let written = put_prompt(&a, "acme", "review-pr", &format!("during the outage {i}")).await;
