@@ -97,7 +97,6 @@ impl App {
         let (publisher, l2) = match &settings.redis_url {
             Some(url) => {
                 let redis_settings = RedisSettings {
-                    url: url.clone(),
                     channel: settings.channel.clone(),
                     l2_ttl: settings.cache_ttl(),
                 };

@@ -55,7 +55,6 @@ return 1
 /// Connection settings shared by the clients of one process.
 #[derive(Clone, Debug)]
 pub struct RedisSettings {
-    pub url: String,
     /// The pub/sub channel; L2 keys use it as their prefix too.
     pub channel: String,
     pub l2_ttl: Duration,

@@ -162,7 +162,7 @@ impl Store {
             .await)
     }
 
-    /// The servers that have entries of `kind` in a scope.
+    /// The servers that have entries (of either kind) in a scope.
     pub async fn list_servers(&self, scope: &Scope) -> Result<Vec<String>> {
         dispatch!(self, |q, pool| q::list_servers(pool, scope).await)
     }
@@ -196,10 +196,10 @@ impl Store {
         })
     }
 
-    pub async fn create_org(&self, org: &OrgRow, actor: &str) -> Result<()> {
+    pub async fn create_org(&self, org: &OrgRow) -> Result<()> {
         dispatch!(self, |q, pool| {
             let mut tx = pool.begin().await?;
-            q::create_org(&mut tx, org, actor).await?;
+            q::create_org(&mut tx, org).await?;
             tx.commit().await?;
             Ok(())
         })

@@ -213,7 +213,7 @@ macro_rules! backend {
                 Ok(done.rows_affected() == 1)
             }
 
-            pub async fn create_org(tx: &mut Tx<'_>, org: &OrgRow, _actor: &str) -> Result<()> {
+            pub async fn create_org(tx: &mut Tx<'_>, org: &OrgRow) -> Result<()> {
                 if insert_org(tx, org).await? {
                     Ok(())
                 } else {
