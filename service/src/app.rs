@@ -181,13 +181,9 @@ impl App {
                 .map_err(|e| StartError::Tls(TlsError(e.to_string())))?;
         }
         let grpc = grpc_server
-            .layer(crate::metrics::GrpcMetricsLayer)
-            .layer(tower::util::option_layer(
-                settings
-                    .otlp_endpoint
-                    .as_ref()
-                    .map(|_| crate::telemetry::TraceContextLayer),
-            ))
+            .layer(crate::metrics::GrpcObserveLayer {
+                traced: settings.otlp_endpoint.is_some(),
+            })
             .add_service(InterceptedService::new(
                 ConfigServiceServer::new(api).max_decoding_message_size(MAX_GRPC_REQUEST_BYTES),
                 grpc::authenticate(authenticator.clone()),

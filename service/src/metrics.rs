@@ -24,6 +24,8 @@ use std::{
 
 use axum::http;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub const GRPC_REQUESTS: &str = "mcp_config_grpc_requests_total";
 pub const GRPC_SECONDS: &str = "mcp_config_grpc_request_seconds";
@@ -88,27 +90,36 @@ fn code_of(headers: &http::HeaderMap) -> &'static str {
     }
 }
 
-/// Counts and times gRPC calls.
+/// Counts and times every gRPC call and, when traces are exported, runs it in a span that
+/// continues the caller's W3C trace context. One layer, so a call pays for one boxed future.
 #[derive(Clone, Copy, Default)]
-pub struct GrpcMetricsLayer;
+pub struct GrpcObserveLayer {
+    pub traced: bool,
+}
 
-impl<S> tower::Layer<S> for GrpcMetricsLayer {
-    type Service = GrpcMetrics<S>;
+impl<S> tower::Layer<S> for GrpcObserveLayer {
+    type Service = GrpcObserve<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GrpcMetrics { inner }
+        GrpcObserve {
+            inner,
+            traced: self.traced,
+        }
     }
 }
 
 #[derive(Clone)]
-pub struct GrpcMetrics<S> {
+pub struct GrpcObserve<S> {
     inner: S,
+    traced: bool,
 }
 
-impl<S, B, R> tower::Service<http::Request<B>> for GrpcMetrics<S>
+impl<S, B, R> tower::Service<http::Request<B>> for GrpcObserve<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<R>>,
     S::Future: Send + 'static,
+    S::Error: Send,
+    R: Send,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -120,9 +131,14 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let method = method_of(request.uri().path());
+        let span = self.traced.then(|| {
+            let span = tracing::info_span!("grpc", rpc.method = method, otel.kind = "server");
+            let _ = span.set_parent(crate::telemetry::remote_context(request.headers()));
+            span
+        });
         let start = Instant::now();
         let answer = self.inner.call(request);
-        Box::pin(async move {
+        let observed = async move {
             let response = answer.await;
             let code = match &response {
                 Ok(response) => code_of(response.headers()),
@@ -132,7 +148,11 @@ where
             metrics::histogram!(GRPC_SECONDS, "method" => method)
                 .record(start.elapsed().as_secs_f64());
             response
-        })
+        };
+        match span {
+            Some(span) => Box::pin(observed.instrument(span)),
+            None => Box::pin(observed),
+        }
     }
 }
 

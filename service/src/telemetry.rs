@@ -2,18 +2,10 @@
 //! or JSON log lines, and — when an OTLP endpoint is configured — spans exported over OTLP, each
 //! gRPC call continuing the W3C trace context (`traceparent`) its caller sent.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll},
-};
-
 use axum::http;
 use opentelemetry::{global, propagation::Extractor, trace::TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
-use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::LogFormat;
@@ -87,45 +79,6 @@ impl Extractor for HeaderExtractor<'_> {
 /// The trace context a request carries (empty if none).
 pub fn remote_context(headers: &http::HeaderMap) -> opentelemetry::Context {
     global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)))
-}
-
-/// Runs every gRPC call in a span whose parent is the caller's trace context. Added only when
-/// traces are exported, so the hot path pays nothing otherwise.
-#[derive(Clone, Copy, Default)]
-pub struct TraceContextLayer;
-
-impl<S> tower::Layer<S> for TraceContextLayer {
-    type Service = TraceContext<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        TraceContext { inner }
-    }
-}
-
-#[derive(Clone)]
-pub struct TraceContext<S> {
-    inner: S,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for TraceContext<S>
-where
-    S: tower::Service<http::Request<B>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let span =
-            tracing::info_span!("grpc", rpc.method = %request.uri().path(), otel.kind = "server");
-        let _ = span.set_parent(remote_context(request.headers()));
-        Box::pin(self.inner.call(request).instrument(span))
-    }
 }
 
 #[cfg(test)]
