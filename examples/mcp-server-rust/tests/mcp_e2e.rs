@@ -1,0 +1,346 @@
+//! The example MCP server end to end: a real mcp-config service, the example server on its own
+//! port, and the official Rust MCP SDK as the MCP client over streamable HTTP.
+
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
+
+use mcp_config_client::{ClientConfig, ConfigClient, Source};
+use mcp_config_example_server::{ConfigBackedServer, org::OrgResolver, serve};
+use mcp_config_tests::{
+    redis::Redis,
+    service::{EXAMPLE_BUNDLE, Service, settings},
+};
+use rmcp::{
+    ClientHandler, RoleClient, ServiceExt,
+    model::{
+        GetPromptRequestParams, ProtocolVersion, ReadResourceRequestParams, ResourceContents,
+        ServerNotification, SubscriptionFilter,
+    },
+    service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, Peer, RunningService},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The example server for `github` on a free port, reading from `service`.
+struct ExampleServer {
+    address: SocketAddr,
+    shutdown: CancellationToken,
+}
+
+impl ExampleServer {
+    async fn start(service: &Service, source: Source) -> Self {
+        let config = ClientConfig {
+            source,
+            ..ClientConfig::new(format!("http://{}", service.grpc_addr))
+        };
+        let client = ConfigClient::connect(config).await.unwrap();
+        let shutdown = CancellationToken::new();
+        let server = ConfigBackedServer::new(client, "github", OrgResolver::Header);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(serve(
+            listener,
+            server,
+            vec!["127.0.0.1".into()],
+            shutdown.clone(),
+        ));
+        Self { address, shutdown }
+    }
+
+    fn transport(&self, org: &str) -> StreamableHttpClientTransportConfig {
+        let headers = HashMap::from([("x-org-id".parse().unwrap(), org.parse().unwrap())]);
+        StreamableHttpClientTransportConfig::with_uri(format!("http://{}/mcp", self.address))
+            .custom_headers(headers)
+    }
+
+    /// An MCP client for `org` (sent as the `x-org-id` header), speaking the current protocol
+    /// (2026-07-28: `server/discover`, no session).
+    async fn connect(&self, org: &str) -> RunningService<RoleClient, ()> {
+        let modern = ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::LATEST],
+        };
+        ().serve_with_lifecycle(
+            StreamableHttpClientTransport::from_config(self.transport(org)),
+            modern,
+        )
+        .await
+        .expect("the MCP handshake succeeds")
+    }
+
+    /// An MCP client for `org` speaking a legacy protocol (`initialize`, a session), reporting
+    /// the list_changed notifications it receives on `notified`.
+    async fn connect_legacy(
+        &self,
+        org: &str,
+        notified: mpsc::UnboundedSender<&'static str>,
+    ) -> RunningService<RoleClient, Recorder> {
+        Recorder(notified)
+            .serve(StreamableHttpClientTransport::from_config(
+                self.transport(org),
+            ))
+            .await
+            .expect("the MCP handshake succeeds")
+    }
+}
+
+/// A legacy MCP client's handler: notifications arrive on the session.
+struct Recorder(mpsc::UnboundedSender<&'static str>);
+
+impl ClientHandler for Recorder {
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.0.send("prompts");
+    }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.0.send("resources");
+    }
+}
+
+impl Drop for ExampleServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn put_prompt(service: &Service, path: &str, description: &str, text: &str) {
+    let response = reqwest::Client::new()
+        .put(service.admin(path))
+        .json(&json!({"content": {
+            "description": description,
+            "arguments": [{"name": "repo", "required": true}],
+            "messages": [{"role": "user", "text": text}],
+        }}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+}
+
+fn prompt_list_changed() -> SubscriptionFilter {
+    SubscriptionFilter::builder().prompts_list_changed().build()
+}
+
+async fn description_of(mcp: &Peer<RoleClient>, name: &str) -> Option<String> {
+    let prompts = mcp.list_all_prompts().await.unwrap();
+    prompts
+        .into_iter()
+        .find(|p| p.name == name)
+        .and_then(|p| p.description)
+}
+
+#[tokio::test]
+async fn an_admin_change_reaches_mcp_clients_as_list_changed_and_a_new_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let example = ExampleServer::start(&service, Source::Watch).await;
+    let acme = example.connect("acme").await;
+
+    let names: Vec<String> = acme
+        .list_all_prompts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "release-notes",
+            "review-pr",
+            "security-review",
+            "triage-issue"
+        ]
+    );
+    let mut listening = acme.listen(prompt_list_changed()).await.unwrap();
+    assert_eq!(listening.acknowledged().prompts_list_changed, Some(true));
+    // The example server's Watch stream opens in the background: give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    put_prompt(
+        &service,
+        "/orgs/acme/servers/github/prompts/review-pr",
+        "Changed through the admin API",
+        "Review {{ repo }} the new way.",
+    )
+    .await;
+    let notification = tokio::time::timeout(WAIT, listening.next())
+        .await
+        .expect("list_changed within the wait")
+        .unwrap()
+        .expect("the subscription is open");
+    assert!(
+        matches!(
+            notification,
+            ServerNotification::PromptListChangedNotification(_)
+        ),
+        "{notification:?}"
+    );
+    assert_eq!(
+        description_of(&acme, "review-pr").await.as_deref(),
+        Some("Changed through the admin API")
+    );
+    let rendered = acme
+        .get_prompt(GetPromptRequestParams::new("review-pr").with_arguments(
+            serde_json::Map::from_iter([("repo".into(), json!("acme/api"))]),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&rendered.messages[0].content).unwrap()["text"],
+        "Review acme/api the new way."
+    );
+    listening.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn each_org_sees_its_own_view_and_errors_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let example = ExampleServer::start(&service, Source::Watch).await;
+    let (acme, globex, anonymous) = (
+        example.connect("acme").await,
+        example.connect("globex").await,
+        example.connect("").await,
+    );
+
+    let globex_prompts: Vec<String> = globex
+        .list_all_prompts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(
+        globex_prompts,
+        ["release-notes", "review-pr"],
+        "triage-issue is hidden"
+    );
+    assert_eq!(
+        description_of(&anonymous, "review-pr").await.as_deref(),
+        Some("Reviews a pull request for correctness, tests and style."),
+        "no org: the defaults"
+    );
+    assert_eq!(
+        description_of(&acme, "review-pr").await.as_deref(),
+        Some("Acme's review checklist, security first.")
+    );
+
+    let oncall = acme
+        .read_resource(ReadResourceRequestParams::new("file:///acme/oncall.md"))
+        .await
+        .unwrap();
+    match &oncall.contents[0] {
+        ResourceContents::TextResourceContents {
+            text, mime_type, ..
+        } => {
+            assert!(text.starts_with("# On call"), "{text}");
+            assert_eq!(mime_type.as_deref(), Some("text/markdown"));
+        }
+        other => panic!("text expected, got {other:?}"),
+    }
+    let not_for_globex = globex
+        .read_resource(ReadResourceRequestParams::new("file:///acme/oncall.md"))
+        .await;
+    assert!(not_for_globex.is_err(), "acme's resource is not globex's");
+
+    let missing_argument = acme
+        .get_prompt(GetPromptRequestParams::new("review-pr"))
+        .await
+        .expect_err("required arguments are missing");
+    assert!(
+        missing_argument.to_string().contains("repo")
+            || missing_argument.to_string().contains("number"),
+        "{missing_argument}"
+    );
+    let unknown = acme
+        .get_prompt(GetPromptRequestParams::new("no-such-prompt"))
+        .await
+        .expect_err("unknown prompt");
+    assert!(unknown.to_string().contains("no-such-prompt"), "{unknown}");
+}
+
+#[tokio::test]
+async fn a_default_changed_over_redis_notifies_every_org() {
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
+    let service = Service::start(settings(&url, Some(&redis.url()))).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    service.wait_until_published().await;
+    let source = Source::Redis {
+        url: redis.url(),
+        channel: "mcp-config:invalidations".into(),
+    };
+    let example = ExampleServer::start(&service, source).await;
+    let globex = example.connect("globex").await;
+    assert_eq!(
+        description_of(&globex, "release-notes").await,
+        None,
+        "the bundle's default has no description"
+    );
+    let mut listening = globex.listen(prompt_list_changed()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    put_prompt(
+        &service,
+        "/defaults/servers/github/prompts/release-notes",
+        "Release notes, now with a description",
+        "Notes for {{ repo }}.",
+    )
+    .await;
+    let notification = tokio::time::timeout(WAIT, listening.next())
+        .await
+        .expect("list_changed within the wait")
+        .unwrap()
+        .expect("the subscription is open");
+    assert!(matches!(
+        notification,
+        ServerNotification::PromptListChangedNotification(_)
+    ));
+    assert_eq!(
+        description_of(&globex, "release-notes").await.as_deref(),
+        Some("Release notes, now with a description")
+    );
+}
+
+#[tokio::test]
+async fn legacy_sessions_get_list_changed_on_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let example = ExampleServer::start(&service, Source::Watch).await;
+    let (notified, mut notifications) = mpsc::unbounded_channel();
+    let acme = example.connect_legacy("acme", notified).await;
+    assert_eq!(
+        description_of(&acme, "review-pr").await.as_deref(),
+        Some("Acme's review checklist, security first.")
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    put_prompt(
+        &service,
+        "/orgs/acme/servers/github/prompts/review-pr",
+        "Changed for legacy clients",
+        "Review {{ repo }}.",
+    )
+    .await;
+    let kind = tokio::time::timeout(WAIT, notifications.recv())
+        .await
+        .expect("list_changed within the wait");
+    assert_eq!(kind, Some("prompts"));
+    assert_eq!(
+        description_of(&acme, "review-pr").await.as_deref(),
+        Some("Changed for legacy clients")
+    );
+}
