@@ -1,0 +1,53 @@
+"""Python client of mcp-config for MCP servers: cached prompts and resources per org, kept
+current by the service's `Watch` stream or its Redis channel, served stale while the service is
+down.
+
+```python
+import asyncio
+from mcp_config_client import ConfigClient, Watch
+
+async def main() -> None:
+    async with ConfigClient("127.0.0.1:50051", source=Watch()) as client:
+        prompts = await client.prompts("acme", "github")
+        print([p.name for p in prompts.items], prompts.revision, prompts.stale)
+
+asyncio.run(main())
+```
+
+The generated protobuf messages are `mcp_config.v1.config_pb2` (built from the repository's
+proto at install time).
+"""
+
+from .cache import View, ViewKind
+from .changes import Changed, Subscription
+from .client import ConfigClient
+from .errors import (
+    ConfigError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Rejected,
+    RenderError,
+    Unavailable,
+)
+from .render import render_locally
+from .sources import Redis, Source, Watch
+
+__all__ = [
+    "Changed",
+    "ConfigClient",
+    "ConfigError",
+    "InvalidArgument",
+    "NotFound",
+    "PermissionDenied",
+    "Redis",
+    "Rejected",
+    "RenderError",
+    "Source",
+    "Subscription",
+    "Unavailable",
+    "View",
+    "ViewKind",
+    "Watch",
+    "render_locally",
+]

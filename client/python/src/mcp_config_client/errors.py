@@ -1,0 +1,79 @@
+"""The client's exceptions, and the one mapping from a gRPC status to them.
+
+The split that matters to a caller is "the service is not there" (`Unavailable`: the client
+served stale views while it could, and retrying later may work) versus "the request is wrong"
+(`Rejected` and its subclasses: retrying will not help, and a stale view would hide the mistake).
+"""
+
+from __future__ import annotations
+
+import grpc
+
+#: Codes that mean the service could not answer, so the last known view may be served stale.
+UNREACHABLE_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.CANCELLED,
+    }
+)
+
+
+class ConfigError(Exception):
+    """Any failure of the client; `code` is the gRPC status code when the service answered."""
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class Unavailable(ConfigError):
+    """The service is unreachable and no view younger than `max_stale` is known."""
+
+
+class Rejected(ConfigError):
+    """The service refused the request (it would refuse it again)."""
+
+
+class NotFound(Rejected):
+    """The org, server, prompt or resource does not exist."""
+
+
+class InvalidArgument(Rejected):
+    """A bad request; `field` names the offending input (e.g. `arguments.repo`) when known."""
+
+    @property
+    def field(self) -> str | None:
+        """The service writes `field: message`; the part before the colon names the input."""
+        field, sep, _ = self.message.partition(": ")
+        return field if sep else None
+
+
+class PermissionDenied(Rejected):
+    """The token is missing, invalid, or may not read that org."""
+
+
+class RenderError(Rejected):
+    """A prompt template failed to render (other than a missing argument); the service answers
+    FAILED_PRECONDITION for that and for nothing else."""
+
+
+_BY_CODE: dict[grpc.StatusCode, type[ConfigError]] = {
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: PermissionDenied,
+    grpc.StatusCode.FAILED_PRECONDITION: RenderError,
+}
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError) -> ConfigError:
+    """The exception for a failed call, carrying the service's message."""
+    code = error.code()
+    message = error.details() or code.name
+    if code in UNREACHABLE_CODES:
+        return Unavailable(message, code)
+    return _BY_CODE.get(code, Rejected)(message, code)

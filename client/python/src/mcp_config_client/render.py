@@ -1,0 +1,53 @@
+"""Renders a prompt locally with Jinja2, to the text the service's `GetPrompt` produces.
+
+The service renders with minijinja, which follows Jinja2's syntax and semantics; this module
+mirrors its rules around the template: a declared optional argument that was not given renders
+as an empty string, while a missing required argument, or any variable a template uses that is
+neither declared nor given, is an `InvalidArgument` naming it (with the service's message).
+Templates run in Jinja2's sandbox with strict undefined values. The service's work and output
+limits are not mirrored: rendering here spends the caller's own CPU.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import jinja2
+from jinja2 import meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from mcp_config.v1 import config_pb2
+
+from .errors import InvalidArgument, RenderError
+
+_ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+def missing_argument(name: str) -> InvalidArgument:
+    """The error the service answers for a missing argument, word for word."""
+    return InvalidArgument(f"arguments.{name}: missing argument {json.dumps(name)}")
+
+
+def render_locally(
+    prompt: config_pb2.Prompt, arguments: Mapping[str, str]
+) -> list[config_pb2.PromptMessage]:
+    """The prompt's messages with their templates rendered with `arguments`."""
+    for declared in prompt.arguments:
+        if declared.required and declared.name not in arguments:
+            raise missing_argument(declared.name)
+    context = {a.name: "" for a in prompt.arguments} | dict(arguments)
+    return [
+        config_pb2.PromptMessage(role=message.role, text=_render(message.text, context))
+        for message in prompt.messages
+    ]
+
+
+def _render(source: str, context: Mapping[str, str]) -> str:
+    try:
+        template = _ENVIRONMENT.parse(source)
+        for name in sorted(meta.find_undeclared_variables(template)):
+            if name not in context and name not in _ENVIRONMENT.globals:
+                raise missing_argument(name)
+        return _ENVIRONMENT.from_string(template).render(context)
+    except jinja2.TemplateError as error:
+        raise RenderError(f"template error: {error}") from error

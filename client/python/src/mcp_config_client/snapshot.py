@@ -1,0 +1,79 @@
+"""The snapshot file: the views a process knew, so a cold start can serve them (as stale) while
+the service is unreachable.
+
+The format is the Rust client's (a JSON list of views, each an encoded list response in
+base64), so a snapshot written by either client is read by the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from mcp_config.v1 import config_pb2
+
+from .cache import Cache, Entry, ViewId, ViewKind
+
+log = logging.getLogger(__name__)
+
+
+def _response(kind: ViewKind, revision: int, items: tuple[Any, ...]) -> bytes:
+    if kind is ViewKind.PROMPTS:
+        return config_pb2.GetPromptsResponse(revision=revision, prompts=items).SerializeToString()
+    return config_pb2.GetResourcesResponse(revision=revision, resources=items).SerializeToString()
+
+
+def _items(kind: ViewKind, body: bytes) -> tuple[Any, ...]:
+    if kind is ViewKind.PROMPTS:
+        return tuple(config_pb2.GetPromptsResponse.FromString(body).prompts)
+    return tuple(config_pb2.GetResourcesResponse.FromString(body).resources)
+
+
+def save(path: Path, cache: Cache) -> None:
+    """Writes every known view, atomically (a temp file renamed over the old one)."""
+    now_ms = time.time() * 1000
+    saved = [
+        {
+            "id": {"kind": view_id.kind.value, "org": view_id.org, "server": view_id.server},
+            "revision": entry.revision,
+            "confirmed_ms": int(now_ms - entry.age() * 1000),
+            "body": base64.b64encode(_response(view_id.kind, entry.revision, entry.items)).decode(),
+        }
+        for view_id, entry in cache.items()
+    ]
+    temp = path.with_suffix(".tmp")
+    try:
+        temp.write_text(json.dumps(saved))
+        os.replace(temp, path)
+    except OSError as error:
+        log.warning("cannot write the snapshot %s: %s", path, error)
+
+
+def load(path: Path, cache: Cache) -> None:
+    """Loads a snapshot's views as out of date (to be revalidated, or served stale)."""
+    try:
+        saved = json.loads(path.read_text())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as error:
+        log.warning("ignoring an unreadable snapshot %s: %s", path, error)
+        return
+    now = time.monotonic()
+    now_ms = time.time() * 1000
+    for view in saved:
+        try:
+            kind = ViewKind(view["id"]["kind"])
+            view_id = ViewId(kind, view["id"]["org"], view["id"]["server"])
+            items = _items(kind, base64.b64decode(view["body"]))
+            age = max(0.0, now_ms - view["confirmed_ms"]) / 1000
+            entry = Entry(int(view["revision"]), items, now - age, current=False)
+        except (KeyError, TypeError, ValueError, DecodeError) as error:
+            log.warning("skipping an unreadable view in %s: %s", path, error)
+            continue
+        cache.restore(view_id, entry)

@@ -1,0 +1,122 @@
+"""The background tasks that feed the tracker: the service's `Watch` stream or the Redis
+channel, each reconnecting by itself with backoff.
+
+Each tells the tracker when it is connected (subscribed, so no later change can be missed) and
+when it lost the connection; the tracker decides what that means for the cached views.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import grpc
+import redis.asyncio
+from google.protobuf import json_format
+from mcp_config.v1 import config_pb2
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from .tracker import Tracker
+from .transport import Transport
+
+log = logging.getLogger(__name__)
+
+
+class Backoff:
+    """Exponential delay between reconnection attempts, reset once connected."""
+
+    FIRST = 0.1
+    MAX = 5.0
+
+    def __init__(self) -> None:
+        self._next = self.FIRST
+
+    def reset(self) -> None:
+        self._next = self.FIRST
+
+    async def sleep(self) -> None:
+        delay, self._next = self._next, min(self._next * 2, self.MAX)
+        await asyncio.sleep(delay)
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """Invalidations from the service's own `Watch` stream (no Redis needed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Redis:
+    """Invalidations from the Redis channel the service publishes on."""
+
+    url: str
+    channel: str = "mcp-config:invalidations"
+
+
+Source = Watch | Redis | None
+"""Where invalidations come from; `None`: views are revalidated after `revalidate_after` only."""
+
+
+async def watch(transport: Transport, tracker: Tracker) -> None:
+    """Follows `Watch` from the last revision seen, so a reconnection replays what it missed."""
+    backoff = Backoff()
+    while True:
+        request = config_pb2.WatchRequest(since_revision=tracker.last)
+        call = transport.stub.Watch(request, metadata=transport.metadata)
+        try:
+            await call.wait_for_connection()
+            tracker.on_connected()
+            backoff.reset()
+            async for event in call:
+                tracker.on_event(event)
+        except grpc.aio.AioRpcError as error:
+            log.debug("the Watch stream failed (%s); reconnecting", error.code().name)
+            if error.code() == grpc.StatusCode.OUT_OF_RANGE:
+                # The resume point was pruned from the change log: start over from live events.
+                tracker.last = 0
+        finally:
+            call.cancel()
+            tracker.on_disconnected()
+        await backoff.sleep()
+
+
+async def subscribe(source: Redis, tracker: Tracker) -> None:
+    """Follows the Redis channel."""
+    backoff = Backoff()
+    while True:
+        # No retries inside redis-py: a lost connection surfaces here, where it is counted as a
+        # reconnection, and this loop is the one place that decides when to try again.
+        client = redis.asyncio.Redis.from_url(
+            source.url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2, socket_keepalive=True
+        )
+        pubsub = client.pubsub()
+        try:
+            await pubsub.subscribe(source.channel)
+            while True:
+                message = await pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":
+                    tracker.on_connected()
+                    backoff.reset()
+                elif message["type"] == "message":
+                    apply_json(message["data"], tracker)
+        except (redis.RedisError, OSError) as error:
+            log.debug("the Redis subscription failed (%s); reconnecting", error)
+        finally:
+            tracker.on_disconnected()
+            await pubsub.aclose()
+            await client.aclose()
+        await backoff.sleep()
+
+
+def apply_json(data: bytes | str, tracker: Tracker) -> None:
+    """Applies one message of the channel; an unreadable one may hide a change, so it flushes."""
+    try:
+        event = json_format.Parse(data, config_pb2.InvalidationEvent(), ignore_unknown_fields=True)
+    except json_format.ParseError:
+        log.warning("unreadable invalidation event %r: marking every view out of date", data)
+        tracker.flush()
+        return
+    tracker.on_event(event)

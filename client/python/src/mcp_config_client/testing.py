@@ -1,0 +1,141 @@
+"""Throwaway Redis and mcp-config processes for tests of code built on this client.
+
+Each runs on free ports in a directory of its own (never on the standard ports, never a shared
+instance) and can be killed and started again on the same ports, to test outages.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+START_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until(ready: Any, what: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while not ready():
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} while starting")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not become ready in {START_TIMEOUT} s")
+        time.sleep(0.02)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+class Process:
+    """A child process that can be stopped and started again with the same command."""
+
+    def __init__(self, command: list[str], log: Path) -> None:
+        self._command = command
+        self._log = log
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        with self._log.open("ab") as log:
+            self._process = subprocess.Popen(self._command, stdout=log, stderr=subprocess.STDOUT)
+        return self._process
+
+    def kill(self) -> None:
+        """Stops it at once, as a crash would."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+
+class RedisServer(Process):
+    """`redis-server` on a free port, without persistence."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        super().__init__(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(workdir)],
+            workdir / "redis.log",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        process = self.spawn()
+        _wait_until(lambda: _accepts(self.port), "redis-server", process)
+
+
+class ConfigService(Process):
+    """`mcp-config serve` on a SQLite file, free gRPC and HTTP ports, and Redis when given."""
+
+    def __init__(self, binary: Path, workdir: Path, redis_url: str | None = None) -> None:
+        self.binary = binary
+        self.grpc_port = free_port()
+        self.http_port = free_port()
+        command = [
+            str(binary), "serve",
+            "--database-url", f"sqlite://{workdir / 'mcp-config.db'}",
+            "--grpc-addr", f"127.0.0.1:{self.grpc_port}",
+            "--http-addr", f"127.0.0.1:{self.http_port}",
+            "--relay-poll-ms", "200",
+        ]
+        if redis_url is not None:
+            command += ["--redis-url", redis_url]
+        super().__init__(command, workdir / "mcp-config.log")
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self) -> None:
+        """Starts it and waits until `/readyz` says it can serve."""
+        process = self.spawn()
+        _wait_until(self._ready, "mcp-config", process)
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.http_url}/readyz", timeout=0.5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def import_bundle(self, path: Path) -> None:
+        """Loads a bundle with the CLI, as an operator would."""
+        subprocess.run(
+            [str(self.binary), "import", "--admin-url", self.http_url, str(path)],
+            check=True,
+            capture_output=True,
+        )
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        """One admin API call (`path` under `/admin/v1`); returns the decoded JSON answer."""
+        request = urllib.request.Request(
+            f"{self.http_url}/admin/v1{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")

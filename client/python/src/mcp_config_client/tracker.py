@@ -1,0 +1,64 @@
+"""Applies invalidation events to the cache and tells callers what changed.
+
+Events are gap-free: each names the revision before it. Seeing a `previous_revision` other than
+the last revision seen means one was missed, so nothing cached can be trusted and every view is
+marked out of date (`flush`). The same holds while the source is disconnected and when it
+reconnects: correctness never depends on a message arriving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from mcp_config.v1 import config_pb2
+
+from .cache import Cache, ViewKind
+from .changes import ChangeFeed, Changed
+
+_KINDS = {config_pb2.PROMPTS: ViewKind.PROMPTS, config_pb2.RESOURCES: ViewKind.RESOURCES}
+
+
+class Tracker:
+    """The invalidation state shared by whichever source feeds it."""
+
+    def __init__(self, cache: Cache, feed: ChangeFeed) -> None:
+        self._cache = cache
+        self._feed = feed
+        self._connected = asyncio.Event()
+        self._connected_before = False
+        #: The last revision seen (0: none yet), for gap detection and Watch's resume point.
+        self.last = 0
+
+    def on_connected(self) -> None:
+        """The source is (again) following the changes. After a reconnection anything may have
+        been missed, so every view is revalidated."""
+        if self._connected_before:
+            self.flush()
+        self._connected_before = True
+        self._connected.set()
+
+    def on_disconnected(self) -> None:
+        """Until the source is back no change can be seen, so no view is known to be current."""
+        if self._connected.is_set():
+            self._connected.clear()
+            self.flush()
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    def on_event(self, event: config_pb2.InvalidationEvent) -> None:
+        if event.revision <= self.last:
+            return
+        gap = self.last != 0 and event.previous_revision != self.last
+        self.last = event.revision
+        kind = _KINDS.get(event.kind)
+        if gap or kind is None:
+            self.flush()
+            return
+        self._cache.invalidate(kind, event.org_id, event.server)
+        self._feed.publish(Changed(event.org_id, event.server, kind))
+
+    def flush(self) -> None:
+        """Marks every view out of date and announces each as changed."""
+        for view_id in self._cache.invalidate_all():
+            self._feed.publish(Changed(view_id.org, view_id.server, view_id.kind))

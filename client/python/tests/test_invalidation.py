@@ -1,0 +1,100 @@
+"""Invalidation: a change reaches the client through Watch or Redis, and whenever a message may
+have been missed (a revision gap, a Redis restart) every view is revalidated."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis.asyncio
+from helpers import ACME_GITHUB_PROMPTS, PROPAGATION, next_change, put_prompt, texts
+from mcp_config_client import Changed, ConfigClient, Redis, Source, ViewKind, Watch
+from mcp_config_client.testing import ConfigService, RedisServer
+
+CHANNEL = "mcp-config:invalidations"
+
+
+def source_named(name: str, redis_server: RedisServer) -> Source:
+    return Watch() if name == "watch" else Redis(redis_server.url, CHANNEL)
+
+
+@pytest.mark.parametrize("via", ["watch", "redis"])
+async def test_an_admin_edit_is_announced_and_seen_by_the_next_read(
+    via: str, service: ConfigService, redis_server: RedisServer
+) -> None:
+    async with ConfigClient(service.endpoint, source=source_named(via, redis_server)) as client:
+        await client.wait_for_source(PROPAGATION)
+        before = await client.prompts("acme", "github")
+        async with client.changes() as changes:
+            put_prompt(service, "acme", "review-pr", "Review {{ repo }} in one line.")
+            await next_change(changes, ACME_GITHUB_PROMPTS)
+        after = await client.prompts("acme", "github")
+
+    assert texts(after)["review-pr"] == "Review {{ repo }} in one line."
+    assert after.revision > before.revision
+    assert not after.stale
+
+
+async def test_a_default_edit_concerns_every_org_of_that_server(service: ConfigService) -> None:
+    async with ConfigClient(service.endpoint, source=Watch()) as client:
+        await client.wait_for_source(PROPAGATION)
+        await client.prompts("globex", "github")
+        async with client.changes() as changes:
+            service.admin(
+                "PUT",
+                "/defaults/servers/github/prompts/release-notes",
+                {"content": {"messages": [{"role": "user", "text": "Notes, briefly."}]}},
+            )
+            default_change = Changed("", "github", ViewKind.PROMPTS)
+            await next_change(changes, default_change)
+        globex = await client.prompts("globex", "github")
+
+    assert default_change.concerns("globex") and default_change.concerns("acme")
+    assert texts(globex)["release-notes"] == "Notes, briefly."
+
+
+async def test_a_revision_gap_marks_every_view_out_of_date(
+    service: ConfigService, redis_server: RedisServer
+) -> None:
+    publisher = redis.asyncio.Redis.from_url(redis_server.url)
+    async with ConfigClient(service.endpoint, source=Redis(redis_server.url, CHANNEL)) as client:
+        await client.wait_for_source(PROPAGATION)
+        await client.prompts("acme", "github")
+        await client.resources("globex", "slack")
+        service.kill()
+        served_from_cache = await client.prompts("acme", "github")
+
+        async with client.changes() as changes:
+            # Revision 1001 never arrives: the client must not trust anything it holds.
+            for revision, previous in [(1000, 999), (1002, 1001)]:
+                event = {"revision": str(revision), "previousRevision": str(previous),
+                         "orgId": "initech", "server": "jira", "kind": "PROMPTS"}
+                await publisher.publish(CHANNEL, json.dumps(event))
+            await next_change(changes, ACME_GITHUB_PROMPTS)
+            await next_change(changes, Changed("globex", "slack", ViewKind.RESOURCES))
+        revalidated = await client.prompts("acme", "github")
+    await publisher.aclose()
+
+    assert not served_from_cache.stale, "no invalidation yet: served from the cache as current"
+    assert revalidated.stale, "after the gap the client asked the (stopped) service"
+
+
+async def test_the_client_recovers_from_a_redis_restart(
+    service: ConfigService, redis_server: RedisServer
+) -> None:
+    async with ConfigClient(service.endpoint, source=Redis(redis_server.url, CHANNEL)) as client:
+        await client.wait_for_source(PROPAGATION)
+        await client.prompts("acme", "github")
+        async with client.changes() as changes:
+            redis_server.kill()
+            # While the channel is gone no change can be seen: the view is out of date.
+            await next_change(changes, ACME_GITHUB_PROMPTS)
+        redis_server.start()
+        await client.wait_for_source(PROPAGATION)
+        async with client.changes() as changes:
+            put_prompt(service, "acme", "review-pr", "After the restart: {{ repo }}.")
+            await next_change(changes, ACME_GITHUB_PROMPTS)
+        after = await client.prompts("acme", "github")
+
+    assert texts(after)["review-pr"] == "After the restart: {{ repo }}."
+    assert not after.stale

@@ -1,0 +1,62 @@
+"""Reads: effective views per org, cheap revalidation, and errors that name the problem."""
+
+from __future__ import annotations
+
+import pytest
+from mcp_config_client import ConfigClient, InvalidArgument, NotFound
+from mcp_config_client.testing import ConfigService
+
+
+async def test_each_org_sees_its_effective_view(service: ConfigService) -> None:
+    async with ConfigClient(service.endpoint, source=None) as client:
+        acme = await client.prompts("acme", "github")
+        globex = await client.prompts("globex", "github")
+        defaults = await client.prompts("", "github")
+        globex_resources = await client.resources("globex", "github")
+
+    assert [p.name for p in acme.items] == [
+        "release-notes", "review-pr", "security-review", "triage-issue"
+    ]
+    review = next(p for p in acme.items if p.name == "review-pr")
+    assert review.title == "Review a pull request (Acme)"
+    assert "Acme's checklist" in review.messages[0].text
+    assert [p.name for p in globex.items] == ["release-notes", "review-pr"], "triage-issue hidden"
+    assert next(p for p in globex.items if p.name == "review-pr").title == "Review a pull request"
+    assert [p.name for p in defaults.items] == ["release-notes", "review-pr", "triage-issue"]
+    assert [r.uri for r in globex_resources.items] == ["file:///guides/code-review.md"]
+    assert not acme.stale and acme.revision > 0
+
+
+async def test_an_unchanged_view_is_revalidated_without_being_sent_again(
+    service: ConfigService,
+) -> None:
+    # revalidate_after=0: every read asks the service, with the revision it holds.
+    async with ConfigClient(service.endpoint, source=None, revalidate_after=0) as client:
+        first = await client.prompts("acme", "github")
+        second = await client.prompts("acme", "github")
+
+    assert second.revision == first.revision
+    assert second.items is first.items, "not_modified keeps the cached items"
+    assert not second.stale
+
+
+async def test_bad_requests_raise_errors_naming_the_problem(service: ConfigService) -> None:
+    async with ConfigClient(service.endpoint, source=None) as client:
+        with pytest.raises(NotFound):
+            await client.prompt("acme", "github", "no-such-prompt", {})
+        with pytest.raises(InvalidArgument) as bad_org:
+            await client.prompts("Not_A_Slug", "github")
+        with pytest.raises(InvalidArgument) as missing:
+            await client.prompt("acme", "github", "review-pr", {"repo": "acme/api"})
+
+    assert bad_org.value.field == "org_id"
+    assert missing.value.field == "arguments.number"
+    assert '"number"' in missing.value.message
+
+
+async def test_read_resource_returns_the_contents(service: ConfigService) -> None:
+    async with ConfigClient(service.endpoint, source=None) as client:
+        read = await client.read_resource("acme", "github", "file:///acme/oncall.md")
+
+    assert read.contents[0].mime_type == "text/markdown"
+    assert read.contents[0].text.startswith("# On call")
