@@ -103,6 +103,99 @@ async fn a_change_reaches_the_client_through_redis() {
     );
 }
 
+/// A service on SQLite publishing to its own throwaway Redis, and a client listening there.
+async fn with_redis_client(redis: &Redis, dir: &tempfile::TempDir) -> (Service, ConfigClient) {
+    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
+    let service = Service::start(settings(&url, Some(&redis.url()))).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    service.wait_until_published().await;
+    let source = Source::Redis {
+        url: redis.url(),
+        channel: "mcp-config:invalidations".into(),
+    };
+    let client = ConfigClient::connect(config(&service, source))
+        .await
+        .unwrap();
+    (service, client)
+}
+
+#[tokio::test]
+async fn redis_down_the_client_keeps_serving_and_catches_up_when_it_is_back() {
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (service, client) = with_redis_client(&redis, &dir).await;
+    assert!(text_of(&client, "acme", "review-pr").await.contains("Acme"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    redis.kill();
+    put_prompt(
+        &service,
+        "acme",
+        "review-pr",
+        "written while Redis was down",
+    )
+    .await;
+    assert!(
+        text_of(&client, "acme", "review-pr").await.contains("Acme"),
+        "without invalidations the cached view is still served"
+    );
+
+    redis.resume();
+    assert!(
+        eventually(WAIT, || async {
+            text_of(&client, "acme", "review-pr").await == "written while Redis was down"
+        })
+        .await,
+        "after Redis is back, the client resubscribes and revalidates by itself"
+    );
+}
+
+#[tokio::test]
+async fn a_revision_gap_on_the_channel_marks_every_view() {
+    use fred::prelude::{ClientLike, PubsubInterface};
+
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (service, client) = with_redis_client(&redis, &dir).await;
+    client.prompts("acme", "github").await.unwrap();
+    let mut changes = client.changes();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A real change first: the client learns the current revision.
+    let response = reqwest::Client::new()
+        .put(service.admin("/defaults/servers/slack/prompts/draft-announcement"))
+        .json(&json!({"content": {"messages": [{"role": "user", "text": "{{ topic }}"}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let real = tokio::time::timeout(WAIT, changes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((real.org.as_str(), real.server.as_str()), ("", "slack"));
+
+    // An event about another server whose previous revision is not the last one seen: events
+    // in between were lost, and any of them could have been about acme's github prompts.
+    let publisher =
+        fred::prelude::Builder::from_config(fred::prelude::Config::from_url(&redis.url()).unwrap())
+            .build()
+            .unwrap();
+    publisher.init().await.unwrap();
+    let gap = r#"{"revision":"1000","previousRevision":"999","server":"slack","kind":"PROMPTS"}"#;
+    let _: i64 = publisher
+        .publish("mcp-config:invalidations", gap)
+        .await
+        .unwrap();
+    let change = tokio::time::timeout(WAIT, changes.recv())
+        .await
+        .expect("the gap flushes every view")
+        .unwrap();
+    assert_eq!(
+        (change.org.as_str(), change.server.as_str(), change.kind),
+        ("acme", "github", ViewKind::Prompts)
+    );
+}
+
 #[tokio::test]
 async fn service_down_serves_the_last_view_flagged_stale_then_recovers() {
     let dir = tempfile::tempdir().unwrap();
