@@ -48,12 +48,14 @@ class View(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A cached view. `confirmed` is on the monotonic clock."""
+    """A cached view. `confirmed` is on the monotonic clock; `wanted` is the revision of the last
+    event seen for the view, which any answer about it from now on must have reached."""
 
     revision: int
     items: tuple[Any, ...]
     confirmed: float
     current: bool
+    wanted: int = 0
 
     def age(self) -> float:
         return time.monotonic() - self.confirmed
@@ -69,10 +71,12 @@ class Entry:
 class Cache:
     """Views by id, plus an epoch that counts invalidations.
 
-    The epoch closes a race: a read that started before an invalidation may be answered with
-    the old view after it; storing that answer as current would hide the change until the next
-    one. A fetch notes the epoch before calling and stores its answer as current only if no
-    invalidation happened meanwhile.
+    An answer is stored as current only if it can be trusted to include every change announced
+    so far. Two races could otherwise hide a change until the next one: a read that started
+    before an invalidation may be answered with the old view after it (so a fetch notes the
+    epoch before calling, and an invalidation meanwhile makes its answer not current), and a
+    service replica may answer with the old view after its event reached this client (so an
+    answer older than the view's `wanted` revision is not current either).
     """
 
     def __init__(self) -> None:
@@ -86,26 +90,42 @@ class Cache:
     def get(self, view_id: ViewId) -> Entry | None:
         return self._entries.get(view_id)
 
-    def store(self, view_id: ViewId, revision: int, items: Sequence[Any], epoch: int) -> Entry:
-        """Keeps a fetched view (current unless an invalidation happened since `epoch`)."""
-        entry = Entry(revision, tuple(items), time.monotonic(), current=epoch == self._epoch)
-        self._entries[view_id] = entry
-        return entry
+    def wanted(self, view_id: ViewId) -> int:
+        """The revision an answer about the view must have reached to be current."""
+        entry = self._entries.get(view_id)
+        return entry.wanted if entry is not None else 0
 
-    def revalidated(self, view_id: ViewId, known: Entry, revision: int, epoch: int) -> Entry:
-        """The service said the view `known` holds is still current, at `revision`."""
-        entry = replace(
-            known, revision=revision, confirmed=time.monotonic(), current=epoch == self._epoch
+    def store(self, view_id: ViewId, revision: int, items: Sequence[Any], epoch: int) -> Entry:
+        """Keeps a fetched view."""
+        wanted = self.wanted(view_id)
+        entry = Entry(
+            revision, tuple(items), time.monotonic(), self._trusted(revision, wanted, epoch), wanted
         )
         self._entries[view_id] = entry
         return entry
 
-    def invalidate(self, kind: ViewKind, org: str, server: str) -> None:
+    def revalidated(self, view_id: ViewId, known: Entry, revision: int, epoch: int) -> Entry:
+        """The service said the view `known` holds is still the latest it has, at `revision`."""
+        entry = replace(
+            known,
+            revision=revision,
+            confirmed=time.monotonic(),
+            current=self._trusted(revision, known.wanted, epoch),
+        )
+        self._entries[view_id] = entry
+        return entry
+
+    def _trusted(self, revision: int, wanted: int, epoch: int) -> bool:
+        return epoch == self._epoch and revision >= wanted
+
+    def invalidate(self, kind: ViewKind, org: str, server: str, revision: int) -> None:
         """Marks the views an event names out of date (an empty org: every org of `server`)."""
         self._epoch += 1
         for view_id, entry in self._entries.items():
             if view_id.kind == kind and view_id.server == server and (not org or view_id.org == org):
-                self._entries[view_id] = replace(entry, current=False)
+                self._entries[view_id] = replace(
+                    entry, current=False, wanted=max(entry.wanted, revision)
+                )
 
     def invalidate_all(self) -> list[ViewId]:
         """Marks every view out of date; returns their ids."""

@@ -24,16 +24,21 @@ import grpc
 from google.protobuf.message import Message
 from mcp_config.v1 import config_pb2
 
-from . import snapshot, sources
-from .cache import Cache, View, ViewId, ViewKind
+from . import sources
+from .cache import Cache, Entry, View, ViewId, ViewKind
 from .changes import ChangeFeed, Subscription
 from .errors import Unavailable, from_rpc_error
 from .render import render_locally
+from .snapshot import load_snapshot, save_snapshot
 from .sources import Source, Watch
 from .tracker import Tracker
 from .transport import Transport
 
 log = logging.getLogger(__name__)
+
+#: Pauses before asking again while the service answers with a view older than an event the
+#: client already saw for it (about 0.8 s in all).
+CATCH_UP_PAUSES = (0.02, 0.05, 0.1, 0.2, 0.4)
 
 #: Per kind: the list RPC, its request type and the repeated field holding the items.
 _LIST_RPCS: dict[ViewKind, tuple[str, type[Message], str]] = {
@@ -80,7 +85,7 @@ class ConfigClient:
         self._transport: Transport | None = None
         self._source_task: asyncio.Task[None] | None = None
         if self._snapshot is not None:
-            snapshot.load(self._snapshot, self._cache)
+            load_snapshot(self._snapshot, self._cache)
 
     async def __aenter__(self) -> ConfigClient:
         await self.start()
@@ -175,13 +180,8 @@ class ConfigClient:
         known = self._cache.get(view_id)
         if known is not None and known.is_fresh(self._revalidate_after):
             return known.view()
-        method, request_type, field = _LIST_RPCS[kind]
-        request = request_type(
-            org_id=org, server=server, known_revision=known.revision if known else 0
-        )
-        epoch = self._cache.epoch
         try:
-            response = await self._call(method, request)
+            response, epoch = await self._ask(view_id, known)
         except Unavailable as error:
             if known is not None and known.age() <= self._max_stale:
                 return known.view(stale=True)
@@ -192,10 +192,31 @@ class ConfigClient:
             ) from error
         if response.not_modified and known is not None:
             return self._cache.revalidated(view_id, known, response.revision, epoch).view()
-        entry = self._cache.store(view_id, response.revision, getattr(response, field), epoch)
+        items = getattr(response, _LIST_RPCS[kind][2])
+        entry = self._cache.store(view_id, response.revision, items, epoch)
         if self._snapshot is not None:
-            snapshot.save(self._snapshot, self._cache)
+            save_snapshot(self._snapshot, self._cache)
         return entry.view()
+
+    async def _ask(self, view_id: ViewId, known: Entry | None) -> tuple[Any, int]:
+        """The service's answer for a view, and the cache epoch from before it was asked.
+
+        An answer older than an event already seen for the view comes from a replica that has
+        not applied that event yet (its own subscription lags the client's); it is asked again
+        a few times before the old answer is returned (then not kept as current)."""
+        method, request_type, _ = _LIST_RPCS[view_id.kind]
+        request = request_type(
+            org_id=view_id.org,
+            server=view_id.server,
+            known_revision=known.revision if known is not None else 0,
+        )
+        for pause in (*CATCH_UP_PAUSES, None):
+            epoch = self._cache.epoch
+            response = await self._call(method, request)
+            if pause is None or response.revision >= self._cache.wanted(view_id):
+                break
+            await asyncio.sleep(pause)
+        return response, epoch
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

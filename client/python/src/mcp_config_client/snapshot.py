@@ -35,7 +35,7 @@ def _items(kind: ViewKind, body: bytes) -> tuple[Any, ...]:
     return tuple(config_pb2.GetResourcesResponse.FromString(body).resources)
 
 
-def save(path: Path, cache: Cache) -> None:
+def save_snapshot(path: Path, cache: Cache) -> None:
     """Writes every known view, atomically (a temp file renamed over the old one)."""
     now_ms = time.time() * 1000
     saved = [
@@ -55,7 +55,7 @@ def save(path: Path, cache: Cache) -> None:
         log.warning("cannot write the snapshot %s: %s", path, error)
 
 
-def load(path: Path, cache: Cache) -> None:
+def load_snapshot(path: Path, cache: Cache) -> None:
     """Loads a snapshot's views as out of date (to be revalidated, or served stale)."""
     try:
         saved = json.loads(path.read_text())

@@ -122,12 +122,22 @@ class ConfigService(Process):
             return False
 
     def import_bundle(self, path: Path) -> None:
-        """Loads a bundle with the CLI, as an operator would."""
+        """Loads a bundle with the CLI, as an operator would, and waits until its changes are
+        published (so their events cannot reach a client subscribed afterwards)."""
         subprocess.run(
             [str(self.binary), "import", "--admin-url", self.http_url, str(path)],
             check=True,
             capture_output=True,
         )
+        self.wait_until_published()
+
+    def wait_until_published(self) -> None:
+        """Waits until the relay has published every change committed so far."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while not all(c["published"] for c in self.admin("GET", "/changes?limit=1000")["changes"]):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"changes still unpublished after {START_TIMEOUT} s")
+            time.sleep(0.05)
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         """One admin API call (`path` under `/admin/v1`); returns the decoded JSON answer."""

@@ -55,7 +55,7 @@ class Tracker:
         if gap or kind is None:
             self.flush()
             return
-        self._cache.invalidate(kind, event.org_id, event.server)
+        self._cache.invalidate(kind, event.org_id, event.server, event.revision)
         self._feed.publish(Changed(event.org_id, event.server, kind))
 
     def flush(self) -> None:

@@ -33,6 +33,8 @@ class Transport:
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             # Reconnect promptly after the service comes back, instead of gRPC's default of up
             # to two minutes, so stale views end as soon as they can.
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 2_000),
         ]
         self.channel = (
