@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_until(ready: Any, what: str, process: subprocess.Popen[bytes]) -> None:
+def wait_until(ready: Callable[[], bool], what: str, process: subprocess.Popen[bytes]) -> None:
+    """Polls `ready` until true; fails early if `process` exits, or after START_TIMEOUT."""
     deadline = time.monotonic() + START_TIMEOUT
     while not ready():
         if process.poll() is not None:
@@ -34,7 +36,8 @@ def _wait_until(ready: Any, what: str, process: subprocess.Popen[bytes]) -> None
         time.sleep(0.02)
 
 
-def _accepts(port: int) -> bool:
+def accepts(port: int) -> bool:
+    """Whether something listens on the local `port`."""
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
         return True
@@ -80,7 +83,7 @@ class RedisServer(Process):
 
     def start(self) -> None:
         process = self.spawn()
-        _wait_until(lambda: _accepts(self.port), "redis-server", process)
+        wait_until(lambda: accepts(self.port), "redis-server", process)
 
 
 class ConfigService(Process):
@@ -112,7 +115,7 @@ class ConfigService(Process):
     def start(self) -> None:
         """Starts it and waits until `/readyz` says it can serve."""
         process = self.spawn()
-        _wait_until(self._ready, "mcp-config", process)
+        wait_until(self._ready, "mcp-config", process)
 
     def _ready(self) -> bool:
         try:

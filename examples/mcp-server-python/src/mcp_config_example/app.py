@@ -1,0 +1,134 @@
+"""The MCP server: thin handlers (org from the request, view from mcp-config, MCP types out)
+and the HTTP app that runs it next to the mcp-config client and the notification task."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import mcp_types as types
+from mcp.server import InitializationOptions, NotificationOptions, Server, ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp_config_client import ConfigClient, ConfigError, InvalidArgument, NotFound
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from . import convert
+from .org import Unauthorized, org_of
+from .sessions import Sessions
+
+SESSION_HEADER = "mcp-session-id"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    server: str
+    """The MCP server name in mcp-config (`github`, `slack`, …)."""
+    jwt_secret: str | None = None
+    """HS256 secret to verify bearer tokens (the one mcp-config uses); None: tokens refused."""
+
+
+class ListChangedServer(Server[Any]):
+    """A lowlevel server that declares `listChanged` for prompts and resources.
+
+    The streamable-HTTP session manager asks for initialization options without notification
+    options, so the default has to be the one this server means."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(prompts_changed=True, resources_changed=True),
+            experimental_capabilities,
+            extensions,
+        )
+
+
+class Handlers:
+    """The MCP requests this server answers, each for the org of the request."""
+
+    def __init__(self, settings: Settings, client: ConfigClient, sessions: Sessions) -> None:
+        self._settings = settings
+        self._client = client
+        self._sessions = sessions
+
+    def _org(self, ctx: ServerRequestContext[Any]) -> str:
+        """The request's org; also records the session as one of that org's."""
+        headers = ctx.request.headers if ctx.request is not None else {}
+        try:
+            org = org_of(headers, self._settings.jwt_secret)
+        except Unauthorized as error:
+            raise MCPError(types.INVALID_REQUEST, str(error)) from error
+        self._sessions.remember(headers.get(SESSION_HEADER), org, ctx.session)
+        return org
+
+    async def list_prompts(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        view = await _answer(self._client.prompts(self._org(ctx), self._settings.server))
+        return types.ListPromptsResult(prompts=[convert.prompt(p) for p in view.items])
+
+    async def get_prompt(
+        self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        org = self._org(ctx)
+        server = self._settings.server
+        rendered = await _answer(self._client.prompt(org, server, params.name, params.arguments))
+        return convert.rendered(rendered, rendered.description)
+
+    async def list_resources(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        view = await _answer(self._client.resources(self._org(ctx), self._settings.server))
+        return types.ListResourcesResult(resources=[convert.resource(r) for r in view.items])
+
+    async def read_resource(
+        self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        org = self._org(ctx)
+        read = await _answer(self._client.read_resource(org, self._settings.server, params.uri))
+        return convert.contents(read)
+
+
+async def _answer(call: Awaitable[T]) -> T:
+    """Awaits a client call; its errors become MCP errors that carry the service's message."""
+    try:
+        return await call
+    except (NotFound, InvalidArgument) as error:
+        raise MCPError(types.INVALID_PARAMS, error.message) from error
+    except ConfigError as error:
+        raise MCPError(types.INTERNAL_ERROR, error.message) from error
+
+
+def build(settings: Settings, client: ConfigClient) -> Starlette:
+    """The streamable-HTTP app at `/mcp`. Its lifespan runs the mcp-config client and the task
+    that turns the client's change notifications into `list_changed` on the org's sessions."""
+    sessions = Sessions()
+    handlers = Handlers(settings, client, sessions)
+    server = ListChangedServer(
+        f"mcp-config-{settings.server}",
+        on_list_prompts=handlers.list_prompts,
+        on_get_prompt=handlers.get_prompt,
+        on_list_resources=handlers.list_resources,
+        on_read_resource=handlers.read_resource,
+    )
+    mcp_app = server.streamable_http_app()
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with client, server.session_manager.run():
+            forwarding = asyncio.create_task(sessions.forward(client.changes(), settings.server))
+            try:
+                yield
+            finally:
+                forwarding.cancel()
+
+    return Starlette(routes=[Mount("/", app=mcp_app)], lifespan=lifespan)

@@ -1,0 +1,56 @@
+"""The MCP sessions of each org, and the task that tells them their lists changed.
+
+A session's org is the one its requests carry; it is (re)recorded on every request, keyed by
+the transport's session id. A change from mcp-config for (org, server, kind) becomes one
+`list_changed` notification on each session of that org (every org's, for a default). A
+session that cannot be reached any more is forgotten.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from mcp.server.session import ServerSession
+from mcp_config_client import Changed, Subscription, ViewKind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Known:
+    org: str
+    session: ServerSession
+
+
+class Sessions:
+    """Open MCP sessions by transport session id."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, _Known] = {}
+
+    def remember(self, session_id: str | None, org: str, session: ServerSession) -> None:
+        """Records that `session_id` speaks for `org` (stateless requests have no id: skipped)."""
+        if session_id:
+            self._by_id[session_id] = _Known(org, session)
+
+    async def announce(self, change: Changed, server: str) -> None:
+        """Sends `list_changed` for `change` to every session it concerns."""
+        if change.server != server:
+            return
+        for session_id, known in list(self._by_id.items()):
+            if not change.concerns(known.org):
+                continue
+            try:
+                if change.kind is ViewKind.PROMPTS:
+                    await known.session.send_prompt_list_changed()
+                else:
+                    await known.session.send_resource_list_changed()
+            except Exception as error:  # a closed transport fails in transport-specific ways
+                log.debug("forgetting session %s: %s", session_id, error)
+                self._by_id.pop(session_id, None)
+
+    async def forward(self, changes: Subscription, server: str) -> None:
+        """Announces every change until `changes` ends."""
+        async for change in changes:
+            await self.announce(change, server)
