@@ -15,3 +15,4 @@ if ((${#missing[@]})); then
 fi
 
 cargo test --workspace --all-targets "$@"
+scripts/test-python.sh
