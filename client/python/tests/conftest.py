@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from mcp_config_client.testing import ConfigService, RedisServer
 
 REPO = Path(__file__).resolve().parents[3]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from mcp_config.v1 import config_pb2
+
 from mcp_config_client import Changed, Subscription, View, ViewKind
 from mcp_config_client.testing import ConfigService
 

@@ -8,6 +8,7 @@ import json
 import pytest
 import redis.asyncio
 from helpers import ACME_GITHUB_PROMPTS, PROPAGATION, next_change, put_prompt, texts
+
 from mcp_config_client import Changed, ConfigClient, Redis, Source, ViewKind, Watch
 from mcp_config_client.testing import ConfigService, RedisServer
 
@@ -67,8 +68,13 @@ async def test_a_revision_gap_marks_every_view_out_of_date(
         async with client.changes() as changes:
             # Revision 1001 never arrives: the client must not trust anything it holds.
             for revision, previous in [(1000, 999), (1002, 1001)]:
-                event = {"revision": str(revision), "previousRevision": str(previous),
-                         "orgId": "initech", "server": "jira", "kind": "PROMPTS"}
+                event = {
+                    "revision": str(revision),
+                    "previousRevision": str(previous),
+                    "orgId": "initech",
+                    "server": "jira",
+                    "kind": "PROMPTS",
+                }
                 await publisher.publish(CHANNEL, json.dumps(event))
             await next_change(changes, ACME_GITHUB_PROMPTS)
             await next_change(changes, Changed("globex", "slack", ViewKind.RESOURCES))

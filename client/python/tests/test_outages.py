@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from helpers import PROPAGATION
+
 from mcp_config_client import ConfigClient, Unavailable, Watch
 from mcp_config_client.testing import ConfigService
 
@@ -44,9 +45,7 @@ async def test_a_cold_client_starts_from_its_snapshot_while_the_service_is_down(
         known = await warm.prompts("globex", "github")
     service.kill()
 
-    async with ConfigClient(
-        service.endpoint, source=None, snapshot=snapshot, timeout=1.0
-    ) as cold:
+    async with ConfigClient(service.endpoint, source=None, snapshot=snapshot, timeout=1.0) as cold:
         served = await cold.prompts("globex", "github")
         with pytest.raises(Unavailable):
             await cold.prompts("acme", "github")

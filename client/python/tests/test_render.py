@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mcp_config_client import ConfigClient, InvalidArgument, render_locally
 from mcp_config_client.testing import ConfigService
 
@@ -13,7 +14,7 @@ CASES = [
     ("globex", "github", "review-pr", {"repo": "globex/web", "number": "7", "focus": "SQL"}),
     ("acme", "github", "triage-issue", {"repo": "acme/api", "issue": "13"}),
     ("acme", "github", "release-notes", {"repo": "acme/api", "since": "v1.2.0"}),
-    ("acme", "github", "security-review", {"repo": "acme/<api> & \"co\""}),
+    ("acme", "github", "security-review", {"repo": 'acme/<api> & "co"'}),
     ("acme", "slack", "summarize-channel", {"channel": "general"}),
     ("acme", "slack", "summarize-channel", {"channel": "general", "hours": "6"}),
     ("acme", "slack", "draft-announcement", {"topic": "the new office"}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mcp_config_client import ConfigClient, InvalidArgument, NotFound
 from mcp_config_client.testing import ConfigService
 
@@ -15,7 +16,10 @@ async def test_each_org_sees_its_effective_view(service: ConfigService) -> None:
         globex_resources = await client.resources("globex", "github")
 
     assert [p.name for p in acme.items] == [
-        "release-notes", "review-pr", "security-review", "triage-issue"
+        "release-notes",
+        "review-pr",
+        "security-review",
+        "triage-issue",
     ]
     review = next(p for p in acme.items if p.name == "review-pr")
     assert review.title == "Review a pull request (Acme)"

@@ -30,8 +30,17 @@ def mcp_url(tmp_path: Path, service: ConfigService) -> Iterator[str]:
     """The example MCP server for `github`, following `service` through Watch."""
     port = free_port()
     server = Process(
-        [sys.executable, "-m", "mcp_config_example", "--server", "github",
-         "--config-endpoint", service.endpoint, "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "mcp_config_example",
+            "--server",
+            "github",
+            "--config-endpoint",
+            service.endpoint,
+            "--port",
+            str(port),
+        ],
         tmp_path / "mcp-server.log",
     )
     wait_until(lambda: accepts(port), "the example MCP server", server.spawn())

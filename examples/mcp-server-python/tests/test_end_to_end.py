@@ -53,7 +53,10 @@ async def test_an_org_sees_its_prompts_and_is_told_when_they_change(
     assert capabilities.prompts is not None and capabilities.prompts.list_changed
     assert capabilities.resources is not None and capabilities.resources.list_changed
     assert [p.name for p in before.prompts] == [
-        "release-notes", "review-pr", "security-review", "triage-issue"
+        "release-notes",
+        "review-pr",
+        "security-review",
+        "triage-issue",
     ]
     assert next(p for p in before.prompts if p.name == "review-pr").title == (
         "Review a pull request (Acme)"

@@ -6,6 +6,7 @@ import time
 
 import jwt
 import pytest
+
 from mcp_config_example.org import Unauthorized, org_of
 
 SECRET = "a-test-secret-of-at-least-32-bytes!"

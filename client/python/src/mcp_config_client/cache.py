@@ -122,7 +122,11 @@ class Cache:
         """Marks the views an event names out of date (an empty org: every org of `server`)."""
         self._epoch += 1
         for view_id, entry in self._entries.items():
-            if view_id.kind == kind and view_id.server == server and (not org or view_id.org == org):
+            if (
+                view_id.kind == kind
+                and view_id.server == server
+                and (not org or view_id.org == org)
+            ):
                 self._entries[view_id] = replace(
                     entry, current=False, wanted=max(entry.wanted, revision)
                 )

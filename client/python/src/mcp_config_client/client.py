@@ -223,4 +223,3 @@ def _report_crash(task: asyncio.Task[None]) -> None:
     """A source loop handles its own failures; anything escaping it is a bug worth a log."""
     if not task.cancelled() and task.exception() is not None:
         log.error("the invalidation source stopped", exc_info=task.exception())
-

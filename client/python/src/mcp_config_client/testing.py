@@ -72,8 +72,19 @@ class RedisServer(Process):
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         super().__init__(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+            ],
             workdir / "redis.log",
         )
 
@@ -94,11 +105,16 @@ class ConfigService(Process):
         self.grpc_port = free_port()
         self.http_port = free_port()
         command = [
-            str(binary), "serve",
-            "--database-url", f"sqlite://{workdir / 'mcp-config.db'}",
-            "--grpc-addr", f"127.0.0.1:{self.grpc_port}",
-            "--http-addr", f"127.0.0.1:{self.http_port}",
-            "--relay-poll-ms", "200",
+            str(binary),
+            "serve",
+            "--database-url",
+            f"sqlite://{workdir / 'mcp-config.db'}",
+            "--grpc-addr",
+            f"127.0.0.1:{self.grpc_port}",
+            "--http-addr",
+            f"127.0.0.1:{self.http_port}",
+            "--relay-poll-ms",
+            "200",
         ]
         if redis_url is not None:
             command += ["--redis-url", redis_url]

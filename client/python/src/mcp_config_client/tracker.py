@@ -13,7 +13,7 @@ import asyncio
 from mcp_config.v1 import config_pb2
 
 from .cache import Cache, ViewKind
-from .changes import ChangeFeed, Changed
+from .changes import Changed, ChangeFeed
 
 _KINDS = {config_pb2.PROMPTS: ViewKind.PROMPTS, config_pb2.RESOURCES: ViewKind.RESOURCES}
 

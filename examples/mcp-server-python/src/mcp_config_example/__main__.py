@@ -13,8 +13,12 @@ from .app import Settings, build
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--server", required=True, help="MCP server name in mcp-config (github, slack, …)")
-    parser.add_argument("--config-endpoint", default="127.0.0.1:50051", help="mcp-config gRPC address")
+    parser.add_argument(
+        "--server", required=True, help="MCP server name in mcp-config (github, slack, …)"
+    )
+    parser.add_argument(
+        "--config-endpoint", default="127.0.0.1:50051", help="mcp-config gRPC address"
+    )
     parser.add_argument("--redis-url", help="follow invalidations on this Redis instead of Watch")
     parser.add_argument("--channel", default="mcp-config:invalidations", help="Redis channel")
     parser.add_argument("--host", default="127.0.0.1")

@@ -46,7 +46,8 @@ class ListChangedServer(Server[Any]):
         extensions: dict[str, dict[str, Any]] | None = None,
     ) -> InitializationOptions:
         return super().create_initialization_options(
-            notification_options or NotificationOptions(prompts_changed=True, resources_changed=True),
+            notification_options
+            or NotificationOptions(prompts_changed=True, resources_changed=True),
             experimental_capabilities,
             extensions,
         )

@@ -24,7 +24,9 @@ def org_of(headers: Mapping[str, str], jwt_secret: str | None) -> str:
         if jwt_secret is None:
             raise Unauthorized("bearer tokens need the server to run with --jwt-secret")
         try:
-            claims = jwt.decode(token, jwt_secret, algorithms=["HS256"], options={"require": ["exp"]})
+            claims = jwt.decode(
+                token, jwt_secret, algorithms=["HS256"], options={"require": ["exp"]}
+            )
         except jwt.InvalidTokenError as error:
             raise Unauthorized(f"invalid bearer token: {error}") from error
         return str(claims.get("org", ""))
