@@ -12,7 +12,10 @@ use std::{
 use bytes::Bytes;
 use fred::prelude::{ClientLike, KeysInterface};
 use hdrhistogram::Histogram;
-use mcp_config_proto::v1::{GetPromptsRequest, config_service_client::ConfigServiceClient};
+use mcp_config_proto::{
+    EncodedResponse,
+    v1::{GetPromptsRequest, config_service_client::ConfigServiceClient},
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tonic::transport::Channel;
@@ -121,6 +124,30 @@ where
     Stats::of(&merged.0, merged.1, elapsed, merged.2)
 }
 
+const GET_PROMPTS: &str = "/mcp_config.v1.ConfigService/GetPrompts";
+
+/// A `GetPrompts` caller that does not decode the answer's view: the response is read as an
+/// [`EncodedResponse`], whose decoding skips each top-level field. With the generator on one
+/// core, a full decode of every view made the *generator* the bottleneck at 2 KB, and the ratios
+/// measured the client's prost decoding instead of the servers.
+#[derive(Clone)]
+struct RawGetPrompts(tonic::client::Grpc<Channel>);
+
+impl RawGetPrompts {
+    async fn call(&mut self, request: GetPromptsRequest) -> Result<(), tonic::Status> {
+        self.0
+            .ready()
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let codec = tonic_prost::ProstCodec::<GetPromptsRequest, EncodedResponse>::default();
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(GET_PROMPTS);
+        self.0
+            .unary(tonic::Request::new(request), path, codec)
+            .await
+            .map(|_| ())
+    }
+}
+
 /// `GetPrompts` against a gRPC target, over `connections` connections.
 pub async fn grpc(
     addr: &str,
@@ -129,21 +156,23 @@ pub async fn grpc(
     connections: usize,
     shape: Shape,
 ) -> anyhow::Result<Stats> {
-    let mut clients = Vec::with_capacity(connections);
+    let mut channels = Vec::with_capacity(connections);
     for _ in 0..connections.max(1) {
-        let channel = Channel::from_shared(format!("http://{addr}"))?
-            .connect()
-            .await?;
-        clients.push(ConfigServiceClient::new(channel).max_decoding_message_size(64 << 20));
+        channels.push(
+            Channel::from_shared(format!("http://{addr}"))?
+                .connect()
+                .await?,
+        );
     }
     let request = GetPromptsRequest {
         org_id: org.into(),
         server: server.into(),
         ..Default::default()
     };
-    // Warm up: the first request fills the cache (and checks the target answers).
-    let warm = clients[0]
-        .clone()
+    // Warm up, fully decoded: the first request fills the cache, checks the target answers a
+    // real view, and gives the response size.
+    let warm = ConfigServiceClient::new(channels[0].clone())
+        .max_decoding_message_size(64 << 20)
         .get_prompts(request.clone())
         .await?
         .into_inner();
@@ -151,13 +180,23 @@ pub async fn grpc(
         !warm.prompts.is_empty(),
         "the target at {addr} served an empty view of {server}: {warm:?}"
     );
-    let clients = Arc::new(clients);
+    let size = prost::Message::encoded_len(&warm);
+    let clients: Arc<Vec<RawGetPrompts>> = Arc::new(
+        channels
+            .into_iter()
+            .map(|channel| {
+                RawGetPrompts(
+                    tonic::client::Grpc::new(channel).max_decoding_message_size(64 << 20),
+                )
+            })
+            .collect(),
+    );
     Ok(drive(shape, move |worker| {
         let mut client = clients[worker % clients.len()].clone();
         let request = request.clone();
         async move {
-            let response = client.get_prompts(request).await.map_err(|_| ())?;
-            Ok(prost::Message::encoded_len(response.get_ref()))
+            client.call(request).await.map_err(|_| ())?;
+            Ok(size)
         }
     })
     .await)

@@ -82,7 +82,19 @@ enum Cmd {
         smoke: bool,
         #[arg(long, default_value = "docs/BENCHMARKS.md")]
         out: PathBuf,
+        /// Only these scenarios (for profiling one); the report then lists only them.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<Scenario>,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scenario {
+    Throughput,
+    Stampede,
+    Propagation,
+    Cold,
+    Memory,
 }
 
 #[tokio::main]
@@ -135,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&stats)?);
             Ok(())
         }
-        Cmd::All { smoke, out } => run_all(smoke, out).await,
+        Cmd::All { smoke, out, only } => run_all(smoke, out, &only).await,
     }
 }
 
@@ -238,7 +250,8 @@ fn load_args(addr: &str, size: &str, seconds: f64, rate: Option<f64>) -> Vec<Str
     args
 }
 
-async fn run_all(smoke: bool, out: PathBuf) -> anyhow::Result<()> {
+async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result<()> {
+    let wanted = |scenario| only.is_empty() || only.contains(&scenario);
     let seconds = if smoke { 0.5 } else { 5.0 };
     let cores = cores();
     let (server_core, load_core) = (cores.map(|c| c.0), cores.map(|c| c.1));
@@ -246,10 +259,10 @@ async fn run_all(smoke: bool, out: PathBuf) -> anyhow::Result<()> {
     let redis = Redis::start();
     let mut report = report::Report::new(smoke, cores.is_some());
 
-    let sizes: &[&str] = if smoke {
-        &["2k"]
-    } else {
-        &["2k", "20k", "100k"]
+    let sizes: &[&str] = match (wanted(Scenario::Throughput), smoke) {
+        (false, _) => &[],
+        (true, true) => &["2k"],
+        (true, false) => &["2k", "20k", "100k"],
     };
     for size in sizes {
         eprintln!("throughput, {size}");
@@ -298,6 +311,32 @@ async fn run_all(smoke: bool, out: PathBuf) -> anyhow::Result<()> {
         );
     }
 
+    if wanted(Scenario::Stampede) {
+        stampede(&mut report).await?;
+    }
+    if wanted(Scenario::Propagation) {
+        propagation(&mut report, smoke, &pg, &redis).await?;
+    }
+    if wanted(Scenario::Cold) {
+        cold(&mut report, smoke, &pg).await?;
+    }
+    if wanted(Scenario::Memory) {
+        eprintln!("L1 memory");
+        let (orgs, budget) = if smoke {
+            (2_000, 1 << 20)
+        } else {
+            (100_000, 64 << 20)
+        };
+        report.memory(scenarios::l1_memory(orgs, budget).await?);
+    }
+
+    let text = report.render();
+    std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+    println!("{text}");
+    Ok(())
+}
+
+async fn stampede(report: &mut report::Report) -> anyhow::Result<()> {
     eprintln!("stampede");
     let stampede_db = format!(
         "sqlite://{}/bench-stampede.db",
@@ -306,18 +345,30 @@ async fn run_all(smoke: bool, out: PathBuf) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(stampede_db.trim_start_matches("sqlite://"));
     let (loads, ok) = scenarios::stampede(&stampede_db, 1000).await?;
     report.stampede(1000, ok, loads);
+    Ok(())
+}
 
+async fn propagation(
+    report: &mut report::Report,
+    smoke: bool,
+    pg: &Postgres,
+    redis: &Redis,
+) -> anyhow::Result<()> {
     eprintln!("propagation");
-    let rounds = if smoke { 3 } else { 30 };
     let fleet: &[usize] = if smoke { &[1, 10] } else { &[1, 100, 1000] };
     for &n in fleet {
+        // Enough rounds for a p99 with one subscriber; fleets give n samples a round.
+        let rounds = if smoke { 3 } else { (3000 / n).clamp(30, 300) };
         let raw = scenarios::raw_publish(&redis.url(), n, rounds).await?;
         let via_redis =
             scenarios::propagation_redis(&pg.database(), &redis.url(), n, rounds).await?;
         let via_watch = scenarios::propagation_watch(n, rounds).await?;
         report.propagation(n, raw, via_redis, via_watch);
     }
+    Ok(())
+}
 
+async fn cold(report: &mut report::Report, smoke: bool, pg: &Postgres) -> anyhow::Result<()> {
     eprintln!("cold loads");
     let (orgs, prompts, sample) = if smoke {
         (100, 10, 50)
@@ -326,17 +377,5 @@ async fn run_all(smoke: bool, out: PathBuf) -> anyhow::Result<()> {
     };
     let cold = scenarios::cold_loads(&pg.database(), orgs, prompts, sample).await?;
     report.cold(orgs, prompts, cold);
-
-    eprintln!("L1 memory");
-    let (orgs, budget) = if smoke {
-        (2_000, 1 << 20)
-    } else {
-        (100_000, 64 << 20)
-    };
-    report.memory(scenarios::l1_memory(orgs, budget).await?);
-
-    let text = report.render();
-    std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
-    println!("{text}");
     Ok(())
 }

@@ -44,6 +44,16 @@ impl Latency {
     }
 }
 
+/// Write → receipt latencies, from two instants: when the write request was sent (includes the
+/// write itself: HTTP, transaction, commit) and when it was acknowledged (after the commit, so
+/// a lower bound of "from commit", short by the acknowledgment's own trip of ~0.1 ms). A
+/// receipt that beats the acknowledgment counts as 0.
+#[derive(Debug, Clone, Default)]
+pub struct Propagation {
+    pub from_request: Latency,
+    pub from_ack: Latency,
+}
+
 /// `requests` concurrent `GetPrompts` on one cold key: how many store loads they caused.
 pub async fn stampede(database_url: &str, requests: usize) -> anyhow::Result<(u64, usize)> {
     let app = mcp_config::app::App::build(&settings(database_url, None)).await?;
@@ -76,10 +86,22 @@ pub async fn stampede(database_url: &str, requests: usize) -> anyhow::Result<(u6
     Ok((loads, ok))
 }
 
+/// The service's settings, without the admin rate limit: a propagation run writes hundreds of
+/// times in a few seconds.
+fn writer_settings(database_url: &str, redis_url: Option<&str>) -> mcp_config::config::Settings {
+    let mut settings = settings(database_url, redis_url);
+    settings.admin_rate_limit = 1_000_000;
+    settings
+}
+
 /// Admin write → event received by each of `subscribers` Watch streams; `rounds` writes.
-pub async fn propagation_watch(subscribers: usize, rounds: usize) -> anyhow::Result<Latency> {
+pub async fn propagation_watch(
+    subscribers: usize,
+    rounds: usize,
+) -> anyhow::Result<Propagation> {
     let dir = tempfile::tempdir()?;
-    let service = Service::sqlite(&dir).await;
+    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
+    let service = Service::start(writer_settings(&url, None)).await;
     service
         .import(&fixture::bundle().to_text(mcp_config::bundle::Format::Yaml))
         .await;
@@ -108,8 +130,8 @@ pub async fn propagation_redis(
     redis_url: &str,
     subscribers: usize,
     rounds: usize,
-) -> anyhow::Result<Latency> {
-    let service = Service::start(settings(database_url, Some(redis_url))).await;
+) -> anyhow::Result<Propagation> {
+    let service = Service::start(writer_settings(database_url, Some(redis_url))).await;
     service
         .import(&fixture::bundle().to_text(mcp_config::bundle::Format::Yaml))
         .await;
@@ -149,7 +171,9 @@ pub async fn raw_publish(
         let _: i64 = publisher
             .publish("mcp-config:invalidations", round.to_string())
             .await?;
-        collect(&mut received, round, subscribers, start, &mut h).await;
+        for at in collect(&mut received, round, subscribers).await {
+            let _ = h.record(at.saturating_duration_since(start).as_nanos() as u64);
+        }
     }
     Ok(Latency::of(&h))
 }
@@ -185,14 +209,14 @@ async fn measure_writes(
     subscribers: usize,
     rounds: usize,
     received: &mut mpsc::UnboundedReceiver<(u64, Instant)>,
-) -> anyhow::Result<Latency> {
+) -> anyhow::Result<Propagation> {
     let http = reqwest::Client::new();
     let url = service.admin(&format!(
         "/orgs/{}/servers/{}/prompts/probe",
         fixture::ORG,
         fixture::server_of("2k")
     ));
-    let mut h = histogram();
+    let (mut from_request, mut from_ack) = (histogram(), histogram());
     for round in 0..rounds {
         let start = Instant::now();
         let response = http
@@ -200,6 +224,7 @@ async fn measure_writes(
             .json(&json!({"content": {"messages": [{"role": "user", "text": format!("round {round}")}]}}))
             .send()
             .await?;
+        let acknowledged = Instant::now();
         anyhow::ensure!(
             response.status().is_success(),
             "write failed: {}",
@@ -207,31 +232,33 @@ async fn measure_writes(
         );
         let body: serde_json::Value = response.json().await?;
         let revision = body["change"]["revision"].as_u64().unwrap_or(0);
-        collect(received, revision, subscribers, start, &mut h).await;
+        for at in collect(received, revision, subscribers).await {
+            let _ = from_request.record(at.saturating_duration_since(start).as_nanos() as u64);
+            let _ = from_ack.record(at.saturating_duration_since(acknowledged).as_nanos() as u64);
+        }
     }
-    Ok(Latency::of(&h))
+    Ok(Propagation {
+        from_request: Latency::of(&from_request),
+        from_ack: Latency::of(&from_ack),
+    })
 }
 
-/// Waits (at most 10 s) for `subscribers` receipts of `revision`, recording each latency.
+/// Waits (at most 10 s) for `subscribers` receipts of `revision`; returns when each arrived.
 async fn collect(
     received: &mut mpsc::UnboundedReceiver<(u64, Instant)>,
     revision: u64,
     subscribers: usize,
-    start: Instant,
-    h: &mut hdrhistogram::Histogram<u64>,
-) {
-    let mut got = 0;
+) -> Vec<Instant> {
+    let mut arrivals = Vec::with_capacity(subscribers);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while got < subscribers {
+    while arrivals.len() < subscribers {
         match tokio::time::timeout_at(deadline, received.recv()).await {
-            Ok(Some((r, at))) if r == revision => {
-                got += 1;
-                let _ = h.record(at.saturating_duration_since(start).as_nanos() as u64);
-            }
+            Ok(Some((r, at))) if r == revision => arrivals.push(at),
             Ok(Some(_)) => {}
             _ => break,
         }
     }
+    arrivals
 }
 
 /// Cold loads (no cache) of `sample` orgs' views out of `orgs` × `prompts` entries in
