@@ -3,7 +3,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -132,9 +135,28 @@ impl<T> Known<T> {
     }
 }
 
+/// The views, and what the invalidations seen so far require of an answer before it may be
+/// called current.
 #[derive(Default)]
 pub(crate) struct Cache {
     entries: RwLock<HashMap<ViewId, Entry>>,
+    /// Per (kind, org, server): the revision of the last event about it (org empty: a default,
+    /// so every org of that server). A view answered below it predates a change we were told
+    /// of: the replica that answered has not applied the change yet.
+    floors: RwLock<HashMap<ViewId, u64>>,
+    /// Raised by every [`Cache::invalidate_all`]: an answer to a request sent before a flush
+    /// may predate a change that was missed.
+    generation: AtomicU64,
+}
+
+/// How far an answer can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trust {
+    Current,
+    /// Older than an event about this view: ask again.
+    Behind,
+    /// A flush happened while it was in flight: keep it, revalidate on the next read.
+    Unsure,
 }
 
 impl Cache {
@@ -149,13 +171,43 @@ impl Cache {
         })
     }
 
-    pub fn store<T: Item>(&self, id: &ViewId, revision: u64, items: Vec<T>) -> Known<T> {
+    /// The generation to pass to [`Cache::trust`] for a request about to be sent.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether an answer at `revision` to a request sent at `generation` is current.
+    pub fn trust(&self, id: &ViewId, revision: u64, generation: u64) -> Trust {
+        let floors = self.floors.read().expect("cache lock");
+        let floor = |org: &str| {
+            floors
+                .get(&ViewId::new(id.kind, org, &id.server))
+                .copied()
+                .unwrap_or(0)
+        };
+        if revision < floor("").max(floor(&id.org)) {
+            Trust::Behind
+        } else if generation != self.generation() {
+            Trust::Unsure
+        } else {
+            Trust::Current
+        }
+    }
+
+    pub fn store<T: Item>(
+        &self,
+        id: &ViewId,
+        revision: u64,
+        items: Vec<T>,
+        trust: Trust,
+    ) -> Known<T> {
         let items = Arc::new(items);
+        let current = trust == Trust::Current;
         let entry = Entry {
             revision,
             items: T::wrap(items.clone()),
             confirmed: Instant::now(),
-            current: true,
+            current,
         };
         self.entries
             .write()
@@ -165,25 +217,35 @@ impl Cache {
             revision,
             items,
             confirmed: Instant::now(),
-            current: true,
+            current,
         }
     }
 
-    /// The service said the view at `revision` is still current.
-    pub fn revalidated<T: Item>(&self, id: &ViewId, revision: u64) -> Option<Known<T>> {
+    /// The service said the view at `revision` is still what it holds.
+    pub fn revalidated<T: Item>(
+        &self,
+        id: &ViewId,
+        revision: u64,
+        trust: Trust,
+    ) -> Option<Known<T>> {
         {
             let mut entries = self.entries.write().expect("cache lock");
             let entry = entries.get_mut(id)?;
             entry.revision = revision;
             entry.confirmed = Instant::now();
-            entry.current = true;
+            entry.current = trust == Trust::Current;
         }
         self.get(id)
     }
 
-    /// Marks the views an event names as out of date (an empty org: every org's view of that
-    /// server). They stay for stale-if-error and `known_revision` revalidation.
-    pub fn invalidate(&self, kind: ViewKind, org: &str, server: &str) {
+    /// Marks the views an event of `revision` names as out of date (an empty org: every org's
+    /// view of that server). They stay for stale-if-error and `known_revision` revalidation.
+    pub fn invalidate(&self, kind: ViewKind, org: &str, server: &str, revision: u64) {
+        let floor = ViewId::new(kind, org, server);
+        let mut floors = self.floors.write().expect("cache lock");
+        let known = floors.entry(floor).or_default();
+        *known = (*known).max(revision);
+        drop(floors);
         let mut entries = self.entries.write().expect("cache lock");
         for (id, entry) in entries.iter_mut() {
             if id.kind == kind && id.server == server && (org.is_empty() || id.org == org) {
@@ -193,6 +255,7 @@ impl Cache {
     }
 
     pub fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         for entry in self.entries.write().expect("cache lock").values_mut() {
             entry.current = false;
         }
@@ -235,14 +298,16 @@ mod tests {
                 &ViewId::new(ViewKind::Prompts, org, "github"),
                 1,
                 vec![prompt("a")],
+                Trust::Current,
             );
         }
         cache.store(
             &ViewId::new(ViewKind::Prompts, "acme", "slack"),
             1,
             vec![prompt("a")],
+            Trust::Current,
         );
-        cache.invalidate(ViewKind::Prompts, "", "github");
+        cache.invalidate(ViewKind::Prompts, "", "github", 2);
         let current = |org: &str, server: &str| {
             cache
                 .get::<Prompt>(&ViewId::new(ViewKind::Prompts, org, server))
@@ -253,7 +318,7 @@ mod tests {
             !current("", "github") && !current("acme", "github") && !current("globex", "github")
         );
         assert!(current("acme", "slack"));
-        cache.invalidate(ViewKind::Prompts, "acme", "slack");
+        cache.invalidate(ViewKind::Prompts, "acme", "slack", 3);
         assert!(!current("acme", "slack"));
     }
 
@@ -261,13 +326,56 @@ mod tests {
     fn an_invalidated_view_is_kept_for_stale_reads_and_revalidation() {
         let cache = Cache::default();
         let id = ViewId::new(ViewKind::Prompts, "acme", "github");
-        cache.store(&id, 7, vec![prompt("a")]);
+        cache.store(&id, 7, vec![prompt("a")], Trust::Current);
         cache.invalidate_all();
         let known = cache.get::<Prompt>(&id).unwrap();
         assert!(!known.is_fresh(Duration::from_secs(60)));
         assert_eq!(known.stale().items[0].name, "a");
-        let again = cache.revalidated::<Prompt>(&id, 7).unwrap();
+        let again = cache.revalidated::<Prompt>(&id, 7, Trust::Current).unwrap();
         assert!(again.is_fresh(Duration::from_secs(60)));
         assert!(cache.get::<Resource>(&id).is_none(), "kinds never mix");
+    }
+
+    #[test]
+    fn an_answer_older_than_an_event_about_its_view_is_behind() {
+        let cache = Cache::default();
+        let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
+        let globex = ViewId::new(ViewKind::Prompts, "globex", "github");
+        let generation = cache.generation();
+        cache.invalidate(ViewKind::Prompts, "acme", "github", 10);
+        assert_eq!(cache.trust(&acme, 9, generation), Trust::Behind);
+        assert_eq!(cache.trust(&acme, 10, generation), Trust::Current);
+        assert_eq!(
+            cache.trust(&globex, 9, generation),
+            Trust::Current,
+            "another org"
+        );
+        cache.invalidate(ViewKind::Prompts, "", "github", 12);
+        assert_eq!(
+            cache.trust(&globex, 11, generation),
+            Trust::Behind,
+            "a default"
+        );
+        let resources = ViewId::new(ViewKind::Resources, "acme", "github");
+        assert_eq!(
+            cache.trust(&resources, 1, generation),
+            Trust::Current,
+            "another kind"
+        );
+    }
+
+    #[test]
+    fn an_answer_to_a_request_sent_before_a_flush_is_not_current() {
+        let cache = Cache::default();
+        let id = ViewId::new(ViewKind::Prompts, "acme", "github");
+        let before = cache.generation();
+        cache.invalidate_all();
+        assert_eq!(cache.trust(&id, 5, before), Trust::Unsure);
+        let view = cache.store(&id, 5, vec![prompt("a")], Trust::Unsure);
+        assert!(
+            !view.is_fresh(Duration::from_secs(60)),
+            "revalidated on the next read"
+        );
+        assert_eq!(cache.trust(&id, 5, cache.generation()), Trust::Current);
     }
 }

@@ -58,7 +58,8 @@ impl Tracker {
             Ok(v1::Kind::Resources) => ViewKind::Resources,
             _ => return self.flush(),
         };
-        self.cache.invalidate(kind, &event.org_id, &event.server);
+        self.cache
+            .invalidate(kind, &event.org_id, &event.server, event.revision);
         let _ = self.changes.send(Changed {
             org: event.org_id.clone(),
             server: event.server.clone(),
@@ -187,7 +188,7 @@ async fn redis(url: String, channel: String, mut tracker: Tracker, stop: Cancell
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::ViewId;
+    use crate::cache::{Trust, ViewId};
     use mcp_config_proto::v1::Prompt;
 
     fn event(revision: u64, previous: u64, org: &str) -> InvalidationEvent {
@@ -212,8 +213,8 @@ mod tests {
         };
         let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
         let slack = ViewId::new(ViewKind::Prompts, "acme", "slack");
-        cache.store(&acme, 1, vec![Prompt::default()]);
-        cache.store(&slack, 1, vec![Prompt::default()]);
+        cache.store(&acme, 1, vec![Prompt::default()], Trust::Current);
+        cache.store(&slack, 1, vec![Prompt::default()], Trust::Current);
         let fresh = |id: &ViewId| {
             cache
                 .get::<Prompt>(id)

@@ -54,7 +54,11 @@ use tonic::{
 pub use cache::{Fetched, ViewKind};
 pub use mcp_config_proto::v1;
 
-use cache::{Cache, ViewId};
+use cache::{Cache, Trust, ViewId};
+
+/// How often, and how patiently, a read asks again when the answer predates an event.
+const BEHIND_RETRIES: u32 = 5;
+const BEHIND_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Where invalidations come from.
 #[derive(Debug, Clone)]
@@ -319,33 +323,48 @@ impl ConfigClient {
         F: Fn(u64) -> Fut,
         Fut: std::future::Future<Output = Result<(u64, bool, Vec<T>), tonic::Status>>,
     {
-        let known = self.cache.get::<T>(id);
-        if let Some(fresh) = known
-            .as_ref()
-            .filter(|k| k.is_fresh(self.config.revalidate_after))
-        {
-            return Ok(fresh.fetched());
-        }
-        let known_revision = known.as_ref().map_or(0, |k| k.revision);
-        match call(known_revision).await {
-            Ok((revision, true, _)) if known.is_some() => {
-                let view = self.cache.revalidated::<T>(id, revision);
-                Ok(view
-                    .map(|v| v.fetched())
-                    .unwrap_or_else(|| Fetched::empty(revision)))
+        let mut behind_retries = 0;
+        loop {
+            let known = self.cache.get::<T>(id);
+            if let Some(fresh) = known
+                .as_ref()
+                .filter(|k| k.is_fresh(self.config.revalidate_after))
+            {
+                return Ok(fresh.fetched());
             }
-            Ok((revision, _, items)) => {
-                let view = self.cache.store(id, revision, items);
+            let known_revision = known.as_ref().map_or(0, |k| k.revision);
+            let generation = self.cache.generation();
+            let (revision, not_modified, items) = match call(known_revision).await {
+                Ok(answer) => answer,
+                Err(status) if unreachable(&status) => {
+                    return match known {
+                        Some(view) if view.age() <= self.config.max_stale => Ok(view.stale()),
+                        _ => Err(ClientError::Unavailable(status)),
+                    };
+                }
+                Err(status) => return Err(ClientError::Rejected(status)),
+            };
+            let trust = self.cache.trust(id, revision, generation);
+            let view = if not_modified && known.is_some() {
+                self.cache.revalidated::<T>(id, revision, trust)
+            } else {
+                let view = self.cache.store(id, revision, items, trust);
                 if let Some(path) = &self.config.snapshot {
                     snapshot::save(path, &self.cache);
                 }
-                Ok(view.fetched())
+                Some(view)
+            };
+            // The replica that answered has not applied a change we were already told of
+            // (its own invalidation is on its way): ask again shortly, a few times, then
+            // serve the answer, still marked for revalidation.
+            if trust == Trust::Behind && behind_retries < BEHIND_RETRIES {
+                behind_retries += 1;
+                tokio::time::sleep(BEHIND_BACKOFF * behind_retries).await;
+                continue;
             }
-            Err(status) if unreachable(&status) => match known {
-                Some(view) if view.age() <= self.config.max_stale => Ok(view.stale()),
-                _ => Err(ClientError::Unavailable(status)),
-            },
-            Err(status) => Err(ClientError::Rejected(status)),
+            return Ok(view
+                .map(|v| v.fetched())
+                .unwrap_or_else(|| Fetched::empty(revision)));
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::{
     grpc::{self, ConfigApi, Watcher},
     http::{self, HttpState},
     redis::{self, L2, RedisPublisher, RedisSettings, Subscriber},
-    relay::{Publisher, Relay, RelayHandle},
+    relay::{Channel, Publisher, Relay, RelayHandle},
     render::Limits,
     store::{Store, StoreError},
     tls::{Tls, TlsError},
@@ -94,7 +94,7 @@ impl App {
         let bus = Bus::new(BUS_CAPACITY);
         let relay_handle = RelayHandle::default();
 
-        let (publisher, l2) = match &settings.redis_url {
+        let (channel, l2) = match &settings.redis_url {
             Some(url) => {
                 let redis_settings = RedisSettings {
                     channel: settings.channel.clone(),
@@ -110,11 +110,15 @@ impl App {
                 };
                 background_tasks.spawn(subscriber.run(background.clone()));
                 (
-                    Publisher::Redis(RedisPublisher::new(client.clone(), redis_settings.clone())),
+                    Channel::Redis(RedisPublisher::new(client.clone(), redis_settings.clone())),
                     Some(L2::new(client, redis_settings)),
                 )
             }
-            None => (Publisher::Local(bus.clone()), None),
+            None => (Channel::Local(bus.clone()), None),
+        };
+        let publisher = Publisher {
+            channel,
+            local: cache.clone(),
         };
         let relay = Relay::new(
             store.clone(),

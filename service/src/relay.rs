@@ -12,7 +12,7 @@ use mcp_config_proto::v1::InvalidationEvent;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::{events, store::Store};
+use crate::{cache::ViewCache, events, store::Store};
 
 /// Changes read per round.
 const BATCH: u32 = 256;
@@ -21,22 +21,36 @@ const LOCK_RETRY: Duration = Duration::from_millis(20);
 
 /// Where events go.
 #[derive(Clone)]
-pub enum Publisher {
+pub enum Channel {
     /// This process only (no Redis): straight onto the bus.
     Local(events::Bus),
     /// Redis pub/sub, which every replica (this one included) subscribes to.
     Redis(crate::redis::RedisPublisher),
 }
 
+/// Publishes events, and drops this replica's L1 entries of each without waiting for the event
+/// to come back through the channel: a client told of a change must not be served the old view
+/// by the replica that published it.
+#[derive(Clone)]
+pub struct Publisher {
+    pub channel: Channel,
+    pub local: ViewCache,
+}
+
 impl Publisher {
     async fn publish(&self, event: &InvalidationEvent) -> Result<(), crate::redis::RedisError> {
-        match self {
-            Publisher::Local(bus) => {
-                bus.publish(event.clone());
-                Ok(())
+        let stale = events::invalidation_of(event);
+        self.local.invalidate(&stale).await;
+        match &self.channel {
+            Channel::Local(bus) => bus.publish(event.clone()),
+            // Dropped again after: a read between the first drop and the publish script (which
+            // drops L2) may have reloaded the old view from L2.
+            Channel::Redis(redis) => {
+                redis.publish(event).await?;
+                self.local.invalidate(&stale).await;
             }
-            Publisher::Redis(redis) => redis.publish(event).await,
         }
+        Ok(())
     }
 }
 

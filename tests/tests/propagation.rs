@@ -338,3 +338,94 @@ async fn watch_from_a_pruned_revision_is_out_of_range() {
         .is_ok()
     );
 }
+
+#[tokio::test]
+async fn a_subscriber_told_of_a_change_reads_the_new_view_from_the_publishing_replica() {
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
+    let service = Service::start(settings(&url, Some(&redis.url()))).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    service.wait_until_published().await;
+
+    // An MCP server's reaction to an event: read the view again, at once.
+    let subscriber =
+        fred::prelude::Builder::from_config(fred::prelude::Config::from_url(&redis.url()).unwrap())
+            .build_subscriber_client()
+            .unwrap();
+    subscriber.init().await.unwrap();
+    let mut messages = subscriber.message_rx();
+    let mut grpc = service.grpc().await;
+    let request = GetPromptsRequest {
+        org_id: "acme".into(),
+        server: "github".into(),
+        ..Default::default()
+    };
+    let reads = Arc::new(Mutex::new(Vec::new()));
+    let recorded = reads.clone();
+    let reader = tokio::spawn(async move {
+        while let Ok(message) = messages.recv().await {
+            let text: String = message.value.convert().unwrap();
+            let event = InvalidationEvent::from_json(&text).unwrap();
+            let view = grpc
+                .get_prompts(request.clone())
+                .await
+                .unwrap()
+                .into_inner();
+            recorded.lock().await.push((event.revision, view.revision));
+        }
+    });
+    subscriber
+        .subscribe("mcp-config:invalidations")
+        .await
+        .unwrap();
+
+    for round in 0..20 {
+        // Warm the cache with the current view, then change it.
+        first_message(&service, "acme", "review-pr").await;
+        let response = put_prompt(&service, "acme", "review-pr", &format!("round {round}")).await;
+        assert!(response.status().is_success());
+        assert!(
+            eventually(WAIT, || async { reads.lock().await.len() > round }).await,
+            "event {round} arrived"
+        );
+    }
+    reader.abort();
+    for (event, view) in reads.lock().await.iter() {
+        assert!(
+            view >= event,
+            "told of revision {event}, the replica still served revision {view}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_watcher_told_of_a_change_reads_the_new_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let mut grpc = service.grpc().await;
+    let mut stream = grpc
+        .watch(WatchRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let request = GetPromptsRequest {
+        org_id: "acme".into(),
+        server: "github".into(),
+        ..Default::default()
+    };
+    for round in 0..20 {
+        first_message(&service, "acme", "review-pr").await;
+        let response = put_prompt(&service, "acme", "review-pr", &format!("round {round}")).await;
+        assert!(response.status().is_success());
+        let event = next_event(&mut stream).await;
+        let view = grpc.get_prompts(request.clone()).await.unwrap().into_inner();
+        assert!(
+            view.revision >= event.revision,
+            "told of revision {}, still served revision {}",
+            event.revision,
+            view.revision
+        );
+    }
+}
