@@ -185,9 +185,7 @@ pub async fn grpc(
         channels
             .into_iter()
             .map(|channel| {
-                RawGetPrompts(
-                    tonic::client::Grpc::new(channel).max_decoding_message_size(64 << 20),
-                )
+                RawGetPrompts(tonic::client::Grpc::new(channel).max_decoding_message_size(64 << 20))
             })
             .collect(),
     );

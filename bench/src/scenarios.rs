@@ -95,10 +95,7 @@ fn writer_settings(database_url: &str, redis_url: Option<&str>) -> mcp_config::c
 }
 
 /// Admin write → event received by each of `subscribers` Watch streams; `rounds` writes.
-pub async fn propagation_watch(
-    subscribers: usize,
-    rounds: usize,
-) -> anyhow::Result<Propagation> {
+pub async fn propagation_watch(subscribers: usize, rounds: usize) -> anyhow::Result<Propagation> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
     let service = Service::start(writer_settings(&url, None)).await;
