@@ -5,7 +5,7 @@ use std::{
     collections::HashMap,
     sync::{
         Arc, RwLock,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -147,6 +147,10 @@ pub(crate) struct Cache {
     /// Raised by every [`Cache::invalidate_all`]: an answer to a request sent before a flush
     /// may predate a change that was missed.
     generation: AtomicU64,
+    /// Whether the invalidation source is connected. While it is not, no view is current:
+    /// every read revalidates (a small `not_modified` when nothing changed), since a change
+    /// would go unheard.
+    following: AtomicBool,
 }
 
 /// How far an answer can be trusted.
@@ -160,6 +164,13 @@ pub(crate) enum Trust {
 }
 
 impl Cache {
+    #[cfg(test)]
+    pub fn following() -> Self {
+        let cache = Self::default();
+        cache.set_following(true);
+        cache
+    }
+
     pub fn get<T: Item>(&self, id: &ViewId) -> Option<Known<T>> {
         let entries = self.entries.read().expect("cache lock");
         let entry = entries.get(id)?;
@@ -167,8 +178,13 @@ impl Cache {
             revision: entry.revision,
             items: T::unwrap(&entry.items)?,
             confirmed: entry.confirmed,
-            current: entry.current,
+            current: entry.current && self.following.load(Ordering::Acquire),
         })
+    }
+
+    /// Whether invalidations are being heard (see [`Cache::following`]).
+    pub fn set_following(&self, following: bool) {
+        self.following.store(following, Ordering::Release);
     }
 
     /// The generation to pass to [`Cache::trust`] for a request about to be sent.
@@ -292,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_default_change_marks_every_orgs_view_of_that_server() {
-        let cache = Cache::default();
+        let cache = Cache::following();
         for org in ["", "acme", "globex"] {
             cache.store(
                 &ViewId::new(ViewKind::Prompts, org, "github"),
@@ -324,7 +340,7 @@ mod tests {
 
     #[test]
     fn an_invalidated_view_is_kept_for_stale_reads_and_revalidation() {
-        let cache = Cache::default();
+        let cache = Cache::following();
         let id = ViewId::new(ViewKind::Prompts, "acme", "github");
         cache.store(&id, 7, vec![prompt("a")], Trust::Current);
         cache.invalidate_all();
@@ -338,7 +354,7 @@ mod tests {
 
     #[test]
     fn an_answer_older_than_an_event_about_its_view_is_behind() {
-        let cache = Cache::default();
+        let cache = Cache::following();
         let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
         let globex = ViewId::new(ViewKind::Prompts, "globex", "github");
         let generation = cache.generation();
@@ -366,7 +382,7 @@ mod tests {
 
     #[test]
     fn an_answer_to_a_request_sent_before_a_flush_is_not_current() {
-        let cache = Cache::default();
+        let cache = Cache::following();
         let id = ViewId::new(ViewKind::Prompts, "acme", "github");
         let before = cache.generation();
         cache.invalidate_all();
@@ -377,5 +393,27 @@ mod tests {
             "revalidated on the next read"
         );
         assert_eq!(cache.trust(&id, 5, cache.generation()), Trust::Current);
+    }
+
+    #[test]
+    fn nothing_is_current_while_invalidations_go_unheard() {
+        let cache = Cache::following();
+        let id = ViewId::new(ViewKind::Prompts, "acme", "github");
+        cache.store(&id, 5, vec![prompt("a")], Trust::Current);
+        cache.set_following(false);
+        let known = cache.get::<Prompt>(&id).unwrap();
+        assert!(!known.is_fresh(Duration::from_secs(60)));
+        assert_eq!(
+            known.stale().items[0].name,
+            "a",
+            "still there for stale-if-error"
+        );
+        cache.set_following(true);
+        assert!(
+            cache
+                .get::<Prompt>(&id)
+                .unwrap()
+                .is_fresh(Duration::from_secs(60))
+        );
     }
 }

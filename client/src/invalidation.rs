@@ -31,7 +31,7 @@ pub(crate) fn spawn(client: &ConfigClient) {
         Source::Redis { url, channel } => {
             tokio::spawn(redis(url, channel, tracker, stop));
         }
-        Source::None => {}
+        Source::None => client.cache.set_following(true),
     }
 }
 
@@ -67,6 +67,20 @@ impl Tracker {
         });
     }
 
+    /// The source is (again) delivering events; after a reconnect, whatever happened while it
+    /// was away is unknown, so every view is marked out of date.
+    fn connected(&mut self, again: bool) {
+        if again {
+            self.flush();
+        }
+        self.cache.set_following(true);
+    }
+
+    /// The source is gone: until it is back, every read revalidates.
+    fn disconnected(&mut self) {
+        self.cache.set_following(false);
+    }
+
     /// Marks every view out of date and announces each as changed.
     pub(crate) fn flush(&mut self) {
         self.cache.invalidate_all();
@@ -94,9 +108,7 @@ async fn watch(mut grpc: crate::Grpc, mut tracker: Tracker, stop: CancellationTo
         };
         match opened {
             Ok(stream) => {
-                if connected_before {
-                    tracker.flush();
-                }
+                tracker.connected(connected_before);
                 connected_before = true;
                 backoff = Duration::from_millis(100);
                 let mut stream = stream.into_inner();
@@ -114,7 +126,7 @@ async fn watch(mut grpc: crate::Grpc, mut tracker: Tracker, stop: CancellationTo
                         _ => break,
                     }
                 }
-                tracker.flush();
+                tracker.disconnected();
             }
             Err(status) => {
                 tracing::debug!(%status, "cannot open the Watch stream; retrying");
@@ -161,14 +173,15 @@ async fn redis(url: String, channel: String, mut tracker: Tracker, stop: Cancell
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         }
-        if !first {
-            tracker.flush();
-        }
+        // Errors from now on: older ones are about the connection just replaced.
+        let mut errors = subscriber.error_rx();
+        tracker.connected(!first);
         first = false;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = reconnects.recv() => break,
+                _ = errors.recv() => break,
                 message = messages.recv() => match message {
                     Ok(message) => {
                         let text: Option<String> = message.value.convert().ok();
@@ -181,6 +194,7 @@ async fn redis(url: String, channel: String, mut tracker: Tracker, stop: Cancell
                 },
             }
         }
+        tracker.disconnected();
     }
     let _ = subscriber.quit().await;
 }
@@ -204,7 +218,7 @@ mod tests {
 
     #[test]
     fn a_gap_in_revisions_marks_every_view() {
-        let cache = Arc::new(Cache::default());
+        let cache = Arc::new(Cache::following());
         let (changes, mut received) = broadcast::channel(16);
         let mut tracker = Tracker {
             cache: cache.clone(),
