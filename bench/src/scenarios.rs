@@ -15,7 +15,8 @@ use mcp_config::{
     views::load_from_store,
 };
 use mcp_config_proto::v1::{
-    GetPromptsRequest, WatchRequest, config_service_client::ConfigServiceClient,
+    GetPromptsRequest, InvalidationEvent, Kind as EventKind, WatchRequest,
+    config_service_client::ConfigServiceClient,
 };
 use mcp_config_tests::service::{Service, settings};
 use serde::Serialize;
@@ -134,12 +135,7 @@ pub async fn propagation_redis(
         .await;
     let (sender, mut received) = mpsc::unbounded_channel::<(u64, Instant)>();
     let _clients = subscribe_raw(redis_url, subscribers, move |payload: &str, at| {
-        let event: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
-        let revision = event["revision"]
-            .as_str()
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(0);
-        let _ = sender.send((revision, at));
+        let _ = sender.send((revision_of(payload), at));
     })
     .await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -156,7 +152,7 @@ pub async fn raw_publish(
 ) -> anyhow::Result<Latency> {
     let (sender, mut received) = mpsc::unbounded_channel::<(u64, Instant)>();
     let _clients = subscribe_raw(redis_url, subscribers, move |payload: &str, at| {
-        let _ = sender.send((payload.parse().unwrap_or(0), at));
+        let _ = sender.send((revision_of(payload), at));
     })
     .await?;
     let publisher =
@@ -164,15 +160,30 @@ pub async fn raw_publish(
     publisher.init().await?;
     let mut h = histogram();
     for round in 1..=rounds as u64 {
+        // The same bytes the relay publishes for a write of the propagation scenarios.
+        let event = InvalidationEvent {
+            revision: round,
+            previous_revision: round - 1,
+            org_id: fixture::ORG.into(),
+            server: fixture::server_of("2k"),
+            kind: EventKind::Prompts as i32,
+            keys: vec!["probe".into()],
+        };
+        let payload = event.to_json();
         let start = Instant::now();
         let _: i64 = publisher
-            .publish("mcp-config:invalidations", round.to_string())
+            .publish("mcp-config:invalidations", payload)
             .await?;
         for at in collect(&mut received, round, subscribers).await {
             let _ = h.record(at.saturating_duration_since(start).as_nanos() as u64);
         }
     }
     Ok(Latency::of(&h))
+}
+
+/// The revision of an event as published (proto3 JSON); 0 if it is not one.
+fn revision_of(payload: &str) -> u64 {
+    InvalidationEvent::from_json(payload).map_or(0, |event| event.revision)
 }
 
 async fn subscribe_raw(
