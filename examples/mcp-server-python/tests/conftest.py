@@ -4,8 +4,10 @@ a subprocess against it, each on free ports."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,8 +27,15 @@ def service(tmp_path: Path) -> Iterator[ConfigService]:
     service.kill()
 
 
+@dataclass(frozen=True, slots=True)
+class McpServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    """For tests of how it stops (a signal); it is killed after the test regardless."""
+
+
 @pytest.fixture
-def mcp_url(tmp_path: Path, service: ConfigService) -> Iterator[str]:
+def mcp_server(tmp_path: Path, service: ConfigService) -> Iterator[McpServer]:
     """The example MCP server for `github`, following `service` through Watch."""
     port = free_port()
     server = Process(
@@ -43,6 +52,12 @@ def mcp_url(tmp_path: Path, service: ConfigService) -> Iterator[str]:
         ],
         tmp_path / "mcp-server.log",
     )
-    wait_until(lambda: accepts(port), "the example MCP server", server.spawn())
-    yield f"http://127.0.0.1:{port}/mcp"
+    process = server.spawn()
+    wait_until(lambda: accepts(port), "the example MCP server", process)
+    yield McpServer(f"http://127.0.0.1:{port}/mcp", process)
     server.kill()
+
+
+@pytest.fixture
+def mcp_url(mcp_server: McpServer) -> str:
+    return mcp_server.url

@@ -1,18 +1,34 @@
 """The example MCP server end to end: an MCP client of org acme lists and gets prompts that come
 from mcp-config, and an admin edit reaches it as `notifications/prompts/list_changed` with
-nothing restarted."""
+nothing restarted: on its session (protocols with `initialize`), or on its
+`subscriptions/listen` stream (2026-07-28, no sessions)."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+from typing import TYPE_CHECKING
 
 import httpx2
 import mcp_types as types
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import PromptsListChanged, ServerEvent, Subscription
 from mcp_config_client.testing import ConfigService
 
+if TYPE_CHECKING:  # conftest is pytest's to import, not a test module's
+    from conftest import McpServer
+
 NOTIFICATION_TIMEOUT = 10.0
+SHUTDOWN_TIMEOUT = 10.0
+
+ACME_REVIEW_PR_V2 = {
+    "content": {
+        "title": "Review a pull request (Acme, v2)",
+        "arguments": [{"name": "repo", "required": True}],
+        "messages": [{"role": "user", "text": "Review {{ repo }} briefly."}],
+    }
+}
 
 
 async def test_an_org_sees_its_prompts_and_is_told_when_they_change(
@@ -34,17 +50,7 @@ async def test_an_org_sees_its_prompts_and_is_told_when_they_change(
         rendered = await session.get_prompt("review-pr", {"repo": "acme/api", "number": "42"})
         resources = await session.list_resources()
 
-        service.admin(
-            "PUT",
-            "/orgs/acme/servers/github/prompts/review-pr",
-            {
-                "content": {
-                    "title": "Review a pull request (Acme, v2)",
-                    "arguments": [{"name": "repo", "required": True}],
-                    "messages": [{"role": "user", "text": "Review {{ repo }} briefly."}],
-                }
-            },
-        )
+        service.admin("PUT", "/orgs/acme/servers/github/prompts/review-pr", ACME_REVIEW_PR_V2)
         await asyncio.wait_for(prompts_changed.wait(), NOTIFICATION_TIMEOUT)
         after = await session.list_prompts()
         rerendered = await session.get_prompt("review-pr", {"repo": "acme/api"})
@@ -70,3 +76,53 @@ async def test_an_org_sees_its_prompts_and_is_told_when_they_change(
         "Review a pull request (Acme, v2)"
     )
     assert rerendered.messages[0].content.text == "Review acme/api briefly."
+
+
+async def test_a_2026_client_is_told_on_its_listen_stream(
+    service: ConfigService, mcp_url: str
+) -> None:
+    """`mode="auto"` asks `server/discover` first and uses `initialize` only with a server that
+    lacks it; this one has it, so the connection is on 2026-07-28 and sessionless."""
+    async with (
+        httpx2.AsyncClient(headers={"x-org-id": "acme"}, timeout=30) as http,
+        Client(streamable_http_client(mcp_url, http_client=http), mode="auto") as client,
+    ):
+        version, capabilities = client.protocol_version, client.server_capabilities
+        before = await client.list_prompts()
+        async with client.listen(prompts_list_changed=True) as stream:
+            service.admin("PUT", "/orgs/acme/servers/github/prompts/review-pr", ACME_REVIEW_PR_V2)
+            event = await asyncio.wait_for(anext(stream), NOTIFICATION_TIMEOUT)
+            after = await client.list_prompts()
+
+    assert version == "2026-07-28"
+    assert capabilities.prompts is not None and capabilities.prompts.list_changed
+    assert stream.honored == types.SubscriptionFilter(prompts_list_changed=True)
+    assert event == PromptsListChanged()
+    assert next(p for p in before.prompts if p.name == "review-pr").title == (
+        "Review a pull request (Acme)"
+    )
+    assert next(p for p in after.prompts if p.name == "review-pr").title == (
+        "Review a pull request (Acme, v2)"
+    )
+
+
+async def test_a_listen_stream_ends_gracefully_when_the_server_stops(
+    mcp_server: McpServer,
+) -> None:
+    """Graceful: the listen result is the stream's last frame (an abrupt end would raise
+    `SubscriptionLost`). And at once: uvicorn waits for open responses to finish before the
+    app's shutdown, so without `ListenStreams.close` first it would wait for ever."""
+
+    async def remaining(stream: Subscription) -> list[ServerEvent]:
+        return [event async for event in stream]
+
+    async with (
+        httpx2.AsyncClient(headers={"x-org-id": "acme"}, timeout=30) as http,
+        Client(streamable_http_client(mcp_server.url, http_client=http)) as client,
+        client.listen(prompts_list_changed=True, resources_list_changed=True) as stream,
+    ):
+        mcp_server.process.send_signal(signal.SIGTERM)
+        events = await asyncio.wait_for(remaining(stream), SHUTDOWN_TIMEOUT)
+
+    assert events == []
+    mcp_server.process.wait(SHUTDOWN_TIMEOUT)

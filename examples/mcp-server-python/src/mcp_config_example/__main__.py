@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import socket
+import sys
 
 import uvicorn
 from mcp_config_client import ConfigClient, Redis, Source, Watch
 
 from .app import Settings, build
+from .listen import ListenStreams
+
+
+class _Server(uvicorn.Server):
+    """uvicorn waits for open responses to finish before it runs the app's shutdown, and a
+    `subscriptions/listen` stream never finishes by itself: it is ended (gracefully) first."""
+
+    def __init__(self, config: uvicorn.Config, streams: ListenStreams) -> None:
+        super().__init__(config)
+        self._streams = streams
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._streams.close()
+        await super().shutdown(sockets)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,7 +58,15 @@ def main(argv: list[str] | None = None) -> None:
     source: Source = Redis(args.redis_url, args.channel) if args.redis_url else Watch()
     client = ConfigClient(args.config_endpoint, source=source, token=args.token)
     app = build(Settings(server=args.server, jwt_secret=args.jwt_secret), client)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    server = _Server(
+        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"),
+        app.state.listen_streams,
+    )
+    # As `uvicorn.run`: after its graceful shutdown uvicorn re-raises the signal it caught.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        sys.exit("the MCP server did not start")
 
 
 if __name__ == "__main__":

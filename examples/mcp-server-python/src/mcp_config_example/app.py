@@ -1,5 +1,6 @@
 """The MCP server: thin handlers (org from the request, view from mcp-config, MCP types out)
-and the HTTP app that runs it next to the mcp-config client and the notification task."""
+and the HTTP app that runs it next to the mcp-config client, the notification task of legacy
+sessions and the `subscriptions/listen` streams of 2026-07-28 clients."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from . import convert
+from .listen import ListenStreams
 from .org import Unauthorized, org_of
 from .sessions import Sessions
 
@@ -56,10 +58,17 @@ class ListChangedServer(Server[Any]):
 class Handlers:
     """The MCP requests this server answers, each for the org of the request."""
 
-    def __init__(self, settings: Settings, client: ConfigClient, sessions: Sessions) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: ConfigClient,
+        sessions: Sessions,
+        streams: ListenStreams,
+    ) -> None:
         self._settings = settings
         self._client = client
         self._sessions = sessions
+        self._streams = streams
 
     def _org(self, ctx: ServerRequestContext[Any]) -> str:
         """The request's org; also records the session as one of that org's."""
@@ -98,6 +107,12 @@ class Handlers:
         read = await _answer(self._client.read_resource(org, self._settings.server, params.uri))
         return convert.contents(read)
 
+    async def listen(
+        self, ctx: ServerRequestContext[Any], params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        """A 2026-07-28 client's change notifications, for the org its listen request carries."""
+        return await self._streams.serve(ctx, self._org(ctx), params.notifications)
+
 
 async def _answer(call: Awaitable[T]) -> T:
     """Awaits a client call; its errors become MCP errors that carry the service's message."""
@@ -111,15 +126,20 @@ async def _answer(call: Awaitable[T]) -> T:
 
 def build(settings: Settings, client: ConfigClient) -> Starlette:
     """The streamable-HTTP app at `/mcp`. Its lifespan runs the mcp-config client and the task
-    that turns the client's change notifications into `list_changed` on the org's sessions."""
+    that turns the client's change notifications into `list_changed` on the org's sessions.
+
+    `app.state.listen_streams` is for the HTTP server to close before it waits for open
+    responses (see `ListenStreams.close`); the lifespan's end closes them too."""
     sessions = Sessions()
-    handlers = Handlers(settings, client, sessions)
+    streams = ListenStreams(client, settings.server)
+    handlers = Handlers(settings, client, sessions, streams)
     server = ListChangedServer(
         f"mcp-config-{settings.server}",
         on_list_prompts=handlers.list_prompts,
         on_get_prompt=handlers.get_prompt,
         on_list_resources=handlers.list_resources,
         on_read_resource=handlers.read_resource,
+        on_subscriptions_listen=handlers.listen,
     )
     mcp_app = server.streamable_http_app()
 
@@ -130,6 +150,9 @@ def build(settings: Settings, client: ConfigClient) -> Starlette:
             try:
                 yield
             finally:
+                streams.close()
                 forwarding.cancel()
 
-    return Starlette(routes=[Mount("/", app=mcp_app)], lifespan=lifespan)
+    app = Starlette(routes=[Mount("/", app=mcp_app)], lifespan=lifespan)
+    app.state.listen_streams = streams
+    return app

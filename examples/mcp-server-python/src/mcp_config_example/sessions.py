@@ -1,5 +1,8 @@
 """The MCP sessions of each org, and the task that tells them their lists changed.
 
+Sessions exist on the protocols with `initialize`; a 2026-07-28 client has none and is told on
+its `subscriptions/listen` stream instead (`listen.py`).
+
 A session's org is the one its requests carry; it is (re)recorded on every request, keyed by
 the transport's session id. A change from mcp-config for (org, server, kind) becomes one
 `list_changed` notification on each session of that org (every org's, for a default). A
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 
 from mcp.server.session import ServerSession
 from mcp_config_client import Changed, Subscription, ViewKind
+
+from .changes import affects
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +41,8 @@ class Sessions:
 
     async def announce(self, change: Changed, server: str) -> None:
         """Sends `list_changed` for `change` to every session it concerns."""
-        if change.server != server:
-            return
         for session_id, known in list(self._by_id.items()):
-            if not change.concerns(known.org):
+            if not affects(change, known.org, server):
                 continue
             try:
                 if change.kind is ViewKind.PROMPTS:
