@@ -19,7 +19,7 @@ proto at install time).
 """
 
 from .cache import View, ViewKind
-from .changes import Changed, Subscription
+from .changes import Changed, Lagged, Subscription
 from .client import ConfigClient
 from .errors import (
     ConfigError,
@@ -38,6 +38,7 @@ __all__ = [
     "ConfigClient",
     "ConfigError",
     "InvalidArgument",
+    "Lagged",
     "NotFound",
     "PermissionDenied",
     "Redis",

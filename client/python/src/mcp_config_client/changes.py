@@ -2,13 +2,18 @@
 
 An MCP server turns each into `notifications/prompts/list_changed` (or resources) for its own
 clients. Every subscription has its own bounded queue, so a slow consumer never blocks the
-invalidation source or the other consumers; one that falls more than `capacity` behind loses
-the oldest notifications (each is only a hint to re-list, and the cache is correct regardless).
+invalidation source or the other consumers. One that falls more than `capacity` behind loses
+the oldest notifications, and is told so: its next item is `Lagged(missed)`, once per overflow,
+before the notifications it still holds (the newest). Each notification is only a hint to
+re-list, and the cache is correct regardless, so a consumer that lagged should assume that
+anything may have changed (an MCP server: announce every list as changed), like a receiver of
+the Rust client's broadcast channel on `RecvError::Lagged`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -28,6 +33,14 @@ class Changed:
     def concerns(self, org: str) -> bool:
         """Whether a view of `org` is affected."""
         return not self.org or self.org == org
+
+
+@dataclass(frozen=True, slots=True)
+class Lagged:
+    """The subscription fell behind and lost its `missed` oldest notifications: any view, of
+    any org and server, may have changed without a `Changed` for it."""
+
+    missed: int
 
 
 class ChangeFeed:
@@ -55,42 +68,54 @@ class ChangeFeed:
         self._subscriptions.discard(subscription)
 
 
-_END = object()
-
-
 class Subscription:
-    """`async for change in subscription`; use `async with` (or `close()`) to unsubscribe."""
+    """`async for item in subscription`: each item is a `Changed`, or `Lagged` when
+    notifications were lost. Use `async with` (or `close()`) to unsubscribe."""
 
     def __init__(self, feed: ChangeFeed, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"a subscription holds at least one notification, not {capacity}")
         self._feed = feed
-        self._queue: asyncio.Queue[Changed | object] = asyncio.Queue(capacity + 1)
         self._capacity = capacity
+        self._pending: deque[Changed] = deque()
+        #: Notifications dropped since the consumer was last told (by a `Lagged`).
+        self._missed = 0
+        self._ready = asyncio.Event()
         self._closed = False
 
     def offer(self, change: Changed) -> None:
+        """Queues `change`; when full, drops the oldest queued one, to be reported as lost."""
         if self._closed:
             return
-        if self._queue.qsize() >= self._capacity:
-            self._queue.get_nowait()
-        self._queue.put_nowait(change)
+        if len(self._pending) >= self._capacity:
+            self._pending.popleft()
+            self._missed += 1
+        self._pending.append(change)
+        self._ready.set()
 
     def close(self) -> None:
-        """Unsubscribes; an iteration in progress ends after the notifications already queued."""
+        """Unsubscribes; an iteration in progress ends after the notifications already queued
+        (and the report of any lost before them)."""
         if not self._closed:
             self._closed = True
             self._feed._forget(self)
-            self._queue.put_nowait(_END)
+            self._ready.set()
 
     def __aiter__(self) -> Subscription:
         return self
 
-    async def __anext__(self) -> Changed:
-        item = await self._queue.get()
-        if item is _END:
-            self._queue.put_nowait(_END)
-            raise StopAsyncIteration
-        assert isinstance(item, Changed)
-        return item
+    async def __anext__(self) -> Changed | Lagged:
+        while True:
+            # The lost notifications were older than every queued one: reported first.
+            if self._missed:
+                missed, self._missed = self._missed, 0
+                return Lagged(missed)
+            if self._pending:
+                return self._pending.popleft()
+            if self._closed:
+                raise StopAsyncIteration
+            self._ready.clear()
+            await self._ready.wait()
 
     async def __aenter__(self) -> Subscription:
         return self

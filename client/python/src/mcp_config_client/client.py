@@ -136,7 +136,9 @@ class ConfigClient:
         """Notifications of changed views from now on: `async for change in client.changes()`.
 
         An empty `change.org` means a default changed, so every org of that server is affected
-        (`change.concerns(org)` says whether an org's view is).
+        (`change.concerns(org)` says whether an org's view is). A consumer more than 1024
+        notifications behind loses the oldest and is told by a `Lagged` item instead: anything
+        may have changed.
         """
         return self._feed.subscribe()
 

@@ -6,10 +6,23 @@ One rule for both ways a client is told (a legacy session, `sessions.py`; a 2026
 
 from __future__ import annotations
 
-from mcp_config_client import Changed
+from mcp_config_client import Changed, Lagged, ViewKind
+
+#: What a client is told when changes were lost: they may have been its own, of either kind.
+EVERY_LIST = (ViewKind.PROMPTS, ViewKind.RESOURCES)
 
 
 def affects(change: Changed, org: str, server: str) -> bool:
     """Whether `change` touches what `org` sees from `server`: its own entries, or a default
     (empty org) that every org inherits. Another server's changes never do."""
     return change.server == server and change.concerns(org)
+
+
+def changed_lists(item: Changed | Lagged, org: str, server: str) -> tuple[ViewKind, ...]:
+    """The lists to announce as changed to a client of `org` on `server` for one item of the
+    mcp-config client's changes: the changed kind if it `affects` the client, nothing if not,
+    and every list after a loss (the subscription fell behind: the missed changes may have
+    concerned this client)."""
+    if isinstance(item, Lagged):
+        return EVERY_LIST
+    return (item.kind,) if affects(item, org, server) else ()

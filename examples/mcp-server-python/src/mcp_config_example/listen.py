@@ -4,7 +4,8 @@ That protocol has no sessions to notify: a client that wants change notification
 `subscriptions/listen` request open, and that request's response stream carries them. The SDK's
 own `ListenHandler` fans every event out to every stream alike, but what a client is told
 depends on its org, so each stream here follows the mcp-config client's changes itself and
-forwards those that affect the org of its request (`changes.affects`, the sessions' rule too).
+forwards those that affect the org of its request (`changes.changed_lists`, the sessions' rule
+too): both lists, as far as requested, when the stream fell behind and changes were lost.
 
 A stream ends when the client closes it (its handler is cancelled), or gracefully, with the
 listen result as its last frame, on `close()`: the server stopping.
@@ -26,7 +27,7 @@ from mcp.shared.subscriptions import (
 )
 from mcp_config_client import ConfigClient, Subscription, ViewKind
 
-from .changes import affects
+from .changes import changed_lists
 
 
 class ListenStreams:
@@ -75,12 +76,14 @@ class ListenStreams:
                     ),
                     related_request_id=ctx.request_id,
                 )
-                async for change in changes:
-                    event = events.get(change.kind)
-                    if event is not None and affects(change, org, self._server):
-                        await ctx.session.send_notification(
-                            event_to_notification(event, meta), related_request_id=ctx.request_id
-                        )
+                async for item in changes:
+                    for kind in changed_lists(item, org, self._server):
+                        event = events.get(kind)
+                        if event is not None:
+                            await ctx.session.send_notification(
+                                event_to_notification(event, meta),
+                                related_request_id=ctx.request_id,
+                            )
             finally:
                 self._open.discard(changes)
         return types.SubscriptionsListenResult(_meta=meta)

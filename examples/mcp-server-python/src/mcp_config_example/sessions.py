@@ -5,7 +5,8 @@ its `subscriptions/listen` stream instead (`listen.py`).
 
 A session's org is the one its requests carry; it is (re)recorded on every request, keyed by
 the transport's session id. A change from mcp-config for (org, server, kind) becomes one
-`list_changed` notification on each session of that org (every org's, for a default). A
+`list_changed` notification on each session of that org (every org's, for a default); when the
+forwarding task fell behind and changes were lost, every session is told both lists changed. A
 session that cannot be reached any more is forgotten.
 """
 
@@ -15,9 +16,9 @@ import logging
 from dataclasses import dataclass
 
 from mcp.server.session import ServerSession
-from mcp_config_client import Changed, Subscription, ViewKind
+from mcp_config_client import Changed, Lagged, Subscription, ViewKind
 
-from .changes import affects
+from .changes import changed_lists
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +40,21 @@ class Sessions:
         if session_id:
             self._by_id[session_id] = _Known(org, session)
 
-    async def announce(self, change: Changed, server: str) -> None:
-        """Sends `list_changed` for `change` to every session it concerns."""
+    async def announce(self, item: Changed | Lagged, server: str) -> None:
+        """Sends `list_changed` for `item` to every session it concerns (`changed_lists`: both
+        lists to every session after lost changes)."""
         for session_id, known in list(self._by_id.items()):
-            if not affects(change, known.org, server):
-                continue
             try:
-                if change.kind is ViewKind.PROMPTS:
-                    await known.session.send_prompt_list_changed()
-                else:
-                    await known.session.send_resource_list_changed()
+                for kind in changed_lists(item, known.org, server):
+                    if kind is ViewKind.PROMPTS:
+                        await known.session.send_prompt_list_changed()
+                    else:
+                        await known.session.send_resource_list_changed()
             except Exception as error:  # a closed transport fails in transport-specific ways
                 log.debug("forgetting session %s: %s", session_id, error)
                 self._by_id.pop(session_id, None)
 
     async def forward(self, changes: Subscription, server: str) -> None:
-        """Announces every change until `changes` ends."""
-        async for change in changes:
-            await self.announce(change, server)
+        """Announces every change (and every loss) until `changes` ends."""
+        async for item in changes:
+            await self.announce(item, server)
