@@ -420,7 +420,11 @@ async fn a_watcher_told_of_a_change_reads_the_new_view() {
         let response = put_prompt(&service, "acme", "review-pr", &format!("round {round}")).await;
         assert!(response.status().is_success());
         let event = next_event(&mut stream).await;
-        let view = grpc.get_prompts(request.clone()).await.unwrap().into_inner();
+        let view = grpc
+            .get_prompts(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
         assert!(
             view.revision >= event.revision,
             "told of revision {}, still served revision {}",
