@@ -137,6 +137,7 @@ impl App {
             settings.change_retention(),
             background.clone(),
         ));
+        background_tasks.spawn(crate::metrics::upkeep(background.clone()));
 
         let limits = Limits::default();
         let views = Views::new(store.clone(), cache, l2, limits);

@@ -60,6 +60,23 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds recorded histogram samples into their buckets until `shutdown`. The recorder keeps
+/// every sample until then: without this, a process nobody scrapes grows by 8 bytes a request
+/// (hundreds of MB an hour at full load), and the first scrape pays for all of it at once.
+pub async fn upkeep(shutdown: tokio_util::sync::CancellationToken) {
+    let mut every = tokio::time::interval(UPKEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => handle().run_upkeep(),
+        }
+    }
+}
+
 /// The method label of a gRPC path, from a fixed set so labels never grow without bound.
 fn method_of(path: &str) -> &'static str {
     match path.rsplit('/').next() {
