@@ -161,6 +161,24 @@ fn cores() -> Option<(usize, usize)> {
     (pinnable && count >= 2).then_some((1, 0))
 }
 
+/// Moves a running process (every thread) and its current children to `core`; the children it
+/// forks later inherit it. Baselines backed by PostgreSQL or Redis then get the server's one
+/// core in all, as the service does, instead of also taking the generator's.
+fn pin(pid: u32, core: usize) -> anyhow::Result<()> {
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let pids =
+        std::iter::once(pid.to_string()).chain(children.split_whitespace().map(String::from));
+    for pid in pids {
+        let status = Command::new("taskset")
+            .args(["-a", "-c", "-p", &core.to_string(), &pid])
+            .stdout(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "taskset -p {pid} failed");
+    }
+    Ok(())
+}
+
 fn command(core: Option<usize>, args: &[String]) -> anyhow::Result<Command> {
     let exe = std::env::current_exe()?;
     Ok(match core {
@@ -257,6 +275,10 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
     let (server_core, load_core) = (cores.map(|c| c.0), cores.map(|c| c.1));
     let pg = tokio::task::spawn_blocking(Postgres::start).await?;
     let redis = Redis::start();
+    if let Some(core) = server_core {
+        pin(pg.pid().context("the PostgreSQL postmaster's pid")?, core)?;
+        pin(redis.pid().context("the Redis server's pid")?, core)?;
+    }
     let mut report = report::Report::new(smoke, cores.is_some());
 
     let sizes: &[&str] = match (wanted(Scenario::Throughput), smoke) {

@@ -171,7 +171,7 @@ impl Report {
              How the scenarios are built and which targets they meet: `docs/benchmarks-analysis.md`.\n",
             machine(),
             if self.pinned {
-                "pinned to separate cores with `taskset`"
+                "pinned to separate cores with `taskset` (PostgreSQL and Redis on the server's core)"
             } else {
                 "NOT pinned (taskset unavailable)"
             }

@@ -154,6 +154,18 @@ impl Postgres {
         self.port
     }
 
+    /// The postmaster's process id (new backends are its children), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        let pid_file = self.dir.path().join("data").join("postmaster.pid");
+        std::fs::read_to_string(pid_file)
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// The URL of the cluster's `postgres` database.
     pub fn admin_url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)

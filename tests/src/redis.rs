@@ -29,6 +29,11 @@ impl Redis {
         self.port
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.lock().unwrap().as_ref().map(Child::id)
+    }
+
     /// Starts (again) on the same port and waits until it accepts connections.
     pub fn resume(&self) {
         let child = Command::new("redis-server")
