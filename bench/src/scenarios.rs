@@ -358,7 +358,7 @@ pub async fn l1_memory(orgs: usize, budget: u64) -> anyhow::Result<Memory> {
             &template.full().0,
         ))?;
         cache
-            .get_or_load(key, async move { Ok(view) })
+            .get_or_load(key, || async move { Ok(view) })
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
