@@ -250,6 +250,12 @@ fn run_json(core: Option<usize>, args: &[String]) -> anyhow::Result<Stats> {
     serde_json::from_str(text.trim()).with_context(|| format!("stats of {args:?}: {text}"))
 }
 
+/// The run of median throughput.
+fn median(mut runs: Vec<Stats>) -> Stats {
+    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    runs.swap_remove(runs.len() / 2)
+}
+
 fn load_args(addr: &str, size: &str, seconds: f64, rate: Option<f64>) -> Vec<String> {
     let mut args: Vec<String> = [
         "load",
@@ -271,6 +277,7 @@ fn load_args(addr: &str, size: &str, seconds: f64, rate: Option<f64>) -> Vec<Str
 async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result<()> {
     let wanted = |scenario| only.is_empty() || only.contains(&scenario);
     let seconds = if smoke { 0.5 } else { 5.0 };
+    let repeats = if smoke { 1 } else { 3 };
     let cores = cores();
     let (server_core, load_core) = (cores.map(|c| c.0), cores.map(|c| c.1));
     let pg = tokio::task::spawn_blocking(Postgres::start).await?;
@@ -293,23 +300,6 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
             std::env::temp_dir().display()
         );
         let _ = std::fs::remove_file(sqlite.trim_start_matches("sqlite://"));
-        let (served, addr) = serve(Target::Bare, size, "sqlite::memory:", server_core)?;
-        let bare = run_json(load_core, &load_args(&addr, size, seconds, None))?;
-        let bare_half = run_json(
-            load_core,
-            &load_args(&addr, size, seconds, Some(bare.rps / 2.0)),
-        )?;
-        drop(served);
-        let (served, addr) = serve(Target::Service, size, &sqlite, server_core)?;
-        let service = run_json(load_core, &load_args(&addr, size, seconds, None))?;
-        let service_half = run_json(
-            load_core,
-            &load_args(&addr, size, seconds, Some(bare.rps / 2.0)),
-        )?;
-        drop(served);
-        let (served, addr) = serve(Target::Direct, size, &pg.database(), server_core)?;
-        let direct = run_json(load_core, &load_args(&addr, size, seconds, None))?;
-        drop(served);
         let redis_args: Vec<String> = [
             "redis-get",
             "--url",
@@ -321,7 +311,32 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
         ]
         .map(String::from)
         .into();
-        let redis_get = run_json(load_core, &redis_args)?;
+        // Interleaved repeats, each target's median: one run per target is at the mercy of
+        // whatever else the machine did in those seconds.
+        let mut runs: [Vec<Stats>; 4] = Default::default();
+        for _ in 0..repeats {
+            for (i, (target, database)) in [
+                (Target::Bare, "sqlite::memory:"),
+                (Target::Service, sqlite.as_str()),
+                (Target::Direct, pg.database().as_str()),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let (served, addr) = serve(target, size, database, server_core)?;
+                runs[i].push(run_json(load_core, &load_args(&addr, size, seconds, None))?);
+                drop(served);
+            }
+            runs[3].push(run_json(load_core, &redis_args)?);
+        }
+        let [bare, service, direct, redis_get] = runs.map(median);
+        let half = Some(bare.rps / 2.0);
+        let (served, addr) = serve(Target::Bare, size, "sqlite::memory:", server_core)?;
+        let bare_half = run_json(load_core, &load_args(&addr, size, seconds, half))?;
+        drop(served);
+        let (served, addr) = serve(Target::Service, size, &sqlite, server_core)?;
+        let service_half = run_json(load_core, &load_args(&addr, size, seconds, half))?;
+        drop(served);
         report.throughput(
             size,
             bare,

@@ -178,7 +178,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "## Cached `GetPrompts` throughput (requests/s, 64 in flight over 4 connections)\n"
+            "## Cached `GetPrompts` throughput (requests/s, 64 in flight over 4 connections; each figure the median of 3 interleaved runs)\n"
         );
         let _ = writeln!(
             s,
