@@ -15,4 +15,6 @@ if ((${#missing[@]})); then
 fi
 
 cargo test --workspace --all-targets "$@"
-scripts/test-python.sh
+# The service binary the Rust tests just built: building it alone would resolve features
+# differently and compile much of the tree again.
+MCP_CONFIG_BIN="$PWD/target/debug/mcp-config" scripts/test-python.sh

@@ -94,6 +94,7 @@ enum Scenario {
     Stampede,
     Propagation,
     Cold,
+    Miss,
     Memory,
 }
 
@@ -356,6 +357,13 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
     }
     if wanted(Scenario::Cold) {
         cold(&mut report, smoke, &pg).await?;
+    }
+    if wanted(Scenario::Miss) {
+        eprintln!("miss paths");
+        let rounds = if smoke { 20 } else { 1_000 };
+        let (from_l2, from_store) =
+            scenarios::miss_paths(&pg.database(), &redis.url(), rounds).await?;
+        report.miss_paths(from_l2, from_store);
     }
     if wanted(Scenario::Memory) {
         eprintln!("L1 memory");

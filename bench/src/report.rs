@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::{
     load::Stats,
-    scenarios::{Latency, Memory, Propagation},
+    scenarios::{Latency, Memory, MissPath, Propagation},
 };
 
 pub struct Report {
@@ -140,6 +140,23 @@ impl Report {
         self.misc.push(format!(
             "- Cold loads (no cache), {orgs} orgs × {prompts} prompts in PostgreSQL, {} views loaded: p50 {:.2} ms, p99 **{:.2} ms**, max {:.2} ms (target p99 ≤ 10 ms).",
             latency.samples, latency.p50_ms, latency.p99_ms, latency.max_ms
+        ));
+    }
+
+    pub fn miss_paths(&mut self, from_l2: MissPath, from_store: MissPath) {
+        let line = |path: &MissPath| {
+            format!(
+                "whole {:.3} ms vs parts {:.3} ms (**{}**)",
+                path.whole.p50_ms,
+                path.parts.p50_ms,
+                ratio(path.whole.p50_ms, path.parts.p50_ms)
+            )
+        };
+        self.misc.push(format!(
+            "- Miss paths of a 2 KB view, p50 over {} rounds (target ≤ 1.2× the sum of the parts): from L2 (GET + decode + L1 insert) {}; from PostgreSQL (L2 GET + query, merge, encode + L2 SET + L1 insert) {}.",
+            from_l2.whole.samples,
+            line(&from_l2),
+            line(&from_store),
         ));
     }
 

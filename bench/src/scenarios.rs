@@ -5,12 +5,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context;
 use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
 use futures::StreamExt;
 use mcp_config::{
     cache::{ViewCache, ViewKey},
     domain::{Kind, Scope, Slug},
-    edits::Missing,
+    edits::{Editor, Missing},
     store::Store,
     views::load_from_store,
 };
@@ -370,4 +371,114 @@ pub async fn l1_memory(orgs: usize, budget: u64) -> anyhow::Result<Memory> {
         entries_kept: cache.entry_count(),
         rss_growth_bytes: rss_bytes().saturating_sub(before),
     })
+}
+
+/// A miss path timed whole, and the same work timed part by part (p50s, ms).
+#[derive(Debug, Clone, Default)]
+pub struct MissPath {
+    pub whole: Latency,
+    pub parts: Latency,
+}
+
+/// The two L1 miss paths of a 2 KB view against the sum of their parts, `rounds` times each:
+/// served from L2 (GET + decode + L1 insert) and loaded from the store (L2 GET that misses +
+/// query, merge and encode + the fenced L2 SET + L1 insert).
+pub async fn miss_paths(
+    database_url: &str,
+    redis_url: &str,
+    rounds: usize,
+) -> anyhow::Result<(MissPath, MissPath)> {
+    use mcp_config::{
+        cache::Invalidation,
+        redis::{L2, RedisSettings},
+        render::Limits,
+        views::Views,
+        wire::EncodedView,
+    };
+
+    let store = Store::connect(database_url, 4).await?;
+    store.migrate().await?;
+    Editor::new(store.clone(), mcp_config::relay::RelayHandle::default())
+        .import(&fixture::bundle(), Missing::Keep, false, "bench")
+        .await?;
+    let client = mcp_config::redis::client(redis_url)?;
+    client.wait_for_connect().await?;
+    let l2_under = |channel: String| {
+        L2::new(
+            client.clone(),
+            RedisSettings {
+                channel,
+                l2_ttl: Duration::from_secs(300),
+            },
+        )
+    };
+    let cache = ViewCache::new(64 << 20, Duration::from_secs(300));
+    let key = ViewKey {
+        kind: Kind::Prompts,
+        scope: Scope::Org(Slug::parse("org", fixture::ORG)?),
+        server: Slug::parse("server", &fixture::server_of("2k"))?,
+    };
+    let only_this_view = Invalidation::View(key.clone());
+    let forget = || cache.invalidate(&only_this_view);
+    let elapsed = |start: Instant| start.elapsed().as_nanos() as u64;
+    let fail = |e: std::sync::Arc<mcp_config::error::Error>| anyhow::anyhow!("{e}");
+
+    // From L2: one L2 that stays filled.
+    let filled = l2_under("bench:miss:l2".into());
+    let views = Views::new(
+        store.clone(),
+        cache.clone(),
+        Some(filled.clone()),
+        Limits::default(),
+    );
+    views.view(&key).await?;
+    let (mut whole, mut parts) = (histogram(), histogram());
+    for _ in 0..rounds {
+        forget().await;
+        let start = Instant::now();
+        views.view(&key).await?;
+        let _ = whole.record(elapsed(start));
+
+        forget().await;
+        let start = Instant::now();
+        let body = filled.get(&key).await?.context("the view is in L2")?;
+        let view = EncodedView::from_body(body)?;
+        cache
+            .get_or_load(key.clone(), || async { Ok(view) })
+            .await
+            .map_err(fail)?;
+        let _ = parts.record(elapsed(start));
+    }
+    let from_l2 = MissPath {
+        whole: Latency::of(&whole),
+        parts: Latency::of(&parts),
+    };
+
+    // From the store: a fresh L2 namespace each round, so its GET misses and its SET stores.
+    let (mut whole, mut parts) = (histogram(), histogram());
+    for round in 0..rounds {
+        forget().await;
+        let empty = l2_under(format!("bench:miss:store:{round}:whole"));
+        let views = Views::new(store.clone(), cache.clone(), Some(empty), Limits::default());
+        let start = Instant::now();
+        views.view(&key).await?;
+        let _ = whole.record(elapsed(start));
+
+        forget().await;
+        let empty = l2_under(format!("bench:miss:store:{round}:parts"));
+        let start = Instant::now();
+        anyhow::ensure!(empty.get(&key).await?.is_none(), "a fresh L2 namespace");
+        let (view, snapshot) = load_from_store(&store, &key).await?;
+        empty.put(&key, view.full().0, snapshot).await?;
+        cache
+            .get_or_load(key.clone(), || async { Ok(view) })
+            .await
+            .map_err(fail)?;
+        let _ = parts.record(elapsed(start));
+    }
+    let from_store = MissPath {
+        whole: Latency::of(&whole),
+        parts: Latency::of(&parts),
+    };
+    Ok((from_l2, from_store))
 }

@@ -105,8 +105,7 @@ async fn a_change_reaches_the_client_through_redis() {
 
 /// A service on SQLite publishing to its own throwaway Redis, and a client listening there.
 async fn with_redis_client(redis: &Redis, dir: &tempfile::TempDir) -> (Service, ConfigClient) {
-    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
-    let service = Service::start(settings(&url, Some(&redis.url()))).await;
+    let service = Service::sqlite_with_redis(dir, redis).await;
     service.import(EXAMPLE_BUNDLE).await;
     service.wait_until_published().await;
     let source = Source::Redis {

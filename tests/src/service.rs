@@ -29,6 +29,10 @@ pub fn settings(database_url: &str, redis_url: Option<&str>) -> Settings {
     Cli::parse_from(args).settings
 }
 
+fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("mcp-config.db").display())
+}
+
 /// A running service; shut down when dropped.
 pub struct Service {
     pub grpc_addr: SocketAddr,
@@ -53,8 +57,12 @@ impl Service {
 
     /// A temp-file SQLite service (no Redis).
     pub async fn sqlite(dir: &tempfile::TempDir) -> Self {
-        let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
-        Self::start(settings(&url, None)).await
+        Self::start(settings(&sqlite_url(dir), None)).await
+    }
+
+    /// A temp-file SQLite service publishing to (and caching in) `redis`.
+    pub async fn sqlite_with_redis(dir: &tempfile::TempDir, redis: &crate::redis::Redis) -> Self {
+        Self::start(settings(&sqlite_url(dir), Some(&redis.url()))).await
     }
 
     pub async fn grpc(&self) -> ConfigServiceClient<Channel> {

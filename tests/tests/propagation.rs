@@ -343,8 +343,7 @@ async fn watch_from_a_pruned_revision_is_out_of_range() {
 async fn a_subscriber_told_of_a_change_reads_the_new_view_from_the_publishing_replica() {
     let redis = Redis::start();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
-    let service = Service::start(settings(&url, Some(&redis.url()))).await;
+    let service = Service::sqlite_with_redis(&dir, &redis).await;
     service.import(EXAMPLE_BUNDLE).await;
     service.wait_until_published().await;
 

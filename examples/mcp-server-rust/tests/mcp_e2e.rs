@@ -7,7 +7,7 @@ use mcp_config_client::{ClientConfig, ConfigClient, Source};
 use mcp_config_example_server::{ConfigBackedServer, org::OrgResolver, serve};
 use mcp_config_tests::{
     redis::Redis,
-    service::{EXAMPLE_BUNDLE, Service, settings},
+    service::{EXAMPLE_BUNDLE, Service},
 };
 use rmcp::{
     ClientHandler, RoleClient, ServiceExt,
@@ -15,7 +15,10 @@ use rmcp::{
         GetPromptRequestParams, ProtocolVersion, ReadResourceRequestParams, ResourceContents,
         ServerNotification, SubscriptionFilter,
     },
-    service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, Peer, RunningService},
+    service::{
+        ClientLifecycleMode, ClientServiceExt, NotificationContext, Peer, RunningService,
+        Subscription,
+    },
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
@@ -125,6 +128,22 @@ async fn put_prompt(service: &Service, path: &str, description: &str, text: &str
     );
 }
 
+/// Waits (bounded) for the next notification on `listening`: it must say the prompts changed.
+async fn expect_prompt_list_changed(listening: &mut Subscription) {
+    let notification = tokio::time::timeout(WAIT, listening.next())
+        .await
+        .expect("list_changed within the wait")
+        .unwrap()
+        .expect("the subscription is open");
+    assert!(
+        matches!(
+            notification,
+            ServerNotification::PromptListChangedNotification(_)
+        ),
+        "{notification:?}"
+    );
+}
+
 fn prompt_list_changed() -> SubscriptionFilter {
     SubscriptionFilter::builder().prompts_list_changed().build()
 }
@@ -173,18 +192,7 @@ async fn an_admin_change_reaches_mcp_clients_as_list_changed_and_a_new_list() {
         "Review {{ repo }} the new way.",
     )
     .await;
-    let notification = tokio::time::timeout(WAIT, listening.next())
-        .await
-        .expect("list_changed within the wait")
-        .unwrap()
-        .expect("the subscription is open");
-    assert!(
-        matches!(
-            notification,
-            ServerNotification::PromptListChangedNotification(_)
-        ),
-        "{notification:?}"
-    );
+    expect_prompt_list_changed(&mut listening).await;
     assert_eq!(
         description_of(&acme, "review-pr").await.as_deref(),
         Some("Changed through the admin API")
@@ -274,8 +282,7 @@ async fn each_org_sees_its_own_view_and_errors_name_the_problem() {
 async fn a_default_changed_over_redis_notifies_every_org() {
     let redis = Redis::start();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
-    let service = Service::start(settings(&url, Some(&redis.url()))).await;
+    let service = Service::sqlite_with_redis(&dir, &redis).await;
     service.import(EXAMPLE_BUNDLE).await;
     service.wait_until_published().await;
     let source = Source::Redis {
@@ -299,15 +306,7 @@ async fn a_default_changed_over_redis_notifies_every_org() {
         "Notes for {{ repo }}.",
     )
     .await;
-    let notification = tokio::time::timeout(WAIT, listening.next())
-        .await
-        .expect("list_changed within the wait")
-        .unwrap()
-        .expect("the subscription is open");
-    assert!(matches!(
-        notification,
-        ServerNotification::PromptListChangedNotification(_)
-    ));
+    expect_prompt_list_changed(&mut listening).await;
     assert_eq!(
         description_of(&globex, "release-notes").await.as_deref(),
         Some("Release notes, now with a description")
