@@ -5,7 +5,7 @@ use std::{
     collections::HashMap,
     sync::{
         Arc, RwLock,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -150,7 +150,7 @@ pub(crate) struct Cache {
     /// Whether the invalidation source is connected. While it is not, no view is current:
     /// every read revalidates (a small `not_modified` when nothing changed), since a change
     /// would go unheard.
-    following: AtomicBool,
+    following: tokio::sync::watch::Sender<bool>,
 }
 
 /// How far an answer can be trusted.
@@ -178,13 +178,20 @@ impl Cache {
             revision: entry.revision,
             items: T::unwrap(&entry.items)?,
             confirmed: entry.confirmed,
-            current: entry.current && self.following.load(Ordering::Acquire),
+            current: entry.current && *self.following.borrow(),
         })
     }
 
     /// Whether invalidations are being heard (see [`Cache::following`]).
     pub fn set_following(&self, following: bool) {
-        self.following.store(following, Ordering::Release);
+        self.following.send_replace(following);
+    }
+
+    /// Waits until invalidations are being heard.
+    pub async fn until_following(&self) {
+        let mut following = self.following.subscribe();
+        // The sender lives as long as `self`: the wait cannot end in an error.
+        let _ = following.wait_for(|heard| *heard).await;
     }
 
     /// The generation to pass to [`Cache::trust`] for a request about to be sent.

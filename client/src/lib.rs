@@ -226,6 +226,13 @@ impl ConfigClient {
         Ok(client)
     }
 
+    /// Waits until the invalidation source is connected, so that a change made from now on is
+    /// heard (right after [`ConfigClient::connect`] it is still connecting in the background).
+    /// Returns at once with [`Source::None`].
+    pub async fn until_following(&self) {
+        self.cache.until_following().await;
+    }
+
     /// Notifications of changed views, for `list_changed` notifications.
     pub fn changes(&self) -> broadcast::Receiver<Changed> {
         self.changes.subscribe()

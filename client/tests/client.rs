@@ -52,8 +52,7 @@ async fn a_change_reaches_the_client_through_watch_with_a_notification() {
     let first = client.prompts("acme", "github").await.unwrap();
     assert_eq!(first.items.len(), 4);
     assert!(first.stale.is_none());
-    // Give the Watch stream a moment to open, then change the prompt.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.until_following().await;
     put_prompt(&service, "acme", "review-pr", "Watch delivered this").await;
     let change = tokio::time::timeout(WAIT, changes.recv())
         .await
@@ -93,7 +92,7 @@ async fn a_change_reaches_the_client_through_redis() {
         .await
         .unwrap();
     assert!(text_of(&client, "acme", "review-pr").await.contains("Acme"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.until_following().await;
     put_prompt(&service, "acme", "review-pr", "Redis delivered this").await;
     assert!(
         eventually(WAIT, || async {
@@ -124,7 +123,7 @@ async fn redis_down_the_client_revalidates_every_read_until_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
     let (service, client) = with_redis_client(&redis, &dir).await;
     assert!(text_of(&client, "acme", "review-pr").await.contains("Acme"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.until_following().await;
 
     redis.kill();
     put_prompt(
@@ -144,7 +143,7 @@ async fn redis_down_the_client_revalidates_every_read_until_it_is_back() {
 
     redis.resume();
     service.wait_until_published().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    client.until_following().await;
     put_prompt(&service, "acme", "review-pr", "heard again").await;
     assert!(
         eventually(WAIT, || async {
@@ -164,7 +163,7 @@ async fn a_revision_gap_on_the_channel_marks_every_view() {
     let (service, client) = with_redis_client(&redis, &dir).await;
     client.prompts("acme", "github").await.unwrap();
     let mut changes = client.changes();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.until_following().await;
     // A real change first: the client learns the current revision.
     let response = reqwest::Client::new()
         .put(service.admin("/defaults/servers/slack/prompts/draft-announcement"))

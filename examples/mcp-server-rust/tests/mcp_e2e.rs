@@ -42,6 +42,8 @@ impl ExampleServer {
             ..ClientConfig::new(format!("http://{}", service.grpc_addr))
         };
         let client = ConfigClient::connect(config).await.unwrap();
+        // Invalidations must be heard before a test changes anything.
+        client.until_following().await;
         let shutdown = CancellationToken::new();
         let server = ConfigBackedServer::new(client, "github", OrgResolver::Header);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -182,8 +184,6 @@ async fn an_admin_change_reaches_mcp_clients_as_list_changed_and_a_new_list() {
     );
     let mut listening = acme.listen(prompt_list_changed()).await.unwrap();
     assert_eq!(listening.acknowledged().prompts_list_changed, Some(true));
-    // The example server's Watch stream opens in the background: give it a moment.
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     put_prompt(
         &service,
@@ -297,7 +297,6 @@ async fn a_default_changed_over_redis_notifies_every_org() {
         "the bundle's default has no description"
     );
     let mut listening = globex.listen(prompt_list_changed()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     put_prompt(
         &service,
@@ -325,7 +324,6 @@ async fn legacy_sessions_get_list_changed_on_the_session() {
         description_of(&acme, "review-pr").await.as_deref(),
         Some("Acme's review checklist, security first.")
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     put_prompt(
         &service,
