@@ -181,7 +181,9 @@ async fn redis(url: String, channel: String, mut tracker: Tracker, stop: Cancell
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = reconnects.recv() => break,
-                _ = errors.recv() => break,
+                // Errors that leave the connection up (a slow reply, a protocol hiccup) lose
+                // nothing: only a lost connection means events may have been missed.
+                _ = errors.recv() => if !subscriber.is_connected() { break },
                 message = messages.recv() => match message {
                     Ok(message) => {
                         let text: Option<String> = message.value.convert().ok();
