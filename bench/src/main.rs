@@ -75,6 +75,14 @@ enum Cmd {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+    /// Subscribe to the invalidation channel; prints `ready`, then `revision unix-nanos` per
+    /// message received (the propagation scenarios run their subscribers this way).
+    Subscribe {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 1)]
+        subscribers: usize,
+    },
     /// Every scenario and baseline; writes the report.
     All {
         /// A CI-sized run: seconds, not minutes. Its figures mean nothing.
@@ -148,6 +156,9 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&stats)?);
             Ok(())
         }
+        Cmd::Subscribe { url, subscribers } => {
+            scenarios::serve_subscribers(&url, subscribers).await
+        }
         Cmd::All { smoke, out, only } => run_all(smoke, out, &only).await,
     }
 }
@@ -180,7 +191,7 @@ fn pin(pid: u32, core: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn command(core: Option<usize>, args: &[String]) -> anyhow::Result<Command> {
+pub(crate) fn command(core: Option<usize>, args: &[String]) -> anyhow::Result<Command> {
     let exe = std::env::current_exe()?;
     Ok(match core {
         Some(core) => {
@@ -353,7 +364,7 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
         stampede(&mut report).await?;
     }
     if wanted(Scenario::Propagation) {
-        propagation(&mut report, smoke, &pg, &redis).await?;
+        propagation(&mut report, smoke, &pg, &redis, load_core).await?;
     }
     if wanted(Scenario::Cold) {
         cold(&mut report, smoke, &pg).await?;
@@ -398,15 +409,17 @@ async fn propagation(
     smoke: bool,
     pg: &Postgres,
     redis: &Redis,
+    subscribers_core: Option<usize>,
 ) -> anyhow::Result<()> {
     eprintln!("propagation");
     let fleet: &[usize] = if smoke { &[1, 10] } else { &[1, 100, 1000] };
     for &n in fleet {
         // Enough rounds for a p99 with one subscriber; fleets give n samples a round.
         let rounds = if smoke { 3 } else { (3000 / n).clamp(30, 300) };
-        let raw = scenarios::raw_publish(&redis.url(), n, rounds).await?;
+        let raw = scenarios::raw_publish(&redis.url(), n, rounds, subscribers_core).await?;
         let via_redis =
-            scenarios::propagation_redis(&pg.database(), &redis.url(), n, rounds).await?;
+            scenarios::propagation_redis(&pg.database(), &redis.url(), n, rounds, subscribers_core)
+                .await?;
         let via_watch = scenarios::propagation_watch(n, rounds).await?;
         report.propagation(n, raw, via_redis, via_watch);
     }

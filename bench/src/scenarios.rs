@@ -1,8 +1,8 @@
 //! Scenarios measured in-process: stampede, propagation, cold loads, L1 memory.
 
 use std::{
-    sync::Arc,
-    time::{Duration, Instant},
+    io::Write,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::Context;
@@ -22,7 +22,10 @@ use mcp_config_proto::v1::{
 use mcp_config_tests::service::{Service, settings};
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    sync::mpsc,
+};
 
 use crate::{fixture, load::histogram};
 
@@ -104,7 +107,7 @@ pub async fn propagation_watch(subscribers: usize, rounds: usize) -> anyhow::Res
     service
         .import(&fixture::bundle().to_text(mcp_config::bundle::Format::Yaml))
         .await;
-    let (sender, mut received) = mpsc::unbounded_channel::<(u64, Instant)>();
+    let (sender, mut received) = mpsc::unbounded_channel::<(u64, SystemTime)>();
     let mut streams = Vec::new();
     for _ in 0..subscribers {
         let mut client =
@@ -116,7 +119,7 @@ pub async fn propagation_watch(subscribers: usize, rounds: usize) -> anyhow::Res
         let sender = sender.clone();
         tokio::spawn(async move {
             while let Some(Ok(event)) = stream.next().await {
-                let _ = sender.send((event.revision, Instant::now()));
+                let _ = sender.send((event.revision, SystemTime::now()));
             }
         });
     }
@@ -129,16 +132,13 @@ pub async fn propagation_redis(
     redis_url: &str,
     subscribers: usize,
     rounds: usize,
+    core: Option<usize>,
 ) -> anyhow::Result<Propagation> {
     let service = Service::start(writer_settings(database_url, Some(redis_url))).await;
     service
         .import(&fixture::bundle().to_text(mcp_config::bundle::Format::Yaml))
         .await;
-    let (sender, mut received) = mpsc::unbounded_channel::<(u64, Instant)>();
-    let _clients = subscribe_raw(redis_url, subscribers, move |payload: &str, at| {
-        let _ = sender.send((revision_of(payload), at));
-    })
-    .await?;
+    let (_subscribers, mut received) = subscribe_raw(redis_url, subscribers, core).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Drain what the import published.
     while received.try_recv().is_ok() {}
@@ -150,12 +150,9 @@ pub async fn raw_publish(
     redis_url: &str,
     subscribers: usize,
     rounds: usize,
+    core: Option<usize>,
 ) -> anyhow::Result<Latency> {
-    let (sender, mut received) = mpsc::unbounded_channel::<(u64, Instant)>();
-    let _clients = subscribe_raw(redis_url, subscribers, move |payload: &str, at| {
-        let _ = sender.send((revision_of(payload), at));
-    })
-    .await?;
+    let (_subscribers, mut received) = subscribe_raw(redis_url, subscribers, core).await?;
     let publisher =
         fred::prelude::Builder::from_config(fred::prelude::Config::from_url(redis_url)?).build()?;
     publisher.init().await?;
@@ -171,12 +168,12 @@ pub async fn raw_publish(
             keys: vec!["probe".into()],
         };
         let payload = event.to_json();
-        let start = Instant::now();
+        let start = SystemTime::now();
         let _: i64 = publisher
             .publish("mcp-config:invalidations", payload)
             .await?;
         for at in collect(&mut received, round, subscribers).await {
-            let _ = h.record(at.saturating_duration_since(start).as_nanos() as u64);
+            let _ = h.record(since(start, at));
         }
     }
     Ok(Latency::of(&h))
@@ -187,37 +184,89 @@ fn revision_of(payload: &str) -> u64 {
     InvalidationEvent::from_json(payload).map_or(0, |event| event.revision)
 }
 
+/// `subscribers` Redis subscribers in a process of their own (`mcp-config-bench subscribe`,
+/// pinned to `core`), so that fanning an event out to a fleet does not compete for CPU with the
+/// service and its relay in this process. Receipts arrive as (revision, wall-clock time).
 async fn subscribe_raw(
     url: &str,
     subscribers: usize,
-    on_message: impl Fn(&str, Instant) + Send + Sync + 'static,
-) -> anyhow::Result<Vec<fred::clients::SubscriberClient>> {
-    let on_message = Arc::new(on_message);
+    core: Option<usize>,
+) -> anyhow::Result<(
+    tokio::process::Child,
+    mpsc::UnboundedReceiver<(u64, SystemTime)>,
+)> {
+    let args = [
+        "subscribe".to_owned(),
+        "--url".to_owned(),
+        url.to_owned(),
+        "--subscribers".to_owned(),
+        subscribers.to_string(),
+    ];
+    let mut child = tokio::process::Command::from(crate::command(core, &args)?)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().context("the subscribers' stdout")?).lines();
+    anyhow::ensure!(
+        lines.next_line().await?.as_deref() == Some("ready"),
+        "the subscribers did not start"
+    );
+    let (sender, received) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut fields = line
+                .split_whitespace()
+                .map(|f| f.parse::<u64>().unwrap_or(0));
+            let (revision, nanos) = (fields.next().unwrap_or(0), fields.next().unwrap_or(0));
+            let _ = sender.send((revision, UNIX_EPOCH + Duration::from_nanos(nanos)));
+        }
+    });
+    Ok((child, received))
+}
+
+/// The `subscribe` command: `subscribers` connections on the channel; prints `ready`, then one
+/// `revision unix-nanos` line per message received.
+pub async fn serve_subscribers(url: &str, subscribers: usize) -> anyhow::Result<()> {
+    let (sender, mut receipts) = mpsc::unbounded_channel::<(u64, SystemTime)>();
     let mut clients = Vec::with_capacity(subscribers);
     for _ in 0..subscribers {
         let client = fred::prelude::Builder::from_config(fred::prelude::Config::from_url(url)?)
             .build_subscriber_client()?;
         client.init().await?;
         let mut rx = client.message_rx();
-        let on_message = on_message.clone();
+        let sender = sender.clone();
         tokio::spawn(async move {
             while let Ok(message) = rx.recv().await {
-                let at = Instant::now();
+                let at = SystemTime::now();
                 let text: String = message.value.convert().unwrap_or_default();
-                on_message(&text, at);
+                let _ = sender.send((revision_of(&text), at));
             }
         });
         client.subscribe("mcp-config:invalidations").await?;
         clients.push(client);
     }
-    Ok(clients)
+    // The receipt times are taken before this: a slow write delays the report, not the figure.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready")?;
+    out.flush()?;
+    while let Some((revision, at)) = receipts.recv().await {
+        let nanos = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        writeln!(out, "{revision} {nanos}")?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Nanoseconds from `start` to `at`; 0 when `at` came first.
+fn since(start: SystemTime, at: SystemTime) -> u64 {
+    at.duration_since(start).unwrap_or_default().as_nanos() as u64
 }
 
 async fn measure_writes(
     service: &Service,
     subscribers: usize,
     rounds: usize,
-    received: &mut mpsc::UnboundedReceiver<(u64, Instant)>,
+    received: &mut mpsc::UnboundedReceiver<(u64, SystemTime)>,
 ) -> anyhow::Result<Propagation> {
     let http = reqwest::Client::new();
     let url = service.admin(&format!(
@@ -227,13 +276,13 @@ async fn measure_writes(
     ));
     let (mut from_request, mut from_ack) = (histogram(), histogram());
     for round in 0..rounds {
-        let start = Instant::now();
+        let start = SystemTime::now();
         let response = http
             .put(&url)
             .json(&json!({"content": {"messages": [{"role": "user", "text": format!("round {round}")}]}}))
             .send()
             .await?;
-        let acknowledged = Instant::now();
+        let acknowledged = SystemTime::now();
         anyhow::ensure!(
             response.status().is_success(),
             "write failed: {}",
@@ -242,8 +291,8 @@ async fn measure_writes(
         let body: serde_json::Value = response.json().await?;
         let revision = body["change"]["revision"].as_u64().unwrap_or(0);
         for at in collect(received, revision, subscribers).await {
-            let _ = from_request.record(at.saturating_duration_since(start).as_nanos() as u64);
-            let _ = from_ack.record(at.saturating_duration_since(acknowledged).as_nanos() as u64);
+            let _ = from_request.record(since(start, at));
+            let _ = from_ack.record(since(acknowledged, at));
         }
     }
     Ok(Propagation {
@@ -254,10 +303,10 @@ async fn measure_writes(
 
 /// Waits (at most 10 s) for `subscribers` receipts of `revision`; returns when each arrived.
 async fn collect(
-    received: &mut mpsc::UnboundedReceiver<(u64, Instant)>,
+    received: &mut mpsc::UnboundedReceiver<(u64, SystemTime)>,
     revision: u64,
     subscribers: usize,
-) -> Vec<Instant> {
+) -> Vec<SystemTime> {
     let mut arrivals = Vec::with_capacity(subscribers);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while arrivals.len() < subscribers {
