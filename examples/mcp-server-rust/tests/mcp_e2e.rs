@@ -150,6 +150,11 @@ fn prompt_list_changed() -> SubscriptionFilter {
     SubscriptionFilter::builder().prompts_list_changed().build()
 }
 
+async fn prompt_names(mcp: &Peer<RoleClient>) -> Vec<String> {
+    let prompts = mcp.list_all_prompts().await.unwrap();
+    prompts.into_iter().map(|p| p.name).collect()
+}
+
 async fn description_of(mcp: &Peer<RoleClient>, name: &str) -> Option<String> {
     let prompts = mcp.list_all_prompts().await.unwrap();
     prompts
@@ -166,15 +171,8 @@ async fn an_admin_change_reaches_mcp_clients_as_list_changed_and_a_new_list() {
     let example = ExampleServer::start(&service, Source::Watch).await;
     let acme = example.connect("acme").await;
 
-    let names: Vec<String> = acme
-        .list_all_prompts()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
     assert_eq!(
-        names,
+        prompt_names(&acme).await,
         [
             "release-notes",
             "review-pr",
@@ -222,15 +220,8 @@ async fn each_org_sees_its_own_view_and_errors_name_the_problem() {
         example.connect("").await,
     );
 
-    let globex_prompts: Vec<String> = globex
-        .list_all_prompts()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
     assert_eq!(
-        globex_prompts,
+        prompt_names(&globex).await,
         ["release-notes", "review-pr"],
         "triage-issue is hidden"
     );
