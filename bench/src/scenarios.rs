@@ -408,7 +408,7 @@ pub async fn l1_memory(orgs: usize, budget: u64) -> anyhow::Result<Memory> {
             &template.full().0,
         ))?;
         cache
-            .get_or_load(key, || async move { Ok(view) })
+            .get_or_load(&key, || async move { Ok(view) })
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
@@ -493,7 +493,7 @@ pub async fn miss_paths(
         let body = filled.get(&key).await?.context("the view is in L2")?;
         let view = EncodedView::from_body(body)?;
         cache
-            .get_or_load(key.clone(), || async { Ok(view) })
+            .get_or_load(&key, || async { Ok(view) })
             .await
             .map_err(fail)?;
         let _ = parts.record(elapsed(start));
@@ -520,7 +520,7 @@ pub async fn miss_paths(
         let (view, snapshot) = load_from_store(&store, &key).await?;
         empty.put(&key, view.full().0, snapshot).await?;
         cache
-            .get_or_load(key.clone(), || async { Ok(view) })
+            .get_or_load(&key, || async { Ok(view) })
             .await
             .map_err(fail)?;
         let _ = parts.record(elapsed(start));

@@ -115,12 +115,12 @@ fn micro(c: &mut Criterion) {
         server: Slug::parse("server", "github").unwrap(),
     };
     runtime
-        .block_on(cache.get_or_load(key.clone(), || async { Ok(view(20)) }))
+        .block_on(cache.get_or_load(&key, || async { Ok(view(20)) }))
         .unwrap();
     c.bench_function("L1 hit", |b| {
         b.to_async(&runtime).iter(|| async {
             cache
-                .get_or_load(key.clone(), || async { Ok(view(1)) })
+                .get_or_load(&key, || async { Ok(view(1)) })
                 .await
                 .unwrap()
                 .full()

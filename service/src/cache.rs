@@ -75,21 +75,21 @@ impl ViewCache {
     /// on `key` while it runs.
     pub async fn get_or_load<F, Fut>(
         &self,
-        key: ViewKey,
+        key: &ViewKey,
         load: F,
     ) -> Result<Arc<EncodedView>, Arc<Error>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<EncodedView, Error>>,
     {
-        if let Some(view) = self.entries.get(&key).await {
+        if let Some(view) = self.entries.get(key).await {
             metrics::counter!(crate::metrics::L1_HITS).increment(1);
             return Ok(view);
         }
         // Boxed, and the load only built here: moka's entry future and the load are large
         // state machines, and a hit that carried them would pay for moving them (profiled:
         // memmove was the service's largest cost over the bare server).
-        Box::pin(self.load_once(key, load())).await
+        Box::pin(self.load_once(key.clone(), load())).await
     }
 
     async fn load_once<Fut>(&self, key: ViewKey, load: Fut) -> Result<Arc<EncodedView>, Arc<Error>>
@@ -174,8 +174,9 @@ mod tests {
     #[tokio::test]
     async fn concurrent_misses_on_one_key_load_once() {
         let cache = ViewCache::new(1 << 20, Duration::from_secs(60));
+        let acme = key("acme");
         let calls = (0..100).map(|_| {
-            cache.get_or_load(key("acme"), || async {
+            cache.get_or_load(&acme, || async {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 Ok(view(1, 10))
             })
@@ -191,7 +192,7 @@ mod tests {
         let cache = ViewCache::new(budget, Duration::from_secs(60));
         for i in 0..1_000 {
             cache
-                .get_or_load(key(&format!("org{i}")), || async { Ok(view(1, 1_000)) })
+                .get_or_load(&key(&format!("org{i}")), || async { Ok(view(1, 1_000)) })
                 .await
                 .unwrap();
         }
@@ -205,7 +206,7 @@ mod tests {
         let cache = ViewCache::new(1 << 20, Duration::from_secs(60));
         for org in ["", "acme", "globex"] {
             cache
-                .get_or_load(key(org), || async { Ok(view(1, 1)) })
+                .get_or_load(&key(org), || async { Ok(view(1, 1)) })
                 .await
                 .unwrap();
         }
@@ -218,7 +219,7 @@ mod tests {
             .await;
         for org in ["", "acme", "globex"] {
             cache
-                .get_or_load(key(org), || async { Ok(view(2, 1)) })
+                .get_or_load(&key(org), || async { Ok(view(2, 1)) })
                 .await
                 .unwrap();
         }
@@ -230,7 +231,7 @@ mod tests {
         let cache = ViewCache::new(1 << 20, Duration::from_secs(60));
         let racing = cache.clone();
         let stale = cache
-            .get_or_load(key("acme"), || async move {
+            .get_or_load(&key("acme"), || async move {
                 racing.invalidate(&Invalidation::View(key("acme"))).await;
                 Ok(view(1, 1))
             })
@@ -238,7 +239,7 @@ mod tests {
             .unwrap();
         assert_eq!(stale.revision(), 1);
         let fresh = cache
-            .get_or_load(key("acme"), || async { Ok(view(2, 1)) })
+            .get_or_load(&key("acme"), || async { Ok(view(2, 1)) })
             .await
             .unwrap();
         assert_eq!(fresh.revision(), 2);

@@ -55,7 +55,7 @@ impl Views {
     /// The encoded view of `key`, from the cache or loaded once.
     pub async fn view(&self, key: &ViewKey) -> Result<Arc<EncodedView>> {
         self.cache
-            .get_or_load(key.clone(), || self.load(key))
+            .get_or_load(key, || self.load(key))
             .await
             .map_err(|shared| (*shared).clone())
     }
