@@ -33,6 +33,14 @@ async fn text_of(client: &ConfigClient, org: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Invalidations from the channel the service publishes on, in `redis`.
+fn redis_source(redis: &Redis) -> Source {
+    Source::Redis {
+        url: redis.url(),
+        channel: "mcp-config:invalidations".into(),
+    }
+}
+
 fn config(service: &Service, source: Source) -> ClientConfig {
     ClientConfig {
         source,
@@ -84,11 +92,7 @@ async fn a_change_reaches_the_client_through_redis() {
     let redis = Redis::start();
     let service = Service::start(settings(&pg.database(), Some(&redis.url()))).await;
     service.import(EXAMPLE_BUNDLE).await;
-    let source = Source::Redis {
-        url: redis.url(),
-        channel: "mcp-config:invalidations".into(),
-    };
-    let client = ConfigClient::connect(config(&service, source))
+    let client = ConfigClient::connect(config(&service, redis_source(&redis)))
         .await
         .unwrap();
     assert!(text_of(&client, "acme", "review-pr").await.contains("Acme"));
@@ -107,11 +111,7 @@ async fn with_redis_client(redis: &Redis, dir: &tempfile::TempDir) -> (Service, 
     let service = Service::sqlite_with_redis(dir, redis).await;
     service.import(EXAMPLE_BUNDLE).await;
     service.wait_until_published().await;
-    let source = Source::Redis {
-        url: redis.url(),
-        channel: "mcp-config:invalidations".into(),
-    };
-    let client = ConfigClient::connect(config(&service, source))
+    let client = ConfigClient::connect(config(&service, redis_source(redis)))
         .await
         .unwrap();
     (service, client)

@@ -19,6 +19,18 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `mcp-config serve` on `database` and the given loopback ports, configured by environment.
+fn serve(database: &str, grpc_port: u16, http_port: u16) -> std::process::Child {
+    Command::new(BIN)
+        .arg("serve")
+        .env("MCP_CONFIG_DATABASE_URL", database)
+        .env("MCP_CONFIG_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
+        .env("MCP_CONFIG_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -46,17 +58,11 @@ async fn wait_for_exit(server: &mut std::process::Child) -> std::process::ExitSt
 async fn serve_import_read_and_stop_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (grpc_port, http_port) = (free_port(), free_port());
-    let mut server = Command::new(BIN)
-        .arg("serve")
-        .env(
-            "MCP_CONFIG_DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("cli.db").display()),
-        )
-        .env("MCP_CONFIG_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
-        .env("MCP_CONFIG_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = serve(
+        &format!("sqlite://{}", dir.path().join("cli.db").display()),
+        grpc_port,
+        http_port,
+    );
     wait_for_port(http_port);
     wait_for_port(grpc_port);
 
@@ -156,14 +162,7 @@ async fn sigterm_under_write_load_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("load.db").display());
     let (grpc_port, http_port) = (free_port(), free_port());
-    let mut server = Command::new(BIN)
-        .arg("serve")
-        .env("MCP_CONFIG_DATABASE_URL", &database)
-        .env("MCP_CONFIG_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
-        .env("MCP_CONFIG_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = serve(&database, grpc_port, http_port);
     wait_for_port(http_port);
     let http = reqwest::Client::new();
     let writers: Vec<_> = (0..4)
