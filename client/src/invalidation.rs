@@ -161,7 +161,6 @@ async fn redis(url: String, channel: String, mut tracker: Tracker, stop: Cancell
     let mut first = true;
     while !stop.is_cancelled() {
         let mut messages = subscriber.message_rx();
-        let mut reconnects = subscriber.reconnect_rx();
         let subscribed = tokio::select! {
             _ = stop.cancelled() => break,
             subscribed = async {
@@ -173,7 +172,10 @@ async fn redis(url: String, channel: String, mut tracker: Tracker, stop: Cancell
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         }
-        // Errors from now on: older ones are about the connection just replaced.
+        // Reconnections and errors from now on. Older ones are about the connection just
+        // waited for: fred reports the first connection as a reconnection too, and taking that
+        // for one flushed every view when the first connection was slow.
+        let mut reconnects = subscriber.reconnect_rx();
         let mut errors = subscriber.error_rx();
         tracker.connected(!first);
         first = false;
