@@ -23,6 +23,10 @@ use load::{Shape, Stats};
 use mcp_config_tests::{postgres::Postgres, redis::Redis};
 use targets::Target;
 
+/// The allocator `mcp-config serve` runs with, so every target here runs with it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "mcp-config-bench",

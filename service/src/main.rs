@@ -11,6 +11,11 @@ use mcp_config::{
     telemetry,
 };
 
+/// mimalloc: a cached `GetPrompts` allocates ~70 times (h2 frames, headers, tasks); with
+/// glibc's allocator, malloc and free took ~6 % of its CPU (`docs/benchmarks-analysis.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "mcp-config",

@@ -77,23 +77,54 @@ pub async fn upkeep(shutdown: tokio_util::sync::CancellationToken) {
     }
 }
 
-/// The method label of a gRPC path, from a fixed set so labels never grow without bound.
-fn method_of(path: &str) -> &'static str {
-    match path.rsplit('/').next() {
-        Some("GetPrompts") => "GetPrompts",
-        Some("GetResources") => "GetResources",
-        Some("GetPrompt") => "GetPrompt",
-        Some("ReadResource") => "ReadResource",
-        Some("Watch") => "Watch",
-        Some("Check") => "Check",
-        _ => "other",
-    }
+/// Method labels, from a fixed set so labels never grow without bound; the last one stands
+/// for every other path.
+const METHODS: [&str; 7] = [
+    "GetPrompts",
+    "GetResources",
+    "GetPrompt",
+    "ReadResource",
+    "Watch",
+    "Check",
+    "other",
+];
+
+/// Status labels; `TRANSPORT_ERROR` is a call that ended without an answer.
+const CODES: [&str; 11] = [
+    "OK",
+    "INVALID_ARGUMENT",
+    "NOT_FOUND",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "OUT_OF_RANGE",
+    "UNAVAILABLE",
+    "UNAUTHENTICATED",
+    "OTHER",
+    "TRANSPORT_ERROR",
+];
+
+fn label_index(labels: &[&str], label: &str) -> usize {
+    labels
+        .iter()
+        .position(|l| *l == label)
+        .expect("labels come from the fixed set")
 }
 
-/// The status label: a trailers-only (error) answer carries `grpc-status` in its headers; a
-/// successful unary answer carries it in trailers, after the headers.
-fn code_of(headers: &http::HeaderMap) -> &'static str {
-    match headers.get("grpc-status").map(|v| v.as_bytes()) {
+/// The index in [`METHODS`] of a gRPC path's method.
+fn method_of(path: &str) -> usize {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let known = &METHODS[..METHODS.len() - 1];
+    known.iter().position(|m| *m == name).unwrap_or(known.len())
+}
+
+static GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
+/// The index in [`CODES`] of an answer's status: a trailers-only (error) answer carries
+/// `grpc-status` in its headers; a successful unary answer carries it in trailers, after the
+/// headers.
+fn code_of(headers: &http::HeaderMap) -> usize {
+    let label = match headers.get(&GRPC_STATUS).map(|v| v.as_bytes()) {
         None | Some(b"0") => "OK",
         Some(b"3") => "INVALID_ARGUMENT",
         Some(b"5") => "NOT_FOUND",
@@ -104,7 +135,40 @@ fn code_of(headers: &http::HeaderMap) -> &'static str {
         Some(b"14") => "UNAVAILABLE",
         Some(b"16") => "UNAUTHENTICATED",
         Some(_) => "OTHER",
+    };
+    label_index(&CODES, label)
+}
+
+/// One method's handles, registered on first use. Looking a labelled metric up in the
+/// registry hashes and allocates its key on every call; a cached handle is an atomic add.
+struct MethodMetrics {
+    requests: [OnceLock<metrics::Counter>; CODES.len()],
+    seconds: OnceLock<metrics::Histogram>,
+}
+
+static CALLS: [MethodMetrics; METHODS.len()] = [const {
+    MethodMetrics {
+        requests: [const { OnceLock::new() }; CODES.len()],
+        seconds: OnceLock::new(),
     }
+}; METHODS.len()];
+
+/// Counts and times one answered call.
+fn observe(method: usize, code: usize, elapsed: std::time::Duration) {
+    let calls = &CALLS[method];
+    calls.requests[code]
+        .get_or_init(|| {
+            handle();
+            metrics::counter!(GRPC_REQUESTS, "method" => METHODS[method], "code" => CODES[code])
+        })
+        .increment(1);
+    calls
+        .seconds
+        .get_or_init(|| {
+            handle();
+            metrics::histogram!(GRPC_SECONDS, "method" => METHODS[method])
+        })
+        .record(elapsed.as_secs_f64());
 }
 
 /// Counts and times every gRPC call and, when traces are exported, runs it in a span that
@@ -149,7 +213,8 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let method = method_of(request.uri().path());
         let span = self.traced.then(|| {
-            let span = tracing::info_span!("grpc", rpc.method = method, otel.kind = "server");
+            let span =
+                tracing::info_span!("grpc", rpc.method = METHODS[method], otel.kind = "server");
             let _ = span.set_parent(crate::telemetry::remote_context(request.headers()));
             span
         });
@@ -159,11 +224,9 @@ where
             let response = answer.await;
             let code = match &response {
                 Ok(response) => code_of(response.headers()),
-                Err(_) => "TRANSPORT_ERROR",
+                Err(_) => label_index(&CODES, "TRANSPORT_ERROR"),
             };
-            metrics::counter!(GRPC_REQUESTS, "method" => method, "code" => code).increment(1);
-            metrics::histogram!(GRPC_SECONDS, "method" => method)
-                .record(start.elapsed().as_secs_f64());
+            observe(method, code, start.elapsed());
             response
         };
         match span {
@@ -180,13 +243,16 @@ mod tests {
     #[test]
     fn labels_come_from_a_fixed_set() {
         assert_eq!(
-            method_of("/mcp_config.v1.ConfigService/GetPrompts"),
+            METHODS[method_of("/mcp_config.v1.ConfigService/GetPrompts")],
             "GetPrompts"
         );
-        assert_eq!(method_of("/evil/../x"), "other");
+        assert_eq!(METHODS[method_of("/evil/../x")], "other");
+        assert_eq!(METHODS[method_of("/x/other")], "other");
         let mut headers = http::HeaderMap::new();
-        assert_eq!(code_of(&headers), "OK");
+        assert_eq!(CODES[code_of(&headers)], "OK");
         headers.insert("grpc-status", "3".parse().unwrap());
-        assert_eq!(code_of(&headers), "INVALID_ARGUMENT");
+        assert_eq!(CODES[code_of(&headers)], "INVALID_ARGUMENT");
+        headers.insert("grpc-status", "2".parse().unwrap());
+        assert_eq!(CODES[code_of(&headers)], "OTHER");
     }
 }

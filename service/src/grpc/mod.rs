@@ -8,6 +8,8 @@ mod watch;
 
 use std::collections::HashMap;
 
+use axum::http;
+
 use mcp_config_proto::{
     EncodedResponse,
     server::config_service_server::ConfigService,
@@ -46,15 +48,17 @@ impl ConfigApi {
     }
 }
 
+static ORG_HEADER: http::HeaderName = http::HeaderName::from_static("x-org-id");
+
 /// The caller (put there by the authentication interceptor) and the org of its `x-org-id`
 /// metadata, if any.
-fn caller<T>(request: &Request<T>) -> Result<(Principal, Option<Scope>), Error> {
+fn caller<T>(request: &Request<T>) -> Result<(&Principal, Option<Scope>), Error> {
     let principal = request
         .extensions()
         .get::<Principal>()
-        .cloned()
         .ok_or_else(|| Error::Unauthenticated("no credentials".into()))?;
-    let header_org = match request.metadata().get("x-org-id") {
+    // By a parsed name: looking a header up by `&str` parses the name on every call.
+    let header_org = match request.metadata().as_ref().get(&ORG_HEADER) {
         None => None,
         Some(value) => {
             let value = value
@@ -76,7 +80,7 @@ fn view_key<T>(
     let (principal, header_org) = caller(request)?;
     let requested = Scope::parse_optional("org_id", org_id)?;
     let server = Slug::parse("server", server)?;
-    let scope = auth::read_scope(&principal, requested, header_org)?;
+    let scope = auth::read_scope(principal, requested, header_org)?;
     Ok(ViewKey {
         kind,
         scope,
@@ -208,7 +212,7 @@ impl ConfigService for ConfigApi {
         &self,
         request: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let (principal, _) = caller(&request).map_err(to_status)?;
+        let principal = caller(&request).map_err(to_status)?.0.clone();
         let r = request.into_inner();
         for (i, org) in r.orgs.iter().enumerate() {
             Slug::parse(&format!("orgs[{i}]"), org).map_err(to_status)?;
@@ -232,7 +236,8 @@ pub fn authenticate(
     move |mut request: Request<()>| {
         let header = request
             .metadata()
-            .get("authorization")
+            .as_ref()
+            .get(http::header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or(""));
         let principal = authenticator.authenticate(header).map_err(to_status)?;
         request.extensions_mut().insert(principal);
