@@ -266,9 +266,9 @@ fn run_json(core: Option<usize>, args: &[String]) -> anyhow::Result<Stats> {
     serde_json::from_str(text.trim()).with_context(|| format!("stats of {args:?}: {text}"))
 }
 
-/// The run of median throughput.
-fn median(mut runs: Vec<Stats>) -> Stats {
-    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+/// The run whose `figure` is the median.
+fn median_by(mut runs: Vec<Stats>, figure: impl Fn(&Stats) -> f64) -> Stats {
+    runs.sort_by(|a, b| figure(a).total_cmp(&figure(b)));
     runs.swap_remove(runs.len() / 2)
 }
 
@@ -327,32 +327,30 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
         ]
         .map(String::from)
         .into();
+        let direct_database = pg.database();
+        let run = |target, database: &str, rate| -> anyhow::Result<Stats> {
+            let (served, addr) = serve(target, size, database, server_core)?;
+            let stats = run_json(load_core, &load_args(&addr, size, seconds, rate));
+            drop(served);
+            stats
+        };
         // Interleaved repeats, each target's median: one run per target is at the mercy of
         // whatever else the machine did in those seconds.
         let mut runs: [Vec<Stats>; 4] = Default::default();
         for _ in 0..repeats {
-            for (i, (target, database)) in [
-                (Target::Bare, "sqlite::memory:"),
-                (Target::Service, sqlite.as_str()),
-                (Target::Direct, pg.database().as_str()),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                let (served, addr) = serve(target, size, database, server_core)?;
-                runs[i].push(run_json(load_core, &load_args(&addr, size, seconds, None))?);
-                drop(served);
-            }
+            runs[0].push(run(Target::Bare, "sqlite::memory:", None)?);
+            runs[1].push(run(Target::Service, &sqlite, None)?);
+            runs[2].push(run(Target::Direct, &direct_database, None)?);
             runs[3].push(run_json(load_core, &redis_args)?);
         }
-        let [bare, service, direct, redis_get] = runs.map(median);
+        let [bare, service, direct, redis_get] = runs.map(|runs| median_by(runs, |s| s.rps));
         let half = Some(bare.rps / 2.0);
-        let (served, addr) = serve(Target::Bare, size, "sqlite::memory:", server_core)?;
-        let bare_half = run_json(load_core, &load_args(&addr, size, seconds, half))?;
-        drop(served);
-        let (served, addr) = serve(Target::Service, size, &sqlite, server_core)?;
-        let service_half = run_json(load_core, &load_args(&addr, size, seconds, half))?;
-        drop(served);
+        let mut half_runs: [Vec<Stats>; 2] = Default::default();
+        for _ in 0..repeats {
+            half_runs[0].push(run(Target::Bare, "sqlite::memory:", half)?);
+            half_runs[1].push(run(Target::Service, &sqlite, half)?);
+        }
+        let [bare_half, service_half] = half_runs.map(|runs| median_by(runs, |s| s.p50_us));
         report.throughput(
             size,
             bare,

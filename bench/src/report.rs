@@ -207,7 +207,7 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\n## Latency at half of the bare server's max throughput (µs, p50 / p99 / p99.9)\n"
+            "\n## Latency at half of the bare server's max throughput (µs, p50 / p99 / p99.9; evenly spaced arrivals; each the run of median p50 of 3 interleaved runs)\n"
         );
         let _ = writeln!(
             s,

@@ -3,8 +3,9 @@
 //! Each unpublished `changes` row is turned into an [`InvalidationEvent`], handed to the
 //! [`Publisher`] (the in-process bus, or Redis: L2 keys dropped, then `PUBLISH`), and only then
 //! marked published. A failure leaves the row for the next round, after a backoff, so nothing
-//! committed is ever lost and nothing is published out of order. A commit wakes the relay at
-//! once; a slow poll catches anything else (another replica's commits, a lost wake-up).
+//! committed is ever lost and nothing is published out of order. On PostgreSQL one replica's
+//! relay leads at a time ([`Leadership`]); a commit wakes the relay at once (in process, or
+//! announced by PostgreSQL to the leader), and a slow poll catches anything else.
 
 use std::{sync::Arc, time::Duration};
 
@@ -12,12 +13,15 @@ use mcp_config_proto::v1::InvalidationEvent;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::{cache::ViewCache, events, store::Store};
+use crate::{
+    cache::ViewCache,
+    domain::Revision,
+    events,
+    store::{Change, Leadership, Store, StoreError},
+};
 
-/// Changes read per round.
+/// Changes read at a time.
 const BATCH: u32 = 256;
-/// How soon to try again when another replica's relay holds the lock.
-const LOCK_RETRY: Duration = Duration::from_millis(20);
 
 /// Where events go.
 #[derive(Clone)]
@@ -74,6 +78,29 @@ pub struct Relay {
     max_backoff: Duration,
 }
 
+/// Where a round reads its changes: the pool (SQLite: one process, no lock needed), or the
+/// connection that holds the leadership (PostgreSQL).
+enum Outbox<'a> {
+    Store(&'a Store),
+    Leader(&'a mut Leadership),
+}
+
+impl Outbox<'_> {
+    async fn unpublished(&mut self) -> Result<Vec<Change>, StoreError> {
+        match self {
+            Outbox::Store(store) => store.unpublished(BATCH).await,
+            Outbox::Leader(leader) => leader.unpublished(BATCH).await,
+        }
+    }
+
+    async fn mark_published(&mut self, revision: Revision) -> Result<(), StoreError> {
+        match self {
+            Outbox::Store(store) => store.mark_published(revision).await,
+            Outbox::Leader(leader) => leader.mark_published(revision).await,
+        }
+    }
+}
+
 impl Relay {
     pub fn new(store: Store, publisher: Publisher, handle: RelayHandle, poll: Duration) -> Self {
         Self {
@@ -86,34 +113,52 @@ impl Relay {
     }
 
     /// Runs until `shutdown`, then publishes what is left (if it can) and returns.
+    ///
+    /// A round runs at once after a commit of this replica, on a commit of another one
+    /// announced while this relay leads, and every `poll` otherwise; a replica that does not
+    /// lead tries to take over at each of them.
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut leadership = None;
+        let mut published: Revision = 0;
         let mut backoff = Duration::from_millis(50);
         loop {
-            let wait = match self.publish_pending().await {
-                Ok(Some(_)) => {
+            let wait = match self.round(&mut leadership).await {
+                Ok(Some(through)) => {
                     backoff = Duration::from_millis(50);
+                    published = published.max(through);
+                    // Everything this round read is out; the next commit wakes the relay.
+                    metrics::gauge!(crate::metrics::RELAY_LAG).set(0.0);
                     self.poll
                 }
-                // Another replica is publishing; it may have read its batch before our commit,
-                // so look again soon rather than at the next poll.
-                Ok(None) => LOCK_RETRY,
+                Ok(None) => {
+                    self.record_lag().await;
+                    self.poll
+                }
                 Err(e) => {
+                    if matches!(e, RelayError::Store(_)) {
+                        // The lock's connection may be gone: start again from a fresh one.
+                        leadership = None;
+                    }
                     metrics::counter!(crate::metrics::RELAY_PUBLISH_ERRORS).increment(1);
                     tracing::warn!(error = %e, retry_in = ?backoff, "relay could not publish; changes wait");
+                    self.record_lag().await;
                     let wait = backoff;
                     backoff = (backoff * 2).min(self.max_backoff);
                     wait
                 }
             };
-            self.record_lag().await;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = self.handle.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
+                _ = announced_after(&mut leadership, published) => {}
             }
         }
-        if let Err(e) = self.publish_pending().await {
+        if let Err(e) = self.round(&mut leadership).await {
             tracing::warn!(error = %e, "relay stopped with unpublished changes; the next start publishes them");
+        }
+        if let Some(leader) = leadership {
+            leader.release().await;
         }
     }
 
@@ -131,28 +176,46 @@ impl Relay {
         metrics::gauge!(crate::metrics::RELAY_LAG).set(lag as f64);
     }
 
-    /// Publishes every unpublished change in order; returns how many, or `None` when another
-    /// replica's relay holds the lock.
-    pub async fn publish_pending(&self) -> Result<Option<usize>, RelayError> {
-        let _lock = match self.store.postgres() {
-            Some(pool) => match crate::store::RelayLock::try_acquire(pool).await? {
-                Some(lock) => Some(lock),
-                None => return Ok(None),
-            },
-            None => None,
+    /// Publishes every unpublished change in order, taking the leadership first if the store
+    /// is shared; returns the last revision published (0: none), or `None` when another
+    /// replica's relay leads.
+    async fn round(
+        &self,
+        leadership: &mut Option<Leadership>,
+    ) -> Result<Option<Revision>, RelayError> {
+        let Some(pool) = self.store.postgres() else {
+            return self.publish(Outbox::Store(&self.store)).await.map(Some);
         };
-        let mut published = 0;
+        if leadership.is_none() {
+            *leadership = Leadership::try_acquire(pool).await?;
+        }
+        match leadership {
+            Some(leader) => self.publish(Outbox::Leader(leader)).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn publish(&self, mut outbox: Outbox<'_>) -> Result<Revision, RelayError> {
+        let mut through = 0;
         loop {
-            let batch = self.store.unpublished(BATCH).await?;
+            let batch = outbox.unpublished().await?;
             for change in &batch {
                 self.publisher.publish(&events::event_of(change)).await?;
-                self.store.mark_published(change.revision).await?;
-                published += 1;
+                outbox.mark_published(change.revision).await?;
+                through = change.revision;
             }
             if batch.len() < BATCH as usize {
-                return Ok(Some(published));
+                return Ok(through);
             }
         }
+    }
+}
+
+/// Returns once a commit above `published` is announced to the leader; never for a follower.
+async fn announced_after(leadership: &mut Option<Leadership>, published: Revision) {
+    match leadership {
+        Some(leader) => leader.committed_after(published).await,
+        None => std::future::pending().await,
     }
 }
 

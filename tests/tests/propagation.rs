@@ -432,3 +432,137 @@ async fn a_watcher_told_of_a_change_reads_the_new_view() {
         );
     }
 }
+
+/// The backends holding the relay's advisory lock.
+async fn relay_lock_holders(db: &sqlx::PgPool) -> Vec<i32> {
+    sqlx::query_scalar("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")
+        .fetch_all(db)
+        .await
+        .unwrap()
+}
+
+/// The latest revision, once every change is published.
+async fn published_through(service: &Service) -> u64 {
+    service.wait_until_published().await;
+    let changes: Value = reqwest::get(service.admin("/changes?limit=1000"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    changes["next_after"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn the_leader_publishes_another_replicas_commit_at_once_not_at_its_poll() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let redis = Redis::start();
+    let database = pg.database();
+    // A poll far beyond the test's patience: only a commit's announcement can wake the leader.
+    let slow_poll = |database: &str| {
+        let mut settings = settings(database, Some(&redis.url()));
+        settings.relay_poll_ms = 600_000;
+        settings
+    };
+    let db = sqlx::PgPool::connect(&database).await.unwrap();
+    let leader = Service::start(slow_poll(&database)).await;
+    assert!(
+        eventually(WAIT, || async { relay_lock_holders(&db).await.len() == 1 }).await,
+        "the first replica did not take the relay's lock"
+    );
+    let follower = Service::start(slow_poll(&database)).await;
+    let raw = RawSubscriber::start(&redis.url()).await;
+
+    follower.import(EXAMPLE_BUNDLE).await;
+    assert_eq!(
+        put_prompt(&follower, "acme", "review-pr", "From the follower")
+            .await
+            .status(),
+        200
+    );
+    let latest = published_through(&follower).await;
+    assert!(
+        eventually(WAIT, || async {
+            raw.revisions().await.last() == Some(&latest)
+        })
+        .await
+    );
+    assert_eq!(raw.revisions().await, (1..=latest).collect::<Vec<_>>());
+    assert_eq!(
+        first_message(&leader, "acme", "review-pr").await,
+        "From the follower"
+    );
+    assert_eq!(relay_lock_holders(&db).await.len(), 1, "one leader only");
+}
+
+#[tokio::test]
+async fn leadership_moves_when_its_replica_stops_and_when_its_connection_dies() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let redis = Redis::start();
+    let database = pg.database();
+    let db = sqlx::PgPool::connect(&database).await.unwrap();
+    let first = Service::start(settings(&database, Some(&redis.url()))).await;
+    assert!(eventually(WAIT, || async { relay_lock_holders(&db).await.len() == 1 }).await);
+    let first_holder = relay_lock_holders(&db).await[0];
+    let second = Service::start(settings(&database, Some(&redis.url()))).await;
+    let raw = RawSubscriber::start(&redis.url()).await;
+    second.import(EXAMPLE_BUNDLE).await;
+    published_through(&second).await;
+
+    // The leading replica stops: the other one takes over.
+    first.stop().await;
+    assert_eq!(
+        put_prompt(&second, "acme", "review-pr", "After the leader left")
+            .await
+            .status(),
+        200
+    );
+    published_through(&second).await;
+    let holders = relay_lock_holders(&db).await;
+    assert!(
+        holders.len() == 1 && holders[0] != first_holder,
+        "the remaining replica did not take the lock: {holders:?}"
+    );
+
+    // The new leader's lock connection dies (a database proxy's failover, an idle reaper): the
+    // lock goes with it; the relay notices at its next round and takes it again.
+    let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(holders[0])
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert!(terminated);
+    assert_eq!(
+        put_prompt(&second, "acme", "review-pr", "After the lost lock")
+            .await
+            .status(),
+        200
+    );
+    let latest = published_through(&second).await;
+    let now = relay_lock_holders(&db).await;
+    assert!(
+        now.len() == 1 && now[0] != holders[0],
+        "the relay did not take the lock again: {now:?}"
+    );
+    assert!(
+        eventually(WAIT, || async {
+            raw.revisions().await.last() == Some(&latest)
+        })
+        .await
+    );
+    let mut revisions = raw.revisions().await;
+    assert!(
+        revisions.is_sorted(),
+        "published out of order: {revisions:?}"
+    );
+    revisions.dedup();
+    assert_eq!(
+        revisions,
+        (1..=latest).collect::<Vec<_>>(),
+        "every revision"
+    );
+    assert_eq!(
+        first_message(&second, "acme", "review-pr").await,
+        "After the lost lock"
+    );
+}

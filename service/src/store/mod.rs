@@ -5,6 +5,7 @@
 //! the few places where the dialects differ are marked there. Every write is one transaction
 //! that takes the next global revision first (see DESIGN.md, "Stores").
 
+mod leadership;
 mod queries;
 mod rows;
 
@@ -16,6 +17,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+pub use leadership::Leadership;
 pub use rows::{Change, Head, LoadedView, OrgRow, VersionRow, ViewRow, Write, WriteOp};
 
 use crate::domain::{EntryId, Kind, Revision, Scope, Slug};
@@ -269,27 +271,6 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
-}
-
-/// The relay's exclusive right to publish, across replicas: a PostgreSQL advisory lock held by
-/// an open transaction, released when the lock is dropped (the transaction rolls back).
-pub struct RelayLock {
-    _tx: sqlx::Transaction<'static, sqlx::Postgres>,
-}
-
-/// Arbitrary but fixed: the advisory lock key of the relay ("mcpcfg" in ASCII).
-const RELAY_LOCK_KEY: i64 = 0x6d63_7063_6667;
-
-impl RelayLock {
-    /// The lock, or `None` when another replica's relay holds it.
-    pub async fn try_acquire(pool: &PgPool) -> Result<Option<Self>> {
-        let mut tx = pool.begin().await?;
-        let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(RELAY_LOCK_KEY)
-            .fetch_one(&mut *tx)
-            .await?;
-        Ok(locked.then_some(Self { _tx: tx }))
-    }
 }
 
 #[cfg(test)]

@@ -431,19 +431,26 @@ macro_rules! backend {
                 rows.into_iter().map(change_from).collect()
             }
 
-            pub async fn unpublished(pool: &Pool, limit: u32) -> Result<Vec<Change>> {
+            /// On the pool, or on the connection that holds the relay's lock.
+            pub async fn unpublished<'e>(
+                db: impl sqlx::Executor<'e, Database = $db>,
+                limit: u32,
+            ) -> Result<Vec<Change>> {
                 let rows: Vec<ChangeTuple> =
                     sqlx::query_as(concat!(select_changes!(), " WHERE NOT published ORDER BY revision LIMIT $1"))
                         .bind(i64::from(limit))
-                        .fetch_all(pool)
+                        .fetch_all(db)
                         .await?;
                 rows.into_iter().map(change_from).collect()
             }
 
-            pub async fn mark_published(pool: &Pool, revision: Revision) -> Result<()> {
+            pub async fn mark_published<'e>(
+                db: impl sqlx::Executor<'e, Database = $db>,
+                revision: Revision,
+            ) -> Result<()> {
                 sqlx::query("UPDATE changes SET published = TRUE WHERE revision = $1")
                     .bind(revision as i64)
-                    .execute(pool)
+                    .execute(db)
                     .await?;
                 Ok(())
             }
