@@ -422,7 +422,7 @@ async fn propagation(
         let via_redis =
             scenarios::propagation_redis(&pg.database(), &redis.url(), n, rounds, subscribers_core)
                 .await?;
-        let via_watch = scenarios::propagation_watch(n, rounds).await?;
+        let via_watch = scenarios::propagation_watch(&pg.database(), n, rounds).await?;
         report.propagation(n, raw, via_redis, via_watch);
     }
     Ok(())

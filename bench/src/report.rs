@@ -124,15 +124,15 @@ impl Report {
         self.propagation.push(format!(
             "| {subscribers} | {} | {} ({:+.2} / {:+.2}) | {} | {} | {} | {} / {} / {} |",
             pair(&raw),
-            pair(&redis.from_ack),
-            redis.from_ack.p50_ms - raw.p50_ms,
-            redis.from_ack.p99_ms - raw.p99_ms,
+            pair(&redis.from_commit),
+            redis.from_commit.p50_ms - raw.p50_ms,
+            redis.from_commit.p99_ms - raw.p99_ms,
             pair(&redis.from_request),
-            pair(&watch.from_ack),
+            pair(&watch.from_commit),
             pair(&watch.from_request),
             raw.samples,
-            redis.from_ack.samples,
-            watch.from_ack.samples,
+            redis.from_commit.samples,
+            watch.from_commit.samples,
         ));
     }
 
@@ -220,12 +220,13 @@ impl Report {
         let _ = writeln!(
             s,
             "\n## Propagation (ms, p50 / p99, to each subscriber's receipt)\n\n\
-             From the write's acknowledgment (after its commit: the closest observable instant to \
-             the commit) and from the write request (adds the write itself).\n"
+             From the commit (as PostgreSQL announces it to a listener of the benchmark: one local \
+             hop after the commit) and from the write request (adds the write itself: HTTP, \
+             transaction, commit).\n"
         );
         let _ = writeln!(
             s,
-            "| subscribers | raw PUBLISH → receive | ack → Redis subscriber (vs raw) | request → Redis subscriber | ack → Watch stream | request → Watch stream | samples |"
+            "| subscribers | raw PUBLISH → receive | commit → Redis subscriber (vs raw) | request → Redis subscriber | commit → Watch stream | request → Watch stream | samples |"
         );
         let _ = writeln!(s, "|---|---|---|---|---|---|---|");
         for row in &self.propagation {

@@ -50,13 +50,53 @@ impl Latency {
 }
 
 /// Write → receipt latencies, from two instants: when the write request was sent (includes the
-/// write itself: HTTP, transaction, commit) and when it was acknowledged (after the commit, so
-/// a lower bound of "from commit", short by the acknowledgment's own trip of ~0.1 ms). A
-/// receipt that beats the acknowledgment counts as 0.
+/// write itself: HTTP, transaction, commit) and when PostgreSQL announced the commit to a
+/// listener of this process ([`CommitClock`]).
 #[derive(Debug, Clone, Default)]
 pub struct Propagation {
     pub from_request: Latency,
-    pub from_ack: Latency,
+    pub from_commit: Latency,
+}
+
+/// When each revision committed, as PostgreSQL announces it (`NOTIFY` from the trigger on
+/// `changes`, delivered at commit) to a connection of the benchmark's own. The write's
+/// acknowledgment is no measure of the commit: the relay, woken by the commit, often has the
+/// event out before the acknowledgment reaches the writer. The announcement comes one local
+/// hop after the commit, so figures from it are short of "from commit" by that hop (tens of µs).
+struct CommitClock {
+    announced: mpsc::UnboundedReceiver<(u64, SystemTime)>,
+    _listening: tokio::task::JoinHandle<()>,
+}
+
+impl CommitClock {
+    async fn start(database_url: &str) -> anyhow::Result<Self> {
+        let mut listener = sqlx::postgres::PgListener::connect(database_url).await?;
+        listener.listen("mcp_config_changes").await?;
+        let (sender, announced) = mpsc::unbounded_channel();
+        let listening = tokio::spawn(async move {
+            while let Ok(notification) = listener.recv().await {
+                let at = SystemTime::now();
+                let revision = notification.payload().parse().unwrap_or(0);
+                let _ = sender.send((revision, at));
+            }
+        });
+        Ok(Self {
+            announced,
+            _listening: listening,
+        })
+    }
+
+    /// When `revision` was announced (waits at most 10 s).
+    async fn committed(&mut self, revision: u64) -> anyhow::Result<SystemTime> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, self.announced.recv()).await {
+                Ok(Some((r, at))) if r == revision => return Ok(at),
+                Ok(Some(_)) => {}
+                _ => anyhow::bail!("PostgreSQL never announced revision {revision}"),
+            }
+        }
+    }
 }
 
 /// `requests` concurrent `GetPrompts` on one cold key: how many store loads they caused.
@@ -100,10 +140,12 @@ fn writer_settings(database_url: &str, redis_url: Option<&str>) -> mcp_config::c
 }
 
 /// Admin write → event received by each of `subscribers` Watch streams; `rounds` writes.
-pub async fn propagation_watch(subscribers: usize, rounds: usize) -> anyhow::Result<Propagation> {
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
-    let service = Service::start(writer_settings(&url, None)).await;
+pub async fn propagation_watch(
+    database_url: &str,
+    subscribers: usize,
+    rounds: usize,
+) -> anyhow::Result<Propagation> {
+    let service = Service::start(writer_settings(database_url, None)).await;
     service
         .import(&fixture::bundle().to_text(mcp_config::bundle::Format::Yaml))
         .await;
@@ -123,7 +165,8 @@ pub async fn propagation_watch(subscribers: usize, rounds: usize) -> anyhow::Res
             }
         });
     }
-    measure_writes(&service, subscribers, rounds, &mut received).await
+    let mut commits = CommitClock::start(database_url).await?;
+    measure_writes(&service, subscribers, rounds, &mut received, &mut commits).await
 }
 
 /// Admin write → event received by each of `subscribers` Redis subscribers (through the relay).
@@ -142,7 +185,8 @@ pub async fn propagation_redis(
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Drain what the import published.
     while received.try_recv().is_ok() {}
-    measure_writes(&service, subscribers, rounds, &mut received).await
+    let mut commits = CommitClock::start(database_url).await?;
+    measure_writes(&service, subscribers, rounds, &mut received, &mut commits).await
 }
 
 /// Raw `PUBLISH` → receive by each of `subscribers`: the transport floor.
@@ -267,6 +311,7 @@ async fn measure_writes(
     subscribers: usize,
     rounds: usize,
     received: &mut mpsc::UnboundedReceiver<(u64, SystemTime)>,
+    commits: &mut CommitClock,
 ) -> anyhow::Result<Propagation> {
     let http = reqwest::Client::new();
     let url = service.admin(&format!(
@@ -274,7 +319,7 @@ async fn measure_writes(
         fixture::ORG,
         fixture::server_of("2k")
     ));
-    let (mut from_request, mut from_ack) = (histogram(), histogram());
+    let (mut from_request, mut from_commit) = (histogram(), histogram());
     for round in 0..rounds {
         let start = SystemTime::now();
         let response = http
@@ -282,7 +327,6 @@ async fn measure_writes(
             .json(&json!({"content": {"messages": [{"role": "user", "text": format!("round {round}")}]}}))
             .send()
             .await?;
-        let acknowledged = SystemTime::now();
         anyhow::ensure!(
             response.status().is_success(),
             "write failed: {}",
@@ -290,14 +334,15 @@ async fn measure_writes(
         );
         let body: serde_json::Value = response.json().await?;
         let revision = body["change"]["revision"].as_u64().unwrap_or(0);
+        let committed = commits.committed(revision).await?;
         for at in collect(received, revision, subscribers).await {
             let _ = from_request.record(since(start, at));
-            let _ = from_ack.record(since(acknowledged, at));
+            let _ = from_commit.record(since(committed, at));
         }
     }
     Ok(Propagation {
         from_request: Latency::of(&from_request),
-        from_ack: Latency::of(&from_ack),
+        from_commit: Latency::of(&from_commit),
     })
 }
 
