@@ -101,7 +101,7 @@ impl Editor {
     async fn commit(&self, writes: &[Write], orgs: &[OrgRow], actor: &str) -> Result<Vec<Change>> {
         let changes = self.store.apply(writes, orgs, actor).await?;
         if !changes.is_empty() {
-            self.relay.wake();
+            self.relay.committed(&changes);
         }
         Ok(changes)
     }

@@ -7,7 +7,7 @@
 //! relay leads at a time ([`Leadership`]); a commit wakes the relay at once (in process, or
 //! announced by PostgreSQL to the leader), and a slow poll catches anything else.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use mcp_config_proto::v1::InvalidationEvent;
 use tokio::sync::Notify;
@@ -58,15 +58,35 @@ impl Publisher {
     }
 }
 
-/// Wakes the relay after a commit.
+/// Most committed changes a handle keeps for the relay; beyond, the oldest are dropped (the
+/// relay then reads them from the outbox). Bounds a handle no relay drains.
+const HANDED_MAX: usize = 64;
+
+/// Hands this replica's commits to the relay, and wakes it.
 #[derive(Clone, Default)]
 pub struct RelayHandle {
     wake: Arc<Notify>,
+    handed: Arc<std::sync::Mutex<VecDeque<Change>>>,
 }
 
 impl RelayHandle {
-    pub fn wake(&self) {
+    /// `changes` have committed: the relay can publish them without reading them back first.
+    pub fn committed(&self, changes: &[Change]) {
+        {
+            let mut handed = self.handed.lock().expect("handed changes lock");
+            handed.extend(changes.iter().cloned());
+            let excess = handed.len().saturating_sub(HANDED_MAX);
+            handed.drain(..excess);
+        }
         self.wake.notify_one();
+    }
+
+    /// The changes handed over since the last call, in revision order.
+    fn take_handed(&self) -> Vec<Change> {
+        let mut handed: Vec<Change> =
+            std::mem::take(&mut *self.handed.lock().expect("handed changes lock")).into();
+        handed.sort_by_key(|change| change.revision);
+        handed
     }
 }
 
@@ -118,26 +138,24 @@ impl Relay {
     /// announced while this relay leads, and every `poll` otherwise; a replica that does not
     /// lead tries to take over at each of them.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut leadership = None;
-        let mut published: Revision = 0;
+        let mut standing = Standing::default();
         let mut backoff = Duration::from_millis(50);
         loop {
-            let wait = match self.round(&mut leadership).await {
-                Ok(Some(through)) => {
+            let wait = match self.round(&mut standing).await {
+                Ok(true) => {
                     backoff = Duration::from_millis(50);
-                    published = published.max(through);
                     // Everything this round read is out; the next commit wakes the relay.
                     metrics::gauge!(crate::metrics::RELAY_LAG).set(0.0);
                     self.poll
                 }
-                Ok(None) => {
+                Ok(false) => {
                     self.record_lag().await;
                     self.poll
                 }
                 Err(e) => {
                     if matches!(e, RelayError::Store(_)) {
                         // The lock's connection may be gone: start again from a fresh one.
-                        leadership = None;
+                        standing.leadership = None;
                     }
                     metrics::counter!(crate::metrics::RELAY_PUBLISH_ERRORS).increment(1);
                     tracing::warn!(error = %e, retry_in = ?backoff, "relay could not publish; changes wait");
@@ -147,17 +165,18 @@ impl Relay {
                     wait
                 }
             };
+            let published = standing.published.unwrap_or(0);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = self.handle.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
-                _ = announced_after(&mut leadership, published) => {}
+                _ = announced_after(&mut standing.leadership, published) => {}
             }
         }
-        if let Err(e) = self.round(&mut leadership).await {
+        if let Err(e) = self.round(&mut standing).await {
             tracing::warn!(error = %e, "relay stopped with unpublished changes; the next start publishes them");
         }
-        if let Some(leader) = leadership {
+        if let Some(leader) = standing.leadership {
             leader.release().await;
         }
     }
@@ -177,38 +196,84 @@ impl Relay {
     }
 
     /// Publishes every unpublished change in order, taking the leadership first if the store
-    /// is shared; returns the last revision published (0: none), or `None` when another
-    /// replica's relay leads.
-    async fn round(
-        &self,
-        leadership: &mut Option<Leadership>,
-    ) -> Result<Option<Revision>, RelayError> {
-        let Some(pool) = self.store.postgres() else {
-            return self.publish(Outbox::Store(&self.store)).await.map(Some);
+    /// is shared; `false` when another replica's relay leads.
+    async fn round(&self, standing: &mut Standing) -> Result<bool, RelayError> {
+        let Standing {
+            leadership,
+            published,
+        } = standing;
+        let outbox = match self.store.postgres() {
+            None => Outbox::Store(&self.store),
+            Some(pool) => {
+                if leadership.is_none() {
+                    // Another replica may have published since this one last led.
+                    *published = None;
+                    *leadership = Leadership::try_acquire(pool).await?;
+                }
+                match leadership {
+                    Some(leader) => Outbox::Leader(leader),
+                    None => {
+                        // The leader publishes them, announced by PostgreSQL.
+                        self.handle.take_handed();
+                        return Ok(false);
+                    }
+                }
+            }
         };
-        if leadership.is_none() {
-            *leadership = Leadership::try_acquire(pool).await?;
-        }
-        match leadership {
-            Some(leader) => self.publish(Outbox::Leader(leader)).await.map(Some),
-            None => Ok(None),
-        }
+        self.publish(outbox, published).await?;
+        Ok(true)
     }
 
-    async fn publish(&self, mut outbox: Outbox<'_>) -> Result<Revision, RelayError> {
-        let mut through = 0;
+    async fn publish(
+        &self,
+        mut outbox: Outbox<'_>,
+        published: &mut Option<Revision>,
+    ) -> Result<(), RelayError> {
+        // This replica's own commits, when they are the very next revisions, go out without
+        // being read back first: one database round trip less between a commit and its event.
+        for change in self.handle.take_handed() {
+            let Some(last) = *published else { break };
+            if change.revision <= last {
+                continue;
+            }
+            if change.revision != last + 1 {
+                break;
+            }
+            self.publish_one(&mut outbox, &change).await?;
+            *published = Some(change.revision);
+        }
+        // Then the outbox itself: other replicas' commits, and whatever was not handed over.
         loop {
             let batch = outbox.unpublished().await?;
             for change in &batch {
-                self.publisher.publish(&events::event_of(change)).await?;
-                outbox.mark_published(change.revision).await?;
-                through = change.revision;
+                self.publish_one(&mut outbox, change).await?;
+                *published = Some(change.revision);
             }
             if batch.len() < BATCH as usize {
-                return Ok(through);
+                return Ok(());
             }
         }
     }
+
+    async fn publish_one(
+        &self,
+        outbox: &mut Outbox<'_>,
+        change: &Change,
+    ) -> Result<(), RelayError> {
+        self.publisher.publish(&events::event_of(change)).await?;
+        outbox.mark_published(change.revision).await?;
+        Ok(())
+    }
+}
+
+/// What a relay knows between rounds.
+#[derive(Default)]
+struct Standing {
+    /// Held while this replica leads (PostgreSQL only).
+    leadership: Option<Leadership>,
+    /// The last revision this relay published since it began to lead (on SQLite: since it
+    /// started); `None` until it has published one. The next to publish is the one after.
+    published: Option<Revision>,
 }
 
 /// Returns once a commit above `published` is announced to the leader; never for a follower.

@@ -566,3 +566,38 @@ async fn leadership_moves_when_its_replica_stops_and_when_its_connection_dies() 
         "After the lost lock"
     );
 }
+
+#[tokio::test]
+async fn concurrent_writes_are_published_once_each_in_revision_order() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let redis = Redis::start();
+    let database = pg.database();
+    let service = Service::start(settings(&database, Some(&redis.url()))).await;
+    let raw = RawSubscriber::start(&redis.url()).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    service.wait_until_published().await;
+
+    // Writers race: their commits reach the relay in any order, some while it is publishing.
+    let writes = (0..24).map(|i| {
+        let service = &service;
+        async move {
+            let org = ["acme", "globex", ""][i % 3];
+            put_prompt(service, org, &format!("race-{i}"), &format!("text {i}")).await
+        }
+    });
+    for response in futures::future::join_all(writes).await {
+        assert_eq!(response.status(), 200);
+    }
+    let latest = published_through(&service).await;
+    assert!(
+        eventually(WAIT, || async {
+            raw.revisions().await.last() == Some(&latest)
+        })
+        .await
+    );
+    assert_eq!(
+        raw.revisions().await,
+        (1..=latest).collect::<Vec<_>>(),
+        "every revision once, in order"
+    );
+}
