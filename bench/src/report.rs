@@ -222,9 +222,8 @@ impl Report {
         let _ = writeln!(
             s,
             "\n## Propagation (ms, p50 / p99, to each subscriber's receipt)\n\n\
-             From the commit (as PostgreSQL announces it to a listener of the benchmark: one local \
-             hop after the commit) and from the write request (adds the write itself: HTTP, \
-             transaction, commit).\n"
+             From the commit (PostgreSQL's commit timestamp of the write's transaction) and from \
+             the write request (adds the write itself: HTTP, transaction, commit).\n"
         );
         let _ = writeln!(
             s,

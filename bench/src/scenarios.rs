@@ -50,52 +50,41 @@ impl Latency {
 }
 
 /// Write → receipt latencies, from two instants: when the write request was sent (includes the
-/// write itself: HTTP, transaction, commit) and when PostgreSQL announced the commit to a
-/// listener of this process ([`CommitClock`]).
+/// write itself: HTTP, transaction, commit) and when it committed ([`CommitClock`]).
 #[derive(Debug, Clone, Default)]
 pub struct Propagation {
     pub from_request: Latency,
     pub from_commit: Latency,
 }
 
-/// When each revision committed, as PostgreSQL announces it (`NOTIFY` from the trigger on
-/// `changes`, delivered at commit) to a connection of the benchmark's own. The write's
-/// acknowledgment is no measure of the commit: the relay, woken by the commit, often has the
-/// event out before the acknowledgment reaches the writer. The announcement comes one local
-/// hop after the commit, so figures from it are short of "from commit" by that hop (tens of µs).
+/// When each revision committed, by PostgreSQL's own clock: the commit timestamp of the
+/// transaction that wrote its version row (`track_commit_timestamp`, on in the harness's
+/// clusters; not its `changes` row, which the relay updates when it marks it published), on the machine's wall clock that the subscribers' receipts use too. Neither the
+/// write's acknowledgment (the relay often has the event out before it reaches the writer) nor
+/// a `LISTEN` of the benchmark's own (delivered as late as its process gets the CPU) is a
+/// measure of the commit.
 struct CommitClock {
-    announced: mpsc::UnboundedReceiver<(u64, SystemTime)>,
-    _listening: tokio::task::JoinHandle<()>,
+    db: sqlx::PgPool,
 }
 
 impl CommitClock {
     async fn start(database_url: &str) -> anyhow::Result<Self> {
-        let mut listener = sqlx::postgres::PgListener::connect(database_url).await?;
-        listener.listen("mcp_config_changes").await?;
-        let (sender, announced) = mpsc::unbounded_channel();
-        let listening = tokio::spawn(async move {
-            while let Ok(notification) = listener.recv().await {
-                let at = SystemTime::now();
-                let revision = notification.payload().parse().unwrap_or(0);
-                let _ = sender.send((revision, at));
-            }
-        });
         Ok(Self {
-            announced,
-            _listening: listening,
+            db: sqlx::PgPool::connect(database_url).await?,
         })
     }
 
-    /// When `revision` was announced (waits at most 10 s).
+    /// When `revision` committed.
     async fn committed(&mut self, revision: u64) -> anyhow::Result<SystemTime> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            match tokio::time::timeout_at(deadline, self.announced.recv()).await {
-                Ok(Some((r, at))) if r == revision => return Ok(at),
-                Ok(Some(_)) => {}
-                _ => anyhow::bail!("PostgreSQL never announced revision {revision}"),
-            }
-        }
+        let seconds: f64 = sqlx::query_scalar(
+            "SELECT EXTRACT(EPOCH FROM pg_xact_commit_timestamp(xmin))::float8 \
+             FROM entry_versions WHERE revision = $1 LIMIT 1",
+        )
+        .bind(revision as i64)
+        .fetch_one(&self.db)
+        .await
+        .with_context(|| format!("the commit timestamp of revision {revision}"))?;
+        Ok(UNIX_EPOCH + Duration::from_secs_f64(seconds))
     }
 }
 
