@@ -228,7 +228,10 @@ fn serve(
     core: Option<usize>,
 ) -> anyhow::Result<(Served, String)> {
     let addr = format!("127.0.0.1:{}", mcp_config_tests::free_port());
-    let target_name = format!("{target:?}").to_lowercase();
+    let target_name = clap::ValueEnum::to_possible_value(&target)
+        .context("every target has a name")?
+        .get_name()
+        .to_owned();
     let args: Vec<String> = [
         "serve",
         "--target",
@@ -342,14 +345,16 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
         };
         // Interleaved repeats, each target's median: one run per target is at the mercy of
         // whatever else the machine did in those seconds.
-        let mut runs: [Vec<Stats>; 4] = Default::default();
+        let mut runs: [Vec<Stats>; 5] = Default::default();
         for _ in 0..repeats {
             runs[0].push(run(Target::Bare, "sqlite::memory:", None)?);
             runs[1].push(run(Target::Service, &sqlite, None)?);
             runs[2].push(run(Target::Direct, &direct_database, None)?);
-            runs[3].push(run_json(load_core, &redis_args)?);
+            runs[3].push(run(Target::DirectTokioPostgres, &direct_database, None)?);
+            runs[4].push(run_json(load_core, &redis_args)?);
         }
-        let [bare, service, direct, redis_get] = runs.map(|runs| median_by(runs, |s| s.rps));
+        let [bare, service, direct, direct_tokio_postgres, redis_get] =
+            runs.map(|runs| median_by(runs, |s| s.rps));
         let half = Some((bare.rps / 2.0).min(OPEN_LOOP_CEILING));
         let mut half_runs: [Vec<Stats>; 2] = Default::default();
         for _ in 0..repeats {
@@ -359,12 +364,15 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
         let [bare_half, service_half] = half_runs.map(|runs| median_by(runs, |s| s.p50_us));
         report.throughput(
             size,
-            bare,
+            report::Throughput {
+                bare,
+                service,
+                direct,
+                direct_tokio_postgres,
+                redis_get,
+            },
             bare_half,
-            service,
             service_half,
-            direct,
-            redis_get,
         );
     }
 

@@ -49,6 +49,15 @@ fn ratio(a: f64, b: f64) -> String {
     }
 }
 
+/// The full-load runs of one response size, each the median of its interleaved repeats.
+pub struct Throughput {
+    pub bare: Stats,
+    pub service: Stats,
+    pub direct: Stats,
+    pub direct_tokio_postgres: Stats,
+    pub redis_get: Stats,
+}
+
 impl Report {
     pub fn new(smoke: bool, pinned: bool) -> Self {
         Self {
@@ -61,29 +70,35 @@ impl Report {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub fn throughput(
         &mut self,
         size: &str,
-        bare: Stats,
+        runs: Throughput,
         bare_half: Stats,
-        service: Stats,
         service_half: Stats,
-        direct: Stats,
-        redis: Stats,
     ) {
+        let Throughput {
+            bare,
+            service,
+            direct,
+            direct_tokio_postgres,
+            redis_get,
+        } = runs;
         self.throughput.push(format!(
-            "| {size} ({} B) | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} (bare {}) | {} (bare {}) |",
+            "| {size} ({} B) | {:.0} | {:.0} | {:.0} | {:.0} / {:.0} | {} | {} (bare {}) | {} / {} (bare {} / {}) |",
             service.response_bytes,
             service.rps,
             bare.rps,
-            redis.rps,
+            redis_get.rps,
             direct.rps,
+            direct_tokio_postgres.rps,
             ratio(service.rps, bare.rps),
-            ratio(service.rps, redis.rps),
-            ratio(bare.rps, redis.rps),
+            ratio(service.rps, redis_get.rps),
+            ratio(bare.rps, redis_get.rps),
             ratio(service.rps, direct.rps),
+            ratio(service.rps, direct_tokio_postgres.rps),
             ratio(bare.rps, direct.rps),
+            ratio(bare.rps, direct_tokio_postgres.rps),
         ));
         self.latency.push(format!(
             "| {size} | {:.0} | {:.0} / {:.0} / {:.0} | {:.0} / {:.0} / {:.0} | {:+.0} µs |",
@@ -96,12 +111,18 @@ impl Report {
             bare_half.p999_us,
             service_half.p50_us - bare_half.p50_us,
         ));
-        let errors = bare.errors
-            + service.errors
-            + direct.errors
-            + redis.errors
-            + bare_half.errors
-            + service_half.errors;
+        let errors = [
+            &bare,
+            &service,
+            &direct,
+            &direct_tokio_postgres,
+            &redis_get,
+            &bare_half,
+            &service_half,
+        ]
+        .iter()
+        .map(|stats| stats.errors)
+        .sum::<u64>();
         if errors > 0 {
             self.misc.push(format!(
                 "- {size}: {errors} failed requests across the runs"
@@ -201,7 +222,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "| response | mcp-config | bare tonic (same bytes) | Redis GET (fred) | PostgreSQL per request | vs bare | vs Redis (the bare server's ratio) | vs PostgreSQL (the bare server's ratio) |"
+            "| response | mcp-config | bare tonic (same bytes) | Redis GET (fred) | PostgreSQL per request (sqlx / tokio-postgres) | vs bare | vs Redis (the bare server's ratio) | vs PostgreSQL, sqlx / tokio-postgres (the bare server's ratios) |"
         );
         let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
         for row in &self.throughput {

@@ -10,8 +10,8 @@ use mcp_config::{
     domain::{Kind, Scope, Slug},
     edits::{Editor, Missing},
     relay::RelayHandle,
-    store::Store,
-    views::load_from_store,
+    store::{Store, ViewRow},
+    views::{load_from_store, merge_and_encode},
 };
 use mcp_config_proto::{
     EncodedResponse,
@@ -32,8 +32,11 @@ pub enum Target {
     /// A bare tonic server returning the same precomputed bytes: the ceiling.
     Bare,
     /// A tonic server that queries the database and merges on every request: what users do
-    /// without this service.
+    /// without this service (sqlx, a pool, as the service itself reads).
     Direct,
+    /// The same with tokio-postgres: one connection, concurrent queries pipelined on it, a
+    /// prepared statement.
+    DirectTokioPostgres,
 }
 
 /// Serves `target` on `addr` until killed.
@@ -72,6 +75,15 @@ pub async fn serve(
             println!("ready");
             serve_grpc(addr, Baseline::Direct(store)).await?;
         }
+        Target::DirectTokioPostgres => {
+            seed(database_url).await?;
+            let (client, connection) =
+                tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            let view = client.prepare(VIEW_QUERY).await?;
+            println!("ready");
+            serve_grpc(addr, Baseline::DirectTokioPostgres { client, view }).await?;
+        }
     }
     Ok(())
 }
@@ -99,6 +111,27 @@ async fn serve_grpc(addr: SocketAddr, baseline: Baseline) -> anyhow::Result<()> 
 enum Baseline {
     Bare(EncodedResponse),
     Direct(Store),
+    DirectTokioPostgres {
+        client: tokio_postgres::Client,
+        view: tokio_postgres::Statement,
+    },
+}
+
+/// The view's query as a user would write it: defaults and the org's overrides of one server,
+/// with the current content of each (the service's own query, less its snapshot revision).
+const VIEW_QUERY: &str = "SELECT e.org, e.key, e.active, e.deleted, e.revision, v.body \
+     FROM entries e LEFT JOIN entry_versions v ON v.kind = e.kind AND v.server = e.server \
+     AND v.org = e.org AND v.key = e.key AND v.version = e.version \
+     WHERE e.kind = $1 AND e.server = $2 AND e.org IN ('', $3)";
+
+fn view_key(request: &GetPromptsRequest) -> Result<ViewKey, Status> {
+    Ok(ViewKey {
+        kind: Kind::Prompts,
+        scope: Scope::parse_optional("org_id", &request.org_id)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?,
+        server: Slug::parse("server", &request.server)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?,
+    })
 }
 
 fn unimplemented<T>() -> Result<T, Status> {
@@ -114,16 +147,37 @@ impl ConfigService for Baseline {
         match self {
             Baseline::Bare(body) => Ok(Response::new(body.clone())),
             Baseline::Direct(store) => {
-                let r = request.into_inner();
-                let key = ViewKey {
-                    kind: Kind::Prompts,
-                    scope: Scope::parse_optional("org_id", &r.org_id)
-                        .map_err(|e| Status::invalid_argument(e.to_string()))?,
-                    server: Slug::parse("server", &r.server)
-                        .map_err(|e| Status::invalid_argument(e.to_string()))?,
-                };
+                let key = view_key(request.get_ref())?;
                 let (view, _) = load_from_store(store, &key)
                     .await
+                    .map_err(|e| Status::unavailable(e.to_string()))?;
+                Ok(Response::new(view.full()))
+            }
+            Baseline::DirectTokioPostgres { client, view } => {
+                let key = view_key(request.get_ref())?;
+                let rows = client
+                    .query(
+                        view,
+                        &[
+                            &key.kind.as_str(),
+                            &key.server.as_str(),
+                            &key.scope.as_str(),
+                        ],
+                    )
+                    .await
+                    .map_err(|e| Status::unavailable(e.to_string()))?;
+                let rows = rows
+                    .iter()
+                    .map(|row| ViewRow {
+                        org: row.get(0),
+                        key: row.get(1),
+                        active: row.get(2),
+                        deleted: row.get(3),
+                        revision: row.get::<_, i64>(4) as u64,
+                        body: row.get(5),
+                    })
+                    .collect();
+                let view = merge_and_encode(key.kind, rows)
                     .map_err(|e| Status::unavailable(e.to_string()))?;
                 Ok(Response::new(view.full()))
             }

@@ -17,7 +17,7 @@ use crate::{
     redis::L2,
     render::{self, Limits},
     resolve::{EffectiveView, resolve},
-    store::{Store, StoreError},
+    store::{Store, StoreError, ViewRow},
     wire::EncodedView,
 };
 
@@ -167,13 +167,19 @@ impl Views {
 pub async fn load_from_store(store: &Store, key: &ViewKey) -> Result<(EncodedView, Revision)> {
     let start = std::time::Instant::now();
     let loaded = store.load_view(key.kind, &key.server, &key.scope).await?;
-    let view = resolve(loaded.rows);
-    let encoded = match key.kind {
-        Kind::Prompts => encode(&view, PromptContent::to_proto)?,
-        Kind::Resources => encode(&view, ResourceContent::to_proto)?,
-    };
+    let snapshot = loaded.snapshot;
+    let encoded = merge_and_encode(key.kind, loaded.rows)?;
     metrics::histogram!(crate::metrics::STORE_LOAD_SECONDS).record(start.elapsed().as_secs_f64());
-    Ok((encoded, loaded.snapshot))
+    Ok((encoded, snapshot))
+}
+
+/// Merges a view's rows (defaults and the org's overrides) and encodes the result.
+pub fn merge_and_encode(kind: Kind, rows: Vec<ViewRow>) -> Result<EncodedView> {
+    let view = resolve(rows);
+    match kind {
+        Kind::Prompts => encode(&view, PromptContent::to_proto),
+        Kind::Resources => encode(&view, ResourceContent::to_proto),
+    }
 }
 
 fn encode<C: DeserializeOwned, M: Message>(
