@@ -96,16 +96,25 @@ impl Service {
         response.json().await.unwrap()
     }
 
+    /// The first 1,000 entries of the change log, as `/changes` answers them.
+    async fn changes(&self) -> serde_json::Value {
+        reqwest::get(self.admin("/changes?limit=1000"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The newest revision in the change log (`next_after` of `/changes`); `None` when empty.
+    pub async fn latest_revision(&self) -> Option<u64> {
+        self.changes().await["next_after"].as_u64()
+    }
+
     /// Waits (at most 10 s) until the relay has published every change committed so far.
     pub async fn wait_until_published(&self) {
         let published = crate::eventually(std::time::Duration::from_secs(10), || async {
-            let changes: serde_json::Value = reqwest::get(self.admin("/changes?limit=1000"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            changes["changes"]
+            self.changes().await["changes"]
                 .as_array()
                 .unwrap()
                 .iter()

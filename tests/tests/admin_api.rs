@@ -5,16 +5,6 @@ use mcp_config_tests::service::{EXAMPLE_BUNDLE, Service};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-async fn latest_revision(service: &Service) -> Option<u64> {
-    let changes: Value = reqwest::get(service.admin("/changes?limit=1000"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    changes["next_after"].as_u64()
-}
-
 async fn started() -> (tempfile::TempDir, Service) {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::sqlite(&dir).await;
@@ -202,7 +192,7 @@ async fn orgs_are_created_once_and_listed() {
 #[tokio::test]
 async fn a_dry_run_import_reports_the_diff_and_writes_nothing() {
     let (_dir, service) = started().await;
-    let before = latest_revision(&service).await;
+    let before = service.latest_revision().await;
     let changed = EXAMPLE_BUNDLE.replace("Summarize the last", "Summarise the last");
     let report: Value = Client::new()
         .post(service.admin("/bundle?dry_run=true"))
@@ -229,7 +219,7 @@ async fn a_dry_run_import_reports_the_diff_and_writes_nothing() {
         (line["server"].as_str(), line["key"].as_str()),
         (Some("slack"), Some("summarize-channel"))
     );
-    assert_eq!(latest_revision(&service).await, before);
+    assert_eq!(service.latest_revision().await, before);
 }
 
 /// Each request is bad in one way; each must get `status` with `needle` in its message, and
@@ -238,7 +228,7 @@ async fn a_dry_run_import_reports_the_diff_and_writes_nothing() {
 async fn bad_input_is_a_4xx_naming_the_problem_and_changes_nothing() {
     let (_dir, service) = started().await;
     let http = Client::new();
-    let before = latest_revision(&service).await;
+    let before = service.latest_revision().await;
     let prompt_url = service.admin("/defaults/servers/github/prompts/review-pr");
     let good_content = json!({"messages": [{"role": "user", "text": "hi"}]});
     let huge = "x".repeat(17 * 1024 * 1024);
@@ -386,7 +376,7 @@ async fn bad_input_is_a_4xx_naming_the_problem_and_changes_nothing() {
         assert!(text.contains(needle), "case {i}: {needle:?} not in {text}");
     }
     assert_eq!(
-        latest_revision(&service).await,
+        service.latest_revision().await,
         before,
         "nothing was written"
     );

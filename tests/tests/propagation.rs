@@ -128,15 +128,7 @@ async fn a_write_through_one_replica_reaches_the_others_and_raw_subscribers() {
     .await;
     assert!(seen, "globex on C still sees the old default");
 
-    let latest: u64 = {
-        let changes: Value = reqwest::get(a.admin("/changes?limit=1000"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        changes["next_after"].as_u64().unwrap()
-    };
+    let latest = a.latest_revision().await.unwrap();
     assert!(
         eventually(WAIT, || async {
             raw.revisions().await.last() == Some(&latest)
@@ -444,13 +436,7 @@ async fn relay_lock_holders(db: &sqlx::PgPool) -> Vec<i32> {
 /// The latest revision, once every change is published.
 async fn published_through(service: &Service) -> u64 {
     service.wait_until_published().await;
-    let changes: Value = reqwest::get(service.admin("/changes?limit=1000"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    changes["next_after"].as_u64().unwrap()
+    service.latest_revision().await.unwrap()
 }
 
 #[tokio::test]
