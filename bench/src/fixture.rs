@@ -1,7 +1,7 @@
 //! The data every target serves: one MCP server per response size, its prompts ~1 KB each.
 
 use mcp_config::{
-    bundle::{Bundle, Format},
+    bundle::{Bundle, Format, Plan},
     content::{Content, PromptContent},
     domain::Kind,
     wire::EncodedView,
@@ -56,6 +56,11 @@ pub fn bundle() -> Bundle {
     }
     text.push_str(&format!("orgs:\n  {ORG}:\n    name: Benchmark\n"));
     Bundle::parse(&text, Format::Yaml).expect("the fixture bundle parses")
+}
+
+/// The fixture bundle, checked and flattened as an import takes it.
+pub fn plan() -> Plan {
+    bundle().plan().expect("the fixture bundle is valid")
 }
 
 /// The exact view the service serves for `size`, encoded in-process (the bare baseline's

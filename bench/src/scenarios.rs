@@ -11,7 +11,7 @@ use futures::StreamExt;
 use mcp_config::{
     cache::{ViewCache, ViewKey},
     domain::{Kind, Scope, Slug},
-    edits::{Editor, Missing},
+    edits::{Editor, Missing, NewOrgs},
     store::Store,
     views::load_from_store,
 };
@@ -92,7 +92,13 @@ impl CommitClock {
 pub async fn stampede(database_url: &str, requests: usize) -> anyhow::Result<(u64, usize)> {
     let app = mcp_config::app::App::build(&settings(database_url, None)).await?;
     app.editor()
-        .import(&fixture::bundle(), Missing::Keep, false, "bench")
+        .import(
+            &fixture::plan(),
+            Missing::Keep,
+            false,
+            NewOrgs::Allowed,
+            "bench",
+        )
         .await?;
     let addr = app.grpc_addr();
     let loads_before = app.views().cache().loads();
@@ -475,6 +481,7 @@ pub async fn miss_paths(
         cache::Invalidation,
         redis::{L2, RedisSettings},
         render::Limits,
+        renderer::Renderer,
         views::Views,
         wire::EncodedView,
     };
@@ -482,7 +489,13 @@ pub async fn miss_paths(
     let store = Store::connect(database_url, 4).await?;
     store.migrate().await?;
     Editor::new(store.clone(), mcp_config::relay::RelayHandle::default())
-        .import(&fixture::bundle(), Missing::Keep, false, "bench")
+        .import(
+            &fixture::plan(),
+            Missing::Keep,
+            false,
+            NewOrgs::Allowed,
+            "bench",
+        )
         .await?;
     let client = mcp_config::redis::client(redis_url)?;
     client.wait_for_connect().await?;
@@ -512,7 +525,7 @@ pub async fn miss_paths(
         store.clone(),
         cache.clone(),
         Some(filled.clone()),
-        Limits::default(),
+        Renderer::new(Limits::default()),
     );
     views.view(&key).await?;
     let (mut whole, mut parts) = (histogram(), histogram());
@@ -542,7 +555,12 @@ pub async fn miss_paths(
     for round in 0..rounds {
         forget().await;
         let empty = l2_under(format!("bench:miss:store:{round}:whole"));
-        let views = Views::new(store.clone(), cache.clone(), Some(empty), Limits::default());
+        let views = Views::new(
+            store.clone(),
+            cache.clone(),
+            Some(empty),
+            Renderer::new(Limits::default()),
+        );
         let start = Instant::now();
         views.view(&key).await?;
         let _ = whole.record(elapsed(start));

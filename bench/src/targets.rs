@@ -8,7 +8,7 @@ use mcp_config::{
     app::App,
     cache::ViewKey,
     domain::{Kind, Scope, Slug},
-    edits::{Editor, Missing},
+    edits::{Editor, Missing, NewOrgs},
     relay::RelayHandle,
     store::{Store, ViewRow},
     views::{load_from_store, merge_and_encode},
@@ -94,7 +94,13 @@ async fn seed(database_url: &str) -> anyhow::Result<Store> {
     store.migrate().await?;
     let editor = Editor::new(store.clone(), RelayHandle::default());
     editor
-        .import(&fixture::bundle(), Missing::Keep, false, "bench")
+        .import(
+            &fixture::plan(),
+            Missing::Keep,
+            false,
+            NewOrgs::Allowed,
+            "bench",
+        )
         .await?;
     Ok(store)
 }

@@ -8,7 +8,7 @@ use mcp_config::{
     cache::{ViewCache, ViewKey},
     content::{Content, PromptContent},
     domain::{Kind, Scope, Slug},
-    render::{self, Declared, Limits},
+    render::{CompiledPrompt, Declared, Limits},
     resolve::resolve,
     store::ViewRow,
     wire::EncodedView,
@@ -93,15 +93,21 @@ fn micro(c: &mut Criterion) {
         name: "repo",
         required: true,
     }];
-    c.bench_function("render a prompt", |b| {
+    let templates = || prompt.messages.iter().map(|m| m.text.as_str());
+    c.bench_function("render a prompt (compile and render)", |b| {
         b.iter(|| {
-            render::render_messages(
-                prompt.messages.iter().map(|m| m.text.as_str()),
-                &declared,
-                black_box(&arguments),
-                Limits::default(),
-            )
-            .unwrap()
+            CompiledPrompt::compile(templates())
+                .unwrap()
+                .render(&declared, black_box(&arguments), Limits::default())
+                .unwrap()
+        })
+    });
+    let compiled = CompiledPrompt::compile(templates()).unwrap();
+    c.bench_function("render a prompt (compiled once)", |b| {
+        b.iter(|| {
+            compiled
+                .render(&declared, black_box(&arguments), Limits::default())
+                .unwrap()
         })
     });
 

@@ -23,6 +23,7 @@ use crate::{
     redis::{self, L2, RedisPublisher, RedisSettings, Subscriber},
     relay::{Channel, Publisher, Relay, RelayHandle},
     render::Limits,
+    renderer::Renderer,
     store::{Store, StoreError},
     tls::{Tls, TlsError},
     views::Views,
@@ -139,8 +140,8 @@ impl App {
         ));
         background_tasks.spawn(crate::metrics::upkeep(background.clone()));
 
-        let limits = Limits::default();
-        let views = Views::new(store.clone(), cache, l2, limits);
+        let renderer = Renderer::new(Limits::default());
+        let views = Views::new(store.clone(), cache, l2, renderer.clone());
         let editor = Editor::new(store.clone(), relay_handle);
 
         let grpc_listener = bind(settings.grpc_addr).await?;
@@ -176,7 +177,12 @@ impl App {
             .build_v1()?;
         let api = ConfigApi::new(
             views.clone(),
-            Watcher::new(store.clone(), bus, shutdown.clone()),
+            Watcher::new(
+                store.clone(),
+                bus,
+                settings.watch_limits(),
+                shutdown.clone(),
+            ),
         );
         crate::metrics::handle();
         let mut grpc_server = tonic::transport::Server::builder();
@@ -205,14 +211,19 @@ impl App {
             }
         });
 
+        let rate_limiter = http::rate_limiter(settings.admin_rate_limit);
+        background_tasks.spawn(http::forget_idle_callers(
+            rate_limiter.clone(),
+            background.clone(),
+        ));
         let router = http::router(HttpState {
             editor: editor.clone(),
             store: store.clone(),
-            render_limits: limits,
+            renderer,
             authenticator,
             cache: views.cache().clone(),
             relay_bound,
-            rate_limiter: http::rate_limiter(settings.admin_rate_limit),
+            rate_limiter: rate_limiter.clone(),
         });
         let http_shutdown = shutdown.clone();
         match &tls {

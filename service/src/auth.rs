@@ -3,11 +3,17 @@
 //! Authentication turns a bearer token into a [`Principal`]; authorization is a handful of pure
 //! functions over it, so the rules read in one place and are tested as a table:
 //!
-//! - reads: a `service` token (an MCP server's own identity) reads any org it names (in the
-//!   request or in `x-org-id`); a user token reads its own org (from its `org` claim) and asking
-//!   for another is `PERMISSION_DENIED`; no org means the defaults only;
+//! - every read (and Watch) needs a role;
+//! - reads: a `service` token without an `org` claim (an MCP server's own identity) reads any
+//!   org it names (in the request or in `x-org-id`); any token with an `org` claim — a service
+//!   token too — reads that org only (and the defaults it inherits), asking for another is
+//!   `PERMISSION_DENIED`; an admin without an `org` claim reads everything; other tokens without
+//!   an org read the defaults only;
+//! - Watch follows the read rules: the events of the orgs the caller may read, and the
+//!   defaults'; a stream ends when its token expires;
 //! - writes need `editor` or `admin`; a token with an `org` claim writes that org only;
-//! - org management needs an `admin` token with no `org` claim.
+//! - org management needs an `admin` token with no `org` claim;
+//! - an `org` claim is a slug or the token is refused: an empty claim never means "no org".
 //!
 //! In mode `none` every caller is `anonymous` with every right (development only; the
 //! configuration refuses it on a non-loopback address).
@@ -25,6 +31,7 @@ use crate::{
     config::{AuthMode, ConfigError, JwtAlgorithm, Settings},
     domain::{Scope, Slug},
     error::Error,
+    events::OrgFilter,
 };
 
 /// What a caller may do, by role.
@@ -63,6 +70,9 @@ pub struct Principal {
     /// The org a user token belongs to; `None` for service and global tokens.
     pub org: Option<Slug>,
     pub roles: Roles,
+    /// When the token stops being accepted (its `exp` plus the leeway); `None` when
+    /// authentication is off. Long-lived streams end then.
+    pub expires_at: Option<SystemTime>,
 }
 
 impl Principal {
@@ -72,13 +82,25 @@ impl Principal {
             subject: "anonymous".into(),
             org: None,
             roles: Roles::ALL,
+            expires_at: None,
         }
+    }
+
+    fn may_read_anything(&self) -> bool {
+        let roles = self.roles;
+        roles.reader || roles.editor || roles.admin || roles.service
+    }
+
+    /// Reads every org it names: a service identity or an admin, without an `org` claim.
+    fn reads_every_org(&self) -> bool {
+        self.org.is_none() && (self.roles.service || self.roles.admin)
     }
 }
 
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    exp: u64,
     #[serde(default)]
     org: Option<String>,
     #[serde(default)]
@@ -204,10 +226,17 @@ impl Authenticator {
             return Ok(Principal::anonymous());
         };
         let (validation, keys) = &**jwt;
-        let token = authorization
-            .ok_or_else(|| Error::Unauthenticated("missing bearer token".into()))?
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| Error::Unauthenticated("authorization is not a bearer token".into()))?;
+        let authorization =
+            authorization.ok_or_else(|| Error::Unauthenticated("missing bearer token".into()))?;
+        // The scheme is case-insensitive (RFC 7235).
+        let token = match authorization.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim_start(),
+            _ => {
+                return Err(Error::Unauthenticated(
+                    "authorization is not a bearer token".into(),
+                ));
+            }
+        };
         let invalid =
             |e: jsonwebtoken::errors::Error| Error::Unauthenticated(format!("invalid token: {e}"));
         let claims = match keys {
@@ -231,16 +260,20 @@ impl Authenticator {
                     .claims
             }
         };
+        // An empty or blank claim is refused, not read as "no org": for an admin, no org means
+        // every org.
         let org = claims
             .org
-            .filter(|o| !o.is_empty())
             .map(|o| Slug::parse("org claim", &o))
             .transpose()
             .map_err(|e| Error::Unauthenticated(e.to_string()))?;
+        let expires_at = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(claims.exp.saturating_add(validation.leeway));
         Ok(Principal {
             subject: claims.sub,
             org,
             roles: Roles::parse(&claims.roles),
+            expires_at: Some(expires_at),
         })
     }
 }
@@ -276,15 +309,14 @@ pub fn read_scope(
     requested: Scope,
     header_org: Option<Scope>,
 ) -> Result<Scope, Error> {
-    let roles = principal.roles;
-    if !(roles.reader || roles.editor || roles.admin || roles.service) {
+    if !principal.may_read_anything() {
         return Err(forbidden("the token has no role that may read"));
     }
     let named = match requested {
         Scope::Defaults => header_org.unwrap_or(Scope::Defaults),
         org => org,
     };
-    if roles.service || principal.org.is_none() && roles.admin {
+    if principal.reads_every_org() {
         return Ok(named);
     }
     match (&principal.org, named) {
@@ -313,26 +345,48 @@ pub fn check_read(principal: &Principal, scope: &Scope) -> Result<(), Error> {
     }
 }
 
-/// The org filter a Watch may use: a user token watches its own org (and the defaults) only.
-pub fn watch_orgs(principal: &Principal, requested: Vec<String>) -> Result<Vec<String>, Error> {
+/// The orgs whose events a Watch gets, given the orgs it asked for (none: all it may read).
+/// The read rules apply: an org-bound token gets its org's events, a token without an org
+/// that cannot read every org gets the defaults' events only.
+pub fn watch_filter(principal: &Principal, requested: Vec<Slug>) -> Result<OrgFilter, Error> {
+    if !principal.may_read_anything() {
+        return Err(forbidden("the token has no role that may read"));
+    }
+    if principal.reads_every_org() {
+        return Ok(if requested.is_empty() {
+            OrgFilter::Any
+        } else {
+            OrgFilter::Only(requested)
+        });
+    }
     match &principal.org {
-        Some(own) if !principal.roles.service => {
-            if requested.iter().any(|o| o != own.as_str()) {
-                return Err(forbidden(format!(
-                    "a token of org {own} can watch only that org"
-                )));
-            }
-            Ok(vec![own.to_string()])
-        }
-        _ => Ok(requested),
+        Some(own) => match requested.iter().find(|asked| *asked != own) {
+            Some(other) => Err(forbidden(format!(
+                "a token of org {own} cannot watch org {other}"
+            ))),
+            None => Ok(OrgFilter::Only(vec![own.clone()])),
+        },
+        None => match requested.first() {
+            Some(asked) => Err(forbidden(format!(
+                "a token without an org cannot watch org {asked}"
+            ))),
+            None => Ok(OrgFilter::Only(Vec::new())),
+        },
+    }
+}
+
+/// Whether the caller may change anything at all: checked before a write's body is read.
+pub fn check_may_write(principal: &Principal) -> Result<(), Error> {
+    if principal.roles.editor || principal.roles.admin {
+        Ok(())
+    } else {
+        Err(forbidden("writes need the editor or admin role"))
     }
 }
 
 /// Whether the caller may change entries of `scope`.
 pub fn check_write(principal: &Principal, scope: &Scope) -> Result<(), Error> {
-    if !(principal.roles.editor || principal.roles.admin) {
-        return Err(forbidden("writes need the editor or admin role"));
-    }
+    check_may_write(principal)?;
     match (&principal.org, scope) {
         (None, _) => Ok(()),
         (Some(own), Scope::Org(org)) if own == org => Ok(()),
@@ -367,6 +421,7 @@ mod tests {
             subject: "u".into(),
             org: org_claim.map(|o| Slug::parse("org", o).unwrap()),
             roles: Roles::parse(&roles.iter().map(|r| r.to_string()).collect::<Vec<_>>()),
+            expires_at: None,
         }
     }
 
@@ -390,6 +445,16 @@ mod tests {
             read_scope(&acme_reader, Scope::Defaults, Some(org("globex"))),
             Err(Error::Forbidden(_))
         ));
+
+        let acme_server = principal(Some("acme"), &["service"]);
+        assert!(
+            read_scope(&acme_server, org("globex"), None).is_err(),
+            "a service token with an org claim is held to that org"
+        );
+        assert_eq!(
+            read_scope(&acme_server, Scope::Defaults, None).unwrap(),
+            org("acme")
+        );
 
         let mcp_server = principal(None, &["service"]);
         assert_eq!(
@@ -416,6 +481,38 @@ mod tests {
         assert!(
             read_scope(&principal(Some("acme"), &[]), Scope::Defaults, None).is_err(),
             "no role, no read"
+        );
+    }
+
+    #[test]
+    fn watch_follows_the_read_rules() {
+        let slug = |s: &str| Slug::parse("org", s).unwrap();
+        let only = |orgs: &[&str]| OrgFilter::Only(orgs.iter().map(|o| slug(o)).collect());
+        assert!(
+            watch_filter(&principal(None, &[]), vec![]).is_err(),
+            "no role, no events"
+        );
+        assert!(watch_filter(&principal(Some("acme"), &[]), vec![]).is_err());
+        assert_eq!(
+            watch_filter(&principal(None, &["reader"]), vec![]).unwrap(),
+            only(&[]),
+            "an orgless reader gets the defaults' events only"
+        );
+        assert!(watch_filter(&principal(None, &["editor"]), vec![slug("acme")]).is_err());
+        assert_eq!(
+            watch_filter(&principal(Some("acme"), &["reader"]), vec![]).unwrap(),
+            only(&["acme"])
+        );
+        assert!(
+            watch_filter(&principal(Some("acme"), &["service"]), vec![slug("globex")]).is_err()
+        );
+        assert_eq!(
+            watch_filter(&principal(None, &["service"]), vec![]).unwrap(),
+            OrgFilter::Any
+        );
+        assert_eq!(
+            watch_filter(&principal(None, &["admin"]), vec![slug("globex")]).unwrap(),
+            only(&["globex"])
         );
     }
 

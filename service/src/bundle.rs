@@ -27,10 +27,16 @@ use serde::{Deserialize, Serialize};
 use crate::{
     content::{Content, PromptContent, ResourceContent},
     domain::{EntryId, EntryKey, InvalidInput, Kind, Scope, Slug},
+    error::Error,
 };
 
 /// Largest bundle accepted, in bytes.
 pub const MAX_BUNDLE_BYTES: usize = 16 * 1024 * 1024;
+/// Deepest nesting of a YAML bundle (its own shape needs 8 levels). Beyond it YAML parsing
+/// costs time quadratic in depth, so a deeper document is refused before it is parsed.
+const MAX_YAML_DEPTH: usize = 32;
+/// How long reading a bundle (parse and every check) may take.
+const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,9 +117,28 @@ impl Bundle {
                     .map_err(|e| located(e.path().to_string(), e.inner().to_string()))
             }
             Format::Yaml => {
+                check_yaml_shape(text)?;
                 serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
                     .map_err(|e| located(e.path().to_string(), e.inner().to_string()))
             }
+        }
+    }
+
+    /// Parses and plans a document on the blocking pool, under a deadline: both grow with the
+    /// input (every template is compiled and cost-checked), so they stay off the async workers.
+    pub async fn read(text: String, format: Format) -> Result<(Self, Plan), Error> {
+        let work = tokio::task::spawn_blocking(move || {
+            let bundle = Self::parse(&text, format)?;
+            let plan = bundle.plan()?;
+            Ok::<_, InvalidInput>((bundle, plan))
+        });
+        match tokio::time::timeout(READ_DEADLINE, work).await {
+            Ok(done) => Ok(done.expect("reading a bundle does not panic")?),
+            Err(_) => Err(InvalidInput::new(
+                "bundle",
+                format!("not read within {READ_DEADLINE:?}; split it into smaller bundles"),
+            )
+            .into()),
         }
     }
 
@@ -152,6 +177,39 @@ impl Bundle {
         }
         Ok(plan)
     }
+}
+
+/// Refuses YAML that is costly to parse or to expand: aliases (one anchor repeated hundreds of
+/// times multiplies memory; bundles never need them, and exports never write them) and nesting
+/// deeper than [`MAX_YAML_DEPTH`]. One linear pass over the event stream, stopped at the first
+/// problem, before the document is parsed for real.
+fn check_yaml_shape(text: &str) -> Result<(), InvalidInput> {
+    use saphyr_parser::{Event, Parser};
+    let mut depth = 0usize;
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| InvalidInput::new("bundle", e.to_string()))?;
+        let line = span.start.line();
+        match event {
+            Event::Alias(_) => {
+                return Err(InvalidInput::new(
+                    "bundle",
+                    format!("YAML aliases are not accepted (line {line}); repeat the content"),
+                ));
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_YAML_DEPTH {
+                    return Err(InvalidInput::new(
+                        "bundle",
+                        format!("nested deeper than {MAX_YAML_DEPTH} levels (line {line})"),
+                    ));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn plan_server(
@@ -231,6 +289,41 @@ mod tests {
         assert!(plan.entries.iter().any(|(_, d)| *d == Desired::Hidden));
     }
 
+    /// A required argument the template never uses is a prompt that lost its text (YAML reads
+    /// ` #` as a comment, so `… of #{{ channel }}` unquoted ends before the argument).
+    #[test]
+    fn every_required_argument_of_the_example_prompts_is_used() {
+        let plan = Bundle::parse(EXAMPLE, Format::Yaml)
+            .unwrap()
+            .plan()
+            .unwrap();
+        let mut checked = 0;
+        for (id, desired) in &plan.entries {
+            let Desired::Content(content) = desired else {
+                continue;
+            };
+            let Content::Prompt(prompt) = content.as_ref() else {
+                continue;
+            };
+            let compiled = crate::render::CompiledPrompt::compile(
+                prompt.messages.iter().map(|m| m.text.as_str()),
+            )
+            .unwrap();
+            let used: Vec<&str> = compiled.variables().collect();
+            for argument in prompt.arguments.iter().filter(|a| a.required) {
+                assert!(
+                    used.contains(&argument.name.as_str()),
+                    "{} {}: required argument {} is never used",
+                    id.scope.as_str(),
+                    id.key,
+                    argument.name
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 5, "only {checked} required arguments found");
+    }
+
     #[test]
     fn yaml_and_json_round_trip() {
         let bundle = Bundle::parse(EXAMPLE, Format::Yaml).unwrap();
@@ -240,6 +333,33 @@ mod tests {
                 bundle
             );
         }
+    }
+
+    #[test]
+    fn yaml_aliases_and_deep_nesting_are_refused_before_parsing() {
+        let bomb = "a: &a [x, x, x, x]\nb: [*a, *a, *a]\n";
+        let err = Bundle::parse(bomb, Format::Yaml).unwrap_err();
+        assert_eq!(err.field, "bundle");
+        assert!(err.message.contains("aliases"), "{}", err.message);
+
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let err = Bundle::parse(&deep, Format::Yaml).unwrap_err();
+        assert_eq!(err.field, "bundle");
+        // The scanner's own limit may stop it first.
+        assert!(
+            err.message.contains("nested deeper than 32") || err.message.contains("recursion"),
+            "{}",
+            err.message
+        );
+        let deep_blocks: String = (0..40)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        let err = Bundle::parse(&deep_blocks, Format::Yaml).unwrap_err();
+        assert!(
+            err.message.contains("nested deeper than 32"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -139,6 +139,19 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_ADMIN_RATE_LIMIT", default_value_t = 50)]
     pub admin_rate_limit: u32,
 
+    /// Watch streams one replica keeps open at most; more are refused (RESOURCE_EXHAUSTED).
+    #[arg(long, env = "MCP_CONFIG_WATCH_MAX_STREAMS", default_value_t = 16_384)]
+    pub watch_max_streams: usize,
+
+    /// Watch streams one token subject may hold open on one replica (a fleet sharing a service
+    /// token shares it).
+    #[arg(
+        long,
+        env = "MCP_CONFIG_WATCH_MAX_STREAMS_PER_PRINCIPAL",
+        default_value_t = 1024
+    )]
+    pub watch_max_streams_per_principal: usize,
+
     /// PEM certificate (chain) for both listeners; with `--tls-key`, they serve TLS only.
     #[arg(long, env = "MCP_CONFIG_TLS_CERT")]
     pub tls_cert: Option<std::path::PathBuf>,
@@ -175,6 +188,13 @@ impl Settings {
         Duration::from_millis(self.relay_poll_ms.max(10))
     }
 
+    pub fn watch_limits(&self) -> crate::grpc::WatchLimits {
+        crate::grpc::WatchLimits {
+            streams: self.watch_max_streams,
+            streams_per_principal: self.watch_max_streams_per_principal,
+        }
+    }
+
     pub fn change_retention(&self) -> Duration {
         Duration::from_secs(self.change_retention_hours * 3600)
     }
@@ -193,6 +213,12 @@ impl Settings {
         }
         if self.cache_bytes == 0 {
             return Err(ConfigError("MCP_CONFIG_CACHE_BYTES must be above 0".into()));
+        }
+        if self.watch_max_streams == 0 || self.watch_max_streams_per_principal == 0 {
+            return Err(ConfigError(
+                "MCP_CONFIG_WATCH_MAX_STREAMS and MCP_CONFIG_WATCH_MAX_STREAMS_PER_PRINCIPAL must be above 0"
+                    .into(),
+            ));
         }
         if self.channel.is_empty() {
             return Err(ConfigError("MCP_CONFIG_CHANNEL must not be empty".into()));
@@ -310,6 +336,11 @@ impl Settings {
             ),
             ("RELAY_STUCK_SECS", self.relay_stuck_secs.to_string()),
             ("ADMIN_RATE_LIMIT", self.admin_rate_limit.to_string()),
+            ("WATCH_MAX_STREAMS", self.watch_max_streams.to_string()),
+            (
+                "WATCH_MAX_STREAMS_PER_PRINCIPAL",
+                self.watch_max_streams_per_principal.to_string(),
+            ),
             ("TLS_CERT", path(&self.tls_cert)),
             ("TLS_KEY", path(&self.tls_key)),
             ("TLS_CLIENT_CA", path(&self.tls_client_ca)),

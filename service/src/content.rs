@@ -10,8 +10,11 @@ use crate::{
     render,
 };
 
-/// Largest text, blob or template accepted in one entry.
+/// Largest text, blob or template accepted in one entry; a prompt's templates together are
+/// held to it too.
 pub const MAX_CONTENT_BYTES: usize = 1024 * 1024;
+/// Most messages one prompt may hold (MCP prompts hold a handful).
+pub const MAX_MESSAGES: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -139,6 +142,19 @@ fn validate_prompt(prompt: &PromptContent) -> Result<(), InvalidInput> {
             "a prompt needs at least one message",
         ));
     }
+    if prompt.messages.len() > MAX_MESSAGES {
+        return Err(InvalidInput::new(
+            "messages",
+            format!("at most {MAX_MESSAGES} messages per prompt"),
+        ));
+    }
+    let template_bytes: usize = prompt.messages.iter().map(|m| m.text.len()).sum();
+    if template_bytes > MAX_CONTENT_BYTES {
+        return Err(InvalidInput::new(
+            "messages",
+            format!("the templates together are longer than {MAX_CONTENT_BYTES} bytes"),
+        ));
+    }
     let mut seen = std::collections::HashSet::new();
     for (i, argument) in prompt.arguments.iter().enumerate() {
         let field = format!("arguments[{i}].name");
@@ -166,7 +182,25 @@ fn validate_prompt(prompt: &PromptContent) -> Result<(), InvalidInput> {
         render::check_template(&message.text)
             .map_err(|e| InvalidInput::new(field, e.to_string()))?;
     }
-    Ok(())
+    let declared: Vec<render::Declared> = prompt
+        .arguments
+        .iter()
+        .map(|a| render::Declared {
+            name: &a.name,
+            required: a.required,
+        })
+        .collect();
+    render::check_cost(
+        prompt.messages.iter().map(|m| m.text.as_str()),
+        &declared,
+        render::Limits::default(),
+    )
+    .map_err(|e| {
+        InvalidInput::new(
+            "messages",
+            format!("cannot render within the budget with sample arguments: {e}"),
+        )
+    })
 }
 
 fn validate_resource(resource: &ResourceContent) -> Result<(), InvalidInput> {

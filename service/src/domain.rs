@@ -171,6 +171,23 @@ impl EntryKey {
                 "must not contain whitespace or control characters",
             ));
         }
+        // Zero-width, bidirectional and other format characters make two keys that look the
+        // same (or a key that reads backwards).
+        if let Some(c) = value.chars().find(|&c| {
+            unicode_general_category::get_general_category(c)
+                == unicode_general_category::GeneralCategory::Format
+        }) {
+            return Err(InvalidInput::new(
+                field,
+                format!(
+                    "must not contain invisible or bidirectional characters (U+{:04X})",
+                    c as u32
+                ),
+            ));
+        }
+        // One spelling per name: a decomposed "café" is the composed one.
+        let value: String = unicode_normalization::UnicodeNormalization::nfc(value).collect();
+        let value = value.as_str();
         if kind == Kind::Resources && !looks_like_uri(value) {
             return Err(InvalidInput::new(
                 field,
@@ -251,6 +268,24 @@ mod tests {
             Scope::parse_optional("org_id", "acme").unwrap().as_str(),
             "acme"
         );
+    }
+
+    #[test]
+    fn keys_that_look_alike_are_one_key_or_refused() {
+        let composed = EntryKey::parse(Kind::Prompts, "caf\u{e9}").unwrap();
+        let decomposed = EntryKey::parse(Kind::Prompts, "cafe\u{301}").unwrap();
+        assert_eq!(composed, decomposed, "NFC: one spelling per name");
+        for invisible in [
+            "re\u{200b}view",
+            "review\u{202e}fdp",
+            "\u{2066}x",
+            "\u{feff}x",
+        ] {
+            let err = EntryKey::parse(Kind::Prompts, invisible).unwrap_err();
+            assert_eq!(err.field, "name", "{invisible:?}");
+            assert!(err.message.contains("invisible"), "{}", err.message);
+        }
+        assert!(EntryKey::parse(Kind::Resources, "file:///caf\u{e9}/\u{200d}").is_err());
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The write path: saves, activation, deletes, rollbacks and bundle imports, each one
 //! transaction that also records its change for the relay to publish.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use mcp_config_proto::v1::GetPromptResponse;
 use serde::Serialize;
@@ -12,9 +15,16 @@ use crate::{
     domain::{EntryId, EntryKey, InvalidInput, Kind, Scope, Slug},
     error::{Error, Result},
     relay::RelayHandle,
-    render::{self, Limits},
+    renderer::Renderer,
     store::{Change, Head, OrgRow, Store, VersionRow, Write, WriteOp, now_ms},
 };
+
+/// Whether an import may create the orgs its bundle names that do not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewOrgs {
+    Allowed,
+    Refused,
+}
 
 #[derive(Clone)]
 pub struct Editor {
@@ -255,8 +265,8 @@ impl Editor {
         &self,
         id: &EntryId,
         version: Option<u64>,
-        arguments: &HashMap<String, String>,
-        limits: Limits,
+        arguments: HashMap<String, String>,
+        renderer: &Renderer,
     ) -> Result<GetPromptResponse> {
         if id.kind != Kind::Prompts {
             return Err(InvalidInput::new("kind", "only prompts render").into());
@@ -283,10 +293,10 @@ impl Editor {
             }
         };
         let prompt: PromptContent = serde_json::from_str(&body).map_err(corrupt)?;
-        let prompt = prompt.to_proto(id.key.as_str());
-        let messages = render::render_prompt(&prompt, arguments, limits)?;
+        let prompt = Arc::new(prompt.to_proto(id.key.as_str()));
+        let messages = renderer.render(prompt.clone(), arguments).await?;
         Ok(GetPromptResponse {
-            description: prompt.description,
+            description: prompt.description.clone(),
             messages,
             revision,
         })
@@ -302,9 +312,11 @@ impl Editor {
             slug: slug.to_string(),
             name,
             created_at: now_ms(),
+            created_by: actor.to_owned(),
         };
         self.store.create_org(&org).await?;
-        // Creating an org changes no view, so it has no revision; the log keeps who did it.
+        // Creating an org changes no view, so it has no revision (and no event); the org's row
+        // records who created it.
         tracing::info!(org = %org.slug, actor, "org created");
         Ok(org)
     }
@@ -327,13 +339,25 @@ impl Editor {
     /// in one transaction (all or nothing; a concurrent edit of a touched entry aborts it).
     pub async fn import(
         &self,
-        bundle: &Bundle,
+        plan: &Plan,
         missing: Missing,
         dry_run: bool,
+        new_orgs: NewOrgs,
         actor: &str,
     ) -> Result<ImportReport> {
-        let plan = bundle.plan()?;
-        let (lines, writes) = self.diff_plan(&plan, missing).await?;
+        if new_orgs == NewOrgs::Refused {
+            let existing = self.store.list_orgs().await?;
+            if let Some((slug, _)) = plan
+                .orgs
+                .iter()
+                .find(|(slug, _)| !existing.iter().any(|o| o.slug == slug.as_str()))
+            {
+                return Err(Error::Forbidden(format!(
+                    "org {slug} does not exist, and only an admin without an org claim creates orgs"
+                )));
+            }
+        }
+        let (lines, writes) = self.diff_plan(plan, missing).await?;
         let mut report = ImportReport {
             dry_run,
             ..Default::default()
@@ -355,6 +379,7 @@ impl Editor {
                     slug: slug.to_string(),
                     name: name.clone(),
                     created_at: now_ms(),
+                    created_by: actor.to_owned(),
                 })
                 .collect();
             report.revisions = self

@@ -26,6 +26,9 @@ pub enum Error {
     /// Valid credentials without the right.
     #[error("permission denied: {0}")]
     Forbidden(String),
+    /// A limit of the caller's or of the replica's is reached (open streams, say).
+    #[error("resource exhausted: {0}")]
+    Exhausted(String),
     /// The store failed; the detail is logged, never sent to callers.
     #[error("store unavailable")]
     Store(#[source] Arc<StoreError>),

@@ -54,10 +54,25 @@ pub fn invalidation_of(event: &InvalidationEvent) -> Invalidation {
     }
 }
 
-/// Whether a Watch with these filters wants `event`. A default's change reaches every org.
-pub fn matches(event: &InvalidationEvent, orgs: &[String], servers: &[String]) -> bool {
-    (orgs.is_empty() || event.org_id.is_empty() || orgs.contains(&event.org_id))
-        && (servers.is_empty() || servers.contains(&event.server))
+/// The orgs whose events a Watch gets. The defaults' events reach every Watch: every org
+/// inherits them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgFilter {
+    /// Every org's.
+    Any,
+    /// These orgs' only; none listed: the defaults' only.
+    Only(Vec<Slug>),
+}
+
+/// Whether a Watch with these filters wants `event` (no servers: every server's).
+pub fn matches(event: &InvalidationEvent, orgs: &OrgFilter, servers: &[Slug]) -> bool {
+    let org_wanted = match orgs {
+        OrgFilter::Any => true,
+        OrgFilter::Only(orgs) => {
+            event.org_id.is_empty() || orgs.iter().any(|o| o.as_str() == event.org_id)
+        }
+    };
+    org_wanted && (servers.is_empty() || servers.iter().any(|s| s.as_str() == event.server))
 }
 
 /// The in-process fan-out of events to this replica's cache and Watch streams.
@@ -150,10 +165,14 @@ mod tests {
             server: "github".into(),
             ..Default::default()
         };
-        let orgs = ["acme".to_string()];
+        let slug = |s: &str| Slug::parse("s", s).unwrap();
+        let orgs = OrgFilter::Only(vec![slug("acme")]);
         assert!(matches(&event("acme"), &orgs, &[]));
         assert!(matches(&event(""), &orgs, &[]));
         assert!(!matches(&event("globex"), &orgs, &[]));
-        assert!(!matches(&event("acme"), &[], &["slack".to_string()]));
+        assert!(!matches(&event("acme"), &OrgFilter::Any, &[slug("slack")]));
+        let defaults_only = OrgFilter::Only(vec![]);
+        assert!(matches(&event(""), &defaults_only, &[]));
+        assert!(!matches(&event("acme"), &defaults_only, &[]));
     }
 }

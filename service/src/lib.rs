@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod redis;
 pub mod relay;
 pub mod render;
+pub mod renderer;
 pub mod resolve;
 pub mod store;
 pub mod telemetry;

@@ -1,18 +1,24 @@
-//! Prompt templates: checked when saved, rendered in a sandbox when asked for.
+//! Prompt templates: checked when saved, compiled once, rendered in a sandbox when asked for.
 //!
 //! Templates are Jinja2 (minijinja), so a Python client renders the same text. Undefined values
 //! are strict, so a missing argument is an error that names it rather than an empty string.
-//! Rendering is bounded: `fuel` caps the work a template may do (a loop without bound runs out of
-//! it) and output beyond `max_output_bytes` stops the render.
+//! Rendering is bounded per *prompt*, not per message: one `fuel` budget is shared by all of a
+//! prompt's messages (a prompt of many messages that each loop gets no more work than one), and
+//! output beyond `max_output_bytes` stops the render. A save is refused when the prompt cannot
+//! render within that budget with sample arguments ([`check_cost`]), so an author hears of a
+//! runaway template when saving it, not when an MCP client asks for it.
 
 use std::{collections::HashMap, io};
 
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 
-/// Limits applied to every render.
+use crate::domain::InvalidInput;
+
+/// Limits applied to every render of a prompt.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// minijinja instructions a render may execute.
+    /// minijinja fuel one render of a whole prompt may spend (instructions, plus the bytes it
+    /// produces).
     pub fuel: u64,
     /// Bytes of output across all messages of a prompt.
     pub max_output_bytes: usize,
@@ -27,6 +33,13 @@ impl Default for Limits {
     }
 }
 
+/// Most arguments a render may be given, and the largest value of one (gRPC and admin API).
+pub const MAX_ARGUMENTS: usize = 64;
+pub const MAX_ARGUMENT_BYTES: usize = 64 * 1024;
+/// The value every argument takes when a save checks what rendering the prompt costs: longer
+/// than any realistic argument, so a template whose work grows with its input shows it.
+const SAMPLE_ARGUMENT_BYTES: usize = 1024;
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum RenderError {
     #[error("missing argument {0:?}")]
@@ -37,6 +50,25 @@ pub enum RenderError {
     OutputTooLarge(usize),
     #[error("template did too much work (fuel of {0} exhausted)")]
     TooMuchWork(u64),
+    #[error("rendering did not finish within {0:?}")]
+    TimedOut(std::time::Duration),
+}
+
+/// Refuses more arguments, or a longer one, than a render takes.
+pub fn check_arguments(arguments: &HashMap<String, String>) -> Result<(), InvalidInput> {
+    if arguments.len() > MAX_ARGUMENTS {
+        return Err(InvalidInput::new(
+            "arguments",
+            format!("at most {MAX_ARGUMENTS} arguments"),
+        ));
+    }
+    match arguments.iter().find(|(_, v)| v.len() > MAX_ARGUMENT_BYTES) {
+        Some((name, _)) => Err(InvalidInput::new(
+            format!("arguments.{name}"),
+            format!("longer than {MAX_ARGUMENT_BYTES} bytes"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A template's syntax error, with the line it is on.
@@ -46,7 +78,7 @@ pub struct SyntaxError(String);
 
 /// Compiles `source` to check its syntax, as every save does before anything is written.
 pub fn check_template(source: &str) -> Result<(), SyntaxError> {
-    let env = environment(Limits::default());
+    let env = environment();
     env.template_from_str(source).map(|_| ()).map_err(|e| {
         let line = e
             .line()
@@ -70,91 +102,171 @@ pub struct Declared<'a> {
     pub required: bool,
 }
 
-/// Renders each template of a prompt with `arguments`.
-///
-/// A declared optional argument that was not given renders as an empty string; a required one,
-/// or any variable the template uses that is neither declared nor given, is a
-/// [`RenderError::MissingArgument`] naming it.
-pub fn render_messages<'a>(
-    templates: impl IntoIterator<Item = &'a str>,
-    declared: &[Declared<'_>],
-    arguments: &HashMap<String, String>,
-    limits: Limits,
-) -> Result<Vec<String>, RenderError> {
-    if let Some(missing) = declared
-        .iter()
-        .find(|d| d.required && !arguments.contains_key(d.name))
-    {
-        return Err(RenderError::MissingArgument(missing.name.to_owned()));
-    }
-    let context = Value::from_pairs(
-        declared
-            .iter()
-            .map(|d| (d.name.to_owned(), String::new()))
-            .filter(|(name, _)| !arguments.contains_key(name))
-            .chain(arguments.iter().map(|(k, v)| (k.clone(), v.clone())))
-            .map(|(k, v)| (k, Value::from(v))),
-    );
-    let env = environment(limits);
-    let globals: std::collections::HashSet<&str> = env.globals().map(|(name, _)| name).collect();
-    let mut budget = limits.max_output_bytes;
-    let mut rendered = Vec::new();
-    for (message, source) in templates.into_iter().enumerate() {
-        let template_error = |e: minijinja::Error| RenderError::Template {
-            message,
-            detail: e
-                .detail()
-                .map(str::to_owned)
-                .unwrap_or_else(|| e.kind().to_string()),
-        };
-        let template = env.template_from_str(source).map_err(template_error)?;
-        let mut used: Vec<String> = template.undeclared_variables(false).into_iter().collect();
-        used.sort();
-        let is_missing = |name: &String| {
-            !globals.contains(name.as_str())
-                && context.get_attr(name).is_ok_and(|v| v.is_undefined())
-        };
-        if let Some(missing) = used.into_iter().find(is_missing) {
-            return Err(RenderError::MissingArgument(missing));
-        }
-        let mut output = Bounded {
-            bytes: Vec::new(),
-            limit: budget,
-        };
-        template
-            .render_captured_to(context.clone(), &mut output)
-            .map_err(|e| match e.kind() {
-                ErrorKind::WriteFailure => RenderError::OutputTooLarge(limits.max_output_bytes),
-                ErrorKind::OutOfFuel => RenderError::TooMuchWork(limits.fuel),
-                _ => template_error(e),
-            })?;
-        budget -= output.bytes.len();
-        rendered.push(String::from_utf8(output.bytes).expect("minijinja writes UTF-8"));
-    }
-    Ok(rendered)
+/// A prompt's message templates, compiled once and rendered many times (the environment owns
+/// them, so the compiled form can be cached and shared across threads).
+pub struct CompiledPrompt {
+    env: Environment<'static>,
+    /// Per message, the variables its template uses that are not globals, sorted.
+    variables: Vec<Vec<String>>,
 }
 
-/// Renders every message of `prompt` (its texts are templates) with `arguments`, as
-/// `GetPrompt` answers and the admin API previews.
-pub fn render_prompt(
-    prompt: &mcp_config_proto::v1::Prompt,
-    arguments: &HashMap<String, String>,
+impl CompiledPrompt {
+    pub fn compile<'a>(templates: impl IntoIterator<Item = &'a str>) -> Result<Self, RenderError> {
+        let mut env = environment();
+        let mut variables = Vec::new();
+        for (message, source) in templates.into_iter().enumerate() {
+            env.add_template_owned(template_name(message), source.to_owned())
+                .map_err(|e| template_error(message, &e))?;
+            let template = env
+                .get_template(&template_name(message))
+                .map_err(|e| template_error(message, &e))?;
+            let mut used: Vec<String> = template
+                .undeclared_variables(false)
+                .into_iter()
+                .filter(|name| env.globals().all(|(global, _)| global != name))
+                .collect();
+            used.sort();
+            variables.push(used);
+        }
+        Ok(Self { env, variables })
+    }
+
+    /// Every variable any message uses (globals aside), each once.
+    pub fn variables(&self) -> impl Iterator<Item = &str> {
+        let mut all: Vec<&str> = self
+            .variables
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all.into_iter()
+    }
+
+    /// Renders each message with `arguments`, all of them on one budget.
+    ///
+    /// A declared optional argument that was not given renders as an empty string; a required
+    /// one, or any variable a template uses that is neither declared nor given, is a
+    /// [`RenderError::MissingArgument`] naming it.
+    pub fn render(
+        &self,
+        declared: &[Declared<'_>],
+        arguments: &HashMap<String, String>,
+        limits: Limits,
+    ) -> Result<Vec<String>, RenderError> {
+        if let Some(missing) = declared
+            .iter()
+            .find(|d| d.required && !arguments.contains_key(d.name))
+        {
+            return Err(RenderError::MissingArgument(missing.name.to_owned()));
+        }
+        let is_declared = |name: &str| declared.iter().any(|d| d.name == name);
+        if let Some(missing) = self
+            .variables
+            .iter()
+            .flatten()
+            .find(|name| !arguments.contains_key(*name) && !is_declared(name))
+        {
+            return Err(RenderError::MissingArgument(missing.clone()));
+        }
+        let context = Value::from_pairs(
+            declared
+                .iter()
+                .map(|d| (d.name.to_owned(), String::new()))
+                .filter(|(name, _)| !arguments.contains_key(name))
+                .chain(arguments.iter().map(|(k, v)| (k.clone(), v.clone())))
+                .map(|(k, v)| (k, Value::from(v))),
+        );
+        // The compiled templates are shared; only the fuel setting is this render's own.
+        let mut env = self.env.clone();
+        let mut fuel = limits.fuel;
+        let mut budget = limits.max_output_bytes;
+        let mut rendered = Vec::with_capacity(self.variables.len());
+        for message in 0..self.variables.len() {
+            env.set_fuel(Some(fuel));
+            let template = env
+                .get_template(&template_name(message))
+                .map_err(|e| template_error(message, &e))?;
+            let mut output = Bounded {
+                bytes: Vec::new(),
+                limit: budget,
+            };
+            let captured = template
+                .render_captured_to(context.clone(), &mut output)
+                .map_err(|e| match e.kind() {
+                    ErrorKind::WriteFailure => RenderError::OutputTooLarge(limits.max_output_bytes),
+                    ErrorKind::OutOfFuel => RenderError::TooMuchWork(limits.fuel),
+                    _ => template_error(message, &e),
+                })?;
+            fuel = captured.state().fuel_levels().map_or(0, |(_, left)| left);
+            budget -= output.bytes.len();
+            rendered.push(String::from_utf8(output.bytes).expect("minijinja writes UTF-8"));
+        }
+        Ok(rendered)
+    }
+}
+
+fn template_name(message: usize) -> String {
+    message.to_string()
+}
+
+fn template_error(message: usize, e: &minijinja::Error) -> RenderError {
+    RenderError::Template {
+        message,
+        detail: e
+            .detail()
+            .map(str::to_owned)
+            .unwrap_or_else(|| e.kind().to_string()),
+    }
+}
+
+/// Whether a prompt renders within `limits` when every argument (and every variable its
+/// templates use) is a [`SAMPLE_ARGUMENT_BYTES`]-long value. Data-dependent blow-ups that the
+/// sample does not trigger are still stopped by the same budget at render time.
+pub fn check_cost<'a>(
+    templates: impl IntoIterator<Item = &'a str>,
+    declared: &[Declared<'_>],
     limits: Limits,
-) -> Result<Vec<mcp_config_proto::v1::PromptMessage>, RenderError> {
-    let declared: Vec<Declared> = prompt
+) -> Result<(), RenderError> {
+    let compiled = CompiledPrompt::compile(templates)?;
+    let sample = "x".repeat(SAMPLE_ARGUMENT_BYTES);
+    let arguments: HashMap<String, String> = declared
+        .iter()
+        .map(|d| d.name)
+        .chain(compiled.variables())
+        .map(|name| (name.to_owned(), sample.clone()))
+        .collect();
+    match compiled.render(declared, &arguments, limits) {
+        Ok(_) => Ok(()),
+        Err(e @ (RenderError::TooMuchWork(_) | RenderError::OutputTooLarge(_))) => Err(e),
+        // Errors that depend on the arguments' values (a filter refusing "xxx…") say nothing
+        // about cost.
+        Err(_) => Ok(()),
+    }
+}
+
+/// The declared arguments of a prompt as the renderer takes them.
+pub fn declared_of(prompt: &mcp_config_proto::v1::Prompt) -> Vec<Declared<'_>> {
+    prompt
         .arguments
         .iter()
         .map(|a| Declared {
             name: &a.name,
             required: a.required,
         })
-        .collect();
-    let texts = render_messages(
-        prompt.messages.iter().map(|m| m.text.as_str()),
-        &declared,
-        arguments,
-        limits,
-    )?;
+        .collect()
+}
+
+/// Renders every message of `prompt` (compiled as `compiled`) with `arguments`, as `GetPrompt`
+/// answers and the admin API previews.
+pub fn render_prompt(
+    prompt: &mcp_config_proto::v1::Prompt,
+    compiled: &CompiledPrompt,
+    arguments: &HashMap<String, String>,
+    limits: Limits,
+) -> Result<Vec<mcp_config_proto::v1::PromptMessage>, RenderError> {
+    let texts = compiled.render(&declared_of(prompt), arguments, limits)?;
     Ok(prompt
         .messages
         .iter()
@@ -166,10 +278,9 @@ pub fn render_prompt(
         .collect())
 }
 
-fn environment<'s>(limits: Limits) -> Environment<'s> {
+fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_fuel(Some(limits.fuel));
     env
 }
 
@@ -210,8 +321,16 @@ mod tests {
         declared: &[Declared<'_>],
         given: &[(&str, &str)],
     ) -> Result<String, RenderError> {
-        render_messages([template], declared, &args(given), Limits::default())
-            .map(|mut v| v.remove(0))
+        render_with([template], declared, &args(given), Limits::default()).map(|mut v| v.remove(0))
+    }
+
+    fn render_with<'a>(
+        templates: impl IntoIterator<Item = &'a str>,
+        declared: &[Declared<'_>],
+        arguments: &HashMap<String, String>,
+        limits: Limits,
+    ) -> Result<Vec<String>, RenderError> {
+        CompiledPrompt::compile(templates)?.render(declared, arguments, limits)
     }
 
     #[test]
@@ -301,7 +420,63 @@ mod tests {
             fuel: 10_000_000,
             max_output_bytes: 1000,
         };
-        let long = render_messages(["{{ 'x' * 5000 }}"], &[], &HashMap::new(), limits);
+        let long = render_with(["{{ 'x' * 5000 }}"], &[], &HashMap::new(), limits);
         assert_eq!(long, Err(RenderError::OutputTooLarge(1000)));
+    }
+
+    /// The attack the budget guards against: many messages, each within a per-message budget.
+    #[test]
+    fn one_budget_covers_all_of_a_prompts_messages() {
+        let looping = "{% for i in range(3000) %}.{% endfor %}";
+        let one = render_with([looping], &[], &HashMap::new(), Limits::default());
+        assert!(one.is_ok(), "one message fits the budget: {one:?}");
+        let many = render_with(
+            std::iter::repeat_n(looping, 40),
+            &[],
+            &HashMap::new(),
+            Limits::default(),
+        );
+        assert_eq!(
+            many,
+            Err(RenderError::TooMuchWork(Limits::default().fuel)),
+            "forty of them do not"
+        );
+    }
+
+    #[test]
+    fn a_save_refuses_a_prompt_whose_work_grows_past_the_budget_with_its_arguments() {
+        let declared = [Declared {
+            name: "text",
+            required: true,
+        }];
+        let per_char = "{% for c in text %}{% for i in range(20) %}{{ c }}{% endfor %}{% endfor %}";
+        assert_eq!(
+            check_cost([per_char], &declared, Limits::default()),
+            Err(RenderError::TooMuchWork(Limits::default().fuel))
+        );
+        assert_eq!(
+            check_cost(["Summarise {{ text }}"], &declared, Limits::default()),
+            Ok(())
+        );
+        assert_eq!(
+            check_cost(["{{ undeclared }}"], &[], Limits::default()),
+            Ok(()),
+            "a variable that is not declared is sampled too (its absence is a render error)"
+        );
+    }
+
+    #[test]
+    fn a_compiled_prompt_renders_again_with_a_fresh_budget() {
+        let compiled =
+            CompiledPrompt::compile(["{% for i in range(5000) %}.{% endfor %}"]).unwrap();
+        for _ in 0..3 {
+            assert_eq!(
+                compiled
+                    .render(&[], &HashMap::new(), Limits::default())
+                    .unwrap()[0]
+                    .len(),
+                5000
+            );
+        }
     }
 }

@@ -15,7 +15,7 @@ use crate::{
     domain::{EntryKey, Kind, Revision},
     error::{Error, Result},
     redis::L2,
-    render::{self, Limits},
+    renderer::Renderer,
     resolve::{EffectiveView, resolve},
     store::{Store, StoreError, ViewRow},
     wire::EncodedView,
@@ -35,16 +35,16 @@ pub struct Views {
     store: Store,
     cache: ViewCache,
     l2: Option<L2>,
-    limits: Limits,
+    renderer: Renderer,
 }
 
 impl Views {
-    pub fn new(store: Store, cache: ViewCache, l2: Option<L2>, limits: Limits) -> Self {
+    pub fn new(store: Store, cache: ViewCache, l2: Option<L2>, renderer: Renderer) -> Self {
         Self {
             store,
             cache,
             l2,
-            limits,
+            renderer,
         }
     }
 
@@ -75,13 +75,13 @@ impl Views {
         &self,
         key: &ViewKey,
         name: &EntryKey,
-        arguments: &HashMap<String, String>,
+        arguments: HashMap<String, String>,
     ) -> Result<GetPromptResponse> {
         let view = self.view(key).await?;
-        let prompt = decode_item::<v1::Prompt>(&view, name, key)?;
-        let messages = render::render_prompt(&prompt, arguments, self.limits)?;
+        let prompt = Arc::new(decode_item::<v1::Prompt>(&view, name, key)?);
+        let messages = self.renderer.render(prompt.clone(), arguments).await?;
         Ok(GetPromptResponse {
-            description: prompt.description,
+            description: prompt.description.clone(),
             messages,
             revision: view.revision(),
         })

@@ -10,7 +10,7 @@ use mcp_config::{
     bundle::{Bundle, Format},
     content::Content,
     domain::Kind,
-    render::{self, Limits, RenderError},
+    render::{CompiledPrompt, Limits, RenderError},
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -79,9 +79,12 @@ proptest! {
             let limits = Limits { fuel: 20_000, max_output_bytes: 4096 };
             let arguments: HashMap<String, String> = [("x".to_owned(), value)].into();
             let texts = prompt.messages.iter().map(|m| m.text.as_str());
-            match render::render_messages(texts, &[], &arguments, limits) {
+            let compiled = CompiledPrompt::compile(texts);
+            prop_assert!(compiled.is_ok(), "a saved prompt compiles");
+            match compiled.unwrap().render(&[], &arguments, limits) {
                 Ok(rendered) => prop_assert!(rendered.iter().map(String::len).sum::<usize>() <= 4096),
                 Err(RenderError::MissingArgument(_) | RenderError::Template { .. } | RenderError::OutputTooLarge(_) | RenderError::TooMuchWork(_)) => {}
+                Err(e @ RenderError::TimedOut(_)) => prop_assert!(false, "no deadline here: {e}"),
             }
         }
     }

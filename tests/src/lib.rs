@@ -7,6 +7,7 @@
 pub mod postgres;
 pub mod redis;
 pub mod service;
+pub mod tokens;
 
 use std::{net::TcpListener, time::Duration};
 

@@ -1,41 +1,16 @@
 //! Authentication and authorization over both doors: a matrix of roles and orgs × operations,
 //! and every kind of bad token refused without reading or writing anything.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use mcp_config::config::AuthMode;
 use mcp_config_proto::v1::GetPromptsRequest;
-use mcp_config_tests::service::{EXAMPLE_BUNDLE, Service, settings};
+use mcp_config_tests::{
+    service::{EXAMPLE_BUNDLE, Service, settings},
+    tokens::{SECRET, jwt_service, now, token, token_with},
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tonic::{Code, Request};
-
-const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn token_with(claims: Value, algorithm: Algorithm, secret: &str) -> String {
-    encode(
-        &Header::new(algorithm),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
-}
-
-fn token(sub: &str, org: Option<&str>, roles: &[&str]) -> String {
-    let mut claims = json!({"sub": sub, "roles": roles, "exp": now() + 600});
-    if let Some(org) = org {
-        claims["org"] = json!(org);
-    }
-    token_with(claims, Algorithm::HS256, SECRET)
-}
 
 async fn start() -> (tempfile::TempDir, Service) {
     let dir = tempfile::tempdir().unwrap();
@@ -440,19 +415,6 @@ fn es256_token(private_pem: &[u8], kid: Option<&str>, extra: Value) -> String {
     .unwrap()
 }
 
-async fn jwt_service(
-    dir: &std::path::Path,
-    configure: impl FnOnce(&mut mcp_config::config::Settings),
-) -> Service {
-    let mut config = settings(
-        &format!("sqlite://{}", dir.join("db.sqlite").display()),
-        None,
-    );
-    config.auth = AuthMode::Jwt;
-    configure(&mut config);
-    Service::start(config).await
-}
-
 #[tokio::test]
 async fn es256_public_keys_jwks_reload_issuer_and_audience() {
     use mcp_config::config::JwtAlgorithm;
@@ -463,6 +425,7 @@ async fn es256_public_keys_jwks_reload_issuer_and_audience() {
     // A PEM public key, with issuer and audience required.
     let pem_service = jwt_service(dir.path(), |c| {
         c.jwt_algorithm = JwtAlgorithm::Es256;
+        c.jwt_secret = None;
         c.jwt_public_key = Some(first_public.clone());
         c.jwt_issuer = Some("mcp-auth".into());
         c.jwt_audience = Some("mcp-config".into());
@@ -523,6 +486,7 @@ async fn es256_public_keys_jwks_reload_issuer_and_audience() {
     .unwrap();
     let jwks_service = jwt_service(dir.path(), |c| {
         c.jwt_algorithm = JwtAlgorithm::Es256;
+        c.jwt_secret = None;
         c.jwt_jwks = Some(jwks_path.clone());
     })
     .await;

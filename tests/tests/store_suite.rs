@@ -8,10 +8,11 @@ use mcp_config::{
     cache::{ViewCache, ViewKey},
     content::Content,
     domain::{EntryId, EntryKey, Kind, Scope, Slug},
-    edits::{Editor, Missing},
+    edits::{Editor, Missing, NewOrgs},
     error::Error,
     relay::RelayHandle,
     render::Limits,
+    renderer::Renderer,
     store::{Store, StoreError, Write, WriteOp},
     views::Views,
 };
@@ -54,7 +55,7 @@ struct Fixture {
 fn fixture(store: Store) -> Fixture {
     let editor = Editor::new(store.clone(), RelayHandle::default());
     let cache = ViewCache::new(1 << 24, Duration::from_secs(300));
-    let views = Views::new(store.clone(), cache, None, Limits::default());
+    let views = Views::new(store.clone(), cache, None, Renderer::new(Limits::default()));
     Fixture {
         store,
         editor,
@@ -110,7 +111,13 @@ async fn effective(f: &Fixture, org: &str) -> (u64, Vec<(String, String)>) {
 async fn import_example(f: &Fixture) {
     let bundle = Bundle::parse(EXAMPLE_BUNDLE, Format::Yaml).unwrap();
     f.editor
-        .import(&bundle, Missing::Keep, false, "test")
+        .import(
+            &bundle.plan().unwrap(),
+            Missing::Keep,
+            false,
+            NewOrgs::Allowed,
+            "test",
+        )
         .await
         .unwrap();
 }
@@ -311,15 +318,11 @@ async fn a_failed_import_changes_nothing(f: Fixture) {
     let broken = EXAMPLE_BUNDLE
         .replace("Acme's checklist", "Acme's new checklist")
         .replace("Triage issue {{ issue }}", "Triage issue {{ issue ");
-    let bundle = Bundle::parse(&broken, Format::Yaml).unwrap();
-    let err = f
-        .editor
-        .import(&bundle, Missing::Keep, false, "t")
-        .await
+    // An import takes a plan, and a bundle with one bad template has none.
+    let invalid = Bundle::parse(&broken, Format::Yaml)
+        .unwrap()
+        .plan()
         .unwrap_err();
-    let Error::Invalid(invalid) = err else {
-        panic!("{err:?}")
-    };
     assert_eq!(
         invalid.field,
         "defaults.github.prompts.triage-issue.messages[0].text"
@@ -378,12 +381,24 @@ async fn pruning_with_an_import_deletes_unlisted_entries(f: Fixture) {
     let bundle = Bundle::parse(text, Format::Yaml).unwrap();
     let dry = f
         .editor
-        .import(&bundle, Missing::Delete, true, "t")
+        .import(
+            &bundle.plan().unwrap(),
+            Missing::Delete,
+            true,
+            NewOrgs::Allowed,
+            "t",
+        )
         .await
         .unwrap();
     assert_eq!((dry.changed, dry.removed, dry.added), (1, 2, 0), "{dry:?}");
     f.editor
-        .import(&bundle, Missing::Delete, false, "t")
+        .import(
+            &bundle.plan().unwrap(),
+            Missing::Delete,
+            false,
+            NewOrgs::Allowed,
+            "t",
+        )
         .await
         .unwrap();
     let (_, defaults) = effective(&f, "").await;
@@ -418,7 +433,13 @@ async fn export_round_trips_through_import(f: Fixture) {
     );
     let report = f
         .editor
-        .import(&exported, Missing::Keep, true, "t")
+        .import(
+            &exported.plan().unwrap(),
+            Missing::Keep,
+            true,
+            NewOrgs::Allowed,
+            "t",
+        )
         .await
         .unwrap();
     assert_eq!(report.unchanged, report.entries.len());

@@ -6,8 +6,6 @@
 mod status;
 mod watch;
 
-use std::collections::HashMap;
-
 use axum::http;
 
 use mcp_config_proto::{
@@ -21,21 +19,19 @@ use mcp_config_proto::{
 use tonic::{Request, Response, Status};
 
 pub use status::to_status;
-pub use watch::Watcher;
+pub use watch::{WatchLimits, Watcher};
 
 use crate::{
     auth::{self, Authenticator, Principal},
     cache::ViewKey,
     domain::{EntryKey, InvalidInput, Kind, Scope, Slug},
     error::Error,
+    render,
     views::{ListQuery, Views},
 };
 
 /// Largest page a caller may ask for; 0 asks for the whole view.
 pub const MAX_PAGE_SIZE: u32 = 10_000;
-/// Most arguments a render may carry, and the largest value of one.
-const MAX_ARGUMENTS: usize = 64;
-const MAX_ARGUMENT_BYTES: usize = 64 * 1024;
 
 pub struct ConfigApi {
     views: Views,
@@ -108,22 +104,6 @@ fn list_query(
     })
 }
 
-fn check_arguments(arguments: &HashMap<String, String>) -> Result<(), InvalidInput> {
-    if arguments.len() > MAX_ARGUMENTS {
-        return Err(InvalidInput::new(
-            "arguments",
-            format!("at most {MAX_ARGUMENTS} arguments"),
-        ));
-    }
-    match arguments.iter().find(|(_, v)| v.len() > MAX_ARGUMENT_BYTES) {
-        Some((name, _)) => Err(InvalidInput::new(
-            format!("arguments.{name}"),
-            format!("longer than {MAX_ARGUMENT_BYTES} bytes"),
-        )),
-        None => Ok(()),
-    }
-}
-
 #[tonic::async_trait]
 impl ConfigService for ConfigApi {
     async fn get_prompts(
@@ -179,9 +159,9 @@ impl ConfigService for ConfigApi {
         .map_err(to_status)?;
         let r = request.into_inner();
         let name = EntryKey::parse(Kind::Prompts, &r.name).map_err(to_status)?;
-        check_arguments(&r.arguments).map_err(to_status)?;
+        render::check_arguments(&r.arguments).map_err(to_status)?;
         self.views
-            .render_prompt(&key, &name, &r.arguments)
+            .render_prompt(&key, &name, r.arguments)
             .await
             .map(Response::new)
             .map_err(to_status)
@@ -214,15 +194,18 @@ impl ConfigService for ConfigApi {
     ) -> Result<Response<Self::WatchStream>, Status> {
         let principal = caller(&request).map_err(to_status)?.0.clone();
         let r = request.into_inner();
-        for (i, org) in r.orgs.iter().enumerate() {
-            Slug::parse(&format!("orgs[{i}]"), org).map_err(to_status)?;
-        }
-        for (i, server) in r.servers.iter().enumerate() {
-            Slug::parse(&format!("servers[{i}]"), server).map_err(to_status)?;
-        }
-        let orgs = auth::watch_orgs(&principal, r.orgs).map_err(to_status)?;
+        let slugs = |field: &str, values: &[String]| {
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Slug::parse(&format!("{field}[{i}]"), v))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(to_status)
+        };
+        let servers = slugs("servers", &r.servers)?;
+        let orgs = auth::watch_filter(&principal, slugs("orgs", &r.orgs)?).map_err(to_status)?;
         self.watcher
-            .watch(r.since_revision, orgs, r.servers)
+            .watch(&principal, r.since_revision, orgs, servers)
             .await
             .map(Response::new)
             .map_err(to_status)

@@ -24,6 +24,7 @@ pub fn to_status(error: impl Into<Error>) -> Status {
         e @ Error::Pruned { .. } => Status::out_of_range(e.to_string()),
         Error::Unauthenticated(why) => Status::unauthenticated(why),
         Error::Forbidden(why) => Status::permission_denied(why),
+        Error::Exhausted(why) => Status::resource_exhausted(why),
         Error::Store(e) => {
             tracing::error!(error = %e, "store failed");
             Status::unavailable("store unavailable")

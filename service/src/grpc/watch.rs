@@ -5,7 +5,12 @@
 //! already sent. Whenever it sees a gap (a lagging receiver, an event lost upstream) it reads the
 //! missing revisions from the change log, so a watcher's view of the log is always gap-free.
 
-use std::pin::Pin;
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    time::SystemTime,
+};
 
 use futures::Stream;
 use mcp_config_proto::v1::InvalidationEvent;
@@ -16,42 +21,71 @@ use tonic::Status;
 
 use super::to_status;
 use crate::{
-    domain::Revision,
+    auth::Principal,
+    domain::{Revision, Slug},
     error::{Error, Result},
-    events::{self, Bus},
+    events::{self, Bus, OrgFilter},
     store::Store,
 };
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<InvalidationEvent, Status>> + Send>>;
 
 /// Rows read from the change log per query while replaying.
-const REPLAY_BATCH: u32 = 500;
+const REPLAY_BATCH: u32 = 200;
 /// Events buffered per stream before the stream waits for its client.
-const STREAM_BUFFER: usize = 256;
+const STREAM_BUFFER: usize = 64;
+/// Bytes of replay pages kept for other streams replaying the same range.
+const REPLAY_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How many Watch streams may be open: per replica, and per token subject (a fleet of MCP
+/// servers sharing one service token shares its allowance).
+#[derive(Debug, Clone, Copy)]
+pub struct WatchLimits {
+    pub streams: usize,
+    pub streams_per_principal: usize,
+}
 
 #[derive(Clone)]
 pub struct Watcher {
     store: Store,
     bus: Bus,
     shutdown: CancellationToken,
+    slots: Arc<StreamSlots>,
+    /// Full pages of the change log as events, shared by every stream replaying them: a full
+    /// page after a revision never changes (revisions are dense and commit in order).
+    pages: moka::future::Cache<Revision, Arc<[InvalidationEvent]>>,
 }
 
 impl Watcher {
-    pub fn new(store: Store, bus: Bus, shutdown: CancellationToken) -> Self {
+    pub fn new(store: Store, bus: Bus, limits: WatchLimits, shutdown: CancellationToken) -> Self {
         Self {
             store,
             bus,
             shutdown,
+            slots: Arc::new(StreamSlots {
+                limits,
+                open: Mutex::default(),
+            }),
+            pages: moka::future::Cache::builder()
+                .max_capacity(REPLAY_CACHE_BYTES)
+                .weigher(|_, page: &Arc<[InvalidationEvent]>| {
+                    let bytes: usize = page.iter().map(prost::Message::encoded_len).sum();
+                    u32::try_from(bytes).unwrap_or(u32::MAX)
+                })
+                .build(),
         }
     }
 
-    /// Events after `since` (0 = from now on) that match the filters.
+    /// Events after `since` (0 = from now on) that match the filters, until the caller's token
+    /// expires.
     pub async fn watch(
         &self,
+        principal: &Principal,
         since: Revision,
-        orgs: Vec<String>,
-        servers: Vec<String>,
+        orgs: OrgFilter,
+        servers: Vec<Slug>,
     ) -> Result<EventStream> {
+        let slot = StreamSlots::claim(&self.slots, &principal.subject)?;
         let live = self.bus.subscribe();
         let last = if since == 0 {
             self.store.latest_revision().await?
@@ -62,16 +96,19 @@ impl Watcher {
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
         let stream = Forward {
             store: self.store.clone(),
+            pages: self.pages.clone(),
             orgs,
             servers,
             sender,
             last,
         };
         let shutdown = self.shutdown.clone();
+        let expires_at = principal.expires_at;
         tokio::spawn(async move {
+            let _slot = slot;
             let open = metrics::gauge!(crate::metrics::WATCH_STREAMS);
             open.increment(1.0);
-            stream.run(live, shutdown).await;
+            stream.run(live, expires_at, shutdown).await;
             open.decrement(1.0);
         });
         Ok(Box::pin(ReceiverStream::new(receiver)))
@@ -86,11 +123,61 @@ impl Watcher {
     }
 }
 
+/// The open streams, counted per replica and per token subject.
+struct StreamSlots {
+    limits: WatchLimits,
+    /// Open streams per subject; a subject with none has no entry.
+    open: Mutex<HashMap<String, usize>>,
+}
+
+impl StreamSlots {
+    fn claim(slots: &Arc<Self>, subject: &str) -> Result<StreamSlot> {
+        let mut open = slots.open.lock().expect("stream slots lock");
+        let total: usize = open.values().sum();
+        if total >= slots.limits.streams {
+            return Err(Error::Exhausted(format!(
+                "this replica has {total} Watch streams open, its limit"
+            )));
+        }
+        let mine = open.entry(subject.to_owned()).or_default();
+        if *mine >= slots.limits.streams_per_principal {
+            return Err(Error::Exhausted(format!(
+                "{subject} has {} Watch streams open, its limit",
+                *mine
+            )));
+        }
+        *mine += 1;
+        Ok(StreamSlot {
+            slots: slots.clone(),
+            subject: subject.to_owned(),
+        })
+    }
+}
+
+/// One open stream's place in [`StreamSlots`], given back when the stream ends.
+struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    subject: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().expect("stream slots lock");
+        if let Some(count) = open.get_mut(&self.subject) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.subject);
+            }
+        }
+    }
+}
+
 /// One Watch stream's task.
 struct Forward {
     store: Store,
-    orgs: Vec<String>,
-    servers: Vec<String>,
+    pages: moka::future::Cache<Revision, Arc<[InvalidationEvent]>>,
+    orgs: OrgFilter,
+    servers: Vec<Slug>,
     sender: mpsc::Sender<Result<InvalidationEvent, Status>>,
     /// The last revision this stream has accounted for (sent or filtered out).
     last: Revision,
@@ -100,8 +187,19 @@ impl Forward {
     async fn run(
         mut self,
         mut live: tokio::sync::broadcast::Receiver<InvalidationEvent>,
+        expires_at: Option<SystemTime>,
         shutdown: CancellationToken,
     ) {
+        let expiry = async {
+            match expires_at {
+                Some(at) => {
+                    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+                    tokio::time::sleep(left).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expiry);
         if self.catch_up().await.is_err() {
             return;
         }
@@ -109,6 +207,10 @@ impl Forward {
             let received = tokio::select! {
                 _ = self.sender.closed() => return,
                 _ = shutdown.cancelled() => return,
+                _ = &mut expiry => {
+                    let _ = self.fail(Error::Unauthenticated("the token expired".into())).await;
+                    return;
+                }
                 received = live.recv() => received,
             };
             let outcome = match received {
@@ -127,16 +229,12 @@ impl Forward {
     /// stream had to end (its revision was pruned, the store failed).
     async fn catch_up(&mut self) -> Result<(), ()> {
         loop {
-            let batch = self
-                .store
-                .changes_after(self.last, REPLAY_BATCH, None, None)
-                .await;
-            let changes = match batch {
-                Ok(changes) => changes,
-                Err(e) => return self.fail(Error::from(e)).await,
+            let page = match self.page_after(self.last).await {
+                Ok(page) => page,
+                Err(e) => return self.fail(e).await,
             };
-            if changes.first().is_some_and(|c| c.revision > self.last + 1) {
-                let oldest = changes[0].revision;
+            if page.first().is_some_and(|e| e.revision > self.last + 1) {
+                let oldest = page[0].revision;
                 return self
                     .fail(Error::Pruned {
                         since: self.last,
@@ -144,14 +242,31 @@ impl Forward {
                     })
                     .await;
             }
-            let done = changes.len() < REPLAY_BATCH as usize;
-            for change in &changes {
-                self.send(events::event_of(change)).await?;
+            let done = page.len() < REPLAY_BATCH as usize;
+            for event in page.iter() {
+                self.send(event.clone()).await?;
             }
             if done {
                 return Ok(());
             }
         }
+    }
+
+    /// The events of the change log after `after`, one page: a full page from the shared
+    /// cache (or read once for every stream asking), a partial one (the log's end) always read.
+    async fn page_after(&self, after: Revision) -> Result<Arc<[InvalidationEvent]>> {
+        if let Some(page) = self.pages.get(&after).await {
+            return Ok(page);
+        }
+        let changes = self
+            .store
+            .changes_after(after, REPLAY_BATCH, None, None)
+            .await?;
+        let page: Arc<[InvalidationEvent]> = changes.iter().map(events::event_of).collect();
+        if page.len() == REPLAY_BATCH as usize {
+            self.pages.insert(after, page.clone()).await;
+        }
+        Ok(page)
     }
 
     async fn send(&mut self, event: InvalidationEvent) -> Result<(), ()> {

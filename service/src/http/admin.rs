@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use axum::{
     Json, Router,
     extract::{
-        FromRequestParts, Path, Query, State,
+        FromRequest, FromRequestParts, Path, Query, State,
         rejection::{PathRejection, QueryRejection},
     },
     http::{HeaderMap, StatusCode, header, request::Parts},
@@ -30,7 +30,8 @@ use crate::{
     bundle::{Bundle, Format},
     content::Content,
     domain::{EntryId, EntryKey, InvalidInput, Kind, Scope, Slug},
-    edits::Missing,
+    edits::{Missing, NewOrgs},
+    render,
     store::Change,
 };
 
@@ -196,7 +197,7 @@ pub(super) async fn list_orgs(State(state): State<HttpState>, caller: Caller) ->
     let orgs = state.editor.orgs().await?;
     let orgs: Vec<Value> = orgs
         .iter()
-        .map(|o| json!({"slug": o.slug, "name": o.name, "created_at": o.created_at}))
+        .map(|o| json!({"slug": o.slug, "name": o.name, "created_at": o.created_at, "created_by": o.created_by}))
         .collect();
     Ok(Json(json!({ "orgs": orgs })))
 }
@@ -213,8 +214,7 @@ pub(super) async fn create_org(
         .editor
         .create_org(slug, org.name, caller.actor())
         .await?;
-    let body =
-        json!({"slug": created.slug, "name": created.name, "created_at": created.created_at});
+    let body = json!({"slug": created.slug, "name": created.name, "created_at": created.created_at, "created_by": created.created_by});
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -243,8 +243,12 @@ pub(super) struct PutEntry {
     message: String,
 }
 
-/// The entry after a write, with the change that wrote it.
-async fn written(state: &HttpState, id: &EntryId, change: Change) -> ApiResult {
+/// The change a write made, with the entry after it when the caller may read it (an editor
+/// without an org writes every org but reads only the defaults).
+async fn written(state: &HttpState, caller: &Caller, id: &EntryId, change: Change) -> ApiResult {
+    if auth::check_read(&caller.0, &id.scope).is_err() {
+        return Ok(Json(json!({"change": change_json(&change)})));
+    }
     let entry = state.editor.entry(id).await?;
     Ok(Json(
         json!({"entry": entry, "change": change_json(&change)}),
@@ -270,7 +274,7 @@ pub(super) async fn put_entry(
             &put.message,
         )
         .await?;
-    written(&state, &id, change).await
+    written(&state, &caller, &id, change).await
 }
 
 #[derive(Deserialize, Default, IntoParams)]
@@ -293,7 +297,7 @@ pub(super) async fn delete_entry(
         .editor
         .delete(id.clone(), expected.expected_version, caller.actor())
         .await?;
-    written(&state, &id, change).await
+    written(&state, &caller, &id, change).await
 }
 
 type ExpectedQuery = Result<Query<Expected>, QueryRejection>;
@@ -316,7 +320,7 @@ async fn set_active(
             caller.actor(),
         )
         .await?;
-    written(&state, &id, change).await
+    written(&state, &caller, &id, change).await
 }
 
 #[utoipa::path(post, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/activate", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded"), Expected), responses((status = 200, description = "the entry after the write, and the change"), (status = 400, description = "invalid input, the field named"), (status = 401), (status = 403), (status = 404), (status = 409, description = "version conflict, with current_version")))]
@@ -417,7 +421,7 @@ pub(super) async fn rollback(
             caller.actor(),
         )
         .await?;
-    written(&state, &id, change).await
+    written(&state, &caller, &id, change).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -437,14 +441,10 @@ pub(super) async fn render_preview(
     Body(request): Body<RenderRequest>,
 ) -> ApiResult {
     let id = path.readable()?;
+    render::check_arguments(&request.arguments)?;
     let rendered = state
         .editor
-        .preview(
-            &id,
-            request.version,
-            &request.arguments,
-            state.render_limits,
-        )
+        .preview(&id, request.version, request.arguments, &state.renderer)
         .await?;
     let messages: Vec<Value> = rendered
         .messages
@@ -540,11 +540,14 @@ pub(super) async fn import_bundle(
     State(state): State<HttpState>,
     caller: Caller,
     query: Result<Query<ImportQuery>, QueryRejection>,
-    headers: HeaderMap,
-    body: String,
+    request: axum::extract::Request,
 ) -> ApiResult {
+    // Nothing of the body is read before the caller is known to be able to write somewhere.
+    auth::check_may_write(&caller.0)?;
     let Query(q) = query?;
-    let bundle = Bundle::parse(&body, format_of(&headers))?;
+    let format = format_of(request.headers());
+    let body = String::from_request(request, &()).await?;
+    let (bundle, plan) = Bundle::read(body, format).await?;
     for scope in bundle_scopes(&bundle)? {
         auth::check_write(&caller.0, &scope)?;
     }
@@ -553,9 +556,13 @@ pub(super) async fn import_bundle(
     } else {
         Missing::Keep
     };
+    let new_orgs = match auth::check_global_admin(&caller.0) {
+        Ok(()) => NewOrgs::Allowed,
+        Err(_) => NewOrgs::Refused,
+    };
     let report = state
         .editor
-        .import(&bundle, missing, q.dry_run, caller.actor())
+        .import(&plan, missing, q.dry_run, new_orgs, caller.actor())
         .await?;
     Ok(Json(json!(report)))
 }

@@ -5,7 +5,7 @@
 
 use axum::{
     Json,
-    extract::rejection::{JsonRejection, QueryRejection},
+    extract::rejection::{JsonRejection, QueryRejection, StringRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -27,14 +27,25 @@ impl<E: Into<Error>> From<E> for ApiError {
     }
 }
 
+/// A body that could not be read: too large and wrong media type keep their status, anything
+/// else is a 400.
+fn unreadable_body(status: StatusCode, text: String) -> ApiError {
+    let status = match status {
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => status,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::BadRequest(status, text)
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        let status = match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError::BadRequest(status, rejection.body_text())
+        unreadable_body(rejection.status(), rejection.body_text())
+    }
+}
+
+impl From<StringRejection> for ApiError {
+    fn from(rejection: StringRejection) -> Self {
+        unreadable_body(rejection.status(), rejection.body_text())
     }
 }
 
@@ -90,6 +101,12 @@ impl IntoResponse for ApiError {
                 format!("arguments.{name}: missing argument {name:?}"),
                 Some(format!("arguments.{name}")),
             ),
+            Error::Render(e @ RenderError::TimedOut(_)) => body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "render_busy",
+                e.to_string(),
+                None,
+            ),
             Error::Render(e) => body(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "render_failed",
@@ -101,6 +118,7 @@ impl IntoResponse for ApiError {
                 body(StatusCode::UNAUTHORIZED, "unauthenticated", why, None)
             }
             Error::Forbidden(why) => body(StatusCode::FORBIDDEN, "permission_denied", why, None),
+            Error::Exhausted(why) => body(StatusCode::TOO_MANY_REQUESTS, "exhausted", why, None),
             Error::Store(e) => {
                 tracing::error!(error = %e, "store failed");
                 body(

@@ -17,8 +17,8 @@ use serde_json::json;
 pub use error::ApiError;
 
 use crate::{
-    auth::Authenticator, bundle::MAX_BUNDLE_BYTES, cache::ViewCache, edits::Editor, render::Limits,
-    store::Store,
+    auth::Authenticator, bundle::MAX_BUNDLE_BYTES, cache::ViewCache, edits::Editor,
+    renderer::Renderer, store::Store,
 };
 
 /// What the HTTP handlers share.
@@ -26,7 +26,7 @@ use crate::{
 pub struct HttpState {
     pub editor: Editor,
     pub store: Store,
-    pub render_limits: Limits,
+    pub renderer: Renderer,
     pub authenticator: Authenticator,
     pub cache: ViewCache,
     /// How long a change may wait for the relay before the replica reports not ready.
@@ -42,6 +42,26 @@ pub fn rate_limiter(per_second: u32) -> std::sync::Arc<governor::DefaultKeyedRat
     std::sync::Arc::new(governor::RateLimiter::keyed(
         governor::Quota::per_second(rate).allow_burst(burst),
     ))
+}
+
+/// How often subjects that have been idle long enough to be back at a full burst are dropped
+/// from the limiter (it keeps one entry per subject it has seen otherwise).
+const RATE_LIMITER_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Drops the rate limiter's idle subjects every [`RATE_LIMITER_SWEEP`] until shutdown.
+pub async fn forget_idle_callers(
+    limiter: std::sync::Arc<governor::DefaultKeyedRateLimiter<String>>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut every = tokio::time::interval(RATE_LIMITER_SWEEP);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        limiter.retain_recent();
+        limiter.shrink_to_fit();
+    }
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -109,4 +129,19 @@ async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<serde_json:
             json!({"ready": readiness.ready(), "store": readiness.store, "migrations": readiness.migrations, "relay": readiness.relay}),
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn idle_subjects_leave_the_rate_limiter() {
+        let limiter = super::rate_limiter(1000);
+        for subject in ["ann", "bob", "cid"] {
+            assert!(limiter.check_key(&subject.to_owned()).is_ok());
+        }
+        assert_eq!(limiter.len(), 3);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        limiter.retain_recent();
+        assert_eq!(limiter.len(), 0, "back at a full burst: forgotten");
+    }
 }

@@ -203,11 +203,12 @@ macro_rules! backend {
 
             async fn insert_org(tx: &mut Tx<'_>, org: &OrgRow) -> Result<bool> {
                 let done = sqlx::query(
-                    "INSERT INTO orgs (slug, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (slug) DO NOTHING",
+                    "INSERT INTO orgs (slug, name, created_at, created_by) VALUES ($1, $2, $3, $4) ON CONFLICT (slug) DO NOTHING",
                 )
                 .bind(&org.slug)
                 .bind(&org.name)
                 .bind(org.created_at)
+                .bind(&org.created_by)
                 .execute(&mut **tx)
                 .await?;
                 Ok(done.rows_affected() == 1)
@@ -222,9 +223,9 @@ macro_rules! backend {
             }
 
             pub async fn list_orgs(pool: &Pool) -> Result<Vec<OrgRow>> {
-                let rows: Vec<(String, String, i64)> =
-                    sqlx::query_as("SELECT slug, name, created_at FROM orgs ORDER BY slug").fetch_all(pool).await?;
-                Ok(rows.into_iter().map(|(slug, name, created_at)| OrgRow { slug, name, created_at }).collect())
+                let rows: Vec<(String, String, i64, String)> =
+                    sqlx::query_as("SELECT slug, name, created_at, created_by FROM orgs ORDER BY slug").fetch_all(pool).await?;
+                Ok(rows.into_iter().map(|(slug, name, created_at, created_by)| OrgRow { slug, name, created_at, created_by }).collect())
             }
 
             pub async fn apply(tx: &mut Tx<'_>, writes: &[Write], orgs: &[OrgRow], actor: &str) -> Result<Vec<Change>> {

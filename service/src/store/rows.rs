@@ -50,6 +50,8 @@ pub struct OrgRow {
     pub slug: String,
     pub name: String,
     pub created_at: i64,
+    /// Who created it (the token subject); empty for orgs created before this was recorded.
+    pub created_by: String,
 }
 
 /// One committed change: an audit record, an outbox message and a Watch event at once.

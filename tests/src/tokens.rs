@@ -1,0 +1,56 @@
+//! HS256 tokens for tests, and the service started to accept them.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use mcp_config::config::{AuthMode, Settings};
+use serde_json::{Value, json};
+
+use crate::service::{Service, settings};
+
+/// The HS256 secret of [`jwt_service`].
+pub const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256";
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A token of exactly these claims.
+pub fn token_with(claims: Value, algorithm: Algorithm, secret: &str) -> String {
+    encode(
+        &Header::new(algorithm),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// A token of `sub`, in `org` (if any), with `roles`, valid for 10 minutes.
+pub fn token(sub: &str, org: Option<&str>, roles: &[&str]) -> String {
+    token_expiring(sub, org, roles, now() + 600)
+}
+
+/// Like [`token`], expiring at `exp` (seconds since the epoch).
+pub fn token_expiring(sub: &str, org: Option<&str>, roles: &[&str], exp: u64) -> String {
+    let mut claims = json!({"sub": sub, "roles": roles, "exp": exp});
+    if let Some(org) = org {
+        claims["org"] = json!(org);
+    }
+    token_with(claims, Algorithm::HS256, SECRET)
+}
+
+/// A SQLite service in `dir` that takes [`SECRET`]'s tokens, with `configure` applied last.
+pub async fn jwt_service(dir: &std::path::Path, configure: impl FnOnce(&mut Settings)) -> Service {
+    let mut config = settings(
+        &format!("sqlite://{}", dir.join("db.sqlite").display()),
+        None,
+    );
+    config.auth = AuthMode::Jwt;
+    config.jwt_secret = Some(SECRET.into());
+    configure(&mut config);
+    Service::start(config).await
+}

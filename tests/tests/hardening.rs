@@ -1,0 +1,538 @@
+//! Attacks a tenant holding an ordinary token (or a token with no rights) can make, each
+//! against the real service: work before permission, costly input, Watch beyond its rights or
+//! limits, writes that reveal, claims that widen rights, names that look alike.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use mcp_config_proto::v1::{GetPromptRequest, WatchRequest};
+use mcp_config_tests::{
+    service::{EXAMPLE_BUNDLE, Service},
+    tokens::{jwt_service, now, token, token_expiring},
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::{Code, Request};
+
+/// The longest any single step may take here: a bound for a test that would otherwise hang,
+/// never a timing assertion.
+const HANG: Duration = Duration::from_secs(30);
+
+async fn started(
+    configure: impl FnOnce(&mut mcp_config::config::Settings),
+) -> (tempfile::TempDir, Service) {
+    let dir = tempfile::tempdir().unwrap();
+    let service = jwt_service(dir.path(), configure).await;
+    let imported = admin(
+        &service,
+        Method::POST,
+        "/bundle",
+        &token("root", None, &["admin"]),
+    )
+    .header("content-type", "application/yaml")
+    .body(EXAMPLE_BUNDLE)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(imported.status(), StatusCode::OK);
+    (dir, service)
+}
+
+fn admin(service: &Service, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .request(method, service.admin(path))
+        .bearer_auth(token)
+}
+
+async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn latest_revision(service: &Service) -> u64 {
+    let (_, changes) = json_of(
+        admin(
+            service,
+            Method::GET,
+            "/changes?limit=1000",
+            &token("root", None, &["admin"]),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    changes["next_after"].as_u64().unwrap_or(0)
+}
+
+fn with_token<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn a_token_without_a_write_role_is_refused_before_its_bundle_is_read() {
+    let (_dir, service) = started(|_| {}).await;
+    // A body announced at 16 MB of which only the start is sent: only a server that answers
+    // before reading the body answers at all.
+    let mut connection = tokio::net::TcpStream::connect(service.http_addr)
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /admin/v1/bundle HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/yaml\r\nContent-Length: 16000000\r\n\r\ndefaults:\n",
+        token("mallory", None, &[])
+    );
+    connection.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 64];
+    let read = tokio::time::timeout(HANG, connection.read(&mut answer))
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+    let status_line = String::from_utf8_lossy(&answer[..read]).to_string();
+    assert!(status_line.starts_with("HTTP/1.1 403"), "{status_line}");
+}
+
+#[tokio::test]
+async fn yaml_alias_bombs_and_deep_nesting_are_refused_and_change_nothing() {
+    let (_dir, service) = started(|_| {}).await;
+    let before = latest_revision(&service).await;
+    let root = token("root", None, &["admin"]);
+    let mut bomb = format!("x: &big \"{}\"\nys:\n", "a".repeat(10_000));
+    for _ in 0..500 {
+        bomb.push_str("  - *big\n");
+    }
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    for (body, says) in [(bomb, "aliases"), (deep, "")] {
+        let (status, error) = json_of(
+            admin(&service, Method::POST, "/bundle", &root)
+                .header("content-type", "application/yaml")
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+        assert_eq!(error["error"]["field"], "bundle", "{error}");
+        assert!(
+            error["error"]["message"].as_str().unwrap().contains(says),
+            "{error}"
+        );
+    }
+    assert_eq!(latest_revision(&service).await, before);
+}
+
+fn looping_prompt(messages: usize) -> Value {
+    let text = "{% for i in range(3000) %}.{% endfor %}";
+    json!({"content": {"messages": vec![json!({"role": "user", "text": text}); messages]}})
+}
+
+#[tokio::test]
+async fn a_prompt_whose_render_would_exhaust_the_budget_is_refused_at_save() {
+    let (_dir, service) = started(|_| {}).await;
+    let editor = token("ann", Some("acme"), &["editor"]);
+    let path = "/orgs/acme/servers/github/prompts/spin";
+    for (messages, says) in [
+        (20_000, "at most 100 messages"),
+        (40, "cannot render within"),
+    ] {
+        let (status, error) = json_of(
+            admin(&service, Method::PUT, path, &editor)
+                .json(&looping_prompt(messages))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+        assert_eq!(error["error"]["field"], "content.messages", "{error}");
+        assert!(
+            error["error"]["message"].as_str().unwrap().contains(says),
+            "{error}"
+        );
+    }
+    let (status, _) = json_of(
+        admin(&service, Method::GET, path, &editor)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was saved");
+}
+
+#[tokio::test]
+async fn a_render_that_grows_with_its_arguments_stops_at_the_prompts_budget() {
+    let (_dir, service) = started(|_| {}).await;
+    let editor = token("ann", Some("acme"), &["editor"]);
+    let content = json!({"content": {
+        "arguments": [{"name": "text", "required": true}],
+        "messages": [{"role": "user", "text": "{% for c in text %}{{ c }}{{ c }}{% endfor %}"}],
+    }});
+    let saved = admin(
+        &service,
+        Method::PUT,
+        "/orgs/acme/servers/github/prompts/echo",
+        &editor,
+    )
+    .json(&content)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(
+        saved.status(),
+        StatusCode::OK,
+        "cheap with sample arguments"
+    );
+
+    let mut grpc = service.grpc().await;
+    let render = |text: String| {
+        with_token(
+            GetPromptRequest {
+                server: "github".into(),
+                name: "echo".into(),
+                arguments: [("text".to_owned(), text)].into(),
+                ..Default::default()
+            },
+            &token("svc", Some("acme"), &["reader"]),
+        )
+    };
+    let short = grpc
+        .get_prompt(render("ab".into()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(short.messages[0].text, "aabb");
+    let long = grpc
+        .get_prompt(render("x".repeat(60_000)))
+        .await
+        .unwrap_err();
+    assert_eq!(long.code(), Code::ResourceExhausted, "{long:?}");
+
+    // The preview takes the same argument caps as GetPrompt.
+    let arguments: serde_json::Map<String, Value> =
+        (0..65).map(|i| (format!("a{i}"), json!("x"))).collect();
+    let (status, error) = json_of(
+        admin(
+            &service,
+            Method::POST,
+            "/orgs/acme/servers/github/prompts/echo/render",
+            &editor,
+        )
+        .json(&json!({ "arguments": arguments }))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["field"], "arguments", "{error}");
+}
+
+async fn watch(
+    service: &Service,
+    token: &str,
+    request: WatchRequest,
+) -> Result<tonic::Streaming<mcp_config_proto::v1::InvalidationEvent>, tonic::Status> {
+    let mut grpc = service.grpc().await;
+    grpc.watch(with_token(request, token))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// The org ids of every event up to revision `until`, from a stream replaying from 0.
+async fn orgs_seen(
+    stream: &mut tonic::Streaming<mcp_config_proto::v1::InvalidationEvent>,
+    until: u64,
+) -> Vec<String> {
+    let mut orgs = Vec::new();
+    loop {
+        let event = tokio::time::timeout(HANG, stream.next())
+            .await
+            .expect("an event")
+            .expect("the stream is open")
+            .unwrap();
+        orgs.push(event.org_id.clone());
+        if event.revision >= until {
+            return orgs;
+        }
+    }
+}
+
+#[tokio::test]
+async fn watch_tells_each_token_only_what_it_may_read() {
+    let (_dir, service) = started(|_| {}).await;
+    for (who, denied) in [
+        ("no role, no org", token("mallory", None, &[])),
+        ("no role, an org", token("mallory", Some("acme"), &[])),
+    ] {
+        let refused = watch(&service, &denied, WatchRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{who}");
+    }
+    let orgless_reader = token("rob", None, &["reader"]);
+    let refused = watch(
+        &service,
+        &orgless_reader,
+        WatchRequest {
+            orgs: vec!["acme".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+
+    // The example bundle wrote the defaults, then acme's and globex's entries: a replay from
+    // the start shows each token its share only.
+    let latest = latest_revision(&service).await;
+    let replay = WatchRequest {
+        since_revision: 1,
+        ..Default::default()
+    };
+    let mut defaults_only = watch(&service, &orgless_reader, replay.clone())
+        .await
+        .unwrap();
+    let mut acme_only = watch(
+        &service,
+        &token("ann", Some("acme"), &["reader"]),
+        replay.clone(),
+    )
+    .await
+    .unwrap();
+    let mut everything = watch(&service, &token("svc", None, &["service"]), replay)
+        .await
+        .unwrap();
+    // One more change, to the defaults, which every stream sees: each has an event to end on.
+    let saved = admin(
+        &service,
+        Method::PUT,
+        "/defaults/servers/github/prompts/marker",
+        &token("root", None, &["admin"]),
+    )
+    .json(&json!({"content": {"messages": [{"role": "user", "text": "m"}]}}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    let until = latest + 1;
+
+    let seen = orgs_seen(&mut defaults_only, until).await;
+    assert!(seen.iter().all(String::is_empty), "defaults only: {seen:?}");
+    let seen = orgs_seen(&mut acme_only, until).await;
+    assert!(seen.iter().any(|o| o == "acme"), "{seen:?}");
+    assert!(seen.iter().all(|o| o.is_empty() || o == "acme"), "{seen:?}");
+    let seen = orgs_seen(&mut everything, until).await;
+    assert!(seen.iter().any(|o| o == "globex"), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_watch_ends_when_its_token_expires() {
+    let (_dir, service) = started(|c| c.jwt_leeway_secs = 0).await;
+    let short_lived = token_expiring("svc", None, &["service"], now() + 2);
+    let mut stream = watch(&service, &short_lived, WatchRequest::default())
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(HANG, stream.next())
+        .await
+        .expect("the stream ends")
+        .expect("with a status");
+    assert_eq!(ended.unwrap_err().code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn watch_streams_are_capped_per_token_subject() {
+    let (_dir, service) = started(|c| c.watch_max_streams_per_principal = 3).await;
+    let fleet = token("fleet", None, &["service"]);
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(
+            watch(&service, &fleet, WatchRequest::default())
+                .await
+                .unwrap(),
+        );
+    }
+    let refused = watch(&service, &fleet, WatchRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        watch(
+            &service,
+            &token("other", None, &["service"]),
+            WatchRequest::default()
+        )
+        .await
+        .is_ok(),
+        "another subject is not held to the first one's limit"
+    );
+    open.pop();
+    let reopened = mcp_config_tests::eventually(HANG, || async {
+        watch(&service, &fleet, WatchRequest::default())
+            .await
+            .is_ok()
+    })
+    .await;
+    assert!(reopened, "a closed stream gives its slot back");
+}
+
+#[tokio::test]
+async fn only_a_global_admin_creates_orgs_and_the_creator_is_recorded() {
+    let (_dir, service) = started(|_| {}).await;
+    let bundle = "orgs:\n  newco:\n    servers:\n      github:\n        prompts:\n          p: {messages: [{role: user, text: hi}]}\n";
+    let root = token("root", None, &["admin"]);
+    let refused = admin(
+        &service,
+        Method::POST,
+        "/bundle",
+        &token("ed", None, &["editor"]),
+    )
+    .header("content-type", "application/yaml")
+    .body(bundle)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let orgs = || async {
+        json_of(
+            admin(&service, Method::GET, "/orgs", &root)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+        .1["orgs"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert!(!orgs().await.iter().any(|o| o["slug"] == "newco"));
+
+    let created = admin(&service, Method::POST, "/bundle", &root)
+        .header("content-type", "application/yaml")
+        .body(bundle)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::OK);
+    let made = admin(&service, Method::POST, "/orgs", &root)
+        .json(&json!({"slug": "initech"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let orgs = orgs().await;
+    for slug in ["newco", "initech"] {
+        let org = orgs.iter().find(|o| o["slug"] == slug).unwrap();
+        assert_eq!(org["created_by"], "root", "{org}");
+    }
+}
+
+#[tokio::test]
+async fn a_write_answers_only_with_what_the_writer_may_read() {
+    let (_dir, service) = started(|_| {}).await;
+    let orgless_editor = token("ed", None, &["editor"]);
+    let path = "/orgs/acme/servers/github/prompts/review-pr";
+    let (status, _) = json_of(
+        admin(&service, Method::GET, path, &orgless_editor)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "this token cannot read acme");
+    let (status, body) = json_of(
+        admin(
+            &service,
+            Method::POST,
+            &format!("{path}/deactivate"),
+            &orgless_editor,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["change"]["revision"].as_u64().is_some(), "{body}");
+    assert!(body.get("entry").is_none(), "the content leaked: {body}");
+}
+
+#[tokio::test]
+async fn claims_are_taken_exactly() {
+    let (_dir, service) = started(|_| {}).await;
+    for org in ["", " "] {
+        let (status, _) = json_of(
+            admin(
+                &service,
+                Method::GET,
+                "/orgs",
+                &token("root", Some(org), &["admin"]),
+            )
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "org claim {org:?}");
+    }
+    let lowercase_scheme = reqwest::Client::new()
+        .get(service.admin("/orgs"))
+        .header(
+            "authorization",
+            format!("bearer {}", token("root", None, &["admin"])),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lowercase_scheme.status(), StatusCode::OK);
+
+    let acme_service = token("acme-mcp", Some("acme"), &["service"]);
+    let mut grpc = service.grpc().await;
+    let other_org = grpc
+        .get_prompts(with_token(
+            mcp_config_proto::v1::GetPromptsRequest {
+                org_id: "globex".into(),
+                server: "github".into(),
+                ..Default::default()
+            },
+            &acme_service,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(other_org.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn names_that_look_alike_are_one_name_or_refused() {
+    let (_dir, service) = started(|_| {}).await;
+    let editor = token("ann", Some("acme"), &["editor"]);
+    let prompt = json!({"content": {"messages": [{"role": "user", "text": "hi"}]}});
+    let put = |key: &'static str| {
+        admin(
+            &service,
+            Method::PUT,
+            &format!("/orgs/acme/servers/github/prompts/{key}"),
+            &editor,
+        )
+        .json(&prompt)
+        .send()
+    };
+    let (status, error) = json_of(put("re%E2%80%8Bview").await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["field"], "name", "{error}");
+
+    let (_, composed) = json_of(put("caf%C3%A9").await.unwrap()).await;
+    let (_, decomposed) = json_of(put("cafe%CC%81").await.unwrap()).await;
+    assert_eq!(composed["entry"]["version"], 1, "{composed}");
+    assert_eq!(
+        decomposed["entry"]["version"], 2,
+        "the decomposed spelling is the same entry: {decomposed}"
+    );
+}
