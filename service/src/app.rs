@@ -220,16 +220,12 @@ impl App {
             relay_bound,
             rate_limiter: http::rate_limiter(settings.admin_rate_limit),
         });
-        let mut http_server = axum_server::from_tcp(http_listener.into_std().map_err(
-            |source| StartError::Bind {
-                addr: http_addr,
-                source,
-            },
-        )?)
-        .map_err(|source| StartError::Bind {
+        let http_bind = |source| StartError::Bind {
             addr: http_addr,
             source,
-        })?;
+        };
+        let mut http_server = axum_server::from_tcp(http_listener.into_std().map_err(http_bind)?)
+            .map_err(http_bind)?;
         connection_limits.configure_http(http_server.http_builder());
         let http_gate = Gate::new(Listener::Http, &connection_limits);
         match &tls {

@@ -25,11 +25,13 @@ use tonic::transport::server::Connected;
 
 use super::gate::Place;
 
+/// The IO of a connection a [`Gate`](super::Gate) admitted.
 pub struct Admitted<T> {
     io: T,
     idle_timeout: Duration,
     last_active: Instant,
     deadline: Pin<Box<Sleep>>,
+    /// So the idle closure is counted once, however often the IO is polled after it.
     timed_out: bool,
     /// Given back when the connection is dropped.
     place: Place,
