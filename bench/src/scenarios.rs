@@ -126,11 +126,13 @@ pub async fn stampede(database_url: &str, requests: usize) -> anyhow::Result<(u6
     Ok((loads, ok))
 }
 
-/// The service's settings, without the admin rate limit: a propagation run writes hundreds of
-/// times in a few seconds.
+/// The service's settings, without the admin rate limit (a propagation run writes hundreds of
+/// times in a few seconds) and with the per-peer connection cap at the listener's (its
+/// subscribers, up to 1,000, all connect from loopback).
 fn writer_settings(database_url: &str, redis_url: Option<&str>) -> mcp_config::config::Settings {
     let mut settings = settings(database_url, redis_url);
     settings.admin_rate_limit = 1_000_000;
+    settings.max_connections_per_peer = settings.max_connections;
     settings
 }
 

@@ -8,14 +8,19 @@
 use std::{net::SocketAddr, time::Duration};
 
 use mcp_config_proto::{FILE_DESCRIPTOR_SET, server::config_service_server::ConfigServiceServer};
-use tokio::{net::TcpListener, task::JoinSet};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::{TcpListener, TcpStream},
+    task::JoinSet,
+};
 use tokio_util::sync::CancellationToken;
-use tonic::{service::interceptor::InterceptedService, transport::server::TcpIncoming};
+use tonic::service::interceptor::InterceptedService;
 
 use crate::{
     auth::Authenticator,
     cache::ViewCache,
     config::{ConfigError, Settings},
+    connections::{ConnectionLimits, Gate, Listener},
     edits::Editor,
     events::{self, Bus},
     grpc::{self, ConfigApi, Watcher},
@@ -185,7 +190,8 @@ impl App {
             ),
         );
         crate::metrics::handle();
-        let mut grpc_server = tonic::transport::Server::builder();
+        let connection_limits = ConnectionLimits::from_settings(settings);
+        let mut grpc_server = connection_limits.configure_grpc(tonic::transport::Server::builder());
         if let Some(tls) = &tls {
             grpc_server = grpc_server
                 .tls_config(tls.grpc())
@@ -202,7 +208,7 @@ impl App {
             .add_service(health_service)
             .add_service(reflection)
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
+                Gate::new(Listener::Grpc, &connection_limits).incoming(grpc_listener),
                 shutdown.clone().cancelled_owned(),
             );
         tasks.spawn(async move {
@@ -225,48 +231,25 @@ impl App {
             relay_bound,
             rate_limiter: rate_limiter.clone(),
         });
-        let http_shutdown = shutdown.clone();
+        let http_bind = |source| StartError::Bind {
+            addr: http_addr,
+            source,
+        };
+        let mut http_server = axum_server::from_tcp(http_listener.into_std().map_err(http_bind)?)
+            .map_err(http_bind)?;
+        connection_limits.configure_http(http_server.http_builder());
+        let http_gate = Gate::new(Listener::Http, &connection_limits);
         match &tls {
-            None => tasks.spawn(async move {
-                let served = axum::serve(http_listener, router)
-                    .with_graceful_shutdown(http_shutdown.cancelled_owned())
-                    .await;
-                if let Err(e) = served {
-                    tracing::error!(error = %e, "HTTP server failed");
-                }
-            }),
-            Some(tls) => {
-                let config = axum_server::tls_rustls::RustlsConfig::from_config(
-                    tls.http().map_err(StartError::Tls)?,
-                );
-                let listener = http_listener
-                    .into_std()
-                    .map_err(|source| StartError::Bind {
-                        addr: http_addr,
-                        source,
-                    })?;
-                let server = axum_server::tls_rustls::from_tcp_rustls(listener, config).map_err(
-                    |source| StartError::Bind {
-                        addr: http_addr,
-                        source,
-                    },
-                )?;
-                let handle = axum_server::Handle::new();
-                let stopper = handle.clone();
-                tokio::spawn(async move {
-                    http_shutdown.cancelled().await;
-                    stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
-                });
-                tasks.spawn(async move {
-                    if let Err(e) = server
-                        .handle(handle)
-                        .serve(router.into_make_service())
-                        .await
-                    {
-                        tracing::error!(error = %e, "HTTPS server failed");
-                    }
-                })
-            }
+            None => tasks.spawn(serve_http(
+                http_server.acceptor(http_gate),
+                router,
+                shutdown.clone(),
+            )),
+            Some(tls) => tasks.spawn(serve_http(
+                http_server.acceptor(tls.http(http_gate)?),
+                router,
+                shutdown.clone(),
+            )),
         };
         tracing::info!(%grpc_addr, %http_addr, database = %crate::store::redact(&settings.database_url), "mcp-config started");
         Ok(Self {
@@ -323,6 +306,38 @@ impl App {
             self.background_tasks.abort_all();
         }
         self.store.close().await;
+    }
+}
+
+/// Serves `router` until `shutdown`, then drains for at most [`SHUTDOWN_GRACE`]. One path for
+/// plaintext and TLS: `A` admits each connection, and then (under TLS) handshakes.
+async fn serve_http<A>(
+    server: axum_server::Server<SocketAddr, A>,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) where
+    A: axum_server::accept::Accept<TcpStream, axum::Router, Service = axum::Router>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    A::Stream: AsyncRead + AsyncWrite + Unpin + Send,
+    A::Future: Send,
+{
+    let handle = axum_server::Handle::new();
+    let serving = server
+        .handle(handle.clone())
+        .serve(router.into_make_service());
+    tokio::pin!(serving);
+    let served = tokio::select! {
+        served = &mut serving => served,
+        () = shutdown.cancelled() => {
+            handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+            serving.await
+        }
+    };
+    if let Err(e) = served {
+        tracing::error!(error = %e, "HTTP server failed");
     }
 }
 

@@ -164,6 +164,57 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<std::path::PathBuf>,
 
+    /// Open connections allowed on each listener; more are closed as soon as accepted.
+    #[arg(long, env = "MCP_CONFIG_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Open connections allowed from one client address (an IPv6 /64 counts as one) on each
+    /// listener; more are closed as soon as accepted.
+    #[arg(
+        long,
+        env = "MCP_CONFIG_MAX_CONNECTIONS_PER_PEER",
+        default_value_t = 256
+    )]
+    pub max_connections_per_peer: usize,
+
+    /// Seconds a connection may move no bytes either way before it is closed.
+    #[arg(long, env = "MCP_CONFIG_IDLE_TIMEOUT_SECS", default_value_t = 300)]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds an HTTP/1 client has to send a request's headers (also the keep-alive wait
+    /// between requests).
+    #[arg(
+        long,
+        env = "MCP_CONFIG_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a client has to finish the TLS handshake.
+    #[arg(
+        long,
+        env = "MCP_CONFIG_TLS_HANDSHAKE_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub tls_handshake_timeout_secs: u64,
+
+    /// Seconds of silence from an HTTP/2 client before the server pings it; below
+    /// `--idle-timeout-secs`, so the answers keep quiet clients (Watch streams) from idling out.
+    #[arg(long, env = "MCP_CONFIG_HTTP2_KEEPALIVE_SECS", default_value_t = 30)]
+    pub http2_keepalive_secs: u64,
+
+    /// Seconds an HTTP/2 client has to answer a ping before its connection is closed.
+    #[arg(
+        long,
+        env = "MCP_CONFIG_HTTP2_KEEPALIVE_TIMEOUT_SECS",
+        default_value_t = 20
+    )]
+    pub http2_keepalive_timeout_secs: u64,
+
+    /// Concurrent streams (calls) allowed on one HTTP/2 connection, on either listener.
+    #[arg(long, env = "MCP_CONFIG_MAX_CONCURRENT_STREAMS", default_value_t = 128)]
+    pub max_concurrent_streams: u32,
+
     /// Log format.
     #[arg(
         long,
@@ -211,8 +262,38 @@ impl Settings {
                 }
             }
         }
-        if self.cache_bytes == 0 {
-            return Err(ConfigError("MCP_CONFIG_CACHE_BYTES must be above 0".into()));
+        let must_be_positive = [
+            ("CACHE_BYTES", self.cache_bytes),
+            ("MAX_CONNECTIONS", self.max_connections as u64),
+            (
+                "MAX_CONNECTIONS_PER_PEER",
+                self.max_connections_per_peer as u64,
+            ),
+            ("IDLE_TIMEOUT_SECS", self.idle_timeout_secs),
+            ("HEADER_READ_TIMEOUT_SECS", self.header_read_timeout_secs),
+            (
+                "TLS_HANDSHAKE_TIMEOUT_SECS",
+                self.tls_handshake_timeout_secs,
+            ),
+            ("HTTP2_KEEPALIVE_SECS", self.http2_keepalive_secs),
+            (
+                "HTTP2_KEEPALIVE_TIMEOUT_SECS",
+                self.http2_keepalive_timeout_secs,
+            ),
+            (
+                "MAX_CONCURRENT_STREAMS",
+                u64::from(self.max_concurrent_streams),
+            ),
+        ];
+        if let Some((name, _)) = must_be_positive.iter().find(|(_, value)| *value == 0) {
+            return Err(ConfigError(format!("MCP_CONFIG_{name} must be above 0")));
+        }
+        if self.http2_keepalive_secs >= self.idle_timeout_secs {
+            return Err(ConfigError(format!(
+                "MCP_CONFIG_HTTP2_KEEPALIVE_SECS ({}) must be below MCP_CONFIG_IDLE_TIMEOUT_SECS ({}): \
+                 the pings are what keep a quiet gRPC client (a Watch stream) from idling out",
+                self.http2_keepalive_secs, self.idle_timeout_secs
+            )));
         }
         if self.watch_max_streams == 0 || self.watch_max_streams_per_principal == 0 {
             return Err(ConfigError(
@@ -341,6 +422,32 @@ impl Settings {
                 "WATCH_MAX_STREAMS_PER_PRINCIPAL",
                 self.watch_max_streams_per_principal.to_string(),
             ),
+            ("MAX_CONNECTIONS", self.max_connections.to_string()),
+            (
+                "MAX_CONNECTIONS_PER_PEER",
+                self.max_connections_per_peer.to_string(),
+            ),
+            ("IDLE_TIMEOUT_SECS", self.idle_timeout_secs.to_string()),
+            (
+                "HEADER_READ_TIMEOUT_SECS",
+                self.header_read_timeout_secs.to_string(),
+            ),
+            (
+                "TLS_HANDSHAKE_TIMEOUT_SECS",
+                self.tls_handshake_timeout_secs.to_string(),
+            ),
+            (
+                "HTTP2_KEEPALIVE_SECS",
+                self.http2_keepalive_secs.to_string(),
+            ),
+            (
+                "HTTP2_KEEPALIVE_TIMEOUT_SECS",
+                self.http2_keepalive_timeout_secs.to_string(),
+            ),
+            (
+                "MAX_CONCURRENT_STREAMS",
+                self.max_concurrent_streams.to_string(),
+            ),
             ("TLS_CERT", path(&self.tls_cert)),
             ("TLS_KEY", path(&self.tls_key)),
             ("TLS_CLIENT_CA", path(&self.tls_client_ca)),
@@ -377,6 +484,33 @@ mod tests {
         assert_eq!(settings.auth, AuthMode::None);
         assert!(settings.redis_url.is_none());
         settings.validate().unwrap();
+    }
+
+    #[test]
+    fn a_zero_connection_bound_is_refused_by_name() {
+        let settings = Cli::parse_from(["mcp-config", "--max-connections-per-peer=0"]).settings;
+        let err = settings.validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("MCP_CONFIG_MAX_CONNECTIONS_PER_PEER must be above 0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn keepalive_pings_must_come_before_the_idle_timeout() {
+        let settings = Cli::parse_from([
+            "mcp-config",
+            "--idle-timeout-secs=20",
+            "--http2-keepalive-secs=30",
+        ])
+        .settings;
+        let err = settings.validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("MCP_CONFIG_HTTP2_KEEPALIVE_SECS (30) must be below"),
+            "{err}"
+        );
     }
 
     #[test]

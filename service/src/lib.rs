@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bundle;
 pub mod cache;
 pub mod config;
+pub mod connections;
 pub mod content;
 pub mod domain;
 pub mod edits;

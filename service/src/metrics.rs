@@ -13,6 +13,9 @@
 //! | `mcp_config_relay_publish_errors_total` | failed publish rounds (Redis down, …) |
 //! | `mcp_config_subscriber_reconnects_total` | Redis (re)subscriptions after the first |
 //! | `mcp_config_watch_streams` | open Watch streams |
+//! | `mcp_config_connections_open{listener}` | open client connections, by listener |
+//! | `mcp_config_connections_refused_total{listener,reason}` | connections closed at once: a cap was full |
+//! | `mcp_config_connections_idle_closed_total{listener}` | connections closed for moving no bytes |
 
 use std::{
     future::Future,
@@ -41,6 +44,9 @@ pub const RELAY_LAG: &str = "mcp_config_relay_lag";
 pub const RELAY_PUBLISH_ERRORS: &str = "mcp_config_relay_publish_errors_total";
 pub const SUBSCRIBER_RECONNECTS: &str = "mcp_config_subscriber_reconnects_total";
 pub const WATCH_STREAMS: &str = "mcp_config_watch_streams";
+pub const CONNECTIONS_OPEN: &str = "mcp_config_connections_open";
+pub const CONNECTIONS_REFUSED: &str = "mcp_config_connections_refused_total";
+pub const CONNECTIONS_IDLE_CLOSED: &str = "mcp_config_connections_idle_closed_total";
 
 /// Latency buckets, in seconds: from a cache hit (tens of µs) to a slow miss.
 const BUCKETS: [f64; 12] = [

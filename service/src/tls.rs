@@ -1,9 +1,11 @@
 //! TLS for both listeners (rustls, ring): the gRPC port with optional client-certificate
 //! verification (mTLS for MCP servers), the HTTP port with server authentication only (admin
-//! callers authenticate with bearer tokens).
+//! callers authenticate with bearer tokens). Both bound the handshake: a client that connects
+//! and never finishes it is dropped after `MCP_CONFIG_TLS_HANDSHAKE_TIMEOUT_SECS`.
 
-use std::{path::Path, sync::Arc};
+use std::{path::Path, sync::Arc, time::Duration};
 
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
@@ -23,6 +25,7 @@ pub struct Tls {
     cert: Vec<u8>,
     key: Vec<u8>,
     client_ca: Option<Vec<u8>>,
+    handshake_timeout: Duration,
 }
 
 impl Tls {
@@ -40,6 +43,7 @@ impl Tls {
                     .as_deref()
                     .map(|ca| read(ca, "client CA"))
                     .transpose()?,
+                handshake_timeout: Duration::from_secs(settings.tls_handshake_timeout_secs),
             })),
             _ => Err(TlsError(
                 "MCP_CONFIG_TLS_CERT and MCP_CONFIG_TLS_KEY go together".into(),
@@ -50,15 +54,17 @@ impl Tls {
     /// The gRPC listener's configuration; with a client CA, clients must present a certificate
     /// it signed.
     pub fn grpc(&self) -> ServerTlsConfig {
-        let config = ServerTlsConfig::new().identity(Identity::from_pem(&self.cert, &self.key));
+        let config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&self.cert, &self.key))
+            .timeout(self.handshake_timeout);
         match &self.client_ca {
             Some(ca) => config.client_ca_root(Certificate::from_pem(ca)),
             None => config,
         }
     }
 
-    /// The HTTP listener's configuration.
-    pub fn http(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    /// The HTTP listener's acceptor: it handshakes on what `A` (admission) accepted.
+    pub fn http<A>(&self, admission: A) -> Result<RustlsAcceptor<A>, TlsError> {
         let bad = |e: &dyn std::fmt::Display| TlsError(e.to_string());
         let certs = CertificateDer::pem_slice_iter(&self.cert)
             .collect::<Result<Vec<_>, _>>()
@@ -73,6 +79,10 @@ impl Tls {
         .with_single_cert(certs, key)
         .map_err(|e| bad(&e))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
+        Ok(
+            RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(config)))
+                .handshake_timeout(self.handshake_timeout)
+                .acceptor(admission),
+        )
     }
 }

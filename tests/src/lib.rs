@@ -5,6 +5,7 @@
 //! server on a standard port.
 
 pub mod postgres;
+pub mod raw;
 pub mod redis;
 pub mod service;
 pub mod tokens;

@@ -16,6 +16,11 @@ struct Cli {
 
 /// Settings as `mcp-config serve` would parse them from these flags, on port 0.
 pub fn settings(database_url: &str, redis_url: Option<&str>) -> Settings {
+    settings_with(database_url, redis_url, &[])
+}
+
+/// [`settings`] with `extra` flags (`"--flag=value"`) after the harness's own.
+pub fn settings_with(database_url: &str, redis_url: Option<&str>, extra: &[&str]) -> Settings {
     let mut args = vec![
         "mcp-config".to_owned(),
         format!("--database-url={database_url}"),
@@ -26,6 +31,7 @@ pub fn settings(database_url: &str, redis_url: Option<&str>) -> Settings {
     if let Some(url) = redis_url {
         args.push(format!("--redis-url={url}"));
     }
+    args.extend(extra.iter().map(|flag| (*flag).to_owned()));
     Cli::parse_from(args).settings
 }
 
@@ -57,7 +63,12 @@ impl Service {
 
     /// A temp-file SQLite service (no Redis).
     pub async fn sqlite(dir: &tempfile::TempDir) -> Self {
-        Self::start(settings(&sqlite_url(dir), None)).await
+        Self::sqlite_with(dir, &[]).await
+    }
+
+    /// A temp-file SQLite service (no Redis) started with `extra` flags.
+    pub async fn sqlite_with(dir: &tempfile::TempDir, extra: &[&str]) -> Self {
+        Self::start(settings_with(&sqlite_url(dir), None, extra)).await
     }
 
     /// A temp-file SQLite service publishing to (and caching in) `redis`.

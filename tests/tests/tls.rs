@@ -3,7 +3,11 @@
 use std::{path::Path, process::Command};
 
 use mcp_config_proto::v1::{GetPromptsRequest, config_service_client::ConfigServiceClient};
-use mcp_config_tests::service::{Service, settings};
+use mcp_config_tests::{
+    raw::closed_by_server,
+    service::{Service, settings, settings_with},
+};
+use tokio::{io::AsyncWriteExt, net::TcpStream};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 fn make_certs(dir: &Path) {
@@ -86,4 +90,28 @@ async fn grpc_requires_tls_and_a_client_certificate_and_http_serves_https() {
         plain_http.is_err() || !plain_http.unwrap().status().is_success(),
         "plain HTTP refused"
     );
+}
+
+#[tokio::test]
+async fn a_tls_handshake_left_unfinished_is_closed_on_both_ports() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    // The idle timeout stays at its 300 s: only the handshake timeout can close these in time.
+    let mut config = settings_with(
+        &format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+        None,
+        &["--tls-handshake-timeout-secs=1"],
+    );
+    config.tls_cert = Some(dir.path().join("server.pem"));
+    config.tls_key = Some(dir.path().join("server.key"));
+    let service = Service::start(config).await;
+    for addr in [service.grpc_addr, service.http_addr] {
+        let mut stalled = TcpStream::connect(addr).await.unwrap();
+        // The header of a handshake record, and nothing of the record itself.
+        stalled.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+        assert!(
+            closed_by_server(&mut stalled).await,
+            "an unfinished TLS handshake with {addr} is still open"
+        );
+    }
 }
