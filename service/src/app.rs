@@ -251,7 +251,7 @@ impl App {
                 shutdown.clone(),
             )),
         };
-        tracing::info!(%grpc_addr, %http_addr, database = %crate::store::redact(&settings.database_url), "mcp-config started");
+        tracing::info!(%grpc_addr, %http_addr, database = %crate::secrets::redact_url(&settings.database_url), "mcp-config started");
         Ok(Self {
             grpc_addr,
             http_addr,

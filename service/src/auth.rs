@@ -25,6 +25,7 @@ use std::{
 };
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use crate::{
@@ -160,6 +161,7 @@ impl Authenticator {
             algorithm,
         ) {
             (Some(secret), None, None, Algorithm::HS256) => {
+                let secret = secret.expose_secret();
                 if secret.len() < 32 {
                     return Err(bad("MCP_CONFIG_JWT_SECRET must be at least 32 bytes".into()));
                 }

@@ -6,6 +6,13 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, ValueEnum};
+use secrecy::SecretString;
+
+use crate::secrets::redact_url;
+
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
@@ -32,8 +39,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// Settings of `mcp-config serve`.
-#[derive(Debug, Clone, Args)]
+/// Settings of `mcp-config serve`. Their `Debug` is [`Settings::describe`]'s, credentials
+/// masked.
+#[derive(Clone, Args)]
 pub struct Settings {
     /// Database: `sqlite://PATH` (created if missing) or `postgres://USER:PASS@HOST/DB`.
     #[arg(
@@ -78,8 +86,8 @@ pub struct Settings {
     pub jwt_algorithm: JwtAlgorithm,
 
     /// HS256 shared secret (at least 32 bytes).
-    #[arg(long, env = "MCP_CONFIG_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    #[arg(long, env = "MCP_CONFIG_JWT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub jwt_secret: Option<SecretString>,
 
     /// Path of a PEM public key (RS256 or ES256).
     #[arg(long, env = "MCP_CONFIG_JWT_PUBLIC_KEY")]
@@ -371,10 +379,16 @@ fn set_defaults(
     }
 }
 
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
 impl Settings {
     /// The effective configuration as `MCP_CONFIG_*` lines, secrets masked.
     pub fn describe(&self) -> String {
-        let masked = |secret: &Option<String>| {
+        let masked = |secret: &Option<SecretString>| {
             secret
                 .as_ref()
                 .map_or("(unset)".to_owned(), |_| "***".to_owned())
@@ -385,12 +399,12 @@ impl Settings {
         };
         let optional = |v: &Option<String>| v.clone().unwrap_or_else(|| "(unset)".to_owned());
         [
-            ("DATABASE_URL", crate::store::redact(&self.database_url)),
+            ("DATABASE_URL", redact_url(&self.database_url)),
             (
                 "REDIS_URL",
                 self.redis_url
                     .as_deref()
-                    .map_or("(unset)".to_owned(), crate::store::redact),
+                    .map_or("(unset)".to_owned(), redact_url),
             ),
             ("GRPC_ADDR", self.grpc_addr.to_string()),
             ("HTTP_ADDR", self.http_addr.to_string()),
@@ -451,7 +465,12 @@ impl Settings {
             ("TLS_CERT", path(&self.tls_cert)),
             ("TLS_KEY", path(&self.tls_key)),
             ("TLS_CLIENT_CA", path(&self.tls_client_ca)),
-            ("OTLP_ENDPOINT", optional(&self.otlp_endpoint)),
+            (
+                "OTLP_ENDPOINT",
+                self.otlp_endpoint
+                    .as_deref()
+                    .map_or("(unset)".to_owned(), redact_url),
+            ),
             (
                 "LOG_FORMAT",
                 format!("{:?}", self.log_format).to_lowercase(),

@@ -23,6 +23,7 @@ pub mod relay;
 pub mod render;
 pub mod renderer;
 pub mod resolve;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

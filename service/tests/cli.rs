@@ -273,6 +273,37 @@ fn config_print_layers_file_under_environment_under_flags_and_masks_secrets() {
     );
     assert!(!text.contains("s3cret"));
 
+    // Every credential form the drivers accept, not only a URL's userinfo.
+    let output = Command::new(BIN)
+        .args(["config", "print"])
+        .env(
+            "MCP_CONFIG_DATABASE_URL",
+            "postgres://app@db/config?password=pg-s3cret&sslmode=require",
+        )
+        .env(
+            "MCP_CONFIG_REDIS_URL",
+            "redis-sentinel://s1:26379/main?sentinelPassword=sentinel-s3cret",
+        )
+        .env(
+            "MCP_CONFIG_OTLP_ENDPOINT",
+            "http://otel:otlp-s3cret@collector:4317",
+        )
+        .env(
+            "MCP_CONFIG_JWT_SECRET",
+            "jwt-s3cret-that-is-long-enough-for-hs256",
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    for secret in ["pg-s3cret", "sentinel-s3cret", "otlp-s3cret", "jwt-s3cret"] {
+        assert!(!text.contains(secret), "{secret} shown: {text}");
+    }
+    assert!(
+        text.contains("sslmode=require"),
+        "the rest is shown: {text}"
+    );
+
     std::fs::write(&file, "cache_ttl = 5\n").unwrap();
     let bad = Command::new(BIN)
         .args(["config", "print", "--config", file.to_str().unwrap()])

@@ -97,7 +97,7 @@ impl Store {
                     .await?,
             )
         } else {
-            return Err(StoreError::UnsupportedUrl(redact(url)));
+            return Err(StoreError::UnsupportedUrl(crate::secrets::redact_url(url)));
         };
         Ok(Self { pool })
     }
@@ -253,19 +253,6 @@ impl Store {
     }
 }
 
-/// A database URL without its password, safe for errors and logs.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => match url[scheme_end + 3..at]
-            .split_once(':')
-        {
-            Some((user, _)) => format!("{}://{user}:***@{}", &url[..scheme_end], &url[at + 1..]),
-            None => url.to_owned(),
-        },
-        _ => url.to_owned(),
-    }
-}
-
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -274,16 +261,4 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_never_reach_messages() {
-        assert_eq!(
-            super::redact("postgres://app:s3cret@db:5432/x"),
-            "postgres://app:***@db:5432/x"
-        );
-        assert_eq!(
-            super::redact("sqlite://mcp-config.db"),
-            "sqlite://mcp-config.db"
-        );
-    }
-}
+mod tests {}
