@@ -9,9 +9,10 @@ use anyhow::Context;
 use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
 use futures::StreamExt;
 use mcp_config::{
+    bundle::import::Missing,
     cache::{ViewCache, ViewKey},
     domain::{Kind, Scope, Slug},
-    edits::{Editor, Missing, NewOrgs},
+    edits::{Editor, NewOrgs},
     store::Store,
     views::load_from_store,
 };

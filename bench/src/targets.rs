@@ -6,9 +6,10 @@ use anyhow::Context;
 use clap::ValueEnum;
 use mcp_config::{
     app::App,
+    bundle::import::Missing,
     cache::ViewKey,
     domain::{Kind, Scope, Slug},
-    edits::{Editor, Missing, NewOrgs},
+    edits::{Editor, NewOrgs},
     relay::RelayHandle,
     store::{Store, ViewRow},
     views::{load_from_store, merge_and_encode},

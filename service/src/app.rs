@@ -19,6 +19,7 @@ use tonic::service::interceptor::InterceptedService;
 use crate::{
     auth::Authenticator,
     cache::ViewCache,
+    catalog::Catalog,
     config::{ConfigError, Settings},
     connections::{ConnectionLimits, Gate, Listener},
     edits::Editor,
@@ -224,6 +225,7 @@ impl App {
         ));
         let router = http::router(HttpState {
             editor: editor.clone(),
+            catalog: Catalog::new(store.clone()),
             store: store.clone(),
             renderer,
             authenticator,

@@ -234,6 +234,23 @@ pub struct EntryId {
     pub key: EntryKey,
 }
 
+/// How an entry is named in messages (not-found errors say this, whichever door was used).
+impl fmt::Display for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {:?} of server {} in ",
+            self.kind.key_field(),
+            self.key.as_str(),
+            self.server
+        )?;
+        match &self.scope {
+            Scope::Defaults => f.write_str("the defaults"),
+            Scope::Org(org) => write!(f, "org {org}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use mcp_config::{
     app::{self, App},
+    bundle::import::ImportReport,
     config::{self, LogFormat, Settings},
     store::Store,
     telemetry,
@@ -215,24 +216,26 @@ async fn run() -> anyhow::Result<()> {
                 .send()
                 .await
                 .with_context(|| format!("cannot reach the admin API at {}", admin.admin_url))?;
-            let report: serde_json::Value = serde_json::from_str(&checked(response).await?)?;
-            for entry in report["entries"].as_array().into_iter().flatten() {
-                let scope = entry["org"]
-                    .as_str()
-                    .filter(|o| !o.is_empty())
-                    .unwrap_or("defaults");
+            let report: ImportReport = serde_json::from_str(&checked(response).await?)
+                .context("reading the import report")?;
+            for entry in &report.entries {
+                let scope = if entry.org.is_empty() {
+                    "defaults"
+                } else {
+                    &entry.org
+                };
                 println!(
                     "{:<9} {scope}/{}/{} {}",
-                    entry["diff"].as_str().unwrap_or(""),
-                    entry["server"].as_str().unwrap_or(""),
-                    entry["kind"].as_str().unwrap_or("").to_lowercase(),
-                    entry["key"].as_str().unwrap_or("")
+                    entry.diff.as_str(),
+                    entry.server,
+                    entry.kind.as_str().to_lowercase(),
+                    entry.key
                 );
             }
             let verb = if dry_run { "would be" } else { "were" };
             println!(
                 "{} added, {} changed, {} removed, {} unchanged ({verb} applied)",
-                report["added"], report["changed"], report["removed"], report["unchanged"]
+                report.added, report.changed, report.removed, report.unchanged
             );
             Ok(())
         }

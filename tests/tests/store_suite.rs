@@ -5,10 +5,12 @@ use std::{sync::Arc, time::Duration};
 
 use mcp_config::{
     bundle::{Bundle, Format},
+    bundle::{export::export, import::Missing},
     cache::{ViewCache, ViewKey},
+    catalog::Catalog,
     content::Content,
     domain::{EntryId, EntryKey, Kind, Scope, Slug},
-    edits::{Editor, Missing, NewOrgs},
+    edits::{Editor, NewOrgs},
     error::Error,
     relay::RelayHandle,
     render::Limits,
@@ -49,6 +51,7 @@ async fn postgres() -> (Store, Backend) {
 struct Fixture {
     store: Store,
     editor: Editor,
+    catalog: Catalog,
     views: Views,
 }
 
@@ -57,6 +60,7 @@ fn fixture(store: Store) -> Fixture {
     let cache = ViewCache::new(1 << 24, Duration::from_secs(300));
     let views = Views::new(store.clone(), cache, None, Renderer::new(Limits::default()));
     Fixture {
+        catalog: Catalog::new(store.clone()),
         store,
         editor,
         views,
@@ -147,13 +151,13 @@ async fn versions_count_up_and_a_stale_expected_version_conflicts(f: Fixture) {
         ),
         "{stale:?}"
     );
-    let history = f.editor.history(&id).await.unwrap();
+    let history = f.catalog.history(&id).await.unwrap();
     let summary: Vec<(u64, &str)> = history
         .iter()
         .map(|v| (v.version, v.actor.as_str()))
         .collect();
     assert_eq!(summary, [(1, "alice"), (2, "bob")]);
-    assert_eq!(f.editor.entry(&id).await.unwrap().version, 2);
+    assert_eq!(f.catalog.entry(&id).await.unwrap().version, 2);
 }
 
 async fn concurrent_writers_on_one_entry_one_wins_per_version(f: Fixture) {
@@ -189,7 +193,7 @@ async fn concurrent_writers_on_one_entry_one_wins_per_version(f: Fixture) {
         .count();
     assert_eq!((wins, conflicts), (1, 7), "{results:?}");
     let versions: Vec<u64> = f
-        .editor
+        .catalog
         .history(&id)
         .await
         .unwrap()
@@ -298,13 +302,13 @@ async fn rollback_saves_the_old_content_as_a_new_version(f: Fixture) {
         .rollback(id.clone(), 1, Some(2), "b")
         .await
         .unwrap();
-    let history = f.editor.history(&id).await.unwrap();
+    let history = f.catalog.history(&id).await.unwrap();
     assert_eq!(history.len(), 3);
     assert_eq!(history[2].body, history[0].body);
     assert_eq!(history[2].message, "rollback to version 1");
     let (_, view) = effective(&f, "").await;
     assert_eq!(view, [("greet".to_owned(), "hello".to_owned())]);
-    let diff = f.editor.diff(&id, 1, 2).await.unwrap();
+    let diff = f.catalog.diff(&id, 1, 2).await.unwrap();
     assert!(
         diff.contains("-") && diff.contains("+") && diff.contains("HELLO!!"),
         "{diff}"
@@ -313,7 +317,7 @@ async fn rollback_saves_the_old_content_as_a_new_version(f: Fixture) {
 
 async fn a_failed_import_changes_nothing(f: Fixture) {
     import_example(&f).await;
-    let before = f.editor.export().await.unwrap();
+    let before = export(&f.store).await.unwrap();
     let latest = f.store.latest_revision().await.unwrap();
     let broken = EXAMPLE_BUNDLE
         .replace("Acme's checklist", "Acme's new checklist")
@@ -327,7 +331,7 @@ async fn a_failed_import_changes_nothing(f: Fixture) {
         invalid.field,
         "defaults.github.prompts.triage-issue.messages[0].text"
     );
-    assert_eq!(f.editor.export().await.unwrap(), before);
+    assert_eq!(export(&f.store).await.unwrap(), before);
     assert_eq!(f.store.latest_revision().await.unwrap(), latest);
 }
 
@@ -426,7 +430,7 @@ async fn the_change_log_is_gap_free_and_publishable_in_order(f: Fixture) {
 
 async fn export_round_trips_through_import(f: Fixture) {
     import_example(&f).await;
-    let exported = f.editor.export().await.unwrap();
+    let exported = export(&f.store).await.unwrap();
     assert_eq!(
         exported,
         Bundle::parse(EXAMPLE_BUNDLE, Format::Yaml).unwrap()

@@ -27,10 +27,11 @@ use crate::{
     error::Error,
 };
 use crate::{
-    bundle::{Bundle, Format},
+    bundle::import::Missing,
+    bundle::{self, Bundle, Format},
     content::Content,
     domain::{EntryId, EntryKey, InvalidInput, Kind, Scope, Slug},
-    edits::{Missing, NewOrgs},
+    edits::NewOrgs,
     render,
     store::Change,
 };
@@ -194,7 +195,7 @@ pub(super) struct NewOrg {
 #[utoipa::path(get, path = "/admin/v1/orgs", responses((status = 200, description = "every org"), (status = 401), (status = 403)))]
 pub(super) async fn list_orgs(State(state): State<HttpState>, caller: Caller) -> ApiResult {
     auth::check_global_admin(&caller.0)?;
-    let orgs = state.editor.orgs().await?;
+    let orgs = state.catalog.orgs().await?;
     let orgs: Vec<Value> = orgs
         .iter()
         .map(|o| json!({"slug": o.slug, "name": o.name, "created_at": o.created_at, "created_by": o.created_by}))
@@ -222,7 +223,7 @@ pub(super) async fn create_org(
 pub(super) async fn list_entries(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
     auth::check_read(&path.principal, &path.scope)?;
     let entries = state
-        .editor
+        .catalog
         .entries(&path.scope, &path.server, path.kind)
         .await?;
     Ok(Json(json!({ "entries": entries })))
@@ -230,7 +231,7 @@ pub(super) async fn list_entries(State(state): State<HttpState>, path: EntryPath
 
 #[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded")), responses((status = 200, description = "the entry"), (status = 404)))]
 pub(super) async fn get_entry(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
-    let entry = state.editor.entry(&path.readable()?).await?;
+    let entry = state.catalog.entry(&path.readable()?).await?;
     Ok(Json(json!(entry)))
 }
 
@@ -249,7 +250,7 @@ async fn written(state: &HttpState, caller: &Caller, id: &EntryId, change: Chang
     if auth::check_read(&caller.0, &id.scope).is_err() {
         return Ok(Json(json!({"change": change_json(&change)})));
     }
-    let entry = state.editor.entry(id).await?;
+    let entry = state.catalog.entry(id).await?;
     Ok(Json(
         json!({"entry": entry, "change": change_json(&change)}),
     ))
@@ -356,7 +357,7 @@ fn version_json(v: &crate::store::VersionRow) -> Value {
 
 #[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/versions", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded")), responses((status = 200, description = "every version"), (status = 404)))]
 pub(super) async fn history(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
-    let versions = state.editor.history(&path.readable()?).await?;
+    let versions = state.catalog.history(&path.readable()?).await?;
     Ok(Json(
         json!({"versions": versions.iter().map(version_json).collect::<Vec<_>>()}),
     ))
@@ -369,7 +370,7 @@ pub(super) async fn version(
     path: EntryPath,
 ) -> ApiResult {
     let number = parse_version(params.get("version").map_or("", String::as_str), "version")?;
-    let version = state.editor.version(&path.readable()?, number).await?;
+    let version = state.catalog.version(&path.readable()?, number).await?;
     Ok(Json(version_json(&version)))
 }
 
@@ -393,7 +394,7 @@ pub(super) async fn diff(
     query: Result<Query<DiffQuery>, QueryRejection>,
 ) -> ApiResult {
     let Query(DiffQuery { from, to }) = query?;
-    let diff = state.editor.diff(&path.readable()?, from, to).await?;
+    let diff = state.catalog.diff(&path.readable()?, from, to).await?;
     Ok(Json(json!({"from": from, "to": to, "diff": diff})))
 }
 
@@ -443,7 +444,7 @@ pub(super) async fn render_preview(
     let id = path.readable()?;
     render::check_arguments(&request.arguments)?;
     let rendered = state
-        .editor
+        .catalog
         .preview(&id, request.version, request.arguments, &state.renderer)
         .await?;
     let messages: Vec<Value> = rendered
@@ -489,7 +490,7 @@ pub(super) async fn changes(
         None => auth::check_global_admin(&caller.0)?,
     }
     let changes = state
-        .editor
+        .catalog
         .changes(q.after, limit, q.org.as_deref(), q.server.as_deref())
         .await?;
     let next_after = changes.last().map(|c| c.revision);
@@ -591,7 +592,7 @@ pub(super) async fn export_bundle(
             );
         }
     };
-    let bundle = state.editor.export().await?;
+    let bundle = bundle::export::export(&state.store).await?;
     Ok((
         [(header::CONTENT_TYPE, content_type)],
         bundle.to_text(format),

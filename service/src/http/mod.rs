@@ -17,14 +17,15 @@ use serde_json::json;
 pub use error::ApiError;
 
 use crate::{
-    auth::Authenticator, bundle::MAX_BUNDLE_BYTES, cache::ViewCache, edits::Editor,
-    renderer::Renderer, store::Store,
+    auth::Authenticator, bundle::MAX_BUNDLE_BYTES, cache::ViewCache, catalog::Catalog,
+    edits::Editor, renderer::Renderer, store::Store,
 };
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
 pub struct HttpState {
     pub editor: Editor,
+    pub catalog: Catalog,
     pub store: Store,
     pub renderer: Renderer,
     pub authenticator: Authenticator,

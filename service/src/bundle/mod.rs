@@ -24,9 +24,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod export;
+pub mod import;
+mod plan;
+
+pub use plan::{Desired, Plan};
+
 use crate::{
-    content::{Content, PromptContent, ResourceContent},
-    domain::{EntryId, EntryKey, InvalidInput, Kind, Scope, Slug},
+    content::{PromptContent, ResourceContent},
+    domain::InvalidInput,
     error::Error,
 };
 
@@ -69,20 +75,6 @@ pub struct ServerEntries {
     /// Resources of the defaults this org hides (orgs only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hidden_resources: Vec<String>,
-}
-
-/// What a bundle wants one entry to be.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Desired {
-    Content(Box<Content>),
-    Hidden,
-}
-
-/// A bundle checked and flattened: the orgs it names and what it wants of each entry.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Plan {
-    pub orgs: Vec<(Slug, String)>,
-    pub entries: Vec<(EntryId, Desired)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,35 +140,6 @@ impl Bundle {
             Format::Json => serde_json::to_string_pretty(self).expect("a bundle serializes"),
         }
     }
-
-    /// Checks every slug, key and content of the bundle and flattens it.
-    pub fn plan(&self) -> Result<Plan, InvalidInput> {
-        let mut plan = Plan::default();
-        for (server, entries) in &self.defaults {
-            let at = format!("defaults.{server}");
-            if !entries.hidden_prompts.is_empty() || !entries.hidden_resources.is_empty() {
-                return Err(InvalidInput::new(
-                    format!("{at}.hidden_prompts"),
-                    "only an org can hide a default",
-                ));
-            }
-            plan_server(&mut plan, &Scope::Defaults, server, entries, &at)?;
-        }
-        for (org, bundle) in &self.orgs {
-            let slug = Slug::parse(&format!("orgs.{org}"), org)?;
-            let name = if bundle.name.is_empty() {
-                org.clone()
-            } else {
-                bundle.name.clone()
-            };
-            plan.orgs.push((slug.clone(), name));
-            for (server, entries) in &bundle.servers {
-                let at = format!("orgs.{org}.servers.{server}");
-                plan_server(&mut plan, &Scope::Org(slug.clone()), server, entries, &at)?;
-            }
-        }
-        Ok(plan)
-    }
 }
 
 /// Refuses YAML that is costly to parse or to expand: aliases (one anchor repeated hundreds of
@@ -212,72 +175,11 @@ fn check_yaml_shape(text: &str) -> Result<(), InvalidInput> {
     Ok(())
 }
 
-fn plan_server(
-    plan: &mut Plan,
-    scope: &Scope,
-    server: &str,
-    entries: &ServerEntries,
-    at: &str,
-) -> Result<(), InvalidInput> {
-    let server = Slug::parse(at, server)?;
-    let id = |kind: Kind, key: &str, field: &str| -> Result<EntryId, InvalidInput> {
-        let key = EntryKey::parse(kind, key).map_err(|e| InvalidInput::new(field, e.message))?;
-        Ok(EntryId {
-            scope: scope.clone(),
-            server: server.clone(),
-            kind,
-            key,
-        })
-    };
-    for (name, prompt) in &entries.prompts {
-        let field = format!("{at}.prompts.{name}");
-        let content = Content::Prompt(prompt.clone());
-        content.validate().map_err(|e| e.within(&field))?;
-        plan.entries.push((
-            id(Kind::Prompts, name, &field)?,
-            Desired::Content(Box::new(content)),
-        ));
-    }
-    for (uri, resource) in &entries.resources {
-        let field = format!("{at}.resources.{uri}");
-        let content = Content::Resource(resource.clone());
-        content.validate().map_err(|e| e.within(&field))?;
-        plan.entries.push((
-            id(Kind::Resources, uri, &field)?,
-            Desired::Content(Box::new(content)),
-        ));
-    }
-    for (hidden, kind, list) in [
-        (&entries.hidden_prompts, Kind::Prompts, "hidden_prompts"),
-        (
-            &entries.hidden_resources,
-            Kind::Resources,
-            "hidden_resources",
-        ),
-    ] {
-        for (i, key) in hidden.iter().enumerate() {
-            let field = format!("{at}.{list}[{i}]");
-            let own = match kind {
-                Kind::Prompts => entries.prompts.contains_key(key),
-                Kind::Resources => entries.resources.contains_key(key),
-            };
-            if own {
-                return Err(InvalidInput::new(
-                    field,
-                    format!("{key:?} is both given and hidden"),
-                ));
-            }
-            plan.entries.push((id(kind, key, &field)?, Desired::Hidden));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../../examples/bundle.yaml");
+    const EXAMPLE: &str = include_str!("../../../examples/bundle.yaml");
 
     #[test]
     fn the_example_bundle_is_valid() {
@@ -302,7 +204,7 @@ mod tests {
             let Desired::Content(content) = desired else {
                 continue;
             };
-            let Content::Prompt(prompt) = content.as_ref() else {
+            let crate::content::Content::Prompt(prompt) = content.as_ref() else {
                 continue;
             };
             let compiled = crate::render::CompiledPrompt::compile(

@@ -1,0 +1,170 @@
+//! What an import changes: a bundle's plan compared with the store, entry by entry, as the
+//! diff a dry run shows and the writes a real one commits.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Desired, Plan};
+use crate::{
+    content::Content,
+    domain::{EntryId, EntryKey, Kind, Scope, Slug},
+    error::Result,
+    store::{Head, Store, Write, WriteOp},
+};
+
+/// What a bundle import did (or, dry, would do) to one entry.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryDiff {
+    Added,
+    Changed,
+    Removed,
+    Unchanged,
+}
+
+impl EntryDiff {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryDiff::Added => "added",
+            EntryDiff::Changed => "changed",
+            EntryDiff::Removed => "removed",
+            EntryDiff::Unchanged => "unchanged",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DiffLine {
+    /// `""` for the defaults.
+    pub org: String,
+    pub server: String,
+    pub kind: Kind,
+    pub key: String,
+    pub diff: EntryDiff,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ImportReport {
+    pub dry_run: bool,
+    pub entries: Vec<DiffLine>,
+    /// Revisions committed (empty when dry or when nothing changed).
+    pub revisions: Vec<u64>,
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+}
+
+/// One (scope, server, kind) of a bundle: the unit an import diffs and commits.
+type GroupKey = (Scope, Slug, Kind);
+
+/// How an import treats entries of the servers it names that it does not list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Keep,
+    Delete,
+}
+
+/// The diff of `plan` against the store, and the writes that apply it.
+pub async fn diff(
+    store: &Store,
+    plan: &Plan,
+    missing: Missing,
+) -> Result<(Vec<DiffLine>, Vec<Write>)> {
+    let mut groups: BTreeMap<GroupKey, Vec<(&EntryKey, &Desired)>> = BTreeMap::new();
+    for (id, desired) in &plan.entries {
+        groups
+            .entry((id.scope.clone(), id.server.clone(), id.kind))
+            .or_default()
+            .push((&id.key, desired));
+    }
+    let (mut lines, mut writes) = (Vec::new(), Vec::new());
+    for ((scope, server, kind), wanted) in groups {
+        let heads: HashMap<String, Head> = store
+            .list_entries(kind, &server, &scope)
+            .await?
+            .into_iter()
+            .map(|h| (h.key.clone(), h))
+            .collect();
+        let id = |key: &EntryKey| EntryId {
+            scope: scope.clone(),
+            server: server.clone(),
+            kind,
+            key: key.clone(),
+        };
+        let line = |key: &str, diff| DiffLine {
+            org: scope.as_str().to_owned(),
+            server: server.to_string(),
+            kind,
+            key: key.to_owned(),
+            diff,
+        };
+        for (key, desired) in &wanted {
+            let head = heads.get(key.as_str()).filter(|h| !h.deleted);
+            let (diff, ops) = entry_diff(kind, head, desired);
+            let expected_version = Some(heads.get(key.as_str()).map_or(0, |h| h.version));
+            for (i, op) in ops.into_iter().enumerate() {
+                let expected_version = if i == 0 { expected_version } else { None };
+                writes.push(Write {
+                    id: id(key),
+                    op,
+                    expected_version,
+                });
+            }
+            lines.push(line(key.as_str(), diff));
+        }
+        if missing == Missing::Delete {
+            let listed: Vec<&str> = wanted.iter().map(|(k, _)| k.as_str()).collect();
+            for head in heads
+                .values()
+                .filter(|h| !h.deleted && !listed.contains(&h.key.as_str()))
+            {
+                let key = EntryKey::parse(kind, &head.key)?;
+                writes.push(Write {
+                    id: id(&key),
+                    op: WriteOp::Delete,
+                    expected_version: Some(head.version),
+                });
+                lines.push(line(&head.key, EntryDiff::Removed));
+            }
+        }
+    }
+    lines.sort_by(|a, b| {
+        (&a.org, &a.server, a.kind, &a.key).cmp(&(&b.org, &b.server, b.kind, &b.key))
+    });
+    Ok((lines, writes))
+}
+
+/// How one wanted entry differs from its head, and the writes that make it so.
+fn entry_diff(kind: Kind, head: Option<&Head>, desired: &Desired) -> (EntryDiff, Vec<WriteOp>) {
+    let stored = head
+        .and_then(|h| h.body.as_deref())
+        .and_then(|body| match kind {
+            Kind::Prompts => serde_json::from_str(body).ok().map(Content::Prompt),
+            Kind::Resources => serde_json::from_str(body).ok().map(Content::Resource),
+        });
+    let active = head.is_some_and(|h| h.active);
+    match desired {
+        Desired::Content(content) => {
+            let save = WriteOp::Save {
+                body: content.to_json(),
+                message: "import".to_owned(),
+            };
+            match (head, stored.as_ref() == Some(&**content), active) {
+                (None, _, _) => (EntryDiff::Added, vec![save]),
+                (Some(_), true, true) => (EntryDiff::Unchanged, vec![]),
+                (Some(_), true, false) => (EntryDiff::Changed, vec![WriteOp::SetActive(true)]),
+                (Some(_), false, true) => (EntryDiff::Changed, vec![save]),
+                (Some(_), false, false) => {
+                    (EntryDiff::Changed, vec![save, WriteOp::SetActive(true)])
+                }
+            }
+        }
+        Desired::Hidden => match (head, active) {
+            (Some(_), false) => (EntryDiff::Unchanged, vec![]),
+            (None, _) => (EntryDiff::Added, vec![WriteOp::SetActive(false)]),
+            (Some(_), true) => (EntryDiff::Changed, vec![WriteOp::SetActive(false)]),
+        },
+    }
+}

@@ -1,0 +1,168 @@
+//! The admin reads: entries of a scope, one entry, its versions and their diff, a render
+//! preview, orgs and the change log. Nothing here writes.
+
+use std::{collections::HashMap, sync::Arc};
+
+use mcp_config_proto::v1::GetPromptResponse;
+use serde::Serialize;
+
+use crate::{
+    content::PromptContent,
+    domain::{EntryId, InvalidInput, Kind, Scope, Slug},
+    error::{Error, Result},
+    renderer::Renderer,
+    store::{Change, Head, OrgRow, Store, StoreError, VersionRow},
+};
+
+#[derive(Clone)]
+pub struct Catalog {
+    store: Store,
+}
+
+/// An entry as the admin API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EntryView {
+    pub key: String,
+    pub version: u64,
+    pub active: bool,
+    pub deleted: bool,
+    pub revision: u64,
+    pub updated_at: i64,
+    pub content: Option<serde_json::Value>,
+}
+
+impl EntryView {
+    fn from_head(head: Head) -> Result<Self> {
+        let content = head
+            .body
+            .as_deref()
+            .map(|body| serde_json::from_str(body).map_err(|e| corrupt(&head.key, &e)))
+            .transpose()?;
+        Ok(Self {
+            content,
+            key: head.key,
+            version: head.version,
+            active: head.active,
+            deleted: head.deleted,
+            revision: head.revision,
+            updated_at: head.updated_at,
+        })
+    }
+}
+
+impl Catalog {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    pub async fn entry(&self, id: &EntryId) -> Result<EntryView> {
+        match self.store.head(id).await? {
+            Some(head) => EntryView::from_head(head),
+            None => Err(Error::NotFound(id.to_string())),
+        }
+    }
+
+    pub async fn entries(
+        &self,
+        scope: &Scope,
+        server: &Slug,
+        kind: Kind,
+    ) -> Result<Vec<EntryView>> {
+        let heads = self.store.list_entries(kind, server, scope).await?;
+        heads.into_iter().map(EntryView::from_head).collect()
+    }
+
+    pub async fn history(&self, id: &EntryId) -> Result<Vec<VersionRow>> {
+        let versions = self.store.history(id).await?;
+        if versions.is_empty() {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        Ok(versions)
+    }
+
+    pub async fn version(&self, id: &EntryId, version: u64) -> Result<VersionRow> {
+        self.store
+            .version(id, version)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("version {version} of {id}")))
+    }
+
+    /// A unified diff of the content of two versions (pretty JSON).
+    pub async fn diff(&self, id: &EntryId, from: u64, to: u64) -> Result<String> {
+        let (old, new) = (self.version(id, from).await?, self.version(id, to).await?);
+        let pretty = |body: &str| {
+            serde_json::from_str::<serde_json::Value>(body)
+                .and_then(|v| serde_json::to_string_pretty(&v))
+                .map(|pretty| pretty + "\n")
+                .unwrap_or_else(|_| body.to_owned())
+        };
+        let (old, new) = (pretty(&old.body), pretty(&new.body));
+        Ok(similar::TextDiff::from_lines(&old, &new)
+            .unified_diff()
+            .header(&format!("version {from}"), &format!("version {to}"))
+            .to_string())
+    }
+
+    /// Renders a prompt of this scope — its current content, or a given version — as
+    /// `GetPrompt` would, for the admin's preview.
+    pub async fn preview(
+        &self,
+        id: &EntryId,
+        version: Option<u64>,
+        arguments: HashMap<String, String>,
+        renderer: &Renderer,
+    ) -> Result<GetPromptResponse> {
+        if id.kind != Kind::Prompts {
+            return Err(InvalidInput::new("kind", "only prompts render").into());
+        }
+        let (body, revision) = match version {
+            Some(v) => {
+                let version = self.version(id, v).await?;
+                (version.body, version.revision)
+            }
+            None => {
+                let head = self
+                    .store
+                    .head(id)
+                    .await?
+                    .filter(|h| !h.deleted)
+                    .ok_or_else(|| Error::NotFound(id.to_string()))?;
+                let body = head.body.ok_or_else(|| {
+                    InvalidInput::new(
+                        "version",
+                        "this entry has no content (it only hides a default)",
+                    )
+                })?;
+                (body, head.revision)
+            }
+        };
+        let prompt: PromptContent =
+            serde_json::from_str(&body).map_err(|e| corrupt(id.key.as_str(), &e))?;
+        let prompt = Arc::new(prompt.to_proto(id.key.as_str()));
+        let messages = renderer.render(prompt.clone(), arguments).await?;
+        Ok(GetPromptResponse {
+            description: prompt.description.clone(),
+            messages,
+            revision,
+        })
+    }
+
+    pub async fn orgs(&self) -> Result<Vec<OrgRow>> {
+        Ok(self.store.list_orgs().await?)
+    }
+
+    pub async fn changes(
+        &self,
+        after: u64,
+        limit: u32,
+        org: Option<&str>,
+        server: Option<&str>,
+    ) -> Result<Vec<Change>> {
+        Ok(self.store.changes_after(after, limit, org, server).await?)
+    }
+}
+
+/// Stored content that does not decode: an error, never a silent default.
+pub(crate) fn corrupt(what: &str, e: &serde_json::Error) -> Error {
+    StoreError::Corrupt(what.to_owned(), e.to_string()).into()
+}
