@@ -1,9 +1,10 @@
 //! Building and running the service: the app is *built* (listeners bound, tasks spawned) by
 //! [`App::build`], which returns the bound addresses, so tests can ask for port 0.
 //!
-//! Shutdown is one [`CancellationToken`]: cancelling it stops the listeners from accepting,
-//! ends Watch streams, lets the relay publish what is left, and [`App::wait`] returns when every
-//! task has ended (or a bound has passed).
+//! Building is a sequence of named steps (store, invalidation, listeners, gRPC, HTTP); every
+//! task they start belongs to the app's [`Lifecycle`]. Shutdown is one [`CancellationToken`]:
+//! cancelling it stops the listeners and ends Watch streams, then the relay publishes what is
+//! left, and [`App::wait`] returns when every task has ended (or a bound has passed).
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -11,7 +12,6 @@ use mcp_config_proto::{FILE_DESCRIPTOR_SET, server::config_service_server::Confi
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
-    task::JoinSet,
 };
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
@@ -26,8 +26,9 @@ use crate::{
     events::{self, Bus},
     grpc::{self, ConfigApi, Watcher},
     http::{self, HttpState},
+    lifecycle::Lifecycle,
     redis::{self, L2, RedisPublisher, RedisSettings, Subscriber},
-    relay::{Channel, Publisher, Relay, RelayHandle},
+    relay::{self, Channel, Publisher, Relay, RelayHandle},
     render::Limits,
     renderer::Renderer,
     store::{Store, StoreError},
@@ -64,165 +65,66 @@ pub enum StartError {
 pub struct App {
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
-    /// Stops the listeners (and Watch streams).
-    shutdown: CancellationToken,
-    /// The servers: drained first.
-    tasks: JoinSet<()>,
-    /// Stops the relay and the other background tasks, once the servers have drained, so the
-    /// relay's last round publishes every write the servers acknowledged.
-    background: CancellationToken,
-    background_tasks: JoinSet<()>,
+    lifecycle: Lifecycle,
     store: Store,
     views: Views,
     editor: Editor,
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })
+/// What the invalidation step hands on: the relay's handle (commits wake it), the shared L2
+/// (with Redis) and the in-process bus.
+struct Invalidation {
+    relay: RelayHandle,
+    l2: Option<L2>,
+    bus: Bus,
+}
+
+/// Both listeners, bound (port 0 resolved).
+struct Listeners {
+    grpc: TcpListener,
+    grpc_addr: SocketAddr,
+    http: TcpListener,
+    http_addr: SocketAddr,
 }
 
 impl App {
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
         settings.validate()?;
-        let relay_bound = Duration::from_secs(settings.relay_stuck_secs);
         let authenticator = Authenticator::from_settings(settings)?;
         let tls = Tls::from_settings(settings)?;
-        let store = Store::connect(&settings.database_url, settings.db_max_connections).await?;
-        if !settings.no_migrate {
-            store.migrate().await?;
-        }
-        let shutdown = CancellationToken::new();
-        let background = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        let mut background_tasks = JoinSet::new();
+        let store = open_store(settings).await?;
+        let lifecycle = Lifecycle::default();
         let cache = ViewCache::new(settings.cache_bytes, settings.cache_ttl());
-        let bus = Bus::new(BUS_CAPACITY);
-        let relay_handle = RelayHandle::default();
-
-        let (channel, l2) = match &settings.redis_url {
-            Some(url) => {
-                let redis_settings = RedisSettings {
-                    channel: settings.channel.clone(),
-                    l2_ttl: settings.cache_ttl(),
-                };
-                let client = redis::client(url)?;
-                let subscriber = Subscriber {
-                    url: url.clone(),
-                    channel: settings.channel.clone(),
-                    bus: bus.clone(),
-                    cache: cache.clone(),
-                    store: store.clone(),
-                };
-                background_tasks.spawn(subscriber.run(background.clone()));
-                (
-                    Channel::Redis(RedisPublisher::new(client.clone(), redis_settings.clone())),
-                    Some(L2::new(client, redis_settings)),
-                )
-            }
-            None => (Channel::Local(bus.clone()), None),
-        };
-        let publisher = Publisher {
-            channel,
-            local: cache.clone(),
-        };
-        let relay = Relay::new(
-            store.clone(),
-            publisher,
-            relay_handle.clone(),
-            settings.relay_poll(),
-        );
-        background_tasks.spawn(relay.run(background.clone()));
-        background_tasks.spawn(events::invalidate_on_events(
-            bus.clone(),
-            cache.clone(),
-            background.clone(),
-        ));
-        background_tasks.spawn(prune_changes(
-            store.clone(),
-            settings.change_retention(),
-            background.clone(),
-        ));
-        background_tasks.spawn(crate::metrics::upkeep(background.clone()));
-
+        let invalidation = start_invalidation(settings, &store, &cache, &lifecycle)?;
         let renderer = Renderer::new(Limits::default());
-        let views = Views::new(store.clone(), cache, l2, renderer.clone());
-        let editor = Editor::new(store.clone(), relay_handle);
-
-        let grpc_listener = bind(settings.grpc_addr).await?;
-        let grpc_addr = grpc_listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: settings.grpc_addr,
-                source,
-            })?;
-        let http_listener = bind(settings.http_addr).await?;
-        let http_addr = http_listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: settings.http_addr,
-                source,
-            })?;
-
-        let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        if crate::health::check(&store, relay_bound).await.ready() {
-            health_reporter
-                .set_serving::<ConfigServiceServer<ConfigApi>>()
-                .await;
-        }
-        background_tasks.spawn(crate::health::report_grpc_health(
-            store.clone(),
-            relay_bound,
-            health_reporter,
-            background.clone(),
-        ));
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        let views = Views::new(store.clone(), cache, invalidation.l2, renderer.clone());
+        let editor = Editor::new(store.clone(), invalidation.relay);
+        let listeners = bind_listeners(settings).await?;
+        let (grpc_addr, http_addr) = (listeners.grpc_addr, listeners.http_addr);
+        crate::metrics::handle();
         let api = ConfigApi::new(
             views.clone(),
             Watcher::new(
                 store.clone(),
-                bus,
+                invalidation.bus,
                 settings.watch_limits(),
-                shutdown.clone(),
+                lifecycle.servers.clone(),
             ),
         );
-        crate::metrics::handle();
-        let connection_limits = ConnectionLimits::from_settings(settings);
-        let mut grpc_server = connection_limits.configure_grpc(tonic::transport::Server::builder());
-        if let Some(tls) = &tls {
-            grpc_server = grpc_server
-                .tls_config(tls.grpc())
-                .map_err(|e| StartError::Tls(TlsError(e.to_string())))?;
-        }
-        let grpc = grpc_server
-            .layer(crate::metrics::GrpcObserveLayer {
-                traced: settings.otlp_endpoint.is_some(),
-            })
-            .add_service(InterceptedService::new(
-                ConfigServiceServer::new(api).max_decoding_message_size(MAX_GRPC_REQUEST_BYTES),
-                grpc::authenticate(authenticator.clone()),
-            ))
-            .add_service(health_service)
-            .add_service(reflection)
-            .serve_with_incoming_shutdown(
-                Gate::new(Listener::Grpc, &connection_limits).incoming(grpc_listener),
-                shutdown.clone().cancelled_owned(),
-            );
-        tasks.spawn(async move {
-            if let Err(e) = grpc.await {
-                tracing::error!(error = %e, "gRPC server failed");
-            }
-        });
-
+        serve_grpc(
+            settings,
+            &store,
+            &lifecycle,
+            tls.as_ref(),
+            authenticator.clone(),
+            api,
+            listeners.grpc,
+        )
+        .await?;
         let rate_limiter = http::rate_limiter(settings.admin_rate_limit);
-        background_tasks.spawn(http::forget_idle_callers(
-            rate_limiter.clone(),
-            background.clone(),
-        ));
+        lifecycle
+            .background
+            .spawn(|stop| http::forget_idle_callers(rate_limiter.clone(), stop));
         let router = http::router(HttpState {
             editor: editor.clone(),
             catalog: Catalog::new(store.clone()),
@@ -230,37 +132,22 @@ impl App {
             renderer,
             authenticator,
             cache: views.cache().clone(),
-            relay_bound,
-            rate_limiter: rate_limiter.clone(),
+            relay_bound: settings.relay_bound(),
+            rate_limiter,
         });
-        let http_bind = |source| StartError::Bind {
-            addr: http_addr,
-            source,
-        };
-        let mut http_server = axum_server::from_tcp(http_listener.into_std().map_err(http_bind)?)
-            .map_err(http_bind)?;
-        connection_limits.configure_http(http_server.http_builder());
-        let http_gate = Gate::new(Listener::Http, &connection_limits);
-        match &tls {
-            None => tasks.spawn(serve_http(
-                http_server.acceptor(http_gate),
-                router,
-                shutdown.clone(),
-            )),
-            Some(tls) => tasks.spawn(serve_http(
-                http_server.acceptor(tls.http(http_gate)?),
-                router,
-                shutdown.clone(),
-            )),
-        };
+        serve_admin(
+            settings,
+            &lifecycle,
+            tls.as_ref(),
+            router,
+            listeners.http,
+            http_addr,
+        )?;
         tracing::info!(%grpc_addr, %http_addr, database = %crate::secrets::redact_url(&settings.database_url), "mcp-config started");
         Ok(Self {
             grpc_addr,
             http_addr,
-            shutdown,
-            tasks,
-            background,
-            background_tasks,
+            lifecycle,
             store,
             views,
             editor,
@@ -277,7 +164,7 @@ impl App {
 
     /// Cancel it to shut the app down.
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
+        self.lifecycle.servers.stop_token()
     }
 
     pub fn views(&self) -> &Views {
@@ -290,25 +177,177 @@ impl App {
 
     /// Waits until shutdown is asked for and every task has ended (at most [`SHUTDOWN_GRACE`]
     /// after the request), then closes the store.
-    pub async fn wait(mut self) {
-        self.shutdown.cancelled().await;
-        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-        let servers = tokio::time::timeout_at(deadline, async {
-            while self.tasks.join_next().await.is_some() {}
-        })
-        .await;
-        self.background.cancel();
-        let background = tokio::time::timeout_at(deadline, async {
-            while self.background_tasks.join_next().await.is_some() {}
-        })
-        .await;
-        if servers.is_err() || background.is_err() {
-            tracing::warn!("shutdown grace period over; abandoning remaining work");
-            self.tasks.abort_all();
-            self.background_tasks.abort_all();
-        }
+    pub async fn wait(self) {
+        self.lifecycle.run_until_stopped(SHUTDOWN_GRACE).await;
         self.store.close().await;
     }
+}
+
+/// Connects to the database and applies the migrations (unless told not to).
+async fn open_store(settings: &Settings) -> Result<Store, StartError> {
+    let store = Store::connect(&settings.database_url, settings.db_max_connections).await?;
+    if !settings.no_migrate {
+        store.migrate().await?;
+    }
+    Ok(store)
+}
+
+/// Starts what carries changes out: the relay (and beside it the pruning of the change log it
+/// publishes from), the Redis subscriber with Redis, and this replica's L1 invalidation.
+fn start_invalidation(
+    settings: &Settings,
+    store: &Store,
+    cache: &ViewCache,
+    lifecycle: &Lifecycle,
+) -> Result<Invalidation, StartError> {
+    let background = &lifecycle.background;
+    let bus = Bus::new(BUS_CAPACITY);
+    let relay_handle = RelayHandle::default();
+    let (channel, l2) = match &settings.redis_url {
+        Some(url) => {
+            let redis_settings = RedisSettings {
+                channel: settings.channel.clone(),
+                l2_ttl: settings.cache_ttl(),
+            };
+            let client = redis::client(url)?;
+            let subscriber = Subscriber {
+                url: url.clone(),
+                channel: settings.channel.clone(),
+                bus: bus.clone(),
+                cache: cache.clone(),
+                store: store.clone(),
+            };
+            background.spawn(|stop| subscriber.run(stop));
+            (
+                Channel::Redis(RedisPublisher::new(client.clone(), redis_settings.clone())),
+                Some(L2::new(client, redis_settings)),
+            )
+        }
+        None => (Channel::Local(bus.clone()), None),
+    };
+    let publisher = Publisher {
+        channel,
+        local: cache.clone(),
+    };
+    let relay = Relay::new(
+        store.clone(),
+        publisher,
+        relay_handle.clone(),
+        settings.relay_poll(),
+    );
+    background.spawn(|stop| relay.run(stop));
+    background.spawn(|stop| relay::prune_changes(store.clone(), settings.change_retention(), stop));
+    background.spawn(|stop| events::invalidate_on_events(bus.clone(), cache.clone(), stop));
+    background.spawn(crate::metrics::upkeep);
+    Ok(Invalidation {
+        relay: relay_handle,
+        l2,
+        bus,
+    })
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let bind_error = |source| StartError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, bound))
+}
+
+async fn bind_listeners(settings: &Settings) -> Result<Listeners, StartError> {
+    let (grpc, grpc_addr) = bind(settings.grpc_addr).await?;
+    let (http, http_addr) = bind(settings.http_addr).await?;
+    Ok(Listeners {
+        grpc,
+        grpc_addr,
+        http,
+        http_addr,
+    })
+}
+
+/// Serves `ConfigService`, health (kept current by a background task) and reflection.
+async fn serve_grpc(
+    settings: &Settings,
+    store: &Store,
+    lifecycle: &Lifecycle,
+    tls: Option<&Tls>,
+    authenticator: Authenticator,
+    api: ConfigApi,
+    listener: TcpListener,
+) -> Result<(), StartError> {
+    let relay_bound = settings.relay_bound();
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    if crate::health::check(store, relay_bound).await.ready() {
+        health_reporter
+            .set_serving::<ConfigServiceServer<ConfigApi>>()
+            .await;
+    }
+    let health_store = store.clone();
+    lifecycle.background.spawn(|stop| {
+        crate::health::report_grpc_health(health_store, relay_bound, health_reporter, stop)
+    });
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let limits = ConnectionLimits::from_settings(settings);
+    let mut server = limits.configure_grpc(tonic::transport::Server::builder());
+    if let Some(tls) = tls {
+        server = server
+            .tls_config(tls.grpc())
+            .map_err(|e| StartError::Tls(TlsError(e.to_string())))?;
+    }
+    let incoming = Gate::new(Listener::Grpc, &limits).incoming(listener);
+    let router = server
+        .layer(crate::metrics::GrpcObserveLayer {
+            traced: settings.otlp_endpoint.is_some(),
+        })
+        .add_service(InterceptedService::new(
+            ConfigServiceServer::new(api).max_decoding_message_size(MAX_GRPC_REQUEST_BYTES),
+            grpc::authenticate(authenticator),
+        ))
+        .add_service(health_service)
+        .add_service(reflection);
+    lifecycle.servers.spawn(|stop| async move {
+        if let Err(e) = router
+            .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
+    });
+    Ok(())
+}
+
+/// Serves the admin API, health and metrics on the HTTP listener (TLS when configured).
+fn serve_admin(
+    settings: &Settings,
+    lifecycle: &Lifecycle,
+    tls: Option<&Tls>,
+    router: axum::Router,
+    listener: TcpListener,
+    addr: SocketAddr,
+) -> Result<(), StartError> {
+    let bind_error = |source| StartError::Bind { addr, source };
+    let mut server =
+        axum_server::from_tcp(listener.into_std().map_err(bind_error)?).map_err(bind_error)?;
+    let limits = ConnectionLimits::from_settings(settings);
+    limits.configure_http(server.http_builder());
+    let gate = Gate::new(Listener::Http, &limits);
+    match tls {
+        None => {
+            let server = server.acceptor(gate);
+            lifecycle
+                .servers
+                .spawn(|stop| serve_http(server, router, stop));
+        }
+        Some(tls) => {
+            let server = server.acceptor(tls.http(gate)?);
+            lifecycle
+                .servers
+                .spawn(|stop| serve_http(server, router, stop));
+        }
+    }
+    Ok(())
 }
 
 /// Serves `router` until `shutdown`, then drains for at most [`SHUTDOWN_GRACE`]. One path for
@@ -340,24 +379,6 @@ async fn serve_http<A>(
     };
     if let Err(e) = served {
         tracing::error!(error = %e, "HTTP server failed");
-    }
-}
-
-/// Deletes published changes past the retention period, hourly.
-async fn prune_changes(store: Store, retention: Duration, shutdown: CancellationToken) {
-    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-    let mut every = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = every.tick() => {}
-        }
-        let before = crate::store::now_ms().saturating_sub(retention_ms);
-        match store.prune_changes(before).await {
-            Ok(0) => {}
-            Ok(pruned) => tracing::info!(pruned, "pruned old changes"),
-            Err(e) => tracing::warn!(error = %e, "cannot prune changes"),
-        }
     }
 }
 

@@ -247,6 +247,11 @@ impl Settings {
         Duration::from_millis(self.relay_poll_ms.max(10))
     }
 
+    /// How long a change may wait for the relay before the replica reports not ready.
+    pub fn relay_bound(&self) -> Duration {
+        Duration::from_secs(self.relay_stuck_secs)
+    }
+
     pub fn watch_limits(&self) -> crate::grpc::WatchLimits {
         crate::grpc::WatchLimits {
             streams: self.watch_max_streams,

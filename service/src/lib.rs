@@ -18,6 +18,7 @@ pub mod events;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod lifecycle;
 pub mod metrics;
 pub mod redis;
 pub mod relay;

@@ -291,3 +291,21 @@ pub enum RelayError {
     #[error(transparent)]
     Redis(#[from] crate::redis::RedisError),
 }
+
+/// Deletes published changes past the retention period, hourly.
+pub async fn prune_changes(store: Store, retention: Duration, shutdown: CancellationToken) {
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let before = crate::store::now_ms().saturating_sub(retention_ms);
+        match store.prune_changes(before).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned old changes"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune changes"),
+        }
+    }
+}

@@ -25,6 +25,7 @@ use crate::{
     domain::{Revision, Slug},
     error::{Error, Result},
     events::{self, Bus, OrgFilter},
+    lifecycle::Phase,
     store::Store,
 };
 
@@ -49,7 +50,8 @@ pub struct WatchLimits {
 pub struct Watcher {
     store: Store,
     bus: Bus,
-    shutdown: CancellationToken,
+    /// The phase the stream tasks run in: they end when it stops.
+    streams: Phase,
     slots: Arc<StreamSlots>,
     /// Full pages of the change log as events, shared by every stream replaying them: a full
     /// page after a revision never changes (revisions are dense and commit in order).
@@ -57,11 +59,11 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    pub fn new(store: Store, bus: Bus, limits: WatchLimits, shutdown: CancellationToken) -> Self {
+    pub fn new(store: Store, bus: Bus, limits: WatchLimits, streams: Phase) -> Self {
         Self {
             store,
             bus,
-            shutdown,
+            streams,
             slots: Arc::new(StreamSlots {
                 limits,
                 open: Mutex::default(),
@@ -102,9 +104,8 @@ impl Watcher {
             sender,
             last,
         };
-        let shutdown = self.shutdown.clone();
         let expires_at = principal.expires_at;
-        tokio::spawn(async move {
+        self.streams.spawn(|shutdown| async move {
             let _slot = slot;
             let open = metrics::gauge!(crate::metrics::WATCH_STREAMS);
             open.increment(1.0);
