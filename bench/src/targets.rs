@@ -175,15 +175,18 @@ impl ConfigService for Baseline {
                     .map_err(|e| Status::unavailable(e.to_string()))?;
                 let rows = rows
                     .iter()
-                    .map(|row| ViewRow {
-                        org: row.get(0),
-                        key: row.get(1),
-                        active: row.get(2),
-                        deleted: row.get(3),
-                        revision: row.get::<_, i64>(4) as u64,
-                        body: row.get(5),
+                    .map(|row| {
+                        Ok(ViewRow {
+                            org: Scope::parse_optional("org", row.get(0))
+                                .map_err(|e| Status::unavailable(e.to_string()))?,
+                            key: row.get(1),
+                            active: row.get(2),
+                            deleted: row.get(3),
+                            revision: row.get::<_, i64>(4) as u64,
+                            body: row.get(5),
+                        })
                     })
-                    .collect();
+                    .collect::<Result<_, Status>>()?;
                 let view = merge_and_encode(key.kind, rows)
                     .map_err(|e| Status::unavailable(e.to_string()))?;
                 Ok(Response::new(view.full()))

@@ -28,7 +28,7 @@ fn rows(count: usize) -> Vec<ViewRow> {
     (0..count)
         .flat_map(|i| {
             let default = ViewRow {
-                org: String::new(),
+                org: Scope::Defaults,
                 key: format!("p{i:03}"),
                 active: true,
                 deleted: false,
@@ -38,7 +38,7 @@ fn rows(count: usize) -> Vec<ViewRow> {
             let mut rows = vec![default];
             if i % 3 == 0 {
                 rows.push(ViewRow {
-                    org: "acme".into(),
+                    org: Scope::Org(Slug::parse("org", "acme").unwrap()),
                     key: format!("p{i:03}"),
                     active: i % 2 == 0,
                     deleted: false,

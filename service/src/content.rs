@@ -74,24 +74,86 @@ pub struct Annotations {
     pub last_modified: String,
 }
 
-/// A resource without its URI (the URI is the entry's key). Exactly one of `text` and `blob`
-/// (base64) holds its contents.
+/// A resource without its URI (the URI is the entry's key). In JSON its contents are one of
+/// `text` and `blob` (base64); parsed, they are a [`ResourceBody`], so no code checks at run
+/// time which of two options is set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ResourceJson", into = "ResourceJson")]
 pub struct ResourceContent {
     pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub title: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub mime_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blob: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: ResourceBody,
     pub annotations: Option<Annotations>,
+}
+
+/// What a resource holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResourceBody {
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// A resource as JSON has it (stored, exchanged in bundles and the admin API).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourceJson {
+    name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    description: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    mime_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    blob: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    annotations: Option<Annotations>,
+}
+
+impl TryFrom<ResourceJson> for ResourceContent {
+    type Error = String;
+
+    fn try_from(json: ResourceJson) -> Result<Self, String> {
+        let body = match (json.text, json.blob) {
+            (Some(text), None) => ResourceBody::Text(text),
+            (None, Some(blob)) => ResourceBody::Blob(
+                BASE64
+                    .decode(&blob)
+                    .map_err(|e| format!("blob: not base64: {e}"))?,
+            ),
+            _ => return Err("text: exactly one of text and blob must be set".to_owned()),
+        };
+        Ok(Self {
+            name: json.name,
+            title: json.title,
+            description: json.description,
+            mime_type: json.mime_type,
+            body,
+            annotations: json.annotations,
+        })
+    }
+}
+
+impl From<ResourceContent> for ResourceJson {
+    fn from(resource: ResourceContent) -> Self {
+        let (text, blob) = match resource.body {
+            ResourceBody::Text(text) => (Some(text), None),
+            ResourceBody::Blob(bytes) => (None, Some(BASE64.encode(bytes))),
+        };
+        Self {
+            name: resource.name,
+            title: resource.title,
+            description: resource.description,
+            mime_type: resource.mime_type,
+            text,
+            blob,
+            annotations: resource.annotations,
+        }
+    }
 }
 
 /// The content of one version of an entry, of either kind.
@@ -207,25 +269,17 @@ fn validate_resource(resource: &ResourceContent) -> Result<(), InvalidInput> {
     if resource.name.is_empty() {
         return Err(InvalidInput::new("name", "must not be empty"));
     }
-    match (&resource.text, &resource.blob) {
-        (Some(_), Some(_)) | (None, None) => Err(InvalidInput::new(
-            "text",
-            "exactly one of text and blob must be set",
-        )),
-        (Some(text), None) if text.len() > MAX_CONTENT_BYTES => Err(InvalidInput::new(
-            "text",
+    let (field, bytes) = match &resource.body {
+        ResourceBody::Text(text) => ("text", text.len()),
+        ResourceBody::Blob(blob) => ("blob", blob.len()),
+    };
+    if bytes > MAX_CONTENT_BYTES {
+        return Err(InvalidInput::new(
+            field,
             format!("longer than {MAX_CONTENT_BYTES} bytes"),
-        )),
-        (None, Some(blob)) => match BASE64.decode(blob) {
-            Ok(bytes) if bytes.len() > MAX_CONTENT_BYTES => Err(InvalidInput::new(
-                "blob",
-                format!("longer than {MAX_CONTENT_BYTES} bytes"),
-            )),
-            Ok(_) => Ok(()),
-            Err(e) => Err(InvalidInput::new("blob", format!("not base64: {e}"))),
-        },
-        _ => Ok(()),
+        ));
     }
+    Ok(())
 }
 
 impl PromptContent {
@@ -258,14 +312,9 @@ impl PromptContent {
 impl ResourceContent {
     pub fn to_proto(&self, uri: &str) -> v1::Resource {
         use v1::resource::Contents;
-        let (contents, size) = match (&self.text, &self.blob) {
-            (Some(text), _) => (Some(Contents::Text(text.clone())), text.len()),
-            (None, Some(blob)) => {
-                let bytes = BASE64.decode(blob).unwrap_or_default();
-                let size = bytes.len();
-                (Some(Contents::Blob(bytes)), size)
-            }
-            (None, None) => (None, 0),
+        let (contents, size) = match &self.body {
+            ResourceBody::Text(text) => (Contents::Text(text.clone()), text.len()),
+            ResourceBody::Blob(bytes) => (Contents::Blob(bytes.clone()), bytes.len()),
         };
         v1::Resource {
             uri: uri.to_owned(),
@@ -274,7 +323,7 @@ impl ResourceContent {
             description: self.description.clone(),
             mime_type: self.mime_type.clone(),
             size: size as u64,
-            contents,
+            contents: Some(contents),
             annotations: self.annotations.as_ref().map(|a| v1::Annotations {
                 audience: a.audience.iter().map(|r| r.as_str().to_owned()).collect(),
                 priority: a.priority,

@@ -225,6 +225,21 @@ fn looks_like_uri(value: &str) -> bool {
 /// One global, strictly increasing number per committed change.
 pub type Revision = u64;
 
+/// On the wire a scope is its org's slug, and the defaults are `""` (as in events and the
+/// change log).
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        Scope::parse_optional("org", &value).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Identifies one entry: its scope, server, kind and key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EntryId {

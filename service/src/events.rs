@@ -17,8 +17,8 @@ pub fn event_of(change: &Change) -> InvalidationEvent {
     InvalidationEvent {
         revision: change.revision,
         previous_revision: change.revision.saturating_sub(1),
-        org_id: change.org.clone(),
-        server: change.server.clone(),
+        org_id: change.org.as_str().to_owned(),
+        server: change.server.to_string(),
         kind: proto_kind(change.kind) as i32,
         keys: change.keys.clone(),
     }

@@ -8,6 +8,7 @@ use mcp_config::{
     app::{self, App},
     bundle::import::ImportReport,
     config::{self, LogFormat, Settings},
+    domain::Scope,
     store::Store,
     telemetry,
 };
@@ -219,10 +220,9 @@ async fn run() -> anyhow::Result<()> {
             let report: ImportReport = serde_json::from_str(&checked(response).await?)
                 .context("reading the import report")?;
             for entry in &report.entries {
-                let scope = if entry.org.is_empty() {
-                    "defaults"
-                } else {
-                    &entry.org
+                let scope = match &entry.org {
+                    Scope::Defaults => "defaults",
+                    Scope::Org(org) => org.as_str(),
                 };
                 println!(
                     "{:<9} {scope}/{}/{} {}",

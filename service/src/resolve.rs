@@ -7,7 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::{domain::Revision, store::ViewRow};
+use crate::{
+    domain::{Revision, Scope},
+    store::ViewRow,
+};
 
 /// The entries of an effective view, sorted by key, with their stored content.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -17,10 +20,11 @@ pub struct EffectiveView {
     pub entries: Vec<(String, String)>,
 }
 
-/// Merges the rows of the defaults (org `""`) and of at most one org.
+/// Merges the rows of the defaults and of at most one org.
 pub fn resolve(rows: Vec<ViewRow>) -> EffectiveView {
     let revision = rows.iter().map(|r| r.revision).max().unwrap_or(0);
-    let (defaults, overrides): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.org.is_empty());
+    let (defaults, overrides): (Vec<_>, Vec<_>) =
+        rows.into_iter().partition(|r| r.org == Scope::Defaults);
     let mut entries = BTreeMap::new();
     for row in defaults {
         if let (true, false, Some(body)) = (row.active, row.deleted, row.body) {
@@ -51,7 +55,7 @@ mod tests {
 
     fn row(org: &str, key: &str, revision: Revision, body: &str) -> ViewRow {
         ViewRow {
-            org: org.into(),
+            org: Scope::parse_optional("org", org).unwrap(),
             key: key.into(),
             active: true,
             deleted: false,

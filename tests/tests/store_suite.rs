@@ -423,7 +423,7 @@ async fn the_change_log_is_gap_free_and_publishable_in_order(f: Fixture) {
         .await
         .unwrap()
         .iter()
-        .map(|c| c.org.clone())
+        .map(|c| c.org.as_str().to_owned())
         .collect();
     assert!(acme.iter().all(|o| o.is_empty() || o == "acme") && acme.contains(&"acme".to_owned()));
 }

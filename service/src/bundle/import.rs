@@ -36,9 +36,9 @@ impl EntryDiff {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DiffLine {
-    /// `""` for the defaults.
-    pub org: String,
-    pub server: String,
+    /// `""` for the defaults, in JSON.
+    pub org: Scope,
+    pub server: Slug,
     pub kind: Kind,
     pub key: String,
     pub diff: EntryDiff,
@@ -94,8 +94,8 @@ pub async fn diff(
             key: key.clone(),
         };
         let line = |key: &str, diff| DiffLine {
-            org: scope.as_str().to_owned(),
-            server: server.to_string(),
+            org: scope.clone(),
+            server: server.clone(),
             kind,
             key: key.to_owned(),
             diff,

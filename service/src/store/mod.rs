@@ -18,7 +18,9 @@ use sqlx::{
 };
 
 pub use leadership::Leadership;
-pub use rows::{Change, Head, LoadedView, OrgRow, VersionRow, ViewRow, Write, WriteOp};
+pub use rows::{
+    Change, ChangeAction, Head, LoadedView, OrgRow, VersionRow, ViewRow, Write, WriteOp,
+};
 
 use crate::domain::{EntryId, Kind, Revision, Scope, Slug};
 

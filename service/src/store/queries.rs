@@ -34,7 +34,7 @@ macro_rules! backend {
             use std::collections::BTreeMap;
 
             use super::super::{
-                Change, Head, LoadedView, OrgRow, Result, StoreError, VersionRow, ViewRow, Write,
+                Change, ChangeAction, Head, LoadedView, OrgRow, Result, StoreError, VersionRow, ViewRow, Write,
                 WriteOp, now_ms,
             };
             use crate::domain::{EntryId, Kind, Revision, Scope, Slug};
@@ -62,11 +62,11 @@ macro_rules! backend {
                 let corrupt = |e: String| StoreError::Corrupt(format!("change {revision}"), e);
                 Ok(Change {
                     revision: revision as u64,
-                    org,
-                    server,
+                    org: Scope::parse_optional("org", &org).map_err(|e| corrupt(e.to_string()))?,
+                    server: Slug::parse("server", &server).map_err(|e| corrupt(e.to_string()))?,
                     kind: kind.parse::<Kind>().map_err(|e| corrupt(e.to_string()))?,
                     keys: serde_json::from_str(&keys).map_err(|e| corrupt(e.to_string()))?,
-                    action,
+                    action: ChangeAction::parse(&action).ok_or_else(|| corrupt(format!("unknown action {action:?}")))?,
                     actor,
                     created_at,
                     published,
@@ -110,16 +110,14 @@ macro_rules! backend {
                 let rows = rows
                     .into_iter()
                     .filter_map(|(_, org, key, active, deleted, revision, body)| {
-                        Some(ViewRow {
-                            org: org?,
-                            key: key?,
-                            active: active?,
-                            deleted: deleted?,
-                            revision: revision? as u64,
-                            body,
-                        })
+                        Some((org?, key?, active?, deleted?, revision?, body))
                     })
-                    .collect();
+                    .map(|(org, key, active, deleted, revision, body)| {
+                        let org = Scope::parse_optional("org", &org)
+                            .map_err(|e| StoreError::Corrupt(key.clone(), e.to_string()))?;
+                        Ok(ViewRow { org, key, active, deleted, revision: revision as u64, body })
+                    })
+                    .collect::<Result<_>>()?;
                 Ok(LoadedView { snapshot, rows })
             }
 
@@ -229,10 +227,10 @@ macro_rules! backend {
             }
 
             pub async fn apply(tx: &mut Tx<'_>, writes: &[Write], orgs: &[OrgRow], actor: &str) -> Result<Vec<Change>> {
-                let mut groups: BTreeMap<(&str, &str, Kind), Vec<&Write>> = BTreeMap::new();
+                let mut groups: BTreeMap<(&Scope, &Slug, Kind), Vec<&Write>> = BTreeMap::new();
                 for write in writes {
                     let id = &write.id;
-                    groups.entry((id.scope.as_str(), id.server.as_str(), id.kind)).or_default().push(write);
+                    groups.entry((&id.scope, &id.server, id.kind)).or_default().push(write);
                 }
                 let now = now_ms();
                 let mut changes = Vec::with_capacity(groups.len());
@@ -243,19 +241,19 @@ macro_rules! backend {
                             insert_org(tx, new_org).await?;
                         }
                     }
-                    if !org.is_empty() && !org_exists(tx, org).await? {
-                        return Err(StoreError::NotFound(format!("org {org:?}")));
+                    if let Scope::Org(slug) = org && !org_exists(tx, slug.as_str()).await? {
+                        return Err(StoreError::NotFound(format!("org {:?}", slug.as_str())));
                     }
                     let mut actions = Vec::with_capacity(group.len());
                     for write in &group {
                         actions.push(apply_one(tx, write, revision, actor, now).await?);
                     }
                     let keys: Vec<String> = group.iter().map(|w| w.id.key.as_str().to_owned()).collect();
-                    let action = if actions.len() == 1 { actions[0].to_owned() } else { "import".to_owned() };
+                    let action = if actions.len() == 1 { actions[0] } else { ChangeAction::Import };
                     let change = Change {
                         revision,
-                        org: org.to_owned(),
-                        server: server.to_owned(),
+                        org: org.clone(),
+                        server: server.clone(),
                         kind,
                         keys,
                         action,
@@ -280,11 +278,11 @@ macro_rules! backend {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE)",
                 )
                 .bind(change.revision as i64)
-                .bind(&change.org)
-                .bind(&change.server)
+                .bind(change.org.as_str())
+                .bind(change.server.as_str())
                 .bind(change.kind.as_str())
                 .bind(serde_json::to_string(&change.keys).expect("keys serialize"))
-                .bind(&change.action)
+                .bind(change.action.as_str())
                 .bind(&change.actor)
                 .bind(change.created_at)
                 .execute(&mut **tx)
@@ -342,7 +340,7 @@ macro_rules! backend {
                 revision: Revision,
                 actor: &str,
                 now: i64,
-            ) -> Result<&'static str> {
+            ) -> Result<ChangeAction> {
                 let id = &write.id;
                 let head = head_for_update(tx, id).await?;
                 let current = head.map(|h| h.0).unwrap_or(0);
@@ -351,15 +349,7 @@ macro_rules! backend {
                         return Err(StoreError::Conflict { expected, current: current as u64 });
                     }
                 }
-                let not_found = || {
-                    StoreError::NotFound(format!(
-                        "{} {:?} of {} in {}",
-                        id.kind.key_field(),
-                        id.key.as_str(),
-                        id.server,
-                        if id.scope.as_str().is_empty() { "the defaults" } else { id.scope.as_str() }
-                    ))
-                };
+                let not_found = || StoreError::NotFound(id.to_string());
                 match &write.op {
                     WriteOp::Save { body, message } => {
                         let version = current + 1;
@@ -386,28 +376,28 @@ macro_rules! backend {
                         .execute(&mut **tx)
                         .await?;
                         upsert_head(tx, id, version, active, false, revision, now).await?;
-                        Ok(if current == 0 { "create" } else { "update" })
+                        Ok(if current == 0 { ChangeAction::Create } else { ChangeAction::Update })
                     }
                     WriteOp::SetActive(active) => match head {
                         None if *active || id.scope == Scope::Defaults => Err(not_found()),
                         None => {
                             upsert_head(tx, id, 0, false, false, revision, now).await?;
-                            Ok("hide")
+                            Ok(ChangeAction::Hide)
                         }
                         Some((0, _, _)) if *active => {
                             upsert_head(tx, id, 0, true, true, revision, now).await?;
-                            Ok("unhide")
+                            Ok(ChangeAction::Unhide)
                         }
                         Some((_, _, true)) if *active => Err(not_found()),
                         Some((version, _, _)) => {
                             upsert_head(tx, id, version, *active, false, revision, now).await?;
-                            Ok(if *active { "activate" } else { "deactivate" })
+                            Ok(if *active { ChangeAction::Activate } else { ChangeAction::Deactivate })
                         }
                     },
                     WriteOp::Delete => match head {
                         Some((version, active, false)) => {
                             upsert_head(tx, id, version, active, true, revision, now).await?;
-                            Ok("delete")
+                            Ok(ChangeAction::Delete)
                         }
                         _ => Err(not_found()),
                     },

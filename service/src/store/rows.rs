@@ -1,12 +1,13 @@
 //! What the store reads and writes, in the domain's types.
 
-use crate::domain::{EntryId, Kind, Revision};
+use serde::Serialize;
+
+use crate::domain::{EntryId, Kind, Revision, Scope, Slug};
 
 /// One head row of an effective view's query, with the content of its current version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ViewRow {
-    /// Empty for a default.
-    pub org: String,
+    pub org: Scope,
     pub key: String,
     pub active: bool,
     pub deleted: bool,
@@ -58,15 +59,62 @@ pub struct OrgRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub revision: Revision,
-    /// Empty for a change of the defaults.
-    pub org: String,
-    pub server: String,
+    pub org: Scope,
+    pub server: Slug,
     pub kind: Kind,
     pub keys: Vec<String>,
-    pub action: String,
+    pub action: ChangeAction,
     pub actor: String,
     pub created_at: i64,
     pub published: bool,
+}
+
+/// What a change did, as the change log records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeAction {
+    Create,
+    Update,
+    /// An org hid a default.
+    Hide,
+    /// An org showed a default it had hidden.
+    Unhide,
+    Activate,
+    Deactivate,
+    Delete,
+    /// Several entries of one (scope, server, kind) at once.
+    Import,
+}
+
+impl ChangeAction {
+    const ALL: [ChangeAction; 8] = [
+        ChangeAction::Create,
+        ChangeAction::Update,
+        ChangeAction::Hide,
+        ChangeAction::Unhide,
+        ChangeAction::Activate,
+        ChangeAction::Deactivate,
+        ChangeAction::Delete,
+        ChangeAction::Import,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeAction::Create => "create",
+            ChangeAction::Update => "update",
+            ChangeAction::Hide => "hide",
+            ChangeAction::Unhide => "unhide",
+            ChangeAction::Activate => "activate",
+            ChangeAction::Deactivate => "deactivate",
+            ChangeAction::Delete => "delete",
+            ChangeAction::Import => "import",
+        }
+    }
+
+    /// The action of a stored change, `None` if the log holds something else.
+    pub fn parse(stored: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == stored)
+    }
 }
 
 /// What a write does to one entry.
