@@ -16,6 +16,8 @@
 //! | `mcp_config_connections_open{listener}` | open client connections, by listener |
 //! | `mcp_config_connections_refused_total{listener,reason}` | connections closed at once: a cap was full |
 //! | `mcp_config_connections_idle_closed_total{listener}` | connections closed for moving no bytes |
+//! | `mcp_config_renders_timed_out_total` | prompt renders that missed their deadline |
+//! | `process_*` | the standard process metrics: CPU seconds, resident memory, open fds, … |
 
 use std::{
     future::Future,
@@ -53,17 +55,178 @@ const BUCKETS: [f64; 12] = [
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0,
 ];
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// What a metric is, for its HELP and TYPE lines.
+#[derive(Clone, Copy)]
+enum Type {
+    Counter,
+    Gauge,
+    Histogram,
+}
 
-/// The process's recorder, installed on first use (every app of a process shares it).
+/// Every metric the service records, with its HELP text (the table above, as data).
+const CATALOG: [(&str, Type, &str); 18] = [
+    (
+        GRPC_REQUESTS,
+        Type::Counter,
+        "gRPC calls answered, by method and status code",
+    ),
+    (
+        GRPC_SECONDS,
+        Type::Histogram,
+        "gRPC call latency, by method",
+    ),
+    (
+        L1_HITS,
+        Type::Counter,
+        "views served from the in-process cache",
+    ),
+    (
+        L1_MISSES,
+        Type::Counter,
+        "views not in the in-process cache",
+    ),
+    (
+        L1_EVICTIONS,
+        Type::Counter,
+        "views evicted from the in-process cache for space",
+    ),
+    (
+        L1_BYTES,
+        Type::Gauge,
+        "bytes held by the in-process cache, as weighed",
+    ),
+    (L2_HITS, Type::Counter, "views served from Redis"),
+    (L2_MISSES, Type::Counter, "views not in Redis"),
+    (
+        L2_ERRORS,
+        Type::Counter,
+        "Redis cache reads or writes that failed (read around)",
+    ),
+    (
+        STORE_LOAD_SECONDS,
+        Type::Histogram,
+        "one view's load from the store: query, merge, encode",
+    ),
+    (
+        RELAY_LAG,
+        Type::Gauge,
+        "newest revision minus the last published revision",
+    ),
+    (
+        RELAY_PUBLISH_ERRORS,
+        Type::Counter,
+        "relay rounds that could not publish",
+    ),
+    (
+        SUBSCRIBER_RECONNECTS,
+        Type::Counter,
+        "Redis resubscriptions after the first (each drops L1)",
+    ),
+    (WATCH_STREAMS, Type::Gauge, "open Watch streams"),
+    (
+        CONNECTIONS_OPEN,
+        Type::Gauge,
+        "open client connections, by listener",
+    ),
+    (
+        CONNECTIONS_REFUSED,
+        Type::Counter,
+        "connections closed at once because a cap was full, by listener and cap",
+    ),
+    (
+        CONNECTIONS_IDLE_CLOSED,
+        Type::Counter,
+        "connections closed for moving no bytes, by listener",
+    ),
+    (
+        RENDERS_TIMED_OUT,
+        Type::Counter,
+        "prompt renders that missed their deadline",
+    ),
+];
+
+pub const RENDERS_TIMED_OUT: &str = "mcp_config_renders_timed_out_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+
+/// The process's recorder, installed on first use (every app of a process shares it), with
+/// every metric of [`CATALOG`] described and the unlabelled ones (and those whose labels are a
+/// fixed set) registered at zero, so `/metrics` shows the whole set before the first request.
+///
+/// A host that installed a recorder of its own keeps it: this recorder is then not global,
+/// the service's metrics go to the host's, and `/metrics` shows only the process metrics.
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
-        PrometheusBuilder::new()
+        let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("seconds".into()), &BUCKETS)
-            .expect("valid buckets")
-            .install_recorder()
-            .expect("no other metrics recorder is installed")
+            .expect("the buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!(
+                "a metrics recorder is already installed; the service's metrics go to it"
+            );
+        }
+        register_all();
+        handle
     })
+}
+
+fn register_all() {
+    for (name, kind, help) in CATALOG {
+        match kind {
+            Type::Counter => metrics::describe_counter!(name, help),
+            Type::Gauge => metrics::describe_gauge!(name, help),
+            Type::Histogram => metrics::describe_histogram!(name, help),
+        }
+    }
+    for name in [
+        L1_HITS,
+        L1_MISSES,
+        L1_EVICTIONS,
+        L2_HITS,
+        L2_MISSES,
+        L2_ERRORS,
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
+    for name in [
+        RELAY_PUBLISH_ERRORS,
+        SUBSCRIBER_RECONNECTS,
+        RENDERS_TIMED_OUT,
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
+    for name in [L1_BYTES, RELAY_LAG, WATCH_STREAMS] {
+        metrics::gauge!(name).set(0.0);
+    }
+    for method in METHODS {
+        metrics::counter!(GRPC_REQUESTS, "method" => method, "code" => "OK").absolute(0);
+        // Registered without a sample: rendered with zero counts.
+        let _ = metrics::histogram!(GRPC_SECONDS, "method" => method);
+    }
+    let _ = metrics::histogram!(STORE_LOAD_SECONDS);
+    for listener in ["grpc", "http"] {
+        metrics::gauge!(CONNECTIONS_OPEN, "listener" => listener).set(0.0);
+        metrics::counter!(CONNECTIONS_IDLE_CLOSED, "listener" => listener).absolute(0);
+        for reason in ["listener", "peer"] {
+            metrics::counter!(CONNECTIONS_REFUSED, "listener" => listener, "reason" => reason)
+                .absolute(0);
+        }
+    }
+    let process = PROCESS.get_or_init(metrics_process::Collector::default);
+    process.describe();
+}
+
+/// The Prometheus text of every metric, the process's (CPU, resident memory, open file
+/// descriptors, …) read now.
+pub fn render() -> String {
+    let handle = handle();
+    if let Some(process) = PROCESS.get() {
+        process.collect();
+    }
+    handle.render()
 }
 
 /// How often recorded histogram samples are folded into their buckets.

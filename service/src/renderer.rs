@@ -68,7 +68,10 @@ impl Renderer {
         arguments: HashMap<String, String>,
     ) -> Result<Vec<v1::PromptMessage>, RenderError> {
         let deadline = tokio::time::Instant::now() + RENDER_DEADLINE;
-        let timed_out = |_| RenderError::TimedOut(RENDER_DEADLINE);
+        let timed_out = |_| {
+            metrics::counter!(crate::metrics::RENDERS_TIMED_OUT).increment(1);
+            RenderError::TimedOut(RENDER_DEADLINE)
+        };
         let slot = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
             .await
             .map_err(timed_out)?

@@ -66,6 +66,47 @@ async fn serve_import_read_and_stop_on_sigterm() {
     wait_for_port(http_port);
     wait_for_port(grpc_port);
 
+    // Before the first request, /metrics already lists every documented metric with its
+    // help, and the process's own.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{http_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "mcp_config_grpc_requests_total",
+        "mcp_config_grpc_request_seconds",
+        "mcp_config_l1_hits_total",
+        "mcp_config_l1_misses_total",
+        "mcp_config_l1_evictions_total",
+        "mcp_config_l1_bytes",
+        "mcp_config_l2_errors_total",
+        "mcp_config_store_load_seconds",
+        "mcp_config_relay_lag",
+        "mcp_config_relay_publish_errors_total",
+        "mcp_config_subscriber_reconnects_total",
+        "mcp_config_watch_streams",
+        "mcp_config_connections_open",
+        "mcp_config_connections_refused_total",
+        "mcp_config_renders_timed_out_total",
+    ] {
+        assert!(
+            metrics.contains(&format!("# HELP {name} ")),
+            "{name} missing:\n{metrics}"
+        );
+    }
+    for process in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_cpu_seconds_total",
+    ] {
+        assert!(
+            metrics.contains(&format!("\n{process} ")),
+            "{process} missing:\n{metrics}"
+        );
+    }
+
     let bundle = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/bundle.yaml");
     let import = Command::new(BIN)
         .args(["import", bundle])

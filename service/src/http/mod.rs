@@ -113,7 +113,7 @@ async fn authenticate(
 /// Prometheus metrics (text format).
 async fn metrics(State(state): State<HttpState>) -> String {
     metrics::gauge!(crate::metrics::L1_BYTES).set(state.cache.weighted_size().await as f64);
-    crate::metrics::handle().render()
+    crate::metrics::render()
 }
 
 /// Ready when the store answers and every migration of this build is applied.
