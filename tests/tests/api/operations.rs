@@ -18,6 +18,8 @@ fn sample(text: &str, metric: &str, labels: &[&str]) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The recorder is the process's, shared with every other test running meanwhile: each delta
+/// below is a lower bound (what this test did), never an exact count.
 #[tokio::test]
 async fn metrics_count_requests_and_cache_hits() {
     let dir = tempfile::tempdir().unwrap();
