@@ -2,11 +2,10 @@
 
 use std::time::Duration;
 
-use mcp_config_proto::v1::GetPromptsRequest;
 use mcp_config_tests::{
     eventually,
     postgres::Postgres,
-    service::{EXAMPLE_BUNDLE, Service, settings},
+    service::{Service, prompts, settings},
 };
 
 /// The value of the first sample of `metric` whose labels contain every one of `labels`.
@@ -22,9 +21,7 @@ fn sample(text: &str, metric: &str, labels: &[&str]) -> f64 {
 /// below is a lower bound (what this test did), never an exact count.
 #[tokio::test]
 async fn metrics_count_requests_and_cache_hits() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = Service::sqlite(&dir).await;
-    service.import(EXAMPLE_BUNDLE).await;
+    let (_dir, service) = Service::example_on_sqlite().await;
     // Let the import's invalidations pass first, so the reads below meet a quiet cache.
     service.wait_until_published().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -39,19 +36,9 @@ async fn metrics_count_requests_and_cache_hits() {
     let before = scrape().await;
     let mut grpc = service.grpc().await;
     for _ in 0..3 {
-        let request = GetPromptsRequest {
-            org_id: "acme".into(),
-            server: "github".into(),
-            ..Default::default()
-        };
-        grpc.get_prompts(request).await.unwrap();
+        grpc.get_prompts(prompts("acme", "github")).await.unwrap();
     }
-    let bad = GetPromptsRequest {
-        org_id: "NOT OK".into(),
-        server: "github".into(),
-        ..Default::default()
-    };
-    assert!(grpc.get_prompts(bad).await.is_err());
+    assert!(grpc.get_prompts(prompts("NOT OK", "github")).await.is_err());
     let after = scrape().await;
 
     let ok = ["method=\"GetPrompts\"", "code=\"OK\""];
@@ -91,24 +78,7 @@ async fn readiness_follows_the_store() {
             .is_success()
     };
     assert!(ready().await);
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", service.grpc_addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let health = tonic_health::pb::health_client::HealthClient::new(channel);
-    let serving = || {
-        let mut health = health.clone();
-        async move {
-            let request = tonic_health::pb::HealthCheckRequest {
-                service: "mcp_config.v1.ConfigService".into(),
-            };
-            health.check(request).await.is_ok_and(|r| {
-                r.into_inner().status()
-                    == tonic_health::pb::health_check_response::ServingStatus::Serving
-            })
-        }
-    };
+    let serving = || service.serving();
     assert!(serving().await);
     pg.stop();
     assert!(
