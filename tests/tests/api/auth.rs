@@ -453,7 +453,7 @@ async fn es256_public_keys_jwks_reload_issuer_and_audience() {
         Err(Code::Unauthenticated),
         "k2 not yet known"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let first_written = std::fs::metadata(&jwks_path).unwrap().modified().unwrap();
     std::fs::write(
         &jwks_path,
         serde_json::to_vec(
@@ -462,7 +462,16 @@ async fn es256_public_keys_jwks_reload_issuer_and_audience() {
         .unwrap(),
     )
     .unwrap();
-    let reloaded = mcp_config_tests::eventually(std::time::Duration::from_secs(5), || async {
+    // The service reloads when the file's modification time changes. Rewritten within the
+    // same tick of a coarse file system clock, the file would look unchanged: its time is set
+    // apart explicitly rather than by waiting for the clock to move on.
+    std::fs::File::options()
+        .write(true)
+        .open(&jwks_path)
+        .unwrap()
+        .set_modified(first_written + std::time::Duration::from_secs(10))
+        .unwrap();
+    let reloaded = mcp_config_tests::eventually(std::time::Duration::from_secs(10), || async {
         grpc_read(&jwks_service, Some(&by_second), "").await.is_ok()
     })
     .await;
