@@ -1,7 +1,8 @@
 //! The service's configuration: one struct, layered flags > `MCP_CONFIG_*` environment >
 //! defaults (clap does the layering). Nothing else in the code reads the environment.
 //!
-//! The variable names and defaults of DESIGN.md's "Operations" table are a public contract.
+//! The variable names and defaults of `docs/design.md`'s "Operations" table are a public
+//! contract.
 
 use std::{net::SocketAddr, time::Duration};
 

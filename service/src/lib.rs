@@ -1,7 +1,7 @@
 //! mcp-config: the single source of truth for the prompts and resources MCP servers expose.
 //!
-//! See `DESIGN.md` (shared) and `docs/architecture.md` for the picture; each module below does
-//! one job.
+//! See `docs/design.md` (the contract) and `docs/architecture.md` for the picture; each module
+//! below does one job.
 
 pub mod app;
 pub mod auth;

@@ -4,10 +4,15 @@
 use std::{
     net::TcpListener,
     process::{Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use mcp_config_proto::v1::{GetPromptsRequest, config_service_client::ConfigServiceClient};
+use tokio::sync::Notify;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mcp-config");
 
@@ -206,9 +211,15 @@ async fn sigterm_under_write_load_loses_no_acknowledged_write() {
     let mut server = serve(&database, grpc_port, http_port);
     wait_for_port(http_port);
     let http = reqwest::Client::new();
+    // The signal must come while the writers are in full flow: once this many writes are
+    // acknowledged, whatever the machine's speed, rather than after a guessed time.
+    const UNDER_WAY: usize = 20;
+    let acked = Arc::new(AtomicUsize::new(0));
+    let under_way = Arc::new(Notify::new());
     let writers: Vec<_> = (0..4)
         .map(|writer| {
             let http = http.clone();
+            let (acked, under_way) = (acked.clone(), under_way.clone());
             tokio::spawn(async move {
                 let mut acknowledged = Vec::new();
                 for i in 0.. {
@@ -216,7 +227,12 @@ async fn sigterm_under_write_load_loses_no_acknowledged_write() {
                     let url = format!("http://127.0.0.1:{http_port}/admin/v1/defaults/servers/load/prompts/{name}");
                     let body = serde_json::json!({"content": {"messages": [{"role": "user", "text": "x"}]}});
                     match http.put(url).json(&body).send().await {
-                        Ok(response) if response.status().is_success() => acknowledged.push(name),
+                        Ok(response) if response.status().is_success() => {
+                            acknowledged.push(name);
+                            if acked.fetch_add(1, Ordering::Relaxed) + 1 == UNDER_WAY {
+                                under_way.notify_one();
+                            }
+                        }
                         Ok(_) => {}
                         Err(_) => break,
                     }
@@ -225,7 +241,9 @@ async fn sigterm_under_write_load_loses_no_acknowledged_write() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::timeout(Duration::from_secs(30), under_way.notified())
+        .await
+        .expect("the writers got under way");
     assert!(
         Command::new("kill")
             .args(["-TERM", &server.id().to_string()])

@@ -1,12 +1,18 @@
 //! The real service, built in-process on free ports, with real gRPC and HTTP clients.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::Path, time::Duration};
 
 use clap::Parser;
+use futures::StreamExt;
 use mcp_config::{app::App, config::Settings};
-use mcp_config_proto::v1::config_service_client::ConfigServiceClient;
+use mcp_config_proto::v1::{
+    GetPromptsRequest, InvalidationEvent, config_service_client::ConfigServiceClient,
+};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 #[derive(Parser)]
 struct Cli {
@@ -35,8 +41,32 @@ pub fn settings_with(database_url: &str, redis_url: Option<&str>, extra: &[&str]
     Cli::parse_from(args).settings
 }
 
-fn sqlite_url(dir: &tempfile::TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("mcp-config.db").display())
+/// The URL of a SQLite database file in `dir`.
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("mcp-config.db").display())
+}
+
+/// A `GetPrompts` request for `org`'s (empty: the defaults') view of `server`.
+pub fn prompts(org: &str, server: &str) -> GetPromptsRequest {
+    GetPromptsRequest {
+        org_id: org.into(),
+        server: server.into(),
+        ..Default::default()
+    }
+}
+
+/// The longest [`next_event`] waits: far above any propagation, so reaching it means the event
+/// never came.
+const EVENT_BOUND: Duration = Duration::from_secs(30);
+
+/// The next event of a Watch stream; panics if the stream ends, fails, or stays quiet for
+/// [`EVENT_BOUND`].
+pub async fn next_event(stream: &mut tonic::Streaming<InvalidationEvent>) -> InvalidationEvent {
+    tokio::time::timeout(EVENT_BOUND, stream.next())
+        .await
+        .expect("an event in time")
+        .expect("the stream is open")
+        .unwrap()
 }
 
 /// A running service; shut down when dropped.
@@ -68,18 +98,44 @@ impl Service {
 
     /// A temp-file SQLite service (no Redis) started with `extra` flags.
     pub async fn sqlite_with(dir: &tempfile::TempDir, extra: &[&str]) -> Self {
-        Self::start(settings_with(&sqlite_url(dir), None, extra)).await
+        Self::start(settings_with(&sqlite_url(dir.path()), None, extra)).await
+    }
+
+    /// A temp-file SQLite service (no Redis) with the example bundle imported, and its dir.
+    pub async fn example_on_sqlite() -> (tempfile::TempDir, Self) {
+        let dir = tempfile::tempdir().unwrap();
+        let service = Self::sqlite(&dir).await;
+        service.import(EXAMPLE_BUNDLE).await;
+        (dir, service)
     }
 
     /// A temp-file SQLite service publishing to (and caching in) `redis`.
     pub async fn sqlite_with_redis(dir: &tempfile::TempDir, redis: &crate::redis::Redis) -> Self {
-        Self::start(settings(&sqlite_url(dir), Some(&redis.url()))).await
+        Self::start(settings(&sqlite_url(dir.path()), Some(&redis.url()))).await
     }
 
     pub async fn grpc(&self) -> ConfigServiceClient<Channel> {
         ConfigServiceClient::connect(format!("http://{}", self.grpc_addr))
             .await
             .expect("gRPC connects")
+    }
+
+    /// Whether the gRPC health service reports the config service as serving.
+    pub async fn serving(&self) -> bool {
+        let Ok(channel) = Channel::from_shared(format!("http://{}", self.grpc_addr))
+            .unwrap()
+            .connect()
+            .await
+        else {
+            return false;
+        };
+        let request = HealthCheckRequest {
+            service: "mcp_config.v1.ConfigService".into(),
+        };
+        HealthClient::new(channel)
+            .check(request)
+            .await
+            .is_ok_and(|r| r.into_inner().status() == ServingStatus::Serving)
     }
 
     pub fn admin(&self, path: &str) -> String {
@@ -92,13 +148,23 @@ impl Service {
 
     /// Imports a bundle through the admin API and returns the report.
     pub async fn import(&self, yaml: &str) -> serde_json::Value {
-        let response = reqwest::Client::new()
+        self.import_by(yaml, None).await
+    }
+
+    /// [`Service::import`] with `token` as the bearer.
+    pub async fn import_as(&self, yaml: &str, token: &str) -> serde_json::Value {
+        self.import_by(yaml, Some(token)).await
+    }
+
+    async fn import_by(&self, yaml: &str, token: Option<&str>) -> serde_json::Value {
+        let mut request = reqwest::Client::new()
             .post(self.admin("/bundle"))
             .header("content-type", "application/yaml")
-            .body(yaml.to_owned())
-            .send()
-            .await
-            .unwrap();
+            .body(yaml.to_owned());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
         assert!(
             response.status().is_success(),
             "import failed: {}",
@@ -107,25 +173,29 @@ impl Service {
         response.json().await.unwrap()
     }
 
-    /// The first 1,000 entries of the change log, as `/changes` answers them.
-    async fn changes(&self) -> serde_json::Value {
-        reqwest::get(self.admin("/changes?limit=1000"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+    /// The first 1,000 entries of the change log, as `/changes` answers them (to `token`).
+    async fn changes(&self, token: Option<&str>) -> serde_json::Value {
+        let mut request = reqwest::Client::new().get(self.admin("/changes?limit=1000"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().json().await.unwrap()
     }
 
     /// The newest revision in the change log (`next_after` of `/changes`); `None` when empty.
     pub async fn latest_revision(&self) -> Option<u64> {
-        self.changes().await["next_after"].as_u64()
+        self.changes(None).await["next_after"].as_u64()
+    }
+
+    /// [`Service::latest_revision`], read with `token` (one that may read every org's changes).
+    pub async fn latest_revision_as(&self, token: &str) -> Option<u64> {
+        self.changes(Some(token)).await["next_after"].as_u64()
     }
 
     /// Waits (at most 10 s) until the relay has published every change committed so far.
     pub async fn wait_until_published(&self) {
         let published = crate::eventually(std::time::Duration::from_secs(10), || async {
-            self.changes().await["changes"]
+            self.changes(None).await["changes"]
                 .as_array()
                 .unwrap()
                 .iter()

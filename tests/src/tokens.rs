@@ -1,12 +1,13 @@
-//! HS256 tokens for tests, and the service started to accept them.
+//! HS256 tokens for tests, the service started to accept them, and requests that carry them.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use mcp_config::config::{AuthMode, Settings};
 use serde_json::{Value, json};
+use tonic::Request;
 
-use crate::service::{Service, settings};
+use crate::service::{EXAMPLE_BUNDLE, Service, settings, sqlite_url};
 
 /// The HS256 secret of [`jwt_service`].
 pub const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256";
@@ -45,12 +46,42 @@ pub fn token_expiring(sub: &str, org: Option<&str>, roles: &[&str], exp: u64) ->
 
 /// A SQLite service in `dir` that takes [`SECRET`]'s tokens, with `configure` applied last.
 pub async fn jwt_service(dir: &std::path::Path, configure: impl FnOnce(&mut Settings)) -> Service {
-    let mut config = settings(
-        &format!("sqlite://{}", dir.join("db.sqlite").display()),
-        None,
-    );
+    let mut config = settings(&sqlite_url(dir), None);
     config.auth = AuthMode::Jwt;
     config.jwt_secret = Some(SECRET.into());
     configure(&mut config);
     Service::start(config).await
+}
+
+/// A [`jwt_service`] in a new temp dir, the example bundle imported by a global admin.
+pub async fn example_with_jwt(
+    configure: impl FnOnce(&mut Settings),
+) -> (tempfile::TempDir, Service) {
+    let dir = tempfile::tempdir().unwrap();
+    let service = jwt_service(dir.path(), configure).await;
+    service
+        .import_as(EXAMPLE_BUNDLE, &token("root", None, &["admin"]))
+        .await;
+    (dir, service)
+}
+
+/// A gRPC request of `message` with `token` as its bearer.
+pub fn with_token<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+/// An admin API request to `path` with `token` as its bearer.
+pub fn admin(
+    service: &Service,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .request(method, service.admin(path))
+        .bearer_auth(token)
 }

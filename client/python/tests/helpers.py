@@ -1,9 +1,12 @@
-"""What several test modules do: edit a prompt through the admin API and wait for the client
-to be told."""
+"""What several test modules do: edit a prompt through the admin API, wait for the client to be
+told, and wait for a condition rather than for a guessed time."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from mcp_config.v1 import config_pb2
 
@@ -13,6 +16,18 @@ from mcp_config_client.testing import ConfigService
 #: Bound on waiting for a change to propagate (a publish is milliseconds; a reconnection with
 #: backoff a few seconds).
 PROPAGATION = 10.0
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
+    """Calls `probe` until it returns something other than None, and returns that; fails after
+    `PROPAGATION` seconds. A bound for a wait that would otherwise hang, never a timing check."""
+    deadline = time.monotonic() + PROPAGATION
+    while (found := await probe()) is None:
+        assert time.monotonic() < deadline, f"{what}: not within {PROPAGATION} s"
+        await asyncio.sleep(0.02)
+    return found
 
 
 def put_prompt(service: ConfigService, org: str, name: str, text: str) -> None:

@@ -3,7 +3,7 @@
 //!
 //! Every query is written once, in [`queries`], and instantiated for both backends by a macro;
 //! the few places where the dialects differ are marked there. Every write is one transaction
-//! that takes the next global revision first (see DESIGN.md, "Stores").
+//! that takes the next global revision first (see `docs/design.md`, "Stores").
 
 mod leadership;
 mod queries;

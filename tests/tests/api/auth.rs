@@ -2,47 +2,23 @@
 //! and every kind of bad token refused without reading or writing anything.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use mcp_config::config::AuthMode;
-use mcp_config_proto::v1::GetPromptsRequest;
 use mcp_config_tests::{
-    service::{EXAMPLE_BUNDLE, Service, settings},
-    tokens::{SECRET, jwt_service, now, token, token_with},
+    service::{Service, prompts, settings},
+    tokens::{SECRET, admin, example_with_jwt, jwt_service, now, token, token_with, with_token},
 };
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tonic::{Code, Request};
 
 async fn start() -> (tempfile::TempDir, Service) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
-    let mut config = settings(&url, None);
-    config.auth = AuthMode::Jwt;
-    config.jwt_secret = Some(SECRET.into());
-    let service = Service::start(config).await;
-    let admin = token("root", None, &["admin"]);
-    let response = reqwest::Client::new()
-        .post(service.admin("/bundle"))
-        .bearer_auth(&admin)
-        .header("content-type", "application/yaml")
-        .body(EXAMPLE_BUNDLE)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    (dir, service)
+    example_with_jwt(|_| {}).await
 }
 
 async fn grpc_read(service: &Service, token: Option<&str>, org: &str) -> Result<usize, Code> {
-    let mut request = Request::new(GetPromptsRequest {
-        org_id: org.into(),
-        server: "github".into(),
-        ..Default::default()
-    });
-    if let Some(token) = token {
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    }
+    let request = match token {
+        Some(token) => with_token(prompts(org, "github"), token),
+        None => Request::new(prompts(org, "github")),
+    };
     let mut grpc = service.grpc().await;
     grpc.get_prompts(request)
         .await
@@ -53,14 +29,14 @@ async fn grpc_read(service: &Service, token: Option<&str>, org: &str) -> Result<
 async fn http(
     service: &Service,
     token: Option<&str>,
-    method: reqwest::Method,
+    method: Method,
     path: &str,
     body: Option<Value>,
 ) -> StatusCode {
-    let mut request = reqwest::Client::new().request(method, service.admin(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
+    let mut request = match token {
+        Some(token) => admin(service, method, path, token),
+        None => reqwest::Client::new().request(method, service.admin(path)),
+    };
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -73,7 +49,6 @@ fn prompt_body(text: &str) -> Option<Value> {
 
 #[tokio::test]
 async fn every_role_and_org_gets_exactly_its_rights_on_both_doors() {
-    use reqwest::Method;
     let (_dir, service) = start().await;
     const OK: bool = true;
     const NO: bool = false;
@@ -185,10 +160,8 @@ async fn every_role_and_org_gets_exactly_its_rights_on_both_doors() {
     assert_eq!(put, StatusCode::FORBIDDEN);
 
     // The actor of every change is the token's subject.
-    let admin = token("root", None, &["admin"]);
-    let log: Value = reqwest::Client::new()
-        .get(service.admin("/changes?org=acme&limit=1000"))
-        .bearer_auth(&admin)
+    let root = token("root", None, &["admin"]);
+    let log: Value = admin(&service, Method::GET, "/changes?org=acme&limit=1000", &root)
         .send()
         .await
         .unwrap()
@@ -209,22 +182,9 @@ async fn every_role_and_org_gets_exactly_its_rights_on_both_doors() {
 
 #[tokio::test]
 async fn bad_tokens_are_rejected_and_change_nothing() {
-    use reqwest::Method;
     let (_dir, service) = start().await;
-    let admin = token("root", None, &["admin"]);
-    let latest = || async {
-        let log: Value = reqwest::Client::new()
-            .get(service.admin("/changes?limit=1000"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        log["next_after"].as_u64()
-    };
-    let before = latest().await;
+    let root = token("root", None, &["admin"]);
+    let before = service.latest_revision_as(&root).await;
     let claims = |exp: u64| json!({"sub": "mallory", "roles": ["admin"], "exp": exp});
     let header_none = base64_url(r#"{"alg":"none","typ":"JWT"}"#);
     let payload = base64_url(&claims(now() + 600).to_string());
@@ -298,7 +258,11 @@ async fn bad_tokens_are_rejected_and_change_nothing() {
         .await
         .unwrap();
     assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(latest().await, before, "nothing was written");
+    assert_eq!(
+        service.latest_revision_as(&root).await,
+        before,
+        "nothing was written"
+    );
 }
 
 fn base64_url(text: &str) -> String {
@@ -316,21 +280,14 @@ async fn health_stays_open_without_a_token() {
 #[tokio::test]
 async fn the_admin_api_limits_each_token_subject_separately() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
-    let mut config = settings(&url, None);
-    config.auth = AuthMode::Jwt;
-    config.jwt_secret = Some(SECRET.into());
-    config.admin_rate_limit = 1;
-    let service = Service::start(config).await;
+    let service = jwt_service(dir.path(), |c| c.admin_rate_limit = 1).await;
     let (ann, bob) = (
         token("ann", None, &["admin"]),
         token("bob", None, &["admin"]),
     );
     let mut statuses = Vec::new();
     for _ in 0..6 {
-        let response = reqwest::Client::new()
-            .get(service.admin("/orgs"))
-            .bearer_auth(&ann)
+        let response = admin(&service, Method::GET, "/orgs", &ann)
             .send()
             .await
             .unwrap();
@@ -341,9 +298,7 @@ async fn the_admin_api_limits_each_token_subject_separately() {
         "{statuses:?}"
     );
     assert_eq!(statuses[0], StatusCode::OK, "a burst is allowed");
-    let other = reqwest::Client::new()
-        .get(service.admin("/orgs"))
-        .bearer_auth(&bob)
+    let other = admin(&service, Method::GET, "/orgs", &bob)
         .send()
         .await
         .unwrap();
@@ -498,7 +453,7 @@ async fn es256_public_keys_jwks_reload_issuer_and_audience() {
         Err(Code::Unauthenticated),
         "k2 not yet known"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let first_written = std::fs::metadata(&jwks_path).unwrap().modified().unwrap();
     std::fs::write(
         &jwks_path,
         serde_json::to_vec(
@@ -507,7 +462,16 @@ async fn es256_public_keys_jwks_reload_issuer_and_audience() {
         .unwrap(),
     )
     .unwrap();
-    let reloaded = mcp_config_tests::eventually(std::time::Duration::from_secs(5), || async {
+    // The service reloads when the file's modification time changes. Rewritten within the
+    // same tick of a coarse file system clock, the file would look unchanged: its time is set
+    // apart explicitly rather than by waiting for the clock to move on.
+    std::fs::File::options()
+        .write(true)
+        .open(&jwks_path)
+        .unwrap()
+        .set_modified(first_written + std::time::Duration::from_secs(10))
+        .unwrap();
+    let reloaded = mcp_config_tests::eventually(std::time::Duration::from_secs(10), || async {
         grpc_read(&jwks_service, Some(&by_second), "").await.is_ok()
     })
     .await;

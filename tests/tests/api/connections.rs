@@ -4,7 +4,7 @@
 //!
 //! Every wait is bounded generously ([`BOUND`]); no test asserts how long anything took.
 
-use std::{net::Ipv4Addr, time::Duration};
+use std::net::Ipv4Addr;
 
 use futures::StreamExt;
 use mcp_config_proto::v1::WatchRequest;
@@ -135,8 +135,15 @@ async fn a_quiet_watch_stream_outlives_the_idle_timeout() {
         .unwrap()
         .into_inner();
     // Longer than the idle timeout with no calls and no events: only the server's pings and
-    // the client's answers cross the connection, and they must be enough to keep it.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // the client's answers cross the connection, and they must be enough to keep it. A
+    // connection opened after the stream and silent since is closed once the idle timeout has
+    // passed on the service's own clock; waiting for that, rather than for a guessed time,
+    // proves the stream has been quiet for longer than the timeout.
+    let mut later_and_silent = TcpStream::connect(service.grpc_addr).await.unwrap();
+    assert!(
+        closed_by_server(&mut later_and_silent).await,
+        "the idle timeout never closed a silent connection"
+    );
     service.import(EXAMPLE_BUNDLE).await;
     let event = tokio::time::timeout(BOUND, events.next())
         .await

@@ -4,13 +4,12 @@
 use std::{sync::Arc, time::Duration};
 
 use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
-use futures::StreamExt;
-use mcp_config_proto::v1::{GetPromptsRequest, InvalidationEvent, WatchRequest};
+use mcp_config_proto::v1::{InvalidationEvent, WatchRequest};
 use mcp_config_tests::{
     eventually,
     postgres::Postgres,
     redis::Redis,
-    service::{EXAMPLE_BUNDLE, Service, settings},
+    service::{EXAMPLE_BUNDLE, Service, next_event, prompts, settings, sqlite_url},
 };
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -60,12 +59,11 @@ impl RawSubscriber {
 
 async fn first_message(service: &Service, org: &str, prompt: &str) -> String {
     let mut grpc = service.grpc().await;
-    let request = GetPromptsRequest {
-        org_id: org.into(),
-        server: "github".into(),
-        ..Default::default()
-    };
-    let view = grpc.get_prompts(request).await.unwrap().into_inner();
+    let view = grpc
+        .get_prompts(prompts(org, "github"))
+        .await
+        .unwrap()
+        .into_inner();
     view.prompts
         .iter()
         .find(|p| p.name == prompt)
@@ -223,19 +221,9 @@ async fn redis_down_loses_no_event_and_reads_keep_working() {
     );
 }
 
-async fn next_event(stream: &mut tonic::Streaming<InvalidationEvent>) -> InvalidationEvent {
-    tokio::time::timeout(WAIT, stream.next())
-        .await
-        .expect("an event in time")
-        .expect("the stream is open")
-        .unwrap()
-}
-
 #[tokio::test]
 async fn watch_replays_from_a_revision_then_goes_live_with_filters() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = Service::sqlite(&dir).await;
-    service.import(EXAMPLE_BUNDLE).await;
+    let (_dir, service) = Service::example_on_sqlite().await;
     let mut grpc = service.grpc().await;
 
     let mut all = grpc
@@ -298,7 +286,7 @@ async fn watch_replays_from_a_revision_then_goes_live_with_filters() {
 #[tokio::test]
 async fn watch_from_a_pruned_revision_is_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
+    let url = sqlite_url(dir.path());
     let service = Service::start(settings(&url, None)).await;
     service.import(EXAMPLE_BUNDLE).await;
     let store = mcp_config::store::Store::connect(&url, 1).await.unwrap();
@@ -347,11 +335,7 @@ async fn a_subscriber_told_of_a_change_reads_the_new_view_from_the_publishing_re
     subscriber.init().await.unwrap();
     let mut messages = subscriber.message_rx();
     let mut grpc = service.grpc().await;
-    let request = GetPromptsRequest {
-        org_id: "acme".into(),
-        server: "github".into(),
-        ..Default::default()
-    };
+    let request = prompts("acme", "github");
     let reads = Arc::new(Mutex::new(Vec::new()));
     let recorded = reads.clone();
     let reader = tokio::spawn(async move {
@@ -392,20 +376,14 @@ async fn a_subscriber_told_of_a_change_reads_the_new_view_from_the_publishing_re
 
 #[tokio::test]
 async fn a_watcher_told_of_a_change_reads_the_new_view() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = Service::sqlite(&dir).await;
-    service.import(EXAMPLE_BUNDLE).await;
+    let (_dir, service) = Service::example_on_sqlite().await;
     let mut grpc = service.grpc().await;
     let mut stream = grpc
         .watch(WatchRequest::default())
         .await
         .unwrap()
         .into_inner();
-    let request = GetPromptsRequest {
-        org_id: "acme".into(),
-        server: "github".into(),
-        ..Default::default()
-    };
+    let request = prompts("acme", "github");
     for round in 0..20 {
         first_message(&service, "acme", "review-pr").await;
         let response = put_prompt(&service, "acme", "review-pr", &format!("round {round}")).await;

@@ -2,10 +2,10 @@
 
 use std::{path::Path, process::Command};
 
-use mcp_config_proto::v1::{GetPromptsRequest, config_service_client::ConfigServiceClient};
+use mcp_config_proto::v1::config_service_client::ConfigServiceClient;
 use mcp_config_tests::{
     raw::closed_by_server,
-    service::{Service, settings, settings_with},
+    service::{Service, prompts, settings, settings_with, sqlite_url},
 };
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
@@ -18,12 +18,8 @@ fn make_certs(dir: &Path) {
 
 async fn read_over(channel: Result<Channel, tonic::transport::Error>) -> bool {
     let Ok(channel) = channel else { return false };
-    let request = GetPromptsRequest {
-        server: "github".into(),
-        ..Default::default()
-    };
     ConfigServiceClient::new(channel)
-        .get_prompts(request)
+        .get_prompts(prompts("", "github"))
         .await
         .is_ok()
 }
@@ -33,10 +29,7 @@ async fn grpc_requires_tls_and_a_client_certificate_and_http_serves_https() {
     let dir = tempfile::tempdir().unwrap();
     make_certs(dir.path());
     let pem = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
-    let mut config = settings(
-        &format!("sqlite://{}", dir.path().join("db.sqlite").display()),
-        None,
-    );
+    let mut config = settings(&sqlite_url(dir.path()), None);
     config.tls_cert = Some(dir.path().join("server.pem"));
     config.tls_key = Some(dir.path().join("server.key"));
     config.tls_client_ca = Some(dir.path().join("ca.pem"));
@@ -98,7 +91,7 @@ async fn a_tls_handshake_left_unfinished_is_closed_on_both_ports() {
     make_certs(dir.path());
     // The idle timeout stays at its 300 s: only the handshake timeout can close these in time.
     let mut config = settings_with(
-        &format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+        &sqlite_url(dir.path()),
         None,
         &["--tls-handshake-timeout-secs=1"],
     );

@@ -5,16 +5,9 @@ use mcp_config_tests::service::{EXAMPLE_BUNDLE, Service};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-async fn started() -> (tempfile::TempDir, Service) {
-    let dir = tempfile::tempdir().unwrap();
-    let service = Service::sqlite(&dir).await;
-    service.import(EXAMPLE_BUNDLE).await;
-    (dir, service)
-}
-
 #[tokio::test]
 async fn edit_history_diff_rollback_and_preview() {
-    let (_dir, service) = started().await;
+    let (_dir, service) = Service::example_on_sqlite().await;
     let http = Client::new();
     let url = service.admin("/orgs/acme/servers/github/prompts/security-review");
     let put = |text: &str, expected: u64| {
@@ -135,7 +128,7 @@ async fn edit_history_diff_rollback_and_preview() {
 
 #[tokio::test]
 async fn the_openapi_document_describes_every_route() {
-    let (_dir, service) = started().await;
+    let (_dir, service) = Service::example_on_sqlite().await;
     let document: Value = reqwest::get(service.admin("/openapi.json"))
         .await
         .unwrap()
@@ -156,7 +149,7 @@ async fn the_openapi_document_describes_every_route() {
 
 #[tokio::test]
 async fn orgs_are_created_once_and_listed() {
-    let (_dir, service) = started().await;
+    let (_dir, service) = Service::example_on_sqlite().await;
     let http = Client::new();
     let created = http
         .post(service.admin("/orgs"))
@@ -191,7 +184,7 @@ async fn orgs_are_created_once_and_listed() {
 
 #[tokio::test]
 async fn a_dry_run_import_reports_the_diff_and_writes_nothing() {
-    let (_dir, service) = started().await;
+    let (_dir, service) = Service::example_on_sqlite().await;
     let before = service.latest_revision().await;
     let changed = EXAMPLE_BUNDLE.replace("Summarize the last", "Summarise the last");
     let report: Value = Client::new()
@@ -226,7 +219,7 @@ async fn a_dry_run_import_reports_the_diff_and_writes_nothing() {
 /// write and publish nothing.
 #[tokio::test]
 async fn bad_input_is_a_4xx_naming_the_problem_and_changes_nothing() {
-    let (_dir, service) = started().await;
+    let (_dir, service) = Service::example_on_sqlite().await;
     let http = Client::new();
     let before = service.latest_revision().await;
     let prompt_url = service.admin("/defaults/servers/github/prompts/review-pr");

@@ -7,76 +7,33 @@ use std::time::Duration;
 use futures::StreamExt;
 use mcp_config_proto::v1::{GetPromptRequest, WatchRequest};
 use mcp_config_tests::{
-    service::{EXAMPLE_BUNDLE, Service},
-    tokens::{jwt_service, now, token, token_expiring},
+    service::{Service, next_event, prompts},
+    tokens::{admin, example_with_jwt, now, token, token_expiring, with_token},
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::{Code, Request};
+use tonic::Code;
 
 /// The longest any single step may take here: a bound for a test that would otherwise hang,
 /// never a timing assertion.
 const HANG: Duration = Duration::from_secs(30);
-
-async fn started(
-    configure: impl FnOnce(&mut mcp_config::config::Settings),
-) -> (tempfile::TempDir, Service) {
-    let dir = tempfile::tempdir().unwrap();
-    let service = jwt_service(dir.path(), configure).await;
-    let imported = admin(
-        &service,
-        Method::POST,
-        "/bundle",
-        &token("root", None, &["admin"]),
-    )
-    .header("content-type", "application/yaml")
-    .body(EXAMPLE_BUNDLE)
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(imported.status(), StatusCode::OK);
-    (dir, service)
-}
-
-fn admin(service: &Service, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
-    reqwest::Client::new()
-        .request(method, service.admin(path))
-        .bearer_auth(token)
-}
 
 async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn latest_revision(service: &Service) -> u64 {
-    let (_, changes) = json_of(
-        admin(
-            service,
-            Method::GET,
-            "/changes?limit=1000",
-            &token("root", None, &["admin"]),
-        )
-        .send()
+/// The newest revision, read by a global admin.
+async fn latest_revision(service: &Service) -> Option<u64> {
+    service
+        .latest_revision_as(&token("root", None, &["admin"]))
         .await
-        .unwrap(),
-    )
-    .await;
-    changes["next_after"].as_u64().unwrap_or(0)
-}
-
-fn with_token<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
 }
 
 #[tokio::test]
 async fn a_token_without_a_write_role_is_refused_before_its_bundle_is_read() {
-    let (_dir, service) = started(|_| {}).await;
+    let (_dir, service) = example_with_jwt(|_| {}).await;
     // A body announced at 16 MB of which only the start is sent: only a server that answers
     // before reading the body answers at all.
     let mut connection = tokio::net::TcpStream::connect(service.http_addr)
@@ -99,7 +56,7 @@ async fn a_token_without_a_write_role_is_refused_before_its_bundle_is_read() {
 
 #[tokio::test]
 async fn yaml_alias_bombs_and_deep_nesting_are_refused_and_change_nothing() {
-    let (_dir, service) = started(|_| {}).await;
+    let (_dir, service) = example_with_jwt(|_| {}).await;
     let before = latest_revision(&service).await;
     let root = token("root", None, &["admin"]);
     let mut bomb = format!("x: &big \"{}\"\nys:\n", "a".repeat(10_000));
@@ -134,7 +91,7 @@ fn looping_prompt(messages: usize) -> Value {
 
 #[tokio::test]
 async fn a_prompt_whose_render_would_exhaust_the_budget_is_refused_at_save() {
-    let (_dir, service) = started(|_| {}).await;
+    let (_dir, service) = example_with_jwt(|_| {}).await;
     let editor = token("ann", Some("acme"), &["editor"]);
     let path = "/orgs/acme/servers/github/prompts/spin";
     for (messages, says) in [
@@ -168,7 +125,7 @@ async fn a_prompt_whose_render_would_exhaust_the_budget_is_refused_at_save() {
 
 #[tokio::test]
 async fn a_render_that_grows_with_its_arguments_stops_at_the_prompts_budget() {
-    let (_dir, service) = started(|_| {}).await;
+    let (_dir, service) = example_with_jwt(|_| {}).await;
     let editor = token("ann", Some("acme"), &["editor"]);
     let content = json!({"content": {
         "arguments": [{"name": "text", "required": true}],
@@ -252,11 +209,7 @@ async fn orgs_seen(
 ) -> Vec<String> {
     let mut orgs = Vec::new();
     loop {
-        let event = tokio::time::timeout(HANG, stream.next())
-            .await
-            .expect("an event")
-            .expect("the stream is open")
-            .unwrap();
+        let event = next_event(stream).await;
         orgs.push(event.org_id.clone());
         if event.revision >= until {
             return orgs;
@@ -266,7 +219,7 @@ async fn orgs_seen(
 
 #[tokio::test]
 async fn watch_tells_each_token_only_what_it_may_read() {
-    let (_dir, service) = started(|_| {}).await;
+    let (_dir, service) = example_with_jwt(|_| {}).await;
     for (who, denied) in [
         ("no role, no org", token("mallory", None, &[])),
         ("no role, an org", token("mallory", Some("acme"), &[])),
@@ -291,7 +244,7 @@ async fn watch_tells_each_token_only_what_it_may_read() {
 
     // The example bundle wrote the defaults, then acme's and globex's entries: a replay from
     // the start shows each token its share only.
-    let latest = latest_revision(&service).await;
+    let latest = latest_revision(&service).await.unwrap();
     let replay = WatchRequest {
         since_revision: 1,
         ..Default::default()
@@ -334,7 +287,7 @@ async fn watch_tells_each_token_only_what_it_may_read() {
 
 #[tokio::test]
 async fn a_watch_ends_when_its_token_expires() {
-    let (_dir, service) = started(|c| c.jwt_leeway_secs = 0).await;
+    let (_dir, service) = example_with_jwt(|c| c.jwt_leeway_secs = 0).await;
     let short_lived = token_expiring("svc", None, &["service"], now() + 2);
     let mut stream = watch(&service, &short_lived, WatchRequest::default())
         .await
@@ -348,7 +301,7 @@ async fn a_watch_ends_when_its_token_expires() {
 
 #[tokio::test]
 async fn watch_streams_are_capped_per_token_subject() {
-    let (_dir, service) = started(|c| c.watch_max_streams_per_principal = 3).await;
+    let (_dir, service) = example_with_jwt(|c| c.watch_max_streams_per_principal = 3).await;
     let fleet = token("fleet", None, &["service"]);
     let mut open = Vec::new();
     for _ in 0..3 {
@@ -384,7 +337,7 @@ async fn watch_streams_are_capped_per_token_subject() {
 
 #[tokio::test]
 async fn only_a_global_admin_creates_orgs_and_the_creator_is_recorded() {
-    let (_dir, service) = started(|_| {}).await;
+    let (_dir, service) = example_with_jwt(|_| {}).await;
     let bundle = "orgs:\n  newco:\n    servers:\n      github:\n        prompts:\n          p: {messages: [{role: user, text: hi}]}\n";
     let root = token("root", None, &["admin"]);
     let refused = admin(
@@ -436,7 +389,7 @@ async fn only_a_global_admin_creates_orgs_and_the_creator_is_recorded() {
 
 #[tokio::test]
 async fn a_write_answers_only_with_what_the_writer_may_read() {
-    let (_dir, service) = started(|_| {}).await;
+    let (_dir, service) = example_with_jwt(|_| {}).await;
     let orgless_editor = token("ed", None, &["editor"]);
     let path = "/orgs/acme/servers/github/prompts/review-pr";
     let (status, _) = json_of(
@@ -466,7 +419,7 @@ async fn a_write_answers_only_with_what_the_writer_may_read() {
 
 #[tokio::test]
 async fn claims_are_taken_exactly() {
-    let (_dir, service) = started(|_| {}).await;
+    let (_dir, service) = example_with_jwt(|_| {}).await;
     for org in ["", " "] {
         let (status, _) = json_of(
             admin(
@@ -496,14 +449,7 @@ async fn claims_are_taken_exactly() {
     let acme_service = token("acme-mcp", Some("acme"), &["service"]);
     let mut grpc = service.grpc().await;
     let other_org = grpc
-        .get_prompts(with_token(
-            mcp_config_proto::v1::GetPromptsRequest {
-                org_id: "globex".into(),
-                server: "github".into(),
-                ..Default::default()
-            },
-            &acme_service,
-        ))
+        .get_prompts(with_token(prompts("globex", "github"), &acme_service))
         .await
         .unwrap_err();
     assert_eq!(other_org.code(), Code::PermissionDenied);
@@ -511,7 +457,7 @@ async fn claims_are_taken_exactly() {
 
 #[tokio::test]
 async fn names_that_look_alike_are_one_name_or_refused() {
-    let (_dir, service) = started(|_| {}).await;
+    let (_dir, service) = example_with_jwt(|_| {}).await;
     let editor = token("ann", Some("acme"), &["editor"]);
     let prompt = json!({"content": {"messages": [{"role": "user", "text": "hi"}]}});
     let put = |key: &'static str| {

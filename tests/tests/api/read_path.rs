@@ -9,20 +9,12 @@ use mcp_config_proto::v1::{
 };
 use mcp_config_tests::{
     postgres::Postgres,
-    service::{EXAMPLE_BUNDLE, Service, settings},
+    service::{EXAMPLE_BUNDLE, Service, prompts, settings},
 };
 use tonic::Code;
 
 fn names(response: &mcp_config_proto::v1::GetPromptsResponse) -> Vec<&str> {
     response.prompts.iter().map(|p| p.name.as_str()).collect()
-}
-
-fn prompts(org: &str, server: &str) -> GetPromptsRequest {
-    GetPromptsRequest {
-        org_id: org.into(),
-        server: server.into(),
-        ..Default::default()
-    }
 }
 
 async fn reads_the_example_bundle(service: &Service) {
@@ -268,23 +260,7 @@ async fn the_example_reads_right_on_postgres() {
 async fn health_and_readiness_answer() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::sqlite(&dir).await;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", service.grpc_addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-    let status = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "mcp_config.v1.ConfigService".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        status.status(),
-        tonic_health::pb::health_check_response::ServingStatus::Serving
-    );
+    assert!(service.serving().await, "gRPC health: serving");
     let ready: serde_json::Value = reqwest::get(service.url("/readyz"))
         .await
         .unwrap()
