@@ -4,6 +4,7 @@
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use mcp_config_proto::v1;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::{
     domain::{InvalidInput, Kind},
@@ -16,7 +17,7 @@ pub const MAX_CONTENT_BYTES: usize = 1024 * 1024;
 /// Most messages one prompt may hold (MCP prompts hold a handful).
 pub const MAX_MESSAGES: usize = 100;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromptArgument {
     pub name: String,
@@ -26,7 +27,7 @@ pub struct PromptArgument {
     pub required: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromptMessage {
     pub role: Role,
@@ -34,7 +35,7 @@ pub struct PromptMessage {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
@@ -51,7 +52,7 @@ impl Role {
 }
 
 /// A prompt without its name (the name is the entry's key).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromptContent {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -63,7 +64,7 @@ pub struct PromptContent {
     pub messages: Vec<PromptMessage>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Annotations {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -76,7 +77,7 @@ pub struct Annotations {
 
 /// A resource without its URI (the URI is the entry's key). Exactly one of `text` and `blob`
 /// (base64) holds its contents.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceContent {
     pub name: String,
@@ -95,7 +96,7 @@ pub struct ResourceContent {
 }
 
 /// The content of one version of an entry, of either kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum Content {
     Prompt(PromptContent),

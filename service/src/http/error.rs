@@ -5,7 +5,7 @@
 
 use axum::{
     Json,
-    extract::rejection::{JsonRejection, QueryRejection, StringRejection},
+    extract::rejection::{JsonRejection, PathRejection, QueryRejection, StringRejection},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -45,6 +45,7 @@ pub struct ErrorDetail {
     code: &'static str,
     message: String,
     /// The input at fault (`slug`, `content.messages[0].text`, `arguments.name`), when one is.
+    #[schema(required = true)]
     field: Option<String>,
 }
 
@@ -77,6 +78,12 @@ impl From<JsonRejection> for ApiError {
 impl From<StringRejection> for ApiError {
     fn from(rejection: StringRejection) -> Self {
         unreadable_body(rejection.status(), rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::BadRequest(StatusCode::BAD_REQUEST, rejection.body_text())
     }
 }
 

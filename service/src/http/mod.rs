@@ -1,6 +1,7 @@
 //! The HTTP door: the admin API under `/admin/v1`, and `/healthz` / `/readyz`.
 
 mod admin;
+mod answers;
 mod error;
 mod openapi;
 

@@ -7,16 +7,21 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::IntoParams;
 
 use super::{ApiResult, Caller};
 use crate::{
     auth,
-    bundle::{self, Bundle, Format, import::Missing},
+    bundle::{
+        self, Bundle, Format,
+        import::{ImportReport, Missing},
+    },
     domain::{InvalidInput, Scope, Slug},
     edits::NewOrgs,
-    http::HttpState,
+    http::{
+        ApiError, HttpState,
+        answers::{Conflict, NotFound, Refusals, TooLarge},
+    },
 };
 
 #[derive(Deserialize, IntoParams)]
@@ -56,13 +61,13 @@ fn format_of(headers: &HeaderMap) -> Format {
 
 /// Imports a bundle (YAML, or JSON with a JSON content type): all or nothing, or with
 /// `dry_run=true` only the diff.
-#[utoipa::path(post, path = "/admin/v1/bundle", params(ImportQuery), request_body(content = String, content_type = "application/yaml", description = "a bundle (YAML, or JSON with a JSON content type)"), responses((status = 200, description = "the diff (and revisions committed)"), (status = 400, description = "the first problem, by its path in the bundle"), (status = 409), (status = 413)))]
+#[utoipa::path(post, path = "/admin/v1/bundle", params(ImportQuery), request_body(content = String, content_type = "application/yaml", description = "a bundle (YAML, or JSON with a JSON content type)"), responses((status = 200, description = "the diff (and revisions committed)", body = ImportReport), Refusals, NotFound, Conflict, TooLarge))]
 pub(crate) async fn import_bundle(
     State(state): State<HttpState>,
     caller: Caller,
     query: Result<Query<ImportQuery>, QueryRejection>,
     request: axum::extract::Request,
-) -> ApiResult {
+) -> ApiResult<ImportReport> {
     // Nothing of the body is read before the caller is known to be able to write somewhere.
     auth::check_may_write(&caller.0)?;
     let Query(q) = query?;
@@ -85,22 +90,24 @@ pub(crate) async fn import_bundle(
         .editor
         .import(&plan, missing, q.dry_run, new_orgs, caller.actor())
         .await?;
-    Ok(Json(json!(report)))
+    Ok(Json(report))
 }
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExportQuery {
+    /// `yaml` (the default) or `json`.
+    #[param(pattern = "^(yaml|json)$")]
     format: Option<String>,
 }
 
-#[utoipa::path(get, path = "/admin/v1/bundle", params(ExportQuery), responses((status = 200, description = "the bundle"), (status = 400), (status = 403)))]
+#[utoipa::path(get, path = "/admin/v1/bundle", params(ExportQuery), responses((status = 200, description = "every scope's entries as one bundle", content((Bundle = "application/yaml"), (Bundle = "application/json"))), Refusals))]
 pub(crate) async fn export_bundle(
     State(state): State<HttpState>,
     caller: Caller,
     query: Result<Query<ExportQuery>, QueryRejection>,
-) -> ApiResult<Response> {
+) -> Result<Response, ApiError> {
     auth::check_global_admin(&caller.0)?;
     let Query(q) = query?;
     let (format, content_type) = match q.format.as_deref() {

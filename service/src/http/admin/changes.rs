@@ -4,65 +4,102 @@ use axum::{
     Json,
     extract::{Query, State, rejection::QueryRejection},
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiResult, Caller};
 use crate::{
     auth,
-    domain::{InvalidInput, Scope, Slug},
-    http::HttpState,
+    domain::{InvalidInput, Kind, Scope, Slug},
+    http::{HttpState, answers::Refusals},
     store::Change,
 };
 
 /// Most changes one page of the change log returns.
 const MAX_CHANGES_PAGE: u32 = 1000;
 
-pub(super) fn change_json(change: &Change) -> Value {
-    json!({
-        "revision": change.revision,
-        "org": change.org,
-        "server": change.server,
-        "kind": change.kind,
-        "keys": change.keys,
-        "action": change.action,
-        "actor": change.actor,
-        "created_at": change.created_at,
-        "published": change.published,
-    })
+/// One committed change, as the change log and a write's answer show it.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ChangeRecord {
+    revision: u64,
+    /// Empty for a change of the defaults.
+    org: String,
+    server: String,
+    kind: Kind,
+    /// The keys the change touched.
+    keys: Vec<String>,
+    /// What the change did (`import` when one change wrote several keys).
+    action: String,
+    /// The token subject that made it.
+    actor: String,
+    /// Milliseconds since the Unix epoch.
+    created_at: i64,
+    /// Whether the relay has published it to the other replicas yet.
+    published: bool,
+}
+
+impl From<Change> for ChangeRecord {
+    fn from(change: Change) -> Self {
+        Self {
+            revision: change.revision,
+            org: change.org,
+            server: change.server,
+            kind: change.kind,
+            keys: change.keys,
+            action: change.action,
+            actor: change.actor,
+            created_at: change.created_at,
+            published: change.published,
+        }
+    }
+}
+
+/// A page of the change log.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ChangePage {
+    changes: Vec<ChangeRecord>,
+    /// The `after` that asks for the next page; null when this page is empty.
+    #[schema(required = true)]
+    next_after: Option<u64>,
 }
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChangesQuery {
+    /// Changes after this revision.
     #[serde(default)]
     after: u64,
+    /// How many at most (100 unless given).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// Only this org's changes (a global admin may leave it out for all of them).
     org: Option<String>,
+    /// Only this server's changes.
     server: Option<String>,
 }
 
-#[utoipa::path(get, path = "/admin/v1/changes", params(ChangesQuery), responses((status = 200, description = "a page of the change log"), (status = 400), (status = 403)))]
+#[utoipa::path(get, path = "/admin/v1/changes", params(ChangesQuery), responses((status = 200, description = "a page of the change log", body = ChangePage), Refusals))]
 pub(crate) async fn changes(
     State(state): State<HttpState>,
     caller: Caller,
     query: Result<Query<ChangesQuery>, QueryRejection>,
-) -> ApiResult {
+) -> ApiResult<ChangePage> {
     let Query(q) = query?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_CHANGES_PAGE {
         return Err(InvalidInput::new("limit", format!("between 1 and {MAX_CHANGES_PAGE}")).into());
     }
-    if let Some(org) = &q.org {
-        Slug::parse("org", org)?;
-    }
+    let org = q
+        .org
+        .as_deref()
+        .map(|o| Slug::parse("org", o))
+        .transpose()?;
     if let Some(server) = &q.server {
         Slug::parse("server", server)?;
     }
-    match &q.org {
-        Some(org) => auth::check_read(&caller.0, &Scope::Org(Slug::parse("org", org)?))?,
+    match org {
+        Some(org) => auth::check_read(&caller.0, &Scope::Org(org))?,
         None => auth::check_global_admin(&caller.0)?,
     }
     let changes = state
@@ -70,7 +107,9 @@ pub(crate) async fn changes(
         .changes(q.after, limit, q.org.as_deref(), q.server.as_deref())
         .await?;
     let next_after = changes.last().map(|c| c.revision);
-    Ok(Json(
-        json!({"changes": changes.iter().map(change_json).collect::<Vec<_>>(), "next_after": next_after}),
-    ))
+    let changes = changes.into_iter().map(ChangeRecord::from).collect();
+    Ok(Json(ChangePage {
+        changes,
+        next_after,
+    }))
 }

@@ -4,45 +4,70 @@ use axum::{
     Json,
     extract::{Query, State, rejection::QueryRejection},
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiResult, Body, Caller, EntryPath, written::written};
-use crate::{auth, content::Content, http::HttpState};
+use super::{
+    ApiResult, Body, Caller, EntryPath, KeyParam, ListParams, ListPath,
+    written::{Written, written},
+};
+use crate::{
+    auth,
+    catalog::EntryView,
+    content::Content,
+    http::{
+        HttpState,
+        answers::{Conflict, NotFound, NotJson, Refusals, TooLarge},
+    },
+};
 
-#[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/{kind}", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources")), responses((status = 200, description = "the scope's entries, inactive and deleted included"), (status = 400), (status = 403)))]
-pub(crate) async fn list_entries(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
+/// The entries of a server's list in one scope.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EntryList {
+    entries: Vec<EntryView>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/{kind}", params(ListParams), responses((status = 200, description = "the scope's entries, inactive and deleted included", body = EntryList), Refusals))]
+pub(crate) async fn list_entries(
+    State(state): State<HttpState>,
+    path: ListPath,
+) -> ApiResult<EntryList> {
     auth::check_read(&path.principal, &path.scope)?;
     let entries = state
         .catalog
         .entries(&path.scope, &path.server, path.kind)
         .await?;
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(EntryList { entries }))
 }
 
-#[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded")), responses((status = 200, description = "the entry"), (status = 404)))]
-pub(crate) async fn get_entry(State(state): State<HttpState>, path: EntryPath) -> ApiResult {
+#[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}", params(ListParams, KeyParam), responses((status = 200, description = "the entry", body = EntryView), Refusals, NotFound))]
+pub(crate) async fn get_entry(
+    State(state): State<HttpState>,
+    path: EntryPath,
+) -> ApiResult<EntryView> {
     let entry = state.catalog.entry(&path.readable()?).await?;
-    Ok(Json(json!(entry)))
+    Ok(Json(entry))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PutEntry {
+    /// Read as JSON first so that a content error names its field under `content`.
+    #[schema(value_type = Content)]
     content: Value,
     expected_version: Option<u64>,
     #[serde(default)]
     message: String,
 }
 
-#[utoipa::path(put, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded")), request_body = PutEntry, responses((status = 200, description = "the entry after the write, and the change"), (status = 400, description = "invalid input, the field named"), (status = 401), (status = 403), (status = 404), (status = 409, description = "version conflict, with current_version")))]
+#[utoipa::path(put, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}", params(ListParams, KeyParam), request_body = PutEntry, responses((status = 200, description = "the entry after the write, and the change", body = Written), Refusals, NotFound, Conflict, TooLarge, NotJson))]
 pub(crate) async fn put_entry(
     State(state): State<HttpState>,
     caller: Caller,
     path: EntryPath,
     Body(put): Body<PutEntry>,
-) -> ApiResult {
+) -> ApiResult<Written> {
     let id = path.writable()?;
     let content = Content::from_json(id.kind, put.content).map_err(|e| e.within("content"))?;
     let change = state
@@ -62,16 +87,17 @@ pub(crate) async fn put_entry(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Expected {
+    /// The version the writer last saw (0: none); another current version is a conflict.
     expected_version: Option<u64>,
 }
 
-#[utoipa::path(delete, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded"), Expected), responses((status = 200, description = "the entry after the write, and the change"), (status = 400, description = "invalid input, the field named"), (status = 401), (status = 403), (status = 404), (status = 409, description = "version conflict, with current_version")))]
+#[utoipa::path(delete, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}", params(ListParams, KeyParam, Expected), responses((status = 200, description = "the entry after the write, and the change", body = Written), Refusals, NotFound, Conflict))]
 pub(crate) async fn delete_entry(
     State(state): State<HttpState>,
     caller: Caller,
     path: EntryPath,
     query: ExpectedQuery,
-) -> ApiResult {
+) -> ApiResult<Written> {
     let Query(expected) = query?;
     let id = path.writable()?;
     let change = state
@@ -89,7 +115,7 @@ async fn set_active(
     path: EntryPath,
     query: ExpectedQuery,
     active: bool,
-) -> ApiResult {
+) -> ApiResult<Written> {
     let Query(expected) = query?;
     let id = path.writable()?;
     let change = state
@@ -104,22 +130,22 @@ async fn set_active(
     written(&state, &caller, &id, change).await
 }
 
-#[utoipa::path(post, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/activate", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded"), Expected), responses((status = 200, description = "the entry after the write, and the change"), (status = 400, description = "invalid input, the field named"), (status = 401), (status = 403), (status = 404), (status = 409, description = "version conflict, with current_version")))]
+#[utoipa::path(post, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/activate", params(ListParams, KeyParam, Expected), responses((status = 200, description = "the entry after the write, and the change", body = Written), Refusals, NotFound, Conflict))]
 pub(crate) async fn activate(
     State(state): State<HttpState>,
     caller: Caller,
     path: EntryPath,
     query: ExpectedQuery,
-) -> ApiResult {
+) -> ApiResult<Written> {
     set_active(state, caller, path, query, true).await
 }
 
-#[utoipa::path(post, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/deactivate", params(("server" = String, Path, description = "MCP server slug"), ("kind" = String, Path, description = "prompts or resources"), ("key" = String, Path, description = "prompt name or resource URI, percent-encoded"), Expected), responses((status = 200, description = "the entry after the write, and the change"), (status = 400, description = "invalid input, the field named"), (status = 401), (status = 403), (status = 404), (status = 409, description = "version conflict, with current_version")))]
+#[utoipa::path(post, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/deactivate", params(ListParams, KeyParam, Expected), responses((status = 200, description = "the entry after the write, and the change", body = Written), Refusals, NotFound, Conflict))]
 pub(crate) async fn deactivate(
     State(state): State<HttpState>,
     caller: Caller,
     path: EntryPath,
     query: ExpectedQuery,
-) -> ApiResult {
+) -> ApiResult<Written> {
     set_active(state, caller, path, query, false).await
 }

@@ -13,20 +13,19 @@ pub(crate) mod render;
 pub(crate) mod versions;
 mod written;
 
-use std::collections::HashMap;
-
 use axum::{
     Json, Router,
-    extract::{FromRequest, FromRequestParts, Path, rejection::PathRejection},
-    http::{StatusCode, request::Parts},
+    extract::{FromRequest, FromRequestParts, Path},
+    http::request::Parts,
     routing::{get, post},
 };
-use serde_json::Value;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::{ApiError, HttpState};
 use crate::{
     auth::{self, Principal},
-    domain::{EntryId, EntryKey, InvalidInput, Kind, Scope, Slug},
+    domain::{EntryId, EntryKey, Kind, Scope, Slug},
     error::Error,
 };
 use bundle::{export_bundle, import_bundle};
@@ -36,7 +35,7 @@ use orgs::{create_org, list_orgs};
 use render::render_preview;
 use versions::{diff, history, rollback, version};
 
-type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+type ApiResult<T> = Result<Json<T>, ApiError>;
 
 pub fn routes() -> Router<HttpState> {
     let entries = Router::new()
@@ -102,38 +101,85 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> 
     }
 }
 
-/// The path parameters of an entry route, parsed.
-pub(crate) struct EntryPath {
+/// The path parameters naming a server's list of one kind, as they arrive. The org routes'
+/// `{org}` is documented by `openapi.rs`, which derives those routes from the defaults' ones.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ListParams {
+    #[param(ignore)]
+    org: Option<String>,
+    /// MCP server slug.
+    #[param(pattern = "^[a-z0-9][a-z0-9-]{0,62}$", example = "github")]
+    server: String,
+    /// `prompts` or `resources`.
+    #[param(pattern = "^(prompts|resources)$", example = "prompts")]
+    kind: String,
+}
+
+/// The path parameter naming an entry within its list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct KeyParam {
+    /// Prompt name or resource URI, one percent-encoded path segment.
+    #[param(min_length = 1, example = "review-pr")]
+    key: String,
+}
+
+/// A server's list of one kind in one scope, parsed from the path, and who asks.
+pub(crate) struct ListPath {
     scope: Scope,
     server: Slug,
     kind: Kind,
-    key: Option<EntryKey>,
     principal: Principal,
 }
 
-impl EntryPath {
-    fn id(self) -> Result<EntryId, ApiError> {
-        let key = self
-            .key
-            .ok_or_else(|| InvalidInput::new("key", "missing"))?;
-        Ok(EntryId {
-            scope: self.scope,
-            server: self.server,
-            kind: self.kind,
-            key,
+impl<S: Send + Sync> FromRequestParts<S> for ListPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<ListParams>::from_request_parts(parts, state).await?;
+        let scope = match params.org {
+            Some(org) => Scope::Org(Slug::parse("org", &org)?),
+            None => Scope::Defaults,
+        };
+        let server = Slug::parse("server", &params.server)?;
+        let kind: Kind = params.kind.parse()?;
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        Ok(Self {
+            scope,
+            server,
+            kind,
+            principal,
         })
+    }
+}
+
+/// One entry, parsed from the path, and who asks.
+pub(crate) struct EntryPath {
+    list: ListPath,
+    key: EntryKey,
+}
+
+impl EntryPath {
+    fn id(self) -> EntryId {
+        EntryId {
+            scope: self.list.scope,
+            server: self.list.server,
+            kind: self.list.kind,
+            key: self.key,
+        }
     }
 
     /// The entry, if the caller may read its scope.
     fn readable(self) -> Result<EntryId, ApiError> {
-        auth::check_read(&self.principal, &self.scope)?;
-        self.id()
+        auth::check_read(&self.list.principal, &self.list.scope)?;
+        Ok(self.id())
     }
 
     /// The entry, if the caller may change its scope.
     fn writable(self) -> Result<EntryId, ApiError> {
-        auth::check_write(&self.principal, &self.scope)?;
-        self.id()
+        auth::check_write(&self.list.principal, &self.list.scope)?;
+        Ok(self.id())
     }
 }
 
@@ -141,28 +187,9 @@ impl<S: Send + Sync> FromRequestParts<S> for EntryPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(params): Path<HashMap<String, String>> = Path::from_request_parts(parts, state)
-            .await
-            .map_err(|e: PathRejection| {
-                ApiError::BadRequest(StatusCode::BAD_REQUEST, e.body_text())
-            })?;
-        let scope = match params.get("org") {
-            Some(org) => Scope::Org(Slug::parse("org", org)?),
-            None => Scope::Defaults,
-        };
-        let server = Slug::parse("server", params.get("server").map_or("", String::as_str))?;
-        let kind: Kind = params.get("kind").map_or("", String::as_str).parse()?;
-        let key = params
-            .get("key")
-            .map(|k| EntryKey::parse(kind, k))
-            .transpose()?;
-        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
-        Ok(Self {
-            scope,
-            server,
-            kind,
-            key,
-            principal,
-        })
+        let list = ListPath::from_request_parts(parts, state).await?;
+        let Path(KeyParam { key }) = Path::from_request_parts(parts, state).await?;
+        let key = EntryKey::parse(list.kind, &key)?;
+        Ok(Self { list, key })
     }
 }
