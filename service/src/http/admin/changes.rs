@@ -63,6 +63,15 @@ pub(crate) struct ChangePage {
     next_after: Option<u64>,
 }
 
+impl From<Vec<Change>> for ChangePage {
+    fn from(changes: Vec<Change>) -> Self {
+        Self {
+            next_after: changes.last().map(|c| c.revision),
+            changes: changes.into_iter().map(ChangeRecord::from).collect(),
+        }
+    }
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +88,25 @@ pub(crate) struct ChangesQuery {
     server: Option<String>,
 }
 
+impl ChangesQuery {
+    /// The page size (within bounds) and the org, once the org and server are known to be slugs.
+    fn checked(&self) -> Result<(u32, Option<Slug>), InvalidInput> {
+        let limit = self.limit.unwrap_or(100);
+        if limit == 0 || limit > MAX_CHANGES_PAGE {
+            return Err(InvalidInput::new(
+                "limit",
+                format!("between 1 and {MAX_CHANGES_PAGE}"),
+            ));
+        }
+        let org = self.org.as_deref();
+        let org = org.map(|o| Slug::parse("org", o)).transpose()?;
+        if let Some(server) = &self.server {
+            Slug::parse("server", server)?;
+        }
+        Ok((limit, org))
+    }
+}
+
 #[utoipa::path(get, path = "/admin/v1/changes", params(ChangesQuery), responses((status = 200, description = "a page of the change log", body = ChangePage), Refusals))]
 pub(crate) async fn changes(
     State(state): State<HttpState>,
@@ -86,18 +114,7 @@ pub(crate) async fn changes(
     query: Result<Query<ChangesQuery>, QueryRejection>,
 ) -> ApiResult<ChangePage> {
     let Query(q) = query?;
-    let limit = q.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_CHANGES_PAGE {
-        return Err(InvalidInput::new("limit", format!("between 1 and {MAX_CHANGES_PAGE}")).into());
-    }
-    let org = q
-        .org
-        .as_deref()
-        .map(|o| Slug::parse("org", o))
-        .transpose()?;
-    if let Some(server) = &q.server {
-        Slug::parse("server", server)?;
-    }
+    let (limit, org) = q.checked()?;
     match org {
         Some(org) => auth::check_read(&caller.0, &Scope::Org(org))?,
         None => auth::check_global_admin(&caller.0)?,
@@ -106,10 +123,5 @@ pub(crate) async fn changes(
         .catalog
         .changes(q.after, limit, q.org.as_deref(), q.server.as_deref())
         .await?;
-    let next_after = changes.last().map(|c| c.revision);
-    let changes = changes.into_iter().map(ChangeRecord::from).collect();
-    Ok(Json(ChangePage {
-        changes,
-        next_after,
-    }))
+    Ok(Json(changes.into()))
 }
