@@ -5,9 +5,10 @@ use std::{collections::HashMap, sync::Arc};
 
 use mcp_config_proto::v1::GetPromptResponse;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::{
-    content::PromptContent,
+    content::{Content, PromptContent},
     domain::{EntryId, InvalidInput, Kind, Scope, Slug},
     error::{Error, Result},
     renderer::Renderer,
@@ -20,14 +21,20 @@ pub struct Catalog {
 }
 
 /// An entry as the admin API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct EntryView {
+    /// The prompt name or resource URI.
     pub key: String,
+    /// The current version; 0 for an org's marker that only hides a default.
     pub version: u64,
     pub active: bool,
     pub deleted: bool,
+    /// The revision of the entry's last change.
     pub revision: u64,
+    /// Milliseconds since the Unix epoch.
     pub updated_at: i64,
+    /// The current version's content; null for a hide marker.
+    #[schema(required = true, value_type = Option<Content>)]
     pub content: Option<serde_json::Value>,
 }
 

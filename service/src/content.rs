@@ -4,6 +4,7 @@
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use mcp_config_proto::v1;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::{
     domain::{InvalidInput, Kind},
@@ -16,7 +17,7 @@ pub const MAX_CONTENT_BYTES: usize = 1024 * 1024;
 /// Most messages one prompt may hold (MCP prompts hold a handful).
 pub const MAX_MESSAGES: usize = 100;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromptArgument {
     pub name: String,
@@ -26,7 +27,7 @@ pub struct PromptArgument {
     pub required: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromptMessage {
     pub role: Role,
@@ -34,7 +35,7 @@ pub struct PromptMessage {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
@@ -51,7 +52,7 @@ impl Role {
 }
 
 /// A prompt without its name (the name is the entry's key).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromptContent {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -63,7 +64,7 @@ pub struct PromptContent {
     pub messages: Vec<PromptMessage>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Annotations {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -96,8 +97,9 @@ pub enum ResourceBody {
 }
 
 /// A resource as JSON has it (stored, exchanged in bundles and the admin API).
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ResourceContent)]
 struct ResourceJson {
     name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -112,6 +114,19 @@ struct ResourceJson {
     blob: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     annotations: Option<Annotations>,
+}
+
+/// The OpenAPI schema of a resource is its JSON form's.
+impl utoipa::PartialSchema for ResourceContent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        ResourceJson::schema()
+    }
+}
+
+impl ToSchema for ResourceContent {
+    fn name() -> std::borrow::Cow<'static, str> {
+        ResourceJson::name()
+    }
 }
 
 impl TryFrom<ResourceJson> for ResourceContent {
@@ -157,7 +172,7 @@ impl From<ResourceContent> for ResourceJson {
 }
 
 /// The content of one version of an entry, of either kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum Content {
     Prompt(PromptContent),

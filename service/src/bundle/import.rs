@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{Desired, Plan};
 use crate::{
@@ -14,7 +15,7 @@ use crate::{
 };
 
 /// What a bundle import did (or, dry, would do) to one entry.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryDiff {
     Added,
@@ -34,17 +35,21 @@ impl EntryDiff {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// One entry of an import's diff.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct DiffLine {
     /// `""` for the defaults, in JSON.
+    #[schema(value_type = String)]
     pub org: Scope,
+    #[schema(value_type = String)]
     pub server: Slug,
     pub kind: Kind,
     pub key: String,
     pub diff: EntryDiff,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+/// What an import did, or (dry) would do: the diff entry by entry, and its counts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, ToSchema)]
 pub struct ImportReport {
     pub dry_run: bool,
     pub entries: Vec<DiffLine>,

@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub mod export;
 pub mod import;
@@ -44,7 +45,7 @@ const MAX_YAML_DEPTH: usize = 32;
 /// How long reading a bundle (parse and every check) may take.
 const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Bundle {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -53,7 +54,7 @@ pub struct Bundle {
     pub orgs: BTreeMap<String, OrgBundle>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgBundle {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -62,7 +63,7 @@ pub struct OrgBundle {
     pub servers: BTreeMap<String, ServerEntries>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerEntries {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

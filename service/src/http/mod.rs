@@ -1,6 +1,7 @@
 //! The HTTP door: the admin API under `/admin/v1`, and `/healthz` / `/readyz`.
 
 mod admin;
+mod answers;
 mod error;
 mod openapi;
 
@@ -9,7 +10,7 @@ use axum::{
     extract::{DefaultBodyLimit, Request, State},
     http::{StatusCode, header},
     middleware::{self, Next},
-    response::{IntoResponse, Response},
+    response::Response,
     routing::get,
 };
 use serde_json::json;
@@ -82,32 +83,25 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// Authenticates an admin API request; the handler finds the [`Principal`] in its extensions.
+/// Authenticates an admin API request and holds its subject to the rate limit; the handler
+/// finds the [`Principal`] in its extensions.
 async fn authenticate(
     State(state): State<HttpState>,
     mut request: Request,
     next: Next,
-) -> Response {
+) -> Result<Response, ApiError> {
     let header = request
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
-    match state.authenticator.authenticate(header) {
-        Ok(principal) => {
-            if state.rate_limiter.check_key(&principal.subject).is_err() {
-                let error = json!({"code": "rate_limited", "message": format!("too many requests from {}", principal.subject)});
-                return (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [(header::RETRY_AFTER, "1")],
-                    Json(json!({ "error": error })),
-                )
-                    .into_response();
-            }
-            request.extensions_mut().insert(principal);
-            next.run(request).await
-        }
-        Err(e) => ApiError::from(e).into_response(),
+    let principal = state.authenticator.authenticate(header)?;
+    if state.rate_limiter.check_key(&principal.subject).is_err() {
+        return Err(ApiError::RateLimited {
+            subject: principal.subject,
+        });
     }
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
 }
 
 /// Prometheus metrics (text format).

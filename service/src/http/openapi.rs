@@ -3,6 +3,8 @@
 //!
 //! Entry routes are annotated once, under `/admin/v1/defaults/…`; their `/admin/v1/orgs/{org}/…`
 //! twins (served by the same handlers) are derived here with the extra path parameter.
+//!
+//! Each route lists its success body and the groups of error answers it can give (`answers`).
 
 use utoipa::{
     OpenApi,
@@ -12,29 +14,30 @@ use utoipa::{
     },
 };
 
-use super::admin;
+use super::{admin, error::ErrorBody};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "mcp-config admin API", description = "Prompts and resources of the defaults and of each org: versions, rollback, bundles, the change log."),
     paths(
-        admin::list_orgs,
-        admin::create_org,
-        admin::list_entries,
-        admin::get_entry,
-        admin::put_entry,
-        admin::delete_entry,
-        admin::activate,
-        admin::deactivate,
-        admin::history,
-        admin::version,
-        admin::diff,
-        admin::rollback,
-        admin::render_preview,
-        admin::changes,
-        admin::import_bundle,
-        admin::export_bundle,
+        admin::orgs::list_orgs,
+        admin::orgs::create_org,
+        admin::entries::list_entries,
+        admin::entries::get_entry,
+        admin::entries::put_entry,
+        admin::entries::delete_entry,
+        admin::entries::activate,
+        admin::entries::deactivate,
+        admin::versions::history,
+        admin::versions::version,
+        admin::versions::diff,
+        admin::versions::rollback,
+        admin::render::render_preview,
+        admin::changes::changes,
+        admin::bundle::import_bundle,
+        admin::bundle::export_bundle,
     ),
+    components(schemas(ErrorBody)),
     modifiers(&OrgRoutes),
 )]
 pub struct AdminApi;
@@ -49,7 +52,12 @@ impl utoipa::Modify for OrgRoutes {
             .parameter_in(ParameterIn::Path)
             .required(Required::True)
             .description(Some("org slug"))
-            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .example(Some("acme".into()))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[a-z0-9][a-z0-9-]{0,62}$")),
+            ))
             .build();
         let twins: Vec<_> = openapi
             .paths
@@ -91,6 +99,22 @@ mod tests {
                 paths.iter().any(|p| *p == path),
                 "{path} missing from {paths:?}"
             );
+        }
+    }
+
+    #[test]
+    fn every_answer_of_every_route_has_a_described_body() {
+        let document = super::document();
+        for (path, item) in &document.paths.paths {
+            let operations = [&item.get, &item.put, &item.post, &item.delete];
+            for operation in operations.into_iter().flatten() {
+                for (status, response) in &operation.responses.responses {
+                    let utoipa::openapi::RefOr::T(response) = response else {
+                        panic!("{path} {status}: a reference");
+                    };
+                    assert!(!response.content.is_empty(), "{path} {status}: no body");
+                }
+            }
         }
     }
 }

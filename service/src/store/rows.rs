@@ -70,7 +70,7 @@ pub struct Change {
 }
 
 /// What a change did, as the change log records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeAction {
     Create,
