@@ -4,6 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
 use futures::StreamExt;
 use mcp_config_proto::v1::{self, InvalidationEvent, WatchRequest};
@@ -16,6 +17,14 @@ use crate::{
 };
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Waits between attempts to reopen the Watch stream or resubscribe to Redis: doubling from 100 ms to
+/// [`MAX_BACKOFF`], with jitter so a fleet of MCP servers does not reconnect in step after a
+/// service restart.
+const RECONNECT: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(100))
+    .with_max_delay(MAX_BACKOFF)
+    .with_jitter()
+    .without_max_times();
 
 pub(crate) fn spawn(client: &ConfigClient) {
     let tracker = Tracker {
@@ -95,7 +104,7 @@ impl Tracker {
 }
 
 async fn watch(mut grpc: crate::Grpc, mut tracker: Tracker, stop: CancellationToken) {
-    let mut backoff = Duration::from_millis(100);
+    let mut retries = RECONNECT.build();
     let mut connected_before = false;
     while !stop.is_cancelled() {
         let request = WatchRequest {
@@ -110,7 +119,7 @@ async fn watch(mut grpc: crate::Grpc, mut tracker: Tracker, stop: CancellationTo
             Ok(stream) => {
                 tracker.connected(connected_before);
                 connected_before = true;
-                backoff = Duration::from_millis(100);
+                retries = RECONNECT.build();
                 let mut stream = stream.into_inner();
                 loop {
                     let next = tokio::select! {
@@ -135,11 +144,11 @@ async fn watch(mut grpc: crate::Grpc, mut tracker: Tracker, stop: CancellationTo
                 }
             }
         }
+        let wait = retries.next().unwrap_or(MAX_BACKOFF);
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
@@ -159,6 +168,7 @@ async fn redis(url: String, channel: String, mut tracker: Tracker, stop: Cancell
     };
     subscriber.connect();
     let mut first = true;
+    let mut retries = RECONNECT.build();
     while !stop.is_cancelled() {
         let mut messages = subscriber.message_rx();
         let subscribed = tokio::select! {
@@ -169,9 +179,14 @@ async fn redis(url: String, channel: String, mut tracker: Tracker, stop: Cancell
             } => subscribed,
         };
         if subscribed.is_err() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            let wait = retries.next().unwrap_or(MAX_BACKOFF);
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
             continue;
         }
+        retries = RECONNECT.build();
         // Reconnections and errors from now on. Older ones are about the connection just
         // waited for: fred reports the first connection as a reconnection too, and taking that
         // for one flushed every view when the first connection was slow.

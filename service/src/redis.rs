@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use fred::{
     prelude::{
@@ -32,6 +33,13 @@ pub type RedisError = fred::error::Error;
 /// How long a command may wait (for a connection, among other things) before it fails, so a
 /// Redis outage turns into quick errors rather than stuck requests.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Waits between attempts to subscribe: doubling from 100 ms to 2 s, with jitter so a fleet of
+/// replicas does not resubscribe in step when Redis comes back.
+const RESUBSCRIBE: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(100))
+    .with_max_delay(Duration::from_secs(2))
+    .with_jitter()
+    .without_max_times();
 
 const DEFAULTS_FIELD: &str = "@";
 
@@ -191,7 +199,7 @@ impl Subscriber {
         client.connect();
         let mut last_seen: Revision = 0;
         let mut subscribed_before = false;
-        let mut backoff = Duration::from_millis(100);
+        let mut retries = RESUBSCRIBE.build();
         while !shutdown.is_cancelled() {
             let mut messages = client.message_rx();
             let mut reconnects = client.reconnect_rx();
@@ -203,12 +211,12 @@ impl Subscriber {
                 } => subscribed,
             };
             if let Err(e) = subscribed {
-                tracing::warn!(error = %e, retry_in = ?backoff, "cannot subscribe to Redis");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                let wait = retries.next().unwrap_or(Duration::from_secs(2));
+                tracing::warn!(error = %e, retry_in = ?wait, "cannot subscribe to Redis");
+                tokio::time::sleep(wait).await;
                 continue;
             }
-            backoff = Duration::from_millis(100);
+            retries = RESUBSCRIBE.build();
             if subscribed_before {
                 metrics::counter!(crate::metrics::SUBSCRIBER_RECONNECTS).increment(1);
             }

@@ -9,6 +9,7 @@
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use mcp_config_proto::v1::InvalidationEvent;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -95,8 +96,15 @@ pub struct Relay {
     publisher: Publisher,
     handle: RelayHandle,
     poll: Duration,
-    max_backoff: Duration,
 }
+
+/// How long a failed round waits before the next: doubling from 50 ms to 5 s, with jitter so
+/// replicas that failed together (Redis went away) do not retry in step.
+const RETRY: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(50))
+    .with_max_delay(Duration::from_secs(5))
+    .with_jitter()
+    .without_max_times();
 
 /// Where a round reads its changes: the pool (SQLite: one process, no lock needed), or the
 /// connection that holds the leadership (PostgreSQL).
@@ -128,7 +136,6 @@ impl Relay {
             publisher,
             handle,
             poll,
-            max_backoff: Duration::from_secs(5),
         }
     }
 
@@ -139,11 +146,11 @@ impl Relay {
     /// lead tries to take over at each of them.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut standing = Standing::default();
-        let mut backoff = Duration::from_millis(50);
+        let mut retries = RETRY.build();
         loop {
             let wait = match self.round(&mut standing).await {
                 Ok(true) => {
-                    backoff = Duration::from_millis(50);
+                    retries = RETRY.build();
                     // Everything this round read is out; the next commit wakes the relay.
                     metrics::gauge!(crate::metrics::RELAY_LAG).set(0.0);
                     self.poll
@@ -158,10 +165,9 @@ impl Relay {
                         standing.leadership = None;
                     }
                     metrics::counter!(crate::metrics::RELAY_PUBLISH_ERRORS).increment(1);
-                    tracing::warn!(error = %e, retry_in = ?backoff, "relay could not publish; changes wait");
+                    let wait = retries.next().unwrap_or(self.poll);
+                    tracing::warn!(error = %e, retry_in = ?wait, "relay could not publish; changes wait");
                     self.record_lag().await;
-                    let wait = backoff;
-                    backoff = (backoff * 2).min(self.max_backoff);
                     wait
                 }
             };
