@@ -1,9 +1,10 @@
 //! The data every target serves: one MCP server per response size, its prompts ~1 KB each.
 
 use mcp_config::{
-    bundle::{Bundle, Format, Plan},
+    bundle::{Bundle, Format, import::Missing},
     content::{Content, PromptContent},
     domain::Kind,
+    edits::{Editor, NewOrgs},
     wire::EncodedView,
 };
 use serde_json::json;
@@ -58,9 +59,13 @@ pub fn bundle() -> Bundle {
     Bundle::parse(&text, Format::Yaml).expect("the fixture bundle parses")
 }
 
-/// The fixture bundle, checked and flattened as an import takes it.
-pub fn plan() -> Plan {
-    bundle().plan().expect("the fixture bundle is valid")
+/// Imports the fixture bundle through `editor`.
+pub async fn import(editor: &Editor) -> mcp_config::error::Result<()> {
+    let plan = bundle().plan().expect("the fixture bundle is valid");
+    editor
+        .import(&plan, Missing::Keep, false, NewOrgs::Allowed, "bench")
+        .await
+        .map(|_| ())
 }
 
 /// The exact view the service serves for `size`, encoded in-process (the bare baseline's

@@ -9,10 +9,9 @@ use anyhow::Context;
 use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
 use futures::StreamExt;
 use mcp_config::{
-    bundle::import::Missing,
     cache::{ViewCache, ViewKey},
     domain::{Kind, Scope, Slug},
-    edits::{Editor, NewOrgs},
+    edits::Editor,
     store::Store,
     views::load_from_store,
 };
@@ -92,15 +91,7 @@ impl CommitClock {
 /// `requests` concurrent `GetPrompts` on one cold key: how many store loads they caused.
 pub async fn stampede(database_url: &str, requests: usize) -> anyhow::Result<(u64, usize)> {
     let app = mcp_config::app::App::build(&settings(database_url, None)).await?;
-    app.editor()
-        .import(
-            &fixture::plan(),
-            Missing::Keep,
-            false,
-            NewOrgs::Allowed,
-            "bench",
-        )
-        .await?;
+    fixture::import(app.editor()).await?;
     let addr = app.grpc_addr();
     let loads_before = app.views().cache().loads();
     let mut clients = Vec::new();
@@ -491,15 +482,11 @@ pub async fn miss_paths(
 
     let store = Store::connect(database_url, 4).await?;
     store.migrate().await?;
-    Editor::new(store.clone(), mcp_config::relay::RelayHandle::default())
-        .import(
-            &fixture::plan(),
-            Missing::Keep,
-            false,
-            NewOrgs::Allowed,
-            "bench",
-        )
-        .await?;
+    fixture::import(&Editor::new(
+        store.clone(),
+        mcp_config::relay::RelayHandle::default(),
+    ))
+    .await?;
     let client = mcp_config::redis::client(redis_url)?;
     client.wait_for_connect().await?;
     let l2_under = |channel: String| {

@@ -6,10 +6,9 @@ use anyhow::Context;
 use clap::ValueEnum;
 use mcp_config::{
     app::App,
-    bundle::import::Missing,
     cache::ViewKey,
     domain::{Kind, Scope, Slug},
-    edits::{Editor, NewOrgs},
+    edits::Editor,
     relay::RelayHandle,
     store::{Store, ViewRow},
     views::{load_from_store, merge_and_encode},
@@ -93,16 +92,7 @@ pub async fn serve(
 async fn seed(database_url: &str) -> anyhow::Result<Store> {
     let store = Store::connect(database_url, 16).await?;
     store.migrate().await?;
-    let editor = Editor::new(store.clone(), RelayHandle::default());
-    editor
-        .import(
-            &fixture::plan(),
-            Missing::Keep,
-            false,
-            NewOrgs::Allowed,
-            "bench",
-        )
-        .await?;
+    fixture::import(&Editor::new(store.clone(), RelayHandle::default())).await?;
     Ok(store)
 }
 
