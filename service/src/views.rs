@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::{
     cache::{ViewCache, ViewKey},
     content::{PromptContent, ResourceContent},
-    domain::{EntryKey, Kind, Revision},
+    domain::{EntryId, EntryKey, Kind, Revision},
     error::{Error, Result},
     redis::L2,
     renderer::Renderer,
@@ -116,16 +116,15 @@ fn decode_item<M: Message + Default>(
     key: &ViewKey,
 ) -> Result<M> {
     let bytes = view.message(item.as_str()).ok_or_else(|| {
-        let org = match key.scope.as_str() {
-            "" => String::new(),
-            org => format!(" for org {org}"),
-        };
-        Error::NotFound(format!(
-            "{} {:?} of server {}{org}",
-            key.kind.key_field(),
-            item.as_str(),
-            key.server
-        ))
+        Error::NotFound(
+            EntryId {
+                scope: key.scope.clone(),
+                server: key.server.clone(),
+                kind: key.kind,
+                key: item.clone(),
+            }
+            .to_string(),
+        )
     })?;
     M::decode(bytes).map_err(|e| StoreError::Corrupt(item.to_string(), e.to_string()).into())
 }

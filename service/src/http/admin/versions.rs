@@ -16,8 +16,10 @@ use super::{
     written::{Written, written},
 };
 use crate::{
+    catalog::corrupt,
     content::Content,
     domain::InvalidInput,
+    error::Error,
     http::{
         HttpState,
         answers::{Conflict, NotFound, NotJson, Refusals, TooLarge},
@@ -40,16 +42,20 @@ pub(crate) struct VersionView {
     created_at: i64,
 }
 
-impl From<VersionRow> for VersionView {
-    fn from(row: VersionRow) -> Self {
-        Self {
+impl TryFrom<VersionRow> for VersionView {
+    type Error = Error;
+
+    /// Stored content that does not decode is an error, never shown as `null`.
+    fn try_from(row: VersionRow) -> Result<Self, Error> {
+        Ok(Self {
             version: row.version,
-            content: serde_json::from_str(&row.body).unwrap_or(Value::Null),
+            content: serde_json::from_str(&row.body)
+                .map_err(|e| corrupt(&format!("version {}", row.version), &e))?,
             actor: row.actor,
             message: row.message,
             revision: row.revision,
             created_at: row.created_at,
-        }
+        })
     }
 }
 
@@ -65,7 +71,10 @@ pub(crate) async fn history(
     path: EntryPath,
 ) -> ApiResult<VersionList> {
     let versions = state.catalog.history(&path.readable()?).await?;
-    let versions = versions.into_iter().map(VersionView::from).collect();
+    let versions = versions
+        .into_iter()
+        .map(VersionView::try_from)
+        .collect::<Result<_, _>>()?;
     Ok(Json(VersionList { versions }))
 }
 
@@ -88,7 +97,7 @@ pub(crate) async fn version(
     let Path(VersionParam { version }) = number?;
     let number = parse_version(&version, "version")?;
     let version = state.catalog.version(&path.readable()?, number).await?;
-    Ok(Json(version.into()))
+    Ok(Json(version.try_into()?))
 }
 
 fn parse_version(raw: &str, field: &str) -> Result<u64, InvalidInput> {
