@@ -27,6 +27,98 @@ macro_rules! select_versions {
     };
 }
 
+use super::{Change, ChangeAction, Head, StoreError, VersionRow};
+use crate::domain::{Kind, Scope, Slug};
+
+/// A head row as both backends return it (by column name).
+#[derive(sqlx::FromRow)]
+struct HeadRecord {
+    key: String,
+    version: i64,
+    active: bool,
+    deleted: bool,
+    revision: i64,
+    updated_at: i64,
+    body: Option<String>,
+}
+
+impl From<HeadRecord> for Head {
+    fn from(row: HeadRecord) -> Self {
+        Head {
+            key: row.key,
+            version: row.version as u64,
+            active: row.active,
+            deleted: row.deleted,
+            revision: row.revision as u64,
+            updated_at: row.updated_at,
+            body: row.body,
+        }
+    }
+}
+
+/// A version row (the columns of [`select_versions`]).
+#[derive(sqlx::FromRow)]
+struct VersionRecord {
+    version: i64,
+    body: String,
+    actor: String,
+    message: String,
+    revision: i64,
+    created_at: i64,
+}
+
+impl From<VersionRecord> for VersionRow {
+    fn from(row: VersionRecord) -> Self {
+        VersionRow {
+            version: row.version as u64,
+            body: row.body,
+            actor: row.actor,
+            message: row.message,
+            revision: row.revision as u64,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// A change row (the columns of [`select_changes`]); its text columns are parsed into the
+/// domain's types, and a row that does not parse is corrupt.
+#[derive(sqlx::FromRow)]
+struct ChangeRecord {
+    revision: i64,
+    org: String,
+    server: String,
+    kind: String,
+    keys: String,
+    action: String,
+    actor: String,
+    created_at: i64,
+    published: bool,
+}
+
+impl TryFrom<ChangeRecord> for Change {
+    type Error = StoreError;
+
+    fn try_from(row: ChangeRecord) -> Result<Self, StoreError> {
+        let revision = row.revision;
+        let corrupt = |e: String| StoreError::Corrupt(format!("change {revision}"), e);
+        Ok(Change {
+            revision: revision as u64,
+            org: Scope::parse_optional("org", &row.org).map_err(|e| corrupt(e.to_string()))?,
+            server: Slug::parse("server", &row.server).map_err(|e| corrupt(e.to_string()))?,
+            kind: row
+                .kind
+                .parse::<Kind>()
+                .map_err(|e| corrupt(e.to_string()))?,
+            keys: serde_json::from_str(&row.keys).map_err(|e| corrupt(e.to_string()))?,
+            action: ChangeAction::parse(&row.action)
+                .ok_or_else(|| corrupt(format!("unknown action {:?}", row.action)))?,
+            actor: row.actor,
+            created_at: row.created_at,
+            published: row.published,
+        })
+    }
+}
+
 /// Defines the query functions for one sqlx database type in a module of its own.
 macro_rules! backend {
     ($module:ident, $db:ty) => {
@@ -37,41 +129,11 @@ macro_rules! backend {
                 Change, ChangeAction, Head, LoadedView, OrgRow, Result, StoreError, VersionRow, ViewRow, Write,
                 WriteOp, now_ms,
             };
+            use super::{ChangeRecord, HeadRecord, VersionRecord};
             use crate::domain::{EntryId, Kind, Revision, Scope, Slug};
 
             type Pool = sqlx::Pool<$db>;
             type Tx<'t> = sqlx::Transaction<'t, $db>;
-
-            type HeadTuple = (String, i64, bool, bool, i64, i64, Option<String>);
-            type ChangeTuple = (i64, String, String, String, String, String, String, i64, bool);
-
-            fn head_from((key, version, active, deleted, revision, updated_at, body): HeadTuple) -> Head {
-                Head {
-                    key,
-                    version: version as u64,
-                    active,
-                    deleted,
-                    revision: revision as u64,
-                    updated_at,
-                    body,
-                }
-            }
-
-            fn change_from(row: ChangeTuple) -> Result<Change> {
-                let (revision, org, server, kind, keys, action, actor, created_at, published) = row;
-                let corrupt = |e: String| StoreError::Corrupt(format!("change {revision}"), e);
-                Ok(Change {
-                    revision: revision as u64,
-                    org: Scope::parse_optional("org", &org).map_err(|e| corrupt(e.to_string()))?,
-                    server: Slug::parse("server", &server).map_err(|e| corrupt(e.to_string()))?,
-                    kind: kind.parse::<Kind>().map_err(|e| corrupt(e.to_string()))?,
-                    keys: serde_json::from_str(&keys).map_err(|e| corrupt(e.to_string()))?,
-                    action: ChangeAction::parse(&action).ok_or_else(|| corrupt(format!("unknown action {action:?}")))?,
-                    actor,
-                    created_at,
-                    published,
-                })
-            }
 
             pub async fn ping(pool: &Pool) -> Result<()> {
                 sqlx::query("SELECT 1").execute(pool).await?;
@@ -122,13 +184,13 @@ macro_rules! backend {
             }
 
             pub async fn list_entries(pool: &Pool, kind: Kind, server: &Slug, scope: &Scope) -> Result<Vec<Head>> {
-                let rows: Vec<HeadTuple> = sqlx::query_as(concat!(select_heads!(), " WHERE e.kind = $1 AND e.server = $2 AND e.org = $3 ORDER BY e.key"))
+                let rows: Vec<HeadRecord> = sqlx::query_as(concat!(select_heads!(), " WHERE e.kind = $1 AND e.server = $2 AND e.org = $3 ORDER BY e.key"))
                 .bind(kind.as_str())
                 .bind(server.as_str())
                 .bind(scope.as_str())
                 .fetch_all(pool)
                 .await?;
-                Ok(rows.into_iter().map(head_from).collect())
+                Ok(rows.into_iter().map(Head::from).collect())
             }
 
             pub async fn list_servers(pool: &Pool, scope: &Scope) -> Result<Vec<String>> {
@@ -141,34 +203,28 @@ macro_rules! backend {
             }
 
             pub async fn head(pool: &Pool, id: &EntryId) -> Result<Option<Head>> {
-                let row: Option<HeadTuple> = sqlx::query_as(concat!(select_heads!(), " WHERE e.kind = $1 AND e.server = $2 AND e.org = $3 AND e.key = $4"))
+                let row: Option<HeadRecord> = sqlx::query_as(concat!(select_heads!(), " WHERE e.kind = $1 AND e.server = $2 AND e.org = $3 AND e.key = $4"))
                 .bind(id.kind.as_str())
                 .bind(id.server.as_str())
                 .bind(id.scope.as_str())
                 .bind(id.key.as_str())
                 .fetch_optional(pool)
                 .await?;
-                Ok(row.map(head_from))
+                Ok(row.map(Head::from))
             }
-            type VersionTuple = (i64, String, String, String, i64, i64);
-
-            fn version_from((version, body, actor, message, revision, created_at): VersionTuple) -> VersionRow {
-                VersionRow { version: version as u64, body, actor, message, revision: revision as u64, created_at }
-            }
-
             pub async fn history(pool: &Pool, id: &EntryId) -> Result<Vec<VersionRow>> {
-                let rows: Vec<VersionTuple> = sqlx::query_as(concat!(select_versions!(), " ORDER BY version"))
+                let rows: Vec<VersionRecord> = sqlx::query_as(concat!(select_versions!(), " ORDER BY version"))
                     .bind(id.kind.as_str())
                     .bind(id.server.as_str())
                     .bind(id.scope.as_str())
                     .bind(id.key.as_str())
                     .fetch_all(pool)
                     .await?;
-                Ok(rows.into_iter().map(version_from).collect())
+                Ok(rows.into_iter().map(VersionRow::from).collect())
             }
 
             pub async fn version(pool: &Pool, id: &EntryId, version: u64) -> Result<Option<VersionRow>> {
-                let row: Option<VersionTuple> = sqlx::query_as(concat!(select_versions!(), " AND version = $5"))
+                let row: Option<VersionRecord> = sqlx::query_as(concat!(select_versions!(), " AND version = $5"))
                     .bind(id.kind.as_str())
                     .bind(id.server.as_str())
                     .bind(id.scope.as_str())
@@ -176,7 +232,7 @@ macro_rules! backend {
                     .bind(version as i64)
                     .fetch_optional(pool)
                     .await?;
-                Ok(row.map(version_from))
+                Ok(row.map(VersionRow::from))
             }
 
             /// Takes the next global revision. It must be the first statement of a write
@@ -221,9 +277,7 @@ macro_rules! backend {
             }
 
             pub async fn list_orgs(pool: &Pool) -> Result<Vec<OrgRow>> {
-                let rows: Vec<(String, String, i64, String)> =
-                    sqlx::query_as("SELECT slug, name, created_at, created_by FROM orgs ORDER BY slug").fetch_all(pool).await?;
-                Ok(rows.into_iter().map(|(slug, name, created_at, created_by)| OrgRow { slug, name, created_at, created_by }).collect())
+                Ok(sqlx::query_as("SELECT slug, name, created_at, created_by FROM orgs ORDER BY slug").fetch_all(pool).await?)
             }
 
             pub async fn apply(tx: &mut Tx<'_>, writes: &[Write], orgs: &[OrgRow], actor: &str) -> Result<Vec<Change>> {
@@ -411,7 +465,7 @@ macro_rules! backend {
                 org: Option<&str>,
                 server: Option<&str>,
             ) -> Result<Vec<Change>> {
-                let rows: Vec<ChangeTuple> = sqlx::query_as(concat!(select_changes!(), " WHERE revision > $1 AND ($2 = '' OR org = $2 OR org = '') \
+                let rows: Vec<ChangeRecord> = sqlx::query_as(concat!(select_changes!(), " WHERE revision > $1 AND ($2 = '' OR org = $2 OR org = '') \
                      AND ($3 = '' OR server = $3) ORDER BY revision LIMIT $4"))
                 .bind(revision as i64)
                 .bind(org.unwrap_or(""))
@@ -419,7 +473,7 @@ macro_rules! backend {
                 .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await?;
-                rows.into_iter().map(change_from).collect()
+                rows.into_iter().map(Change::try_from).collect()
             }
 
             /// On the pool, or on the connection that holds the relay's lock.
@@ -427,12 +481,12 @@ macro_rules! backend {
                 db: impl sqlx::Executor<'e, Database = $db>,
                 limit: u32,
             ) -> Result<Vec<Change>> {
-                let rows: Vec<ChangeTuple> =
+                let rows: Vec<ChangeRecord> =
                     sqlx::query_as(concat!(select_changes!(), " WHERE NOT published ORDER BY revision LIMIT $1"))
                         .bind(i64::from(limit))
                         .fetch_all(db)
                         .await?;
-                rows.into_iter().map(change_from).collect()
+                rows.into_iter().map(Change::try_from).collect()
             }
 
             pub async fn mark_published<'e>(

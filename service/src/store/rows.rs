@@ -46,7 +46,7 @@ pub struct VersionRow {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct OrgRow {
     pub slug: String,
     pub name: String,
