@@ -495,6 +495,7 @@ pub async fn miss_paths(
             RedisSettings {
                 channel,
                 l2_ttl: Duration::from_secs(300),
+                l2_timeout: Duration::from_millis(50),
             },
         )
     };

@@ -208,6 +208,7 @@ fn start_invalidation(
             let redis_settings = RedisSettings {
                 channel: settings.channel.clone(),
                 l2_ttl: settings.cache_ttl(),
+                l2_timeout: Duration::from_millis(settings.l2_timeout_ms.max(1)),
             };
             let client = redis::client(url)?;
             let subscriber = Subscriber {

@@ -148,6 +148,11 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_ADMIN_RATE_LIMIT", default_value_t = 50)]
     pub admin_rate_limit: u32,
 
+    /// Milliseconds an L2 (Redis cache) call on the read path may take; a hung Redis then costs
+    /// a read this much, and after three such failures nothing for 5 s (the breaker rests L2).
+    #[arg(long, env = "MCP_CONFIG_L2_TIMEOUT_MS", default_value_t = 50)]
+    pub l2_timeout_ms: u64,
+
     /// Watch streams one replica keeps open at most; more are refused (RESOURCE_EXHAUSTED).
     #[arg(long, env = "MCP_CONFIG_WATCH_MAX_STREAMS", default_value_t = 16_384)]
     pub watch_max_streams: usize,
@@ -437,6 +442,7 @@ impl Settings {
             ),
             ("RELAY_STUCK_SECS", self.relay_stuck_secs.to_string()),
             ("ADMIN_RATE_LIMIT", self.admin_rate_limit.to_string()),
+            ("L2_TIMEOUT_MS", self.l2_timeout_ms.to_string()),
             ("WATCH_MAX_STREAMS", self.watch_max_streams.to_string()),
             (
                 "WATCH_MAX_STREAMS_PER_PRINCIPAL",

@@ -8,6 +8,7 @@
 //! | `mcp_config_l1_hits_total`, `…_l1_misses_total`, `…_l1_evictions_total` | in-process cache |
 //! | `mcp_config_l1_bytes` | bytes held by the in-process cache (as weighed) |
 //! | `mcp_config_l2_hits_total`, `…_l2_misses_total`, `…_l2_errors_total` | Redis cache |
+//! | `mcp_config_l2_skipped_total` | Redis cache calls skipped while the breaker rests L2 |
 //! | `mcp_config_store_load_seconds` | one view's load from the store (query + merge + encode) |
 //! | `mcp_config_relay_lag` | newest revision − last published revision |
 //! | `mcp_config_relay_publish_errors_total` | failed publish rounds (Redis down, …) |
@@ -41,6 +42,7 @@ pub const L1_BYTES: &str = "mcp_config_l1_bytes";
 pub const L2_HITS: &str = "mcp_config_l2_hits_total";
 pub const L2_MISSES: &str = "mcp_config_l2_misses_total";
 pub const L2_ERRORS: &str = "mcp_config_l2_errors_total";
+pub const L2_SKIPPED: &str = "mcp_config_l2_skipped_total";
 pub const STORE_LOAD_SECONDS: &str = "mcp_config_store_load_seconds";
 pub const RELAY_LAG: &str = "mcp_config_relay_lag";
 pub const RELAY_PUBLISH_ERRORS: &str = "mcp_config_relay_publish_errors_total";
@@ -64,7 +66,7 @@ enum Type {
 }
 
 /// Every metric the service records, with its HELP text (the table above, as data).
-const CATALOG: [(&str, Type, &str); 18] = [
+const CATALOG: [(&str, Type, &str); 19] = [
     (
         GRPC_REQUESTS,
         Type::Counter,
@@ -100,7 +102,12 @@ const CATALOG: [(&str, Type, &str); 18] = [
     (
         L2_ERRORS,
         Type::Counter,
-        "Redis cache reads or writes that failed (read around)",
+        "Redis cache reads or writes that failed or timed out (read around)",
+    ),
+    (
+        L2_SKIPPED,
+        Type::Counter,
+        "Redis cache calls skipped while the breaker rests L2",
     ),
     (
         STORE_LOAD_SECONDS,
@@ -188,6 +195,7 @@ fn register_all() {
         L2_HITS,
         L2_MISSES,
         L2_ERRORS,
+        L2_SKIPPED,
     ] {
         metrics::counter!(name).absolute(0);
     }

@@ -7,7 +7,7 @@
 //! the fence is not newer than the snapshot it read the view at. So a load that raced a change
 //! can never put a stale view back after the relay dropped it.
 
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
@@ -66,6 +66,42 @@ pub struct RedisSettings {
     /// The pub/sub channel; L2 keys use it as their prefix too.
     pub channel: String,
     pub l2_ttl: Duration,
+    /// How long a read-path call (L2 get or put) may take before it counts as failed.
+    pub l2_timeout: Duration,
+}
+
+/// Why an L2 call gave nothing. Every case is read around: L2 is an optimisation, never a
+/// dependency.
+#[derive(Debug, thiserror::Error)]
+pub enum L2Error {
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+    /// Redis did not answer in time: hung (a partition, a frozen or failing-over node), not
+    /// closed, so the connection still looks up.
+    #[error("Redis did not answer within {0:?}")]
+    TimedOut(Duration),
+    /// The breaker is open after consecutive failures: not even tried.
+    #[error("skipped: L2 failed repeatedly and is rested")]
+    Resting,
+}
+
+/// Consecutive failed L2 calls that open the breaker, and how long it then stays open before
+/// one call is tried again.
+const BREAKER_FAILURES: u32 = 3;
+const BREAKER_REST: Duration = Duration::from_secs(5);
+
+type Breaker = failsafe::StateMachine<
+    failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>,
+    (),
+>;
+
+fn breaker() -> Breaker {
+    failsafe::Config::new()
+        .failure_policy(failsafe::failure_policy::consecutive_failures(
+            BREAKER_FAILURES,
+            failsafe::backoff::constant(BREAKER_REST),
+        ))
+        .build()
 }
 
 fn builder(url: &str) -> Result<Builder, RedisError> {
@@ -95,26 +131,52 @@ fn field(org: &str) -> &str {
     if org.is_empty() { DEFAULTS_FIELD } else { org }
 }
 
-/// The L2 cache.
+/// The L2 cache. Every call has a short deadline and goes through a circuit breaker, so a hung
+/// Redis costs the first few reads `l2_timeout` each and the rest nothing: they go straight to
+/// the store until the breaker tries Redis again.
 #[derive(Clone)]
 pub struct L2 {
     client: Client,
     settings: RedisSettings,
+    breaker: Breaker,
 }
 
 impl L2 {
     pub fn new(client: Client, settings: RedisSettings) -> Self {
-        Self { client, settings }
+        Self {
+            client,
+            settings,
+            breaker: breaker(),
+        }
     }
 
-    /// Skipped (a miss) while Redis is unreachable, so reads go straight to the store instead
-    /// of waiting for a command timeout.
-    pub async fn get(&self, key: &ViewKey) -> Result<Option<Bytes>, RedisError> {
+    /// Runs one call under the deadline and the breaker.
+    async fn guarded<T>(
+        &self,
+        call: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, L2Error> {
+        use failsafe::futures::CircuitBreaker;
+        let deadline = self.settings.l2_timeout;
+        let timed = async move {
+            match tokio::time::timeout(deadline, call).await {
+                Ok(result) => result.map_err(L2Error::from),
+                Err(_) => Err(L2Error::TimedOut(deadline)),
+            }
+        };
+        self.breaker.call(timed).await.map_err(|e| match e {
+            failsafe::Error::Inner(e) => e,
+            failsafe::Error::Rejected => L2Error::Resting,
+        })
+    }
+
+    /// A miss while Redis is unreachable (closed), so reads go straight to the store.
+    pub async fn get(&self, key: &ViewKey) -> Result<Option<Bytes>, L2Error> {
         if !self.client.is_connected() {
             return Ok(None);
         }
         let hash = hash_key(&self.settings.channel, key.kind, key.server.as_str());
-        self.client.hget(hash, field(key.scope.as_str())).await
+        self.guarded(self.client.hget(hash, field(key.scope.as_str())))
+            .await
     }
 
     /// Stores `body`, read at `snapshot`, unless the relay has since applied a newer change.
@@ -123,7 +185,7 @@ impl L2 {
         key: &ViewKey,
         body: Bytes,
         snapshot: Revision,
-    ) -> Result<bool, RedisError> {
+    ) -> Result<bool, L2Error> {
         let hash = hash_key(&self.settings.channel, key.kind, key.server.as_str());
         let args: Vec<Value> = vec![
             field(key.scope.as_str()).into(),
@@ -131,7 +193,9 @@ impl L2 {
             snapshot.to_string().into(),
             self.settings.l2_ttl.as_secs().max(1).to_string().into(),
         ];
-        let stored: i64 = self.client.eval(STORE_SCRIPT, vec![hash], args).await?;
+        let stored: i64 = self
+            .guarded(self.client.eval(STORE_SCRIPT, vec![hash], args))
+            .await?;
         Ok(stored == 1)
     }
 }

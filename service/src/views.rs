@@ -14,7 +14,7 @@ use crate::{
     content::{PromptContent, ResourceContent},
     domain::{EntryId, EntryKey, Kind, Revision},
     error::{Error, Result},
-    redis::L2,
+    redis::{L2, L2Error},
     renderer::Renderer,
     resolve::{EffectiveView, resolve},
     store::{Store, StoreError, ViewRow},
@@ -145,19 +145,27 @@ impl Views {
                     }
                 },
                 Ok(None) => metrics::counter!(crate::metrics::L2_MISSES).increment(1),
-                Err(e) => {
-                    metrics::counter!(crate::metrics::L2_ERRORS).increment(1);
-                    tracing::warn!(error = %e, "L2 read failed; loading from the store")
-                }
+                Err(e) => l2_failed(&e, "L2 read failed; loading from the store"),
             }
         }
         let (encoded, snapshot) = load_from_store(&self.store, key).await?;
         if let Some(l2) = &self.l2
             && let Err(e) = l2.put(key, encoded.full().0, snapshot).await
         {
-            tracing::warn!(error = %e, "L2 write failed");
+            l2_failed(&e, "L2 write failed");
         }
         Ok(encoded)
+    }
+}
+
+/// Counts a failed L2 call; logs it unless the breaker skipped it (a rested L2 would otherwise
+/// log every read).
+fn l2_failed(error: &L2Error, what: &str) {
+    if matches!(error, L2Error::Resting) {
+        metrics::counter!(crate::metrics::L2_SKIPPED).increment(1);
+    } else {
+        metrics::counter!(crate::metrics::L2_ERRORS).increment(1);
+        tracing::warn!(%error, "{what}");
     }
 }
 

@@ -63,9 +63,33 @@ impl Redis {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open and nothing answers, as in a
+    /// partition or a stalled failover.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("the server runs");
+        let sent = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill {signal} {pid}");
+    }
+
     /// Kills the server (SIGKILL): connections drop, nothing is saved.
     pub fn kill(&self) {
         if let Some(mut child) = self.child.lock().unwrap().take() {
+            // A frozen server takes SIGKILL too; thawing first lets it die at once.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -12,6 +12,7 @@
 mod admin_api;
 mod auth;
 mod connections;
+mod faults;
 mod hardening;
 mod operations;
 mod propagation;
