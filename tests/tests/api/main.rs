@@ -12,8 +12,8 @@
 mod admin_api;
 mod auth;
 mod connections;
-mod faults;
 mod hardening;
+mod l2;
 mod operations;
 mod propagation;
 mod read_path;

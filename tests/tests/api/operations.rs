@@ -1,11 +1,13 @@
-//! Operations: metrics move with requests, readiness follows the store.
+//! Operations: metrics move with requests, readiness follows the store, a store restart is
+//! survived.
 
 use std::time::Duration;
 
+use mcp_config_proto::v1::GetPromptsRequest;
 use mcp_config_tests::{
     eventually,
     postgres::Postgres,
-    service::{Service, prompts, settings},
+    service::{EXAMPLE_BUNDLE, Service, prompts, settings},
 };
 
 /// The longest a test waits for the service to get somewhere: a bound, never a timing
@@ -79,10 +81,32 @@ async fn metrics_count_requests_and_cache_hits() {
     );
 }
 
+/// Saves the prompt `outage` of acme's github.
+async fn write(service: &Service, text: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(service.admin("/orgs/acme/servers/github/prompts/outage"))
+        .json(&serde_json::json!({"content": {"messages": [{"role": "user", "text": text}]}}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// PostgreSQL restarted under a running service: cached reads go on, writes get 503 naming
+/// the cause, readiness follows, and everything recovers by itself.
 #[tokio::test]
-async fn readiness_follows_the_store() {
+async fn a_store_restart_is_survived_without_restarting_the_service() {
     let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
     let service = Service::start(settings(&pg.database(), None)).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    // Published first: the import's own invalidations would otherwise drop the view read next.
+    service.wait_until_published().await;
+    let mut grpc = service.grpc().await;
+    let read = GetPromptsRequest {
+        org_id: "acme".into(),
+        server: "github".into(),
+        ..Default::default()
+    };
+    let before = grpc.get_prompts(read.clone()).await.unwrap().into_inner();
     let ready = || async {
         reqwest::get(service.url("/readyz"))
             .await
@@ -93,7 +117,17 @@ async fn readiness_follows_the_store() {
     assert!(ready().await);
     let serving = || service.serving();
     assert!(serving().await);
+
     pg.stop();
+    let cached = grpc.get_prompts(read.clone()).await.unwrap().into_inner();
+    assert_eq!(
+        cached.revision, before.revision,
+        "a cached view is still served"
+    );
+    let refused = write(&service, "during").await;
+    assert_eq!(refused.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "store unavailable", "{body}");
     assert!(
         eventually(WAIT, || async { !ready().await }).await,
         "not ready without the store"
@@ -102,9 +136,27 @@ async fn readiness_follows_the_store() {
         eventually(WAIT, || async { !serving().await }).await,
         "gRPC health follows"
     );
+
     pg.resume();
     assert!(eventually(WAIT, ready).await, "ready again");
     assert!(eventually(WAIT, serving).await, "serving again");
+    assert!(
+        eventually(WAIT, || async {
+            write(&service, "after").await.status().is_success()
+        })
+        .await,
+        "writes work again"
+    );
+    let read_back = eventually(WAIT, || {
+        let (mut grpc, read) = (grpc.clone(), read.clone());
+        async move {
+            grpc.get_prompts(read)
+                .await
+                .is_ok_and(|view| view.into_inner().prompts.iter().any(|p| p.name == "outage"))
+        }
+    })
+    .await;
+    assert!(read_back, "the write after the restart is read back");
     let alive = reqwest::get(service.url("/healthz")).await.unwrap();
     assert!(alive.status().is_success());
 }

@@ -1,0 +1,125 @@
+//! The shared cache in Redis (L2): a load that raced a change never stores the old view, and a
+//! hung Redis (frozen with SIGSTOP: connections stay up, nothing answers) is read around.
+
+use std::time::Duration;
+
+use fred::prelude::ClientLike;
+
+use mcp_config::{
+    cache::ViewKey,
+    domain::{Kind, Scope, Slug},
+    redis::{self, L2, L2Error, RedisPublisher, RedisSettings},
+};
+use mcp_config_proto::v1::{self, GetPromptsRequest, InvalidationEvent};
+use mcp_config_tests::{
+    redis::Redis,
+    service::{EXAMPLE_BUNDLE, Service},
+};
+
+fn view(org: &str, server: &str) -> ViewKey {
+    ViewKey {
+        kind: Kind::Prompts,
+        scope: Scope::parse_optional("org", org).unwrap(),
+        server: Slug::parse("server", server).unwrap(),
+    }
+}
+
+fn settings() -> RedisSettings {
+    RedisSettings {
+        channel: "l2-test".into(),
+        l2_ttl: Duration::from_secs(60),
+        l2_timeout: Duration::from_millis(50),
+    }
+}
+
+async fn connected(redis: &Redis) -> fred::clients::Client {
+    let client = redis::client(&redis.url()).unwrap();
+    client.wait_for_connect().await.unwrap();
+    client
+}
+
+#[tokio::test]
+async fn a_load_that_raced_a_change_never_stores_the_old_view() {
+    let redis = Redis::start();
+    let client = connected(&redis).await;
+    let (l2, relay) = (
+        L2::new(client.clone(), settings()),
+        RedisPublisher::new(client, settings()),
+    );
+    let key = view("acme", "github");
+    let body = |text: &str| bytes::Bytes::from(text.to_owned());
+    assert!(l2.put(&key, body("read at 5"), 5).await.unwrap());
+    assert_eq!(l2.get(&key).await.unwrap(), Some(body("read at 5")));
+
+    // The relay publishes revision 7 for this view: its field goes, the fence rises to 7.
+    relay
+        .publish(&InvalidationEvent {
+            revision: 7,
+            previous_revision: 6,
+            org_id: "acme".into(),
+            server: "github".into(),
+            kind: v1::Kind::Prompts as i32,
+            keys: vec!["review-pr".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(l2.get(&key).await.unwrap(), None);
+
+    // A load that read the store at 6, before the change, finishes now: it must not store.
+    assert!(
+        !l2.put(&key, body("read at 6"), 6).await.unwrap(),
+        "a load older than the fence is refused"
+    );
+    assert_eq!(l2.get(&key).await.unwrap(), None);
+    assert!(l2.put(&key, body("read at 7"), 7).await.unwrap());
+    assert_eq!(l2.get(&key).await.unwrap(), Some(body("read at 7")));
+}
+
+#[tokio::test]
+async fn a_frozen_redis_costs_a_few_reads_a_deadline_and_then_none() {
+    let redis = Redis::start();
+    let l2 = L2::new(connected(&redis).await, settings());
+    assert!(matches!(l2.get(&view("acme", "github")).await, Ok(None)));
+
+    redis.freeze();
+    let mut outcomes = Vec::new();
+    for org in ["a", "b", "c", "d", "e"] {
+        outcomes.push(match l2.get(&view(org, "github")).await {
+            Err(L2Error::TimedOut(_)) => "timed out",
+            Err(L2Error::Resting) => "skipped",
+            other => panic!("a frozen Redis answered {other:?}"),
+        });
+    }
+    assert_eq!(
+        outcomes,
+        ["timed out", "timed out", "timed out", "skipped", "skipped"],
+        "three deadlines open the breaker; later reads do not wait at all"
+    );
+    redis.thaw();
+}
+
+#[tokio::test]
+async fn reads_are_answered_from_the_store_while_redis_is_frozen() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start();
+    let service = Service::sqlite_with_redis(&dir, &redis).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let mut grpc = service.grpc().await;
+    redis.freeze();
+    for (org, server) in [
+        ("acme", "github"),
+        ("globex", "github"),
+        ("", "slack"),
+        ("acme", "postgres"),
+    ] {
+        let answer = grpc
+            .get_prompts(GetPromptsRequest {
+                org_id: org.into(),
+                server: server.into(),
+                ..Default::default()
+            })
+            .await;
+        assert!(answer.is_ok(), "{org}/{server}: {answer:?}");
+    }
+    redis.thaw();
+}
