@@ -13,12 +13,13 @@ pub mod org;
 use std::sync::Arc;
 
 use mcp_config_client::{Changed, ConfigClient, ViewKind};
+use mcp_config_proto::mcp;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
         Extensions, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
         ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams,
-        ReadResourceResponse, ServerCapabilities, ServerConfig, SubscriptionFilter,
+        ReadResourceResponse, ServerConfig, SubscriptionFilter,
     },
     service::{NotificationContext, Peer, RequestContext, SubscriptionContext, SubscriptionSink},
     transport::{
@@ -128,13 +129,7 @@ impl ConfigBackedServer {
 
 impl ServerHandler for ConfigBackedServer {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder()
-            .enable_prompts()
-            .enable_prompts_list_changed()
-            .enable_resources()
-            .enable_resources_list_changed()
-            .build();
-        ServerConfig::new(capabilities).with_server_info(Implementation::new(
+        ServerConfig::new(mcp::capabilities()).with_server_info(Implementation::new(
             format!("mcp-config-example-{}", self.server),
             env!("CARGO_PKG_VERSION"),
         ))
@@ -152,7 +147,7 @@ impl ServerHandler for ConfigBackedServer {
             .await
             .map_err(convert::error)?;
         Ok(ListPromptsResult::with_all_items(
-            view.items.iter().map(convert::prompt).collect(),
+            view.items.iter().map(mcp::prompt).collect(),
         ))
     }
 
@@ -176,7 +171,7 @@ impl ServerHandler for ConfigBackedServer {
             .prompt(&org, &self.server, &request.name, arguments)
             .await
             .map_err(convert::error)?;
-        Ok(convert::rendered(rendered).into())
+        Ok(mcp::rendered(rendered).into())
     }
 
     async fn list_resources(
@@ -191,7 +186,7 @@ impl ServerHandler for ConfigBackedServer {
             .await
             .map_err(convert::error)?;
         Ok(ListResourcesResult::with_all_items(
-            view.items.iter().map(convert::resource).collect(),
+            view.items.iter().map(mcp::resource).collect(),
         ))
     }
 
@@ -206,19 +201,14 @@ impl ServerHandler for ConfigBackedServer {
             .read_resource(&org, &self.server, &request.uri)
             .await
             .map_err(convert::error)?;
-        Ok(convert::contents(contents).into())
+        Ok(mcp::contents(contents).into())
     }
 
     fn accepted_subscription_filter(
         &self,
         _requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        Some(
-            SubscriptionFilter::builder()
-                .prompts_list_changed()
-                .resources_list_changed()
-                .build(),
-        )
+        Some(mcp::list_changed_filter())
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
