@@ -19,6 +19,7 @@ pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod lifecycle;
+pub mod mcp;
 pub mod metrics;
 pub mod redis;
 pub mod relay;

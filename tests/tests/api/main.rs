@@ -13,6 +13,7 @@ mod admin_api;
 mod auth;
 mod connections;
 mod hardening;
+mod mcp;
 mod operations;
 mod propagation;
 mod read_path;
