@@ -12,6 +12,7 @@ use mcp_config_tests::{
     service::{EXAMPLE_BUNDLE, Service},
     tokens::{example_with_jwt, token},
 };
+use reqwest::StatusCode;
 use rmcp::{
     RoleClient, ServiceExt,
     model::GetPromptRequestParams,
@@ -222,4 +223,45 @@ async fn sessions_beyond_the_replica_bound_are_refused_until_one_ends() {
     })
     .await;
     assert!(admitted, "a closed session frees its slot");
+}
+
+/// A raw POST to the MCP endpoint: an `initialize` padded to `padding` bytes, with `headers`.
+async fn raw_post(service: &Service, headers: &[(&str, &str)], padding: usize) -> StatusCode {
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0", "padding": "x".repeat(padding)},
+        },
+    });
+    let mut request = reqwest::Client::new()
+        .post(service.url("/mcp/github"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn foreign_hosts_and_origins_and_oversized_bodies_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite_with(&dir, &["--mcp-max-request-bytes=4096"]).await;
+    assert!(raw_post(&service, &[], 0).await.is_success());
+
+    assert_eq!(
+        raw_post(&service, &[("host", "rebound.example")], 0).await,
+        StatusCode::FORBIDDEN,
+        "a name that resolved to loopback is not ours (DNS rebinding)"
+    );
+    assert_eq!(
+        raw_post(&service, &[("origin", "http://rebound.example")], 0).await,
+        StatusCode::FORBIDDEN,
+        "no browser origin is allowed by default"
+    );
+    assert_eq!(
+        raw_post(&service, &[], 8192).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 }
