@@ -9,7 +9,9 @@ use mcp_config_tests::{
         current_protocol, description_of, expect_prompt_list_changed, prompt_list_changed,
         prompt_names, put_prompt, transport_for,
     },
-    service::{EXAMPLE_BUNDLE, Service},
+    postgres::Postgres,
+    redis::Redis,
+    service::{EXAMPLE_BUNDLE, Service, settings},
     tokens::{example_with_jwt, token},
 };
 use reqwest::StatusCode;
@@ -189,6 +191,41 @@ async fn an_admin_write_is_announced_to_listen_streams_and_sessions_of_that_view
     let kind = tokio::time::timeout(WAIT, globex_notes.recv()).await;
     assert_eq!(kind.expect("list_changed in time"), Some("prompts"));
     listening.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_write_through_one_replica_reaches_the_mcp_clients_of_another_with_the_new_view() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let redis = Redis::start();
+    let database = pg.database();
+    let writer = Service::start(settings(&database, Some(&redis.url()))).await;
+    writer.import(EXAMPLE_BUNDLE).await;
+    writer.wait_until_published().await;
+    // Started after the import is out, the reader hears of nothing but the write below.
+    let reader = Service::start(settings(&database, Some(&redis.url()))).await;
+    let (heard, mut notes) = mpsc::unbounded_channel();
+    let acme = connect_legacy(&reader, org("acme"), heard).await.unwrap();
+    assert_eq!(
+        description_of(&acme, "review-pr").await.as_deref(),
+        Some("Acme's review checklist, security first."),
+        "the reader's L1 holds the old view"
+    );
+
+    let new = "Changed through the other replica";
+    put_prompt(
+        &writer,
+        "/orgs/acme/servers/github/prompts/review-pr",
+        new,
+        "Review {{ repo }}.",
+    )
+    .await;
+    let note = tokio::time::timeout(WAIT, notes.recv()).await;
+    assert_eq!(note.expect("list_changed in time"), Some("prompts"));
+    assert_eq!(
+        description_of(&acme, "review-pr").await.as_deref(),
+        Some(new),
+        "told of the change, the client reads the new view"
+    );
 }
 
 #[tokio::test]
