@@ -21,7 +21,10 @@ use rmcp::{
         ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams,
         ReadResourceResponse, ServerConfig, SubscriptionFilter,
     },
-    service::{NotificationContext, Peer, RequestContext, SubscriptionContext, SubscriptionSink},
+    service::{
+        NotificationContext, Peer, RequestContext, SubscriptionContext, SubscriptionSendError,
+        SubscriptionSink,
+    },
     transport::{
         StreamableHttpServerConfig, StreamableHttpService,
         streamable_http_server::session::local::LocalSessionManager,
@@ -78,11 +81,12 @@ impl Notifier {
     /// Sends `list_changed` for `kind`; false once the client is gone.
     async fn send(&self, kind: ViewKind) -> bool {
         match (self, kind) {
+            // A list the stream did not ask about is not for it; the stream stays open.
             (Self::Subscription(sink), ViewKind::Prompts) => {
-                sink.notify_prompt_list_changed().await.is_ok()
+                delivered(sink.notify_prompt_list_changed().await)
             }
             (Self::Subscription(sink), ViewKind::Resources) => {
-                sink.notify_resource_list_changed().await.is_ok()
+                delivered(sink.notify_resource_list_changed().await)
             }
             (Self::Session(peer), ViewKind::Prompts) => {
                 peer.notify_prompt_list_changed().await.is_ok()
@@ -92,6 +96,15 @@ impl Notifier {
             }
         }
     }
+}
+
+/// Whether a listen stream is still there after a send: a notification outside its filter is
+/// refused by the sink, but the stream is not gone.
+fn delivered(sent: Result<(), SubscriptionSendError>) -> bool {
+    matches!(
+        sent,
+        Ok(()) | Err(SubscriptionSendError::NotificationNotAccepted(_))
+    )
 }
 
 impl ConfigBackedServer {
