@@ -27,6 +27,7 @@ pub mod render;
 pub mod renderer;
 pub mod resolve;
 pub mod secrets;
+pub mod slots;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
