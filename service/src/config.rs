@@ -229,6 +229,15 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_MCP_MAX_SESSIONS", default_value_t = 4096)]
     pub mcp_max_sessions: usize,
 
+    /// MCP sessions and listen streams one token subject may hold open on one replica (a
+    /// gateway or fleet sharing a token shares it; with `--auth none` everyone is one subject).
+    #[arg(
+        long,
+        env = "MCP_CONFIG_MCP_MAX_SESSIONS_PER_PRINCIPAL",
+        default_value_t = 1024
+    )]
+    pub mcp_max_sessions_per_principal: usize,
+
     /// Seconds an MCP session may pass with no message either way before it is closed.
     #[arg(long, env = "MCP_CONFIG_MCP_SESSION_IDLE_SECS", default_value_t = 300)]
     pub mcp_session_idle_secs: u64,
@@ -328,6 +337,10 @@ impl Settings {
                 u64::from(self.max_concurrent_streams),
             ),
             ("MCP_MAX_SESSIONS", self.mcp_max_sessions as u64),
+            (
+                "MCP_MAX_SESSIONS_PER_PRINCIPAL",
+                self.mcp_max_sessions_per_principal as u64,
+            ),
             ("MCP_SESSION_IDLE_SECS", self.mcp_session_idle_secs),
             ("MCP_MAX_REQUEST_BYTES", self.mcp_max_request_bytes as u64),
         ];
@@ -501,6 +514,10 @@ impl Settings {
                 self.max_concurrent_streams.to_string(),
             ),
             ("MCP_MAX_SESSIONS", self.mcp_max_sessions.to_string()),
+            (
+                "MCP_MAX_SESSIONS_PER_PRINCIPAL",
+                self.mcp_max_sessions_per_principal.to_string(),
+            ),
             (
                 "MCP_SESSION_IDLE_SECS",
                 self.mcp_session_idle_secs.to_string(),

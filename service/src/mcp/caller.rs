@@ -24,6 +24,8 @@ use crate::{
 pub struct Audience {
     pub scope: Scope,
     pub server: Slug,
+    /// The token's subject: sessions and listen streams are bounded per subject.
+    pub subject: String,
     /// When the caller's token stops being accepted: a listen stream ends then.
     pub expires_at: Option<SystemTime>,
 }
@@ -55,6 +57,7 @@ fn audience(
     Ok(Audience {
         scope,
         server,
+        subject: principal.subject,
         expires_at: principal.expires_at,
     })
 }

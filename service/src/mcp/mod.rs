@@ -7,7 +7,7 @@
 //! the service decides who is asking before any MCP work ([`caller`]), answers from the same
 //! L1 cache as gRPC ([`server`]), tells clients when their view changed ([`notify`]) and maps
 //! its errors in one place ([`error`]). Sessions and listen streams share one per-replica
-//! bound; sessions idle out; request bodies are bounded; `Host` and `Origin` are checked
+//! bound and one per token subject; sessions idle out; request bodies are bounded; `Host` and `Origin` are checked
 //! against allow-lists (DNS rebinding).
 
 mod caller;
@@ -22,12 +22,17 @@ use rmcp::transport::{
     StreamableHttpServerConfig, StreamableHttpService,
     streamable_http_server::session::local::LocalSessionManager,
 };
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use caller::Audience;
 
-use crate::{auth::Authenticator, config::Settings, events::Dropped, views::Views};
+use crate::{
+    auth::Authenticator,
+    config::Settings,
+    events::Dropped,
+    slots::{self, Slots},
+    views::Views,
+};
 use server::{ConfigServer, Shared};
 
 /// What the MCP door is built from.
@@ -44,8 +49,14 @@ pub fn router(door: McpDoor, settings: &Settings) -> Router {
     let shared = Shared {
         views: door.views,
         dropped: door.dropped,
-        slots: Arc::new(Semaphore::new(settings.mcp_max_sessions)),
-        max_slots: settings.mcp_max_sessions,
+        slots: Slots::new(
+            "MCP sessions and listen streams",
+            "MCP_CONFIG_MCP_MAX_SESSIONS",
+            slots::Limits {
+                total: settings.mcp_max_sessions,
+                per_principal: settings.mcp_max_sessions_per_principal,
+            },
+        ),
         shutdown: door.shutdown.clone(),
     };
     let mut sessions = LocalSessionManager::default();

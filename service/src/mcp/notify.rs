@@ -127,6 +127,7 @@ mod tests {
         Audience {
             scope: Scope::Org(slug("acme")),
             server: slug("github"),
+            subject: "ann".into(),
             expires_at: None,
         }
     }

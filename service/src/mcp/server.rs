@@ -21,7 +21,6 @@ use rmcp::{
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
@@ -34,6 +33,7 @@ use crate::{
     domain::{EntryKey, Kind},
     events::Dropped,
     render,
+    slots::{Slot, Slots},
     views::{ListQuery, Views},
 };
 
@@ -45,9 +45,8 @@ const PAGE_SIZE: usize = 100;
 pub struct Shared {
     pub views: Views,
     pub dropped: Dropped,
-    /// One permit per open legacy session or listen stream.
-    pub slots: Arc<Semaphore>,
-    pub max_slots: usize,
+    /// One place per open legacy session or listen stream, per replica and per subject.
+    pub slots: Arc<Slots>,
     /// Cancelled at shutdown: ends every session's notifications.
     pub shutdown: CancellationToken,
 }
@@ -62,7 +61,7 @@ pub struct ConfigServer {
 }
 
 struct Session {
-    _slot: OwnedSemaphorePermit,
+    _slot: Slot,
     _ended: DropGuard,
     ended: CancellationToken,
 }
@@ -75,17 +74,13 @@ impl ConfigServer {
         }
     }
 
-    fn slot(&self) -> Result<OwnedSemaphorePermit, ErrorData> {
-        self.shared.slots.clone().try_acquire_owned().map_err(|_| {
-            ErrorData::internal_error(
-                format!(
-                    "this replica holds its limit of {} MCP sessions and listen streams \
-                     (MCP_CONFIG_MCP_MAX_SESSIONS); retry later or on another replica",
-                    self.shared.max_slots
-                ),
-                None,
-            )
-        })
+    /// A place for one more session or listen stream of `audience`'s subject.
+    fn slot(&self, audience: &Audience) -> Result<Slot, ErrorData> {
+        self.shared
+            .slots
+            .claim(&audience.subject)
+            // The kind only matters to a missing entry, which a claim never is.
+            .map_err(|e| to_error_data(Kind::Prompts, e))
     }
 }
 
@@ -147,7 +142,7 @@ impl ServerHandler for ConfigServer {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
-        let slot = self.slot()?;
+        let slot = self.slot(&audience(&context.extensions)?)?;
         let ended = self.shared.shutdown.child_token();
         *self.session.lock().expect("session lock") = Some(Session {
             _slot: slot,
@@ -241,7 +236,7 @@ impl ServerHandler for ConfigServer {
     /// A listen stream takes one of the replica's slots while it is open.
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let audience = audience(&context.request_context().extensions)?;
-        let _slot = self.slot()?;
+        let _slot = self.slot(&audience)?;
         let stopped = async {
             tokio::select! {
                 () = context.cancelled() => {}

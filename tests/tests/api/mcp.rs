@@ -302,3 +302,37 @@ async fn foreign_hosts_and_origins_and_oversized_bodies_are_refused() {
         StatusCode::PAYLOAD_TOO_LARGE
     );
 }
+
+#[tokio::test]
+async fn one_token_subject_cannot_take_every_session() {
+    let (_dir, service) = example_with_jwt(|s| s.mcp_max_sessions_per_principal = 1).await;
+    let (heard, _notes) = mpsc::unbounded_channel();
+    let gateway = token("gateway", None, &["service"]);
+    let as_gateway = As {
+        org: Some("acme"),
+        token: Some(&gateway),
+    };
+    let _first = connect_legacy(&service, as_gateway, heard.clone())
+        .await
+        .unwrap();
+
+    let refused = connect_legacy(&service, as_gateway, heard.clone())
+        .await
+        .err()
+        .expect("one session per subject is the bound");
+    assert!(
+        refused
+            .to_string()
+            .contains("MCP_CONFIG_MCP_MAX_SESSIONS_PER_PRINCIPAL"),
+        "{refused}"
+    );
+    let other = token("ann", Some("acme"), &["reader"]);
+    let as_ann = As {
+        org: None,
+        token: Some(&other),
+    };
+    assert!(
+        connect_legacy(&service, as_ann, heard).await.is_ok(),
+        "another subject still gets a session"
+    );
+}
