@@ -12,7 +12,7 @@ use mcp_config_tests::{
     postgres::Postgres,
     redis::Redis,
     service::{EXAMPLE_BUNDLE, Service, settings},
-    tokens::{example_with_jwt, token},
+    tokens::{example_with_jwt, now, token, token_expiring},
 };
 use reqwest::StatusCode;
 use rmcp::{
@@ -335,4 +335,23 @@ async fn one_token_subject_cannot_take_every_session() {
         connect_legacy(&service, as_ann, heard).await.is_ok(),
         "another subject still gets a session"
     );
+}
+
+#[tokio::test]
+async fn a_listen_stream_ends_when_its_token_expires() {
+    let (_dir, service) = example_with_jwt(|c| c.jwt_leeway_secs = 0).await;
+    let short_lived = token_expiring("gateway", None, &["service"], now() + 2);
+    let gateway = As {
+        org: Some("acme"),
+        token: Some(&short_lived),
+    };
+    let acme = connect(&service, gateway).await.unwrap();
+    let mut listening = acme.listen(prompt_list_changed()).await.unwrap();
+
+    // The import's list_changed may come first; the stream must end after them.
+    let ended = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(_notification)) = listening.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends within the wait");
 }
