@@ -27,8 +27,13 @@ pub enum Notifier {
     Session(Peer<RoleServer>),
 }
 
-impl Notifier {
+/// Whoever is told that a list changed.
+pub trait Announce {
     /// Tells the client `kind`'s list changed; false once the client is gone.
+    fn list_changed(&self, kind: Kind) -> impl Future<Output = bool> + Send;
+}
+
+impl Announce for Notifier {
     async fn list_changed(&self, kind: Kind) -> bool {
         match self {
             Self::Listen(sink) => {
@@ -76,7 +81,7 @@ pub fn lists_changed(dropped: &Invalidation, audience: &Audience) -> &'static [K
 pub async fn forward(
     mut dropped: Receiver<Invalidation>,
     audience: &Audience,
-    notifier: Notifier,
+    notifier: impl Announce,
     stopped: impl Future<Output = ()>,
 ) {
     let expired = tokio::time::sleep(until(audience.expires_at));
@@ -138,6 +143,37 @@ mod tests {
             scope: Scope::Org(slug(org)),
             server: slug(server),
         })
+    }
+
+    /// Records what it is told.
+    #[derive(Default)]
+    struct Heard(std::sync::Mutex<Vec<Kind>>);
+
+    impl Announce for &Heard {
+        async fn list_changed(&self, kind: Kind) -> bool {
+            self.0.lock().unwrap().push(kind);
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_fell_behind_hears_both_lists_changed() {
+        let (sender, receiver) = tokio::sync::broadcast::channel(1);
+        // Capacity 1: the second drop pushes the first out, so the receiver lags.
+        sender
+            .send(view("globex", "github", Kind::Prompts))
+            .unwrap();
+        sender
+            .send(view("globex", "github", Kind::Prompts))
+            .unwrap();
+        drop(sender);
+        let heard = Heard::default();
+        forward(receiver, &acme_github(), &heard, std::future::pending()).await;
+        assert_eq!(
+            *heard.0.lock().unwrap(),
+            [Kind::Prompts, Kind::Resources],
+            "globex's change is not acme's, but what was missed might have been"
+        );
     }
 
     #[test]
