@@ -3,6 +3,8 @@
 
 mod encoded;
 mod json;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 
 pub use encoded::EncodedResponse;
 

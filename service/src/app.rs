@@ -23,10 +23,11 @@ use crate::{
     config::{ConfigError, Settings},
     connections::{ConnectionLimits, Gate, Listener},
     edits::Editor,
-    events::{self, Bus},
+    events::{self, Bus, Dropped},
     grpc::{self, ConfigApi, Watcher},
     http::{self, HttpState},
     lifecycle::Lifecycle,
+    mcp::{self, McpDoor},
     redis::{self, L2, RedisPublisher, RedisSettings, Subscriber},
     relay::{self, Channel, Publisher, Relay, RelayHandle},
     render::Limits,
@@ -77,6 +78,7 @@ struct Invalidation {
     relay: RelayHandle,
     l2: Option<L2>,
     bus: Bus,
+    dropped: Dropped,
 }
 
 /// Both listeners, bound (port 0 resolved).
@@ -130,11 +132,20 @@ impl App {
             catalog: Catalog::new(store.clone()),
             store: store.clone(),
             renderer,
-            authenticator,
+            authenticator: authenticator.clone(),
             cache: views.cache().clone(),
             relay_bound: settings.relay_bound(),
             rate_limiter,
-        });
+        })
+        .merge(mcp::router(
+            McpDoor {
+                views: views.clone(),
+                authenticator,
+                dropped: invalidation.dropped,
+                shutdown: lifecycle.servers.stop_token(),
+            },
+            settings,
+        ));
         serve_admin(
             settings,
             &lifecycle,
@@ -238,12 +249,16 @@ fn start_invalidation(
     );
     background.spawn(|stop| relay.run(stop));
     background.spawn(|stop| relay::prune_changes(store.clone(), settings.change_retention(), stop));
-    background.spawn(|stop| events::invalidate_on_events(bus.clone(), cache.clone(), stop));
+    let dropped = Dropped::new(BUS_CAPACITY);
+    background.spawn(|stop| {
+        events::invalidate_on_events(bus.clone(), cache.clone(), dropped.clone(), stop)
+    });
     background.spawn(crate::metrics::upkeep);
     Ok(Invalidation {
         relay: relay_handle,
         l2,
         bus,
+        dropped,
     })
 }
 

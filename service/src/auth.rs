@@ -30,7 +30,7 @@ use serde::Deserialize;
 
 use crate::{
     config::{AuthMode, ConfigError, JwtAlgorithm, Settings},
-    domain::{Scope, Slug},
+    domain::{InvalidInput, Scope, Slug},
     error::Error,
     events::OrgFilter,
 };
@@ -302,6 +302,23 @@ fn reload_if_changed(path: &PathBuf, loaded: &RwLock<LoadedJwks>) {
 
 fn forbidden(why: impl Into<String>) -> Error {
     Error::Forbidden(why.into())
+}
+
+/// The `x-org-id` header: the org a caller that may read several asks for.
+pub const ORG_HEADER: axum::http::HeaderName = axum::http::HeaderName::from_static("x-org-id");
+
+/// The org named by the [`ORG_HEADER`] of `headers` (gRPC metadata or an HTTP request's), if any.
+pub fn header_org(headers: &axum::http::HeaderMap) -> Result<Option<Scope>, InvalidInput> {
+    // By a parsed name: looking a header up by `&str` parses the name on every call.
+    match headers.get(&ORG_HEADER) {
+        None => Ok(None),
+        Some(value) => {
+            let value = value
+                .to_str()
+                .map_err(|_| InvalidInput::new("x-org-id", "not ASCII"))?;
+            Scope::parse_optional("x-org-id", value).map(Some)
+        }
+    }
 }
 
 /// The scope a read is answered for: `requested` (from the request body) or, if empty, the

@@ -229,6 +229,44 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_MAX_CONCURRENT_STREAMS", default_value_t = 128)]
     pub max_concurrent_streams: u32,
 
+    /// MCP sessions (legacy `initialize` clients) and `subscriptions/listen` streams one
+    /// replica holds open at most at `/mcp/{server}`; more are refused with an MCP error.
+    #[arg(long, env = "MCP_CONFIG_MCP_MAX_SESSIONS", default_value_t = 4096)]
+    pub mcp_max_sessions: usize,
+
+    /// MCP sessions and listen streams one token subject may hold open on one replica (a
+    /// gateway or fleet sharing a token shares it; with `--auth none` everyone is one subject).
+    #[arg(
+        long,
+        env = "MCP_CONFIG_MCP_MAX_SESSIONS_PER_PRINCIPAL",
+        default_value_t = 1024
+    )]
+    pub mcp_max_sessions_per_principal: usize,
+
+    /// Seconds an MCP session may pass with no message either way before it is closed.
+    #[arg(long, env = "MCP_CONFIG_MCP_SESSION_IDLE_SECS", default_value_t = 300)]
+    pub mcp_session_idle_secs: u64,
+
+    /// Largest MCP request body, in bytes; larger ones are answered 413.
+    #[arg(long, env = "MCP_CONFIG_MCP_MAX_REQUEST_BYTES", default_value_t = 1024 * 1024)]
+    pub mcp_max_request_bytes: usize,
+
+    /// `Host` values the MCP endpoint answers (DNS rebinding protection): a name matches any
+    /// port, `name:port` that port only. Add the names clients and gateways use.
+    #[arg(
+        long,
+        env = "MCP_CONFIG_MCP_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1,::1"
+    )]
+    pub mcp_allowed_hosts: Vec<String>,
+
+    /// Browser origins (`https://app.example.com:443`, `http://localhost:*`) allowed to call the
+    /// MCP endpoint; a request with any other `Origin` is refused. Clients that are not
+    /// browsers send none.
+    #[arg(long, env = "MCP_CONFIG_MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub mcp_allowed_origins: Vec<String>,
+
     /// Log format.
     #[arg(
         long,
@@ -303,6 +341,13 @@ impl Settings {
                 "MAX_CONCURRENT_STREAMS",
                 u64::from(self.max_concurrent_streams),
             ),
+            ("MCP_MAX_SESSIONS", self.mcp_max_sessions as u64),
+            (
+                "MCP_MAX_SESSIONS_PER_PRINCIPAL",
+                self.mcp_max_sessions_per_principal as u64,
+            ),
+            ("MCP_SESSION_IDLE_SECS", self.mcp_session_idle_secs),
+            ("MCP_MAX_REQUEST_BYTES", self.mcp_max_request_bytes as u64),
         ];
         if let Some((name, _)) = must_be_positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError(format!("MCP_CONFIG_{name} must be above 0")));
@@ -474,6 +519,21 @@ impl Settings {
                 "MAX_CONCURRENT_STREAMS",
                 self.max_concurrent_streams.to_string(),
             ),
+            ("MCP_MAX_SESSIONS", self.mcp_max_sessions.to_string()),
+            (
+                "MCP_MAX_SESSIONS_PER_PRINCIPAL",
+                self.mcp_max_sessions_per_principal.to_string(),
+            ),
+            (
+                "MCP_SESSION_IDLE_SECS",
+                self.mcp_session_idle_secs.to_string(),
+            ),
+            (
+                "MCP_MAX_REQUEST_BYTES",
+                self.mcp_max_request_bytes.to_string(),
+            ),
+            ("MCP_ALLOWED_HOSTS", self.mcp_allowed_hosts.join(",")),
+            ("MCP_ALLOWED_ORIGINS", self.mcp_allowed_origins.join(",")),
             ("TLS_CERT", path(&self.tls_cert)),
             ("TLS_KEY", path(&self.tls_key)),
             ("TLS_CLIENT_CA", path(&self.tls_client_ca)),

@@ -104,9 +104,42 @@ impl Bus {
     }
 }
 
-/// Drops this replica's L1 entries as events arrive. An event whose `previous_revision` is
-/// not the last one seen, or a receiver that lagged, means something was missed: drop everything.
-pub async fn invalidate_on_events(bus: Bus, cache: ViewCache, shutdown: CancellationToken) {
+/// What this replica's L1 has dropped, announced after the drop, so that whoever re-reads on
+/// hearing of it (an MCP client told its list changed) gets the new view. Events arrive on the
+/// bus from another replica (through Redis) as soon as here, and an MCP session following the
+/// bus itself could be told before the old view is gone.
+#[derive(Clone)]
+pub struct Dropped {
+    sender: broadcast::Sender<Invalidation>,
+}
+
+impl Dropped {
+    /// `capacity` drops may be buffered per receiver, as on the [`Bus`].
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            sender: broadcast::channel(capacity).0,
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Invalidation> {
+        self.sender.subscribe()
+    }
+
+    fn announce(&self, what: Invalidation) {
+        // No receiver is fine: no MCP client is following.
+        let _ = self.sender.send(what);
+    }
+}
+
+/// Drops this replica's L1 entries as events arrive, and then announces each drop on
+/// `dropped`. An event whose `previous_revision` is not the last one seen, or a receiver that
+/// lagged, means something was missed: drop everything.
+pub async fn invalidate_on_events(
+    bus: Bus,
+    cache: ViewCache,
+    dropped: Dropped,
+    shutdown: CancellationToken,
+) {
     let mut events = bus.subscribe();
     let mut last: Revision = 0;
     loop {
@@ -125,9 +158,11 @@ pub async fn invalidate_on_events(bus: Bus, cache: ViewCache, shutdown: Cancella
                     invalidation_of(&event)
                 };
                 cache.invalidate(&what).await;
+                dropped.announce(what);
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {
-                cache.invalidate(&Invalidation::All).await
+                cache.invalidate(&Invalidation::All).await;
+                dropped.announce(Invalidation::All);
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }

@@ -13,14 +13,18 @@ pub mod org;
 use std::sync::Arc;
 
 use mcp_config_client::{Changed, ConfigClient, ViewKind};
+use mcp_config_proto::mcp;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
         Extensions, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
         ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams,
-        ReadResourceResponse, ServerCapabilities, ServerConfig, SubscriptionFilter,
+        ReadResourceResponse, ServerConfig, SubscriptionFilter,
     },
-    service::{NotificationContext, Peer, RequestContext, SubscriptionContext, SubscriptionSink},
+    service::{
+        NotificationContext, Peer, RequestContext, SubscriptionContext, SubscriptionSendError,
+        SubscriptionSink,
+    },
     transport::{
         StreamableHttpServerConfig, StreamableHttpService,
         streamable_http_server::session::local::LocalSessionManager,
@@ -77,11 +81,12 @@ impl Notifier {
     /// Sends `list_changed` for `kind`; false once the client is gone.
     async fn send(&self, kind: ViewKind) -> bool {
         match (self, kind) {
+            // A list the stream did not ask about is not for it; the stream stays open.
             (Self::Subscription(sink), ViewKind::Prompts) => {
-                sink.notify_prompt_list_changed().await.is_ok()
+                delivered(sink.notify_prompt_list_changed().await)
             }
             (Self::Subscription(sink), ViewKind::Resources) => {
-                sink.notify_resource_list_changed().await.is_ok()
+                delivered(sink.notify_resource_list_changed().await)
             }
             (Self::Session(peer), ViewKind::Prompts) => {
                 peer.notify_prompt_list_changed().await.is_ok()
@@ -91,6 +96,15 @@ impl Notifier {
             }
         }
     }
+}
+
+/// Whether a listen stream is still there after a send: a notification outside its filter is
+/// refused by the sink, but the stream is not gone.
+fn delivered(sent: Result<(), SubscriptionSendError>) -> bool {
+    matches!(
+        sent,
+        Ok(()) | Err(SubscriptionSendError::NotificationNotAccepted(_))
+    )
 }
 
 impl ConfigBackedServer {
@@ -128,13 +142,7 @@ impl ConfigBackedServer {
 
 impl ServerHandler for ConfigBackedServer {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder()
-            .enable_prompts()
-            .enable_prompts_list_changed()
-            .enable_resources()
-            .enable_resources_list_changed()
-            .build();
-        ServerConfig::new(capabilities).with_server_info(Implementation::new(
+        ServerConfig::new(mcp::capabilities()).with_server_info(Implementation::new(
             format!("mcp-config-example-{}", self.server),
             env!("CARGO_PKG_VERSION"),
         ))
@@ -152,7 +160,7 @@ impl ServerHandler for ConfigBackedServer {
             .await
             .map_err(convert::error)?;
         Ok(ListPromptsResult::with_all_items(
-            view.items.iter().map(convert::prompt).collect(),
+            view.items.iter().map(mcp::prompt).collect(),
         ))
     }
 
@@ -176,7 +184,7 @@ impl ServerHandler for ConfigBackedServer {
             .prompt(&org, &self.server, &request.name, arguments)
             .await
             .map_err(convert::error)?;
-        Ok(convert::rendered(rendered).into())
+        Ok(mcp::rendered(rendered).into())
     }
 
     async fn list_resources(
@@ -191,7 +199,7 @@ impl ServerHandler for ConfigBackedServer {
             .await
             .map_err(convert::error)?;
         Ok(ListResourcesResult::with_all_items(
-            view.items.iter().map(convert::resource).collect(),
+            view.items.iter().map(mcp::resource).collect(),
         ))
     }
 
@@ -206,19 +214,14 @@ impl ServerHandler for ConfigBackedServer {
             .read_resource(&org, &self.server, &request.uri)
             .await
             .map_err(convert::error)?;
-        Ok(convert::contents(contents).into())
+        Ok(mcp::contents(contents).into())
     }
 
     fn accepted_subscription_filter(
         &self,
         _requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        Some(
-            SubscriptionFilter::builder()
-                .prompts_list_changed()
-                .resources_list_changed()
-                .build(),
-        )
+        Some(mcp::list_changed_filter())
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {

@@ -1,24 +1,23 @@
 //! The example MCP server end to end: a real mcp-config service, the example server on its own
 //! port, and the official Rust MCP SDK as the MCP client over streamable HTTP.
 
-use std::{collections::HashMap, net::SocketAddr, time::Duration};
+use std::net::SocketAddr;
 
 use mcp_config_client::{ClientConfig, ConfigClient, Source};
 use mcp_config_example_server::{ConfigBackedServer, org::OrgResolver, serve};
 use mcp_config_tests::{
+    mcp::{
+        Recorder, WAIT, assert_example_views, assert_render_errors_name_the_problem,
+        current_protocol, description_of, expect_prompt_list_changed, prompt_list_changed,
+        prompt_names, put_prompt, transport_for,
+    },
     redis::Redis,
     service::{EXAMPLE_BUNDLE, Service},
 };
 use rmcp::{
-    ClientHandler, RoleClient, ServiceExt,
-    model::{
-        GetPromptRequestParams, ProtocolVersion, ReadResourceRequestParams, ResourceContents,
-        ServerNotification, SubscriptionFilter,
-    },
-    service::{
-        ClientLifecycleMode, ClientServiceExt, NotificationContext, Peer, RunningService,
-        Subscription,
-    },
+    RoleClient, ServiceExt,
+    model::GetPromptRequestParams,
+    service::{ClientServiceExt, RunningService},
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
@@ -26,8 +25,6 @@ use rmcp::{
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-const WAIT: Duration = Duration::from_secs(10);
 
 /// The example server for `github` on a free port, reading from `service`.
 struct ExampleServer {
@@ -58,20 +55,15 @@ impl ExampleServer {
     }
 
     fn transport(&self, org: &str) -> StreamableHttpClientTransportConfig {
-        let headers = HashMap::from([("x-org-id".parse().unwrap(), org.parse().unwrap())]);
-        StreamableHttpClientTransportConfig::with_uri(format!("http://{}/mcp", self.address))
-            .custom_headers(headers)
+        transport_for(format!("http://{}/mcp", self.address), Some(org))
     }
 
     /// An MCP client for `org` (sent as the `x-org-id` header), speaking the current protocol
     /// (2026-07-28: `server/discover`, no session).
     async fn connect(&self, org: &str) -> RunningService<RoleClient, ()> {
-        let modern = ClientLifecycleMode::Discover {
-            preferred_versions: vec![ProtocolVersion::LATEST],
-        };
         ().serve_with_lifecycle(
             StreamableHttpClientTransport::from_config(self.transport(org)),
-            modern,
+            current_protocol(),
         )
         .await
         .expect("the MCP handshake succeeds")
@@ -93,74 +85,10 @@ impl ExampleServer {
     }
 }
 
-/// A legacy MCP client's handler: notifications arrive on the session.
-struct Recorder(mpsc::UnboundedSender<&'static str>);
-
-impl ClientHandler for Recorder {
-    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.0.send("prompts");
-    }
-
-    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.0.send("resources");
-    }
-}
-
 impl Drop for ExampleServer {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-async fn put_prompt(service: &Service, path: &str, description: &str, text: &str) {
-    let response = reqwest::Client::new()
-        .put(service.admin(path))
-        .json(&json!({"content": {
-            "description": description,
-            "arguments": [{"name": "repo", "required": true}],
-            "messages": [{"role": "user", "text": text}],
-        }}))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{}",
-        response.text().await.unwrap()
-    );
-}
-
-/// Waits (bounded) for the next notification on `listening`: it must say the prompts changed.
-async fn expect_prompt_list_changed(listening: &mut Subscription) {
-    let notification = tokio::time::timeout(WAIT, listening.next())
-        .await
-        .expect("list_changed within the wait")
-        .unwrap()
-        .expect("the subscription is open");
-    assert!(
-        matches!(
-            notification,
-            ServerNotification::PromptListChangedNotification(_)
-        ),
-        "{notification:?}"
-    );
-}
-
-fn prompt_list_changed() -> SubscriptionFilter {
-    SubscriptionFilter::builder().prompts_list_changed().build()
-}
-
-async fn prompt_names(mcp: &Peer<RoleClient>) -> Vec<String> {
-    let prompts = mcp.list_all_prompts().await.unwrap();
-    prompts.into_iter().map(|p| p.name).collect()
-}
-
-async fn description_of(mcp: &Peer<RoleClient>, name: &str) -> Option<String> {
-    let prompts = mcp.list_all_prompts().await.unwrap();
-    prompts
-        .into_iter()
-        .find(|p| p.name == name)
-        .and_then(|p| p.description)
 }
 
 #[tokio::test]
@@ -220,53 +148,9 @@ async fn each_org_sees_its_own_view_and_errors_name_the_problem() {
         example.connect("").await,
     );
 
-    assert_eq!(
-        prompt_names(&globex).await,
-        ["release-notes", "review-pr"],
-        "triage-issue is hidden"
-    );
-    assert_eq!(
-        description_of(&anonymous, "review-pr").await.as_deref(),
-        Some("Reviews a pull request for correctness, tests and style."),
-        "no org: the defaults"
-    );
-    assert_eq!(
-        description_of(&acme, "review-pr").await.as_deref(),
-        Some("Acme's review checklist, security first.")
-    );
+    assert_example_views(&acme, &globex, &anonymous).await;
 
-    let oncall = acme
-        .read_resource(ReadResourceRequestParams::new("file:///acme/oncall.md"))
-        .await
-        .unwrap();
-    match &oncall.contents[0] {
-        ResourceContents::TextResourceContents {
-            text, mime_type, ..
-        } => {
-            assert!(text.starts_with("# On call"), "{text}");
-            assert_eq!(mime_type.as_deref(), Some("text/markdown"));
-        }
-        other => panic!("text expected, got {other:?}"),
-    }
-    let not_for_globex = globex
-        .read_resource(ReadResourceRequestParams::new("file:///acme/oncall.md"))
-        .await;
-    assert!(not_for_globex.is_err(), "acme's resource is not globex's");
-
-    let missing_argument = acme
-        .get_prompt(GetPromptRequestParams::new("review-pr"))
-        .await
-        .expect_err("required arguments are missing");
-    assert!(
-        missing_argument.to_string().contains("repo")
-            || missing_argument.to_string().contains("number"),
-        "{missing_argument}"
-    );
-    let unknown = acme
-        .get_prompt(GetPromptRequestParams::new("no-such-prompt"))
-        .await
-        .expect_err("unknown prompt");
-    assert!(unknown.to_string().contains("no-such-prompt"), "{unknown}");
+    assert_render_errors_name_the_problem(&acme).await;
 }
 
 #[tokio::test]

@@ -7,7 +7,6 @@ mod status;
 mod watch;
 
 use axum::http;
-
 use mcp_config_proto::{
     EncodedResponse,
     server::config_service_server::ConfigService,
@@ -44,8 +43,6 @@ impl ConfigApi {
     }
 }
 
-static ORG_HEADER: http::HeaderName = http::HeaderName::from_static("x-org-id");
-
 /// The caller (put there by the authentication interceptor) and the org of its `x-org-id`
 /// metadata, if any.
 fn caller<T>(request: &Request<T>) -> Result<(&Principal, Option<Scope>), Error> {
@@ -53,16 +50,7 @@ fn caller<T>(request: &Request<T>) -> Result<(&Principal, Option<Scope>), Error>
         .extensions()
         .get::<Principal>()
         .ok_or_else(|| Error::Unauthenticated("no credentials".into()))?;
-    // By a parsed name: looking a header up by `&str` parses the name on every call.
-    let header_org = match request.metadata().as_ref().get(&ORG_HEADER) {
-        None => None,
-        Some(value) => {
-            let value = value
-                .to_str()
-                .map_err(|_| InvalidInput::new("x-org-id", "not ASCII"))?;
-            Some(Scope::parse_optional("x-org-id", value)?)
-        }
-    };
+    let header_org = auth::header_org(request.metadata().as_ref())?;
     Ok((principal, header_org))
 }
 

@@ -5,12 +5,7 @@
 //! already sent. Whenever it sees a gap (a lagging receiver, an event lost upstream) it reads the
 //! missing revisions from the change log, so a watcher's view of the log is always gap-free.
 
-use std::{
-    collections::HashMap,
-    pin::Pin,
-    sync::{Arc, Mutex},
-    time::SystemTime,
-};
+use std::{pin::Pin, sync::Arc, time::SystemTime};
 
 use futures::Stream;
 use mcp_config_proto::v1::InvalidationEvent;
@@ -26,6 +21,7 @@ use crate::{
     error::{Error, Result},
     events::{self, Bus, OrgFilter},
     lifecycle::Phase,
+    slots::{self, Slots},
     store::Store,
 };
 
@@ -52,7 +48,7 @@ pub struct Watcher {
     bus: Bus,
     /// The phase the stream tasks run in: they end when it stops.
     streams: Phase,
-    slots: Arc<StreamSlots>,
+    slots: Arc<Slots>,
     /// Full pages of the change log as events, shared by every stream replaying them: a full
     /// page after a revision never changes (revisions are dense and commit in order).
     pages: moka::future::Cache<Revision, Arc<[InvalidationEvent]>>,
@@ -64,10 +60,14 @@ impl Watcher {
             store,
             bus,
             streams,
-            slots: Arc::new(StreamSlots {
-                limits,
-                open: Mutex::default(),
-            }),
+            slots: Slots::new(
+                "Watch streams",
+                "MCP_CONFIG_WATCH_MAX_STREAMS",
+                slots::Limits {
+                    total: limits.streams,
+                    per_principal: limits.streams_per_principal,
+                },
+            ),
             pages: moka::future::Cache::builder()
                 .max_capacity(REPLAY_CACHE_BYTES)
                 .weigher(|_, page: &Arc<[InvalidationEvent]>| {
@@ -87,7 +87,7 @@ impl Watcher {
         orgs: OrgFilter,
         servers: Vec<Slug>,
     ) -> Result<EventStream> {
-        let slot = StreamSlots::claim(&self.slots, &principal.subject)?;
+        let slot = self.slots.claim(&principal.subject)?;
         let live = self.bus.subscribe();
         let last = if since == 0 {
             self.store.latest_revision().await?
@@ -121,55 +121,6 @@ impl Watcher {
             return Err(Error::Pruned { since, oldest });
         }
         Ok(())
-    }
-}
-
-/// The open streams, counted per replica and per token subject.
-struct StreamSlots {
-    limits: WatchLimits,
-    /// Open streams per subject; a subject with none has no entry.
-    open: Mutex<HashMap<String, usize>>,
-}
-
-impl StreamSlots {
-    fn claim(slots: &Arc<Self>, subject: &str) -> Result<StreamSlot> {
-        let mut open = slots.open.lock().expect("stream slots lock");
-        let total: usize = open.values().sum();
-        if total >= slots.limits.streams {
-            return Err(Error::Exhausted(format!(
-                "this replica has {total} Watch streams open, its limit"
-            )));
-        }
-        let mine = open.entry(subject.to_owned()).or_default();
-        if *mine >= slots.limits.streams_per_principal {
-            return Err(Error::Exhausted(format!(
-                "{subject} has {} Watch streams open, its limit",
-                *mine
-            )));
-        }
-        *mine += 1;
-        Ok(StreamSlot {
-            slots: slots.clone(),
-            subject: subject.to_owned(),
-        })
-    }
-}
-
-/// One open stream's place in [`StreamSlots`], given back when the stream ends.
-struct StreamSlot {
-    slots: Arc<StreamSlots>,
-    subject: String,
-}
-
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        let mut open = self.slots.open.lock().expect("stream slots lock");
-        if let Some(count) = open.get_mut(&self.subject) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.subject);
-            }
-        }
     }
 }
 

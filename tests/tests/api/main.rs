@@ -14,6 +14,7 @@ mod auth;
 mod connections;
 mod hardening;
 mod l2;
+mod mcp;
 mod operations;
 mod propagation;
 mod read_path;

@@ -1,0 +1,357 @@
+//! The service's own MCP endpoint, `/mcp/{server}`, through rmcp's client (an SDK nobody here
+//! wrote): per-org views, renders and their errors, isolation between orgs, list_changed after
+//! an admin write, and the session bound.
+
+use mcp_config_tests::{
+    eventually,
+    mcp::{
+        Recorder, WAIT, assert_example_views, assert_render_errors_name_the_problem,
+        current_protocol, description_of, expect_prompt_list_changed, prompt_list_changed,
+        prompt_names, put_prompt, transport_for,
+    },
+    postgres::Postgres,
+    redis::Redis,
+    service::{EXAMPLE_BUNDLE, Service, settings},
+    tokens::{example_with_jwt, now, token, token_expiring},
+};
+use reqwest::StatusCode;
+use rmcp::{
+    RoleClient, ServiceExt,
+    model::GetPromptRequestParams,
+    service::{ClientServiceExt, RunningService},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+/// Who an MCP client says it is: an `x-org-id` header and a bearer token, each optional.
+#[derive(Default, Clone, Copy)]
+struct As<'a> {
+    org: Option<&'a str>,
+    token: Option<&'a str>,
+}
+
+fn org(org: &str) -> As<'_> {
+    As {
+        org: Some(org),
+        token: None,
+    }
+}
+
+fn transport(service: &Service, who: As<'_>) -> StreamableHttpClientTransportConfig {
+    let config = transport_for(service.url("/mcp/github"), who.org);
+    match who.token {
+        Some(token) => config.auth_header(token),
+        None => config,
+    }
+}
+
+/// A client of the current protocol (`server/discover`, no session).
+async fn connect(service: &Service, who: As<'_>) -> Result<RunningService<RoleClient, ()>, String> {
+    let transport = StreamableHttpClientTransport::from_config(transport(service, who));
+    ().serve_with_lifecycle(transport, current_protocol())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A legacy client (`initialize`, a session) reporting the list_changed it hears on `heard`.
+async fn connect_legacy(
+    service: &Service,
+    who: As<'_>,
+    heard: mpsc::UnboundedSender<&'static str>,
+) -> Result<RunningService<RoleClient, Recorder>, String> {
+    let transport = StreamableHttpClientTransport::from_config(transport(service, who));
+    Recorder(heard)
+        .serve(transport)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn each_org_reads_its_own_view_and_no_org_reads_the_defaults() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let acme = connect(&service, org("acme")).await.unwrap();
+    let globex = connect(&service, org("globex")).await.unwrap();
+    let nobody = connect(&service, As::default()).await.unwrap();
+
+    assert_example_views(&acme, &globex, &nobody).await;
+    let listed = acme.list_all_resources().await.unwrap();
+    assert!(listed.iter().any(|r| r.uri == "file:///acme/oncall.md"));
+}
+
+#[tokio::test]
+async fn a_prompt_renders_and_a_missing_argument_is_named() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let acme = connect(&service, org("acme")).await.unwrap();
+    let arguments = serde_json::Map::from_iter([
+        ("repo".to_owned(), json!("acme/api")),
+        ("number".to_owned(), json!(42)),
+    ]);
+
+    let rendered = acme
+        .get_prompt(GetPromptRequestParams::new("review-pr").with_arguments(arguments))
+        .await
+        .unwrap();
+    let text = serde_json::to_value(&rendered.messages[0].content).unwrap()["text"].clone();
+    assert!(
+        text.as_str()
+            .unwrap()
+            .starts_with("Review pull request #42 in acme/api"),
+        "{text}"
+    );
+
+    assert_render_errors_name_the_problem(&acme).await;
+}
+
+#[tokio::test]
+async fn a_token_of_one_org_reads_that_org_only() {
+    let (_dir, service) = example_with_jwt(|_| {}).await;
+    let acme_token = token("ann", Some("acme"), &["reader"]);
+    let acme = connect(
+        &service,
+        As {
+            org: None,
+            token: Some(&acme_token),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(prompt_names(&acme).await.contains(&"triage-issue".into()));
+
+    let asking_for_globex = As {
+        org: Some("globex"),
+        token: Some(&acme_token),
+    };
+    assert!(
+        connect(&service, asking_for_globex).await.is_err(),
+        "a token of acme asking for globex is refused"
+    );
+    assert!(
+        connect(&service, org("acme")).await.is_err(),
+        "no token, no MCP"
+    );
+
+    let server_token = token("github-mcp", None, &["service"]);
+    let for_globex = As {
+        org: Some("globex"),
+        token: Some(&server_token),
+    };
+    let globex = connect(&service, for_globex).await.unwrap();
+    assert_eq!(
+        prompt_names(&globex).await,
+        ["release-notes", "review-pr"],
+        "a service token reads the org it names"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_write_is_announced_to_listen_streams_and_sessions_of_that_view() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    // The import's own announcements must be out before the clients start listening.
+    service.wait_until_published().await;
+    let acme = connect(&service, org("acme")).await.unwrap();
+    let mut listening = acme.listen(prompt_list_changed()).await.unwrap();
+    let (heard, mut legacy_heard) = mpsc::unbounded_channel();
+    let legacy = connect_legacy(&service, org("acme"), heard).await.unwrap();
+    let (globex_heard, mut globex_notes) = mpsc::unbounded_channel();
+    let _globex = connect_legacy(&service, org("globex"), globex_heard)
+        .await
+        .unwrap();
+
+    put_prompt(
+        &service,
+        "/orgs/acme/servers/github/prompts/review-pr",
+        "Changed through the admin API",
+        "Review {{ repo }}.",
+    )
+    .await;
+
+    expect_prompt_list_changed(&mut listening).await;
+    let kind = tokio::time::timeout(WAIT, legacy_heard.recv()).await;
+    assert_eq!(kind.expect("list_changed in time"), Some("prompts"));
+    assert_eq!(
+        description_of(&legacy, "review-pr").await.as_deref(),
+        Some("Changed through the admin API"),
+        "told of the change, the client reads the new view"
+    );
+    assert!(
+        globex_notes.try_recv().is_err(),
+        "globex's view did not change"
+    );
+
+    put_prompt(
+        &service,
+        "/defaults/servers/github/prompts/release-notes",
+        "A default every org inherits",
+        "Notes for {{ repo }}.",
+    )
+    .await;
+    let kind = tokio::time::timeout(WAIT, globex_notes.recv()).await;
+    assert_eq!(kind.expect("list_changed in time"), Some("prompts"));
+    listening.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_write_through_one_replica_reaches_the_mcp_clients_of_another_with_the_new_view() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let redis = Redis::start();
+    let database = pg.database();
+    let writer = Service::start(settings(&database, Some(&redis.url()))).await;
+    writer.import(EXAMPLE_BUNDLE).await;
+    writer.wait_until_published().await;
+    // Started after the import is out, the reader hears of nothing but the write below.
+    let reader = Service::start(settings(&database, Some(&redis.url()))).await;
+    let (heard, mut notes) = mpsc::unbounded_channel();
+    let acme = connect_legacy(&reader, org("acme"), heard).await.unwrap();
+    assert_eq!(
+        description_of(&acme, "review-pr").await.as_deref(),
+        Some("Acme's review checklist, security first."),
+        "the reader's L1 holds the old view"
+    );
+
+    let new = "Changed through the other replica";
+    put_prompt(
+        &writer,
+        "/orgs/acme/servers/github/prompts/review-pr",
+        new,
+        "Review {{ repo }}.",
+    )
+    .await;
+    let note = tokio::time::timeout(WAIT, notes.recv()).await;
+    assert_eq!(note.expect("list_changed in time"), Some("prompts"));
+    assert_eq!(
+        description_of(&acme, "review-pr").await.as_deref(),
+        Some(new),
+        "told of the change, the client reads the new view"
+    );
+}
+
+#[tokio::test]
+async fn sessions_beyond_the_replica_bound_are_refused_until_one_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite_with(&dir, &["--mcp-max-sessions=1"]).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let (heard, _notes) = mpsc::unbounded_channel();
+    let first = connect_legacy(&service, org("acme"), heard.clone())
+        .await
+        .unwrap();
+
+    let refused = connect_legacy(&service, org("acme"), heard.clone())
+        .await
+        .err()
+        .expect("one session is the bound");
+    assert!(
+        refused.to_string().contains("MCP_CONFIG_MCP_MAX_SESSIONS"),
+        "{refused}"
+    );
+    let stateless = connect(&service, org("acme")).await.unwrap();
+    assert!(
+        !prompt_names(&stateless).await.is_empty(),
+        "requests without a session are not bounded by it"
+    );
+
+    first.cancel().await.unwrap();
+    let admitted = eventually(WAIT, || async {
+        connect_legacy(&service, org("acme"), heard.clone())
+            .await
+            .is_ok()
+    })
+    .await;
+    assert!(admitted, "a closed session frees its slot");
+}
+
+/// A raw POST to the MCP endpoint: an `initialize` padded to `padding` bytes, with `headers`.
+async fn raw_post(service: &Service, headers: &[(&str, &str)], padding: usize) -> StatusCode {
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0", "padding": "x".repeat(padding)},
+        },
+    });
+    let mut request = reqwest::Client::new()
+        .post(service.url("/mcp/github"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn foreign_hosts_and_origins_and_oversized_bodies_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite_with(&dir, &["--mcp-max-request-bytes=4096"]).await;
+    assert!(raw_post(&service, &[], 0).await.is_success());
+
+    assert_eq!(
+        raw_post(&service, &[("host", "rebound.example")], 0).await,
+        StatusCode::FORBIDDEN,
+        "a name that resolved to loopback is not ours (DNS rebinding)"
+    );
+    assert_eq!(
+        raw_post(&service, &[("origin", "http://rebound.example")], 0).await,
+        StatusCode::FORBIDDEN,
+        "no browser origin is allowed by default"
+    );
+    assert_eq!(
+        raw_post(&service, &[], 8192).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+}
+
+#[tokio::test]
+async fn one_token_subject_cannot_take_every_session() {
+    let (_dir, service) = example_with_jwt(|s| s.mcp_max_sessions_per_principal = 1).await;
+    let (heard, _notes) = mpsc::unbounded_channel();
+    let gateway = token("gateway", None, &["service"]);
+    let as_gateway = As {
+        org: Some("acme"),
+        token: Some(&gateway),
+    };
+    let _first = connect_legacy(&service, as_gateway, heard.clone())
+        .await
+        .unwrap();
+
+    let refused = connect_legacy(&service, as_gateway, heard.clone())
+        .await
+        .err()
+        .expect("one session per subject is the bound");
+    assert!(
+        refused
+            .to_string()
+            .contains("MCP_CONFIG_MCP_MAX_SESSIONS_PER_PRINCIPAL"),
+        "{refused}"
+    );
+    let other = token("ann", Some("acme"), &["reader"]);
+    let as_ann = As {
+        org: None,
+        token: Some(&other),
+    };
+    assert!(
+        connect_legacy(&service, as_ann, heard).await.is_ok(),
+        "another subject still gets a session"
+    );
+}
+
+#[tokio::test]
+async fn a_listen_stream_ends_when_its_token_expires() {
+    let (_dir, service) = example_with_jwt(|c| c.jwt_leeway_secs = 0).await;
+    let short_lived = token_expiring("gateway", None, &["service"], now() + 2);
+    let gateway = As {
+        org: Some("acme"),
+        token: Some(&short_lived),
+    };
+    let acme = connect(&service, gateway).await.unwrap();
+    let mut listening = acme.listen(prompt_list_changed()).await.unwrap();
+
+    // The import's list_changed may come first; the stream must end after them.
+    let ended = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(_notification)) = listening.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends within the wait");
+}
