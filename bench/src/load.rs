@@ -71,7 +71,7 @@ pub fn histogram() -> Histogram<u64> {
 
 /// Runs `call` as `shape` says; `call(n)` (n counts the requests, for picking a connection)
 /// returns the response size or an error.
-async fn drive<F, Fut>(shape: Shape, call: F) -> Stats
+pub(crate) async fn drive<F, Fut>(shape: Shape, call: F) -> Stats
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<usize, ()>> + Send + 'static,

@@ -6,6 +6,7 @@
 
 mod fixture;
 mod load;
+mod mcp;
 mod report;
 mod scenarios;
 mod targets;
@@ -108,6 +109,7 @@ enum Scenario {
     Cold,
     Miss,
     Memory,
+    Mcp,
 }
 
 #[tokio::main]
@@ -400,6 +402,14 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
             (100_000, 64 << 20)
         };
         report.memory(scenarios::l1_memory(orgs, budget).await?);
+    }
+
+    if wanted(Scenario::Mcp) {
+        eprintln!("MCP endpoint");
+        let database = format!("sqlite://{}/bench-mcp.db", std::env::temp_dir().display());
+        let _ = std::fs::remove_file(database.trim_start_matches("sqlite://"));
+        let (concurrency, listeners) = if smoke { (4, 20) } else { (32, 1_000) };
+        report.mcp(mcp::endpoint(&database, seconds, concurrency, listeners).await?);
     }
 
     let text = report.render();

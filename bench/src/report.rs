@@ -130,6 +130,24 @@ impl Report {
         }
     }
 
+    pub fn mcp(&mut self, figures: crate::mcp::McpFigures) {
+        let ratio = figures.mcp.rps / figures.grpc.rps.max(f64::MIN_POSITIVE);
+        self.misc.push(format!(
+            "- MCP endpoint (in-process, 2k view, {} in flight): `prompts/list` through `/mcp/{{server}}` {:.0}/s (p50 {:.0} µs, p99 {:.0} µs) vs `GetPrompts` {:.0}/s (p50 {:.0} µs, p99 {:.0} µs): **{ratio:.2}×**. One change announced to {} listen streams: {} received, p50 {:.1} ms, p99 {:.1} ms from the write's acknowledgment.",
+            figures.concurrency,
+            figures.mcp.rps,
+            figures.mcp.p50_us,
+            figures.mcp.p99_us,
+            figures.grpc.rps,
+            figures.grpc.p50_us,
+            figures.grpc.p99_us,
+            figures.listeners,
+            figures.announce.samples,
+            figures.announce.p50_ms,
+            figures.announce.p99_ms,
+        ));
+    }
+
     pub fn stampede(&mut self, requests: usize, ok: usize, loads: u64) {
         self.misc.push(format!(
             "- Stampede: {requests} concurrent `GetPrompts` on one cold key (100 KB view): {ok} answered, **{loads} store load(s)** (target: exactly 1)."

@@ -38,7 +38,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
+    pub(crate) fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
         let ms = |ns: u64| ns as f64 / 1e6;
         Self {
             samples: h.len(),
