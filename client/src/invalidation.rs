@@ -53,6 +53,15 @@ pub(crate) struct Tracker {
 
 impl Tracker {
     pub(crate) fn on_event(&mut self, event: &InvalidationEvent) {
+        if is_progress(event) {
+            // "The latest is R": nothing changed if this tracker is at R; if it is behind, it
+            // missed what came between.
+            if self.last != 0 && event.revision > self.last {
+                self.flush();
+            }
+            self.last = self.last.max(event.revision);
+            return;
+        }
         if event.revision <= self.last {
             return;
         }
@@ -103,6 +112,18 @@ impl Tracker {
     }
 }
 
+/// A progress event (the service's "nothing changed, the latest is R" on a quiet stream): no
+/// kind, no server, and its revision is its previous one.
+fn is_progress(event: &InvalidationEvent) -> bool {
+    event.kind == v1::Kind::Unspecified as i32
+        && event.server.is_empty()
+        && event.revision == event.previous_revision
+}
+
+/// How long a Watch stream may say nothing before it is taken as cut off (a hung service or a
+/// partition delivers nothing and closes nothing): three of the service's progress intervals.
+const WATCH_SILENCE: Duration = Duration::from_secs(15);
+
 async fn watch(mut grpc: crate::Grpc, mut tracker: Tracker, stop: CancellationToken) {
     let mut retries = RECONNECT.build();
     let mut connected_before = false;
@@ -124,7 +145,13 @@ async fn watch(mut grpc: crate::Grpc, mut tracker: Tracker, stop: CancellationTo
                 loop {
                     let next = tokio::select! {
                         _ = stop.cancelled() => return,
-                        next = stream.next() => next,
+                        next = tokio::time::timeout(WATCH_SILENCE, stream.next()) => next,
+                    };
+                    let Ok(next) = next else {
+                        tracing::debug!(
+                            "the Watch stream said nothing for {WATCH_SILENCE:?}; reconnecting"
+                        );
+                        break;
                     };
                     match next {
                         Some(Ok(event)) => tracker.on_event(&event),
@@ -233,6 +260,38 @@ mod tests {
             kind: v1::Kind::Prompts as i32,
             keys: vec![],
         }
+    }
+
+    #[test]
+    fn a_progress_event_is_no_change_unless_the_tracker_is_behind() {
+        let cache = Arc::new(Cache::following());
+        let (changes, mut received) = broadcast::channel(16);
+        let mut tracker = Tracker {
+            cache: cache.clone(),
+            changes,
+            last: 5,
+        };
+        let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
+        cache.store(&acme, 1, vec![Prompt::default()], Trust::Current);
+        let progress = |revision| InvalidationEvent {
+            revision,
+            previous_revision: revision,
+            ..Default::default()
+        };
+        assert!(is_progress(&progress(5)));
+        assert!(!is_progress(&event(6, 5, "acme")));
+        tracker.on_event(&progress(5));
+        assert!(
+            received.try_recv().is_err(),
+            "at the latest: nothing changed"
+        );
+        assert_eq!(tracker.last, 5);
+        tracker.on_event(&progress(7));
+        assert!(
+            received.try_recv().is_ok(),
+            "behind: every view is announced"
+        );
+        assert_eq!(tracker.last, 7);
     }
 
     #[test]

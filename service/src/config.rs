@@ -153,6 +153,11 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_L2_TIMEOUT_MS", default_value_t = 50)]
     pub l2_timeout_ms: u64,
 
+    /// Seconds a quiet Watch stream waits before it sends a progress event (clients take a
+    /// stream silent three times as long as cut off).
+    #[arg(long, env = "MCP_CONFIG_WATCH_PROGRESS_SECS", default_value_t = 5)]
+    pub watch_progress_secs: u64,
+
     /// Watch streams one replica keeps open at most; more are refused (RESOURCE_EXHAUSTED).
     #[arg(long, env = "MCP_CONFIG_WATCH_MAX_STREAMS", default_value_t = 16_384)]
     pub watch_max_streams: usize,
@@ -300,6 +305,7 @@ impl Settings {
         crate::grpc::WatchLimits {
             streams: self.watch_max_streams,
             streams_per_principal: self.watch_max_streams_per_principal,
+            progress_every: Duration::from_secs(self.watch_progress_secs.max(1)),
         }
     }
 
@@ -489,6 +495,7 @@ impl Settings {
             ("ADMIN_RATE_LIMIT", self.admin_rate_limit.to_string()),
             ("L2_TIMEOUT_MS", self.l2_timeout_ms.to_string()),
             ("WATCH_MAX_STREAMS", self.watch_max_streams.to_string()),
+            ("WATCH_PROGRESS_SECS", self.watch_progress_secs.to_string()),
             (
                 "WATCH_MAX_STREAMS_PER_PRINCIPAL",
                 self.watch_max_streams_per_principal.to_string(),

@@ -24,6 +24,18 @@ pub fn event_of(change: &Change) -> InvalidationEvent {
     }
 }
 
+/// A progress event: no change, only where the sender stands (`revision` = `previous_revision`
+/// = the latest revision it accounted for; no kind, no server). A stream that has been quiet
+/// sends one now and then, so its reader can tell "no changes" from "cut off"; a reader behind
+/// it has missed something.
+pub fn progress(revision: Revision) -> InvalidationEvent {
+    InvalidationEvent {
+        revision,
+        previous_revision: revision,
+        ..Default::default()
+    }
+}
+
 fn proto_kind(kind: Kind) -> v1::Kind {
     match kind {
         Kind::Prompts => v1::Kind::Prompts,

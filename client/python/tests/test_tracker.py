@@ -65,3 +65,18 @@ def test_an_answer_older_than_the_event_is_not_kept_as_current() -> None:
     assert not current(cache, ACME), "the service answered from before revision 9"
     cache.store(ACME, 9, [], cache.epoch)
     assert current(cache, ACME)
+
+
+def test_a_progress_event_is_no_change_unless_the_tracker_is_behind() -> None:
+    cache, tracker = tracked()
+    tracker.on_event(event(5, 4, "acme"))
+    cache.store(ACME, 5, [], cache.epoch)
+    progress = config_pb2.InvalidationEvent(revision=5, previous_revision=5)
+
+    tracker.on_event(progress)
+    assert current(cache, ACME), "at the latest: nothing changed"
+    assert tracker.last == 5
+
+    tracker.on_event(config_pb2.InvalidationEvent(revision=7, previous_revision=7))
+    assert not current(cache, ACME), "behind: every view is out of date"
+    assert tracker.last == 7

@@ -5,7 +5,11 @@
 //! already sent. Whenever it sees a gap (a lagging receiver, an event lost upstream) it reads the
 //! missing revisions from the change log, so a watcher's view of the log is always gap-free.
 
-use std::{pin::Pin, sync::Arc, time::SystemTime};
+use std::{
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use futures::Stream;
 use mcp_config_proto::v1::InvalidationEvent;
@@ -40,6 +44,8 @@ const REPLAY_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 pub struct WatchLimits {
     pub streams: usize,
     pub streams_per_principal: usize,
+    /// How long a stream may stay silent before it sends a progress event.
+    pub progress_every: Duration,
 }
 
 #[derive(Clone)]
@@ -49,6 +55,7 @@ pub struct Watcher {
     /// The phase the stream tasks run in: they end when it stops.
     streams: Phase,
     slots: Arc<Slots>,
+    progress_every: Duration,
     /// Full pages of the change log as events, shared by every stream replaying them: a full
     /// page after a revision never changes (revisions are dense and commit in order).
     pages: moka::future::Cache<Revision, Arc<[InvalidationEvent]>>,
@@ -60,6 +67,7 @@ impl Watcher {
             store,
             bus,
             streams,
+            progress_every: limits.progress_every,
             slots: Slots::new(
                 "Watch streams",
                 "MCP_CONFIG_WATCH_MAX_STREAMS",
@@ -103,6 +111,8 @@ impl Watcher {
             servers,
             sender,
             last,
+            progress_every: self.progress_every,
+            sent_since_progress: false,
         };
         let expires_at = principal.expires_at;
         self.streams.spawn(|shutdown| async move {
@@ -133,6 +143,9 @@ struct Forward {
     sender: mpsc::Sender<Result<InvalidationEvent, Status>>,
     /// The last revision this stream has accounted for (sent or filtered out).
     last: Revision,
+    progress_every: Duration,
+    /// Whether an event went out since the last progress tick.
+    sent_since_progress: bool,
 }
 
 impl Forward {
@@ -155,10 +168,18 @@ impl Forward {
         if self.catch_up().await.is_err() {
             return;
         }
+        let start = tokio::time::Instant::now() + self.progress_every;
+        let mut progress = tokio::time::interval_at(start, self.progress_every);
         loop {
             let received = tokio::select! {
                 _ = self.sender.closed() => return,
                 _ = shutdown.cancelled() => return,
+                _ = progress.tick() => {
+                    if self.progress().await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 _ = &mut expiry => {
                     let _ = self.fail(Error::Unauthenticated("the token expired".into())).await;
                     return;
@@ -226,6 +247,17 @@ impl Forward {
         if !events::matches(&event, &self.orgs, &self.servers) {
             return Ok(());
         }
+        self.sent_since_progress = true;
+        self.sender.send(Ok(event)).await.map_err(|_| ())
+    }
+
+    /// A stream that sent nothing for a while says where it stands, so a client that hears
+    /// nothing at all for longer can tell a cut-off (hung) stream from a quiet one.
+    async fn progress(&mut self) -> Result<(), ()> {
+        if std::mem::take(&mut self.sent_since_progress) {
+            return Ok(());
+        }
+        let event = events::progress(self.last);
         self.sender.send(Ok(event)).await.map_err(|_| ())
     }
 

@@ -565,3 +565,31 @@ async fn concurrent_writes_are_published_once_each_in_revision_order() {
         "every revision once, in order"
     );
 }
+
+/// A quiet Watch stream says where it stands, so a client can tell "no changes" from "cut off".
+#[tokio::test]
+async fn a_quiet_watch_stream_sends_progress_at_the_latest_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = settings(&sqlite_url(dir.path()), None);
+    config.watch_progress_secs = 1;
+    let service = Service::start(config).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let latest = service.latest_revision().await.unwrap();
+    let mut stream = service
+        .grpc()
+        .await
+        .watch(WatchRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let progress = next_event(&mut stream).await;
+    assert_eq!(
+        progress,
+        InvalidationEvent {
+            revision: latest,
+            previous_revision: latest,
+            ..Default::default()
+        },
+        "no change, only where the stream stands"
+    );
+}

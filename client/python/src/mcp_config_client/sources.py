@@ -58,6 +58,11 @@ Source = Watch | Redis | None
 """Where invalidations come from; `None`: views are revalidated after `revalidate_after` only."""
 
 
+#: How long a Watch stream may say nothing before it is taken as cut off (a hung service or a
+#: partition delivers nothing and closes nothing): three of the service's progress intervals.
+WATCH_SILENCE = 15.0
+
+
 async def watch(transport: Transport, tracker: Tracker) -> None:
     """Follows `Watch` from the last revision seen, so a reconnection replays what it missed."""
     backoff = Backoff()
@@ -68,8 +73,13 @@ async def watch(transport: Transport, tracker: Tracker) -> None:
             await call.wait_for_connection()
             tracker.on_connected()
             backoff.reset()
-            async for event in call:
+            while True:
+                event = await asyncio.wait_for(call.read(), WATCH_SILENCE)
+                if event is grpc.aio.EOF:
+                    break
                 tracker.on_event(event)
+        except TimeoutError:
+            log.debug("the Watch stream said nothing for %s s; reconnecting", WATCH_SILENCE)
         except grpc.aio.AioRpcError as error:
             log.debug("the Watch stream failed (%s); reconnecting", error.code().name)
             if error.code() == grpc.StatusCode.OUT_OF_RANGE:

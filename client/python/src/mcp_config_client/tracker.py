@@ -18,6 +18,16 @@ from .changes import Changed, ChangeFeed
 _KINDS = {config_pb2.PROMPTS: ViewKind.PROMPTS, config_pb2.RESOURCES: ViewKind.RESOURCES}
 
 
+def is_progress(event: config_pb2.InvalidationEvent) -> bool:
+    """A progress event (the service's "nothing changed, the latest is R" on a quiet stream):
+    no kind, no server, and its revision is its previous one."""
+    return (
+        event.kind == config_pb2.KIND_UNSPECIFIED
+        and not event.server
+        and event.revision == event.previous_revision
+    )
+
+
 class Tracker:
     """The invalidation state shared by whichever source feeds it."""
 
@@ -47,6 +57,13 @@ class Tracker:
         await self._connected.wait()
 
     def on_event(self, event: config_pb2.InvalidationEvent) -> None:
+        if is_progress(event):
+            # "The latest is R": nothing changed if this tracker is at R; if it is behind, it
+            # missed what came between.
+            if self.last != 0 and event.revision > self.last:
+                self.flush()
+            self.last = max(self.last, event.revision)
+            return
         if event.revision <= self.last:
             return
         gap = self.last != 0 and event.previous_revision != self.last
