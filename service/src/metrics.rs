@@ -51,6 +51,7 @@ pub const WATCH_STREAMS: &str = "mcp_config_watch_streams";
 pub const CONNECTIONS_OPEN: &str = "mcp_config_connections_open";
 pub const CONNECTIONS_REFUSED: &str = "mcp_config_connections_refused_total";
 pub const CONNECTIONS_IDLE_CLOSED: &str = "mcp_config_connections_idle_closed_total";
+pub const RENDERS_TIMED_OUT: &str = "mcp_config_renders_timed_out_total";
 
 /// Latency buckets, in seconds: from a cache hit (tens of µs) to a slow miss.
 const BUCKETS: [f64; 12] = [
@@ -152,8 +153,6 @@ const CATALOG: [(&str, Type, &str); 19] = [
     ),
 ];
 
-pub const RENDERS_TIMED_OUT: &str = "mcp_config_renders_timed_out_total";
-
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
@@ -196,10 +195,6 @@ fn register_all() {
         L2_MISSES,
         L2_ERRORS,
         L2_SKIPPED,
-    ] {
-        metrics::counter!(name).absolute(0);
-    }
-    for name in [
         RELAY_PUBLISH_ERRORS,
         SUBSCRIBER_RECONNECTS,
         RENDERS_TIMED_OUT,
