@@ -57,10 +57,6 @@ impl Renderer {
         }
     }
 
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
     /// Every message of `prompt` rendered with `arguments`.
     pub async fn render(
         &self,
