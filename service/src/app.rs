@@ -135,6 +135,7 @@ impl App {
             authenticator: authenticator.clone(),
             cache: views.cache().clone(),
             relay_bound: settings.relay_bound(),
+            secure_cookies: tls.is_some(),
             rate_limiter,
         })
         .merge(mcp::router(

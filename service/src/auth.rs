@@ -222,6 +222,12 @@ impl Authenticator {
         })
     }
 
+    /// Whether callers must present a token (mode `jwt`); in mode `none` everyone is
+    /// [`Principal::anonymous`].
+    pub fn requires_token(&self) -> bool {
+        self.jwt.is_some()
+    }
+
     /// The principal of an `Authorization` header value.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Error> {
         let Some(jwt) = &self.jwt else {

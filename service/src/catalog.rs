@@ -11,8 +11,9 @@ use crate::{
     content::{Content, PromptContent},
     domain::{EntryId, InvalidInput, Kind, Scope, Slug},
     error::{Error, Result},
+    overlay::{self, Overlaid},
     renderer::Renderer,
-    store::{Change, Head, OrgRow, Store, StoreError, VersionRow},
+    store::{Change, ChangeFilter, Head, OrgRow, Store, StoreError, VersionRow},
 };
 
 #[derive(Clone)]
@@ -77,6 +78,64 @@ impl Catalog {
     ) -> Result<Vec<EntryView>> {
         let heads = self.store.list_entries(kind, server, scope).await?;
         heads.into_iter().map(EntryView::from_head).collect()
+    }
+
+    /// Every key of a scope's server with where it stands: an org's entries laid over the
+    /// defaults (inherited, overridden, added, hidden, inactive).
+    pub async fn overlaid(
+        &self,
+        scope: &Scope,
+        server: &Slug,
+        kind: Kind,
+    ) -> Result<Vec<Overlaid>> {
+        let own = self.entries(scope, server, kind).await?;
+        let defaults = match scope {
+            Scope::Defaults => Vec::new(),
+            Scope::Org(_) => self.entries(&Scope::Defaults, server, kind).await?,
+        };
+        Ok(overlay::overlay(own, defaults, *scope != Scope::Defaults))
+    }
+
+    /// One key of a scope with where it stands; not found when it shows nowhere.
+    pub async fn overlaid_entry(&self, id: &EntryId) -> Result<Overlaid> {
+        let head = |id: EntryId| async move {
+            self.store
+                .head(&id)
+                .await?
+                .map(EntryView::from_head)
+                .transpose()
+        };
+        let own = head(id.clone()).await?;
+        let default = match id.scope {
+            Scope::Defaults => None,
+            Scope::Org(_) => {
+                head(EntryId {
+                    scope: Scope::Defaults,
+                    ..id.clone()
+                })
+                .await?
+            }
+        };
+        let org_scope = id.scope != Scope::Defaults;
+        let standing = overlay::standing(own.as_ref(), default.as_ref(), org_scope)
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        Ok(Overlaid {
+            key: id.key.to_string(),
+            standing,
+            own,
+            default: default.filter(|d| !d.deleted && d.active),
+        })
+    }
+
+    /// The servers a scope has entries for; an org's include the ones it inherits.
+    pub async fn servers(&self, scope: &Scope) -> Result<Vec<String>> {
+        let mut servers = self.store.list_servers(scope).await?;
+        if *scope != Scope::Defaults {
+            servers.extend(self.store.list_servers(&Scope::Defaults).await?);
+            servers.sort();
+            servers.dedup();
+        }
+        Ok(servers)
     }
 
     pub async fn history(&self, id: &EntryId) -> Result<Vec<VersionRow>> {
@@ -156,6 +215,16 @@ impl Catalog {
 
     pub async fn orgs(&self) -> Result<Vec<OrgRow>> {
         Ok(self.store.list_orgs().await?)
+    }
+
+    /// The change log newest first, filtered, a page of `limit` before `before`.
+    pub async fn change_log(
+        &self,
+        filter: &ChangeFilter,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Change>> {
+        Ok(self.store.change_log(filter, before, limit).await?)
     }
 
     pub async fn changes(

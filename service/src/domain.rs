@@ -127,6 +127,14 @@ impl Kind {
         }
     }
 
+    /// How the admin API's and the UI's paths name it.
+    pub fn segment(self) -> &'static str {
+        match self {
+            Kind::Prompts => "prompts",
+            Kind::Resources => "resources",
+        }
+    }
+
     /// What the key of an entry of this kind is called in messages and errors.
     pub fn key_field(self) -> &'static str {
         match self {

@@ -21,6 +21,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod mcp;
 pub mod metrics;
+pub mod overlay;
 pub mod redis;
 pub mod relay;
 pub mod render;

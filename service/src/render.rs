@@ -88,6 +88,63 @@ pub fn check_template(source: &str) -> Result<(), SyntaxError> {
     })
 }
 
+/// What a person editing a prompt should hear about one of its templates before saving.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    /// The index of the message whose template it is about.
+    pub message: usize,
+    /// An error stops the save; a warning is a render that will fail for some calls.
+    pub error: bool,
+    /// 1-based position in the template, when known.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub text: String,
+}
+
+/// Checks a prompt's templates the way a save and a render would: syntax errors with their
+/// line and column, and variables a template uses that are neither `declared` arguments nor
+/// globals (such a prompt saves, then fails whenever it is rendered without that variable).
+pub fn lint<'a>(templates: impl IntoIterator<Item = &'a str>, declared: &[&str]) -> Vec<Finding> {
+    let env = environment();
+    let mut findings = Vec::new();
+    for (message, source) in templates.into_iter().enumerate() {
+        match env.template_from_str(source) {
+            Err(e) => {
+                let column = e.range().map(|range| {
+                    let before = &source[..range.start.min(source.len())];
+                    before.rsplit('\n').next().unwrap_or("").chars().count() + 1
+                });
+                findings.push(Finding {
+                    message,
+                    error: true,
+                    line: e.line(),
+                    column,
+                    text: e.detail().unwrap_or("syntax error").to_owned(),
+                });
+            }
+            Ok(template) => {
+                let mut unknown: Vec<String> = template
+                    .undeclared_variables(false)
+                    .into_iter()
+                    .filter(|name| !declared.contains(&name.as_str()))
+                    .filter(|name| env.globals().all(|(global, _)| global != name))
+                    .collect();
+                unknown.sort();
+                findings.extend(unknown.into_iter().map(|name| Finding {
+                    message,
+                    error: false,
+                    line: None,
+                    column: None,
+                    text: format!(
+                        "uses {name:?}, which is not a declared argument: every render without it fails"
+                    ),
+                }));
+            }
+        }
+    }
+    findings
+}
+
 /// Whether `name` can be used as a template variable.
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
@@ -307,6 +364,26 @@ impl io::Write for Bounded {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lint_places_syntax_errors_and_names_undeclared_variables() {
+        let findings = super::lint(
+            ["Hello {{ name }} and {{ other }}", "line one\n  {% if %}"],
+            &["name"],
+        );
+        assert_eq!(findings.len(), 2, "{findings:?}");
+        assert!(!findings[0].error);
+        assert!(findings[0].text.contains("\"other\""));
+        assert_eq!(findings[1].message, 1);
+        assert!(findings[1].error);
+        assert_eq!(findings[1].line, Some(2));
+        assert!(
+            findings[1].column.is_some_and(|c| c > 1),
+            "{:?}",
+            findings[1]
+        );
+        assert!(super::lint(["{{ name }}"], &["name"]).is_empty());
+    }
+
     use super::*;
 
     fn args(pairs: &[(&str, &str)]) -> HashMap<String, String> {

@@ -34,6 +34,28 @@ pub async fn export(store: &Store) -> Result<Bundle> {
     Ok(bundle)
 }
 
+impl Bundle {
+    /// The part of the bundle about one scope (`None`: every scope) and, optionally, one
+    /// server of it.
+    pub fn narrowed(mut self, scope: Option<&Scope>, server: Option<&str>) -> Self {
+        match scope {
+            None => {}
+            Some(Scope::Defaults) => self.orgs.clear(),
+            Some(Scope::Org(org)) => {
+                self.defaults.clear();
+                self.orgs.retain(|slug, _| slug == org.as_str());
+            }
+        }
+        if let Some(server) = server {
+            self.defaults.retain(|name, _| name == server);
+            for org in self.orgs.values_mut() {
+                org.servers.retain(|name, _| name == server);
+            }
+        }
+        self
+    }
+}
+
 async fn export_server(store: &Store, scope: &Scope, server: &str) -> Result<ServerEntries> {
     let server = Slug::parse("server", server)?;
     let mut entries = ServerEntries::default();

@@ -46,6 +46,12 @@ pub struct DiffLine {
     pub kind: Kind,
     pub key: String,
     pub diff: EntryDiff,
+    /// The stored content before the import and the content after it (JSON; `None` where
+    /// there is none), for a person to review; the API's report leaves them out.
+    #[serde(skip)]
+    pub before: Option<String>,
+    #[serde(skip)]
+    pub after: Option<String>,
 }
 
 /// What an import did, or (dry) would do: the diff entry by entry, and its counts.
@@ -98,12 +104,14 @@ pub async fn diff(
             kind,
             key: key.clone(),
         };
-        let line = |key: &str, diff| DiffLine {
+        let line = |key: &str, diff, head: Option<&Head>, after: Option<String>| DiffLine {
             org: scope.clone(),
             server: server.clone(),
             kind,
             key: key.to_owned(),
             diff,
+            before: head.filter(|h| h.active).and_then(|h| h.body.clone()),
+            after,
         };
         for (key, desired) in &wanted {
             let head = heads.get(key.as_str()).filter(|h| !h.deleted);
@@ -117,7 +125,11 @@ pub async fn diff(
                     expected_version,
                 });
             }
-            lines.push(line(key.as_str(), diff));
+            let after = match desired {
+                Desired::Content(content) => Some(content.to_json()),
+                Desired::Hidden => None,
+            };
+            lines.push(line(key.as_str(), diff, head, after));
         }
         if missing == Missing::Delete {
             let listed: Vec<&str> = wanted.iter().map(|(k, _)| k.as_str()).collect();
@@ -131,7 +143,7 @@ pub async fn diff(
                     op: WriteOp::Delete,
                     expected_version: Some(head.version),
                 });
-                lines.push(line(&head.key, EntryDiff::Removed));
+                lines.push(line(&head.key, EntryDiff::Removed, Some(head), None));
             }
         }
     }

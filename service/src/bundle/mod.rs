@@ -147,7 +147,7 @@ impl Bundle {
 /// times multiplies memory; bundles never need them, and exports never write them) and nesting
 /// deeper than [`MAX_YAML_DEPTH`]. One linear pass over the event stream, stopped at the first
 /// problem, before the document is parsed for real.
-fn check_yaml_shape(text: &str) -> Result<(), InvalidInput> {
+pub(crate) fn check_yaml_shape(text: &str) -> Result<(), InvalidInput> {
     use saphyr_parser::{Event, Parser};
     let mut depth = 0usize;
     for event in Parser::new_from_str(text) {

@@ -93,101 +93,135 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-fn body(
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    field: Option<String>,
-) -> Response {
-    let error = ErrorDetail {
-        code,
-        message,
-        field,
-    };
-    let body = ErrorBody {
-        error,
-        current_version: None,
-    };
-    (status, Json(body)).into_response()
+/// How an error is answered, whatever the door: the admin API's JSON body and the web UI's
+/// error page both come from this.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    /// The entry's version now, on a version conflict.
+    pub current_version: Option<u64>,
+}
+
+impl Answer {
+    fn new(status: StatusCode, code: &'static str, message: String, field: Option<String>) -> Self {
+        Self {
+            status,
+            code,
+            message,
+            field,
+            current_version: None,
+        }
+    }
+}
+
+/// The one mapping from the service's [`Error`] to a status, a code and a message.
+pub(crate) fn answer(error: Error) -> Answer {
+    match error {
+        Error::Invalid(InvalidInput { field, message }) => Answer::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_argument",
+            format!("{field}: {message}"),
+            Some(field),
+        ),
+        Error::NotFound(what) => Answer::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+            None,
+        ),
+        Error::AlreadyExists(what) => Answer::new(
+            StatusCode::CONFLICT,
+            "already_exists",
+            format!("{what} already exists"),
+            None,
+        ),
+        e @ Error::Conflict { current, .. } => Answer {
+            current_version: Some(current),
+            ..Answer::new(
+                StatusCode::CONFLICT,
+                "version_conflict",
+                e.to_string(),
+                Some("expected_version".into()),
+            )
+        },
+        Error::Render(RenderError::MissingArgument(name)) => Answer::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_argument",
+            format!("arguments.{name}: missing argument {name:?}"),
+            Some(format!("arguments.{name}")),
+        ),
+        Error::Render(e @ RenderError::TimedOut(_)) => Answer::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "render_busy",
+            e.to_string(),
+            None,
+        ),
+        Error::Render(e) => Answer::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "render_failed",
+            e.to_string(),
+            None,
+        ),
+        e @ Error::Pruned { .. } => Answer::new(StatusCode::GONE, "pruned", e.to_string(), None),
+        Error::Unauthenticated(why) => {
+            Answer::new(StatusCode::UNAUTHORIZED, "unauthenticated", why, None)
+        }
+        Error::Forbidden(why) => Answer::new(StatusCode::FORBIDDEN, "permission_denied", why, None),
+        Error::Exhausted(why) => Answer::new(StatusCode::TOO_MANY_REQUESTS, "exhausted", why, None),
+        Error::Store(e) => {
+            tracing::error!(error = %e, "store failed");
+            Answer::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "store unavailable".into(),
+                None,
+            )
+        }
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+            },
+            current_version: self.current_version,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl ApiError {
+    /// How this error is answered (the web UI shows the same status and message).
+    pub(crate) fn answer(self) -> Answer {
+        match self {
+            ApiError::BadRequest(status, message) => {
+                Answer::new(status, "bad_request", message, None)
+            }
+            ApiError::RateLimited { subject } => Answer::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests from {subject}"),
+                None,
+            ),
+            ApiError::Domain(error) => answer(error),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let error = match self {
-            ApiError::BadRequest(status, message) => {
-                return body(status, "bad_request", message, None);
-            }
-            ApiError::RateLimited { subject } => {
-                let message = format!("too many requests from {subject}");
-                let answer = body(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message, None);
-                return ([(header::RETRY_AFTER, RETRY_AFTER_SECONDS)], answer).into_response();
-            }
-            ApiError::Domain(error) => error,
-        };
-        match error {
-            Error::Invalid(InvalidInput { field, message }) => body(
-                StatusCode::BAD_REQUEST,
-                "invalid_argument",
-                format!("{field}: {message}"),
-                Some(field),
-            ),
-            Error::NotFound(what) => body(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("{what} not found"),
-                None,
-            ),
-            Error::AlreadyExists(what) => body(
-                StatusCode::CONFLICT,
-                "already_exists",
-                format!("{what} already exists"),
-                None,
-            ),
-            e @ Error::Conflict { current, .. } => {
-                let error = ErrorDetail {
-                    code: "version_conflict",
-                    message: e.to_string(),
-                    field: Some("expected_version".into()),
-                };
-                let body = ErrorBody {
-                    error,
-                    current_version: Some(current),
-                };
-                (StatusCode::CONFLICT, Json(body)).into_response()
-            }
-            Error::Render(RenderError::MissingArgument(name)) => body(
-                StatusCode::BAD_REQUEST,
-                "invalid_argument",
-                format!("arguments.{name}: missing argument {name:?}"),
-                Some(format!("arguments.{name}")),
-            ),
-            Error::Render(e @ RenderError::TimedOut(_)) => body(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "render_busy",
-                e.to_string(),
-                None,
-            ),
-            Error::Render(e) => body(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "render_failed",
-                e.to_string(),
-                None,
-            ),
-            e @ Error::Pruned { .. } => body(StatusCode::GONE, "pruned", e.to_string(), None),
-            Error::Unauthenticated(why) => {
-                body(StatusCode::UNAUTHORIZED, "unauthenticated", why, None)
-            }
-            Error::Forbidden(why) => body(StatusCode::FORBIDDEN, "permission_denied", why, None),
-            Error::Exhausted(why) => body(StatusCode::TOO_MANY_REQUESTS, "exhausted", why, None),
-            Error::Store(e) => {
-                tracing::error!(error = %e, "store failed");
-                body(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "store unavailable".into(),
-                    None,
-                )
-            }
+        let rate_limited = matches!(self, ApiError::RateLimited { .. });
+        let answer = self.answer().into_response();
+        if rate_limited {
+            ([(header::RETRY_AFTER, RETRY_AFTER_SECONDS)], answer).into_response()
+        } else {
+            answer
         }
     }
 }

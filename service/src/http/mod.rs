@@ -1,9 +1,11 @@
-//! The HTTP door: the admin API under `/admin/v1`, and `/healthz` / `/readyz`.
+//! The HTTP door: the admin API under `/admin/v1`, the web UI under `/ui`, and `/healthz` /
+//! `/readyz`.
 
-mod admin;
+pub(crate) mod admin;
 mod answers;
-mod error;
+pub(crate) mod error;
 mod openapi;
+mod ui;
 
 use axum::{
     Json, Router,
@@ -33,7 +35,9 @@ pub struct HttpState {
     pub cache: ViewCache,
     /// How long a change may wait for the relay before the replica reports not ready.
     pub relay_bound: std::time::Duration,
-    /// Admin API requests per token subject.
+    /// Whether the UI's session cookie is marked `Secure` (the HTTP port serves TLS).
+    pub secure_cookies: bool,
+    /// Admin API (and UI) requests per token subject.
     pub rate_limiter: std::sync::Arc<governor::DefaultKeyedRateLimiter<String>>,
 }
 
@@ -79,6 +83,7 @@ pub fn router(state: HttpState) -> Router {
             "/admin/v1",
             admin::routes().layer(middleware::from_fn_with_state(state.clone(), authenticate)),
         )
+        .merge(ui::routes(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_BUNDLE_BYTES))
         .with_state(state)
 }

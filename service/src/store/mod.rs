@@ -19,7 +19,8 @@ use sqlx::{
 
 pub use leadership::Leadership;
 pub use rows::{
-    Change, ChangeAction, Head, LoadedView, OrgRow, VersionRow, ViewRow, Write, WriteOp,
+    Change, ChangeAction, ChangeFilter, Head, LoadedView, OrgRow, ScopeFilter, VersionRow, ViewRow,
+    Write, WriteOp,
 };
 
 use crate::domain::{EntryId, Kind, Revision, Scope, Slug};
@@ -226,6 +227,18 @@ impl Store {
             pool, revision, limit, org, server
         )
         .await)
+    }
+
+    /// The change log newest first: at most `limit` changes before revision `before` (from the
+    /// newest when `None`) that `filter` lets through.
+    pub async fn change_log(
+        &self,
+        filter: &ChangeFilter,
+        before: Option<Revision>,
+        limit: u32,
+    ) -> Result<Vec<Change>> {
+        dispatch!(self, |q, pool| q::change_log(pool, filter, before, limit)
+            .await)
     }
 
     /// Unpublished changes in revision order, at most `limit`.

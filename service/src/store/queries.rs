@@ -126,8 +126,8 @@ macro_rules! backend {
             use std::collections::BTreeMap;
 
             use super::super::{
-                Change, ChangeAction, Head, LoadedView, OrgRow, Result, StoreError, VersionRow, ViewRow, Write,
-                WriteOp, now_ms,
+                Change, ChangeAction, ChangeFilter, Head, LoadedView, OrgRow, Result, ScopeFilter, StoreError,
+                VersionRow, ViewRow, Write, WriteOp, now_ms,
             };
             use super::{ChangeRecord, HeadRecord, VersionRecord};
             use crate::domain::{EntryId, Kind, Revision, Scope, Slug};
@@ -470,6 +470,35 @@ macro_rules! backend {
                 .bind(revision as i64)
                 .bind(org.unwrap_or(""))
                 .bind(server.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?;
+                rows.into_iter().map(Change::try_from).collect()
+            }
+
+            pub async fn change_log(
+                pool: &Pool,
+                filter: &ChangeFilter,
+                before: Option<Revision>,
+                limit: u32,
+            ) -> Result<Vec<Change>> {
+                let (mode, org) = match &filter.scopes {
+                    ScopeFilter::Any => (0_i64, ""),
+                    ScopeFilter::Only(scope) => (1, scope.as_str()),
+                    ScopeFilter::OrgAndDefaults(org) => (2, org.as_str()),
+                };
+                let rows: Vec<ChangeRecord> = sqlx::query_as(concat!(select_changes!(), " WHERE revision < $1 \
+                     AND ($2 = 0 OR ($2 = 1 AND org = $3) OR ($2 = 2 AND (org = $3 OR org = ''))) \
+                     AND ($4 = '' OR server = $4) AND ($5 = '' OR kind = $5) AND ($6 = '' OR actor = $6) \
+                     AND created_at >= $7 AND created_at < $8 ORDER BY revision DESC LIMIT $9"))
+                .bind(before.map_or(i64::MAX, |r| r as i64))
+                .bind(mode)
+                .bind(org)
+                .bind(filter.server.as_ref().map_or("", Slug::as_str))
+                .bind(filter.kind.map_or("", Kind::as_str))
+                .bind(filter.actor.as_deref().unwrap_or(""))
+                .bind(filter.since_ms.unwrap_or(i64::MIN))
+                .bind(filter.until_ms.unwrap_or(i64::MAX))
                 .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await?;

@@ -136,3 +136,26 @@ pub struct Write {
     /// The version the writer saw (0 = none); `None` = last writer wins.
     pub expected_version: Option<u64>,
 }
+
+/// Which changes of the log to list (every field narrows it; `None` lets everything through).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeFilter {
+    pub scopes: ScopeFilter,
+    pub server: Option<Slug>,
+    pub kind: Option<Kind>,
+    pub actor: Option<String>,
+    /// Milliseconds since the Unix epoch: changes at or after this.
+    pub since_ms: Option<i64>,
+    /// Changes before this.
+    pub until_ms: Option<i64>,
+}
+
+/// The scopes whose changes a change-log query lists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ScopeFilter {
+    #[default]
+    Any,
+    Only(Scope),
+    /// An org's changes and the defaults' (what an org-bound reader may see).
+    OrgAndDefaults(Slug),
+}

@@ -11,13 +11,14 @@ use utoipa::IntoParams;
 
 use super::{ApiResult, Caller};
 use crate::{
-    auth,
+    auth::{self, Principal},
     bundle::{
         self, Bundle, Format,
         import::{ImportReport, Missing},
     },
     domain::{InvalidInput, Scope, Slug},
     edits::NewOrgs,
+    error::Error,
     http::{
         ApiError, HttpState,
         answers::{Conflict, NotFound, Refusals, TooLarge},
@@ -47,6 +48,19 @@ fn bundle_scopes(bundle: &Bundle) -> Result<Vec<Scope>, InvalidInput> {
     Ok(scopes)
 }
 
+/// Whether `principal` may import `bundle` (it writes every scope the bundle names), and
+/// whether the import may create the orgs it names that do not exist yet.
+pub(crate) fn import_rights(principal: &Principal, bundle: &Bundle) -> Result<NewOrgs, Error> {
+    auth::check_may_write(principal)?;
+    for scope in bundle_scopes(bundle)? {
+        auth::check_write(principal, &scope)?;
+    }
+    Ok(match auth::check_global_admin(principal) {
+        Ok(()) => NewOrgs::Allowed,
+        Err(_) => NewOrgs::Refused,
+    })
+}
+
 fn format_of(headers: &HeaderMap) -> Format {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -74,17 +88,11 @@ pub(crate) async fn import_bundle(
     let format = format_of(request.headers());
     let body = String::from_request(request, &()).await?;
     let (bundle, plan) = Bundle::read(body, format).await?;
-    for scope in bundle_scopes(&bundle)? {
-        auth::check_write(&caller.0, &scope)?;
-    }
+    let new_orgs = import_rights(&caller.0, &bundle)?;
     let missing = if q.prune {
         Missing::Delete
     } else {
         Missing::Keep
-    };
-    let new_orgs = match auth::check_global_admin(&caller.0) {
-        Ok(()) => NewOrgs::Allowed,
-        Err(_) => NewOrgs::Refused,
     };
     let report = state
         .editor

@@ -70,7 +70,7 @@ pub fn routes() -> Router<HttpState> {
 
 /// Who is asking (authenticated by the middleware); its subject is recorded as the actor of
 /// every change.
-pub struct Caller(Principal);
+pub struct Caller(pub(crate) Principal);
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
@@ -127,10 +127,10 @@ pub(crate) struct KeyParam {
 
 /// A server's list of one kind in one scope, parsed from the path, and who asks.
 pub(crate) struct ListPath {
-    scope: Scope,
-    server: Slug,
-    kind: Kind,
-    principal: Principal,
+    pub(crate) scope: Scope,
+    pub(crate) server: Slug,
+    pub(crate) kind: Kind,
+    pub(crate) principal: Principal,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ListPath {
@@ -156,12 +156,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ListPath {
 
 /// One entry, parsed from the path, and who asks.
 pub(crate) struct EntryPath {
-    list: ListPath,
-    key: EntryKey,
+    pub(crate) list: ListPath,
+    pub(crate) key: EntryKey,
 }
 
 impl EntryPath {
-    fn id(self) -> EntryId {
+    pub(crate) fn id(self) -> EntryId {
         EntryId {
             scope: self.list.scope,
             server: self.list.server,
@@ -171,13 +171,13 @@ impl EntryPath {
     }
 
     /// The entry, if the caller may read its scope.
-    fn readable(self) -> Result<EntryId, ApiError> {
+    pub(crate) fn readable(self) -> Result<EntryId, ApiError> {
         auth::check_read(&self.list.principal, &self.list.scope)?;
         Ok(self.id())
     }
 
     /// The entry, if the caller may change its scope.
-    fn writable(self) -> Result<EntryId, ApiError> {
+    pub(crate) fn writable(self) -> Result<EntryId, ApiError> {
         auth::check_write(&self.list.principal, &self.list.scope)?;
         Ok(self.id())
     }

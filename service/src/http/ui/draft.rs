@@ -1,0 +1,371 @@
+//! An entry being edited: the edit form's fields, the raw YAML/JSON of the same content, and
+//! the steps that add, remove or move a row without JavaScript. A draft becomes content only
+//! through [`Content::from_json`], the check every save goes through.
+
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::fields::Fields;
+use crate::{
+    bundle::check_yaml_shape,
+    content::Content,
+    domain::{InvalidInput, Kind},
+    render,
+};
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub(super) struct Argument {
+    pub name: String,
+    pub description: String,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub(super) struct Message {
+    pub role: String,
+    pub text: String,
+}
+
+/// Which of the edit form's tabs holds the content.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum Tab {
+    #[default]
+    Fields,
+    Raw,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub(super) struct Draft {
+    pub key: String,
+    /// The version the edit started from (0: the entry does not exist in this scope yet).
+    pub expected_version: u64,
+    pub tab: Tab,
+    pub title: String,
+    pub description: String,
+    pub arguments: Vec<Argument>,
+    pub messages: Vec<Message>,
+    pub name: String,
+    pub mime_type: String,
+    pub text: String,
+    /// A resource's binary content, base64 (kept from the stored version or an upload).
+    pub blob: String,
+    /// A resource's annotations as JSON, carried through unchanged (edited in the raw tab).
+    pub annotations: String,
+    pub raw: String,
+}
+
+impl Draft {
+    /// A draft of stored content (`Null` for a new entry: one empty message to start from).
+    pub fn of(key: &str, expected_version: u64, content: &Value) -> Self {
+        let text = |name: &str| {
+            content
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let list = |name: &str| {
+            content
+                .get(name)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let mut draft = Draft {
+            key: key.to_owned(),
+            expected_version,
+            title: text("title"),
+            description: text("description"),
+            arguments: list("arguments")
+                .iter()
+                .map(|a| Argument {
+                    name: a["name"].as_str().unwrap_or("").to_owned(),
+                    description: a["description"].as_str().unwrap_or("").to_owned(),
+                    required: a["required"].as_bool().unwrap_or(false),
+                })
+                .collect(),
+            messages: list("messages")
+                .iter()
+                .map(|m| Message {
+                    role: m["role"].as_str().unwrap_or("user").to_owned(),
+                    text: m["text"].as_str().unwrap_or("").to_owned(),
+                })
+                .collect(),
+            name: text("name"),
+            mime_type: text("mime_type"),
+            text: text("text"),
+            blob: text("blob"),
+            annotations: content
+                .get("annotations")
+                .map(Value::to_string)
+                .unwrap_or_default(),
+            ..Draft::default()
+        };
+        if content.is_null() {
+            draft.messages.push(Message {
+                role: "user".into(),
+                text: String::new(),
+            });
+        }
+        draft.raw = yaml(content);
+        draft
+    }
+
+    /// The draft a submitted edit form holds, with the row step it asked for (`op`) applied.
+    pub fn submitted(kind: Kind, fields: &Fields) -> Result<Self, InvalidInput> {
+        let required: Vec<&str> = fields.all("argument_required").collect();
+        let mut draft = Draft {
+            key: fields.get("key").trim().to_owned(),
+            expected_version: fields.number("expected_version")?.unwrap_or(0),
+            tab: if fields.get("tab") == "raw" {
+                Tab::Raw
+            } else {
+                Tab::Fields
+            },
+            title: fields.get("title").to_owned(),
+            description: fields.get("description").to_owned(),
+            arguments: fields
+                .all("argument_name")
+                .zip(fields.all("argument_description"))
+                .enumerate()
+                .map(|(i, (name, description))| Argument {
+                    name: name.trim().to_owned(),
+                    description: description.to_owned(),
+                    required: required.get(i) == Some(&"yes"),
+                })
+                .collect(),
+            messages: fields
+                .all("message_role")
+                .zip(fields.all("message_text"))
+                .map(|(role, text)| Message {
+                    role: role.to_owned(),
+                    text: text.to_owned(),
+                })
+                .collect(),
+            name: fields.get("name").to_owned(),
+            mime_type: fields.get("mime_type").to_owned(),
+            text: fields.get("text").to_owned(),
+            blob: fields.get("blob").to_owned(),
+            annotations: fields.get("annotations").to_owned(),
+            raw: fields.get("raw").to_owned(),
+        };
+        if let Some(upload) = fields.file("upload") {
+            draft.blob = BASE64.encode(upload);
+            draft.text.clear();
+        }
+        draft.apply(kind, fields.get("op"))?;
+        Ok(draft)
+    }
+
+    /// Applies one step of the form: a row added, removed or moved up, or a switch of tab
+    /// (which carries the content across).
+    fn apply(&mut self, kind: Kind, op: &str) -> Result<(), InvalidInput> {
+        let (verb, index) = match op.rsplit_once('-') {
+            Some((verb, n)) if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => {
+                (verb, n.parse::<usize>().ok())
+            }
+            _ => (op, None),
+        };
+        match (verb, index) {
+            ("add-argument", None) => self.arguments.push(Argument::default()),
+            ("add-message", None) => self.messages.push(Message {
+                role: "user".into(),
+                text: String::new(),
+            }),
+            ("remove-argument", Some(i)) if i < self.arguments.len() => {
+                self.arguments.remove(i);
+            }
+            ("remove-message", Some(i)) if i < self.messages.len() => {
+                self.messages.remove(i);
+            }
+            ("up-argument", Some(i)) if i > 0 && i < self.arguments.len() => {
+                self.arguments.swap(i - 1, i)
+            }
+            ("up-message", Some(i)) if i > 0 && i < self.messages.len() => {
+                self.messages.swap(i - 1, i)
+            }
+            ("tab-raw", None) => {
+                self.raw = yaml(&self.fields_json(kind));
+                self.tab = Tab::Raw;
+            }
+            ("tab-fields", None) => {
+                let value = parse_raw(&self.raw)?;
+                let (key, expected_version) =
+                    (std::mem::take(&mut self.key), self.expected_version);
+                *self = Draft::of(&key, expected_version, &value);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The content the draft holds, checked as a save checks it.
+    pub fn content(&self, kind: Kind) -> Result<Content, InvalidInput> {
+        let value = match self.tab {
+            Tab::Raw => parse_raw(&self.raw).map_err(|e| e.within("raw"))?,
+            Tab::Fields => self.fields_json(kind),
+        };
+        Content::from_json(kind, value)
+    }
+
+    /// What the live check says about the draft's templates (prompts only).
+    pub fn findings(&self, kind: Kind) -> Result<Vec<render::Finding>, InvalidInput> {
+        if kind != Kind::Prompts {
+            return Ok(Vec::new());
+        }
+        let (templates, declared): (Vec<String>, Vec<String>) = match self.tab {
+            Tab::Fields => (
+                self.messages.iter().map(|m| m.text.clone()).collect(),
+                self.arguments.iter().map(|a| a.name.clone()).collect(),
+            ),
+            Tab::Raw => {
+                let other = Draft::of("", 0, &parse_raw(&self.raw).map_err(|e| e.within("raw"))?);
+                (
+                    other.messages.into_iter().map(|m| m.text).collect(),
+                    other.arguments.into_iter().map(|a| a.name).collect(),
+                )
+            }
+        };
+        let declared: Vec<&str> = declared.iter().map(String::as_str).collect();
+        Ok(render::lint(
+            templates.iter().map(String::as_str),
+            &declared,
+        ))
+    }
+
+    /// The fields as content JSON (not yet checked).
+    fn fields_json(&self, kind: Kind) -> Value {
+        let mut object = Map::new();
+        let mut put = |name: &str, value: &str| {
+            if !value.is_empty() {
+                object.insert(name.to_owned(), Value::from(value));
+            }
+        };
+        put("title", &self.title);
+        put("description", &self.description);
+        match kind {
+            Kind::Prompts => {
+                let arguments: Vec<Value> = self
+                    .arguments
+                    .iter()
+                    .filter(|a| !a.name.is_empty())
+                    .map(|a| json!({"name": a.name, "description": a.description, "required": a.required}))
+                    .collect();
+                if !arguments.is_empty() {
+                    object.insert("arguments".into(), arguments.into());
+                }
+                let messages: Vec<Value> = self
+                    .messages
+                    .iter()
+                    .map(|m| json!({"role": m.role, "text": m.text}))
+                    .collect();
+                object.insert("messages".into(), messages.into());
+            }
+            Kind::Resources => {
+                object.insert("name".into(), self.name.clone().into());
+                if !self.mime_type.is_empty() {
+                    object.insert("mime_type".into(), self.mime_type.clone().into());
+                }
+                if !self.blob.is_empty() && self.text.is_empty() {
+                    object.insert("blob".into(), self.blob.clone().into());
+                } else {
+                    object.insert("text".into(), self.text.clone().into());
+                }
+                if let Ok(annotations) = serde_json::from_str::<Value>(&self.annotations) {
+                    object.insert("annotations".into(), annotations);
+                }
+            }
+        }
+        Value::Object(object)
+    }
+}
+
+/// Content as a person reads and edits it: YAML, multi-line text as blocks.
+pub(super) fn yaml(content: &Value) -> String {
+    if content.is_null() {
+        return String::new();
+    }
+    serde_yaml::to_string(content).unwrap_or_else(|_| content.to_string())
+}
+
+/// The raw tab's text: JSON when it starts with `{`, else YAML (checked for aliases and depth
+/// first, as a bundle is).
+fn parse_raw(raw: &str) -> Result<Value, InvalidInput> {
+    if raw.trim_start().starts_with('{') {
+        return serde_json::from_str(raw).map_err(|e| InvalidInput::new("content", e.to_string()));
+    }
+    check_yaml_shape(raw)?;
+    serde_yaml::from_str(raw).map_err(|e| InvalidInput::new("content", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> Fields {
+        Fields::from_pairs(pairs)
+    }
+
+    #[test]
+    fn rows_are_added_moved_and_removed_without_losing_the_rest() {
+        let base = [
+            ("key", "review"),
+            ("expected_version", "3"),
+            ("argument_name", "a"),
+            ("argument_description", "first"),
+            ("argument_required", "yes"),
+            ("argument_name", "b"),
+            ("argument_description", ""),
+            ("argument_required", "no"),
+            ("message_role", "user"),
+            ("message_text", "{{ a }} {{ b }}"),
+        ];
+        let with = |op: &'static str| {
+            let mut pairs = base.to_vec();
+            pairs.push(("op", op));
+            Draft::submitted(Kind::Prompts, &fields(&pairs)).unwrap()
+        };
+        let moved = with("up-argument-1");
+        assert_eq!(moved.arguments[0].name, "b");
+        assert!(moved.arguments[1].required);
+        assert_eq!(with("remove-argument-0").arguments.len(), 1);
+        assert_eq!(with("add-message").messages.len(), 2);
+        assert_eq!(with("").expected_version, 3);
+
+        let raw = with("tab-raw");
+        assert_eq!(raw.tab, Tab::Raw);
+        assert!(raw.raw.contains("first"), "{}", raw.raw);
+        let content = raw.content(Kind::Prompts).unwrap();
+        assert_eq!(content, with("").content(Kind::Prompts).unwrap());
+    }
+
+    #[test]
+    fn a_bad_draft_names_its_field_and_undeclared_variables_are_warned() {
+        let draft = Draft::submitted(
+            Kind::Prompts,
+            &fields(&[("message_role", "user"), ("message_text", "{{ who }}")]),
+        )
+        .unwrap();
+        let findings = draft.findings(Kind::Prompts).unwrap();
+        assert!(findings[0].text.contains("\"who\""));
+        let broken = Draft::submitted(
+            Kind::Prompts,
+            &fields(&[("message_role", "user"), ("message_text", "{% if %}")]),
+        )
+        .unwrap();
+        let error = broken.content(Kind::Prompts).unwrap_err();
+        assert_eq!(error.field, "messages[0].text");
+    }
+
+    #[test]
+    fn raw_yaml_with_aliases_is_refused() {
+        let draft = Draft {
+            tab: Tab::Raw,
+            raw: "a: &x [1]\nb: *x\n".into(),
+            ..Draft::default()
+        };
+        assert!(draft.content(Kind::Prompts).is_err());
+    }
+}

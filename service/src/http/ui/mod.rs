@@ -1,0 +1,87 @@
+//! `/ui`: the admin web UI, server-rendered HTML whose forms work without JavaScript (htmx,
+//! vendored, only makes some of them partial).
+//!
+//! Every page reads through the [`crate::catalog::Catalog`] and every action writes through the
+//! [`crate::edits::Editor`], as the admin API does, with the signed-in subject as the actor: a
+//! change made here is published like any other. The handlers parse, check rights with
+//! [`crate::auth`] and render; nothing else.
+//!
+//! Entry pages live twice, under `/ui/defaults/{server}` and `/ui/orgs/{org}/{server}`, served by
+//! the same handlers (as the admin API's routes are).
+
+mod assets;
+mod bundle;
+mod changes;
+mod diff;
+mod draft;
+mod edit;
+mod entry;
+mod fields;
+mod guard;
+mod history;
+mod orgs;
+mod overview;
+mod page;
+mod place;
+mod playground;
+mod scope;
+mod session;
+
+use axum::{
+    Router, middleware,
+    response::Redirect,
+    routing::{get, post},
+};
+
+use super::HttpState;
+
+/// The UI's routes; `/` redirects to them.
+pub fn routes(state: HttpState) -> Router<HttpState> {
+    let mut signed_in = Router::new()
+        .route("/ui/", get(overview::page))
+        .route("/ui/orgs", get(orgs::page).post(orgs::create))
+        .route("/ui/changes", get(changes::page))
+        .route("/ui/bundle", get(bundle::page))
+        .route("/ui/bundle/preview", post(bundle::preview))
+        .route("/ui/bundle/apply", post(bundle::apply))
+        .route("/ui/bundle/export", get(bundle::export))
+        .route("/ui/logout", post(session::sign_out));
+    for scope in ["/ui/defaults/{server}", "/ui/orgs/{org}/{server}"] {
+        let at = |path: &str| format!("{scope}{path}");
+        signed_in = signed_in
+            .route(scope, get(scope::page))
+            .route(&at("/new/{kind}"), get(edit::new_entry))
+            .route(&at("/edit/{kind}"), post(edit::edit))
+            .route(&at("/check/{kind}"), post(edit::check))
+            .route(&at("/save/{kind}"), post(edit::save))
+            .route(&at("/draft"), post(playground::draft))
+            .route(&at("/{kind}/{key}"), get(entry::page))
+            .route(&at("/{kind}/{key}/edit"), get(edit::existing_entry))
+            .route(&at("/{kind}/{key}/compare"), get(history::compare))
+            .route(&at("/{kind}/{key}/history"), get(history::page))
+            .route(
+                &at("/{kind}/{key}/rollback"),
+                get(history::confirm_rollback).post(history::rollback),
+            )
+            .route(
+                &at("/{kind}/{key}/playground"),
+                get(playground::page).post(playground::render),
+            )
+            .route(
+                &at("/{kind}/{key}/delete"),
+                get(entry::confirm_delete).post(entry::delete),
+            )
+            .route(&at("/{kind}/{key}/switch/{action}"), post(entry::switch));
+    }
+    let signed_in = signed_in.layer(middleware::from_fn_with_state(
+        state,
+        session::require_sign_in,
+    ));
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui/login", get(session::page).post(session::sign_in))
+        .route("/ui/assets/{file}", get(assets::serve))
+        .merge(signed_in)
+        .layer(middleware::from_fn(guard::guard))
+}

@@ -1,0 +1,91 @@
+//! A scope's server: its prompts and resources with where each stands for that scope,
+//! filtered by text and by standing.
+
+use axum::{
+    extract::{Query, State},
+    response::Response,
+};
+use minijinja::{context, value::Serde};
+use serde::Deserialize;
+
+use super::{
+    page::{self, UiError},
+    place::ServerPath,
+};
+use crate::{
+    domain::{Kind, Scope},
+    http::HttpState,
+    overlay::{Counts, Overlaid, Standing},
+};
+
+#[derive(Deserialize, Default)]
+pub(super) struct Filter {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    state: String,
+}
+
+impl Filter {
+    /// Whether an entry matches: its key, title or name contains the text (ignoring case) and
+    /// it stands as asked.
+    fn admits(&self, entry: &Overlaid) -> bool {
+        let text = self.q.trim().to_lowercase();
+        let field = |name: &str| {
+            entry
+                .content()
+                .and_then(|c| c.get(name))
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_lowercase()
+        };
+        let text_matches = text.is_empty()
+            || entry.key.to_lowercase().contains(&text)
+            || field("title").contains(&text)
+            || field("name").contains(&text);
+        text_matches && (self.state.is_empty() || entry.standing.as_str() == self.state)
+    }
+}
+
+pub(super) async fn page(
+    State(state): State<HttpState>,
+    place: ServerPath,
+    Query(filter): Query<Filter>,
+) -> Result<Response, UiError> {
+    let mut kinds = Vec::new();
+    for kind in [Kind::Prompts, Kind::Resources] {
+        let all = state
+            .catalog
+            .overlaid(&place.scope, &place.server, kind)
+            .await?;
+        let counts = Counts::of(&all);
+        let shown: Vec<Overlaid> = all.into_iter().filter(|e| filter.admits(e)).collect();
+        kinds.push(
+            context! { kind => kind.segment(), counts => Serde(counts), entries => Serde(shown) },
+        );
+    }
+    let in_defaults = place.scope == Scope::Defaults;
+    let standings: Vec<&str> = Standing::ALL
+        .iter()
+        .filter(|s| match s {
+            Standing::Default => in_defaults,
+            Standing::Inactive => true,
+            _ => !in_defaults,
+        })
+        .map(|s| s.as_str())
+        .collect();
+    page::render(
+        "scope.html",
+        &place.principal,
+        context! {
+            scope => place.scope.as_str(),
+            server => place.server.as_str(),
+            base => page::server_path(&place.scope, place.server.as_str()),
+            may_write => page::may_write(&place.principal, &place.scope),
+            kinds,
+            q => filter.q,
+            state => filter.state,
+            standings,
+        },
+    )
+}
