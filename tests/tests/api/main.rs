@@ -20,3 +20,4 @@ mod propagation;
 mod read_path;
 mod store_suite;
 mod tls;
+mod ui;

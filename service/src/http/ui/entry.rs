@@ -2,7 +2,6 @@
 //! and the actions that only switch or remove it.
 
 use axum::{
-    Form,
     extract::{Path, State},
     response::{IntoResponse, Redirect, Response},
 };
@@ -10,6 +9,7 @@ use minijinja::{context, value::Serde};
 use serde::Deserialize;
 
 use super::{
+    fields::Fields,
     page::{self, UiError},
     place::{Entry, Ui, Viewer},
 };
@@ -61,11 +61,6 @@ pub(super) async fn page(
     )
 }
 
-#[derive(Deserialize)]
-pub(super) struct Expected {
-    expected_version: Option<u64>,
-}
-
 pub(super) async fn confirm_delete(
     State(state): State<HttpState>,
     viewer: Viewer,
@@ -90,16 +85,13 @@ pub(super) async fn delete(
     State(state): State<HttpState>,
     viewer: Viewer,
     Ui(path): Entry,
-    Form(expected): Form<Expected>,
+    fields: Fields,
 ) -> Result<Response, UiError> {
     let id = path.writable()?;
+    let expected = fields.number("expected_version")?;
     state
         .editor
-        .delete(
-            id.clone(),
-            expected.expected_version,
-            &viewer.principal().subject,
-        )
+        .delete(id.clone(), expected, &viewer.principal().subject)
         .await?;
     Ok(Redirect::to(&page::server_path(&id.scope, id.server.as_str())).into_response())
 }
@@ -116,7 +108,7 @@ pub(super) async fn switch(
     viewer: Viewer,
     Ui(path): Entry,
     Path(SwitchParams { action }): Path<SwitchParams>,
-    Form(expected): Form<Expected>,
+    fields: Fields,
 ) -> Result<Response, UiError> {
     let active = match action.as_str() {
         "activate" => true,
@@ -130,14 +122,10 @@ pub(super) async fn switch(
         }
     };
     let id = path.writable()?;
+    let expected = fields.number("expected_version")?;
     state
         .editor
-        .set_active(
-            id.clone(),
-            active,
-            expected.expected_version,
-            &viewer.principal().subject,
-        )
+        .set_active(id.clone(), active, expected, &viewer.principal().subject)
         .await?;
     let back = page::entry_path(
         &id.scope,

@@ -1,0 +1,565 @@
+//! The web UI at handler level: every page answers, every action writes through the same path
+//! as the admin API (visible over gRPC and in the change log), and every refusal — a reader's
+//! or another org's forged POST, a cross-origin POST, a service token signing in — writes
+//! nothing. Stored content is shown as text, never run.
+
+use mcp_config_proto::v1::GetPromptRequest;
+use mcp_config_tests::{
+    service::{Service, prompts},
+    tokens::{example_with_jwt, token, with_token},
+};
+use reqwest::{Client, StatusCode, header, redirect::Policy};
+use serde_json::json;
+
+const ACME: &str = "/ui/orgs/acme/github";
+
+/// A client that shows redirects instead of following them.
+fn client() -> Client {
+    Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+async fn page(service: &Service, path: &str) -> (StatusCode, String) {
+    let response = client().get(service.url(path)).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn post(service: &Service, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let response = client()
+        .post(service.url(path))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .map(|l| l.to_str().unwrap().to_owned());
+    (status, location.unwrap_or(response.text().await.unwrap()))
+}
+
+/// The value of a hidden input named `name` in `html`, unescaped.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect(name) + marker.len();
+    let end = start + html[start..].find('"').unwrap();
+    unescape(&html[start..end])
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+async fn version_count(service: &Service, path: &str) -> usize {
+    let history: serde_json::Value = Client::new()
+        .get(service.admin(&format!("{path}/versions")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    history["versions"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn every_page_answers_and_an_edit_is_reviewed_saved_and_served() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    assert_eq!(
+        client()
+            .get(service.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .headers()[header::LOCATION],
+        "/ui/"
+    );
+    for path in [
+        "/ui/",
+        "/ui/?q=labels",
+        "/ui/defaults/github",
+        ACME,
+        "/ui/orgs/acme/github?state=override",
+        "/ui/orgs/acme/github/prompts/review-pr",
+        "/ui/orgs/acme/github/prompts/review-pr/edit",
+        "/ui/orgs/acme/github/prompts/release-notes/edit?base=default",
+        "/ui/orgs/acme/github/prompts/review-pr/history",
+        "/ui/orgs/acme/github/prompts/review-pr/compare",
+        "/ui/orgs/acme/github/prompts/review-pr/playground",
+        "/ui/orgs/acme/github/prompts/review-pr/delete",
+        "/ui/orgs/acme/github/new/prompts",
+        "/ui/orgs/acme/github/new/resources",
+        "/ui/defaults/github/resources/file:%2F%2F%2Fguides%2Fcode-review.md",
+        "/ui/changes",
+        "/ui/bundle",
+        "/ui/orgs",
+    ] {
+        let (status, html) = page(&service, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {html}");
+        assert!(html.contains("<h1>"), "{path}");
+    }
+    let (_, overview) = page(&service, "/ui/").await;
+    assert!(overview.contains("Org acme") && overview.contains("Org globex"));
+    let (_, scope) = page(&service, "/ui/orgs/acme/github?state=inherited").await;
+    assert!(scope.contains("release-notes") && !scope.contains(">review-pr<"));
+
+    // Edit → review (a diff, nothing written yet) → save.
+    let entry = "/orgs/acme/servers/github/prompts/review-pr";
+    let (status, review) = post(
+        &service,
+        &format!("{ACME}/edit/prompts"),
+        &[
+            ("key", "review-pr"),
+            ("expected_version", "1"),
+            ("title", "Review, carefully"),
+            ("argument_name", "repo"),
+            ("argument_description", ""),
+            ("argument_required", "yes"),
+            ("message_role", "user"),
+            ("message_text", "Review {{ repo }} line by line."),
+            ("op", "review"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{review}");
+    assert!(
+        review.contains("class=\"insert\""),
+        "the review shows the diff"
+    );
+    assert_eq!(
+        version_count(&service, entry).await,
+        1,
+        "a review writes nothing"
+    );
+    let content = hidden(&review, "content");
+    let (status, location) = post(
+        &service,
+        &format!("{ACME}/save/prompts"),
+        &[
+            ("key", "review-pr"),
+            ("expected_version", "1"),
+            ("content", &content),
+            ("message", "more care"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, format!("{ACME}/prompts/review-pr"));
+    service.wait_until_published().await;
+    let view = service
+        .grpc()
+        .await
+        .get_prompts(prompts("acme", "github"))
+        .await
+        .unwrap()
+        .into_inner();
+    let saved = view.prompts.iter().find(|p| p.name == "review-pr").unwrap();
+    assert_eq!(saved.title, "Review, carefully");
+
+    // A second save from the same starting version is a conflict that shows the first one.
+    let (status, conflict) = post(
+        &service,
+        &format!("{ACME}/save/prompts"),
+        &[
+            ("key", "review-pr"),
+            ("expected_version", "1"),
+            ("content", &content),
+            ("message", "stale tab"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        conflict.contains("Version 2 was saved by anonymous"),
+        "{conflict}"
+    );
+    assert_eq!(hidden(&conflict, "expected_version"), "2");
+    assert_eq!(version_count(&service, entry).await, 2);
+
+    // History diff of two versions, then rollback behind its confirmation.
+    let (_, history) = page(
+        &service,
+        &format!("{ACME}/prompts/review-pr/history?from=1&to=2"),
+    )
+    .await;
+    assert!(history.contains("more care") && history.contains("class=\"delete\""));
+    let (_, confirm) = page(&service, &format!("{ACME}/prompts/review-pr/rollback?to=1")).await;
+    assert!(confirm.contains("creating version 3"), "{confirm}");
+    let (status, _) = post(
+        &service,
+        &format!("{ACME}/prompts/review-pr/rollback"),
+        &[("to", "1"), ("expected_version", "2")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(version_count(&service, entry).await, 3);
+
+    // The change log lists the UI's changes with their actor, and links their diffs.
+    let (_, log) = page(&service, "/ui/changes?org=acme&actor=anonymous").await;
+    assert!(log.contains("history?revision="), "{log}");
+    let (_, none) = page(&service, "/ui/changes?actor=nobody").await;
+    assert!(none.contains("No changes match"));
+}
+
+#[tokio::test]
+async fn the_playground_renders_what_get_prompt_answers_and_names_a_missing_argument() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let path = format!("{ACME}/prompts/triage-issue/playground");
+    let rendered = client()
+        .post(service.url(&path))
+        .header("hx-request", "true")
+        .form(&[
+            ("argument_name", "repo"),
+            ("argument_value", "acme/api"),
+            ("argument_name", "issue"),
+            ("argument_value", "42"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let grpc = service
+        .grpc()
+        .await
+        .get_prompt(GetPromptRequest {
+            org_id: "acme".into(),
+            server: "github".into(),
+            name: "triage-issue".into(),
+            arguments: [("repo", "acme/api"), ("issue", "42")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let text = &grpc.messages[0].text;
+    assert!(
+        unescape(&rendered).contains(&format!("<pre>{text}</pre>")),
+        "{rendered}"
+    );
+
+    let (status, missing) = post(
+        &service,
+        &path,
+        &[("argument_name", "repo"), ("argument_value", "x")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        missing.contains("missing argument &quot;issue&quot;"),
+        "{missing}"
+    );
+
+    // A draft renders too, before it is saved.
+    let (status, draft) = post(
+        &service,
+        &format!("{ACME}/draft"),
+        &[
+            ("message_role", "user"),
+            ("message_text", "Hi {{ who }}"),
+            ("argument_name", "who"),
+            ("argument_value", "Ann"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{draft}");
+    assert!(draft.contains("<pre>Hi Ann</pre>"));
+}
+
+#[tokio::test]
+async fn the_live_check_places_syntax_errors_and_warns_of_undeclared_variables() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let (_, check) = post(
+        &service,
+        &format!("{ACME}/check/prompts"),
+        &[
+            ("message_role", "user"),
+            ("message_text", "fine {{ repo }}"),
+            ("message_role", "user"),
+            ("message_text", "line\n{% if %}"),
+        ],
+    )
+    .await;
+    assert!(check.contains("Warning in message 1"), "{check}");
+    assert!(
+        check.contains("Error in message 2, line 2, column"),
+        "{check}"
+    );
+}
+
+#[tokio::test]
+async fn hide_unhide_delete_and_import_preview_then_apply() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let entry = format!("{ACME}/prompts/triage-issue");
+    let (status, _) = post(&service, &format!("{entry}/switch/deactivate"), &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, hidden_page) = page(&service, &entry).await;
+    assert!(hidden_page.contains("state-hidden"), "{hidden_page}");
+    let (status, _) = post(
+        &service,
+        &format!("{entry}/switch/activate"),
+        &[("expected_version", "0")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, shown) = page(&service, &entry).await;
+    assert!(shown.contains("state-inherited"));
+
+    let (status, _) = post(
+        &service,
+        &format!("{ACME}/prompts/review-pr/delete"),
+        &[("expected_version", "1")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, back) = page(&service, &format!("{ACME}/prompts/review-pr")).await;
+    assert!(back.contains("state-inherited"), "the default shows again");
+
+    let before = service.latest_revision().await;
+    let bundle = "orgs:\n  acme:\n    servers:\n      github:\n        prompts:\n          hello:\n            messages:\n              - role: user\n                text: Hello\n";
+    let (status, preview) = post(&service, "/ui/bundle/preview", &[("text", bundle)]).await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert!(
+        preview.contains(">hello<") && preview.contains("create"),
+        "{preview}"
+    );
+    assert_eq!(
+        service.latest_revision().await,
+        before,
+        "a preview writes nothing"
+    );
+    let (status, broken) = post(&service, "/ui/bundle/preview", &[("text", "orgs:\n  acme:\n    servers:\n      github:\n        prompts:\n          hello:\n            messages: 3\n")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(broken.contains("messages"), "{broken}");
+    let (status, applied) = post(&service, "/ui/bundle/apply", &[("text", bundle)]).await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert!(applied.contains("Applied: 1 created"));
+    assert!(service.latest_revision().await > before);
+
+    let export = client()
+        .get(service.url("/ui/bundle/export?scope=acme&format=json"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        export.headers()[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("mcp-config-acme.json")
+    );
+    let exported: serde_json::Value = export.json().await.unwrap();
+    assert!(exported["orgs"]["acme"]["servers"]["github"]["prompts"]["hello"].is_object());
+    assert!(exported["orgs"].get("globex").is_none());
+    assert!(
+        exported["defaults"]
+            .as_object()
+            .is_none_or(|d| d.is_empty())
+    );
+}
+
+#[tokio::test]
+async fn cross_origin_posts_are_refused_and_pages_forbid_inline_script_and_framing() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let response = client().get(service.url("/ui/")).send().await.unwrap();
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(
+        response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+        "nosniff"
+    );
+
+    let entry = format!("{ACME}/prompts/review-pr");
+    for (name, value) in [
+        ("origin", "http://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let refused = client()
+            .post(service.url(&format!("{entry}/switch/deactivate")))
+            .header(name, value)
+            .form(&[("expected_version", "1")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{name}");
+    }
+    let (_, still) = page(&service, &entry).await;
+    assert!(still.contains("state-override"), "nothing was written");
+}
+
+#[tokio::test]
+async fn hostile_content_is_shown_as_text() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let saved = Client::new()
+        .put(service.admin("/orgs/acme/servers/github/prompts/xss"))
+        .json(&json!({"content": {
+            "title": "<script>alert(1)</script>",
+            "messages": [{"role": "user", "text": "<img src=x onerror=alert(1)> {{ '{{' }} raw"}]
+        }}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    for path in [
+        format!("{ACME}/prompts/xss"),
+        ACME.to_owned(),
+        format!("{ACME}/prompts/xss/edit"),
+    ] {
+        let (_, html) = page(&service, &path).await;
+        assert!(
+            !html.contains("<script>alert") && !html.contains("<img src=x"),
+            "{path}"
+        );
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;") || path.ends_with("edit"),
+            "{path}"
+        );
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt;") || path == ACME,
+            "{path}"
+        );
+    }
+}
+
+/// A request with the UI's session cookie holding `token`.
+fn signed_in(request: reqwest::RequestBuilder, token: &str) -> reqwest::RequestBuilder {
+    request.header(header::COOKIE, format!("mcp_config_session={token}"))
+}
+
+#[tokio::test]
+async fn sign_in_roles_and_orgs_are_the_apis() {
+    let (_dir, service) = example_with_jwt(|_| {}).await;
+    let anonymous = client().get(service.url("/ui/")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.headers()[header::LOCATION], "/ui/login");
+
+    let (status, bad) = post(&service, "/ui/login", &[("token", "not-a-token")]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad}");
+    let service_token = token("github-mcp", None, &["service"]);
+    let refused = client()
+        .post(service.url("/ui/login"))
+        .form(&[("token", service_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.headers().get(header::SET_COOKIE).is_none());
+
+    let reader = token("rob", Some("acme"), &["reader"]);
+    let signed = client()
+        .post(service.url("/ui/login"))
+        .form(&[("token", reader.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+    let cookie = signed.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/ui", "Max-Age="] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "no TLS here");
+
+    // A reader sees pages but no edit controls, and a forged POST writes nothing.
+    let entry = format!("{ACME}/prompts/review-pr");
+    let html = signed_in(client().get(service.url(&entry)), &reader)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<h1>review-pr") && !html.contains("/edit\">Edit<"),
+        "{html}"
+    );
+    let forged = signed_in(
+        client().post(service.url(&format!("{entry}/switch/deactivate"))),
+        &reader,
+    )
+    .form(&[("expected_version", "1")])
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let admin = token("root", None, &["admin"]);
+    let view = service
+        .grpc()
+        .await
+        .get_prompts(with_token(prompts("acme", "github"), &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        view.prompts.iter().any(|p| p.name == "review-pr"),
+        "still served"
+    );
+
+    // An org-bound user never sees another org, not even its name.
+    let editor = token("ann", Some("acme"), &["editor"]);
+    for path in ["/ui/", "/ui/orgs", "/ui/changes", "/ui/?q=glob"] {
+        let html = signed_in(client().get(service.url(path)), &editor)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!html.contains("globex"), "{path}: {html}");
+    }
+    for path in [
+        "/ui/orgs/globex/github",
+        "/ui/changes?org=globex",
+        "/ui/bundle/export?scope=globex",
+    ] {
+        let status = signed_in(client().get(service.url(path)), &editor)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let other = signed_in(
+        client().post(service.url("/ui/orgs/globex/github/prompts/triage-issue/switch/activate")),
+        &editor,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(other.status(), StatusCode::FORBIDDEN);
+    let create = signed_in(client().post(service.url("/ui/orgs")), &editor)
+        .form(&[("slug", "initech")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        create.status(),
+        StatusCode::FORBIDDEN,
+        "only global admins create orgs"
+    );
+
+    let out = signed_in(client().post(service.url("/ui/logout")), &editor)
+        .send()
+        .await
+        .unwrap();
+    let cleared = out.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cleared.contains("Max-Age=0") && cleared.contains("Path=/ui"),
+        "{cleared}"
+    );
+}
