@@ -96,8 +96,9 @@ export class ConfigClient {
   async waitForSource(timeoutMs?: number): Promise<void> {
     const following = this.cache.untilFollowing();
     if (timeoutMs === undefined) return following;
-    const expired = AbortSignal.timeout(timeoutMs);
-    await Promise.race([following, sleep(timeoutMs, expired)]);
+    const done = new AbortController();
+    await Promise.race([following, sleep(timeoutMs, done.signal)]);
+    done.abort(); // the timer must not keep the process alive
     if (!this.cache.following) throw new Error(`the invalidation source did not connect in ${timeoutMs} ms`);
   }
 
