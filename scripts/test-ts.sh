@@ -15,8 +15,8 @@ npm_ci=(npm ci --no-audit --no-fund --loglevel=error)
 (cd client/typescript && "${npm_ci[@]}" && rm -rf dist gen && npm run -s build)
 (cd examples/mcp-server-typescript && "${npm_ci[@]}" && rm -rf dist && npm run -s build)
 
-(cd client/typescript && node --test --test-concurrency=1 dist/test/*.test.js)
-(cd examples/mcp-server-typescript && node --test --test-concurrency=1 dist/test/*.test.js)
+(cd client/typescript && node --test --test-concurrency=1 --test-reporter=spec dist/test/*.test.js)
+(cd examples/mcp-server-typescript && node --test --test-concurrency=1 --test-reporter=spec dist/test/*.test.js)
 
 # The packed client, installed from the tarball (dependencies from npm's cache: offline) into a
 # scratch project, and used against the service.
