@@ -89,6 +89,16 @@ class Process {
     child.kill("SIGKILL");
     await exited;
   }
+
+  /** Freezes it (SIGSTOP): it holds its connections and answers nothing, as a hung process. */
+  pause(): void {
+    this.child?.kill("SIGSTOP");
+  }
+
+  /** Thaws it after `pause()`. */
+  resume(): void {
+    this.child?.kill("SIGCONT");
+  }
 }
 
 /** `redis-server` on a free port, without persistence. */

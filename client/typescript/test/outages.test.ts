@@ -53,6 +53,29 @@ describe("outages", () => {
       },
     ));
 
+  test("S-SRC-6 a hung service: the silent Watch stream is taken as cut, views are served stale, then fresh again", () =>
+    using(createConfigClient({ endpoint: s.service.endpoint, timeoutMs: 1_000 }), async (c) => {
+      await c.waitForSource(PROPAGATION_MS);
+      const fresh = await c.prompts("acme", "github");
+      s.service.pause();
+      try {
+        // A frozen service closes nothing: only the silence bound (or HTTP/2 pings) tells.
+        const stale = await eventually(
+          async () => {
+            const view = await c.prompts("acme", "github");
+            return view.stale === null ? undefined : view;
+          },
+          "a stale view while the service hangs",
+          3 * PROPAGATION_MS,
+        );
+        assert.equal(stale.revision, fresh.revision);
+      } finally {
+        s.service.resume();
+      }
+      await c.waitForSource(PROPAGATION_MS);
+      assert.equal((await c.prompts("acme", "github")).stale, null);
+    }));
+
   test("S-SNAP-1 a cold client starts from its snapshot while the service is down", async () => {
     const snapshot = join(s.dir, "views.json");
     const warm = createConfigClient({ endpoint: s.service.endpoint, source: { type: "none" }, snapshot });
