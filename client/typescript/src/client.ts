@@ -49,8 +49,8 @@ export interface ConfigClientOptions {
 
 /** How often, and how patiently, a read asks again when the answer predates an event it was
  * told of (C-FLOOR-2): 50, 100, 150, 200, 250 ms. */
-export const BEHIND_RETRIES = 5;
-export const BEHIND_BACKOFF_MS = 50;
+const BEHIND_RETRIES = 5;
+const BEHIND_BACKOFF_MS = 50;
 
 interface Answer {
   revision: bigint;

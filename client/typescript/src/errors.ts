@@ -63,7 +63,7 @@ const BY_CODE = new Map<Code, new (message: string, code: Code) => Rejected>([
 ]);
 
 /** Whether a failed call means the service could not be reached (serve stale) or not. */
-export function isUnreachable(code: Code): boolean {
+function isUnreachable(code: Code): boolean {
   return UNREACHABLE.has(code);
 }
 

@@ -16,8 +16,8 @@ import { ConfigError, InvalidArgument, NotFound } from "./errors.js";
 import { mcpContents, mcpPrompt, mcpRendered, mcpResource } from "./mcp.js";
 
 /** JSON-RPC error codes of MCP. */
-export const INVALID_PARAMS = -32602;
-export const INTERNAL_ERROR = -32603;
+const INVALID_PARAMS = -32602;
+const INTERNAL_ERROR = -32603;
 
 /** An error the MCP SDK answers with its `code` and `message` as they are. */
 export class McpRequestError extends Error {

@@ -23,7 +23,7 @@ export interface TransportOptions {
 }
 
 /** `http(s)://host:port` as given, or `http://` added to a bare `host:port`. */
-export function baseUrlOf(endpoint: string): string {
+function baseUrlOf(endpoint: string): string {
   return /^https?:\/\//.test(endpoint) ? endpoint.replace(/\/+$/, "") : `http://${endpoint}`;
 }
 

@@ -14,7 +14,7 @@ import type { Tracker } from "../tracker.js";
 export const DEFAULT_CHANNEL = "mcp-config:invalidations";
 
 /** Applies one message of the channel; an unreadable one may hide a change, so it flushes. */
-export function applyJson(text: string, tracker: Tracker): void {
+function applyJson(text: string, tracker: Tracker): void {
   let event;
   try {
     event = fromJsonString(InvalidationEventSchema, text, { ignoreUnknownFields: true });

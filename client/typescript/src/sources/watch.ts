@@ -8,7 +8,7 @@ import { Backoff } from "../backoff.js";
 import type { Tracker } from "../tracker.js";
 import type { ServiceClient } from "../transport.js";
 
-export const WATCH_SILENCE_MS = 15_000;
+const WATCH_SILENCE_MS = 15_000;
 
 export async function followWatch(
   service: ServiceClient,
