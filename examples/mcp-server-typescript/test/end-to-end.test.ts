@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -19,6 +20,7 @@ const REPO = resolve(HERE, "../../../../../");
 const BINARY = process.env.MCP_CONFIG_BIN ?? join(REPO, "target/debug/mcp-config");
 const MAIN = resolve(HERE, "../../src/main.js");
 const PROPAGATION_MS = 10_000;
+const JWT_SECRET = "a test secret of at least thirty-two bytes";
 
 type Era = "modern" | "legacy";
 const ERAS: Era[] = ["modern", "legacy"];
@@ -39,7 +41,7 @@ describe("example MCP server", () => {
     await service.start();
     await service.importBundle(join(REPO, "examples/bundle.yaml"));
     port = await freePort();
-    server = spawn(process.execPath, [MAIN, "--server", "github", "--config-endpoint", service.endpoint, "--port", String(port)], {
+    server = spawn(process.execPath, [MAIN, "--server", "github", "--config-endpoint", service.endpoint, "--port", String(port), "--jwt-secret", JWT_SECRET], {
       stdio: ["ignore", "inherit", "inherit"],
     });
     await eventually(async () => ((await accepts(port)) ? true : undefined), "the example server listening");
@@ -53,13 +55,13 @@ describe("example MCP server", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function connect(era: Era, org: string): Promise<Client> {
+  async function connect(era: Era, org: string, headers: Record<string, string> = { "x-org-id": org }): Promise<Client> {
     const client = new Client(
       { name: "e2e", version: "1.0.0" },
       era === "modern" ? { versionNegotiation: { mode: { pin: "2026-07-28" } } } : {},
     );
     const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), {
-      requestInit: { headers: { "x-org-id": org } },
+      requestInit: { headers },
     });
     await client.connect(transport);
     clients.push(client);
@@ -102,6 +104,18 @@ describe("example MCP server", () => {
     });
   }
 
+  test("E2E-7 a verified JWT's org claim decides the org; a bad signature is refused", async () => {
+    const globex = await connect("modern", "globex", { authorization: `Bearer ${jwt({ org: "globex" }, JWT_SECRET)}`, "x-org-id": "acme" });
+    assert.deepEqual((await globex.listPrompts()).prompts.map((p) => p.name), ["release-notes", "review-pr"], "the claim, not the header");
+    const forged = jwt({ org: "acme" }, "another secret, also thirty-two bytes long");
+    const response = await fetch(`http://127.0.0.1:${port}/mcp`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${forged}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
+    });
+    assert.equal(response.status, 401);
+  });
+
   test("E2E-4 modern: list_changed on the org's subscriptions/listen stream after an admin change", async () => {
     const acme = await connect("modern", "acme");
     const told = new Promise<void>((resolve) => acme.setNotificationHandler("notifications/prompts/list_changed", () => resolve()));
@@ -137,6 +151,13 @@ describe("example MCP server", () => {
     assert.equal(await bounded(exited, "the server exited"), 0);
   });
 });
+
+/** An HS256 JWT of `claims`, valid for an hour. */
+function jwt(claims: Record<string, unknown>, secret: string): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const body = `${part({ alg: "HS256", typ: "JWT" })}.${part({ ...claims, exp: Math.floor(Date.now() / 1000) + 3600 })}`;
+  return `${body}.${createHmac("sha256", secret).update(body).digest("base64url")}`;
+}
 
 /** `promise`, or a failure after PROPAGATION_MS: a bound on a wait, not a timing check. */
 async function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
