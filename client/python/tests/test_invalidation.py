@@ -4,6 +4,7 @@ have been missed (a revision gap, a Redis restart) every view is revalidated."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import redis.asyncio
@@ -104,3 +105,20 @@ async def test_s_redis_1_the_client_recovers_from_a_redis_restart(
 
     assert texts(after)["review-pr"] == "After the restart: {{ repo }}."
     assert after.stale is None
+
+
+async def test_s_src_2_a_change_between_the_first_fetch_and_the_first_subscription_is_seen(
+    service: ConfigService, tmp_path: Path
+) -> None:
+    # The client's Redis is down at first: its view is fetched before it can hear anything.
+    late = RedisServer(tmp_path)
+    async with ConfigClient(service.endpoint, source=Redis(late.url, CHANNEL)) as client:
+        first = await client.prompts("acme", "github")
+        put_prompt(service, "acme", "security-review", "Before the subscription: {{ repo }}.")
+        late.start()
+        await client.wait_for_source(PROPAGATION)
+        after = await client.prompts("acme", "github")
+    late.kill()
+
+    assert after.revision > first.revision
+    assert texts(after)["security-review"] == "Before the subscription: {{ repo }}."
