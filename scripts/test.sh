@@ -18,3 +18,4 @@ cargo test --workspace --all-targets "$@"
 # The service binary the Rust tests just built: building it alone would resolve features
 # differently and compile much of the tree again.
 MCP_CONFIG_BIN="$PWD/target/debug/mcp-config" scripts/test-python.sh
+MCP_CONFIG_BIN="$PWD/target/debug/mcp-config" scripts/test-ts.sh

@@ -11,7 +11,7 @@ def change(n: int) -> Changed:
     return Changed(f"org-{n}", "github", ViewKind.PROMPTS)
 
 
-async def test_an_overflowed_subscription_reports_the_loss_before_the_newest_changes() -> None:
+async def test_s_feed_1_an_overflowed_subscription_reports_the_loss_before_the_newest_changes() -> None:
     feed = ChangeFeed()
     slow = feed.subscribe(capacity=3)
     with_room = feed.subscribe(capacity=10)

@@ -18,7 +18,7 @@ from mcp_config_client.testing import ConfigService
 MAX_STALE = 3.0
 
 
-async def test_a_stopped_service_is_served_stale_then_refused_then_fresh_again(
+async def test_s_stale_1_a_stopped_service_is_served_stale_then_refused_then_fresh_again(
     service: ConfigService,
 ) -> None:
     async with ConfigClient(
@@ -37,7 +37,7 @@ async def test_a_stopped_service_is_served_stale_then_refused_then_fresh_again(
             nonlocal asked
             asked = time.monotonic()
             view = await client.prompts("acme", "github")
-            return view if view.stale else None
+            return view if view.stale is not None else None
 
         async def refused() -> Unavailable | None:
             try:
@@ -54,20 +54,20 @@ async def test_a_stopped_service_is_served_stale_then_refused_then_fresh_again(
         await client.wait_for_source(PROPAGATION)
         again = await client.prompts("acme", "github")
 
-    assert not fresh.stale
-    assert stale.stale
+    assert fresh.stale is None
+    assert stale.stale is not None
     assert [p.name for p in stale.items] == [p.name for p in fresh.items]
     # The service last confirmed the view before it was killed, and a stale view is never
     # older than max_stale.
-    assert asked - killed <= stale.age <= MAX_STALE
+    assert asked - killed <= stale.stale <= MAX_STALE
     # Refused only once the view was older than max_stale: at the latest, it was confirmed
     # `stale.age` before the read that served it stale began.
-    assert refused_at - (asked - stale.age) >= MAX_STALE
+    assert refused_at - (asked - stale.stale) >= MAX_STALE
     assert "no view younger than 3 s" in refusal.message
-    assert not again.stale and again.revision == fresh.revision
+    assert again.stale is None and again.revision == fresh.revision
 
 
-async def test_a_cold_client_starts_from_its_snapshot_while_the_service_is_down(
+async def test_s_snap_1_a_cold_client_starts_from_its_snapshot_while_the_service_is_down(
     service: ConfigService, tmp_path: Path
 ) -> None:
     snapshot = tmp_path / "views.json"
@@ -80,6 +80,21 @@ async def test_a_cold_client_starts_from_its_snapshot_while_the_service_is_down(
         with pytest.raises(Unavailable):
             await cold.prompts("acme", "github")
 
-    assert served.stale
+    assert served.stale is not None
     assert served.revision == known.revision
     assert [p.name for p in served.items] == ["release-notes", "review-pr"]
+
+
+@pytest.mark.parametrize("writer", ["python", "typescript"])
+async def test_s_snap_2_a_snapshot_written_by_another_client_is_read(writer: str) -> None:
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / f"snapshot-{writer}.json"
+    # The fixture was written long ago: any age is accepted here.
+    async with ConfigClient(
+        "127.0.0.1:9", source=None, snapshot=fixture, timeout=0.5, max_stale=float("inf")
+    ) as cold:
+        prompts = await cold.prompts("globex", "github")
+        resources = await cold.resources("acme", "github")
+
+    assert prompts.stale is not None
+    assert [p.name for p in prompts.items] == ["release-notes", "review-pr"]
+    assert "file:///acme/oncall.md" in [r.uri for r in resources.items]

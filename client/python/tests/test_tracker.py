@@ -6,13 +6,14 @@ from __future__ import annotations
 from mcp_config.v1 import config_pb2
 
 from mcp_config_client import Changed, ViewKind
-from mcp_config_client.cache import Cache, ViewId
+from mcp_config_client.cache import Cache, Trust, ViewId
 from mcp_config_client.changes import ChangeFeed
 from mcp_config_client.tracker import Tracker
 
 ACME = ViewId(ViewKind.PROMPTS, "acme", "github")
 GLOBEX = ViewId(ViewKind.PROMPTS, "globex", "github")
 SLACK = ViewId(ViewKind.PROMPTS, "acme", "slack")
+ACME_CHANGED = Changed("acme", "github", ViewKind.PROMPTS)
 
 
 def event(
@@ -29,9 +30,11 @@ def event(
 
 def tracked() -> tuple[Cache, Tracker]:
     cache = Cache()
+    tracker = Tracker(cache, ChangeFeed())
+    tracker.on_connected()
     for view_id in (ACME, GLOBEX, SLACK):
-        cache.store(view_id, 1, [], cache.epoch)
-    return cache, Tracker(cache, ChangeFeed())
+        cache.store(view_id, 1, [], Trust.CURRENT)
+    return cache, tracker
 
 
 def current(cache: Cache, view_id: ViewId) -> bool:
@@ -39,7 +42,7 @@ def current(cache: Cache, view_id: ViewId) -> bool:
     return entry is not None and entry.current
 
 
-def test_a_default_change_concerns_every_org_of_that_server_only() -> None:
+def test_s_inv_2_a_default_change_concerns_every_org_of_that_server_only() -> None:
     cache, tracker = tracked()
     tracker.on_event(event(5, 4, ""))
     assert not current(cache, ACME) and not current(cache, GLOBEX)
@@ -47,30 +50,66 @@ def test_a_default_change_concerns_every_org_of_that_server_only() -> None:
     assert Changed("", "github", ViewKind.PROMPTS).concerns("globex")
 
 
-def test_a_gap_marks_every_view_and_a_replayed_event_is_ignored() -> None:
+def test_s_gap_2_a_gap_marks_every_view_and_a_replayed_event_is_ignored() -> None:
     cache, tracker = tracked()
     tracker.on_event(event(5, 4, "globex"))
     assert current(cache, ACME) and current(cache, SLACK)
-    cache.store(GLOBEX, 5, [], cache.epoch)
+    cache.store(GLOBEX, 5, [], Trust.CURRENT)
     tracker.on_event(event(5, 4, "globex"))
     assert current(cache, GLOBEX), "revision 5 again: already applied"
     tracker.on_event(event(7, 6, "globex"))
     assert not any(current(cache, v) for v in (ACME, GLOBEX, SLACK)), "revision 6 was missed"
 
 
-def test_an_answer_older_than_the_event_is_not_kept_as_current() -> None:
+def test_s_floor_1_an_answer_below_a_floor_is_behind_for_a_view_not_cached_yet_too() -> None:
     cache, tracker = tracked()
-    tracker.on_event(event(9, 8, "acme"))
-    cache.store(ACME, 1, [], cache.epoch)
-    assert not current(cache, ACME), "the service answered from before revision 9"
-    cache.store(ACME, 9, [], cache.epoch)
-    assert current(cache, ACME)
+    generation = cache.generation
+    resources = ViewId(ViewKind.RESOURCES, "initech", "github")
+    initech = ViewId(ViewKind.PROMPTS, "initech", "github")
+    tracker.on_event(event(9, 8, "initech"))
+    assert cache.trust(initech, 8, generation) is Trust.BEHIND, "not cached, floor kept"
+    assert cache.trust(initech, 9, generation) is Trust.CURRENT
+    assert cache.trust(ACME, 8, generation) is Trust.CURRENT, "another org"
+    assert cache.trust(resources, 1, generation) is Trust.CURRENT, "another kind"
+    tracker.on_event(event(10, 9, ""))
+    assert cache.trust(ACME, 9, generation) is Trust.BEHIND, "a default"
 
 
-def test_a_progress_event_is_no_change_unless_the_tracker_is_behind() -> None:
+def test_s_flush_1_an_event_does_not_raise_the_generation_a_flush_does() -> None:
+    cache, tracker = tracked()
+    generation = cache.generation
+    tracker.on_event(event(5, 4, "acme"))
+    assert cache.trust(SLACK, 1, generation) is Trust.CURRENT, "covered by the floor"
+    tracker.on_event(event(7, 6, "acme"))
+    assert cache.trust(SLACK, 1, generation) is Trust.UNSURE, "asked before a flush"
+
+
+def test_s_src_2_a_view_fetched_before_the_first_connection_is_not_trusted_after_it() -> None:
+    cache = Cache()
+    tracker = Tracker(cache, ChangeFeed())
+    cache.store(ACME, 3, [], cache.trust(ACME, 3, cache.generation))
+    tracker.on_connected()
+    assert not current(cache, ACME), "a change before the subscription may be missing"
+
+
+def test_s_src_4_a_disconnect_announces_nothing_and_the_reconnection_announces() -> None:
+    cache = Cache()
+    feed = ChangeFeed()
+    tracker = Tracker(cache, feed)
+    changes = feed.subscribe()
+    tracker.on_connected()
+    cache.store(ACME, 1, [], Trust.CURRENT)
+    tracker.on_disconnected()
+    assert not current(cache, ACME)
+    assert not changes._pending, "nothing announced yet"
+    tracker.on_connected()
+    assert list(changes._pending) == [ACME_CHANGED]
+
+
+def test_s_track_1_a_progress_event_is_no_change_unless_the_tracker_is_behind() -> None:
     cache, tracker = tracked()
     tracker.on_event(event(5, 4, "acme"))
-    cache.store(ACME, 5, [], cache.epoch)
+    cache.store(ACME, 5, [], Trust.CURRENT)
     progress = config_pb2.InvalidationEvent(revision=5, previous_revision=5)
 
     tracker.on_event(progress)

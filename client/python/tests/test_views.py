@@ -8,7 +8,7 @@ from mcp_config_client import ConfigClient, InvalidArgument, NotFound
 from mcp_config_client.testing import ConfigService
 
 
-async def test_each_org_sees_its_effective_view(service: ConfigService) -> None:
+async def test_s_view_1_each_org_sees_its_effective_view(service: ConfigService) -> None:
     async with ConfigClient(service.endpoint, source=None) as client:
         acme = await client.prompts("acme", "github")
         globex = await client.prompts("globex", "github")
@@ -28,10 +28,10 @@ async def test_each_org_sees_its_effective_view(service: ConfigService) -> None:
     assert next(p for p in globex.items if p.name == "review-pr").title == "Review a pull request"
     assert [p.name for p in defaults.items] == ["release-notes", "review-pr", "triage-issue"]
     assert [r.uri for r in globex_resources.items] == ["file:///guides/code-review.md"]
-    assert not acme.stale and acme.revision > 0
+    assert acme.stale is None and acme.revision > 0
 
 
-async def test_an_unchanged_view_is_revalidated_without_being_sent_again(
+async def test_s_view_2_an_unchanged_view_is_revalidated_without_being_sent_again(
     service: ConfigService,
 ) -> None:
     # revalidate_after=0: every read asks the service, with the revision it holds.
@@ -41,10 +41,10 @@ async def test_an_unchanged_view_is_revalidated_without_being_sent_again(
 
     assert second.revision == first.revision
     assert second.items is first.items, "not_modified keeps the cached items"
-    assert not second.stale
+    assert second.stale is None
 
 
-async def test_bad_requests_raise_errors_naming_the_problem(service: ConfigService) -> None:
+async def test_s_err_1_bad_requests_raise_errors_naming_the_problem(service: ConfigService) -> None:
     async with ConfigClient(service.endpoint, source=None) as client:
         with pytest.raises(NotFound):
             await client.prompt("acme", "github", "no-such-prompt", {})
@@ -58,7 +58,7 @@ async def test_bad_requests_raise_errors_naming_the_problem(service: ConfigServi
     assert '"number"' in missing.value.message
 
 
-async def test_read_resource_returns_the_contents(service: ConfigService) -> None:
+async def test_s_read_1_read_resource_returns_the_contents(service: ConfigService) -> None:
     async with ConfigClient(service.endpoint, source=None) as client:
         read = await client.read_resource("acme", "github", "file:///acme/oncall.md")
 

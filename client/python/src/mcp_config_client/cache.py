@@ -36,26 +36,34 @@ class ViewId:
 class View(Generic[T]):
     """A view as a caller gets it.
 
-    `stale` is true when the service could not be reached and this is the last known view;
-    `age` is the number of seconds since the service last confirmed it.
+    `stale` is None when the service confirmed the view; when the service could not be reached
+    and this is the last known view, it is the view's age: the seconds since the service last
+    confirmed it (contract C-STALE-3).
     """
 
     items: Sequence[T]
     revision: int
-    stale: bool
-    age: float
+    stale: float | None
+
+
+class Trust(enum.Enum):
+    """How far an answer can be trusted (contract C-FLOOR-1, C-FLUSH-2)."""
+
+    CURRENT = "current"
+    BEHIND = "behind"
+    """Older than an event about its view: ask again."""
+    UNSURE = "unsure"
+    """A flush happened while it was in flight: keep it, revalidate on the next read."""
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A cached view. `confirmed` is on the monotonic clock; `wanted` is the revision of the last
-    event seen for the view, which any answer about it from now on must have reached."""
+    """A cached view. `confirmed` is on the monotonic clock."""
 
     revision: int
     items: tuple[Any, ...]
     confirmed: float
     current: bool
-    wanted: int = 0
 
     def age(self) -> float:
         return time.monotonic() - self.confirmed
@@ -65,75 +73,78 @@ class Entry:
         return self.current and self.age() < revalidate_after
 
     def view(self, stale: bool = False) -> View[Any]:
-        return View(items=self.items, revision=self.revision, stale=stale, age=self.age())
+        return View(items=self.items, revision=self.revision, stale=self.age() if stale else None)
 
 
 class Cache:
-    """Views by id, plus an epoch that counts invalidations.
+    """Views by id, and what the invalidations seen so far require of an answer before it may be
+    called current.
 
-    An answer is stored as current only if it can be trusted to include every change announced
-    so far. Two races could otherwise hide a change until the next one: a read that started
-    before an invalidation may be answered with the old view after it (so a fetch notes the
-    epoch before calling, and an invalidation meanwhile makes its answer not current), and a
-    service replica may answer with the old view after its event reached this client (so an
-    answer older than the view's `wanted` revision is not current either).
+    Two races could otherwise hide a change until the next one. A service replica may answer
+    with the old view after its event reached this client: each (kind, org, server) keeps a
+    *floor*, the revision of the last event about it, whether or not the view is cached yet, and
+    an answer below it is behind. And a read that started before a flush (a gap, a reconnection)
+    may predate a change that was missed: a fetch notes the *generation* before calling, and a
+    flush meanwhile makes its answer unsure. While the source is not *following*, no view is
+    current.
     """
 
     def __init__(self) -> None:
         self._entries: dict[ViewId, Entry] = {}
-        self._epoch = 0
+        self._floors: dict[ViewId, int] = {}
+        self._generation = 0
+        self.following = False
 
     @property
-    def epoch(self) -> int:
-        return self._epoch
+    def generation(self) -> int:
+        return self._generation
 
     def get(self, view_id: ViewId) -> Entry | None:
-        return self._entries.get(view_id)
-
-    def wanted(self, view_id: ViewId) -> int:
-        """The revision an answer about the view must have reached to be current."""
         entry = self._entries.get(view_id)
-        return entry.wanted if entry is not None else 0
+        if entry is None or self.following:
+            return entry
+        return replace(entry, current=False)
 
-    def store(self, view_id: ViewId, revision: int, items: Sequence[Any], epoch: int) -> Entry:
-        """Keeps a fetched view."""
-        wanted = self.wanted(view_id)
-        entry = Entry(
-            revision, tuple(items), time.monotonic(), self._trusted(revision, wanted, epoch), wanted
+    def trust(self, view_id: ViewId, revision: int, generation: int) -> Trust:
+        """Whether an answer at `revision` to a request sent at `generation` is current."""
+        floor = max(
+            self._floors.get(ViewId(view_id.kind, org, view_id.server), 0)
+            for org in ("", view_id.org)
         )
+        if revision < floor:
+            return Trust.BEHIND
+        return Trust.CURRENT if generation == self._generation else Trust.UNSURE
+
+    def store(self, view_id: ViewId, revision: int, items: Sequence[Any], trust: Trust) -> Entry:
+        """Keeps a fetched view."""
+        entry = Entry(revision, tuple(items), time.monotonic(), trust is Trust.CURRENT)
         self._entries[view_id] = entry
         return entry
 
-    def revalidated(self, view_id: ViewId, known: Entry, revision: int, epoch: int) -> Entry:
+    def revalidated(self, view_id: ViewId, known: Entry, revision: int, trust: Trust) -> Entry:
         """The service said the view `known` holds is still the latest it has, at `revision`."""
         entry = replace(
-            known,
-            revision=revision,
-            confirmed=time.monotonic(),
-            current=self._trusted(revision, known.wanted, epoch),
+            known, revision=revision, confirmed=time.monotonic(), current=trust is Trust.CURRENT
         )
         self._entries[view_id] = entry
         return entry
 
-    def _trusted(self, revision: int, wanted: int, epoch: int) -> bool:
-        return epoch == self._epoch and revision >= wanted
-
     def invalidate(self, kind: ViewKind, org: str, server: str, revision: int) -> None:
-        """Marks the views an event names out of date (an empty org: every org of `server`)."""
-        self._epoch += 1
+        """Marks the views an event names out of date (an empty org: every org of `server`) and
+        raises their floor."""
+        floor = ViewId(kind, org, server)
+        self._floors[floor] = max(self._floors.get(floor, 0), revision)
         for view_id, entry in self._entries.items():
             if (
                 view_id.kind == kind
                 and view_id.server == server
                 and (not org or view_id.org == org)
             ):
-                self._entries[view_id] = replace(
-                    entry, current=False, wanted=max(entry.wanted, revision)
-                )
+                self._entries[view_id] = replace(entry, current=False)
 
     def invalidate_all(self) -> list[ViewId]:
-        """Marks every view out of date; returns their ids."""
-        self._epoch += 1
+        """Marks every view out of date and raises the generation; returns their ids."""
+        self._generation += 1
         for view_id, entry in self._entries.items():
             self._entries[view_id] = replace(entry, current=False)
         return list(self._entries)

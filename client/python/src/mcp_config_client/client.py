@@ -4,8 +4,9 @@
   date the moment a change is published; the next read revalidates with `known_revision`, so an
   unchanged view costs a tiny `not_modified` answer.
 - A reconnection of that source, or a gap in the revisions it saw, marks every view out of date.
-- When the service is unreachable, the last known view is served with `stale=True` and its age,
+- When the service is unreachable, the last known view is served with `stale` set to its age,
   for up to `max_stale` seconds; then reads raise `Unavailable`.
+- The rules are docs/client-contract.md's; comments cite their ids.
 - An optional snapshot file lets a cold process start while the service is down.
 - `changes()` tells the caller which (org, server, kind) changed, so an MCP server can send
   `notifications/prompts/list_changed` to its own clients.
@@ -25,7 +26,7 @@ from google.protobuf.message import Message
 from mcp_config.v1 import config_pb2
 
 from . import sources
-from .cache import Cache, Entry, View, ViewId, ViewKind
+from .cache import Cache, Entry, Trust, View, ViewId, ViewKind
 from .changes import ChangeFeed, Subscription
 from .errors import Unavailable, from_rpc_error
 from .render import render_locally
@@ -36,9 +37,11 @@ from .transport import Transport
 
 log = logging.getLogger(__name__)
 
-#: Pauses before asking again while the service answers with a view older than an event the
-#: client already saw for it (about 0.8 s in all).
-CATCH_UP_PAUSES = (0.02, 0.05, 0.1, 0.2, 0.4)
+#: How often, and how patiently, a read asks again while the service answers with a view older
+#: than an event the client already saw for it: 50 ms × n before the n-th retry (contract
+#: C-FLOOR-2).
+BEHIND_RETRIES = 5
+BEHIND_BACKOFF = 0.05
 
 #: Per kind: the list RPC, its request type and the repeated field holding the items.
 _LIST_RPCS: dict[ViewKind, tuple[str, type[Message], str]] = {
@@ -86,6 +89,8 @@ class ConfigClient:
         self._source_task: asyncio.Task[None] | None = None
         if self._snapshot is not None:
             load_snapshot(self._snapshot, self._cache)
+        # With no source there is nothing to follow: views are current until revalidate_after.
+        self._cache.following = source is None
 
     async def __aenter__(self) -> ConfigClient:
         await self.start()
@@ -177,48 +182,49 @@ class ConfigClient:
             raise from_rpc_error(error) from error
 
     async def _view(self, kind: ViewKind, org: str, server: str) -> View[Any]:
-        """The cached view if it is fresh; else revalidated or fetched; else served stale."""
+        """The cached view if it is fresh (C-VIEW-2); else revalidated or fetched (C-VIEW-3),
+        asked again while behind (C-FLOOR-2); else served stale (C-STALE-1)."""
         view_id = ViewId(kind, org, server)
-        known = self._cache.get(view_id)
-        if known is not None and known.is_fresh(self._revalidate_after):
-            return known.view()
-        try:
-            response, epoch = await self._ask(view_id, known)
-        except Unavailable as error:
-            if known is not None and known.age() <= self._max_stale:
-                return known.view(stale=True)
-            raise Unavailable(
-                f"the service is unreachable and no view younger than {self._max_stale:g} s "
-                f"is known: {error.message}",
-                error.code,
-            ) from error
-        if response.not_modified and known is not None:
-            return self._cache.revalidated(view_id, known, response.revision, epoch).view()
-        items = getattr(response, _LIST_RPCS[kind][2])
-        entry = self._cache.store(view_id, response.revision, items, epoch)
-        if self._snapshot is not None:
-            save_snapshot(self._snapshot, self._cache)
-        return entry.view()
+        method, request_type, field = _LIST_RPCS[kind]
+        behind_retries = 0
+        while True:
+            known = self._cache.get(view_id)
+            if known is not None and known.is_fresh(self._revalidate_after):
+                return known.view()
+            request = request_type(
+                org_id=org,
+                server=server,
+                known_revision=known.revision if known is not None else 0,
+            )
+            generation = self._cache.generation
+            try:
+                response = await self._call(method, request)
+            except Unavailable as error:
+                return self._stale_or_raise(known, error)
+            trust = self._cache.trust(view_id, response.revision, generation)
+            if response.not_modified and known is not None:
+                entry = self._cache.revalidated(view_id, known, response.revision, trust)
+            else:
+                entry = self._cache.store(view_id, response.revision, getattr(response, field), trust)
+                if self._snapshot is not None:
+                    save_snapshot(self._snapshot, self._cache)
+            # The replica that answered has not applied a change already announced (its own
+            # invalidation is on its way): ask again shortly, a few times, then serve the
+            # answer, still marked for revalidation.
+            if trust is not Trust.BEHIND or behind_retries == BEHIND_RETRIES:
+                return entry.view()
+            behind_retries += 1
+            await asyncio.sleep(BEHIND_BACKOFF * behind_retries)
 
-    async def _ask(self, view_id: ViewId, known: Entry | None) -> tuple[Any, int]:
-        """The service's answer for a view, and the cache epoch from before it was asked.
-
-        An answer older than an event already seen for the view comes from a replica that has
-        not applied that event yet (its own subscription lags the client's); it is asked again
-        a few times before the old answer is returned (then not kept as current)."""
-        method, request_type, _ = _LIST_RPCS[view_id.kind]
-        request = request_type(
-            org_id=view_id.org,
-            server=view_id.server,
-            known_revision=known.revision if known is not None else 0,
-        )
-        for pause in (*CATCH_UP_PAUSES, None):
-            epoch = self._cache.epoch
-            response = await self._call(method, request)
-            if pause is None or response.revision >= self._cache.wanted(view_id):
-                break
-            await asyncio.sleep(pause)
-        return response, epoch
+    def _stale_or_raise(self, known: Entry | None, error: Unavailable) -> View[Any]:
+        """The last known view while younger than `max_stale` (C-STALE-1)."""
+        if known is not None and known.age() <= self._max_stale:
+            return known.view(stale=True)
+        raise Unavailable(
+            f"the service is unreachable and no view younger than {self._max_stale:g} s "
+            f"is known: {error.message}",
+            error.code,
+        ) from error
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

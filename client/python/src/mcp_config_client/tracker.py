@@ -2,8 +2,8 @@
 
 Events are gap-free: each names the revision before it. Seeing a `previous_revision` other than
 the last revision seen means one was missed, so nothing cached can be trusted and every view is
-marked out of date (`flush`). The same holds while the source is disconnected and when it
-reconnects: correctness never depends on a message arriving.
+marked out of date (`flush`). The same holds on every (re)connection of the source: correctness
+never depends on a message arriving. The rules are docs/client-contract.md's (C-TRACK-*, C-SRC-*).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 
 from mcp_config.v1 import config_pb2
 
-from .cache import Cache, ViewKind
+from .cache import Cache, ViewId, ViewKind
 from .changes import Changed, ChangeFeed
 
 _KINDS = {config_pb2.PROMPTS: ViewKind.PROMPTS, config_pb2.RESOURCES: ViewKind.RESOURCES}
@@ -40,18 +40,21 @@ class Tracker:
         self.last = 0
 
     def on_connected(self) -> None:
-        """The source is (again) following the changes. After a reconnection anything may have
-        been missed, so every view is revalidated."""
+        """The source follows the changes (again). A view answered before may predate a change
+        nobody heard of, so every one is made not current (C-SRC-2); after a reconnection that
+        is announced too, since anything may have been missed while away (C-SRC-3)."""
+        view_ids = self._cache.invalidate_all()
         if self._connected_before:
-            self.flush()
+            self._announce(view_ids)
         self._connected_before = True
+        self._cache.following = True
         self._connected.set()
 
     def on_disconnected(self) -> None:
-        """Until the source is back no change can be seen, so no view is known to be current."""
-        if self._connected.is_set():
-            self._connected.clear()
-            self.flush()
+        """Until the source is back no change can be seen, so no view is current; nothing is
+        announced yet: the reconnection's flush does that (C-SRC-4)."""
+        self._cache.following = False
+        self._connected.clear()
 
     async def wait_connected(self) -> None:
         await self._connected.wait()
@@ -77,5 +80,8 @@ class Tracker:
 
     def flush(self) -> None:
         """Marks every view out of date and announces each as changed."""
-        for view_id in self._cache.invalidate_all():
+        self._announce(self._cache.invalidate_all())
+
+    def _announce(self, view_ids: list[ViewId]) -> None:
+        for view_id in view_ids:
             self._feed.publish(Changed(view_id.org, view_id.server, view_id.kind))

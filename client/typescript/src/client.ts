@@ -1,0 +1,230 @@
+/**
+ * `ConfigClient`: the effective prompts and resources of an (org, server), cached and kept right
+ * by the rules of docs/client-contract.md (the ids in comments are that document's).
+ */
+import type {
+  GetPromptResponse,
+  Prompt,
+  ReadResourceResponse,
+  Resource,
+} from "../gen/mcp_config/v1/config_pb.js";
+import { sleep } from "./backoff.js";
+import { Cache, type Entry, type Item, type View, type ViewId, ageOf, viewOf } from "./cache.js";
+import { type Changed, ChangeFeed, type Subscription } from "./changes.js";
+import { Unavailable, classify } from "./errors.js";
+import { loadSnapshot, saveSnapshot } from "./snapshot.js";
+import { DEFAULT_CHANNEL, followRedis } from "./sources/redis.js";
+import { followWatch } from "./sources/watch.js";
+import { Tracker } from "./tracker.js";
+import { Transport } from "./transport.js";
+
+/** Where invalidations come from (C-SRC-1). */
+export type Source =
+  | { type: "watch" }
+  | { type: "redis"; url: string; channel?: string }
+  /** None: views are revalidated when older than `revalidateAfterMs` only. */
+  | { type: "none" };
+
+export interface ConfigClientOptions {
+  /** The service's gRPC address: `http://host:port`, `https://host:port` or `host:port`. */
+  endpoint: string;
+  /** Default: the service's `Watch` stream. */
+  source?: Source;
+  /** How long the last known view may be served while the service is unreachable (1 h). */
+  maxStaleMs?: number;
+  /** A view older than this is revalidated even without an invalidation (5 min). */
+  revalidateAfterMs?: number;
+  /** Views are saved here after each fetch and loaded at start, for cold starts while the
+   * service is down. */
+  snapshot?: string;
+  /** Per-call timeout (5 s). */
+  timeoutMs?: number;
+  /** Bearer token (a `service` JWT) for a service that runs with auth. */
+  token?: string;
+  /** Trace-context headers (`traceparent`, …) of the current operation, added to every call. */
+  traceContext?: () => Record<string, string>;
+  /** Where the client reports what it survives (an unwritable snapshot); default: ignored. */
+  warn?: (message: string) => void;
+}
+
+/** How often, and how patiently, a read asks again when the answer predates an event it was
+ * told of (C-FLOOR-2): 50, 100, 150, 200, 250 ms. */
+const BEHIND_RETRIES = 5;
+const BEHIND_BACKOFF_MS = 50;
+
+interface Answer {
+  revision: bigint;
+  notModified: boolean;
+  items: readonly Item[];
+}
+
+export class ConfigClient {
+  private readonly cache = new Cache();
+  private readonly feed = new ChangeFeed();
+  private readonly transport: Transport;
+  private readonly stop = new AbortController();
+  private readonly following: Promise<void>;
+  private readonly maxStaleMs: number;
+  private readonly revalidateAfterMs: number;
+  private readonly timeoutMs: number;
+  private readonly warn: (message: string) => void;
+
+  /** Prepares a client; it connects lazily, so it starts even while the service is down. */
+  constructor(private readonly options: ConfigClientOptions) {
+    this.maxStaleMs = options.maxStaleMs ?? 3_600_000;
+    this.revalidateAfterMs = options.revalidateAfterMs ?? 300_000;
+    this.timeoutMs = options.timeoutMs ?? 5_000;
+    this.warn = options.warn ?? (() => {});
+    this.transport = new Transport(options);
+    if (options.snapshot !== undefined) loadSnapshot(options.snapshot, this.cache, this.warn);
+    const tracker = new Tracker(this.cache, this.feed);
+    const source = options.source ?? { type: "watch" };
+    if (source.type === "watch") {
+      this.following = followWatch(this.transport.service, tracker, this.stop.signal);
+    } else if (source.type === "redis") {
+      const channel = source.channel ?? DEFAULT_CHANNEL;
+      this.following = followRedis(source.url, channel, tracker, this.stop.signal);
+    } else {
+      this.cache.setFollowing(true);
+      this.following = Promise.resolve();
+    }
+    this.following.catch((error: unknown) => this.warn(`the invalidation source stopped: ${error}`));
+  }
+
+  /** Resolves once the invalidation source follows the changes, so none made from now on can
+   * be missed (C-SRC-8); rejects after `timeoutMs` when given. At once with source `none`. */
+  async waitForSource(timeoutMs?: number): Promise<void> {
+    const following = this.cache.untilFollowing();
+    if (timeoutMs === undefined) return following;
+    const done = new AbortController();
+    await Promise.race([following, sleep(timeoutMs, done.signal)]);
+    done.abort(); // the timer must not keep the process alive
+    if (!this.cache.following) throw new Error(`the invalidation source did not connect in ${timeoutMs} ms`);
+  }
+
+  /** Change notifications from now on (C-FEED-1): `for await (const change of client.changes())`.
+   * Each item is a `Changed`, or a `Lagged` when this iterator fell `capacity` behind. */
+  changes(capacity?: number): Subscription {
+    return this.feed.subscribe(capacity);
+  }
+
+  /** Calls `callback` for every change from now on; returns the function that stops it. */
+  onChange(callback: (change: Changed) => void): () => void {
+    return this.feed.listen(callback);
+  }
+
+  /** The effective prompts of `org` (empty: defaults only) for `server`. */
+  prompts(org: string, server: string): Promise<View<Prompt>> {
+    return this.view({ kind: "Prompts", org, server });
+  }
+
+  /** The effective resources of `org` (empty: defaults only) for `server`. */
+  resources(org: string, server: string): Promise<View<Resource>> {
+    return this.view({ kind: "Resources", org, server });
+  }
+
+  /** One prompt rendered by the service (a missing argument: `InvalidArgument`). */
+  async prompt(
+    org: string,
+    server: string,
+    name: string,
+    args: Record<string, string> = {},
+  ): Promise<GetPromptResponse> {
+    return this.call((options) =>
+      this.transport.service.getPrompt({ orgId: org, server, name, arguments: args }, options),
+    );
+  }
+
+  /** One resource's contents. */
+  async readResource(org: string, server: string, uri: string): Promise<ReadResourceResponse> {
+    return this.call((options) =>
+      this.transport.service.readResource({ orgId: org, server, uri }, options),
+    );
+  }
+
+  /** Ends the invalidation source, every call and stream, and every `changes()` iteration, so
+   * the process can exit. */
+  async close(): Promise<void> {
+    this.stop.abort();
+    this.transport.close();
+    this.feed.close();
+    await this.following.catch(() => {});
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async call<T>(send: (options: { timeoutMs: number; signal: AbortSignal }) => Promise<T>): Promise<T> {
+    try {
+      return await send({ timeoutMs: this.timeoutMs, signal: this.stop.signal });
+    } catch (error) {
+      throw classify(error);
+    }
+  }
+
+  private ask(id: ViewId, knownRevision: bigint): Promise<Answer> {
+    const request = { orgId: id.org, server: id.server, knownRevision };
+    return this.call(async (options) => {
+      if (id.kind === "Prompts") {
+        const r = await this.transport.service.getPrompts(request, options);
+        return { revision: r.revision, notModified: r.notModified, items: r.prompts };
+      }
+      const r = await this.transport.service.getResources(request, options);
+      return { revision: r.revision, notModified: r.notModified, items: r.resources };
+    });
+  }
+
+  /** The cached view if fresh (C-VIEW-2); else revalidated or fetched (C-VIEW-3), asked again
+   * while behind (C-FLOOR-2); else served stale (C-STALE-1). */
+  private async view<T extends Item>(id: ViewId): Promise<View<T>> {
+    for (let behindRetries = 0; ; behindRetries += 1) {
+      const known = this.cache.get(id);
+      if (known !== undefined && this.cache.isFresh(known, this.revalidateAfterMs)) {
+        return viewOf(known);
+      }
+      const generation = this.cache.generation;
+      let answer: Answer;
+      try {
+        answer = await this.ask(id, known?.revision ?? 0n);
+      } catch (error) {
+        if (!(error instanceof Unavailable)) throw error;
+        return this.staleOrThrow(known, error);
+      }
+      const trust = this.cache.trust(id, answer.revision, generation);
+      const entry =
+        answer.notModified && known !== undefined
+          ? this.cache.revalidated(id, answer.revision, trust)
+          : this.stored(id, answer, trust);
+      // The replica that answered has not applied a change already announced (its own
+      // invalidation is on its way): ask again shortly, a few times, then serve the answer,
+      // still marked for revalidation.
+      if (trust === "behind" && behindRetries < BEHIND_RETRIES) {
+        await sleep(BEHIND_BACKOFF_MS * (behindRetries + 1), this.stop.signal);
+        continue;
+      }
+      return entry === undefined ? { items: [], revision: answer.revision, stale: null } : viewOf(entry);
+    }
+  }
+
+  private stored(id: ViewId, answer: Answer, trust: ReturnType<Cache["trust"]>): Entry {
+    const entry = this.cache.store(id, answer.revision, answer.items, trust);
+    if (this.options.snapshot !== undefined) saveSnapshot(this.options.snapshot, this.cache, this.warn);
+    return entry;
+  }
+
+  /** The last known view while younger than `maxStaleMs` (C-STALE-1, C-STALE-2). */
+  private staleOrThrow<T extends Item>(known: Entry | undefined, error: Unavailable): View<T> {
+    if (known !== undefined && ageOf(known) <= this.maxStaleMs) return viewOf(known, true);
+    throw new Unavailable(
+      `the service is unreachable and no view younger than ${this.maxStaleMs} ms is known: ${error.message}`,
+      error.code,
+    );
+  }
+}
+
+/** A client of mcp-config; see `ConfigClientOptions`. Call `close()` when done. */
+export function createConfigClient(options: ConfigClientOptions): ConfigClient {
+  return new ConfigClient(options);
+}
+

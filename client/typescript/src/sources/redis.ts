@@ -1,0 +1,67 @@
+/**
+ * Follows the Redis channel the service publishes on (contract C-SRC-1, C-SRC-7), with `ioredis`
+ * loaded only when this source is used (an optional peer dependency).
+ *
+ * ioredis reports `ready` before its own automatic re-subscription has been confirmed, so that
+ * is turned off and the channel is subscribed here after every (re)connection: only the
+ * subscription's confirmation means no later change can be missed.
+ */
+import { fromJsonString } from "@bufbuild/protobuf";
+import { InvalidationEventSchema } from "../../gen/mcp_config/v1/config_pb.js";
+import { Backoff } from "../backoff.js";
+import type { Tracker } from "../tracker.js";
+
+export const DEFAULT_CHANNEL = "mcp-config:invalidations";
+
+/** Applies one message of the channel; an unreadable one may hide a change, so it flushes. */
+function applyJson(text: string, tracker: Tracker): void {
+  let event;
+  try {
+    event = fromJsonString(InvalidationEventSchema, text, { ignoreUnknownFields: true });
+  } catch {
+    return tracker.flush();
+  }
+  tracker.onEvent(event);
+}
+
+/** Subscribes until `stop` aborts; resolves once the connection is closed. */
+export async function followRedis(
+  url: string,
+  channel: string,
+  tracker: Tracker,
+  stop: AbortSignal,
+): Promise<void> {
+  if (stop.aborted) return;
+  const { Redis } = await import("ioredis");
+  const backoff = new Backoff();
+  const redis = new Redis(url, {
+    autoResubscribe: false,
+    lazyConnect: true,
+    connectTimeout: 2_000,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => backoff.next(),
+  });
+  let subscribed = false;
+  redis.on("ready", () => {
+    redis.subscribe(channel).then(
+      () => {
+        subscribed = true;
+        backoff.reset();
+        tracker.connected();
+      },
+      // A connection that cannot subscribe is dropped; ioredis reconnects with the backoff.
+      () => redis.disconnect(true),
+    );
+  });
+  redis.on("close", () => {
+    if (subscribed) tracker.disconnected();
+    subscribed = false;
+  });
+  redis.on("message", (_channel: string, text: string) => applyJson(text, tracker));
+  // Connection errors are retried by the reconnection above; they are no caller's concern.
+  redis.on("error", () => {});
+  const closed = new Promise<void>((resolve) => redis.once("end", () => resolve()));
+  stop.addEventListener("abort", () => redis.disconnect(false), { once: true });
+  redis.connect().catch(() => {});
+  await closed;
+}

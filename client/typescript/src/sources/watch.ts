@@ -1,0 +1,54 @@
+/**
+ * Follows the service's `Watch` stream (contract C-SRC-1, C-SRC-6): from the last revision seen,
+ * so a reconnection replays what it missed; 15 s without a message (the service sends a progress
+ * event every 5 s) is taken as a cut, since a hung service or a partition closes nothing.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { Backoff } from "../backoff.js";
+import type { Tracker } from "../tracker.js";
+import type { ServiceClient } from "../transport.js";
+
+const WATCH_SILENCE_MS = 15_000;
+
+export async function followWatch(
+  service: ServiceClient,
+  tracker: Tracker,
+  stop: AbortSignal,
+): Promise<void> {
+  const backoff = new Backoff();
+  while (!stop.aborted) {
+    const silence = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const quiet = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => silence.abort(), WATCH_SILENCE_MS);
+    };
+    let open = false;
+    try {
+      quiet();
+      const stream = service.watch(
+        { sinceRevision: tracker.last },
+        {
+          signal: AbortSignal.any([stop, silence.signal]),
+          // The response headers: the service has subscribed, no later change can be missed.
+          onHeader: () => {
+            open = true;
+            tracker.connected();
+            backoff.reset();
+          },
+        },
+      );
+      for await (const event of stream) {
+        quiet();
+        tracker.onEvent(event);
+      }
+    } catch (error) {
+      // The resume point was pruned from the change log: start over from live events.
+      if (ConnectError.from(error).code === Code.OutOfRange) tracker.last = 0n;
+    } finally {
+      clearTimeout(timer);
+      if (open) tracker.disconnected();
+    }
+    await backoff.sleep(stop);
+  }
+}

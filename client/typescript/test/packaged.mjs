@@ -1,0 +1,29 @@
+// Uses the client as installed from its `npm pack` tarball (run by scripts/test-ts.sh from a
+// scratch project): starts the service, reads a view and a rendered prompt, closes, and exits
+// by itself (close() must leave nothing running).
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConfigClient, NotFound } from "@mcp-config/client";
+import { ConfigService } from "@mcp-config/client/testing";
+
+const [binary, bundle] = process.argv.slice(2);
+const dir = mkdtempSync(join(tmpdir(), "mcp-config-packed-"));
+const service = await ConfigService.create(binary, dir);
+await service.start();
+try {
+  await service.importBundle(bundle);
+  const client = createConfigClient({ endpoint: service.endpoint });
+  await client.waitForSource(10_000);
+  const prompts = await client.prompts("acme", "github");
+  assert.ok(prompts.items.some((p) => p.name === "security-review"));
+  const rendered = await client.prompt("acme", "github", "security-review", { repo: "acme/api" });
+  assert.match(rendered.messages[0].text, /Audit acme\/api/);
+  await assert.rejects(client.prompt("acme", "github", "nope"), NotFound);
+  await client.close();
+  console.log("the packed client works");
+} finally {
+  await service.kill();
+  rmSync(dir, { recursive: true, force: true });
+}

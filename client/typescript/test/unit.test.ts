@@ -1,0 +1,109 @@
+/** Contract rules that need no service: the tracker, the per-view floors, the change feed. */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { InvalidationEventSchema, Kind, PromptSchema } from "../gen/mcp_config/v1/config_pb.js";
+import { Cache, type ViewId } from "../src/cache.js";
+import { ChangeFeed } from "../src/changes.js";
+import { Tracker } from "../src/tracker.js";
+
+const ACME: ViewId = { kind: "Prompts", org: "acme", server: "github" };
+const SLACK: ViewId = { kind: "Prompts", org: "acme", server: "slack" };
+const MINUTE = 60_000;
+
+function setup() {
+  const cache = new Cache();
+  const feed = new ChangeFeed();
+  const tracker = new Tracker(cache, feed);
+  const changes = feed.subscribe();
+  tracker.connected();
+  return { cache, feed, tracker, changes };
+}
+
+const event = (revision: bigint, previousRevision: bigint, orgId: string, server = "github") =>
+  create(InvalidationEventSchema, { revision, previousRevision, orgId, server, kind: Kind.PROMPTS });
+const progress = (revision: bigint) => create(InvalidationEventSchema, { revision, previousRevision: revision });
+const prompt = create(PromptSchema, { name: "a" });
+
+describe("contract rules without a service", () => {
+  test("S-TRACK-1 a progress event is no change unless the tracker is behind", async () => {
+    const { cache, tracker, changes } = setup();
+    tracker.last = 5n;
+    cache.store(ACME, 1n, [prompt], "current");
+    tracker.onEvent(progress(5n));
+    assert.ok(cache.isFresh(cache.get(ACME)!, MINUTE), "at the latest: nothing changed");
+    tracker.onEvent(progress(7n));
+    assert.ok(!cache.isFresh(cache.get(ACME)!, MINUTE), "behind: every view is suspect");
+    assert.equal(tracker.last, 7n);
+    assert.deepEqual((await changes.next()).value, { type: "changed", ...ACME });
+  });
+
+  test("S-GAP-2 a gap in revisions flushes every view; a replayed event is ignored", () => {
+    const { cache, tracker } = setup();
+    cache.store(ACME, 1n, [prompt], "current");
+    cache.store(SLACK, 1n, [prompt], "current");
+    tracker.onEvent(event(5n, 4n, "globex"));
+    assert.ok(cache.isFresh(cache.get(ACME)!, MINUTE) && cache.isFresh(cache.get(SLACK)!, MINUTE), "another org's change");
+    tracker.onEvent(event(5n, 4n, "acme"));
+    assert.ok(cache.isFresh(cache.get(ACME)!, MINUTE), "a replayed revision is ignored");
+    tracker.onEvent(event(7n, 6n, "globex"));
+    assert.ok(!cache.isFresh(cache.get(ACME)!, MINUTE) && !cache.isFresh(cache.get(SLACK)!, MINUTE), "6 was missed");
+  });
+
+  test("S-FLOOR-1 an answer older than an event about its view is behind, cached or not", () => {
+    const { cache, tracker } = setup();
+    const generation = cache.generation;
+    // Nothing cached for acme yet: the floor is kept all the same.
+    tracker.onEvent(event(10n, 9n, "acme"));
+    assert.equal(cache.trust(ACME, 9n, generation), "behind");
+    assert.equal(cache.trust(ACME, 10n, generation), "current");
+    assert.equal(cache.trust({ ...ACME, org: "globex" }, 9n, generation), "current", "another org");
+    tracker.onEvent(event(12n, 10n, ""));
+    assert.equal(cache.trust({ ...ACME, org: "globex" }, 11n, generation), "behind", "a default");
+    assert.equal(cache.trust({ ...ACME, kind: "Resources" }, 1n, generation), "current", "another kind");
+  });
+
+  test("S-FLUSH-1 only a flush raises the generation: an event does not, a gap does", () => {
+    const { cache, tracker } = setup();
+    const generation = cache.generation;
+    tracker.onEvent(event(5n, 4n, "acme"));
+    assert.equal(cache.generation, generation, "an event is covered by its floor");
+    assert.equal(cache.trust(SLACK, 1n, generation), "current");
+    tracker.onEvent(event(7n, 6n, "acme"));
+    assert.equal(cache.trust(SLACK, 1n, generation), "unsure", "asked before a flush: revalidate next time");
+  });
+
+  test("S-SRC-2 a view fetched before the first connection is not trusted after it", () => {
+    const cache = new Cache();
+    const tracker = new Tracker(cache, new ChangeFeed());
+    cache.store(ACME, 3n, [prompt], cache.trust(ACME, 3n, cache.generation));
+    tracker.connected();
+    assert.ok(!cache.isFresh(cache.get(ACME)!, MINUTE), "a change before the subscription may be missing");
+  });
+
+  test("S-SRC-4 a disconnect makes no view current and announces nothing; the reconnection announces", () => {
+    const { cache, feed, tracker } = setup();
+    const announced: string[] = [];
+    feed.listen((change) => announced.push(`${change.org}/${change.server}`));
+    cache.store(ACME, 1n, [prompt], "current");
+    tracker.disconnected();
+    assert.ok(!cache.isFresh(cache.get(ACME)!, MINUTE));
+    assert.deepEqual(announced, []);
+    tracker.connected();
+    assert.deepEqual(announced, ["acme/github"]);
+  });
+
+  test("S-FEED-1 an overflowed iterator reports the loss once, before the newest changes", async () => {
+    const feed = new ChangeFeed();
+    const changes = feed.subscribe(2);
+    for (const server of ["a", "b", "c", "d"]) feed.publish({ type: "changed", org: "acme", server, kind: "Prompts" });
+    feed.close();
+    const items = [];
+    for await (const item of changes) items.push(item);
+    assert.deepEqual(items, [
+      { type: "lagged", missed: 2 },
+      { type: "changed", org: "acme", server: "c", kind: "Prompts" },
+      { type: "changed", org: "acme", server: "d", kind: "Prompts" },
+    ]);
+  });
+});
