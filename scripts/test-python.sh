@@ -15,7 +15,8 @@ rm -rf client/python/build examples/mcp-server-python/build
 "${pip[@]}" install --upgrade \
   ./client/python ./examples/mcp-server-python \
   "grpcio==1.85.1" "protobuf==7.36.2" "redis==8.1.0" "jinja2==3.1.6" "mcp==2.3.0" \
-  "pyjwt==2.15.1" "uvicorn==0.54.0" "pytest==9.2.0" "pytest-asyncio==1.5.0"
+  "pyjwt==2.15.1" "uvicorn==0.54.0" "pytest==9.2.0" "pytest-asyncio==1.5.0" \
+  "playwright==1.65.2" "pytest-playwright==0.10.0"
 
 # The binary under test: MCP_CONFIG_BIN when set, else the debug build (a no-op when current).
 if [[ -z ${MCP_CONFIG_BIN:-} ]]; then
@@ -23,4 +24,4 @@ if [[ -z ${MCP_CONFIG_BIN:-} ]]; then
 fi
 
 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-  client/python/tests examples/mcp-server-python/tests "$@"
+  client/python/tests examples/mcp-server-python/tests tests/browser "$@"

@@ -117,13 +117,13 @@ pub(super) async fn render(
 }
 
 /// The output part of the page (what htmx swaps in): the rendered messages or the error.
+/// Always 200: htmx swaps only successful answers, and the error is the content here.
 fn output(
     viewer: &Viewer,
     rendered: Result<Vec<mcp_config_proto::v1::PromptMessage>, Error>,
 ) -> Result<Response, UiError> {
-    let (status, messages, problem) = outcome(rendered);
-    page::render_with_status(
-        status,
+    let (_, messages, problem) = outcome(rendered);
+    page::render(
         "rendered.html",
         viewer.principal(),
         context! { messages, problem },
