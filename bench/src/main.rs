@@ -10,6 +10,7 @@ mod mcp;
 mod report;
 mod scenarios;
 mod targets;
+mod ui;
 
 use std::{
     net::SocketAddr,
@@ -110,6 +111,7 @@ enum Scenario {
     Miss,
     Memory,
     Mcp,
+    Ui,
 }
 
 #[tokio::main]
@@ -410,6 +412,13 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
         let _ = std::fs::remove_file(database.trim_start_matches("sqlite://"));
         let (concurrency, listeners) = if smoke { (4, 20) } else { (32, 1_000) };
         report.mcp(mcp::endpoint(&database, seconds, concurrency, listeners).await?);
+    }
+
+    if wanted(Scenario::Ui) {
+        eprintln!("web UI pages");
+        let database = format!("sqlite://{}/bench-ui.db", std::env::temp_dir().display());
+        let _ = std::fs::remove_file(database.trim_start_matches("sqlite://"));
+        report.ui(ui::pages(&database, if smoke { 5 } else { 200 }).await?);
     }
 
     let text = report.render();

@@ -148,6 +148,27 @@ impl Report {
         ));
     }
 
+    pub fn ui(&mut self, figures: crate::ui::UiFigures) {
+        let pair = |page: &crate::ui::PageLatency, json: &crate::ui::PageLatency| {
+            format!(
+                "p50 {:.1} ms, **p95 {:.1} ms** (target ≤ 20 ms) vs the admin API's JSON p50 {:.1} ms, p95 {:.1} ms: **{:.2}×** at p95",
+                page.p50_ms,
+                page.p95_ms,
+                json.p50_ms,
+                json.p95_ms,
+                page.p95_ms / json.p95_ms.max(f64::MIN_POSITIVE)
+            )
+        };
+        self.misc.push(format!(
+            "- Web UI pages (in-process, one request at a time, {} each): the scope page of an org over {} defaults {}; the history page of an entry with {} versions {}.",
+            figures.scope_page.samples,
+            crate::ui::ENTRIES,
+            pair(&figures.scope_page, &figures.scope_json),
+            crate::ui::VERSIONS,
+            pair(&figures.history_page, &figures.history_json),
+        ));
+    }
+
     pub fn stampede(&mut self, requests: usize, ok: usize, loads: u64) {
         self.misc.push(format!(
             "- Stampede: {requests} concurrent `GetPrompts` on one cold key (100 KB view): {ok} answered, **{loads} store load(s)** (target: exactly 1)."

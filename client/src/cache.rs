@@ -360,7 +360,7 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_older_than_an_event_about_its_view_is_behind() {
+    fn s_floor_1_an_answer_older_than_an_event_about_its_view_is_behind() {
         let cache = Cache::following();
         let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
         let globex = ViewId::new(ViewKind::Prompts, "globex", "github");
@@ -388,7 +388,7 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_to_a_request_sent_before_a_flush_is_not_current() {
+    fn s_flush_1_an_answer_to_a_request_sent_before_a_flush_is_not_current() {
         let cache = Cache::following();
         let id = ViewId::new(ViewKind::Prompts, "acme", "github");
         let before = cache.generation();

@@ -85,11 +85,14 @@ impl Tracker {
         });
     }
 
-    /// The source is (again) delivering events; after a reconnect, whatever happened while it
-    /// was away is unknown, so every view is marked out of date.
+    /// The source is (again) delivering events (contract C-SRC-2, C-SRC-3). Whatever changed
+    /// before — while it was away, or between a view's fetch and the first subscription — was
+    /// never heard, so every view is marked out of date; a reconnection also announces each.
     fn connected(&mut self, again: bool) {
         if again {
             self.flush();
+        } else {
+            self.cache.invalidate_all();
         }
         self.cache.set_following(true);
     }
@@ -263,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn a_progress_event_is_no_change_unless_the_tracker_is_behind() {
+    fn s_track_1_a_progress_event_is_no_change_unless_the_tracker_is_behind() {
         let cache = Arc::new(Cache::following());
         let (changes, mut received) = broadcast::channel(16);
         let mut tracker = Tracker {
@@ -294,8 +297,33 @@ mod tests {
         assert_eq!(tracker.last, 7);
     }
 
+    /// S-SRC-2: a view fetched before the first subscription may predate a change nobody
+    /// heard of; the first connection distrusts it without announcing anything.
     #[test]
-    fn a_gap_in_revisions_marks_every_view() {
+    fn s_src_2_the_first_connection_distrusts_views_fetched_before_it() {
+        let cache = Arc::new(Cache::default());
+        let (changes, mut received) = broadcast::channel(16);
+        let mut tracker = Tracker {
+            cache: cache.clone(),
+            changes,
+            last: 0,
+        };
+        let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
+        let generation = cache.generation();
+        cache.store(&acme, 1, vec![Prompt::default()], Trust::Current);
+        tracker.connected(false);
+        let view = cache.get::<Prompt>(&acme).unwrap();
+        assert!(!view.is_fresh(Duration::from_secs(60)), "not current");
+        assert_eq!(
+            cache.trust(&acme, 1, generation),
+            Trust::Unsure,
+            "an answer to a request sent before the connection is unsure"
+        );
+        assert!(received.try_recv().is_err(), "nothing is announced");
+    }
+
+    #[test]
+    fn s_gap_2_a_gap_in_revisions_marks_every_view() {
         let cache = Arc::new(Cache::following());
         let (changes, mut received) = broadcast::channel(16);
         let mut tracker = Tracker {

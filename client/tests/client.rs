@@ -49,7 +49,7 @@ fn config(service: &Service, source: Source) -> ClientConfig {
 }
 
 #[tokio::test]
-async fn a_change_reaches_the_client_through_watch_with_a_notification() {
+async fn s_inv_1_a_change_reaches_the_client_through_watch_with_a_notification() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::sqlite(&dir).await;
     service.import(EXAMPLE_BUNDLE).await;
@@ -87,7 +87,7 @@ async fn a_change_reaches_the_client_through_watch_with_a_notification() {
 }
 
 #[tokio::test]
-async fn a_change_reaches_the_client_through_redis() {
+async fn s_inv_1_a_change_reaches_the_client_through_redis() {
     let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
     let redis = Redis::start();
     let service = Service::start(settings(&pg.database(), Some(&redis.url()))).await;
@@ -118,7 +118,7 @@ async fn with_redis_client(redis: &Redis, dir: &tempfile::TempDir) -> (Service, 
 }
 
 #[tokio::test]
-async fn redis_down_the_client_revalidates_every_read_until_it_is_back() {
+async fn s_redis_1_redis_down_the_client_revalidates_every_read_until_it_is_back() {
     let redis = Redis::start();
     let dir = tempfile::tempdir().unwrap();
     let (service, client) = with_redis_client(&redis, &dir).await;
@@ -155,7 +155,7 @@ async fn redis_down_the_client_revalidates_every_read_until_it_is_back() {
 }
 
 #[tokio::test]
-async fn a_revision_gap_on_the_channel_marks_every_view() {
+async fn s_gap_1_a_revision_gap_on_the_channel_marks_every_view() {
     use fred::prelude::{ClientLike, PubsubInterface};
 
     let redis = Redis::start();
@@ -201,7 +201,7 @@ async fn a_revision_gap_on_the_channel_marks_every_view() {
 }
 
 #[tokio::test]
-async fn service_down_serves_the_last_view_flagged_stale_then_recovers() {
+async fn s_stale_1_s_snap_1_service_down_serves_the_last_view_flagged_stale_then_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
     let mut base = settings(&url, None);
@@ -272,7 +272,7 @@ async fn service_down_serves_the_last_view_flagged_stale_then_recovers() {
 }
 
 #[tokio::test]
-async fn bad_requests_are_reported_not_served_stale() {
+async fn s_err_1_bad_requests_are_reported_not_served_stale() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::sqlite(&dir).await;
     let client = ConfigClient::connect(config(&service, Source::None))
@@ -341,4 +341,91 @@ async fn a_service_token_reads_any_org_when_the_service_requires_auth() {
         panic!("rejected")
     };
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
+}
+
+/// The snapshot fixture a client wrote (`client/fixtures/snapshot-{writer}.json`), copied so a
+/// read never rewrites it.
+fn fixture_copy(dir: &tempfile::TempDir, writer: &str) -> std::path::PathBuf {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(format!("snapshot-{writer}.json"));
+    let copy = dir.path().join(format!("{writer}.json"));
+    std::fs::copy(&fixture, &copy).unwrap_or_else(|e| panic!("{}: {e}", fixture.display()));
+    copy
+}
+
+/// S-SNAP-2: a cold client with no service serves the views in a snapshot written by any
+/// client (the fixtures hold globex's github prompts and acme's github resources).
+#[tokio::test]
+async fn s_snap_2_snapshots_written_by_every_client_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    for writer in ["python", "typescript", "rust"] {
+        let cold = ConfigClient::connect(ClientConfig {
+            source: Source::None,
+            snapshot: Some(fixture_copy(&dir, writer)),
+            timeout: Duration::from_millis(500),
+            // The fixtures were written long ago: any age is accepted here.
+            max_stale: Duration::MAX,
+            ..ClientConfig::new("http://127.0.0.1:9")
+        })
+        .await
+        .unwrap();
+        let prompts = cold.prompts("globex", "github").await.unwrap();
+        assert!(prompts.stale.is_some(), "{writer}");
+        let names: Vec<&str> = prompts.items.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["release-notes", "review-pr"], "{writer}");
+        let resources = cold.resources("acme", "github").await.unwrap();
+        assert!(
+            resources
+                .items
+                .iter()
+                .any(|r| r.uri == "file:///acme/oncall.md"),
+            "{writer}"
+        );
+    }
+}
+
+/// S-SNAP-2, the writing side: this client's snapshot of the fixtures' two views names them and
+/// their revisions as the other clients' files do. `WRITE_FIXTURES=1` refreshes
+/// `client/fixtures/snapshot-rust.json`, which the Python and TypeScript suites read.
+#[tokio::test]
+async fn s_snap_2_this_clients_snapshot_is_the_shared_format() {
+    let (dir, service) = Service::example_on_sqlite().await;
+    let snapshot = dir.path().join("rust-snapshot.json");
+    let client = ConfigClient::connect(ClientConfig {
+        source: Source::None,
+        snapshot: Some(snapshot.clone()),
+        ..config(&service, Source::None)
+    })
+    .await
+    .unwrap();
+    client.prompts("globex", "github").await.unwrap();
+    client.resources("acme", "github").await.unwrap();
+    let ids = |path: &std::path::Path| -> Vec<(String, String, String, u64)> {
+        let views: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let mut ids: Vec<_> = views
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let text = |name: &str| v["id"][name].as_str().unwrap().to_owned();
+                (
+                    text("kind"),
+                    text("org"),
+                    text("server"),
+                    v["revision"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    let python = fixture_copy(&dir, "python");
+    assert_eq!(ids(&snapshot), ids(&python));
+    if std::env::var_os("WRITE_FIXTURES").is_some() {
+        let fixture =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/snapshot-rust.json");
+        std::fs::copy(&snapshot, fixture).unwrap();
+    }
 }

@@ -85,7 +85,7 @@ async def test_s_snap_1_a_cold_client_starts_from_its_snapshot_while_the_service
     assert [p.name for p in served.items] == ["release-notes", "review-pr"]
 
 
-@pytest.mark.parametrize("writer", ["python", "typescript"])
+@pytest.mark.parametrize("writer", ["python", "typescript", "rust"])
 async def test_s_snap_2_a_snapshot_written_by_another_client_is_read(writer: str) -> None:
     fixture = Path(__file__).resolve().parents[2] / "fixtures" / f"snapshot-{writer}.json"
     # The fixture was written long ago: any age is accepted here.

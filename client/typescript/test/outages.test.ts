@@ -97,7 +97,7 @@ describe("outages", () => {
     }
   });
 
-  for (const writer of ["python", "typescript"]) {
+  for (const writer of ["python", "typescript", "rust"]) {
     test(`S-SNAP-2 a snapshot written by the ${writer} client is read`, async () => {
       const fixture = join(REPO, `client/fixtures/snapshot-${writer}.json`);
       // The fixture was written long ago: any age is accepted here.

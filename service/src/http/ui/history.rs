@@ -68,6 +68,7 @@ pub(super) async fn page(
             server => id.server.as_str(),
             base => page::server_path(&id.scope, id.server.as_str()),
             path => entry_path(&id),
+            renders => id.kind == crate::domain::Kind::Prompts,
             versions => versions.iter().rev().map(|v| context! {
                 version => v.version, actor => v.actor.clone(), message => v.message.clone(),
                 created_at => v.created_at, revision => v.revision,
