@@ -123,9 +123,10 @@ fn is_progress(event: &InvalidationEvent) -> bool {
         && event.revision == event.previous_revision
 }
 
-/// How long a Watch stream may say nothing before it is taken as cut off (a hung service or a
-/// partition delivers nothing and closes nothing): three of the service's progress intervals.
-const WATCH_SILENCE: Duration = Duration::from_secs(15);
+/// How long a source — a Watch stream, or the Redis channel, where the service's relay announces
+/// progress too — may say nothing before it is taken as cut off (a hung service or Redis, or a
+/// partition, delivers nothing and closes nothing): three of the service's progress intervals.
+const SILENCE: Duration = Duration::from_secs(15);
 
 async fn watch(mut grpc: crate::Grpc, mut tracker: Tracker, stop: CancellationToken) {
     let mut retries = RECONNECT.build();
@@ -148,11 +149,11 @@ async fn watch(mut grpc: crate::Grpc, mut tracker: Tracker, stop: CancellationTo
                 loop {
                     let next = tokio::select! {
                         _ = stop.cancelled() => return,
-                        next = tokio::time::timeout(WATCH_SILENCE, stream.next()) => next,
+                        next = tokio::time::timeout(SILENCE, stream.next()) => next,
                     };
                     let Ok(next) = next else {
                         tracing::debug!(
-                            "the Watch stream said nothing for {WATCH_SILENCE:?}; reconnecting"
+                            "the Watch stream said nothing for {SILENCE:?}; reconnecting"
                         );
                         break;
                     };
@@ -203,12 +204,12 @@ async fn redis(url: String, channel: String, mut tracker: Tracker, stop: Cancell
         let mut messages = subscriber.message_rx();
         let subscribed = tokio::select! {
             _ = stop.cancelled() => break,
-            subscribed = async {
+            subscribed = tokio::time::timeout(SILENCE, async {
                 subscriber.wait_for_connect().await?;
                 subscriber.subscribe(channel.as_str()).await
-            } => subscribed,
+            }) => subscribed,
         };
-        if subscribed.is_err() {
+        if !matches!(subscribed, Ok(Ok(()))) {
             let wait = retries.next().unwrap_or(MAX_BACKOFF);
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -231,15 +232,20 @@ async fn redis(url: String, channel: String, mut tracker: Tracker, stop: Cancell
                 // Errors that leave the connection up (a slow reply, a protocol hiccup) lose
                 // nothing: only a lost connection means events may have been missed.
                 _ = errors.recv() => if !subscriber.is_connected() { break },
-                message = messages.recv() => match message {
-                    Ok(message) => {
+                heard = tokio::time::timeout(SILENCE, messages.recv()) => match heard {
+                    Err(_) => {
+                        tracing::debug!("the Redis channel said nothing for {SILENCE:?}; reconnecting");
+                        let _ = tokio::time::timeout(SILENCE, subscriber.force_reconnection()).await;
+                        break;
+                    }
+                    Ok(Ok(message)) => {
                         let text: Option<String> = message.value.convert().ok();
                         match text.as_deref().map(InvalidationEvent::from_json) {
                             Some(Ok(event)) => tracker.on_event(&event),
                             _ => tracker.flush(),
                         }
                     }
-                    Err(_) => break,
+                    Ok(Err(_)) => break,
                 },
             }
         }

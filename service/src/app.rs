@@ -229,6 +229,7 @@ fn start_invalidation(
                 bus: bus.clone(),
                 cache: cache.clone(),
                 store: store.clone(),
+                progress_every: settings.progress_every(),
             };
             background.spawn(|stop| subscriber.run(stop));
             (
@@ -247,6 +248,7 @@ fn start_invalidation(
         publisher,
         relay_handle.clone(),
         settings.relay_poll(),
+        settings.progress_every(),
     );
     background.spawn(|stop| relay.run(stop));
     background.spawn(|stop| relay::prune_changes(store.clone(), settings.change_retention(), stop));

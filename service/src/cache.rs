@@ -2,13 +2,16 @@
 //!
 //! Weighed by bytes, not entries, so memory stays within the configured budget however many orgs
 //! are read. Concurrent misses on one key share one load. The TTL is a safety net only:
-//! invalidation events drop entries the moment a change is published.
+//! invalidation events drop entries the moment a change is published. While invalidations go
+//! unheard (the Redis subscription is down or silent), nothing is kept: every read loads, so a
+//! replica cut off from the channel serves what the store says, never an entry it cannot know
+//! to be stale.
 
 use std::{
     future::Future,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -46,6 +49,8 @@ pub struct ViewCache {
     /// Bumped by every invalidation, so a load that raced one is not kept.
     epoch: Arc<AtomicU64>,
     loads: Arc<AtomicU64>,
+    /// Whether invalidations are being heard; while not, loads are shared but not kept.
+    following: Arc<AtomicBool>,
 }
 
 impl ViewCache {
@@ -68,7 +73,19 @@ impl ViewCache {
             entries,
             epoch: Arc::default(),
             loads: Arc::default(),
+            following: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// Whether invalidations are heard. Turning it off drops every entry (any may already be
+    /// stale) and keeps none until it is on again; the source that turns it on has accounted
+    /// for every change until then (a subscription's resync).
+    pub async fn set_following(&self, following: bool) {
+        let was = self.following.swap(following, Ordering::SeqCst);
+        if was && !following {
+            self.invalidate(&Invalidation::All).await;
+        }
+        metrics::gauge!(crate::metrics::L1_FOLLOWING).set(f64::from(u8::from(following)));
     }
 
     /// The cached view of `key`, or the result of `load()`, shared by every caller that misses
@@ -82,6 +99,12 @@ impl ViewCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<EncodedView, Error>>,
     {
+        if !self.following.load(Ordering::SeqCst) {
+            // Shared by concurrent callers, then dropped: an entry nobody can invalidate.
+            let view = Box::pin(self.load_once(key.clone(), load())).await;
+            self.entries.invalidate(key).await;
+            return view;
+        }
         if let Some(view) = self.entries.get(key).await {
             metrics::counter!(crate::metrics::L1_HITS).increment(1);
             return Ok(view);

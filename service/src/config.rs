@@ -153,8 +153,9 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_L2_TIMEOUT_MS", default_value_t = 50)]
     pub l2_timeout_ms: u64,
 
-    /// Seconds a quiet Watch stream waits before it sends a progress event (clients take a
-    /// stream silent three times as long as cut off).
+    /// Seconds a quiet Watch stream waits before it sends a progress event, and how often the
+    /// leading relay announces progress on the Redis channel (subscribers take a stream or a
+    /// channel silent three times as long as cut off).
     #[arg(long, env = "MCP_CONFIG_WATCH_PROGRESS_SECS", default_value_t = 5)]
     pub watch_progress_secs: u64,
 
@@ -305,8 +306,13 @@ impl Settings {
         crate::grpc::WatchLimits {
             streams: self.watch_max_streams,
             streams_per_principal: self.watch_max_streams_per_principal,
-            progress_every: Duration::from_secs(self.watch_progress_secs.max(1)),
+            progress_every: self.progress_every(),
         }
+    }
+
+    /// How often quiet Watch streams and the Redis channel carry a progress event.
+    pub fn progress_every(&self) -> Duration {
+        Duration::from_secs(self.watch_progress_secs.max(1))
     }
 
     pub fn change_retention(&self) -> Duration {

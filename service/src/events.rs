@@ -36,6 +36,13 @@ pub fn progress(revision: Revision) -> InvalidationEvent {
     }
 }
 
+/// Whether `event` is a [`progress`] event rather than a change.
+pub fn is_progress(event: &InvalidationEvent) -> bool {
+    event.kind == v1::Kind::Unspecified as i32
+        && event.server.is_empty()
+        && event.revision == event.previous_revision
+}
+
 fn proto_kind(kind: Kind) -> v1::Kind {
     match kind {
         Kind::Prompts => v1::Kind::Prompts,

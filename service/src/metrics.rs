@@ -39,6 +39,7 @@ pub const L1_HITS: &str = "mcp_config_l1_hits_total";
 pub const L1_MISSES: &str = "mcp_config_l1_misses_total";
 pub const L1_EVICTIONS: &str = "mcp_config_l1_evictions_total";
 pub const L1_BYTES: &str = "mcp_config_l1_bytes";
+pub const L1_FOLLOWING: &str = "mcp_config_l1_following";
 pub const L2_HITS: &str = "mcp_config_l2_hits_total";
 pub const L2_MISSES: &str = "mcp_config_l2_misses_total";
 pub const L2_ERRORS: &str = "mcp_config_l2_errors_total";
@@ -67,7 +68,7 @@ enum Type {
 }
 
 /// Every metric the service records, with its HELP text (the table above, as data).
-const CATALOG: [(&str, Type, &str); 19] = [
+const CATALOG: [(&str, Type, &str); 20] = [
     (
         GRPC_REQUESTS,
         Type::Counter,
@@ -97,6 +98,11 @@ const CATALOG: [(&str, Type, &str); 19] = [
         L1_BYTES,
         Type::Gauge,
         "bytes held by the in-process cache, as weighed",
+    ),
+    (
+        L1_FOLLOWING,
+        Type::Gauge,
+        "1 while invalidations are heard (the in-process cache keeps views), 0 while not (every read loads)",
     ),
     (L2_HITS, Type::Counter, "views served from Redis"),
     (L2_MISSES, Type::Counter, "views not in Redis"),
@@ -204,6 +210,7 @@ fn register_all() {
     for name in [L1_BYTES, RELAY_LAG, WATCH_STREAMS] {
         metrics::gauge!(name).set(0.0);
     }
+    metrics::gauge!(L1_FOLLOWING).set(1.0);
     for method in METHODS {
         metrics::counter!(GRPC_REQUESTS, "method" => method, "code" => "OK").absolute(0);
         // Registered without a sample: rendered with zero counts.

@@ -239,16 +239,43 @@ impl RedisPublisher {
     }
 }
 
+impl RedisPublisher {
+    /// Says on the channel that every change up to `revision` has been published (a
+    /// [`events::progress`] event): a subscriber that hears nothing, not even this, for
+    /// [`silence_bound`] is cut off, and one behind it missed a message.
+    pub async fn announce_progress(&self, revision: Revision) -> Result<(), RedisError> {
+        let _receivers: i64 = self
+            .client
+            .publish(
+                self.settings.channel.as_str(),
+                events::progress(revision).to_json(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// How long a subscriber waits for any message — a change or the relay's progress every
+/// `progress_every` — before it takes itself as cut off: three progress periods.
+pub fn silence_bound(progress_every: Duration) -> Duration {
+    progress_every * 3
+}
+
 /// Every replica's side: events from the channel onto this process's bus.
 ///
 /// On every (re)subscription it drops the whole L1 and replays from the change log what it may
-/// have missed, so a lost message or an outage never leaves a stale entry behind for long.
+/// have missed, so a lost message or an outage never leaves a stale entry behind for long. A
+/// progress event ahead of the last change heard means a message was lost: the missing changes
+/// are replayed. A subscription silent for [`silence_bound`] (a frozen Redis or a partition
+/// closes nothing) is taken as cut: L1 stops keeping views until a new subscription is made.
 pub struct Subscriber {
     pub url: String,
     pub channel: String,
     pub bus: Bus,
     pub cache: ViewCache,
     pub store: Store,
+    /// How often the relay announces progress on the channel.
+    pub progress_every: Duration,
 }
 
 impl Subscriber {
@@ -260,7 +287,10 @@ impl Subscriber {
                 return;
             }
         };
+        // Nothing is heard until the first subscription.
+        self.cache.set_following(false).await;
         client.connect();
+        let silence = silence_bound(self.progress_every);
         let mut last_seen: Revision = 0;
         let mut subscribed_before = false;
         let mut retries = RESUBSCRIBE.build();
@@ -269,10 +299,13 @@ impl Subscriber {
             let mut reconnects = client.reconnect_rx();
             let subscribed = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                subscribed = async {
+                subscribed = tokio::time::timeout(silence, async {
                     client.wait_for_connect().await?;
                     client.subscribe(self.channel.as_str()).await
-                } => subscribed,
+                }) => subscribed.unwrap_or_else(|_| Err(RedisError::new(
+                    fred::error::ErrorKind::Timeout,
+                    "no subscription within the silence bound",
+                ))),
             };
             if let Err(e) = subscribed {
                 let wait = retries.next().unwrap_or(Duration::from_secs(2));
@@ -286,14 +319,26 @@ impl Subscriber {
             }
             subscribed_before = true;
             last_seen = self.resync(last_seen).await;
+            self.cache.set_following(true).await;
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = reconnects.recv() => break,
-                    message = messages.recv() => match message {
-                        Ok(message) => {
+                    heard = tokio::time::timeout(silence, messages.recv()) => match heard {
+                        Err(_) => {
+                            tracing::warn!(bound = ?silence, "the Redis subscription is silent; taking it as cut");
+                            let _ = tokio::time::timeout(silence, client.force_reconnection()).await;
+                            break;
+                        }
+                        Ok(Ok(message)) => {
                             let text: Option<String> = message.value.convert().ok();
                             match text.as_deref().map(InvalidationEvent::from_json) {
+                                Some(Ok(event)) if events::is_progress(&event) => {
+                                    if event.revision > last_seen {
+                                        tracing::warn!(heard = last_seen, published = event.revision, "missed an invalidation; replaying");
+                                        last_seen = self.replay(last_seen).await;
+                                    }
+                                }
                                 Some(Ok(event)) => {
                                     last_seen = last_seen.max(event.revision);
                                     self.bus.publish(event);
@@ -301,10 +346,12 @@ impl Subscriber {
                                 _ => tracing::warn!("ignoring a malformed invalidation message"),
                             }
                         }
-                        Err(_) => break,
+                        Ok(Err(_)) => break,
                     },
                 }
             }
+            // Whatever is published until the next subscription goes unheard.
+            self.cache.set_following(false).await;
         }
         let _ = client.quit().await;
     }
@@ -313,10 +360,14 @@ impl Subscriber {
     /// revision accounted for.
     async fn resync(&self, last_seen: Revision) -> Revision {
         self.cache.invalidate(&Invalidation::All).await;
-        let mut from = last_seen;
-        if from == 0 {
+        if last_seen == 0 {
             return self.store.latest_revision().await.unwrap_or(0);
         }
+        self.replay(last_seen).await
+    }
+
+    /// Puts every change after `from` on the bus; returns the newest revision accounted for.
+    async fn replay(&self, mut from: Revision) -> Revision {
         loop {
             match self.store.changes_after(from, 500, None, None).await {
                 Ok(changes) if changes.is_empty() => return from,
@@ -327,6 +378,7 @@ impl Subscriber {
                     }
                 }
                 Err(e) => {
+                    self.cache.invalidate(&Invalidation::All).await;
                     tracing::warn!(error = %e, "cannot replay missed changes; L1 was dropped instead");
                     return from;
                 }

@@ -96,6 +96,7 @@ pub struct Relay {
     publisher: Publisher,
     handle: RelayHandle,
     poll: Duration,
+    progress_every: Duration,
 }
 
 /// How long a failed round waits before the next: doubling from 50 ms to 5 s, with jitter so
@@ -130,12 +131,41 @@ impl Outbox<'_> {
 }
 
 impl Relay {
-    pub fn new(store: Store, publisher: Publisher, handle: RelayHandle, poll: Duration) -> Self {
+    /// `progress_every`: how often the leading relay announces on the Redis channel the
+    /// newest revision it has published, so subscribers can tell a quiet channel from a cut one.
+    pub fn new(
+        store: Store,
+        publisher: Publisher,
+        handle: RelayHandle,
+        poll: Duration,
+        progress_every: Duration,
+    ) -> Self {
         Self {
             store,
             publisher,
             handle,
             poll,
+            progress_every,
+        }
+    }
+
+    /// Announces the newest published revision on the Redis channel, if this relay leads.
+    async fn announce_progress(&self, standing: &Standing) {
+        let Channel::Redis(redis) = &self.publisher.channel else {
+            return;
+        };
+        if self.store.postgres().is_some() && standing.leadership.is_none() {
+            return;
+        }
+        let announced = match self.store.latest_published_revision().await {
+            Ok(revision) => redis
+                .announce_progress(revision)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = announced {
+            tracing::debug!(error = %e, "could not announce progress");
         }
     }
 
@@ -147,6 +177,8 @@ impl Relay {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut standing = Standing::default();
         let mut retries = RETRY.build();
+        let mut progress = tokio::time::interval(self.progress_every);
+        progress.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let wait = match self.round(&mut standing).await {
                 Ok(true) => {
@@ -177,6 +209,7 @@ impl Relay {
                 _ = self.handle.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = announced_after(&mut standing.leadership, published) => {}
+                _ = progress.tick() => self.announce_progress(&standing).await,
             }
         }
         if let Err(e) = self.round(&mut standing).await {

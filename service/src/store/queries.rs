@@ -536,6 +536,14 @@ macro_rules! backend {
                 Ok(value as u64)
             }
 
+            pub async fn latest_published_revision(pool: &Pool) -> Result<Revision> {
+                let (value,): (i64,) =
+                    sqlx::query_as("SELECT COALESCE(MAX(revision), 0) FROM changes WHERE published")
+                        .fetch_one(pool)
+                        .await?;
+                Ok(value as u64)
+            }
+
             pub async fn oldest_retained_revision(pool: &Pool) -> Result<Revision> {
                 let (value,): (Option<i64>,) =
                     sqlx::query_as("SELECT MIN(revision) FROM changes").fetch_one(pool).await?;

@@ -123,3 +123,122 @@ async fn reads_are_answered_from_the_store_while_redis_is_frozen() {
     }
     redis.thaw();
 }
+
+/// Messages on `channel` heard by a plain subscriber, as JSON.
+async fn listen(
+    redis: &Redis,
+    channel: &str,
+) -> tokio::sync::mpsc::UnboundedReceiver<serde_json::Value> {
+    use fred::interfaces::{EventInterface, PubsubInterface};
+    let config = fred::prelude::Config::from_url(&redis.url()).unwrap();
+    let client = fred::prelude::Builder::from_config(config)
+        .build_subscriber_client()
+        .unwrap();
+    client.init().await.unwrap();
+    let mut messages = client.message_rx();
+    client.subscribe(channel).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let _client = client;
+        while let Ok(message) = messages.recv().await {
+            let text: String = message.value.convert().unwrap();
+            if tx.send(serde_json::from_str(&text).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+#[tokio::test]
+async fn the_relay_announces_the_published_revision_on_a_quiet_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start();
+    let service = Service::sqlite_with(
+        &dir,
+        &[
+            &format!("--redis-url={}", redis.url()),
+            "--watch-progress-secs=1",
+        ],
+    )
+    .await;
+    service.import(EXAMPLE_BUNDLE).await;
+    service.wait_until_published().await;
+    let latest = service.latest_revision().await.unwrap();
+    let mut heard = listen(&redis, "mcp-config:invalidations").await;
+    let progress = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let message = heard.recv().await.unwrap();
+            if message["server"].as_str().unwrap_or("").is_empty() {
+                return message;
+            }
+        }
+    })
+    .await
+    .expect("no progress announced within 10 s");
+    assert_eq!(
+        progress["revision"].as_str(),
+        Some(latest.to_string().as_str())
+    );
+    assert_eq!(progress["revision"], progress["previousRevision"]);
+}
+
+/// The title of acme's `review-pr` as `service` serves it over gRPC.
+async fn review_title(service: &Service) -> String {
+    let view = service
+        .grpc()
+        .await
+        .get_prompts(mcp_config_tests::service::prompts("acme", "github"))
+        .await
+        .unwrap()
+        .into_inner();
+    view.prompts
+        .into_iter()
+        .find(|p| p.name == "review-pr")
+        .map(|p| p.title)
+        .unwrap()
+}
+
+/// A replica whose subscription goes silent (Redis frozen: nothing closes) stops trusting its
+/// cache within the silence bound, and serves a change another replica committed from the
+/// store, while Redis is still frozen.
+#[tokio::test]
+async fn a_replica_cut_off_by_a_frozen_redis_serves_changes_from_the_store() {
+    let pg = tokio::task::spawn_blocking(mcp_config_tests::postgres::Postgres::start)
+        .await
+        .unwrap();
+    let redis = Redis::start();
+    let database = pg.database();
+    let flags = [
+        format!("--redis-url={}", redis.url()),
+        "--watch-progress-secs=1".to_owned(),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let a = Service::start(mcp_config_tests::service::settings_with(
+        &database, None, &flags,
+    ))
+    .await;
+    let b = Service::start(mcp_config_tests::service::settings_with(
+        &database, None, &flags,
+    ))
+    .await;
+    a.import(EXAMPLE_BUNDLE).await;
+    a.wait_until_published().await;
+    let before = review_title(&b).await;
+
+    redis.freeze();
+    let saved = reqwest::Client::new()
+        .put(a.admin("/orgs/acme/servers/github/prompts/review-pr"))
+        .json(&serde_json::json!({"content": {"title": "Changed while Redis hung", "messages": [{"role": "user", "text": "x"}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), reqwest::StatusCode::OK);
+    let served = mcp_config_tests::eventually(Duration::from_secs(20), || async {
+        review_title(&b).await == "Changed while Redis hung"
+    })
+    .await;
+    redis.thaw();
+    assert_ne!(before, "Changed while Redis hung");
+    assert!(served, "replica b kept serving its cached view");
+}

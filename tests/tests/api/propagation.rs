@@ -37,7 +37,11 @@ impl RawSubscriber {
         tokio::spawn(async move {
             while let Ok(message) = rx.recv().await {
                 let text: String = message.value.convert().unwrap();
-                sink.lock().await.push(serde_json::from_str(&text).unwrap());
+                let event: Value = serde_json::from_str(&text).unwrap();
+                // The relay's progress announcements (no server) are not changes.
+                if event["server"].as_str().is_some_and(|s| !s.is_empty()) {
+                    sink.lock().await.push(event);
+                }
             }
         });
         client.subscribe("mcp-config:invalidations").await.unwrap();
