@@ -33,12 +33,16 @@ pub(crate) fn spawn(client: &ConfigClient) {
         last: 0,
     };
     let stop = client.stop.clone();
+    // A source — a Watch stream, or the Redis channel, where the service's relay announces
+    // progress too — silent this long is cut off: a hung peer or a partition delivers nothing
+    // and closes nothing.
+    let silence = client.config.silence;
     match client.config.source.clone() {
         Source::Watch => {
-            tokio::spawn(watch(client.grpc.clone(), tracker, stop));
+            tokio::spawn(watch(client.grpc.clone(), tracker, silence, stop));
         }
         Source::Redis { url, channel } => {
-            tokio::spawn(redis(url, channel, tracker, stop));
+            tokio::spawn(redis(url, channel, tracker, silence, stop));
         }
         Source::None => client.cache.set_following(true),
     }
@@ -123,12 +127,12 @@ fn is_progress(event: &InvalidationEvent) -> bool {
         && event.revision == event.previous_revision
 }
 
-/// How long a source — a Watch stream, or the Redis channel, where the service's relay announces
-/// progress too — may say nothing before it is taken as cut off (a hung service or Redis, or a
-/// partition, delivers nothing and closes nothing): three of the service's progress intervals.
-const SILENCE: Duration = Duration::from_secs(15);
-
-async fn watch(mut grpc: crate::Grpc, mut tracker: Tracker, stop: CancellationToken) {
+async fn watch(
+    mut grpc: crate::Grpc,
+    mut tracker: Tracker,
+    silence: Duration,
+    stop: CancellationToken,
+) {
     let mut retries = RECONNECT.build();
     let mut connected_before = false;
     while !stop.is_cancelled() {
@@ -149,11 +153,11 @@ async fn watch(mut grpc: crate::Grpc, mut tracker: Tracker, stop: CancellationTo
                 loop {
                     let next = tokio::select! {
                         _ = stop.cancelled() => return,
-                        next = tokio::time::timeout(SILENCE, stream.next()) => next,
+                        next = tokio::time::timeout(silence, stream.next()) => next,
                     };
                     let Ok(next) = next else {
                         tracing::debug!(
-                            "the Watch stream said nothing for {SILENCE:?}; reconnecting"
+                            "the Watch stream said nothing for {silence:?}; reconnecting"
                         );
                         break;
                     };
@@ -183,7 +187,13 @@ async fn watch(mut grpc: crate::Grpc, mut tracker: Tracker, stop: CancellationTo
     }
 }
 
-async fn redis(url: String, channel: String, mut tracker: Tracker, stop: CancellationToken) {
+async fn redis(
+    url: String,
+    channel: String,
+    mut tracker: Tracker,
+    silence: Duration,
+    stop: CancellationToken,
+) {
     let subscriber = match fred::prelude::Config::from_url(&url).and_then(|config| {
         let mut builder = fred::prelude::Builder::from_config(config);
         builder.set_policy(fred::prelude::ReconnectPolicy::new_exponential(
@@ -204,7 +214,7 @@ async fn redis(url: String, channel: String, mut tracker: Tracker, stop: Cancell
         let mut messages = subscriber.message_rx();
         let subscribed = tokio::select! {
             _ = stop.cancelled() => break,
-            subscribed = tokio::time::timeout(SILENCE, async {
+            subscribed = tokio::time::timeout(silence, async {
                 subscriber.wait_for_connect().await?;
                 subscriber.subscribe(channel.as_str()).await
             }) => subscribed,
@@ -232,10 +242,10 @@ async fn redis(url: String, channel: String, mut tracker: Tracker, stop: Cancell
                 // Errors that leave the connection up (a slow reply, a protocol hiccup) lose
                 // nothing: only a lost connection means events may have been missed.
                 _ = errors.recv() => if !subscriber.is_connected() { break },
-                heard = tokio::time::timeout(SILENCE, messages.recv()) => match heard {
+                heard = tokio::time::timeout(silence, messages.recv()) => match heard {
                     Err(_) => {
-                        tracing::debug!("the Redis channel said nothing for {SILENCE:?}; reconnecting");
-                        let _ = tokio::time::timeout(SILENCE, subscriber.force_reconnection()).await;
+                        tracing::debug!("the Redis channel said nothing for {silence:?}; reconnecting");
+                        let _ = tokio::time::timeout(silence, subscriber.force_reconnection()).await;
                         break;
                     }
                     Ok(Ok(message)) => {

@@ -86,6 +86,10 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Bearer token (a `service` JWT) sent with every call when the service runs with auth.
     pub token: Option<String>,
+    /// How long the invalidation source may say nothing before it is taken as cut off (a hung
+    /// service or Redis closes nothing). The service sends progress every
+    /// `MCP_CONFIG_WATCH_PROGRESS_SECS` (5) on both sources; keep this at three times that.
+    pub silence: Duration,
 }
 
 impl ClientConfig {
@@ -98,6 +102,7 @@ impl ClientConfig {
             snapshot: None,
             timeout: Duration::from_secs(5),
             token: None,
+            silence: Duration::from_secs(15),
         }
     }
 }

@@ -429,3 +429,47 @@ async fn s_snap_2_this_clients_snapshot_is_the_shared_format() {
         std::fs::copy(&snapshot, fixture).unwrap();
     }
 }
+
+/// A frozen Redis (SIGSTOP: nothing closes, nothing arrives) is taken as cut once the channel
+/// has been silent for `silence` — the service announces progress on it every second here —
+/// and reads revalidate: a change made meanwhile is read, not the cached view.
+#[tokio::test]
+async fn s_src_6_a_silent_redis_channel_is_taken_as_cut_and_reads_revalidate() {
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite_with(
+        &dir,
+        &[
+            &format!("--redis-url={}", redis.url()),
+            "--watch-progress-secs=1",
+        ],
+    )
+    .await;
+    service.import(EXAMPLE_BUNDLE).await;
+    service.wait_until_published().await;
+    let client = ConfigClient::connect(ClientConfig {
+        silence: Duration::from_secs(3),
+        ..config(&service, redis_source(&redis))
+    })
+    .await
+    .unwrap();
+    client.until_following().await;
+    // Read once following: the view is current, served from the client's cache from now on.
+    assert!(text_of(&client, "acme", "review-pr").await.contains("Acme"));
+    let cached = client.prompts("acme", "github").await.unwrap();
+    assert!(cached.stale.is_none());
+
+    redis.freeze();
+    put_prompt(&service, "acme", "review-pr", "written while Redis hung").await;
+    assert!(
+        text_of(&client, "acme", "review-pr").await.contains("Acme"),
+        "not told yet: the cached view"
+    );
+    let read = eventually(Duration::from_secs(20), || async {
+        text_of(&client, "acme", "review-pr").await == "written while Redis hung"
+    })
+    .await;
+    redis.thaw();
+    assert!(read, "the client kept trusting a channel that said nothing");
+    client.until_following().await;
+}

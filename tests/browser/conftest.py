@@ -37,11 +37,10 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
 
 
 class Service(ConfigService):
-    """`mcp-config serve` with extra flags (the harness's service takes none)."""
+    """`mcp-config serve` with extra flags, on SQLite or on `database_url`."""
 
     def __init__(self, workdir: Path, extra: list[str], database_url: str | None = None) -> None:
-        super().__init__(BINARY, workdir)
-        self._command += extra
+        super().__init__(BINARY, workdir, extra=extra)
         if database_url is not None:
             at = self._command.index("--database-url")
             self._command[at + 1] = database_url

@@ -32,3 +32,13 @@ def service(tmp_path: Path, redis_server: RedisServer) -> Iterator[ConfigService
     service.import_bundle(BUNDLE)
     yield service
     service.kill()
+
+
+@pytest.fixture
+def chatty_service(tmp_path: Path, redis_server: RedisServer) -> Iterator[ConfigService]:
+    """`service`, announcing progress on the channel every second instead of every five."""
+    service = ConfigService(BINARY, tmp_path, redis_server.url, extra=["--watch-progress-secs", "1"])
+    service.start()
+    service.import_bundle(BUNDLE)
+    yield service
+    service.kill()

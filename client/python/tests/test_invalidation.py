@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio
-from helpers import ACME_GITHUB_PROMPTS, PROPAGATION, next_change, put_prompt, texts
+from helpers import ACME_GITHUB_PROMPTS, PROPAGATION, eventually, next_change, put_prompt, texts
+from mcp_config.v1 import config_pb2
 
-from mcp_config_client import Changed, ConfigClient, Redis, Source, ViewKind, Watch
+from mcp_config_client import Changed, ConfigClient, Redis, Source, View, ViewKind, Watch
 from mcp_config_client.testing import ConfigService, RedisServer
 
 CHANNEL = "mcp-config:invalidations"
@@ -122,3 +123,28 @@ async def test_s_src_2_a_change_between_the_first_fetch_and_the_first_subscripti
 
     assert after.revision > first.revision
     assert texts(after)["security-review"] == "Before the subscription: {{ repo }}."
+
+
+async def test_s_src_6_a_silent_redis_channel_is_taken_as_cut_and_reads_revalidate(
+    chatty_service: ConfigService, redis_server: RedisServer
+) -> None:
+    written = "Written while Redis hung: {{ repo }}."
+    source = Redis(redis_server.url, CHANNEL)
+    async with ConfigClient(chatty_service.endpoint, source=source, silence=3.0) as client:
+        await client.wait_for_source(PROPAGATION)
+        await client.prompts("acme", "github")
+        redis_server.freeze()
+        try:
+            put_prompt(chatty_service, "acme", "review-pr", written)
+            cached = await client.prompts("acme", "github")
+
+            async def fresh() -> View[config_pb2.Prompt] | None:
+                view = await client.prompts("acme", "github")
+                return view if texts(view)["review-pr"] == written else None
+
+            seen = await eventually(fresh, "a read after the channel went silent")
+        finally:
+            redis_server.thaw()
+
+    assert texts(cached)["review-pr"] != written, "not told yet: the cached view"
+    assert seen.stale is None

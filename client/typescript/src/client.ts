@@ -41,6 +41,9 @@ export interface ConfigClientOptions {
   timeoutMs?: number;
   /** Bearer token (a `service` JWT) for a service that runs with auth. */
   token?: string;
+  /** How long the invalidation source may say nothing before it is taken as cut off (15 s;
+   * the service sends progress every 5 s on the Watch stream and on the Redis channel). */
+  silenceMs?: number;
   /** Trace-context headers (`traceparent`, …) of the current operation, added to every call. */
   traceContext?: () => Record<string, string>;
   /** Where the client reports what it survives (an unwritable snapshot); default: ignored. */
@@ -50,6 +53,8 @@ export interface ConfigClientOptions {
 /** How often, and how patiently, a read asks again when the answer predates an event it was
  * told of (C-FLOOR-2): 50, 100, 150, 200, 250 ms. */
 const BEHIND_RETRIES = 5;
+/** Three of the service's progress intervals (C-SRC-6). */
+const SILENCE_MS = 15_000;
 const BEHIND_BACKOFF_MS = 50;
 
 interface Answer {
@@ -79,11 +84,12 @@ export class ConfigClient {
     if (options.snapshot !== undefined) loadSnapshot(options.snapshot, this.cache, this.warn);
     const tracker = new Tracker(this.cache, this.feed);
     const source = options.source ?? { type: "watch" };
+    const silenceMs = options.silenceMs ?? SILENCE_MS;
     if (source.type === "watch") {
-      this.following = followWatch(this.transport.service, tracker, this.stop.signal);
+      this.following = followWatch(this.transport.service, tracker, silenceMs, this.stop.signal);
     } else if (source.type === "redis") {
       const channel = source.channel ?? DEFAULT_CHANNEL;
-      this.following = followRedis(source.url, channel, tracker, this.stop.signal);
+      this.following = followRedis(source.url, channel, tracker, silenceMs, this.stop.signal);
     } else {
       this.cache.setFollowing(true);
       this.following = Promise.resolve();

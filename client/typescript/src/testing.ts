@@ -135,6 +135,7 @@ export class ConfigService extends Process {
     readonly httpPort: number,
     workdir: string,
     redisUrl: string | undefined,
+    extra: readonly string[],
   ) {
     super(
       binary,
@@ -149,13 +150,20 @@ export class ConfigService extends Process {
         "--relay-poll-ms",
         "200",
         ...(redisUrl === undefined ? [] : ["--redis-url", redisUrl]),
+        ...extra,
       ],
       join(workdir, "mcp-config.log"),
     );
   }
 
-  static async create(binary: string, workdir: string, redisUrl?: string): Promise<ConfigService> {
-    return new ConfigService(binary, await freePort(), await freePort(), workdir, redisUrl);
+  /** `extra`: more `serve` flags (`["--watch-progress-secs", "1"]`). */
+  static async create(
+    binary: string,
+    workdir: string,
+    redisUrl?: string,
+    extra: readonly string[] = [],
+  ): Promise<ConfigService> {
+    return new ConfigService(binary, await freePort(), await freePort(), workdir, redisUrl, extra);
   }
 
   get endpoint(): string {

@@ -26,12 +26,13 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-/** A temp dir, Redis and the service publishing on it, the example bundle imported. */
-export async function stack(): Promise<Stack> {
+/** A temp dir, Redis and the service publishing on it (with `extra` flags), the example bundle
+ * imported. */
+export async function stack(extra: readonly string[] = []): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), "mcp-config-ts-"));
   const redis = await RedisServer.create(dir);
   await redis.start();
-  const service = await ConfigService.create(BINARY, dir, redis.url);
+  const service = await ConfigService.create(BINARY, dir, redis.url, extra);
   await service.start();
   await service.importBundle(BUNDLE);
   return {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Unavailable, type View, type v1, createConfigClient } from "../src/index.js";
 import { eventually } from "../src/testing.js";
-import { PROPAGATION_MS, REPO, type Stack, stack, using } from "./harness.js";
+import { PROPAGATION_MS, REPO, type Stack, stack, texts, using } from "./harness.js";
 
 /** Long enough that no stall of a loaded machine uses it up; every check below is an ordering
  * the client's clock guarantees, not a duration. */
@@ -75,6 +75,42 @@ describe("outages", () => {
       await c.waitForSource(PROPAGATION_MS);
       assert.equal((await c.prompts("acme", "github")).stale, null);
     }));
+
+  test("S-SRC-6 a hung Redis: the silent channel is taken as cut and reads revalidate", async () => {
+    // The service announces progress on the channel every second here.
+    const t = await stack(["--watch-progress-secs", "1"]);
+    const written = "Written while Redis hung: {{ repo }}.";
+    try {
+      const client = createConfigClient({
+        endpoint: t.service.endpoint,
+        source: { type: "redis", url: t.redis.url },
+        silenceMs: 3_000,
+      });
+      await using(client, async (c) => {
+        await c.waitForSource(PROPAGATION_MS);
+        await c.prompts("acme", "github");
+        t.redis.pause();
+        try {
+          await t.service.putPrompt("acme", "review-pr", written);
+          const cached = await c.prompts("acme", "github");
+          assert.notEqual(texts(cached)["review-pr"], written, "not told yet: the cached view");
+          const seen = await eventually(
+            async () => {
+              const view = await c.prompts("acme", "github");
+              return texts(view)["review-pr"] === written ? view : undefined;
+            },
+            "a read after the channel went silent",
+            3 * PROPAGATION_MS,
+          );
+          assert.equal(seen.stale, null);
+        } finally {
+          t.redis.resume();
+        }
+      });
+    } finally {
+      await t.stop();
+    }
+  });
 
   test("S-SNAP-1 a cold client starts from its snapshot while the service is down", async () => {
     const snapshot = join(s.dir, "views.json");

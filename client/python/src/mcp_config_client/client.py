@@ -59,7 +59,9 @@ class ConfigClient:
     `revalidate_after`: a view older than this is revalidated even without an invalidation (a
     safety net). `snapshot`: a JSON file the views are saved to after each fetch and loaded from
     at start. `timeout`: seconds per call. `token`: a bearer token (a `service` JWT) for a service
-    that runs with authentication.
+    that runs with authentication. `silence`: seconds the invalidation source may say nothing
+    before it is taken as cut off (the service sends progress every 5 s on the Watch stream and
+    on the Redis channel; keep this at three times that).
     """
 
     render_locally = staticmethod(render_locally)
@@ -74,8 +76,10 @@ class ConfigClient:
         token: str | None = None,
         snapshot: str | Path | None = None,
         timeout: float = 5.0,
+        silence: float = sources.SILENCE,
     ) -> None:
         self._endpoint = endpoint
+        self._silence = silence
         self._source = source
         self._max_stale = max_stale
         self._revalidate_after = revalidate_after
@@ -111,9 +115,9 @@ class ConfigClient:
         self._transport = Transport(self._endpoint, self._token, self._timeout)
         match self._source:
             case sources.Watch():
-                follow = sources.watch(self._transport, self._tracker)
+                follow = sources.watch(self._transport, self._tracker, self._silence)
             case sources.Redis() as redis:
-                follow = sources.subscribe(redis, self._tracker)
+                follow = sources.subscribe(redis, self._tracker, self._silence)
             case None:
                 return
         self._source_task = asyncio.create_task(follow, name="mcp-config invalidations")

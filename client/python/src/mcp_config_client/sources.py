@@ -8,6 +8,7 @@ when it lost the connection; the tracker decides what that means for the cached 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -58,12 +59,13 @@ Source = Watch | Redis | None
 """Where invalidations come from; `None`: views are revalidated after `revalidate_after` only."""
 
 
-#: How long a Watch stream may say nothing before it is taken as cut off (a hung service or a
-#: partition delivers nothing and closes nothing): three of the service's progress intervals.
-WATCH_SILENCE = 15.0
+#: How long a source may say nothing before it is taken as cut off — the Watch stream, or the
+#: Redis channel, where the service's relay announces progress too (a hung service or Redis, or
+#: a partition, delivers nothing and closes nothing): three of the service's progress intervals.
+SILENCE = 15.0
 
 
-async def watch(transport: Transport, tracker: Tracker) -> None:
+async def watch(transport: Transport, tracker: Tracker, silence: float = SILENCE) -> None:
     """Follows `Watch` from the last revision seen, so a reconnection replays what it missed."""
     backoff = Backoff()
     while True:
@@ -74,12 +76,12 @@ async def watch(transport: Transport, tracker: Tracker) -> None:
             tracker.on_connected()
             backoff.reset()
             while True:
-                event = await asyncio.wait_for(call.read(), WATCH_SILENCE)
+                event = await asyncio.wait_for(call.read(), silence)
                 if event is grpc.aio.EOF:
                     break
                 tracker.on_event(event)
         except TimeoutError:
-            log.debug("the Watch stream said nothing for %s s; reconnecting", WATCH_SILENCE)
+            log.debug("the Watch stream said nothing for %s s; reconnecting", silence)
         except grpc.aio.AioRpcError as error:
             log.debug("the Watch stream failed (%s); reconnecting", error.code().name)
             if error.code() == grpc.StatusCode.OUT_OF_RANGE:
@@ -91,8 +93,8 @@ async def watch(transport: Transport, tracker: Tracker) -> None:
         await backoff.sleep()
 
 
-async def subscribe(source: Redis, tracker: Tracker) -> None:
-    """Follows the Redis channel."""
+async def subscribe(source: Redis, tracker: Tracker, silence: float = SILENCE) -> None:
+    """Follows the Redis channel; a channel silent for `silence` is taken as cut."""
     backoff = Backoff()
     while True:
         # No retries inside redis-py: a lost connection surfaces here, where it is counted as a
@@ -102,9 +104,9 @@ async def subscribe(source: Redis, tracker: Tracker) -> None:
         )
         pubsub = client.pubsub()
         try:
-            await pubsub.subscribe(source.channel)
+            await asyncio.wait_for(pubsub.subscribe(source.channel), silence)
             while True:
-                message = await pubsub.get_message(timeout=None)
+                message = await asyncio.wait_for(pubsub.get_message(timeout=None), silence)
                 if message is None:
                     continue
                 if message["type"] == "subscribe":
@@ -112,12 +114,16 @@ async def subscribe(source: Redis, tracker: Tracker) -> None:
                     backoff.reset()
                 elif message["type"] == "message":
                     apply_json(message["data"], tracker)
+        except TimeoutError:
+            log.debug("the Redis channel said nothing for %s s; reconnecting", silence)
         except (redis.RedisError, OSError) as error:
             log.debug("the Redis subscription failed (%s); reconnecting", error)
         finally:
             tracker.on_disconnected()
-            await pubsub.aclose()
-            await client.aclose()
+            # A hung Redis may not answer a goodbye either.
+            with contextlib.suppress(TimeoutError, redis.RedisError, OSError):
+                await asyncio.wait_for(pubsub.aclose(), 1.0)
+                await asyncio.wait_for(client.aclose(), 1.0)
         await backoff.sleep()
 
 

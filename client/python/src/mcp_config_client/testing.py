@@ -7,6 +7,7 @@ instance) and can be killed and started again on the same ports, to test outages
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import time
@@ -58,6 +59,17 @@ class Process:
             self._process = subprocess.Popen(self._command, stdout=log, stderr=subprocess.STDOUT)
         return self._process
 
+    def freeze(self) -> None:
+        """Stops it running (SIGSTOP): its connections stay open and nothing answers, as in a
+        partition or a stalled failover."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Lets a frozen process run again (SIGCONT)."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """Stops it at once, as a crash would."""
         if self._process is not None and self._process.poll() is None:
@@ -100,7 +112,9 @@ class RedisServer(Process):
 class ConfigService(Process):
     """`mcp-config serve` on a SQLite file, free gRPC and HTTP ports, and Redis when given."""
 
-    def __init__(self, binary: Path, workdir: Path, redis_url: str | None = None) -> None:
+    def __init__(
+        self, binary: Path, workdir: Path, redis_url: str | None = None, extra: list[str] | None = None
+    ) -> None:
         self.binary = binary
         self.grpc_port = free_port()
         self.http_port = free_port()
@@ -118,6 +132,7 @@ class ConfigService(Process):
         ]
         if redis_url is not None:
             command += ["--redis-url", redis_url]
+        command += extra or []
         super().__init__(command, workdir / "mcp-config.log")
 
     @property

@@ -4,7 +4,9 @@
  *
  * ioredis reports `ready` before its own automatic re-subscription has been confirmed, so that
  * is turned off and the channel is subscribed here after every (re)connection: only the
- * subscription's confirmation means no later change can be missed.
+ * subscription's confirmation means no later change can be missed. The service's relay
+ * announces progress on the channel every 5 s: a channel silent for `silenceMs` (a hung Redis or
+ * a partition closes nothing) is taken as cut, and the connection is dropped and made again.
  */
 import { fromJsonString } from "@bufbuild/protobuf";
 import { InvalidationEventSchema } from "../../gen/mcp_config/v1/config_pb.js";
@@ -29,6 +31,7 @@ export async function followRedis(
   url: string,
   channel: string,
   tracker: Tracker,
+  silenceMs: number,
   stop: AbortSignal,
 ): Promise<void> {
   if (stop.aborted) return;
@@ -42,26 +45,43 @@ export async function followRedis(
     retryStrategy: () => backoff.next(),
   });
   let subscribed = false;
+  let silence: NodeJS.Timeout | undefined;
+  const heard = () => {
+    clearTimeout(silence);
+    silence = setTimeout(() => redis.disconnect(true), silenceMs);
+  };
   redis.on("ready", () => {
     redis.subscribe(channel).then(
       () => {
         subscribed = true;
         backoff.reset();
         tracker.connected();
+        heard();
       },
       // A connection that cannot subscribe is dropped; ioredis reconnects with the backoff.
       () => redis.disconnect(true),
     );
   });
   redis.on("close", () => {
+    clearTimeout(silence);
     if (subscribed) tracker.disconnected();
     subscribed = false;
   });
-  redis.on("message", (_channel: string, text: string) => applyJson(text, tracker));
+  redis.on("message", (_channel: string, text: string) => {
+    heard();
+    applyJson(text, tracker);
+  });
   // Connection errors are retried by the reconnection above; they are no caller's concern.
   redis.on("error", () => {});
   const closed = new Promise<void>((resolve) => redis.once("end", () => resolve()));
-  stop.addEventListener("abort", () => redis.disconnect(false), { once: true });
+  stop.addEventListener(
+    "abort",
+    () => {
+      clearTimeout(silence);
+      redis.disconnect(false);
+    },
+    { once: true },
+  );
   redis.connect().catch(() => {});
   await closed;
 }

@@ -1,18 +1,17 @@
 /**
  * Follows the service's `Watch` stream (contract C-SRC-1, C-SRC-6): from the last revision seen,
- * so a reconnection replays what it missed; 15 s without a message (the service sends a progress
- * event every 5 s) is taken as a cut, since a hung service or a partition closes nothing.
+ * so a reconnection replays what it missed; `silenceMs` without a message (the service sends a
+ * progress event every 5 s) is taken as a cut, since a hung service or a partition closes nothing.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Backoff } from "../backoff.js";
 import type { Tracker } from "../tracker.js";
 import type { ServiceClient } from "../transport.js";
 
-const WATCH_SILENCE_MS = 15_000;
-
 export async function followWatch(
   service: ServiceClient,
   tracker: Tracker,
+  silenceMs: number,
   stop: AbortSignal,
 ): Promise<void> {
   const backoff = new Backoff();
@@ -21,7 +20,7 @@ export async function followWatch(
     let timer: NodeJS.Timeout | undefined;
     const quiet = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => silence.abort(), WATCH_SILENCE_MS);
+      timer = setTimeout(() => silence.abort(), silenceMs);
     };
     let open = false;
     try {
