@@ -111,6 +111,7 @@ impl Watcher {
             servers,
             sender,
             last,
+            sent: last,
             progress_every: self.progress_every,
             sent_since_progress: false,
         };
@@ -143,6 +144,11 @@ struct Forward {
     sender: mpsc::Sender<Result<InvalidationEvent, Status>>,
     /// The last revision this stream has accounted for (sent or filtered out).
     last: Revision,
+    /// Where its reader stands: the revision of the last event sent (or where the stream
+    /// started). Sent events chain `previous_revision` through it and progress reports it, so a
+    /// filtered stream has no gaps for its reader: the changes of orgs or servers it does not
+    /// see are not changes it missed.
+    sent: Revision,
     progress_every: Duration,
     /// Whether an event went out since the last progress tick.
     sent_since_progress: bool,
@@ -242,11 +248,12 @@ impl Forward {
         Ok(page)
     }
 
-    async fn send(&mut self, event: InvalidationEvent) -> Result<(), ()> {
+    async fn send(&mut self, mut event: InvalidationEvent) -> Result<(), ()> {
         self.last = event.revision;
         if !events::matches(&event, &self.orgs, &self.servers) {
             return Ok(());
         }
+        event.previous_revision = std::mem::replace(&mut self.sent, event.revision);
         self.sent_since_progress = true;
         self.sender.send(Ok(event)).await.map_err(|_| ())
     }
@@ -257,7 +264,7 @@ impl Forward {
         if std::mem::take(&mut self.sent_since_progress) {
             return Ok(());
         }
-        let event = events::progress(self.last);
+        let event = events::progress(self.sent);
         self.sender.send(Ok(event)).await.map_err(|_| ())
     }
 

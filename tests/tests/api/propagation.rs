@@ -597,3 +597,55 @@ async fn a_quiet_watch_stream_sends_progress_at_the_latest_revision() {
         "no change, only where the stream stands"
     );
 }
+
+/// A Watch stream filtered to one org chains `previous_revision` through the events it sends
+/// and reports progress at the last of them: other orgs' changes are not gaps for its reader
+/// (which would otherwise take each one as a missed event and flush every view).
+#[tokio::test]
+async fn a_filtered_watch_stream_has_no_gaps_for_its_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = settings(&sqlite_url(dir.path()), None);
+    config.watch_progress_secs = 1;
+    let service = Service::start(config).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let start = service.latest_revision().await.unwrap();
+    let mut stream = service
+        .grpc()
+        .await
+        .watch(WatchRequest {
+            orgs: vec!["acme".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for org in ["acme", "globex", "acme", "globex"] {
+        assert!(
+            put_prompt(&service, org, "review-pr", org)
+                .await
+                .status()
+                .is_success()
+        );
+    }
+    let first = next_event(&mut stream).await;
+    let second = next_event(&mut stream).await;
+    assert_eq!(
+        (first.revision, first.previous_revision),
+        (start + 1, start)
+    );
+    assert_eq!(
+        (second.revision, second.previous_revision),
+        (start + 3, start + 1),
+        "globex's change in between is not a gap"
+    );
+    let progress = next_event(&mut stream).await;
+    assert_eq!(
+        (
+            progress.revision,
+            progress.previous_revision,
+            progress.server.as_str()
+        ),
+        (start + 3, start + 3, ""),
+        "progress at the last event sent, not at globex's later change"
+    );
+}
