@@ -48,8 +48,16 @@ const PUBLISH_SCRIPT: &str = r"
 if ARGV[1] == '1' then redis.call('DEL', KEYS[1]) else redis.call('HDEL', KEYS[1], ARGV[2]) end
 redis.call('HSET', KEYS[1], '#fence', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', ARGV[7], ARGV[8])
 return redis.call('PUBLISH', ARGV[5], ARGV[6])
 ";
+
+/// The channel of one server's events: `<channel>:<server>`. Every event goes to the global
+/// channel (what the replicas and "everything" subscribers follow) and to its server's, so a
+/// fleet of one server's MCP servers receives only that server's events.
+pub fn server_channel(channel: &str, server: &str) -> String {
+    format!("{channel}:{server}")
+}
 
 /// Stores a view unless a newer change was applied since it was read.
 const STORE_SCRIPT: &str = r"
@@ -212,7 +220,14 @@ impl RedisPublisher {
         Self { client, settings }
     }
 
-    pub async fn publish(&self, event: &InvalidationEvent) -> Result<(), RedisError> {
+    /// Publishes `event` on the global channel and on its server's; there, `previousRevision`
+    /// is `server_previous`, the revision of that server's previous event, so each server's
+    /// channel is gap-free for its subscribers as the global one is.
+    pub async fn publish(
+        &self,
+        event: &InvalidationEvent,
+        server_previous: Revision,
+    ) -> Result<(), RedisError> {
         if !self.client.is_connected() {
             return Err(RedisError::new(
                 fred::error::ErrorKind::IO,
@@ -233,6 +248,13 @@ impl RedisPublisher {
             self.settings.l2_ttl.as_secs().max(1).to_string().into(),
             self.settings.channel.clone().into(),
             event.to_json().into(),
+            server_channel(&self.settings.channel, &event.server).into(),
+            InvalidationEvent {
+                previous_revision: server_previous,
+                ..event.clone()
+            }
+            .to_json()
+            .into(),
         ];
         let _receivers: i64 = self.client.eval(PUBLISH_SCRIPT, vec![hash], args).await?;
         Ok(())
@@ -244,12 +266,25 @@ impl RedisPublisher {
     /// [`events::progress`] event): a subscriber that hears nothing, not even this, for
     /// [`silence_bound`] is cut off, and one behind it missed a message.
     pub async fn announce_progress(&self, revision: Revision) -> Result<(), RedisError> {
+        self.announce_on(self.settings.channel.clone(), revision)
+            .await
+    }
+
+    /// [`RedisPublisher::announce_progress`] on one server's channel, at that server's last
+    /// published revision.
+    pub async fn announce_server_progress(
+        &self,
+        server: &str,
+        revision: Revision,
+    ) -> Result<(), RedisError> {
+        self.announce_on(server_channel(&self.settings.channel, server), revision)
+            .await
+    }
+
+    async fn announce_on(&self, channel: String, revision: Revision) -> Result<(), RedisError> {
         let _receivers: i64 = self
             .client
-            .publish(
-                self.settings.channel.as_str(),
-                events::progress(revision).to_json(),
-            )
+            .publish(channel, events::progress(revision).to_json())
             .await?;
         Ok(())
     }

@@ -7,7 +7,11 @@
 //! relay leads at a time ([`Leadership`]); a commit wakes the relay at once (in process, or
 //! announced by PostgreSQL to the leader), and a slow poll catches anything else.
 
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use mcp_config_proto::v1::InvalidationEvent;
@@ -43,7 +47,13 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    async fn publish(&self, event: &InvalidationEvent) -> Result<(), crate::redis::RedisError> {
+    /// `server_previous`: the revision of the previous event of the same server (what the
+    /// server's own Redis channel chains its events by).
+    async fn publish(
+        &self,
+        event: &InvalidationEvent,
+        server_previous: Revision,
+    ) -> Result<(), crate::redis::RedisError> {
         let stale = events::invalidation_of(event);
         self.local.invalidate(&stale).await;
         match &self.channel {
@@ -51,7 +61,7 @@ impl Publisher {
             // Dropped again after: a read between the first drop and the publish script (which
             // drops L2) may have reloaded the old view from L2.
             Channel::Redis(redis) => {
-                redis.publish(event).await?;
+                redis.publish(event, server_previous).await?;
                 self.local.invalidate(&stale).await;
             }
         }
@@ -166,6 +176,13 @@ impl Relay {
         };
         if let Err(e) = announced {
             tracing::debug!(error = %e, "could not announce progress");
+            return;
+        }
+        for (server, revision) in standing.server_heads.iter().flatten() {
+            if let Err(e) = redis.announce_server_progress(server, *revision).await {
+                tracing::debug!(error = %e, server, "could not announce progress");
+                return;
+            }
         }
     }
 
@@ -240,6 +257,7 @@ impl Relay {
         let Standing {
             leadership,
             published,
+            server_heads,
         } = standing;
         let outbox = match self.store.postgres() {
             None => Outbox::Store(&self.store),
@@ -247,6 +265,7 @@ impl Relay {
                 if leadership.is_none() {
                     // Another replica may have published since this one last led.
                     *published = None;
+                    *server_heads = None;
                     *leadership = Leadership::try_acquire(pool).await?;
                 }
                 match leadership {
@@ -259,7 +278,17 @@ impl Relay {
                 }
             }
         };
-        self.publish(outbox, published).await?;
+        if server_heads.is_none() {
+            *server_heads = Some(
+                self.store
+                    .latest_published_by_server()
+                    .await?
+                    .into_iter()
+                    .collect(),
+            );
+        }
+        let heads = server_heads.as_mut().expect("loaded above");
+        self.publish(outbox, published, heads).await?;
         Ok(true)
     }
 
@@ -267,6 +296,7 @@ impl Relay {
         &self,
         mut outbox: Outbox<'_>,
         published: &mut Option<Revision>,
+        heads: &mut HashMap<String, Revision>,
     ) -> Result<(), RelayError> {
         // This replica's own commits, when they are the very next revisions, go out without
         // being read back first: one database round trip less between a commit and its event.
@@ -278,14 +308,14 @@ impl Relay {
             if change.revision != last + 1 {
                 break;
             }
-            self.publish_one(&mut outbox, &change).await?;
+            self.publish_one(&mut outbox, &change, heads).await?;
             *published = Some(change.revision);
         }
         // Then the outbox itself: other replicas' commits, and whatever was not handed over.
         loop {
             let batch = outbox.unpublished().await?;
             for change in &batch {
-                self.publish_one(&mut outbox, change).await?;
+                self.publish_one(&mut outbox, change, heads).await?;
                 *published = Some(change.revision);
             }
             if batch.len() < BATCH as usize {
@@ -298,8 +328,14 @@ impl Relay {
         &self,
         outbox: &mut Outbox<'_>,
         change: &Change,
+        heads: &mut HashMap<String, Revision>,
     ) -> Result<(), RelayError> {
-        self.publisher.publish(&events::event_of(change)).await?;
+        let server = change.server.as_str();
+        let previous = heads.get(server).copied().unwrap_or(0);
+        self.publisher
+            .publish(&events::event_of(change), previous)
+            .await?;
+        heads.insert(server.to_owned(), change.revision);
         outbox.mark_published(change.revision).await?;
         Ok(())
     }
@@ -313,6 +349,9 @@ struct Standing {
     /// The last revision this relay published since it began to lead (on SQLite: since it
     /// started); `None` until it has published one. The next to publish is the one after.
     published: Option<Revision>,
+    /// Per server, the last revision published (loaded when the relay begins to lead): the
+    /// `previousRevision` of that server's next event on its own channel.
+    server_heads: Option<HashMap<String, Revision>>,
 }
 
 /// Returns once a commit above `published` is announced to the leader; never for a follower.

@@ -263,6 +263,11 @@ impl Store {
         dispatch!(self, |q, pool| q::latest_published_revision(pool).await)
     }
 
+    /// Per server, the newest revision whose change has been published.
+    pub async fn latest_published_by_server(&self) -> Result<Vec<(String, Revision)>> {
+        dispatch!(self, |q, pool| q::latest_published_by_server(pool).await)
+    }
+
     pub async fn oldest_retained_revision(&self) -> Result<Revision> {
         dispatch!(self, |q, pool| q::oldest_retained_revision(pool).await)
     }

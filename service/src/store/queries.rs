@@ -544,6 +544,15 @@ macro_rules! backend {
                 Ok(value as u64)
             }
 
+            pub async fn latest_published_by_server(pool: &Pool) -> Result<Vec<(String, Revision)>> {
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT server, MAX(revision) FROM changes WHERE published GROUP BY server",
+                )
+                .fetch_all(pool)
+                .await?;
+                Ok(rows.into_iter().map(|(server, revision)| (server, revision as u64)).collect())
+            }
+
             pub async fn oldest_retained_revision(pool: &Pool) -> Result<Revision> {
                 let (value,): (Option<i64>,) =
                     sqlx::query_as("SELECT MIN(revision) FROM changes").fetch_one(pool).await?;

@@ -53,14 +53,17 @@ async fn a_load_that_raced_a_change_never_stores_the_old_view() {
 
     // The relay publishes revision 7 for this view: its field goes, the fence rises to 7.
     relay
-        .publish(&InvalidationEvent {
-            revision: 7,
-            previous_revision: 6,
-            org_id: "acme".into(),
-            server: "github".into(),
-            kind: v1::Kind::Prompts as i32,
-            keys: vec!["review-pr".into()],
-        })
+        .publish(
+            &InvalidationEvent {
+                revision: 7,
+                previous_revision: 6,
+                org_id: "acme".into(),
+                server: "github".into(),
+                kind: v1::Kind::Prompts as i32,
+                keys: vec!["review-pr".into()],
+            },
+            5,
+        )
         .await
         .unwrap();
     assert_eq!(l2.get(&key).await.unwrap(), None);
@@ -241,4 +244,80 @@ async fn a_replica_cut_off_by_a_frozen_redis_serves_changes_from_the_store() {
     redis.thaw();
     assert_ne!(before, "Changed while Redis hung");
     assert!(served, "replica b kept serving its cached view");
+}
+
+/// The next message of `rx`, within 10 s.
+async fn next(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+) -> serde_json::Value {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a message within 10 s")
+        .unwrap()
+}
+
+/// Each event also goes to its server's channel (`<channel>:<server>`), chained by that
+/// server's previous event, and the relay announces each server's progress there: a fleet of
+/// one server's MCP servers hears only that server, without gaps.
+#[tokio::test]
+async fn each_server_has_a_gap_free_channel_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start();
+    let service = Service::sqlite_with(
+        &dir,
+        &[
+            &format!("--redis-url={}", redis.url()),
+            "--watch-progress-secs=1",
+        ],
+    )
+    .await;
+    service.import(EXAMPLE_BUNDLE).await;
+    service.wait_until_published().await;
+    let mut github = listen(&redis, "mcp-config:invalidations:github").await;
+    let mut slack = listen(&redis, "mcp-config:invalidations:slack").await;
+    let start = service.latest_revision().await.unwrap();
+    let put = |path: &str| {
+        reqwest::Client::new()
+            .put(service.admin(&format!("{path}/prompts/per-server")))
+            .json(&serde_json::json!({"content": {"messages": [{"role": "user", "text": "x"}]}}))
+            .send()
+    };
+    for path in [
+        "/orgs/acme/servers/github",
+        "/defaults/servers/slack",
+        "/orgs/globex/servers/github",
+    ] {
+        assert!(put(path).await.unwrap().status().is_success());
+    }
+    let revision =
+        |m: &serde_json::Value, field: &str| -> u64 { m[field].as_str().unwrap().parse().unwrap() };
+    // Progress may come first: skip it.
+    let mut first = next(&mut github).await;
+    while first["server"].as_str().unwrap_or("").is_empty() {
+        first = next(&mut github).await;
+    }
+    let second = next(&mut github).await;
+    assert_eq!(revision(&first, "revision"), start + 1);
+    assert_eq!(
+        (
+            revision(&second, "revision"),
+            revision(&second, "previousRevision")
+        ),
+        (start + 3, start + 1),
+        "slack's change in between is no gap on github's channel"
+    );
+    assert_eq!(second["orgId"], "globex");
+    let progress = loop {
+        let message = next(&mut github).await;
+        if message["server"].as_str().unwrap_or("").is_empty() {
+            break message;
+        }
+    };
+    assert_eq!(revision(&progress, "revision"), start + 3);
+    let mut on_slack = next(&mut slack).await;
+    while on_slack["server"].as_str().unwrap_or("").is_empty() {
+        on_slack = next(&mut slack).await;
+    }
+    assert_eq!(revision(&on_slack, "revision"), start + 2);
+    assert_eq!(on_slack["server"], "slack");
 }
