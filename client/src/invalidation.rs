@@ -37,12 +37,19 @@ pub(crate) fn spawn(client: &ConfigClient) {
     // progress too — silent this long is cut off: a hung peer or a partition delivers nothing
     // and closes nothing.
     let silence = client.config.silence;
+    let servers = client.config.servers.clone();
     match client.config.source.clone() {
         Source::Watch => {
-            tokio::spawn(watch(client.grpc.clone(), tracker, silence, stop));
+            tokio::spawn(watch(client.grpc.clone(), tracker, servers, silence, stop));
         }
         Source::Redis { url, channel } => {
-            tokio::spawn(redis(url, channel, tracker, silence, stop));
+            // A server's own channel carries only its events (gap-free by its own chain).
+            let channels = if servers.is_empty() {
+                vec![channel]
+            } else {
+                servers.iter().map(|s| format!("{channel}:{s}")).collect()
+            };
+            tokio::spawn(redis(url, channels, tracker, silence, stop));
         }
         Source::None => client.cache.set_following(true),
     }
@@ -56,6 +63,15 @@ pub(crate) struct Tracker {
 }
 
 impl Tracker {
+    /// A tracker of another chain of revisions (another server's channel) on the same views.
+    fn sibling(&self) -> Tracker {
+        Tracker {
+            cache: self.cache.clone(),
+            changes: self.changes.clone(),
+            last: self.last,
+        }
+    }
+
     pub(crate) fn on_event(&mut self, event: &InvalidationEvent) {
         if is_progress(event) {
             // "The latest is R": nothing changed if this tracker is at R; if it is behind, it
@@ -130,6 +146,7 @@ fn is_progress(event: &InvalidationEvent) -> bool {
 async fn watch(
     mut grpc: crate::Grpc,
     mut tracker: Tracker,
+    servers: Vec<String>,
     silence: Duration,
     stop: CancellationToken,
 ) {
@@ -138,6 +155,7 @@ async fn watch(
     while !stop.is_cancelled() {
         let request = WatchRequest {
             since_revision: tracker.last,
+            servers: servers.clone(),
             ..Default::default()
         };
         let opened = tokio::select! {
@@ -187,13 +205,20 @@ async fn watch(
     }
 }
 
+/// Follows `channels` (the global one, or some servers' own): each has its own chain of
+/// revisions, so each has its own tracker; connections and flushes concern every view, so the
+/// first tracker reports them.
 async fn redis(
     url: String,
-    channel: String,
-    mut tracker: Tracker,
+    channels: Vec<String>,
+    tracker: Tracker,
     silence: Duration,
     stop: CancellationToken,
 ) {
+    let mut trackers: Vec<(String, Tracker)> = channels
+        .iter()
+        .map(|channel| (channel.clone(), tracker.sibling()))
+        .collect();
     let subscriber = match fred::prelude::Config::from_url(&url).and_then(|config| {
         let mut builder = fred::prelude::Builder::from_config(config);
         builder.set_policy(fred::prelude::ReconnectPolicy::new_exponential(
@@ -216,7 +241,7 @@ async fn redis(
             _ = stop.cancelled() => break,
             subscribed = tokio::time::timeout(silence, async {
                 subscriber.wait_for_connect().await?;
-                subscriber.subscribe(channel.as_str()).await
+                subscriber.subscribe(channels.clone()).await
             }) => subscribed,
         };
         if !matches!(subscribed, Ok(Ok(()))) {
@@ -233,7 +258,7 @@ async fn redis(
         // for one flushed every view when the first connection was slow.
         let mut reconnects = subscriber.reconnect_rx();
         let mut errors = subscriber.error_rx();
-        tracker.connected(!first);
+        trackers[0].1.connected(!first);
         first = false;
         loop {
             tokio::select! {
@@ -249,6 +274,12 @@ async fn redis(
                         break;
                     }
                     Ok(Ok(message)) => {
+                        let Some((_, tracker)) = trackers
+                            .iter_mut()
+                            .find(|(channel, _)| *channel == *message.channel)
+                        else {
+                            continue;
+                        };
                         let text: Option<String> = message.value.convert().ok();
                         match text.as_deref().map(InvalidationEvent::from_json) {
                             Some(Ok(event)) => tracker.on_event(&event),
@@ -259,7 +290,7 @@ async fn redis(
                 },
             }
         }
-        tracker.disconnected();
+        trackers[0].1.disconnected();
     }
     let _ = subscriber.quit().await;
 }

@@ -90,6 +90,11 @@ pub struct ClientConfig {
     /// service or Redis closes nothing). The service sends progress every
     /// `MCP_CONFIG_WATCH_PROGRESS_SECS` (5) on both sources; keep this at three times that.
     pub silence: Duration,
+    /// The MCP servers whose views this process reads (`github`, …); empty: every server.
+    /// Invalidations of other servers are then never received: the Watch stream is filtered,
+    /// and the Redis source subscribes to these servers' own channels (`<channel>:<server>`)
+    /// instead of the global one.
+    pub servers: Vec<String>,
 }
 
 impl ClientConfig {
@@ -103,6 +108,7 @@ impl ClientConfig {
             timeout: Duration::from_secs(5),
             token: None,
             silence: Duration::from_secs(15),
+            servers: Vec::new(),
         }
     }
 }

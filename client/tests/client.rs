@@ -473,3 +473,48 @@ async fn s_src_6_a_silent_redis_channel_is_taken_as_cut_and_reads_revalidate() {
     assert!(read, "the client kept trusting a channel that said nothing");
     client.until_following().await;
 }
+
+/// A client of one server (`servers: ["github"]`) hears that server's changes only: the Watch
+/// stream is filtered and the Redis source follows github's own channel. A slack change before
+/// a github one is never announced, and the github one is, without a gap being taken for a
+/// missed event (which would announce every view).
+#[tokio::test]
+async fn a_client_of_one_server_hears_only_that_servers_changes() {
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (service, _everything) = with_redis_client(&redis, &dir).await;
+    for source in [Source::Watch, redis_source(&redis)] {
+        let client = ConfigClient::connect(ClientConfig {
+            servers: vec!["github".into()],
+            ..config(&service, source.clone())
+        })
+        .await
+        .unwrap();
+        client.until_following().await;
+        client.prompts("acme", "github").await.unwrap();
+        let mut changes = client.changes();
+        let slack = reqwest::Client::new()
+            .put(service.admin("/defaults/servers/slack/prompts/one-server"))
+            .json(&json!({"content": {"messages": [{"role": "user", "text": "slack"}]}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(slack.status().is_success());
+        let text = format!("only github ({source:?})");
+        put_prompt(&service, "acme", "review-pr", &text).await;
+        let heard = tokio::time::timeout(WAIT, changes.recv())
+            .await
+            .expect("a change within the bound")
+            .unwrap();
+        assert_eq!(
+            (heard.org.as_str(), heard.server.as_str(), heard.kind),
+            ("acme", "github", ViewKind::Prompts),
+            "{source:?}"
+        );
+        assert!(
+            changes.try_recv().is_err(),
+            "{source:?}: nothing else announced"
+        );
+        assert_eq!(text_of(&client, "acme", "review-pr").await, text);
+    }
+}
