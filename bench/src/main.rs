@@ -88,6 +88,13 @@ enum Cmd {
         url: String,
         #[arg(long, default_value_t = 1)]
         subscribers: usize,
+        /// The channels, one per subscriber in turn (subscriber i follows channel i mod n).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "mcp-config:invalidations"
+        )]
+        channels: Vec<String>,
     },
     /// Every scenario and baseline; writes the report.
     All {
@@ -112,6 +119,7 @@ enum Scenario {
     Memory,
     Mcp,
     Ui,
+    Fanout,
 }
 
 #[tokio::main]
@@ -164,9 +172,11 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&stats)?);
             Ok(())
         }
-        Cmd::Subscribe { url, subscribers } => {
-            scenarios::serve_subscribers(&url, subscribers).await
-        }
+        Cmd::Subscribe {
+            url,
+            subscribers,
+            channels,
+        } => scenarios::serve_subscribers(&url, subscribers, &channels).await,
         Cmd::All { smoke, out, only } => run_all(smoke, out, &only).await,
     }
 }
@@ -414,6 +424,17 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
         report.mcp(mcp::endpoint(&database, seconds, concurrency, listeners).await?);
     }
 
+    if wanted(Scenario::Fanout) {
+        eprintln!("fan-out: global vs per-server channels");
+        let (fleets, rounds): (&[usize], usize) = if smoke {
+            (&[100], 20)
+        } else {
+            (&[1_000, 5_000], 200)
+        };
+        for &subscribers in fleets {
+            report.fanout(scenarios::fanout(&redis.url(), subscribers, rounds, load_core).await?);
+        }
+    }
     if wanted(Scenario::Ui) {
         eprintln!("web UI pages");
         let database = format!("sqlite://{}/bench-ui.db", std::env::temp_dir().display());

@@ -148,6 +148,22 @@ impl Report {
         ));
     }
 
+    pub fn fanout(&mut self, f: crate::scenarios::Fanout) {
+        self.misc.push(format!(
+            "- Fan-out to {} subscribers over {} servers (each event one server's, published as the relay does): global channel {:.0} deliveries per event (every subscriber), p50 {:.2} ms, p99 {:.2} ms; per-server channels {:.0} deliveries per event (its server's subscribers), p50 {:.2} ms, p99 {:.2} ms: **{:.1}×** fewer messages, p99 **{:.2}×**.",
+            f.subscribers,
+            crate::scenarios::FANOUT_SERVERS,
+            f.global_deliveries,
+            f.global.p50_ms,
+            f.global.p99_ms,
+            f.per_server_deliveries,
+            f.per_server.p50_ms,
+            f.per_server.p99_ms,
+            f.global_deliveries / f.per_server_deliveries.max(f64::MIN_POSITIVE),
+            f.per_server.p99_ms / f.global.p99_ms.max(f64::MIN_POSITIVE),
+        ));
+    }
+
     pub fn ui(&mut self, figures: crate::ui::UiFigures) {
         let pair = |page: &crate::ui::PageLatency, json: &crate::ui::PageLatency| {
             format!(

@@ -170,7 +170,8 @@ pub async fn propagation_redis(
     service
         .import(&fixture::bundle().to_text(mcp_config::bundle::Format::Yaml))
         .await;
-    let (_subscribers, mut received) = subscribe_raw(redis_url, subscribers, core).await?;
+    let (_subscribers, mut received) =
+        subscribe_raw(redis_url, subscribers, &[GLOBAL_CHANNEL.to_owned()], core).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Drain what the import published.
     while received.try_recv().is_ok() {}
@@ -185,7 +186,8 @@ pub async fn raw_publish(
     rounds: usize,
     core: Option<usize>,
 ) -> anyhow::Result<Latency> {
-    let (_subscribers, mut received) = subscribe_raw(redis_url, subscribers, core).await?;
+    let (_subscribers, mut received) =
+        subscribe_raw(redis_url, subscribers, &[GLOBAL_CHANNEL.to_owned()], core).await?;
     let publisher =
         fred::prelude::Builder::from_config(fred::prelude::Config::from_url(redis_url)?).build()?;
     publisher.init().await?;
@@ -212,6 +214,94 @@ pub async fn raw_publish(
     Ok(Latency::of(&h))
 }
 
+const GLOBAL_CHANNEL: &str = "mcp-config:invalidations";
+/// Servers a fleet is spread over in the fan-out scenario.
+pub const FANOUT_SERVERS: usize = 20;
+
+/// What one fleet size measured: each event to the subscribers that want it, through the
+/// global channel (every subscriber gets every event) and through per-server channels (each
+/// subscriber follows its server's only).
+pub struct Fanout {
+    pub subscribers: usize,
+    pub global: Latency,
+    pub per_server: Latency,
+    /// Messages Redis delivered per event, each way.
+    pub global_deliveries: f64,
+    pub per_server_deliveries: f64,
+}
+
+/// `subscribers` spread over [`FANOUT_SERVERS`] servers; `rounds` events, one server's each
+/// in turn, published as the relay publishes (global and the server's channel, one script);
+/// latency from the publish to each receipt by a subscriber of that server.
+pub async fn fanout(
+    redis_url: &str,
+    subscribers: usize,
+    rounds: usize,
+    core: Option<usize>,
+) -> anyhow::Result<Fanout> {
+    let servers: Vec<String> = (0..FANOUT_SERVERS)
+        .map(|i| format!("fleet-{i:02}"))
+        .collect();
+    let client = mcp_config::redis::client(redis_url)?;
+    client.wait_for_connect().await?;
+    let publisher = mcp_config::redis::RedisPublisher::new(
+        client,
+        mcp_config::redis::RedisSettings {
+            channel: GLOBAL_CHANNEL.into(),
+            l2_ttl: Duration::from_secs(60),
+            l2_timeout: Duration::from_millis(50),
+        },
+    );
+    let server_channels: Vec<String> = servers
+        .iter()
+        .map(|s| mcp_config::redis::server_channel(GLOBAL_CHANNEL, s))
+        .collect();
+    let mut results = Vec::new();
+    let mut revision = 0;
+    for channels in [vec![GLOBAL_CHANNEL.to_owned()], server_channels] {
+        let (_fleet, mut received) = subscribe_raw(redis_url, subscribers, &channels, core).await?;
+        let (mut h, mut delivered) = (histogram(), 0usize);
+        for round in 0..rounds {
+            revision += 1;
+            let server = round % FANOUT_SERVERS;
+            // Subscriber i follows channel i mod n: with per-server channels, the server's
+            // share of the fleet; with the global one, all of it.
+            let expected = if channels.len() == 1 {
+                subscribers
+            } else {
+                (0..subscribers)
+                    .filter(|i| i % FANOUT_SERVERS == server)
+                    .count()
+            };
+            let event = InvalidationEvent {
+                revision,
+                previous_revision: revision - 1,
+                org_id: fixture::ORG.into(),
+                server: servers[server].clone(),
+                kind: EventKind::Prompts as i32,
+                keys: vec!["probe".into()],
+            };
+            let start = SystemTime::now();
+            publisher.publish(&event, revision - 1).await?;
+            let arrivals = collect(&mut received, revision, expected).await;
+            delivered += arrivals.len();
+            for at in arrivals {
+                let _ = h.record(since(start, at));
+            }
+        }
+        results.push((Latency::of(&h), delivered as f64 / rounds as f64));
+    }
+    let (per_server, per_server_deliveries) = results.pop().expect("two runs");
+    let (global, global_deliveries) = results.pop().expect("two runs");
+    Ok(Fanout {
+        subscribers,
+        global,
+        per_server,
+        global_deliveries,
+        per_server_deliveries,
+    })
+}
+
 /// The revision of an event as published (proto3 JSON); 0 if it is not one.
 fn revision_of(payload: &str) -> u64 {
     InvalidationEvent::from_json(payload).map_or(0, |event| event.revision)
@@ -223,6 +313,7 @@ fn revision_of(payload: &str) -> u64 {
 async fn subscribe_raw(
     url: &str,
     subscribers: usize,
+    channels: &[String],
     core: Option<usize>,
 ) -> anyhow::Result<(
     tokio::process::Child,
@@ -234,6 +325,8 @@ async fn subscribe_raw(
         url.to_owned(),
         "--subscribers".to_owned(),
         subscribers.to_string(),
+        "--channels".to_owned(),
+        channels.join(","),
     ];
     let mut child = tokio::process::Command::from(crate::command(core, &args)?)
         .stdout(std::process::Stdio::piped())
@@ -259,10 +352,14 @@ async fn subscribe_raw(
 
 /// The `subscribe` command: `subscribers` connections on the channel; prints `ready`, then one
 /// `revision unix-nanos` line per message received.
-pub async fn serve_subscribers(url: &str, subscribers: usize) -> anyhow::Result<()> {
+pub async fn serve_subscribers(
+    url: &str,
+    subscribers: usize,
+    channels: &[String],
+) -> anyhow::Result<()> {
     let (sender, mut receipts) = mpsc::unbounded_channel::<(u64, SystemTime)>();
     let mut clients = Vec::with_capacity(subscribers);
-    for _ in 0..subscribers {
+    for i in 0..subscribers {
         let client = fred::prelude::Builder::from_config(fred::prelude::Config::from_url(url)?)
             .build_subscriber_client()?;
         client.init().await?;
@@ -275,7 +372,9 @@ pub async fn serve_subscribers(url: &str, subscribers: usize) -> anyhow::Result<
                 let _ = sender.send((revision_of(&text), at));
             }
         });
-        client.subscribe("mcp-config:invalidations").await?;
+        client
+            .subscribe(channels[i % channels.len()].as_str())
+            .await?;
         clients.push(client);
     }
     // The receipt times are taken before this: a slow write delays the report, not the figure.

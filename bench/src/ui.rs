@@ -1,7 +1,8 @@
 //! The web UI's server-side cost: the page of a scope with 1,000 entries (an org laid over the
 //! defaults: inherited, overridden, hidden) and the history of an entry with 200 versions, next
-//! to the admin API's JSON of the same data from the same process (the baseline: the UI adds
-//! templates and the overlay to the same reads).
+//! to the admin API's JSON of as much data from the same process (the baseline: the defaults'
+//! 1,000 entries, and the same 200 versions): the UI adds the overlay and templates to reads
+//! of that size.
 
 use std::time::{Duration, Instant};
 
@@ -112,7 +113,7 @@ pub async fn pages(database_url: &str, rounds: usize) -> anyhow::Result<UiFigure
         scope_page: latency(&client, &format!("{base}/ui/orgs/{ORG}/{SERVER}"), rounds).await?,
         scope_json: latency(
             &client,
-            &format!("{base}/admin/v1/orgs/{ORG}/servers/{SERVER}/prompts"),
+            &format!("{base}/admin/v1/defaults/servers/{SERVER}/prompts"),
             rounds,
         )
         .await?,

@@ -6,7 +6,7 @@ use axum::{
     response::Response,
 };
 use minijinja::{context, value::Serde};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     page::{self, UiError},
@@ -47,6 +47,32 @@ impl Filter {
     }
 }
 
+/// What the page shows of an entry (its content stays out of the template's context: a scope
+/// of a thousand entries renders the same row data whatever their templates hold).
+#[derive(Serialize)]
+struct Row<'a> {
+    key: &'a str,
+    standing: &'static str,
+    title: &'a str,
+    version: u64,
+    updated_at: i64,
+}
+
+impl<'a> Row<'a> {
+    fn of(entry: &'a Overlaid) -> Self {
+        let content = entry.content();
+        let text = |name: &str| content.and_then(|c| c.get(name)).and_then(|v| v.as_str());
+        let head = entry.own.as_ref().or(entry.default.as_ref());
+        Self {
+            key: &entry.key,
+            standing: entry.standing.as_str(),
+            title: text("title").or_else(|| text("name")).unwrap_or(""),
+            version: head.map_or(0, |h| h.version),
+            updated_at: head.map_or(0, |h| h.updated_at),
+        }
+    }
+}
+
 pub(super) async fn page(
     State(state): State<HttpState>,
     place: ServerPath,
@@ -59,7 +85,11 @@ pub(super) async fn page(
             .overlaid(&place.scope, &place.server, kind)
             .await?;
         let counts = Counts::of(&all);
-        let shown: Vec<Overlaid> = all.into_iter().filter(|e| filter.admits(e)).collect();
+        let shown: Vec<Row> = all
+            .iter()
+            .filter(|e| filter.admits(e))
+            .map(Row::of)
+            .collect();
         kinds.push(
             context! { kind => kind.segment(), counts => Serde(counts), entries => Serde(shown) },
         );
