@@ -64,3 +64,19 @@ async def test_s_read_1_read_resource_returns_the_contents(service: ConfigServic
 
     assert read.contents[0].mime_type == "text/markdown"
     assert read.contents[0].text.startswith("# On call")
+
+
+async def test_c_trans_3_the_callers_trace_context_goes_with_every_call() -> None:
+    from mcp_config_client.transport import Transport
+
+    current = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    transport = Transport("127.0.0.1:9", "t0ken", 1.0, trace_context=lambda: dict(current))
+    try:
+        assert transport.metadata == (
+            ("authorization", "Bearer t0ken"),
+            ("traceparent", current["traceparent"]),
+        )
+        current["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"
+        assert ("traceparent", current["traceparent"]) in transport.metadata, "read at each call"
+    finally:
+        await transport.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -61,7 +61,10 @@ class ConfigClient:
     at start. `timeout`: seconds per call. `token`: a bearer token (a `service` JWT) for a service
     that runs with authentication. `silence`: seconds the invalidation source may say nothing
     before it is taken as cut off (the service sends progress every 5 s on the Watch stream and
-    on the Redis channel; keep this at three times that).
+    on the Redis channel; keep this at three times that). `trace_context`: returns the W3C
+    trace-context headers (`traceparent`, `tracestate`) of the caller's current operation,
+    sent with every call; with OpenTelemetry, a function that calls `propagate.inject` on a
+    new dict and returns it.
     """
 
     render_locally = staticmethod(render_locally)
@@ -77,9 +80,11 @@ class ConfigClient:
         snapshot: str | Path | None = None,
         timeout: float = 5.0,
         silence: float = sources.SILENCE,
+        trace_context: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._silence = silence
+        self._trace_context = trace_context
         self._source = source
         self._max_stale = max_stale
         self._revalidate_after = revalidate_after
@@ -112,7 +117,9 @@ class ConfigClient:
         """Opens the channel and starts following the invalidation source (once)."""
         if self._transport is not None:
             return
-        self._transport = Transport(self._endpoint, self._token, self._timeout)
+        self._transport = Transport(
+            self._endpoint, self._token, self._timeout, self._trace_context
+        )
         match self._source:
             case sources.Watch():
                 follow = sources.watch(self._transport, self._tracker, self._silence)

@@ -1,11 +1,13 @@
 """The gRPC side of the client: one channel, the generated stub, and the metadata every call
-carries (the bearer token).
+carries (the bearer token, and the caller's trace context when given).
 
 The org travels in each request's `org_id` only, not also as `x-org-id` metadata: the service
 checks that header first, so a bad org would be reported under the header's name rather than the
 field the caller passed."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
 
 import grpc
 from mcp_config.v1 import config_pb2_grpc
@@ -27,7 +29,13 @@ def target_of(endpoint: str) -> tuple[str, bool]:
 class Transport:
     """Owns the channel; created inside the event loop that uses it (grpc.aio requires it)."""
 
-    def __init__(self, endpoint: str, token: str | None, timeout: float) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        token: str | None,
+        timeout: float,
+        trace_context: Callable[[], Mapping[str, str]] | None = None,
+    ) -> None:
         target, secure = target_of(endpoint)
         options = [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -45,10 +53,16 @@ class Transport:
         self.stub = config_pb2_grpc.ConfigServiceStub(self.channel)
         self.timeout = timeout
         self._auth: Metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._trace_context = trace_context
 
     @property
     def metadata(self) -> Metadata:
-        return self._auth
+        """The token, and the W3C trace context (`traceparent`, `tracestate`) of the caller's
+        current operation at the time of the call (C-TRANS-3)."""
+        if self._trace_context is None:
+            return self._auth
+        traced = tuple((name.lower(), value) for name, value in self._trace_context().items())
+        return self._auth + traced
 
     async def close(self) -> None:
         await self.channel.close()
