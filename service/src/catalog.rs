@@ -88,11 +88,14 @@ impl Catalog {
         server: &Slug,
         kind: Kind,
     ) -> Result<Vec<Overlaid>> {
-        let own = self.entries(scope, server, kind).await?;
-        let defaults = match scope {
-            Scope::Defaults => Vec::new(),
-            Scope::Org(_) => self.entries(&Scope::Defaults, server, kind).await?,
+        // Both reads at once: each is a query of its own.
+        let defaults = async {
+            match scope {
+                Scope::Defaults => Ok(Vec::new()),
+                Scope::Org(_) => self.entries(&Scope::Defaults, server, kind).await,
+            }
         };
+        let (own, defaults) = tokio::try_join!(self.entries(scope, server, kind), defaults)?;
         Ok(overlay::overlay(own, defaults, *scope != Scope::Defaults))
     }
 

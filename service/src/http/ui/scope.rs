@@ -78,22 +78,25 @@ pub(super) async fn page(
     place: ServerPath,
     Query(filter): Query<Filter>,
 ) -> Result<Response, UiError> {
-    let mut kinds = Vec::new();
-    for kind in [Kind::Prompts, Kind::Resources] {
-        let all = state
+    let (prompts, resources) = tokio::try_join!(
+        state
             .catalog
-            .overlaid(&place.scope, &place.server, kind)
-            .await?;
-        let counts = Counts::of(&all);
-        let shown: Vec<Row> = all
-            .iter()
-            .filter(|e| filter.admits(e))
-            .map(Row::of)
-            .collect();
-        kinds.push(
-            context! { kind => kind.segment(), counts => Serde(counts), entries => Serde(shown) },
-        );
-    }
+            .overlaid(&place.scope, &place.server, Kind::Prompts),
+        state
+            .catalog
+            .overlaid(&place.scope, &place.server, Kind::Resources),
+    )?;
+    let kinds: Vec<_> = [(Kind::Prompts, prompts), (Kind::Resources, resources)]
+        .iter()
+        .map(|(kind, all)| {
+            let shown: Vec<Row> = all
+                .iter()
+                .filter(|e| filter.admits(e))
+                .map(Row::of)
+                .collect();
+            context! { kind => kind.segment(), counts => Serde(Counts::of(all)), entries => Serde(shown) }
+        })
+        .collect();
     let in_defaults = place.scope == Scope::Defaults;
     let standings: Vec<&str> = Standing::ALL
         .iter()
