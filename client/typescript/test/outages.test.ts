@@ -76,7 +76,7 @@ describe("outages", () => {
       assert.equal((await c.prompts("acme", "github")).stale, null);
     }));
 
-  test("S-SRC-6 a hung Redis: the silent channel is taken as cut and reads revalidate", async () => {
+  test("S-SRC-6 a hung Redis: the silent channel is taken as cut and reads revalidate", { timeout: 60_000 }, async () => {
     // The service announces progress on the channel every second here.
     const t = await stack(["--watch-progress-secs", "1"]);
     const written = "Written while Redis hung: {{ repo }}.";

@@ -73,15 +73,20 @@ export async function followRedis(
   });
   // Connection errors are retried by the reconnection above; they are no caller's concern.
   redis.on("error", () => {});
-  const closed = new Promise<void>((resolve) => redis.once("end", () => resolve()));
-  stop.addEventListener(
-    "abort",
-    () => {
-      clearTimeout(silence);
-      redis.disconnect(false);
-    },
-    { once: true },
-  );
+  // Closing ends here, whatever state the connection is in: ioredis does not always report
+  // "end" for a disconnect made while it waits to reconnect or for a hung server's answer.
+  const closed = new Promise<void>((resolve) => {
+    redis.once("end", () => resolve());
+    stop.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(silence);
+        redis.disconnect(false);
+        resolve();
+      },
+      { once: true },
+    );
+  });
   redis.connect().catch(() => {});
   await closed;
 }
