@@ -4,6 +4,7 @@
 //! Servers and the generator run as separate processes pinned to separate cores (`taskset`)
 //! when the machine has it, since on 2 cores an unpinned generator steals the server's CPU.
 
+mod clients;
 mod fixture;
 mod load;
 mod mcp;
@@ -120,6 +121,7 @@ enum Scenario {
     Mcp,
     Ui,
     Fanout,
+    Clients,
 }
 
 #[tokio::main]
@@ -434,6 +436,10 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
         for &subscribers in fleets {
             report.fanout(scenarios::fanout(&redis.url(), subscribers, rounds, load_core).await?);
         }
+    }
+    if wanted(Scenario::Clients) {
+        eprintln!("reads through the Rust client");
+        report.clients(clients::reads(smoke).await?);
     }
     if wanted(Scenario::Ui) {
         eprintln!("web UI pages");

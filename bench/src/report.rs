@@ -148,6 +148,22 @@ impl Report {
         ));
     }
 
+    pub fn clients(&mut self, f: crate::clients::ClientFigures) {
+        let shown = |r: &crate::clients::Reads| {
+            format!(
+                "p50 {:.1} µs, p99 {:.1} µs ({:.0}/s)",
+                r.p50_us, r.p99_us, r.per_second
+            )
+        };
+        self.misc.push(format!(
+            "- Reads through the Rust client (sequential, in-process service, example bundle): cached read {}; revalidation with `known_revision` (`not_modified`) {}; `GetPrompt` {}: the cached read is **{:.0}×** cheaper than a revalidation. The TypeScript client's figures: `cd client/typescript && npm run bench`.",
+            shown(&f.cached),
+            shown(&f.revalidation),
+            shown(&f.get_prompt),
+            f.revalidation.p50_us / f.cached.p50_us.max(f64::MIN_POSITIVE),
+        ));
+    }
+
     pub fn fanout(&mut self, f: crate::scenarios::Fanout) {
         self.misc.push(format!(
             "- Fan-out to {} subscribers over {} servers (each event one server's, published as the relay does): global channel {:.0} deliveries per event (every subscriber), p50 {:.2} ms, p99 {:.2} ms; per-server channels {:.0} deliveries per event (its server's subscribers), p50 {:.2} ms, p99 {:.2} ms: **{:.1}×** fewer messages, p99 **{:.2}×**.",
