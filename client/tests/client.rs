@@ -437,16 +437,7 @@ async fn s_snap_2_this_clients_snapshot_is_the_shared_format() {
 async fn s_src_6_a_silent_redis_channel_is_taken_as_cut_and_reads_revalidate() {
     let redis = Redis::start();
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::sqlite_with(
-        &dir,
-        &[
-            &format!("--redis-url={}", redis.url()),
-            "--watch-progress-secs=1",
-        ],
-    )
-    .await;
-    service.import(EXAMPLE_BUNDLE).await;
-    service.wait_until_published().await;
+    let service = Service::chatty_example(&dir, &redis).await;
     let client = ConfigClient::connect(ClientConfig {
         silence: Duration::from_secs(3),
         ..config(&service, redis_source(&redis))

@@ -114,6 +114,17 @@ impl Service {
         Self::start(settings(&sqlite_url(dir.path()), Some(&redis.url()))).await
     }
 
+    /// [`Service::sqlite_with_redis`], announcing progress on the channel every second (and
+    /// on quiet Watch streams), with the example bundle imported and published: for tests of
+    /// what a silent channel means.
+    pub async fn chatty_example(dir: &tempfile::TempDir, redis: &crate::redis::Redis) -> Self {
+        let redis_url = format!("--redis-url={}", redis.url());
+        let service = Self::sqlite_with(dir, &[&redis_url, "--watch-progress-secs=1"]).await;
+        service.import(EXAMPLE_BUNDLE).await;
+        service.wait_until_published().await;
+        service
+    }
+
     pub async fn grpc(&self) -> ConfigServiceClient<Channel> {
         ConfigServiceClient::connect(format!("http://{}", self.grpc_addr))
             .await

@@ -157,16 +157,7 @@ async fn listen(
 async fn the_relay_announces_the_published_revision_on_a_quiet_channel() {
     let dir = tempfile::tempdir().unwrap();
     let redis = Redis::start();
-    let service = Service::sqlite_with(
-        &dir,
-        &[
-            &format!("--redis-url={}", redis.url()),
-            "--watch-progress-secs=1",
-        ],
-    )
-    .await;
-    service.import(EXAMPLE_BUNDLE).await;
-    service.wait_until_published().await;
+    let service = Service::chatty_example(&dir, &redis).await;
     let latest = service.latest_revision().await.unwrap();
     let mut heard = listen(&redis, "mcp-config:invalidations").await;
     let progress = tokio::time::timeout(Duration::from_secs(10), async {
@@ -263,16 +254,7 @@ async fn next(
 async fn each_server_has_a_gap_free_channel_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let redis = Redis::start();
-    let service = Service::sqlite_with(
-        &dir,
-        &[
-            &format!("--redis-url={}", redis.url()),
-            "--watch-progress-secs=1",
-        ],
-    )
-    .await;
-    service.import(EXAMPLE_BUNDLE).await;
-    service.wait_until_published().await;
+    let service = Service::chatty_example(&dir, &redis).await;
     let mut github = listen(&redis, "mcp-config:invalidations:github").await;
     let mut slack = listen(&redis, "mcp-config:invalidations:slack").await;
     let start = service.latest_revision().await.unwrap();

@@ -96,9 +96,14 @@ fn edit_page(
             draft => Serde(draft),
             is_new,
             findings => Serde(draft.findings(kind).unwrap_or_default()),
-            problem => problem.map(|p| context! { field => p.field, message => p.message }),
+            problem => problem.map(shown),
         },
     )
+}
+
+/// A problem as the edit page and the live check show it: the field it names, and why.
+fn shown(problem: InvalidInput) -> minijinja::Value {
+    context! { field => problem.field, message => problem.message }
 }
 
 /// A step of the edit form: a row added, removed or moved, a tab switched, or `review`.
@@ -202,7 +207,7 @@ pub(super) async fn check(
         &place.principal,
         context! {
             findings => Serde(findings),
-            problem => problem.map(|p| context! { field => p.field, message => p.message }),
+            problem => problem.map(shown),
         },
     )
 }
