@@ -246,12 +246,7 @@ pub(super) async fn save(
         .await;
     match saved {
         Ok(_) => {
-            let path = page::entry_path(
-                &id.scope,
-                id.server.as_str(),
-                kind.segment(),
-                id.key.as_str(),
-            );
+            let path = page::path_of(&id);
             Ok(Redirect::to(&path).into_response())
         }
         Err(Error::Conflict { current, .. }) => {

@@ -48,7 +48,7 @@ pub(super) async fn page(
             kind => id.kind.segment(),
             key => id.key.as_str(),
             base => page::server_path(&id.scope, id.server.as_str()),
-            path => page::entry_path(&id.scope, id.server.as_str(), id.kind.segment(), id.key.as_str()),
+            path => page::path_of(&id),
             standing => entry.standing.as_str(),
             served => entry.standing.served(),
             own_version => entry.own.as_ref().map(|e| e.version),
@@ -74,7 +74,7 @@ pub(super) async fn confirm_delete(
         context! {
             key => id.key.as_str(),
             scope => id.scope.as_str(),
-            path => page::entry_path(&id.scope, id.server.as_str(), id.kind.segment(), id.key.as_str()),
+            path => page::path_of(&id),
             version => entry.version,
             reverts_to_default => state.catalog.overlaid_entry(&id).await?.default.is_some(),
         },
@@ -127,11 +127,6 @@ pub(super) async fn switch(
         .editor
         .set_active(id.clone(), active, expected, &viewer.principal().subject)
         .await?;
-    let back = page::entry_path(
-        &id.scope,
-        id.server.as_str(),
-        id.kind.segment(),
-        id.key.as_str(),
-    );
+    let back = page::path_of(&id);
     Ok(Redirect::to(&back).into_response())
 }

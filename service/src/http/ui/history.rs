@@ -16,7 +16,7 @@ use super::{
     page::{self, UiError},
     place::{Entry, Ui, Viewer},
 };
-use crate::{domain::EntryId, http::HttpState, store::VersionRow};
+use crate::{http::HttpState, store::VersionRow};
 
 #[derive(Deserialize, Default)]
 pub(super) struct Pick {
@@ -67,7 +67,7 @@ pub(super) async fn page(
             scope => id.scope.as_str(),
             server => id.server.as_str(),
             base => page::server_path(&id.scope, id.server.as_str()),
-            path => entry_path(&id),
+            path => page::path_of(&id),
             renders => id.kind == crate::domain::Kind::Prompts,
             versions => versions.iter().rev().map(|v| context! {
                 version => v.version, actor => v.actor.clone(), message => v.message.clone(),
@@ -78,15 +78,6 @@ pub(super) async fn page(
             diff => Serde(diff(&text(from), &text(to))),
             may_write => page::may_write(principal, &id.scope),
         },
-    )
-}
-
-fn entry_path(id: &EntryId) -> String {
-    page::entry_path(
-        &id.scope,
-        id.server.as_str(),
-        id.kind.segment(),
-        id.key.as_str(),
     )
 }
 
@@ -107,7 +98,7 @@ pub(super) async fn compare(
         context! {
             key => id.key.as_str(),
             scope => id.scope.as_str(),
-            path => entry_path(&id),
+            path => page::path_of(&id),
             diff => Serde(diff(&content(entry.default.as_ref()), &content(entry.own.as_ref()))),
         },
     )
@@ -136,7 +127,7 @@ pub(super) async fn confirm_rollback(
         context! {
             key => id.key.as_str(),
             scope => id.scope.as_str(),
-            path => entry_path(&id),
+            path => page::path_of(&id),
             to,
             current => head.version,
             creates => head.version + 1,
@@ -158,5 +149,5 @@ pub(super) async fn rollback(
         .editor
         .rollback(id.clone(), to, expected, &viewer.principal().subject)
         .await?;
-    Ok(Redirect::to(&format!("{}/history", entry_path(&id))).into_response())
+    Ok(Redirect::to(&format!("{}/history", page::path_of(&id))).into_response())
 }

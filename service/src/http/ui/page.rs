@@ -12,13 +12,13 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::{
     auth::{self, Principal},
-    domain::Scope,
+    domain::{EntryId, Scope},
     error::Error,
     http::{ApiError, error::Answer},
 };
 
 /// A template per page and per fragment that htmx swaps in.
-const TEMPLATES: [(&str, &str); 21] = [
+const TEMPLATES: [(&str, &str); 22] = [
     ("base.html", include_str!("templates/base.html")),
     ("error.html", include_str!("templates/error.html")),
     ("login.html", include_str!("templates/login.html")),
@@ -30,6 +30,7 @@ const TEMPLATES: [(&str, &str); 21] = [
     ("lint.html", include_str!("templates/lint.html")),
     ("review.html", include_str!("templates/review.html")),
     ("conflict.html", include_str!("templates/conflict.html")),
+    ("save.html", include_str!("templates/save.html")),
     ("diff.html", include_str!("templates/diff.html")),
     ("history.html", include_str!("templates/history.html")),
     ("compare.html", include_str!("templates/compare.html")),
@@ -102,6 +103,16 @@ pub(super) fn entry_path(scope: &Scope, server: &str, kind: &str, key: &str) -> 
         "{}/{kind}/{}",
         server_path(scope, server),
         utf8_percent_encode(key, SEGMENT)
+    )
+}
+
+/// An entry's UI path, from its id.
+pub(super) fn path_of(id: &EntryId) -> String {
+    entry_path(
+        &id.scope,
+        id.server.as_str(),
+        id.kind.segment(),
+        id.key.as_str(),
     )
 }
 

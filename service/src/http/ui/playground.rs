@@ -179,8 +179,8 @@ async fn show(
         context! {
             key => id.key.as_str(),
             scope => id.scope.as_str(),
-            path => page::entry_path(&id.scope, id.server.as_str(), id.kind.segment(), id.key.as_str()),
-            action => format!("{}/playground", page::entry_path(&id.scope, id.server.as_str(), id.kind.segment(), id.key.as_str())),
+            path => page::path_of(&id),
+            action => format!("{}/playground", page::path_of(&id)),
             version,
             inputs => inputs(&prompt, &given),
             messages, problem,
