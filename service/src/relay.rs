@@ -167,18 +167,17 @@ impl Relay {
         if self.store.postgres().is_some() && standing.leadership.is_none() {
             return;
         }
-        let announced = match self.store.latest_published_revision().await {
-            Ok(revision) => redis
-                .announce_progress(revision)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+        // Known once a round has run: every server's last published revision, whose greatest
+        // is the newest published revision of all.
+        let Some(heads) = &standing.server_heads else {
+            return;
         };
-        if let Err(e) = announced {
+        let newest = heads.values().copied().max().unwrap_or(0);
+        if let Err(e) = redis.announce_progress(newest).await {
             tracing::debug!(error = %e, "could not announce progress");
             return;
         }
-        for (server, revision) in standing.server_heads.iter().flatten() {
+        for (server, revision) in heads {
             if let Err(e) = redis.announce_server_progress(server, *revision).await {
                 tracing::debug!(error = %e, server, "could not announce progress");
                 return;

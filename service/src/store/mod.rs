@@ -257,12 +257,6 @@ impl Store {
 
     /// The oldest revision still in the change log (0 if it is empty): Watch cannot replay
     /// from before it.
-    /// The newest revision whose change has been published (changes are published in order:
-    /// every one before it has been too).
-    pub async fn latest_published_revision(&self) -> Result<Revision> {
-        dispatch!(self, |q, pool| q::latest_published_revision(pool).await)
-    }
-
     /// Per server, the newest revision whose change has been published.
     pub async fn latest_published_by_server(&self) -> Result<Vec<(String, Revision)>> {
         dispatch!(self, |q, pool| q::latest_published_by_server(pool).await)

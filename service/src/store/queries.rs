@@ -536,14 +536,6 @@ macro_rules! backend {
                 Ok(value as u64)
             }
 
-            pub async fn latest_published_revision(pool: &Pool) -> Result<Revision> {
-                let (value,): (i64,) =
-                    sqlx::query_as("SELECT COALESCE(MAX(revision), 0) FROM changes WHERE published")
-                        .fetch_one(pool)
-                        .await?;
-                Ok(value as u64)
-            }
-
             pub async fn latest_published_by_server(pool: &Pool) -> Result<Vec<(String, Revision)>> {
                 let rows: Vec<(String, i64)> = sqlx::query_as(
                     "SELECT server, MAX(revision) FROM changes WHERE published GROUP BY server",
