@@ -102,6 +102,7 @@ impl Tracker {
             org: event.org_id.clone(),
             server: event.server.clone(),
             kind,
+            revision: event.revision,
         });
     }
 
@@ -130,6 +131,7 @@ impl Tracker {
                 org: id.org,
                 server: id.server,
                 kind: id.kind,
+                revision: 0,
             });
         }
     }

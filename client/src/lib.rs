@@ -129,6 +129,10 @@ pub struct Changed {
     pub org: String,
     pub server: String,
     pub kind: ViewKind,
+    /// The change's revision: a read of this view from now on answers at this revision or a
+    /// newer one. 0 when the view is announced because changes may have been missed (a gap, a
+    /// reconnection): then it may have changed at any revision.
+    pub revision: u64,
 }
 
 /// Whether a failed call means "the service is not there" (serve stale) or "the request is

@@ -6,6 +6,7 @@
 
 pub mod mcp;
 pub mod postgres;
+pub mod proxy;
 pub mod raw;
 pub mod redis;
 pub mod service;

@@ -15,6 +15,9 @@ pub struct Postgres {
     dir: TempDir,
     bin: PathBuf,
     port: u16,
+    /// Commits wait for their WAL write, so a crash (`pg_ctl stop -m immediate`) keeps every
+    /// acknowledged commit. Off by default: tests that never crash the server go faster.
+    durable: bool,
 }
 
 static DATABASES: AtomicU32 = AtomicU32::new(0);
@@ -71,6 +74,15 @@ fn run(bin: &Path, program: &str, args: &[&str]) {
 impl Postgres {
     /// Creates and starts a new cluster.
     pub fn start() -> Self {
+        Self::create(false)
+    }
+
+    /// [`Postgres::start`], keeping every acknowledged commit through a [`Postgres::crash`].
+    pub fn start_durable() -> Self {
+        Self::create(true)
+    }
+
+    fn create(durable: bool) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("mcp-config-pg-")
             .tempdir()
@@ -105,6 +117,7 @@ impl Postgres {
             dir,
             bin,
             port: crate::free_port(),
+            durable,
         };
         pg.start_server();
         pg
@@ -113,8 +126,11 @@ impl Postgres {
     fn start_server(&self) {
         let data = self.dir.path().join("data");
         let log = self.dir.path().join("server.log");
+        // fsync stays off even when durable: a crash of the server (not of the machine) keeps
+        // what was written to the OS.
+        let synchronous_commit = if self.durable { "on" } else { "off" };
         let options = format!(
-            "-p {} -k {} -h 127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c track_commit_timestamp=on",
+            "-p {} -k {} -h 127.0.0.1 -c fsync=off -c synchronous_commit={synchronous_commit} -c full_page_writes=off -c max_connections=200 -c track_commit_timestamp=on",
             self.port,
             self.dir.path().display()
         );
@@ -138,11 +154,21 @@ impl Postgres {
 
     /// Stops the server (fast shutdown); [`Postgres::resume`] starts it again on the same port.
     pub fn stop(&self) {
+        self.stop_by("fast");
+    }
+
+    /// Stops the server as a crash would (immediate shutdown: no checkpoint, clients cut);
+    /// [`Postgres::resume`] recovers it on the same port.
+    pub fn crash(&self) {
+        self.stop_by("immediate");
+    }
+
+    fn stop_by(&self, mode: &str) {
         let data = self.dir.path().join("data");
         run(
             &self.bin,
             "pg_ctl",
-            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+            &["-D", data.to_str().unwrap(), "-m", mode, "-w", "stop"],
         );
     }
 

@@ -29,6 +29,9 @@ class Changed:
     org: str
     server: str
     kind: ViewKind
+    # The change's revision: reads of this view from now on answer at it or a newer one. 0 when
+    # the view is announced because changes may have been missed (a gap, a reconnection).
+    revision: int = 0
 
     def concerns(self, org: str) -> bool:
         """Whether a view of `org` is affected."""

@@ -76,7 +76,7 @@ class Tracker:
             self.flush()
             return
         self._cache.invalidate(kind, event.org_id, event.server, event.revision)
-        self._feed.publish(Changed(event.org_id, event.server, kind))
+        self._feed.publish(Changed(event.org_id, event.server, kind, event.revision))
 
     def flush(self) -> None:
         """Marks every view out of date and announces each as changed."""
