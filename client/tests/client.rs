@@ -7,6 +7,7 @@ use mcp_config_client::{ClientConfig, ClientError, ConfigClient, Source, ViewKin
 use mcp_config_tests::{
     eventually,
     postgres::Postgres,
+    proxy::{Fault, FaultProxy},
     redis::Redis,
     service::{EXAMPLE_BUNDLE, Service, settings},
 };
@@ -463,6 +464,46 @@ async fn s_src_6_a_silent_redis_channel_is_taken_as_cut_and_reads_revalidate() {
     redis.thaw();
     assert!(read, "the client kept trusting a channel that said nothing");
     client.until_following().await;
+}
+
+/// A hung service (its link blackholed: open connections stall, nothing closes) is told from
+/// a quiet one by the Watch stream's silence: past the bound the client stops trusting its
+/// cache, serves the last view marked stale while calls time out, and the change made
+/// meanwhile once the service answers again.
+#[tokio::test]
+async fn s_src_6_a_hung_service_is_taken_as_cut_and_the_cached_view_is_served_stale() {
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::chatty_example(&dir, &redis).await;
+    let link = FaultProxy::start(service.grpc_addr).await;
+    let client = ConfigClient::connect(ClientConfig {
+        silence: Duration::from_secs(3),
+        timeout: Duration::from_millis(500),
+        ..ClientConfig::new(format!("http://{}", link.addr()))
+    })
+    .await
+    .unwrap();
+    client.until_following().await;
+    assert!(text_of(&client, "acme", "review-pr").await.contains("Acme"));
+
+    link.set(Fault::Blackhole);
+    put_prompt(&service, "acme", "review-pr", "written while the service hung").await;
+    let served_stale = eventually(Duration::from_secs(20), || async {
+        client
+            .prompts("acme", "github")
+            .await
+            .is_ok_and(|view| view.stale.is_some())
+    })
+    .await;
+    let during = text_of(&client, "acme", "review-pr").await;
+    link.set(Fault::None);
+    assert!(served_stale, "the client kept trusting a stream that said nothing");
+    assert!(during.contains("Acme"), "the last known view, not an error: {during}");
+    let read = eventually(Duration::from_secs(20), || async {
+        text_of(&client, "acme", "review-pr").await == "written while the service hung"
+    })
+    .await;
+    assert!(read, "the change made while the service hung is read once it answers");
 }
 
 /// A client of one server (`servers: ["github"]`) hears that server's changes only: the Watch
