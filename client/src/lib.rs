@@ -378,14 +378,16 @@ impl ConfigClient {
             };
             // The replica that answered has not applied a change we were already told of
             // (its own invalidation is on its way): ask again shortly, a few times, then
-            // serve the answer, still marked for revalidation.
-            if trust == Trust::Behind && behind_retries < BEHIND_RETRIES {
+            // serve the answer as stale (C-FLOOR-2): it is older than a change the caller may
+            // have been told of, so never current; the next read revalidates.
+            let behind = trust == Trust::Behind;
+            if behind && behind_retries < BEHIND_RETRIES {
                 behind_retries += 1;
                 tokio::time::sleep(BEHIND_BACKOFF * behind_retries).await;
                 continue;
             }
             return Ok(view
-                .map(|v| v.fetched())
+                .map(|v| if behind { v.stale() } else { v.fetched() })
                 .unwrap_or_else(|| Fetched::empty(revision)));
         }
     }

@@ -118,6 +118,55 @@ async fn with_redis_client(redis: &Redis, dir: &tempfile::TempDir) -> (Service, 
     (service, client)
 }
 
+/// Told of a change no replica has applied yet (here: one forged on the channel, so every
+/// answer stays behind), the client asks again a few times and then serves the answer it has
+/// as stale, never as current.
+#[tokio::test]
+async fn s_floor_2_an_answer_still_behind_after_the_retries_is_served_stale() {
+    use fred::prelude::{ClientLike, PubsubInterface};
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (service, client) = with_redis_client(&redis, &dir).await;
+    client.until_following().await;
+    let current = client.prompts("acme", "github").await.unwrap();
+    assert!(current.stale.is_none());
+
+    let latest = service.latest_revision().await.unwrap();
+    let ahead = mcp_config_client::v1::InvalidationEvent {
+        revision: latest + 1000,
+        previous_revision: latest,
+        org_id: "acme".into(),
+        server: "github".into(),
+        kind: mcp_config_client::v1::Kind::Prompts as i32,
+        keys: vec!["review-pr".into()],
+    };
+    let mut changes = client.changes();
+    let publisher =
+        fred::prelude::Builder::from_config(fred::prelude::Config::from_url(&redis.url()).unwrap())
+            .build()
+            .unwrap();
+    publisher.init().await.unwrap();
+    let _: i64 = publisher
+        .publish("mcp-config:invalidations", ahead.to_json())
+        .await
+        .unwrap();
+    let told = tokio::time::timeout(Duration::from_secs(10), async {
+        while changes.recv().await.unwrap().revision != latest + 1000 {}
+    })
+    .await;
+    assert!(told.is_ok(), "the client heard the change");
+
+    let behind = client.prompts("acme", "github").await.unwrap();
+    assert_eq!(
+        behind.revision, current.revision,
+        "the answer the service has"
+    );
+    assert!(
+        behind.stale.is_some(),
+        "an answer older than a change the client was told of is not current"
+    );
+}
+
 #[tokio::test]
 async fn s_redis_1_redis_down_the_client_revalidates_every_read_until_it_is_back() {
     let redis = Redis::start();
@@ -487,7 +536,13 @@ async fn s_src_6_a_hung_service_is_taken_as_cut_and_the_cached_view_is_served_st
     assert!(text_of(&client, "acme", "review-pr").await.contains("Acme"));
 
     link.set(Fault::Blackhole);
-    put_prompt(&service, "acme", "review-pr", "written while the service hung").await;
+    put_prompt(
+        &service,
+        "acme",
+        "review-pr",
+        "written while the service hung",
+    )
+    .await;
     let served_stale = eventually(Duration::from_secs(20), || async {
         client
             .prompts("acme", "github")
@@ -497,13 +552,22 @@ async fn s_src_6_a_hung_service_is_taken_as_cut_and_the_cached_view_is_served_st
     .await;
     let during = text_of(&client, "acme", "review-pr").await;
     link.set(Fault::None);
-    assert!(served_stale, "the client kept trusting a stream that said nothing");
-    assert!(during.contains("Acme"), "the last known view, not an error: {during}");
+    assert!(
+        served_stale,
+        "the client kept trusting a stream that said nothing"
+    );
+    assert!(
+        during.contains("Acme"),
+        "the last known view, not an error: {during}"
+    );
     let read = eventually(Duration::from_secs(20), || async {
         text_of(&client, "acme", "review-pr").await == "written while the service hung"
     })
     .await;
-    assert!(read, "the change made while the service hung is read once it answers");
+    assert!(
+        read,
+        "the change made while the service hung is read once it answers"
+    );
 }
 
 /// A client of one server (`servers: ["github"]`) hears that server's changes only: the Watch

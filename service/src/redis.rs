@@ -43,8 +43,15 @@ const RESUBSCRIBE: ExponentialBuilder = ExponentialBuilder::new()
 
 const DEFAULTS_FIELD: &str = "@";
 
-/// Drops the L2 field(s) of one event, raises the fence and publishes, atomically.
+/// Drops the L2 field(s) of one event, raises the fence and publishes, atomically; does nothing
+/// (-1) when the fence already stands at the event's revision. The relay publishes before it
+/// marks a change published, so a leader that lost its lock between the two (or whose publish
+/// was held up on a slow link while another replica took over) hands the same event, or an
+/// older one, to Redis again: the fence, raised by every publish of the view, turns that into
+/// nothing, and each revision reaches subscribers once, in order.
 const PUBLISH_SCRIPT: &str = r"
+local fence = redis.call('HGET', KEYS[1], '#fence')
+if fence and tonumber(fence) >= tonumber(ARGV[3]) then return -1 end
 if ARGV[1] == '1' then redis.call('DEL', KEYS[1]) else redis.call('HDEL', KEYS[1], ARGV[2]) end
 redis.call('HSET', KEYS[1], '#fence', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -256,7 +263,10 @@ impl RedisPublisher {
             .to_json()
             .into(),
         ];
-        let _receivers: i64 = self.client.eval(PUBLISH_SCRIPT, vec![hash], args).await?;
+        let receivers: i64 = self.client.eval(PUBLISH_SCRIPT, vec![hash], args).await?;
+        if receivers < 0 {
+            tracing::debug!(revision = event.revision, "already published");
+        }
         Ok(())
     }
 }

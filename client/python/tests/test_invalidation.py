@@ -148,3 +148,30 @@ async def test_s_src_6_a_silent_redis_channel_is_taken_as_cut_and_reads_revalida
 
     assert texts(cached)["review-pr"] != written, "not told yet: the cached view"
     assert seen.stale is None
+
+
+async def test_s_floor_2_an_answer_still_behind_after_the_retries_is_served_stale(
+    service: ConfigService, redis_server: RedisServer
+) -> None:
+    publisher = redis.asyncio.Redis.from_url(redis_server.url)
+    async with ConfigClient(service.endpoint, source=Redis(redis_server.url, CHANNEL)) as client:
+        await client.wait_for_source(PROPAGATION)
+        current = await client.prompts("acme", "github")
+        latest = service.admin("GET", "/changes?limit=1000")["next_after"]
+        # A change no replica has applied (forged on the channel): every answer stays behind.
+        ahead = {
+            "revision": str(latest + 1000),
+            "previousRevision": str(latest),
+            "orgId": "acme",
+            "server": "github",
+            "kind": "PROMPTS",
+        }
+        async with client.changes() as changes:
+            await publisher.publish(CHANNEL, json.dumps(ahead))
+            await next_change(changes, ACME_GITHUB_PROMPTS)
+        behind = await client.prompts("acme", "github")
+    await publisher.aclose()
+
+    assert current.stale is None
+    assert behind.revision == current.revision, "the answer the service has"
+    assert behind.stale is not None, "older than a change the client was told of: not current"

@@ -203,13 +203,16 @@ export class ConfigClient {
           ? this.cache.revalidated(id, answer.revision, trust)
           : this.stored(id, answer, trust);
       // The replica that answered has not applied a change already announced (its own
-      // invalidation is on its way): ask again shortly, a few times, then serve the answer,
-      // still marked for revalidation.
+      // invalidation is on its way): ask again shortly, a few times, then serve the answer as
+      // stale (C-FLOOR-2): older than a change the caller may have been told of, so never
+      // current; the next read revalidates.
       if (trust === "behind" && behindRetries < BEHIND_RETRIES) {
         await sleep(BEHIND_BACKOFF_MS * (behindRetries + 1), this.stop.signal);
         continue;
       }
-      return entry === undefined ? { items: [], revision: answer.revision, stale: null } : viewOf(entry);
+      return entry === undefined
+        ? { items: [], revision: answer.revision, stale: null }
+        : viewOf(entry, trust === "behind");
     }
   }
 

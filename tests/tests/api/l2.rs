@@ -78,6 +78,40 @@ async fn a_load_that_raced_a_change_never_stores_the_old_view() {
     assert_eq!(l2.get(&key).await.unwrap(), Some(body("read at 7")));
 }
 
+/// The relay publishes, then marks the change published: a leader that lost its lock between
+/// the two, or whose publish was held up on a slow link while another replica took over, hands
+/// Redis an event again, or an older one after a newer. Subscribers get each revision once, in
+/// order (found by the chaos run: `r232 after r232` on the raw channel).
+#[tokio::test]
+async fn an_event_published_again_or_late_reaches_subscribers_once() {
+    let redis = Redis::start();
+    let relay = RedisPublisher::new(connected(&redis).await, settings());
+    let mut channel = listen(&redis, "l2-test").await;
+    let event = |revision: u64| InvalidationEvent {
+        revision,
+        previous_revision: revision - 1,
+        org_id: "acme".into(),
+        server: "github".into(),
+        kind: v1::Kind::Prompts as i32,
+        keys: vec!["review-pr".into()],
+    };
+    for revision in [7, 7, 8, 7, 9] {
+        relay.publish(&event(revision), revision - 1).await.unwrap();
+    }
+    let mut heard = Vec::new();
+    while heard.last() != Some(&9) {
+        let message = next(&mut channel).await;
+        heard.push(
+            message["revision"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
+        );
+    }
+    assert_eq!(heard, [7, 8, 9]);
+}
+
 #[tokio::test]
 async fn a_frozen_redis_costs_a_few_reads_a_deadline_and_then_none() {
     let redis = Redis::start();

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 
 from .cache import ViewKind
@@ -29,9 +29,10 @@ class Changed:
     org: str
     server: str
     kind: ViewKind
-    # The change's revision: reads of this view from now on answer at it or a newer one. 0 when
-    # the view is announced because changes may have been missed (a gap, a reconnection).
-    revision: int = 0
+    # The change's revision: reads of this view from now on answer at it or a newer one (or
+    # stale). 0 when the view is announced because changes may have been missed (a gap, a
+    # reconnection). Not part of equality: two notices of one view are the same change notice.
+    revision: int = field(default=0, compare=False)
 
     def concerns(self, org: str) -> bool:
         """Whether a view of `org` is affected."""

@@ -221,9 +221,10 @@ class ConfigClient:
                     save_snapshot(self._snapshot, self._cache)
             # The replica that answered has not applied a change already announced (its own
             # invalidation is on its way): ask again shortly, a few times, then serve the
-            # answer, still marked for revalidation.
+            # answer as stale (C-FLOOR-2): older than a change the caller may have been told
+            # of, so never current; the next read revalidates.
             if trust is not Trust.BEHIND or behind_retries == BEHIND_RETRIES:
-                return entry.view()
+                return entry.view(stale=trust is Trust.BEHIND)
             behind_retries += 1
             await asyncio.sleep(BEHIND_BACKOFF * behind_retries)
 
