@@ -81,8 +81,8 @@ pub fn markdown(outcome: &Outcome) -> String {
     }
     let _ = writeln!(
         out,
-        "\nThe raw subscriber missed {} revision(s) while its own connection was down (pub/sub keeps nothing for an absent subscriber; the service and the clients replay or revalidate instead).",
-        outcome.missed_while_away
+        "\nAround its own reconnections the raw subscriber missed {} and heard again {} revision(s): pub/sub keeps nothing for an absent subscriber, and an event published just before a Redis restart is published again after it; the service and the clients replay or revalidate on every reconnection instead.",
+        outcome.reconnections.missed, outcome.reconnections.repeated
     );
 
     let _ = writeln!(

@@ -45,9 +45,9 @@ pub struct Outcome {
     pub invariants: Vec<(&'static str, Tally)>,
     /// How long each part took to converge once the faults ended (None: not within the bound).
     pub convergence: Vec<(String, Option<Duration>)>,
-    /// Revisions a raw subscriber missed while its connection was down (pub/sub loses them; the
-    /// service and the clients replay or revalidate).
-    pub missed_while_away: usize,
+    /// What the raw subscriber missed or heard again around its reconnections (pub/sub promises
+    /// nothing there; the service and the clients replay or revalidate).
+    pub reconnections: invariants::Reconnections,
     pub witness: Option<((usize, u64), (usize, u64))>,
     pub revisions: usize,
 }
@@ -195,7 +195,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<Outcome> {
         python: settings.python.is_some(),
         invariants,
         convergence,
-        missed_while_away: judged.1,
+        reconnections: judged.1,
         witness: witness_before.zip(witness_after),
         revisions: log.len(),
     })
@@ -393,7 +393,7 @@ async fn relay_lag(metrics_url: &str) -> Option<u64> {
         .map(|lag| lag as u64)
 }
 
-type Judged = (Vec<(&'static str, Tally)>, usize);
+type Judged = (Vec<(&'static str, Tally)>, invariants::Reconnections);
 
 fn judge(
     observed: &Observed,

@@ -170,12 +170,17 @@ pub async fn probe(
         record(&observed, |o| {
             o.readiness.push(sample);
             if let Err(status) = read {
-                let allowed = matches!(
-                    status.code(),
-                    tonic::Code::Unavailable
-                        | tonic::Code::DeadlineExceeded
-                        | tonic::Code::Cancelled
-                );
+                // A replica killed mid-call breaks the connection: the client's transport
+                // reports it (as UNKNOWN), the service answered nothing.
+                let cut = std::error::Error::source(&status)
+                    .is_some_and(|e| e.is::<tonic::transport::Error>());
+                let allowed = cut
+                    || matches!(
+                        status.code(),
+                        tonic::Code::Unavailable
+                            | tonic::Code::DeadlineExceeded
+                            | tonic::Code::Cancelled
+                    );
                 o.answers.check(allowed, || {
                     format!("replica {replica} answered GetPrompts with {status:?}")
                 });

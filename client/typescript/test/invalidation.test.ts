@@ -88,6 +88,29 @@ describe("invalidation", () => {
     publisher.disconnect();
   });
 
+  test("S-FLOOR-2 an answer still behind after the retries is served stale, never as current", async () => {
+    const publisher = new Redis(s.redis.url);
+    const client = createConfigClient({ endpoint: s.service.endpoint, source: { type: "redis", url: s.redis.url } });
+    await using(client, async (c) => {
+      await c.waitForSource(PROPAGATION_MS);
+      const current = await c.prompts("acme", "github");
+      const { next_after: latest } = (await s.service.admin("GET", "/changes?limit=1000")) as { next_after: number };
+      const changes = c.changes();
+      // A change no replica has applied (forged on the channel): every answer stays behind.
+      await publisher.publish(
+        CHANNEL,
+        JSON.stringify({ revision: String(latest + 1000), previousRevision: String(latest), orgId: "acme", server: "github", kind: "PROMPTS" }),
+      );
+      await nextChange(changes, ACME_GITHUB_PROMPTS);
+      changes.close();
+      const behind = await c.prompts("acme", "github");
+      assert.equal(current.stale, null);
+      assert.equal(behind.revision, current.revision, "the answer the service has");
+      assert.notEqual(behind.stale, null, "older than a change the client was told of: not current");
+    });
+    publisher.disconnect();
+  });
+
   test("S-REDIS-1 the client recovers from a Redis restart and resubscribes itself", () =>
     using(createConfigClient({ endpoint: s.service.endpoint, source: { type: "redis", url: s.redis.url } }), async (c) => {
       await c.waitForSource(PROPAGATION_MS);
