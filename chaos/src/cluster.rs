@@ -16,8 +16,9 @@ use mcp_config_tests::{free_port, postgres::Postgres, proxy::FaultProxy, redis::
 /// How often the replicas' relays announce progress: short, so a silent channel or stream is
 /// told from a quiet one within seconds.
 pub const PROGRESS_SECS: u64 = 1;
-/// How long a change may wait for the relay before a replica reports not ready.
-pub const RELAY_STUCK_SECS: u64 = 10;
+/// How long a change may wait for the relay before a replica reports not ready: short, so a
+/// Redis outage of a few seconds (the relay cannot publish) shows on `/readyz`.
+pub const RELAY_STUCK_SECS: u64 = 1;
 
 pub struct Cluster {
     pub postgres: Postgres,

@@ -92,7 +92,7 @@ const WARM_UP: Duration = Duration::from_secs(3);
 const SETTLE: Duration = Duration::from_millis(500);
 
 /// Faults at random moments (0.3–2 s apart), each on a random target that is not already
-/// struck, holding 1–5 s: several overlap at any time.
+/// struck, holding up to 6 s: several overlap at any time.
 pub fn plan(shape: &Shape) -> Vec<Fault> {
     let mut rng = fastrand::Rng::with_seed(shape.seed);
     let mut busy_until: HashMap<Target, Duration> = HashMap::new();
@@ -132,8 +132,9 @@ fn draw(rng: &mut fastrand::Rng, shape: &Shape, at: Duration) -> Fault {
             )
         }
         2 => (Target::Postgres, Action::Stop, millis(rng, 1000, 5000)),
-        3 => (Target::Redis, Action::Kill, millis(rng, 500, 4000)),
-        4 => (Target::Redis, Action::Freeze, millis(rng, 500, 4000)),
+        // Long enough, at times, for the relay to be stuck (`cluster::RELAY_STUCK_SECS`).
+        3 => (Target::Redis, Action::Kill, millis(rng, 500, 6000)),
+        4 => (Target::Redis, Action::Freeze, millis(rng, 500, 6000)),
         5 => {
             let delay = millis(rng, 20, 400);
             (
@@ -224,7 +225,7 @@ mod tests {
         assert!(
             faults
                 .iter()
-                .all(|f| f.until() <= Duration::from_secs(600) + Duration::from_secs(5))
+                .all(|f| f.until() <= Duration::from_secs(606))
         );
     }
 }

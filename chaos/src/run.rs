@@ -469,17 +469,24 @@ fn judge(
     )
 }
 
-/// Every probe sent and answered inside a PostgreSQL outage (after the grace) said not ready:
-/// PostgreSQL stopped (every replica), or a replica's link to it blackholed (that replica).
+/// Every probe sent and answered inside an outage (after the grace) said not ready: PostgreSQL
+/// stopped (every replica) or a replica's link to it blackholed (that replica): the store is
+/// unreachable; Redis killed or frozen: the relay cannot publish, and once the writers' changes
+/// have waited longer than the relay bound, it is stuck (every replica).
 fn readiness(samples: &[ReadySample], struck: &[Struck]) -> Tally {
     let mut tally = Tally::default();
+    let relay_stuck = Duration::from_secs(crate::cluster::RELAY_STUCK_SECS);
     for outage in struck {
-        let affected = |replica: usize| match (outage.fault.target, outage.fault.action) {
-            (Target::Postgres, _) => true,
-            (Target::PostgresLink(r), Action::Blackhole) => r == replica,
-            _ => false,
-        };
-        let from = outage.from + READINESS_GRACE;
+        let (affected, after): (&dyn Fn(usize) -> bool, Duration) =
+            match (outage.fault.target, outage.fault.action) {
+                (Target::Postgres, _) => (&|_| true, READINESS_GRACE),
+                (Target::PostgresLink(r), Action::Blackhole) => {
+                    (&move |replica| replica == r, READINESS_GRACE)
+                }
+                (Target::Redis, _) => (&|_| true, relay_stuck + READINESS_GRACE),
+                _ => continue,
+            };
+        let from = outage.from + after;
         for sample in samples {
             if affected(sample.replica) && sample.sent >= from && sample.answered <= outage.until {
                 tally.check(sample.ready != Some(true), || {
