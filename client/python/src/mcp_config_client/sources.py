@@ -64,6 +64,10 @@ Source = Watch | Redis | None
 #: a partition, delivers nothing and closes nothing): three of the service's progress intervals.
 SILENCE = 15.0
 
+# Waits are bounded with `asyncio.timeout`, not `asyncio.wait_for`: on Python 3.11 `wait_for`
+# swallows a cancellation that arrives as its awaitable completes (a message just received),
+# and `aclose()` then waited forever for a source that never stopped.
+
 
 async def watch(transport: Transport, tracker: Tracker, silence: float = SILENCE) -> None:
     """Follows `Watch` from the last revision seen, so a reconnection replays what it missed."""
@@ -76,7 +80,8 @@ async def watch(transport: Transport, tracker: Tracker, silence: float = SILENCE
             tracker.on_connected()
             backoff.reset()
             while True:
-                event = await asyncio.wait_for(call.read(), silence)
+                async with asyncio.timeout(silence):
+                    event = await call.read()
                 if event is grpc.aio.EOF:
                     break
                 tracker.on_event(event)
@@ -104,9 +109,11 @@ async def subscribe(source: Redis, tracker: Tracker, silence: float = SILENCE) -
         )
         pubsub = client.pubsub()
         try:
-            await asyncio.wait_for(pubsub.subscribe(source.channel), silence)
+            async with asyncio.timeout(silence):
+                await pubsub.subscribe(source.channel)
             while True:
-                message = await asyncio.wait_for(pubsub.get_message(timeout=None), silence)
+                async with asyncio.timeout(silence):
+                    message = await pubsub.get_message(timeout=None)
                 if message is None:
                     continue
                 if message["type"] == "subscribe":
@@ -122,8 +129,10 @@ async def subscribe(source: Redis, tracker: Tracker, silence: float = SILENCE) -
             tracker.on_disconnected()
             # A hung Redis may not answer a goodbye either.
             with contextlib.suppress(TimeoutError, redis.RedisError, OSError):
-                await asyncio.wait_for(pubsub.aclose(), 1.0)
-                await asyncio.wait_for(client.aclose(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await pubsub.aclose()
+                async with asyncio.timeout(1.0):
+                    await client.aclose()
         await backoff.sleep()
 
 
