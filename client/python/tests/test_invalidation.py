@@ -3,6 +3,7 @@ have been missed (a revision gap, a Redis restart) every view is revalidated."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -11,7 +12,17 @@ import redis.asyncio
 from helpers import ACME_GITHUB_PROMPTS, PROPAGATION, eventually, next_change, put_prompt, texts
 from mcp_config.v1 import config_pb2
 
-from mcp_config_client import Changed, ConfigClient, Redis, Source, View, ViewKind, Watch
+from mcp_config_client import (
+    Changed,
+    ConfigClient,
+    Lagged,
+    Redis,
+    Source,
+    Subscription,
+    View,
+    ViewKind,
+    Watch,
+)
 from mcp_config_client.testing import ConfigService, RedisServer
 
 CHANNEL = "mcp-config:invalidations"
@@ -19,6 +30,34 @@ CHANNEL = "mcp-config:invalidations"
 
 def source_named(name: str, redis_server: RedisServer) -> Source:
     return Watch() if name == "watch" else Redis(redis_server.url, CHANNEL)
+
+
+async def heard_until(
+    changes: Subscription, wanted: Changed, times: int
+) -> list[Changed | Lagged]:
+    """Every notification up to the `times`-th `wanted` one (bounded wait), and any already
+    queued behind it."""
+    heard: list[Changed | Lagged] = []
+
+    async def until_wanted() -> None:
+        async for change in changes:
+            heard.append(change)
+            if heard.count(wanted) == times:
+                return
+
+    await asyncio.wait_for(until_wanted(), PROPAGATION)
+    changes.close()
+    heard.extend([change async for change in changes])
+    return heard
+
+
+def put_default(service: ConfigService, server: str, name: str, text: str) -> None:
+    """Saves a default prompt of `server` (a change for every org of that server)."""
+    service.admin(
+        "PUT",
+        f"/defaults/servers/{server}/prompts/{name}",
+        {"content": {"messages": [{"role": "user", "text": text}]}},
+    )
 
 
 @pytest.mark.parametrize("via", ["watch", "redis"])
@@ -148,3 +187,48 @@ async def test_s_src_6_a_silent_redis_channel_is_taken_as_cut_and_reads_revalida
 
     assert texts(cached)["review-pr"] != written, "not told yet: the cached view"
     assert seen.stale is None
+
+
+@pytest.mark.parametrize("via", ["watch", "redis"])
+async def test_s_src_9_a_client_of_one_server_hears_only_that_servers_changes(
+    via: str, service: ConfigService, redis_server: RedisServer
+) -> None:
+    source = source_named(via, redis_server)
+    async with ConfigClient(service.endpoint, source=source, servers=["github"]) as client:
+        await client.wait_for_source(PROPAGATION)
+        await client.prompts("acme", "github")
+        await client.prompts("globex", "github")
+        async with client.changes() as changes:
+            put_prompt(service, "acme", "review-pr", "First: {{ repo }}.")
+            # Between two of github's changes: neither heard nor a gap in github's chain.
+            put_default(service, "slack", "one-server", "Only slack hears this.")
+            put_prompt(service, "acme", "review-pr", f"Only github ({via}): {{{{ repo }}}}.")
+            heard = await heard_until(changes, ACME_GITHUB_PROMPTS, 2)
+        after = await client.prompts("acme", "github")
+
+    # No slack change, and no flush (which would announce globex's view too).
+    assert heard == [ACME_GITHUB_PROMPTS, ACME_GITHUB_PROMPTS]
+    assert texts(after)["review-pr"] == f"Only github ({via}): {{{{ repo }}}}."
+    assert after.stale is None
+
+
+@pytest.mark.parametrize("via", ["watch", "redis"])
+async def test_s_src_9_a_client_of_two_servers_follows_each_servers_chain_without_gaps(
+    via: str, service: ConfigService, redis_server: RedisServer
+) -> None:
+    source = source_named(via, redis_server)
+    slack_default = Changed("", "slack", ViewKind.PROMPTS)
+    async with ConfigClient(service.endpoint, source=source, servers=["github", "slack"]) as client:
+        await client.wait_for_source(PROPAGATION)
+        await client.prompts("acme", "github")
+        await client.prompts("acme", "slack")
+        async with client.changes() as changes:
+            put_prompt(service, "acme", "review-pr", "First: {{ repo }}.")
+            put_default(service, "slack", "two-servers", "Slack hears this.")
+            put_prompt(service, "acme", "review-pr", "Second: {{ repo }}.")
+            heard = await heard_until(changes, ACME_GITHUB_PROMPTS, 2)
+
+    # On Redis each server's channel chains its own events: slack's change is no gap in
+    # github's channel, nor github's second change in slack's (a flush would announce
+    # acme's slack view too).
+    assert heard == [ACME_GITHUB_PROMPTS, slack_default, ACME_GITHUB_PROMPTS]
