@@ -4,14 +4,42 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Redis } from "ioredis";
-import { type Source, createConfigClient } from "../src/index.js";
+import { type Changed, type Lagged, type Source, type Subscription, createConfigClient } from "../src/index.js";
 import { RedisServer } from "../src/testing.js";
 import { ACME_GITHUB_PROMPTS, CHANNEL, PROPAGATION_MS, type Stack, nextChange, stack, texts, using } from "./harness.js";
+
+/** Every notification up to the `times`-th `wanted` one (bounded wait), and any already queued
+ * behind it, as `org/server/kind` (`lagged` for a loss). */
+async function heardUntil(changes: Subscription, wanted: Omit<Changed, "type">, times: number): Promise<string[]> {
+  const name = (item: Changed | Lagged) => (item.type === "lagged" ? "lagged" : `${item.org}/${item.server}/${item.kind}`);
+  const target = name({ type: "changed", ...wanted });
+  const heard: string[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${target} not heard ${times} times in ${PROPAGATION_MS} ms: ${heard}`)), PROPAGATION_MS);
+  });
+  try {
+    while (heard.filter((h) => h === target).length < times) {
+      const next = await Promise.race([changes.next(), bound]);
+      if (next.done) throw new Error("the change feed ended");
+      heard.push(name(next.value));
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  changes.close();
+  for await (const item of changes) heard.push(name(item));
+  return heard;
+}
 
 describe("invalidation", () => {
   let s: Stack;
   before(async () => (s = await stack()));
   after(() => s.stop());
+  const putDefault = (server: string, name: string, text: string) =>
+    s.service.admin("PUT", `/defaults/servers/${server}/prompts/${name}`, {
+      content: { messages: [{ role: "user", text }] },
+    });
   const sources = (): Record<string, Source> => ({
     watch: { type: "watch" },
     redis: { type: "redis", url: s.redis.url, channel: CHANNEL },
@@ -31,6 +59,45 @@ describe("invalidation", () => {
         assert.ok(after.revision > before.revision);
         assert.equal(after.stale, null);
       }));
+  }
+
+  for (const via of ["watch", "redis"]) {
+    test(`S-SRC-9 a client of one server hears only that server's changes (${via})`, () =>
+      using(createConfigClient({ endpoint: s.service.endpoint, source: sources()[via]!, servers: ["github"] }), async (c) => {
+        await c.waitForSource(PROPAGATION_MS);
+        await c.prompts("acme", "github");
+        await c.prompts("globex", "github");
+        const changes = c.changes();
+        await s.service.putPrompt("acme", "review-pr", "First: {{ repo }}.");
+        // Between two of github's changes: neither heard nor a gap in github's chain.
+        await putDefault("slack", `one-server-${via}`, "Only slack hears this.");
+        await s.service.putPrompt("acme", "review-pr", `Only github (${via}): {{ repo }}.`);
+        const heard = await heardUntil(changes, ACME_GITHUB_PROMPTS, 2);
+        // No slack change, and no flush (which would announce globex's view too).
+        assert.deepEqual(heard, ["acme/github/Prompts", "acme/github/Prompts"]);
+        const after = await c.prompts("acme", "github");
+        assert.equal(texts(after)["review-pr"], `Only github (${via}): {{ repo }}.`);
+        assert.equal(after.stale, null);
+      }));
+
+    test(`S-SRC-9 a client of two servers follows each server's chain without gaps (${via})`, () =>
+      using(
+        createConfigClient({ endpoint: s.service.endpoint, source: sources()[via]!, servers: ["github", "slack"] }),
+        async (c) => {
+          await c.waitForSource(PROPAGATION_MS);
+          await c.prompts("acme", "github");
+          await c.prompts("acme", "slack");
+          const changes = c.changes();
+          await s.service.putPrompt("acme", "review-pr", "First: {{ repo }}.");
+          await putDefault("slack", `two-servers-${via}`, "Slack hears this.");
+          await s.service.putPrompt("acme", "review-pr", "Second: {{ repo }}.");
+          const heard = await heardUntil(changes, ACME_GITHUB_PROMPTS, 2);
+          // On Redis each server's channel chains its own events: slack's change is no gap in
+          // github's channel, nor github's second change in slack's (a flush would announce
+          // acme's slack view too).
+          assert.deepEqual(heard, ["acme/github/Prompts", "/slack/Prompts", "acme/github/Prompts"]);
+        },
+      ));
   }
 
   test("S-INV-2 a default edit concerns every org of that server", () =>
