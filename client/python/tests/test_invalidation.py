@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio
+from google.protobuf import json_format
 from helpers import ACME_GITHUB_PROMPTS, PROPAGATION, eventually, next_change, put_prompt, texts
 from mcp_config.v1 import config_pb2
 
@@ -24,6 +25,7 @@ from mcp_config_client import (
     Watch,
 )
 from mcp_config_client.testing import ConfigService, RedisServer
+from mcp_config_client.tracker import is_progress
 
 CHANNEL = "mcp-config:invalidations"
 
@@ -232,3 +234,41 @@ async def test_s_src_9_a_client_of_two_servers_follows_each_servers_chain_withou
     # github's channel, nor github's second change in slack's (a flush would announce
     # acme's slack view too).
     assert heard == [ACME_GITHUB_PROMPTS, slack_default, ACME_GITHUB_PROMPTS]
+
+
+async def test_s_src_9_a_servers_own_progress_keeps_its_channel_followed(
+    chatty_service: ConfigService, redis_server: RedisServer
+) -> None:
+    # The relay announces github's progress on github's channel every second here: a client that
+    # hears that channel only is never silent for its three, and the progress (at github's last
+    # change, not the newest of all) is no gap.
+    observer = redis.asyncio.Redis.from_url(redis_server.url)
+    observed = observer.pubsub()
+    await observed.subscribe(f"{CHANNEL}:github")
+    source = Redis(redis_server.url, CHANNEL)
+    async with ConfigClient(
+        chatty_service.endpoint, source=source, servers=["github"], silence=3.0
+    ) as client:
+        await client.wait_for_source(PROPAGATION)
+        await client.prompts("acme", "github")
+        async with client.changes() as changes:
+
+            async def progress_beyond_the_silence_bound() -> None:
+                # Six announcements span five seconds: past a cut (after three) and the
+                # reconnection that would announce every view.
+                progress = 0
+                while progress < 6:
+                    message = await observed.get_message(timeout=None)
+                    if message is not None and message["type"] == "message":
+                        event = json_format.Parse(message["data"], config_pb2.InvalidationEvent())
+                        progress += is_progress(event)
+
+            await asyncio.wait_for(progress_beyond_the_silence_bound(), 3 * PROPAGATION)
+            changes.close()
+            heard = [change async for change in changes]
+        view = await client.prompts("acme", "github")
+    await observed.aclose()
+    await observer.aclose()
+
+    assert heard == [], "no cut, no reconnection, no flush"
+    assert view.stale is None
