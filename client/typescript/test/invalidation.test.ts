@@ -3,9 +3,12 @@
  * is revalidated. */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { fromJsonString } from "@bufbuild/protobuf";
 import { Redis } from "ioredis";
+import { InvalidationEventSchema } from "../gen/mcp_config/v1/config_pb.js";
 import { type Changed, type Lagged, type Source, type Subscription, createConfigClient } from "../src/index.js";
 import { RedisServer } from "../src/testing.js";
+import { isProgress } from "../src/tracker.js";
 import { ACME_GITHUB_PROMPTS, CHANNEL, PROPAGATION_MS, type Stack, nextChange, stack, texts, using } from "./harness.js";
 
 /** Every notification up to the `times`-th `wanted` one (bounded wait), and any already queued
@@ -14,22 +17,30 @@ async function heardUntil(changes: Subscription, wanted: Omit<Changed, "type">, 
   const name = (item: Changed | Lagged) => (item.type === "lagged" ? "lagged" : `${item.org}/${item.server}/${item.kind}`);
   const target = name({ type: "changed", ...wanted });
   const heard: string[] = [];
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${target} not heard ${times} times in ${PROPAGATION_MS} ms: ${heard}`)), PROPAGATION_MS);
-  });
-  try {
-    while (heard.filter((h) => h === target).length < times) {
-      const next = await Promise.race([changes.next(), bound]);
-      if (next.done) throw new Error("the change feed ended");
+  const until = async () => {
+    for (let next = await changes.next(); !next.done; next = await changes.next()) {
       heard.push(name(next.value));
+      if (heard.filter((h) => h === target).length === times) return;
     }
-  } finally {
-    clearTimeout(timer);
-  }
+    throw new Error("the change feed ended");
+  };
+  await within(until(), PROPAGATION_MS, `${target} heard ${times} times`);
   changes.close();
   for await (const item of changes) heard.push(name(item));
   return heard;
+}
+
+/** `promise`, or a failure naming `what` after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, bound]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 describe("invalidation", () => {
@@ -99,6 +110,44 @@ describe("invalidation", () => {
         },
       ));
   }
+
+  test("S-SRC-9 a server's own progress keeps its channel followed", { timeout: 60_000 }, async () => {
+    // The relay announces github's progress on github's channel every second here: a client that
+    // hears that channel only is never silent for its three, and the progress (at github's last
+    // change, not the newest of all) is no gap.
+    const t = await stack(["--watch-progress-secs", "1"]);
+    const observer = new Redis(t.redis.url);
+    try {
+      let progress = 0;
+      // Six announcements span five seconds: past a cut (after three) and the reconnection that
+      // would announce every view.
+      const enough = new Promise<void>((resolve) =>
+        observer.on("message", (_channel: string, text: string) => {
+          if (isProgress(fromJsonString(InvalidationEventSchema, text)) && ++progress === 6) resolve();
+        }),
+      );
+      await observer.subscribe(`${CHANNEL}:github`);
+      const client = createConfigClient({
+        endpoint: t.service.endpoint,
+        source: { type: "redis", url: t.redis.url },
+        servers: ["github"],
+        silenceMs: 3_000,
+      });
+      await using(client, async (c) => {
+        await c.waitForSource(PROPAGATION_MS);
+        await c.prompts("acme", "github");
+        const heard: string[] = [];
+        const stop = c.onChange((change) => heard.push(`${change.org}/${change.server}/${change.kind}`));
+        await within(enough, 3 * PROPAGATION_MS, "six progress announcements on github's channel");
+        stop();
+        assert.deepEqual(heard, [], "no cut, no reconnection, no flush");
+        assert.equal((await c.prompts("acme", "github")).stale, null);
+      });
+    } finally {
+      observer.disconnect();
+      await t.stop();
+    }
+  });
 
   test("S-INV-2 a default edit concerns every org of that server", () =>
     using(createConfigClient({ endpoint: s.service.endpoint }), async (c) => {
