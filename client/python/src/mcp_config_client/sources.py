@@ -81,7 +81,9 @@ async def watch(
         request = config_pb2.WatchRequest(since_revision=tracker.last, servers=servers)
         call = transport.stub.Watch(request, metadata=transport.metadata)
         try:
-            await call.wait_for_connection()
+            # A hung service may take the request and never answer it: opening is bounded too.
+            async with asyncio.timeout(silence):
+                await call.wait_for_connection()
             tracker.on_connected()
             backoff.reset()
             while True:
