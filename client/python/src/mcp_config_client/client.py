@@ -129,9 +129,7 @@ class ConfigClient:
         )
         match self._source:
             case sources.Watch():
-                follow = sources.watch(
-                    self._transport, self._tracker, self._silence, self._servers
-                )
+                follow = sources.watch(self._transport, self._tracker, self._silence, self._servers)
             case sources.Redis() as redis:
                 follow = sources.subscribe(redis, self._tracker, self._silence, self._servers)
             case None:

@@ -2,9 +2,10 @@
 
 Events are gap-free: each names the revision before it. Seeing a `previous_revision` other than
 the last revision seen means one was missed, so nothing cached can be trusted and every view is
-marked out of date (`flush`). Each source channel is a chain of its own: a server's own Redis
-channel names that server's previous event, so several of them are tracked apart. The same holds on every (re)connection of the source: correctness
-never depends on a message arriving. The rules are docs/client-contract.md's (C-TRACK-*, C-SRC-*).
+marked out of date (`flush`). The same holds on every (re)connection of the source: correctness
+never depends on a message arriving. Each source channel is a chain of its own: a server's own
+Redis channel names that server's previous event, so several channels are tracked apart. The
+rules are docs/client-contract.md's (C-TRACK-*, C-SRC-*).
 """
 
 from __future__ import annotations
