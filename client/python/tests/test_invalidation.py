@@ -3,22 +3,63 @@ have been missed (a revision gap, a Redis restart) every view is revalidated."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 import redis.asyncio
+from google.protobuf import json_format
 from helpers import ACME_GITHUB_PROMPTS, PROPAGATION, eventually, next_change, put_prompt, texts
 from mcp_config.v1 import config_pb2
 
-from mcp_config_client import Changed, ConfigClient, Redis, Source, View, ViewKind, Watch
+from mcp_config_client import (
+    Changed,
+    ConfigClient,
+    Lagged,
+    Redis,
+    Source,
+    Subscription,
+    View,
+    ViewKind,
+    Watch,
+)
 from mcp_config_client.testing import ConfigService, RedisServer
+from mcp_config_client.tracker import is_progress
 
 CHANNEL = "mcp-config:invalidations"
 
 
 def source_named(name: str, redis_server: RedisServer) -> Source:
     return Watch() if name == "watch" else Redis(redis_server.url, CHANNEL)
+
+
+async def heard_until(
+    changes: Subscription, wanted: Changed, times: int
+) -> list[Changed | Lagged]:
+    """Every notification up to the `times`-th `wanted` one (bounded wait), and any already
+    queued behind it."""
+    heard: list[Changed | Lagged] = []
+
+    async def until_wanted() -> None:
+        async for change in changes:
+            heard.append(change)
+            if heard.count(wanted) == times:
+                return
+
+    await asyncio.wait_for(until_wanted(), PROPAGATION)
+    changes.close()
+    heard.extend([change async for change in changes])
+    return heard
+
+
+def put_default(service: ConfigService, server: str, name: str, text: str) -> None:
+    """Saves a default prompt of `server` (a change for every org of that server)."""
+    service.admin(
+        "PUT",
+        f"/defaults/servers/{server}/prompts/{name}",
+        {"content": {"messages": [{"role": "user", "text": text}]}},
+    )
 
 
 @pytest.mark.parametrize("via", ["watch", "redis"])
@@ -175,3 +216,86 @@ async def test_s_floor_2_an_answer_still_behind_after_the_retries_is_served_stal
     assert current.stale is None
     assert behind.revision == current.revision, "the answer the service has"
     assert behind.stale is not None, "older than a change the client was told of: not current"
+
+
+@pytest.mark.parametrize("via", ["watch", "redis"])
+async def test_s_src_9_a_client_of_one_server_hears_only_that_servers_changes(
+    via: str, service: ConfigService, redis_server: RedisServer
+) -> None:
+    source = source_named(via, redis_server)
+    async with ConfigClient(service.endpoint, source=source, servers=["github"]) as client:
+        await client.wait_for_source(PROPAGATION)
+        await client.prompts("acme", "github")
+        await client.prompts("globex", "github")
+        async with client.changes() as changes:
+            put_prompt(service, "acme", "review-pr", "First: {{ repo }}.")
+            # Between two of github's changes: neither heard nor a gap in github's chain.
+            put_default(service, "slack", "one-server", "Only slack hears this.")
+            put_prompt(service, "acme", "review-pr", f"Only github ({via}): {{{{ repo }}}}.")
+            heard = await heard_until(changes, ACME_GITHUB_PROMPTS, 2)
+        after = await client.prompts("acme", "github")
+
+    # No slack change, and no flush (which would announce globex's view too).
+    assert heard == [ACME_GITHUB_PROMPTS, ACME_GITHUB_PROMPTS]
+    assert texts(after)["review-pr"] == f"Only github ({via}): {{{{ repo }}}}."
+    assert after.stale is None
+
+
+@pytest.mark.parametrize("via", ["watch", "redis"])
+async def test_s_src_9_a_client_of_two_servers_follows_each_servers_chain_without_gaps(
+    via: str, service: ConfigService, redis_server: RedisServer
+) -> None:
+    source = source_named(via, redis_server)
+    slack_default = Changed("", "slack", ViewKind.PROMPTS)
+    async with ConfigClient(service.endpoint, source=source, servers=["github", "slack"]) as client:
+        await client.wait_for_source(PROPAGATION)
+        await client.prompts("acme", "github")
+        await client.prompts("acme", "slack")
+        async with client.changes() as changes:
+            put_prompt(service, "acme", "review-pr", "First: {{ repo }}.")
+            put_default(service, "slack", "two-servers", "Slack hears this.")
+            put_prompt(service, "acme", "review-pr", "Second: {{ repo }}.")
+            heard = await heard_until(changes, ACME_GITHUB_PROMPTS, 2)
+
+    # On Redis each server's channel chains its own events: slack's change is no gap in
+    # github's channel, nor github's second change in slack's (a flush would announce
+    # acme's slack view too).
+    assert heard == [ACME_GITHUB_PROMPTS, slack_default, ACME_GITHUB_PROMPTS]
+
+
+async def test_s_src_9_a_servers_own_progress_keeps_its_channel_followed(
+    chatty_service: ConfigService, redis_server: RedisServer
+) -> None:
+    # The relay announces github's progress on github's channel every second here: a client that
+    # hears that channel only is never silent for its three, and the progress (at github's last
+    # change, not the newest of all) is no gap.
+    observer = redis.asyncio.Redis.from_url(redis_server.url)
+    observed = observer.pubsub()
+    await observed.subscribe(f"{CHANNEL}:github")
+    source = Redis(redis_server.url, CHANNEL)
+    async with ConfigClient(
+        chatty_service.endpoint, source=source, servers=["github"], silence=3.0
+    ) as client:
+        await client.wait_for_source(PROPAGATION)
+        await client.prompts("acme", "github")
+        async with client.changes() as changes:
+
+            async def progress_beyond_the_silence_bound() -> None:
+                # Six announcements span five seconds: past a cut (after three) and the
+                # reconnection that would announce every view.
+                progress = 0
+                while progress < 6:
+                    message = await observed.get_message(timeout=None)
+                    if message is not None and message["type"] == "message":
+                        event = json_format.Parse(message["data"], config_pb2.InvalidationEvent())
+                        progress += is_progress(event)
+
+            await asyncio.wait_for(progress_beyond_the_silence_bound(), 3 * PROPAGATION)
+            changes.close()
+            heard = [change async for change in changes]
+        view = await client.prompts("acme", "github")
+    await observed.aclose()
+    await observer.aclose()
+
+    assert heard == [], "no cut, no reconnection, no flush"
+    assert view.stale is None

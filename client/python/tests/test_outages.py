@@ -67,6 +67,37 @@ async def test_s_stale_1_a_stopped_service_is_served_stale_then_refused_then_fre
     assert again.stale is None and again.revision == fresh.revision
 
 
+async def test_s_src_6_a_hung_service_is_taken_as_cut_served_stale_then_fresh_again(
+    chatty_service: ConfigService,
+) -> None:
+    # The service sends progress every second here; silent for three, the stream is cut.
+    async with ConfigClient(
+        chatty_service.endpoint, source=Watch(), silence=3.0, timeout=1.0
+    ) as client:
+        await client.wait_for_source(PROPAGATION)
+        fresh = await client.prompts("acme", "github")
+        # A frozen service closes nothing: only the silence bound tells the client.
+        chatty_service.freeze()
+        try:
+            cached = await client.prompts("acme", "github")
+
+            async def served_stale() -> View[config_pb2.Prompt] | None:
+                view = await client.prompts("acme", "github")
+                return view if view.stale is not None else None
+
+            stale = await eventually(served_stale, "a stale view while the service hangs")
+        finally:
+            chatty_service.thaw()
+        await client.wait_for_source(PROPAGATION)
+        again = await client.prompts("acme", "github")
+
+    assert cached.revision == fresh.revision
+    assert [p.name for p in cached.items] == [p.name for p in fresh.items]
+    assert stale.revision == fresh.revision, "the cached view, served stale"
+    assert [p.name for p in stale.items] == [p.name for p in fresh.items]
+    assert again.stale is None and again.revision == fresh.revision
+
+
 async def test_s_snap_1_a_cold_client_starts_from_its_snapshot_while_the_service_is_down(
     service: ConfigService, tmp_path: Path
 ) -> None:

@@ -119,3 +119,21 @@ def test_s_track_1_a_progress_event_is_no_change_unless_the_tracker_is_behind() 
     tracker.on_event(config_pb2.InvalidationEvent(revision=7, previous_revision=7))
     assert not current(cache, ACME), "behind: every view is out of date"
     assert tracker.last == 7
+
+
+def test_s_src_9_each_channel_is_a_chain_of_its_own_with_its_own_progress() -> None:
+    cache, tracker = tracked()
+    github, slack = "mcp-config:invalidations:github", "mcp-config:invalidations:slack"
+    tracker.on_event(event(5, 3, "globex"), github)
+    tracker.on_event(event(6, 4, "", server="slack"), slack)
+    assert current(cache, ACME), "4 is slack's previous change: no gap"
+
+    tracker.on_event(config_pb2.InvalidationEvent(revision=5, previous_revision=5), github)
+    tracker.on_event(config_pb2.InvalidationEvent(revision=6, previous_revision=6), slack)
+    assert current(cache, ACME), "each channel's progress at its own last change"
+
+    tracker.on_event(event(8, 5, "globex"), github)
+    assert current(cache, ACME), "6 was slack's, not github's"
+
+    tracker.on_event(config_pb2.InvalidationEvent(revision=9, previous_revision=9), github)
+    assert not current(cache, ACME), "github's channel is at 9: its change 9 was missed"

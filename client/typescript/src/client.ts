@@ -13,7 +13,7 @@ import { Cache, type Entry, type Item, type View, type ViewId, ageOf, viewOf } f
 import { type Changed, ChangeFeed, type Subscription } from "./changes.js";
 import { Unavailable, classify } from "./errors.js";
 import { loadSnapshot, saveSnapshot } from "./snapshot.js";
-import { DEFAULT_CHANNEL, followRedis } from "./sources/redis.js";
+import { DEFAULT_CHANNEL, channelsOf, followRedis } from "./sources/redis.js";
 import { followWatch } from "./sources/watch.js";
 import { Tracker } from "./tracker.js";
 import { Transport } from "./transport.js";
@@ -46,6 +46,11 @@ export interface ConfigClientOptions {
   silenceMs?: number;
   /** Trace-context headers (`traceparent`, …) of the current operation, added to every call. */
   traceContext?: () => Record<string, string>;
+  /** The MCP servers whose views this process reads (`["github"]`); empty or absent: every
+   * server. Invalidations of other servers are then never received: the Watch stream is
+   * filtered, and the Redis source subscribes to these servers' own channels
+   * (`<channel>:<server>`) instead of the global one (C-SRC-9). */
+  servers?: readonly string[];
   /** Where the client reports what it survives (an unwritable snapshot); default: ignored. */
   warn?: (message: string) => void;
 }
@@ -85,11 +90,12 @@ export class ConfigClient {
     const tracker = new Tracker(this.cache, this.feed);
     const source = options.source ?? { type: "watch" };
     const silenceMs = options.silenceMs ?? SILENCE_MS;
+    const servers = options.servers ?? [];
     if (source.type === "watch") {
-      this.following = followWatch(this.transport.service, tracker, silenceMs, this.stop.signal);
+      this.following = followWatch(this.transport.service, tracker, servers, silenceMs, this.stop.signal);
     } else if (source.type === "redis") {
-      const channel = source.channel ?? DEFAULT_CHANNEL;
-      this.following = followRedis(source.url, channel, tracker, silenceMs, this.stop.signal);
+      const channels = channelsOf(source.channel ?? DEFAULT_CHANNEL, servers);
+      this.following = followRedis(source.url, channels, tracker, silenceMs, this.stop.signal);
     } else {
       this.cache.setFollowing(true);
       this.following = Promise.resolve();

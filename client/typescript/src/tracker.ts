@@ -4,7 +4,8 @@
  * Events are gap-free: each names the revision before it. A `previous_revision` other than the
  * last revision seen means one was missed, so nothing cached can be trusted and every view is
  * flushed. The same holds on every (re)connection of the source: correctness never depends on a
- * message arriving.
+ * message arriving. Each source channel is a chain of its own: a server's own Redis channel names
+ * that server's previous event, so several of them are tracked apart.
  */
 import { type InvalidationEvent, Kind } from "../gen/mcp_config/v1/config_pb.js";
 import type { Cache, ViewKind } from "./cache.js";
@@ -26,14 +27,24 @@ export function isProgress(event: InvalidationEvent): boolean {
 }
 
 export class Tracker {
-  /** The last revision seen (0: none yet), for gap detection and Watch's resume point. */
-  last = 0n;
+  /** Per chain (the Watch stream, or one Redis channel), the last revision seen on it. */
+  private readonly lasts = new Map<string, bigint>();
   private connectedBefore = false;
 
   constructor(
     private readonly cache: Cache,
     private readonly feed: ChangeFeed,
   ) {}
+
+  /** The last revision seen on the default chain (0: none yet), for gap detection and Watch's
+   * resume point. */
+  get last(): bigint {
+    return this.lasts.get("") ?? 0n;
+  }
+
+  set last(revision: bigint) {
+    this.lasts.set("", revision);
+  }
 
   /**
    * The source follows the changes (again). Views answered before this moment may predate a
@@ -53,16 +64,20 @@ export class Tracker {
     this.cache.setFollowing(false);
   }
 
-  onEvent(event: InvalidationEvent): void {
+  /** Applies one event of `chain`: the Watch stream (the default chain), or the Redis channel
+   * it came on, whose revisions chain apart from the other channels' (a server's own channel
+   * chains that server's events, and announces that server's progress). */
+  onEvent(event: InvalidationEvent, chain = ""): void {
+    const last = this.lasts.get(chain) ?? 0n;
     if (isProgress(event)) {
-      // "The latest is R": nothing changed if this tracker is at R; if behind, it missed some.
-      if (this.last !== 0n && event.revision > this.last) this.flush();
-      if (event.revision > this.last) this.last = event.revision;
+      // "The latest is R": nothing changed if this chain is at R; if behind, it missed some.
+      if (last !== 0n && event.revision > last) this.flush();
+      if (event.revision > last) this.lasts.set(chain, event.revision);
       return;
     }
-    if (event.revision <= this.last) return;
-    const gap = this.last !== 0n && event.previousRevision !== this.last;
-    this.last = event.revision;
+    if (event.revision <= last) return;
+    const gap = last !== 0n && event.previousRevision !== last;
+    this.lasts.set(chain, event.revision);
     const kind = KINDS.get(event.kind);
     if (gap || kind === undefined) return this.flush();
     this.cache.invalidate(kind, event.orgId, event.server, event.revision);

@@ -3,15 +3,54 @@
  * is revalidated. */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { fromJsonString } from "@bufbuild/protobuf";
 import { Redis } from "ioredis";
-import { type Source, createConfigClient } from "../src/index.js";
+import { InvalidationEventSchema } from "../gen/mcp_config/v1/config_pb.js";
+import { type Changed, type Lagged, type Source, type Subscription, createConfigClient } from "../src/index.js";
 import { RedisServer } from "../src/testing.js";
+import { isProgress } from "../src/tracker.js";
 import { ACME_GITHUB_PROMPTS, CHANNEL, PROPAGATION_MS, type Stack, nextChange, stack, texts, using } from "./harness.js";
+
+/** Every notification up to the `times`-th `wanted` one (bounded wait), and any already queued
+ * behind it, as `org/server/kind` (`lagged` for a loss). */
+async function heardUntil(changes: Subscription, wanted: Omit<Changed, "type">, times: number): Promise<string[]> {
+  const name = (item: Changed | Lagged) => (item.type === "lagged" ? "lagged" : `${item.org}/${item.server}/${item.kind}`);
+  const target = name({ type: "changed", ...wanted });
+  const heard: string[] = [];
+  const until = async () => {
+    for (let next = await changes.next(); !next.done; next = await changes.next()) {
+      heard.push(name(next.value));
+      if (heard.filter((h) => h === target).length === times) return;
+    }
+    throw new Error("the change feed ended");
+  };
+  await within(until(), PROPAGATION_MS, `${target} heard ${times} times`);
+  changes.close();
+  for await (const item of changes) heard.push(name(item));
+  return heard;
+}
+
+/** `promise`, or a failure naming `what` after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, bound]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 describe("invalidation", () => {
   let s: Stack;
   before(async () => (s = await stack()));
   after(() => s.stop());
+  const putDefault = (server: string, name: string, text: string) =>
+    s.service.admin("PUT", `/defaults/servers/${server}/prompts/${name}`, {
+      content: { messages: [{ role: "user", text }] },
+    });
   const sources = (): Record<string, Source> => ({
     watch: { type: "watch" },
     redis: { type: "redis", url: s.redis.url, channel: CHANNEL },
@@ -32,6 +71,83 @@ describe("invalidation", () => {
         assert.equal(after.stale, null);
       }));
   }
+
+  for (const via of ["watch", "redis"]) {
+    test(`S-SRC-9 a client of one server hears only that server's changes (${via})`, () =>
+      using(createConfigClient({ endpoint: s.service.endpoint, source: sources()[via]!, servers: ["github"] }), async (c) => {
+        await c.waitForSource(PROPAGATION_MS);
+        await c.prompts("acme", "github");
+        await c.prompts("globex", "github");
+        const changes = c.changes();
+        await s.service.putPrompt("acme", "review-pr", "First: {{ repo }}.");
+        // Between two of github's changes: neither heard nor a gap in github's chain.
+        await putDefault("slack", `one-server-${via}`, "Only slack hears this.");
+        await s.service.putPrompt("acme", "review-pr", `Only github (${via}): {{ repo }}.`);
+        const heard = await heardUntil(changes, ACME_GITHUB_PROMPTS, 2);
+        // No slack change, and no flush (which would announce globex's view too).
+        assert.deepEqual(heard, ["acme/github/Prompts", "acme/github/Prompts"]);
+        const after = await c.prompts("acme", "github");
+        assert.equal(texts(after)["review-pr"], `Only github (${via}): {{ repo }}.`);
+        assert.equal(after.stale, null);
+      }));
+
+    test(`S-SRC-9 a client of two servers follows each server's chain without gaps (${via})`, () =>
+      using(
+        createConfigClient({ endpoint: s.service.endpoint, source: sources()[via]!, servers: ["github", "slack"] }),
+        async (c) => {
+          await c.waitForSource(PROPAGATION_MS);
+          await c.prompts("acme", "github");
+          await c.prompts("acme", "slack");
+          const changes = c.changes();
+          await s.service.putPrompt("acme", "review-pr", "First: {{ repo }}.");
+          await putDefault("slack", `two-servers-${via}`, "Slack hears this.");
+          await s.service.putPrompt("acme", "review-pr", "Second: {{ repo }}.");
+          const heard = await heardUntil(changes, ACME_GITHUB_PROMPTS, 2);
+          // On Redis each server's channel chains its own events: slack's change is no gap in
+          // github's channel, nor github's second change in slack's (a flush would announce
+          // acme's slack view too).
+          assert.deepEqual(heard, ["acme/github/Prompts", "/slack/Prompts", "acme/github/Prompts"]);
+        },
+      ));
+  }
+
+  test("S-SRC-9 a server's own progress keeps its channel followed", { timeout: 60_000 }, async () => {
+    // The relay announces github's progress on github's channel every second here: a client that
+    // hears that channel only is never silent for its three, and the progress (at github's last
+    // change, not the newest of all) is no gap.
+    const t = await stack(["--watch-progress-secs", "1"]);
+    const observer = new Redis(t.redis.url);
+    try {
+      let progress = 0;
+      // Six announcements span five seconds: past a cut (after three) and the reconnection that
+      // would announce every view.
+      const enough = new Promise<void>((resolve) =>
+        observer.on("message", (_channel: string, text: string) => {
+          if (isProgress(fromJsonString(InvalidationEventSchema, text)) && ++progress === 6) resolve();
+        }),
+      );
+      await observer.subscribe(`${CHANNEL}:github`);
+      const client = createConfigClient({
+        endpoint: t.service.endpoint,
+        source: { type: "redis", url: t.redis.url },
+        servers: ["github"],
+        silenceMs: 3_000,
+      });
+      await using(client, async (c) => {
+        await c.waitForSource(PROPAGATION_MS);
+        await c.prompts("acme", "github");
+        const heard: string[] = [];
+        const stop = c.onChange((change) => heard.push(`${change.org}/${change.server}/${change.kind}`));
+        await within(enough, 3 * PROPAGATION_MS, "six progress announcements on github's channel");
+        stop();
+        assert.deepEqual(heard, [], "no cut, no reconnection, no flush");
+        assert.equal((await c.prompts("acme", "github")).stale, null);
+      });
+    } finally {
+      observer.disconnect();
+      await t.stop();
+    }
+  });
 
   test("S-INV-2 a default edit concerns every org of that server", () =>
     using(createConfigClient({ endpoint: s.service.endpoint }), async (c) => {

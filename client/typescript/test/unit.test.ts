@@ -93,6 +93,22 @@ describe("contract rules without a service", () => {
     assert.deepEqual(announced, ["acme/github"]);
   });
 
+  test("S-SRC-9 each channel is a chain of its own, with its own progress", () => {
+    const { cache, tracker } = setup();
+    const [github, slack] = ["mcp-config:invalidations:github", "mcp-config:invalidations:slack"];
+    cache.store(ACME, 1n, [prompt], "current");
+    tracker.onEvent(event(5n, 3n, "globex"), github);
+    tracker.onEvent(event(6n, 4n, "", "slack"), slack);
+    assert.ok(cache.isFresh(cache.get(ACME)!, MINUTE), "4 is slack's previous change: no gap");
+    tracker.onEvent(progress(5n), github);
+    tracker.onEvent(progress(6n), slack);
+    assert.ok(cache.isFresh(cache.get(ACME)!, MINUTE), "each channel's progress at its own last change");
+    tracker.onEvent(event(8n, 5n, "globex"), github);
+    assert.ok(cache.isFresh(cache.get(ACME)!, MINUTE), "6 was slack's, not github's");
+    tracker.onEvent(progress(9n), github);
+    assert.ok(!cache.isFresh(cache.get(ACME)!, MINUTE), "github's channel is at 9: its change 9 was missed");
+  });
+
   test("S-FEED-1 an overflowed iterator reports the loss once, before the newest changes", async () => {
     const feed = new ChangeFeed();
     const changes = feed.subscribe(2);

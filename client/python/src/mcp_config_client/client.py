@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -64,7 +64,10 @@ class ConfigClient:
     on the Redis channel; keep this at three times that). `trace_context`: returns the W3C
     trace-context headers (`traceparent`, `tracestate`) of the caller's current operation,
     sent with every call; with OpenTelemetry, a function that calls `propagate.inject` on a
-    new dict and returns it.
+    new dict and returns it. `servers`: the MCP servers whose views this process reads
+    (`["github"]`); empty: every server. Invalidations of other servers are then never received:
+    the Watch stream is filtered, and the Redis source subscribes to these servers' own channels
+    (`<channel>:<server>`) instead of the global one (C-SRC-9).
     """
 
     render_locally = staticmethod(render_locally)
@@ -81,8 +84,12 @@ class ConfigClient:
         timeout: float = 5.0,
         silence: float = sources.SILENCE,
         trace_context: Callable[[], Mapping[str, str]] | None = None,
+        servers: Iterable[str] = (),
     ) -> None:
+        if isinstance(servers, str):
+            raise TypeError("servers is a list of server names, not one name")
         self._endpoint = endpoint
+        self._servers = tuple(servers)
         self._silence = silence
         self._trace_context = trace_context
         self._source = source
@@ -122,9 +129,9 @@ class ConfigClient:
         )
         match self._source:
             case sources.Watch():
-                follow = sources.watch(self._transport, self._tracker, self._silence)
+                follow = sources.watch(self._transport, self._tracker, self._silence, self._servers)
             case sources.Redis() as redis:
-                follow = sources.subscribe(redis, self._tracker, self._silence)
+                follow = sources.subscribe(redis, self._tracker, self._silence, self._servers)
             case None:
                 return
         self._source_task = asyncio.create_task(follow, name="mcp-config invalidations")

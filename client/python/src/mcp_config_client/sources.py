@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -64,19 +65,30 @@ Source = Watch | Redis | None
 #: a partition, delivers nothing and closes nothing): three of the service's progress intervals.
 SILENCE = 15.0
 
+# Waits are bounded with `asyncio.timeout`, not `asyncio.wait_for`: on Python 3.11 `wait_for`
+# swallows a cancellation that arrives as its awaitable completes (a message just received),
+# and `aclose()` then waited forever for a source that never stopped.
 
-async def watch(transport: Transport, tracker: Tracker, silence: float = SILENCE) -> None:
-    """Follows `Watch` from the last revision seen, so a reconnection replays what it missed."""
+
+async def watch(
+    transport: Transport, tracker: Tracker, silence: float = SILENCE, servers: Sequence[str] = ()
+) -> None:
+    """Follows `Watch` from the last revision seen, so a reconnection replays what it missed;
+    only `servers`' events when given (the service then chains `previous_revision` through the
+    events it sends, so another server's change is no gap)."""
     backoff = Backoff()
     while True:
-        request = config_pb2.WatchRequest(since_revision=tracker.last)
+        request = config_pb2.WatchRequest(since_revision=tracker.last, servers=servers)
         call = transport.stub.Watch(request, metadata=transport.metadata)
         try:
-            await call.wait_for_connection()
+            # A hung service may take the request and never answer it: opening is bounded too.
+            async with asyncio.timeout(silence):
+                await call.wait_for_connection()
             tracker.on_connected()
             backoff.reset()
             while True:
-                event = await asyncio.wait_for(call.read(), silence)
+                async with asyncio.timeout(silence):
+                    event = await call.read()
                 if event is grpc.aio.EOF:
                     break
                 tracker.on_event(event)
@@ -93,8 +105,20 @@ async def watch(transport: Transport, tracker: Tracker, silence: float = SILENCE
         await backoff.sleep()
 
 
-async def subscribe(source: Redis, tracker: Tracker, silence: float = SILENCE) -> None:
-    """Follows the Redis channel; a channel silent for `silence` is taken as cut."""
+def channels_of(source: Redis, servers: Sequence[str]) -> list[str]:
+    """The global channel, or only `servers`' own channels (`<channel>:<server>`), where each
+    server's events and progress go too."""
+    if not servers:
+        return [source.channel]
+    return [f"{source.channel}:{server}" for server in dict.fromkeys(servers)]
+
+
+async def subscribe(
+    source: Redis, tracker: Tracker, silence: float = SILENCE, servers: Sequence[str] = ()
+) -> None:
+    """Follows the Redis channel, or `servers`' own channels, each a chain of revisions of its
+    own; silence on all of them for `silence` is taken as a cut."""
+    channels = channels_of(source, servers)
     backoff = Backoff()
     while True:
         # No retries inside redis-py: a lost connection surfaces here, where it is counted as a
@@ -103,17 +127,24 @@ async def subscribe(source: Redis, tracker: Tracker, silence: float = SILENCE) -
             source.url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2, socket_keepalive=True
         )
         pubsub = client.pubsub()
+        # Connected once every channel's subscription is confirmed (C-SRC-2, C-SRC-7).
+        unconfirmed = set(channels)
         try:
-            await asyncio.wait_for(pubsub.subscribe(source.channel), silence)
+            async with asyncio.timeout(silence):
+                await pubsub.subscribe(*channels)
             while True:
-                message = await asyncio.wait_for(pubsub.get_message(timeout=None), silence)
+                async with asyncio.timeout(silence):
+                    message = await pubsub.get_message(timeout=None)
                 if message is None:
                     continue
-                if message["type"] == "subscribe":
-                    tracker.on_connected()
-                    backoff.reset()
+                channel = message["channel"].decode()
+                if message["type"] == "subscribe" and channel in unconfirmed:
+                    unconfirmed.discard(channel)
+                    if not unconfirmed:
+                        tracker.on_connected()
+                        backoff.reset()
                 elif message["type"] == "message":
-                    apply_json(message["data"], tracker)
+                    apply_json(message["data"], tracker, channel)
         except TimeoutError:
             log.debug("the Redis channel said nothing for %s s; reconnecting", silence)
         except (redis.RedisError, OSError) as error:
@@ -122,17 +153,19 @@ async def subscribe(source: Redis, tracker: Tracker, silence: float = SILENCE) -
             tracker.on_disconnected()
             # A hung Redis may not answer a goodbye either.
             with contextlib.suppress(TimeoutError, redis.RedisError, OSError):
-                await asyncio.wait_for(pubsub.aclose(), 1.0)
-                await asyncio.wait_for(client.aclose(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await pubsub.aclose()
+                async with asyncio.timeout(1.0):
+                    await client.aclose()
         await backoff.sleep()
 
 
-def apply_json(data: bytes | str, tracker: Tracker) -> None:
-    """Applies one message of the channel; an unreadable one may hide a change, so it flushes."""
+def apply_json(data: bytes | str, tracker: Tracker, channel: str) -> None:
+    """Applies one message of `channel`; an unreadable one may hide a change, so it flushes."""
     try:
         event = json_format.Parse(data, config_pb2.InvalidationEvent(), ignore_unknown_fields=True)
     except json_format.ParseError:
         log.warning("unreadable invalidation event %r: marking every view out of date", data)
         tracker.flush()
         return
-    tracker.on_event(event)
+    tracker.on_event(event, channel)

@@ -3,7 +3,9 @@
 Events are gap-free: each names the revision before it. Seeing a `previous_revision` other than
 the last revision seen means one was missed, so nothing cached can be trusted and every view is
 marked out of date (`flush`). The same holds on every (re)connection of the source: correctness
-never depends on a message arriving. The rules are docs/client-contract.md's (C-TRACK-*, C-SRC-*).
+never depends on a message arriving. Each source channel is a chain of its own: a server's own
+Redis channel names that server's previous event, so several channels are tracked apart. The
+rules are docs/client-contract.md's (C-TRACK-*, C-SRC-*).
 """
 
 from __future__ import annotations
@@ -36,8 +38,18 @@ class Tracker:
         self._feed = feed
         self._connected = asyncio.Event()
         self._connected_before = False
-        #: The last revision seen (0: none yet), for gap detection and Watch's resume point.
-        self.last = 0
+        #: Per chain (the Watch stream, or one Redis channel), the last revision seen on it.
+        self._last: dict[str, int] = {}
+
+    @property
+    def last(self) -> int:
+        """The last revision seen on the default chain (0: none yet), for gap detection and
+        Watch's resume point."""
+        return self._last.get("", 0)
+
+    @last.setter
+    def last(self, revision: int) -> None:
+        self._last[""] = revision
 
     def on_connected(self) -> None:
         """The source follows the changes (again). A view answered before may predate a change
@@ -59,18 +71,22 @@ class Tracker:
     async def wait_connected(self) -> None:
         await self._connected.wait()
 
-    def on_event(self, event: config_pb2.InvalidationEvent) -> None:
+    def on_event(self, event: config_pb2.InvalidationEvent, chain: str = "") -> None:
+        """Applies one event of `chain`: the Watch stream (the default chain), or the Redis
+        channel it came on, whose revisions chain apart from the other channels' (a server's
+        own channel chains that server's events, and announces that server's progress)."""
+        last = self._last.get(chain, 0)
         if is_progress(event):
-            # "The latest is R": nothing changed if this tracker is at R; if it is behind, it
+            # "The latest is R": nothing changed if this chain is at R; if it is behind, it
             # missed what came between.
-            if self.last != 0 and event.revision > self.last:
+            if last != 0 and event.revision > last:
                 self.flush()
-            self.last = max(self.last, event.revision)
+            self._last[chain] = max(last, event.revision)
             return
-        if event.revision <= self.last:
+        if event.revision <= last:
             return
-        gap = self.last != 0 and event.previous_revision != self.last
-        self.last = event.revision
+        gap = last != 0 and event.previous_revision != last
+        self._last[chain] = event.revision
         kind = _KINDS.get(event.kind)
         if gap or kind is None:
             self.flush()

@@ -7,6 +7,8 @@
  * subscription's confirmation means no later change can be missed. The service's relay
  * announces progress on the channel every 5 s: a channel silent for `silenceMs` (a hung Redis or
  * a partition closes nothing) is taken as cut, and the connection is dropped and made again.
+ * Given servers, it follows their own channels (`<channel>:<server>`) instead, each a chain of
+ * revisions of its own, where the relay announces each server's progress too.
  */
 import { fromJsonString } from "@bufbuild/protobuf";
 import { InvalidationEventSchema } from "../../gen/mcp_config/v1/config_pb.js";
@@ -15,21 +17,26 @@ import type { Tracker } from "../tracker.js";
 
 export const DEFAULT_CHANNEL = "mcp-config:invalidations";
 
-/** Applies one message of the channel; an unreadable one may hide a change, so it flushes. */
-function applyJson(text: string, tracker: Tracker): void {
+/** The global channel, or only `servers`' own channels, where each server's events go too. */
+export function channelsOf(channel: string, servers: readonly string[]): string[] {
+  return servers.length === 0 ? [channel] : [...new Set(servers)].map((server) => `${channel}:${server}`);
+}
+
+/** Applies one message of `channel`; an unreadable one may hide a change, so it flushes. */
+function applyJson(text: string, tracker: Tracker, channel: string): void {
   let event;
   try {
     event = fromJsonString(InvalidationEventSchema, text, { ignoreUnknownFields: true });
   } catch {
     return tracker.flush();
   }
-  tracker.onEvent(event);
+  tracker.onEvent(event, channel);
 }
 
-/** Subscribes until `stop` aborts; resolves once the connection is closed. */
+/** Subscribes to `channels` until `stop` aborts; resolves once the connection is closed. */
 export async function followRedis(
   url: string,
-  channel: string,
+  channels: readonly string[],
   tracker: Tracker,
   silenceMs: number,
   stop: AbortSignal,
@@ -51,7 +58,8 @@ export async function followRedis(
     silence = setTimeout(() => redis.disconnect(true), silenceMs);
   };
   redis.on("ready", () => {
-    redis.subscribe(channel).then(
+    // Resolves once every channel's subscription is confirmed.
+    redis.subscribe(...channels).then(
       () => {
         subscribed = true;
         backoff.reset();
@@ -67,9 +75,9 @@ export async function followRedis(
     if (subscribed) tracker.disconnected();
     subscribed = false;
   });
-  redis.on("message", (_channel: string, text: string) => {
+  redis.on("message", (channel: string, text: string) => {
     heard();
-    applyJson(text, tracker);
+    applyJson(text, tracker, channel);
   });
   // Connection errors are retried by the reconnection above; they are no caller's concern.
   redis.on("error", () => {});

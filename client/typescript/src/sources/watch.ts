@@ -2,6 +2,8 @@
  * Follows the service's `Watch` stream (contract C-SRC-1, C-SRC-6): from the last revision seen,
  * so a reconnection replays what it missed; `silenceMs` without a message (the service sends a
  * progress event every 5 s) is taken as a cut, since a hung service or a partition closes nothing.
+ * Given `servers`, only their events come (the service then chains `previousRevision` through
+ * the events it sends, so another server's change is no gap).
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Backoff } from "../backoff.js";
@@ -11,6 +13,7 @@ import type { ServiceClient } from "../transport.js";
 export async function followWatch(
   service: ServiceClient,
   tracker: Tracker,
+  servers: readonly string[],
   silenceMs: number,
   stop: AbortSignal,
 ): Promise<void> {
@@ -26,7 +29,7 @@ export async function followWatch(
     try {
       quiet();
       const stream = service.watch(
-        { sinceRevision: tracker.last },
+        { sinceRevision: tracker.last, servers: [...servers] },
         {
           signal: AbortSignal.any([stop, silence.signal]),
           // The response headers: the service has subscribed, no later change can be missed.
