@@ -222,10 +222,6 @@ mod tests {
         let kinds: std::collections::BTreeSet<&str> = faults.iter().map(Fault::kind).collect();
         assert_eq!(kinds.len(), 10, "{kinds:?}");
         assert!(faults.iter().all(|f| f.target != Target::Replica(2)));
-        assert!(
-            faults
-                .iter()
-                .all(|f| f.until() <= Duration::from_secs(606))
-        );
+        assert!(faults.iter().all(|f| f.until() <= Duration::from_secs(606)));
     }
 }

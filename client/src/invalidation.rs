@@ -160,9 +160,12 @@ async fn watch(
             servers: servers.clone(),
             ..Default::default()
         };
+        // Opening is bounded too: a hung service may take the request and never answer it.
         let opened = tokio::select! {
             _ = stop.cancelled() => return,
-            opened = grpc.watch(request) => opened,
+            opened = tokio::time::timeout(silence, grpc.watch(request)) => opened.unwrap_or_else(|_| {
+                Err(tonic::Status::deadline_exceeded("the Watch stream did not open in time"))
+            }),
         };
         match opened {
             Ok(stream) => {

@@ -81,7 +81,7 @@ export class Tracker {
     const kind = KINDS.get(event.kind);
     if (gap || kind === undefined) return this.flush();
     this.cache.invalidate(kind, event.orgId, event.server, event.revision);
-    this.feed.publish({ type: "changed", org: event.orgId, server: event.server, kind });
+    this.feed.publish({ type: "changed", org: event.orgId, server: event.server, kind, revision: event.revision });
   }
 
   /** Marks every view out of date and announces each as changed (C-FLUSH-1). */
@@ -90,6 +90,6 @@ export class Tracker {
   }
 
   private announce(ids: ReturnType<Cache["invalidateAll"]>): void {
-    for (const id of ids) this.feed.publish({ type: "changed", ...id });
+    for (const id of ids) this.feed.publish({ type: "changed", ...id, revision: 0n });
   }
 }

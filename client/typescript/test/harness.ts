@@ -48,7 +48,7 @@ export async function stack(extra: readonly string[] = []): Promise<Stack> {
 }
 
 /** Waits (bounded) until `wanted` is announced on `changes`, skipping other notifications. */
-export async function nextChange(changes: Subscription, wanted: Omit<Changed, "type">): Promise<void> {
+export async function nextChange(changes: Subscription, wanted: Omit<Changed, "type" | "revision">): Promise<void> {
   const found = (async () => {
     for await (const item of changes) {
       if (isChange(item, wanted)) return;
@@ -66,7 +66,7 @@ export async function nextChange(changes: Subscription, wanted: Omit<Changed, "t
   }
 }
 
-function isChange(item: Changed | Lagged, wanted: Omit<Changed, "type">): boolean {
+function isChange(item: Changed | Lagged, wanted: Omit<Changed, "type" | "revision">): boolean {
   return item.type === "changed" && item.org === wanted.org && item.server === wanted.server && item.kind === wanted.kind;
 }
 
