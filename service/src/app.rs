@@ -8,6 +8,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use fred::prelude::ClientLike;
 use mcp_config_proto::{FILE_DESCRIPTOR_SET, server::config_service_server::ConfigServiceServer};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -223,6 +224,7 @@ fn start_invalidation(
                 l2_timeout: Duration::from_millis(settings.l2_timeout_ms.max(1)),
             };
             let client = redis::client(url)?;
+            redis::check_channel(&settings.channel, client.is_clustered())?;
             let subscriber = Subscriber {
                 url: url.clone(),
                 channel: settings.channel.clone(),

@@ -1,11 +1,18 @@
 //! Redis: the shared (L2) cache of encoded views and the pub/sub transport of invalidations.
 //!
-//! L2 layout: one hash per (server, kind), `{prefix}:views:{kind}:{server}`, with one field per
+//! L2 layout: one hash per (server, kind) (its name: [`Layout::view_hash`]), with one field per
 //! org (`@` for the defaults-only view) holding the encoded response body, and a `#fence` field
 //! holding the revision of the newest change the relay applied to it. The relay drops fields and
 //! raises the fence in the same script that publishes the event; a loader writes its view only if
 //! the fence is not newer than the snapshot it read the view at. So a load that raced a change
 //! can never put a stale view back after the relay dropped it.
+//!
+//! One node, Sentinel and Cluster are all fred's to reach (the URL picks); what a Cluster
+//! changes in the names of keys and channels is in [`layout`].
+
+mod layout;
+
+pub use layout::{Layout, check_channel, server_channel};
 
 use std::{future::Future, time::Duration};
 
@@ -43,21 +50,16 @@ const RESUBSCRIBE: ExponentialBuilder = ExponentialBuilder::new()
 
 const DEFAULTS_FIELD: &str = "@";
 
-/// Drops the L2 field(s) of one event, raises the fence and publishes, atomically.
+/// Drops the L2 field(s) of one event, raises the fence and publishes, atomically. The
+/// server's channel is published with `ARGV[9]`: `SPUBLISH` on a Cluster, where the hash and
+/// that channel share one slot, `PUBLISH` elsewhere.
 const PUBLISH_SCRIPT: &str = r"
 if ARGV[1] == '1' then redis.call('DEL', KEYS[1]) else redis.call('HDEL', KEYS[1], ARGV[2]) end
 redis.call('HSET', KEYS[1], '#fence', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', ARGV[7], ARGV[8])
+redis.call(ARGV[9], ARGV[7], ARGV[8])
 return redis.call('PUBLISH', ARGV[5], ARGV[6])
 ";
-
-/// The channel of one server's events: `<channel>:<server>`. Every event goes to the global
-/// channel (what the replicas and "everything" subscribers follow) and to its server's, so a
-/// fleet of one server's MCP servers receives only that server's events.
-pub fn server_channel(channel: &str, server: &str) -> String {
-    format!("{channel}:{server}")
-}
 
 /// Stores a view unless a newer change was applied since it was read.
 const STORE_SCRIPT: &str = r"
@@ -131,10 +133,6 @@ pub fn client(url: &str) -> Result<Client, RedisError> {
     Ok(client)
 }
 
-fn hash_key(channel: &str, kind: Kind, server: &str) -> String {
-    format!("{channel}:views:{}:{server}", kind.as_str())
-}
-
 fn field(org: &str) -> &str {
     if org.is_empty() { DEFAULTS_FIELD } else { org }
 }
@@ -146,12 +144,14 @@ fn field(org: &str) -> &str {
 pub struct L2 {
     client: Client,
     settings: RedisSettings,
+    layout: Layout,
     breaker: Breaker,
 }
 
 impl L2 {
     pub fn new(client: Client, settings: RedisSettings) -> Self {
         Self {
+            layout: Layout::new(&settings.channel, client.is_clustered()),
             client,
             settings,
             breaker: breaker(),
@@ -182,7 +182,7 @@ impl L2 {
         if !self.client.is_connected() {
             return Ok(None);
         }
-        let hash = hash_key(&self.settings.channel, key.kind, key.server.as_str());
+        let hash = self.layout.view_hash(key.kind, key.server.as_str());
         self.guarded(self.client.hget(hash, field(key.scope.as_str())))
             .await
     }
@@ -194,7 +194,7 @@ impl L2 {
         body: Bytes,
         snapshot: Revision,
     ) -> Result<bool, L2Error> {
-        let hash = hash_key(&self.settings.channel, key.kind, key.server.as_str());
+        let hash = self.layout.view_hash(key.kind, key.server.as_str());
         let args: Vec<Value> = vec![
             field(key.scope.as_str()).into(),
             Value::Bytes(body),
@@ -213,11 +213,16 @@ impl L2 {
 pub struct RedisPublisher {
     client: Client,
     settings: RedisSettings,
+    layout: Layout,
 }
 
 impl RedisPublisher {
     pub fn new(client: Client, settings: RedisSettings) -> Self {
-        Self { client, settings }
+        Self {
+            layout: Layout::new(&settings.channel, client.is_clustered()),
+            client,
+            settings,
+        }
     }
 
     /// Publishes `event` on the global channel and on its server's; there, `previousRevision`
@@ -239,22 +244,23 @@ impl RedisPublisher {
             Invalidation::Server { kind, .. } => kind,
             Invalidation::All => Kind::Prompts,
         };
-        let hash = hash_key(&self.settings.channel, kind, &event.server);
+        let hash = self.layout.view_hash(kind, &event.server);
         let whole = if event.org_id.is_empty() { "1" } else { "0" };
         let args: Vec<Value> = vec![
             whole.into(),
             field(&event.org_id).into(),
             event.revision.to_string().into(),
             self.settings.l2_ttl.as_secs().max(1).to_string().into(),
-            self.settings.channel.clone().into(),
+            self.layout.channel().into(),
             event.to_json().into(),
-            server_channel(&self.settings.channel, &event.server).into(),
+            self.layout.server_channel(&event.server).into(),
             InvalidationEvent {
                 previous_revision: server_previous,
                 ..event.clone()
             }
             .to_json()
             .into(),
+            self.layout.server_publish().into(),
         ];
         let _receivers: i64 = self.client.eval(PUBLISH_SCRIPT, vec![hash], args).await?;
         Ok(())
@@ -266,8 +272,11 @@ impl RedisPublisher {
     /// [`events::progress`] event): a subscriber that hears nothing, not even this, for
     /// [`silence_bound`] is cut off, and one behind it missed a message.
     pub async fn announce_progress(&self, revision: Revision) -> Result<(), RedisError> {
-        self.announce_on(self.settings.channel.clone(), revision)
-            .await
+        let _receivers: i64 = self
+            .client
+            .publish(self.layout.channel(), events::progress(revision).to_json())
+            .await?;
+        Ok(())
     }
 
     /// [`RedisPublisher::announce_progress`] on one server's channel, at that server's last
@@ -277,15 +286,15 @@ impl RedisPublisher {
         server: &str,
         revision: Revision,
     ) -> Result<(), RedisError> {
-        self.announce_on(server_channel(&self.settings.channel, server), revision)
-            .await
-    }
-
-    async fn announce_on(&self, channel: String, revision: Revision) -> Result<(), RedisError> {
-        let _receivers: i64 = self
-            .client
-            .publish(channel, events::progress(revision).to_json())
-            .await?;
+        let (channel, progress) = (
+            self.layout.server_channel(server),
+            events::progress(revision).to_json(),
+        );
+        let _receivers: i64 = if self.layout.sharded() {
+            self.client.spublish(channel, progress).await?
+        } else {
+            self.client.publish(channel, progress).await?
+        };
         Ok(())
     }
 }
