@@ -37,7 +37,10 @@ impl Redis {
     /// Starts (again) on the same port and waits until it accepts connections.
     pub fn resume(&self) {
         let port = self.port.to_string();
-        let child = spawn(&["--port", &port, "--save", "", "--appendonly", "no"], self.port);
+        let child = spawn(
+            &["--port", &port, "--save", "", "--appendonly", "no"],
+            self.port,
+        );
         *self.child.lock().unwrap() = Some(child);
     }
 

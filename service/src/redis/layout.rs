@@ -152,7 +152,10 @@ mod tests {
     #[test]
     fn a_channel_that_would_split_a_servers_slot_is_refused_on_a_cluster_only() {
         assert!(check_channel("a}b", true).is_err());
-        assert!(check_channel("x{}y", true).is_err(), "an empty tag is no tag");
+        assert!(
+            check_channel("x{}y", true).is_err(),
+            "an empty tag is no tag"
+        );
         assert!(check_channel("a}b", false).is_ok());
     }
 }
