@@ -225,18 +225,20 @@ fn start_invalidation(
             };
             let client = redis::client(url)?;
             redis::check_channel(&settings.channel, client.is_clustered())?;
+            let l2 = L2::new(client.clone(), redis_settings.clone());
             let subscriber = Subscriber {
                 url: url.clone(),
                 channel: settings.channel.clone(),
                 bus: bus.clone(),
                 cache: cache.clone(),
                 store: store.clone(),
+                l2: l2.clone(),
                 progress_every: settings.progress_every(),
             };
             background.spawn(|stop| subscriber.run(stop));
             (
-                Channel::Redis(RedisPublisher::new(client.clone(), redis_settings.clone())),
-                Some(L2::new(client, redis_settings)),
+                Channel::Redis(RedisPublisher::new(client, redis_settings)),
+                Some(l2),
             )
         }
         None => (Channel::Local(bus.clone()), None),

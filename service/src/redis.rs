@@ -70,6 +70,14 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 ";
 
+/// Empties one hash and raises its fence to at least `ARGV[1]`.
+const RESET_SCRIPT: &str = r"
+local fence = tonumber(redis.call('HGET', KEYS[1], '#fence') or '0')
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], '#fence', tostring(math.max(fence, tonumber(ARGV[1]))))
+return redis.call('EXPIRE', KEYS[1], ARGV[2])
+";
+
 /// Connection settings shared by the clients of one process.
 #[derive(Clone, Debug)]
 pub struct RedisSettings {
@@ -208,6 +216,28 @@ impl L2 {
     }
 }
 
+impl L2 {
+    /// Empties the hashes of every server in `heads` (server, last published revision) and
+    /// raises each fence to at least that revision, so nothing older than what was published
+    /// can be read from L2 or stored again.
+    ///
+    /// For after a reconnection: the Redis answering now may be a replica promoted by a
+    /// failover, or a restart from a snapshot, either of which may lack the last drops the relay
+    /// made (replication is asynchronous), and a view they dropped would be served again.
+    /// Not under the read path's deadline and breaker: it is no read, and it must be done.
+    pub async fn reset(&self, heads: &[(String, Revision)]) -> Result<(), RedisError> {
+        let ttl = self.settings.l2_ttl.as_secs().max(1).to_string();
+        for (server, revision) in heads {
+            for kind in [Kind::Prompts, Kind::Resources] {
+                let hash = self.layout.view_hash(kind, server);
+                let args: Vec<Value> = vec![revision.to_string().into(), ttl.clone().into()];
+                let _: i64 = self.client.eval(RESET_SCRIPT, vec![hash], args).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The relay's side: drop L2, raise the fence, publish.
 #[derive(Clone)]
 pub struct RedisPublisher {
@@ -299,6 +329,15 @@ impl RedisPublisher {
     }
 }
 
+/// Why L2 could not be emptied after a resubscription.
+#[derive(Debug, thiserror::Error)]
+enum ResetError {
+    #[error("cannot list the servers to empty: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+}
+
 /// How long a subscriber waits for any message — a change or the relay's progress every
 /// `progress_every` — before it takes itself as cut off: three progress periods.
 pub fn silence_bound(progress_every: Duration) -> Duration {
@@ -308,7 +347,9 @@ pub fn silence_bound(progress_every: Duration) -> Duration {
 /// Every replica's side: events from the channel onto this process's bus.
 ///
 /// On every (re)subscription it drops the whole L1 and replays from the change log what it may
-/// have missed, so a lost message or an outage never leaves a stale entry behind for long. A
+/// have missed, so a lost message or an outage never leaves a stale entry behind for long; on a
+/// resubscription it first empties L2 ([`L2::reset`]): the Redis it reached may be another
+/// node, which lacks the last drops the relay made. A
 /// progress event ahead of the last change heard means a message was lost: the missing changes
 /// are replayed. A subscription silent for [`silence_bound`] (a frozen Redis or a partition
 /// closes nothing) is taken as cut: L1 stops keeping views until a new subscription is made.
@@ -318,6 +359,8 @@ pub struct Subscriber {
     pub bus: Bus,
     pub cache: ViewCache,
     pub store: Store,
+    /// The L2 this process reads, emptied on a resubscription.
+    pub l2: L2,
     /// How often the relay announces progress on the channel.
     pub progress_every: Duration,
 }
@@ -354,6 +397,12 @@ impl Subscriber {
             if let Err(e) = subscribed {
                 let wait = retries.next().unwrap_or(Duration::from_secs(2));
                 tracing::warn!(error = %e, retry_in = ?wait, "cannot subscribe to Redis");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if subscribed_before && let Err(e) = self.reset_l2().await {
+                let wait = retries.next().unwrap_or(Duration::from_secs(2));
+                tracing::warn!(error = %e, retry_in = ?wait, "cannot empty L2 after resubscribing");
                 tokio::time::sleep(wait).await;
                 continue;
             }
@@ -398,6 +447,13 @@ impl Subscriber {
             self.cache.set_following(false).await;
         }
         let _ = client.quit().await;
+    }
+
+    /// [`L2::reset`] for every server with a published change: the changes a lost drop
+    /// belonged to are in the change log.
+    async fn reset_l2(&self) -> Result<(), ResetError> {
+        let heads = self.store.latest_published_by_server().await?;
+        Ok(self.l2.reset(&heads).await?)
     }
 
     /// Drops all of L1 and puts every change after `last_seen` on the bus; returns the newest

@@ -19,6 +19,7 @@ use mcp_config_proto::v1::WatchRequest;
 use mcp_config_tests::{
     eventually,
     postgres::Postgres,
+    redis::Redis,
     redis_cluster::RedisCluster,
     redis_sentinel::RedisSentinel,
     service::{EXAMPLE_BUNDLE, Service, next_event, prompts, settings, settings_with, sqlite_url},
@@ -114,9 +115,7 @@ async fn client_text(client: &ConfigClient) -> Option<String> {
     view.stale.is_none().then(|| review_pr(view.items.iter()))
 }
 
-fn review_pr<'a>(
-    mut prompts: impl Iterator<Item = &'a mcp_config_proto::v1::Prompt>,
-) -> String {
+fn review_pr<'a>(mut prompts: impl Iterator<Item = &'a mcp_config_proto::v1::Prompt>) -> String {
     prompts
         .find(|p| p.name == "review-pr")
         .map(|p| p.messages[0].text.clone())
@@ -176,8 +175,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 #[tokio::test]
-async fn on_a_cluster_views_are_cached_in_their_servers_slot_and_changes_reach_shard_subscribers()
-{
+async fn on_a_cluster_views_are_cached_in_their_servers_slot_and_changes_reach_shard_subscribers() {
     let cluster = tokio::task::spawn_blocking(RedisCluster::start)
         .await
         .unwrap();
@@ -221,7 +219,10 @@ async fn on_a_cluster_views_are_cached_in_their_servers_slot_and_changes_reach_s
         shard_subscribers(&cluster, GITHUB_CHANNEL).await >= 2
     })
     .await;
-    assert!(subscribed, "the client never subscribed to github's shard channel");
+    assert!(
+        subscribed,
+        "the client never subscribed to github's shard channel"
+    );
 
     let written = put_prompt(&service, "acme", "review-pr", "Acme reviews, sharded").await;
     assert_eq!(written.status(), 200);
@@ -298,8 +299,12 @@ async fn a_sentinel_failover_during_writes_loses_no_event_and_readers_keep_answe
     let (reads, failures) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut readers = Vec::new();
     for through_client in [true, false] {
-        let (client, stop, reads, failures) =
-            (client.clone(), stop.clone(), reads.clone(), failures.clone());
+        let (client, stop, reads, failures) = (
+            client.clone(),
+            stop.clone(),
+            reads.clone(),
+            failures.clone(),
+        );
         let mut grpc = reader.grpc().await;
         let mut pace = tokio::time::interval(Duration::from_millis(10));
         readers.push(tokio::spawn(async move {
@@ -345,6 +350,10 @@ async fn a_sentinel_failover_during_writes_loses_no_event_and_readers_keep_answe
     assert_eq!(
         blocking(&group, |group| group.current_master_port()).await,
         Some(group.replica_port())
+    );
+    assert!(
+        written > 10,
+        "no write fell between the kill and the failover"
     );
     for _ in 0..10 {
         write(&mut written).await;
@@ -399,3 +408,66 @@ async fn a_sentinel_failover_during_writes_loses_no_event_and_readers_keep_answe
     );
 }
 
+#[tokio::test]
+async fn after_a_reconnection_l2_serves_no_view_the_old_master_had_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start();
+    let service = Service::chatty_example(&dir, &redis).await;
+    let hash = "mcp-config:invalidations:views:PROMPTS:github";
+    let l2 =
+        fred::prelude::Builder::from_config(fred::prelude::Config::from_url(&redis.url()).unwrap())
+            .build()
+            .unwrap();
+    l2.init().await.unwrap();
+    assert!(served_text(&service).await.contains("Acme's checklist"));
+    let cached = eventually(WAIT, || async {
+        l2.hexists::<bool, _, _>(hash, "acme").await.unwrap()
+    })
+    .await;
+    assert!(cached, "the view is not in L2");
+    let old_view: bytes::Bytes = l2.hget(hash, "acme").await.unwrap();
+    let old_fence: String = l2.hget(hash, "#fence").await.unwrap();
+
+    let written = put_prompt(
+        &service,
+        "acme",
+        "review-pr",
+        "Acme reviews, after the failover",
+    )
+    .await;
+    assert_eq!(written.status(), 200);
+    service.wait_until_published().await;
+    let latest = service.latest_revision().await.unwrap();
+    // What a promoted replica that missed the relay's last drop holds: the old view under the
+    // old fence.
+    let _: i64 = l2
+        .hset(
+            hash,
+            vec![
+                ("acme", fred::types::Value::Bytes(old_view)),
+                ("#fence", old_fence.into()),
+            ],
+        )
+        .await
+        .unwrap();
+    // The subscriber's connection drops, as every connection does in a failover.
+    let killed = std::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &redis.port().to_string()])
+        .args(["client", "kill", "type", "pubsub"])
+        .output()
+        .unwrap();
+    assert!(killed.status.success());
+
+    assert!(
+        eventually(WAIT, || async {
+            served_text(&service).await == "Acme reviews, after the failover"
+        })
+        .await,
+        "the view the old master had dropped is served again"
+    );
+    let fence: String = l2.hget(hash, "#fence").await.unwrap();
+    assert!(
+        fence.parse::<u64>().unwrap() >= latest,
+        "the fence is back up"
+    );
+}
