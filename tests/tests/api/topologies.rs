@@ -22,7 +22,7 @@ use mcp_config_tests::{
     redis::Redis,
     redis_cluster::RedisCluster,
     redis_sentinel::RedisSentinel,
-    service::{EXAMPLE_BUNDLE, Service, next_event, prompts, settings, settings_with, sqlite_url},
+    service::{EXAMPLE_BUNDLE, Service, next_event, prompts, settings_with, sqlite_url},
 };
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -34,10 +34,11 @@ const WAIT: Duration = Duration::from_secs(60);
 const CHANNEL: &str = "mcp-config:invalidations";
 const GITHUB_CHANNEL: &str = "mcp-config:invalidations:github";
 
-/// Change events heard on one channel by a plain subscriber that resubscribes after a
-/// reconnection (progress announcements left out).
+/// Events heard on one channel by a plain subscriber that resubscribes after a reconnection:
+/// changes, and the relay's progress announcements apart.
 struct Heard {
     events: Arc<Mutex<Vec<Value>>>,
+    progress: Arc<Mutex<Vec<Value>>>,
     _client: SubscriberClient,
 }
 
@@ -51,14 +52,17 @@ impl Heard {
         client.init().await.unwrap();
         client.manage_subscriptions();
         let events = Arc::new(Mutex::new(Vec::new()));
+        let progress = Arc::new(Mutex::new(Vec::new()));
         let mut rx = client.message_rx();
-        let sink = events.clone();
+        let (changes_sink, progress_sink) = (events.clone(), progress.clone());
         tokio::spawn(async move {
             while let Ok(message) = rx.recv().await {
                 let text: String = message.value.convert().unwrap();
                 let event: Value = serde_json::from_str(&text).unwrap();
                 if event["server"].as_str().is_some_and(|s| !s.is_empty()) {
-                    sink.lock().await.push(event);
+                    changes_sink.lock().await.push(event);
+                } else {
+                    progress_sink.lock().await.push(event);
                 }
             }
         });
@@ -69,6 +73,7 @@ impl Heard {
         }
         Self {
             events,
+            progress,
             _client: client,
         }
     }
@@ -180,7 +185,12 @@ async fn on_a_cluster_views_are_cached_in_their_servers_slot_and_changes_reach_s
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(settings(&sqlite_url(dir.path()), Some(&cluster.url()))).await;
+    let service = Service::start(settings_with(
+        &sqlite_url(dir.path()),
+        Some(&cluster.url()),
+        &["--watch-progress-secs=1"],
+    ))
+    .await;
     service.import(EXAMPLE_BUNDLE).await;
     service.wait_until_published().await;
 
@@ -259,6 +269,18 @@ async fn on_a_cluster_views_are_cached_in_their_servers_slot_and_changes_reach_s
         "the publish script raised the fence of github's hash"
     );
     assert_eq!(served_text(&service).await, "Acme reviews, sharded");
+
+    // The relay's progress on github's channel is sharded too, at github's last revision.
+    let announced = eventually(WAIT, || async {
+        sharded
+            .progress
+            .lock()
+            .await
+            .iter()
+            .any(|p| p["revision"].as_str() == Some(revision.to_string().as_str()))
+    })
+    .await;
+    assert!(announced, "no progress on github's shard channel");
 }
 
 #[tokio::test]
