@@ -214,9 +214,7 @@ impl L2 {
             .await?;
         Ok(stored == 1)
     }
-}
 
-impl L2 {
     /// Empties the hashes of every server in `heads` (server, last published revision) and
     /// raises each fence to at least that revision, so nothing older than what was published
     /// can be read from L2 or stored again.
