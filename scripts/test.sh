@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# The Cluster and Sentinel harness joins and inspects its servers with redis-cli.
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here).

@@ -5,7 +5,10 @@
 use std::{sync::Arc, time::Duration};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
+use fred::{
+    clients::SubscriberClient,
+    prelude::{ClientLike, EventInterface, PubsubInterface},
+};
 use futures::StreamExt;
 use mcp_config_proto::v1::{self, InvalidationEvent, WatchRequest};
 use tokio::sync::broadcast;
@@ -45,9 +48,9 @@ pub(crate) fn spawn(client: &ConfigClient) {
         Source::Redis { url, channel } => {
             // A server's own channel carries only its events (gap-free by its own chain).
             let channels = if servers.is_empty() {
-                vec![channel]
+                Channels::Global(channel)
             } else {
-                servers.iter().map(|s| format!("{channel}:{s}")).collect()
+                Channels::Servers(servers.iter().map(|s| format!("{channel}:{s}")).collect())
             };
             tokio::spawn(redis(url, channels, tracker, silence, stop));
         }
@@ -210,19 +213,51 @@ async fn watch(
     }
 }
 
+/// The Redis channels a client follows.
+enum Channels {
+    /// The global one: every event, classic pub/sub on every topology.
+    Global(String),
+    /// Some servers' own: classic pub/sub on one node or behind Sentinel, sharded
+    /// (`SSUBSCRIBE`) on a Cluster, where the service `SPUBLISH`es them.
+    Servers(Vec<String>),
+}
+
+impl Channels {
+    fn names(&self) -> Vec<String> {
+        match self {
+            Channels::Global(channel) => vec![channel.clone()],
+            Channels::Servers(channels) => channels.clone(),
+        }
+    }
+
+    async fn subscribe(&self, subscriber: &SubscriberClient) -> Result<(), fred::error::Error> {
+        match self {
+            Channels::Servers(channels) if subscriber.is_clustered() => {
+                // One command each: every channel may live on another shard.
+                for channel in channels {
+                    subscriber.ssubscribe(channel.as_str()).await?;
+                }
+                Ok(())
+            }
+            _ => subscriber.subscribe(self.names()).await,
+        }
+    }
+}
+
 /// Follows `channels` (the global one, or some servers' own): each has its own chain of
 /// revisions, so each has its own tracker; connections and flushes concern every view, so the
 /// first tracker reports them.
 async fn redis(
     url: String,
-    channels: Vec<String>,
+    channels: Channels,
     tracker: Tracker,
     silence: Duration,
     stop: CancellationToken,
 ) {
     let mut trackers: Vec<(String, Tracker)> = channels
-        .iter()
-        .map(|channel| (channel.clone(), tracker.sibling()))
+        .names()
+        .into_iter()
+        .map(|channel| (channel, tracker.sibling()))
         .collect();
     let subscriber = match fred::prelude::Config::from_url(&url).and_then(|config| {
         let mut builder = fred::prelude::Builder::from_config(config);
@@ -246,7 +281,7 @@ async fn redis(
             _ = stop.cancelled() => break,
             subscribed = tokio::time::timeout(silence, async {
                 subscriber.wait_for_connect().await?;
-                subscriber.subscribe(channels.clone()).await
+                channels.subscribe(&subscriber).await
             }) => subscribed,
         };
         if !matches!(subscribed, Ok(Ok(()))) {

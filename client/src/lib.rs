@@ -65,7 +65,9 @@ const BEHIND_BACKOFF: Duration = Duration::from_millis(50);
 pub enum Source {
     /// The service's `Watch` stream (works without Redis).
     Watch,
-    /// The Redis channel the service publishes on.
+    /// The Redis channel the service publishes on. `url` picks the topology as fred reads it:
+    /// `redis://host:port` (one node), `redis-sentinel://sentinel:port?sentinelServiceName=…`,
+    /// `redis-cluster://node:port?node=other:port`.
     Redis { url: String, channel: String },
     /// None: views are revalidated when older than [`ClientConfig::revalidate_after`] only.
     None,
@@ -92,8 +94,8 @@ pub struct ClientConfig {
     pub silence: Duration,
     /// The MCP servers whose views this process reads (`github`, …); empty: every server.
     /// Invalidations of other servers are then never received: the Watch stream is filtered,
-    /// and the Redis source subscribes to these servers' own channels (`<channel>:<server>`)
-    /// instead of the global one.
+    /// and the Redis source subscribes to these servers' own channels (`<channel>:<server>`,
+    /// sharded on a Redis Cluster: `SSUBSCRIBE`) instead of the global one.
     pub servers: Vec<String>,
 }
 

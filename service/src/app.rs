@@ -8,6 +8,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use fred::prelude::ClientLike;
 use mcp_config_proto::{FILE_DESCRIPTOR_SET, server::config_service_server::ConfigServiceServer};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -223,18 +224,21 @@ fn start_invalidation(
                 l2_timeout: Duration::from_millis(settings.l2_timeout_ms.max(1)),
             };
             let client = redis::client(url)?;
+            redis::check_channel(&settings.channel, client.is_clustered())?;
+            let l2 = L2::new(client.clone(), redis_settings.clone());
             let subscriber = Subscriber {
                 url: url.clone(),
                 channel: settings.channel.clone(),
                 bus: bus.clone(),
                 cache: cache.clone(),
                 store: store.clone(),
+                l2: l2.clone(),
                 progress_every: settings.progress_every(),
             };
             background.spawn(|stop| subscriber.run(stop));
             (
-                Channel::Redis(RedisPublisher::new(client.clone(), redis_settings.clone())),
-                Some(L2::new(client, redis_settings)),
+                Channel::Redis(RedisPublisher::new(client, redis_settings)),
+                Some(l2),
             )
         }
         None => (Channel::Local(bus.clone()), None),

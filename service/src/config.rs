@@ -52,8 +52,9 @@ pub struct Settings {
     )]
     pub database_url: String,
 
-    /// Redis URL (`redis://HOST:PORT`, `redis-sentinel://…`, `redis-cluster://…`) for the shared
-    /// L2 cache and pub/sub invalidations. Unset: in-process invalidation only.
+    /// Redis URL for the shared L2 cache and pub/sub invalidations: `redis://HOST:PORT`,
+    /// `redis-sentinel://SENTINEL:PORT?sentinelServiceName=NAME&node=SENTINEL2:PORT`, or
+    /// `redis-cluster://NODE:PORT?node=NODE2:PORT`. Unset: in-process invalidation only.
     #[arg(long, env = "MCP_CONFIG_REDIS_URL")]
     pub redis_url: Option<String>,
 

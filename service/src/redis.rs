@@ -1,11 +1,18 @@
 //! Redis: the shared (L2) cache of encoded views and the pub/sub transport of invalidations.
 //!
-//! L2 layout: one hash per (server, kind), `{prefix}:views:{kind}:{server}`, with one field per
+//! L2 layout: one hash per (server, kind) (its name: [`Layout::view_hash`]), with one field per
 //! org (`@` for the defaults-only view) holding the encoded response body, and a `#fence` field
 //! holding the revision of the newest change the relay applied to it. The relay drops fields and
 //! raises the fence in the same script that publishes the event; a loader writes its view only if
 //! the fence is not newer than the snapshot it read the view at. So a load that raced a change
 //! can never put a stale view back after the relay dropped it.
+//!
+//! One node, Sentinel and Cluster are all fred's to reach (the URL picks); what a Cluster
+//! changes in the names of keys and channels is in [`layout`].
+
+mod layout;
+
+pub use layout::{Layout, check_channel, server_channel};
 
 use std::{future::Future, time::Duration};
 
@@ -48,23 +55,18 @@ const DEFAULTS_FIELD: &str = "@";
 /// marks a change published, so a leader that lost its lock between the two (or whose publish
 /// was held up on a slow link while another replica took over) hands the same event, or an
 /// older one, to Redis again: the fence, raised by every publish of the view, turns that into
-/// nothing, and each revision reaches subscribers once, in order.
+/// nothing, and each revision reaches subscribers once, in order. The server's channel is
+/// published with `ARGV[9]`: `SPUBLISH` on a Cluster, where the hash and that channel share one
+/// slot, `PUBLISH` elsewhere.
 const PUBLISH_SCRIPT: &str = r"
 local fence = redis.call('HGET', KEYS[1], '#fence')
 if fence and tonumber(fence) >= tonumber(ARGV[3]) then return -1 end
 if ARGV[1] == '1' then redis.call('DEL', KEYS[1]) else redis.call('HDEL', KEYS[1], ARGV[2]) end
 redis.call('HSET', KEYS[1], '#fence', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', ARGV[7], ARGV[8])
+redis.call(ARGV[9], ARGV[7], ARGV[8])
 return redis.call('PUBLISH', ARGV[5], ARGV[6])
 ";
-
-/// The channel of one server's events: `<channel>:<server>`. Every event goes to the global
-/// channel (what the replicas and "everything" subscribers follow) and to its server's, so a
-/// fleet of one server's MCP servers receives only that server's events.
-pub fn server_channel(channel: &str, server: &str) -> String {
-    format!("{channel}:{server}")
-}
 
 /// Stores a view unless a newer change was applied since it was read.
 const STORE_SCRIPT: &str = r"
@@ -73,6 +75,14 @@ if fence and tonumber(fence) > tonumber(ARGV[3]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
+";
+
+/// Empties one hash and raises its fence to at least `ARGV[1]`.
+const RESET_SCRIPT: &str = r"
+local fence = tonumber(redis.call('HGET', KEYS[1], '#fence') or '0')
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], '#fence', tostring(math.max(fence, tonumber(ARGV[1]))))
+return redis.call('EXPIRE', KEYS[1], ARGV[2])
 ";
 
 /// Connection settings shared by the clients of one process.
@@ -138,10 +148,6 @@ pub fn client(url: &str) -> Result<Client, RedisError> {
     Ok(client)
 }
 
-fn hash_key(channel: &str, kind: Kind, server: &str) -> String {
-    format!("{channel}:views:{}:{server}", kind.as_str())
-}
-
 fn field(org: &str) -> &str {
     if org.is_empty() { DEFAULTS_FIELD } else { org }
 }
@@ -153,12 +159,14 @@ fn field(org: &str) -> &str {
 pub struct L2 {
     client: Client,
     settings: RedisSettings,
+    layout: Layout,
     breaker: Breaker,
 }
 
 impl L2 {
     pub fn new(client: Client, settings: RedisSettings) -> Self {
         Self {
+            layout: Layout::new(&settings.channel, client.is_clustered()),
             client,
             settings,
             breaker: breaker(),
@@ -189,7 +197,7 @@ impl L2 {
         if !self.client.is_connected() {
             return Ok(None);
         }
-        let hash = hash_key(&self.settings.channel, key.kind, key.server.as_str());
+        let hash = self.layout.view_hash(key.kind, key.server.as_str());
         self.guarded(self.client.hget(hash, field(key.scope.as_str())))
             .await
     }
@@ -201,7 +209,7 @@ impl L2 {
         body: Bytes,
         snapshot: Revision,
     ) -> Result<bool, L2Error> {
-        let hash = hash_key(&self.settings.channel, key.kind, key.server.as_str());
+        let hash = self.layout.view_hash(key.kind, key.server.as_str());
         let args: Vec<Value> = vec![
             field(key.scope.as_str()).into(),
             Value::Bytes(body),
@@ -213,6 +221,26 @@ impl L2 {
             .await?;
         Ok(stored == 1)
     }
+
+    /// Empties the hashes of every server in `heads` (server, last published revision) and
+    /// raises each fence to at least that revision, so nothing older than what was published
+    /// can be read from L2 or stored again.
+    ///
+    /// For after a reconnection: the Redis answering now may be a replica promoted by a
+    /// failover, or a restart from a snapshot, either of which may lack the last drops the relay
+    /// made (replication is asynchronous), and a view they dropped would be served again.
+    /// Not under the read path's deadline and breaker: it is no read, and it must be done.
+    pub async fn reset(&self, heads: &[(String, Revision)]) -> Result<(), RedisError> {
+        let ttl = self.settings.l2_ttl.as_secs().max(1).to_string();
+        for (server, revision) in heads {
+            for kind in [Kind::Prompts, Kind::Resources] {
+                let hash = self.layout.view_hash(kind, server);
+                let args: Vec<Value> = vec![revision.to_string().into(), ttl.clone().into()];
+                let _: i64 = self.client.eval(RESET_SCRIPT, vec![hash], args).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The relay's side: drop L2, raise the fence, publish.
@@ -220,11 +248,16 @@ impl L2 {
 pub struct RedisPublisher {
     client: Client,
     settings: RedisSettings,
+    layout: Layout,
 }
 
 impl RedisPublisher {
     pub fn new(client: Client, settings: RedisSettings) -> Self {
-        Self { client, settings }
+        Self {
+            layout: Layout::new(&settings.channel, client.is_clustered()),
+            client,
+            settings,
+        }
     }
 
     /// Publishes `event` on the global channel and on its server's; there, `previousRevision`
@@ -246,22 +279,23 @@ impl RedisPublisher {
             Invalidation::Server { kind, .. } => kind,
             Invalidation::All => Kind::Prompts,
         };
-        let hash = hash_key(&self.settings.channel, kind, &event.server);
+        let hash = self.layout.view_hash(kind, &event.server);
         let whole = if event.org_id.is_empty() { "1" } else { "0" };
         let args: Vec<Value> = vec![
             whole.into(),
             field(&event.org_id).into(),
             event.revision.to_string().into(),
             self.settings.l2_ttl.as_secs().max(1).to_string().into(),
-            self.settings.channel.clone().into(),
+            self.layout.channel().into(),
             event.to_json().into(),
-            server_channel(&self.settings.channel, &event.server).into(),
+            self.layout.server_channel(&event.server).into(),
             InvalidationEvent {
                 previous_revision: server_previous,
                 ..event.clone()
             }
             .to_json()
             .into(),
+            self.layout.server_publish().into(),
         ];
         let receivers: i64 = self.client.eval(PUBLISH_SCRIPT, vec![hash], args).await?;
         if receivers < 0 {
@@ -276,8 +310,11 @@ impl RedisPublisher {
     /// [`events::progress`] event): a subscriber that hears nothing, not even this, for
     /// [`silence_bound`] is cut off, and one behind it missed a message.
     pub async fn announce_progress(&self, revision: Revision) -> Result<(), RedisError> {
-        self.announce_on(self.settings.channel.clone(), revision)
-            .await
+        let _receivers: i64 = self
+            .client
+            .publish(self.layout.channel(), events::progress(revision).to_json())
+            .await?;
+        Ok(())
     }
 
     /// [`RedisPublisher::announce_progress`] on one server's channel, at that server's last
@@ -287,17 +324,26 @@ impl RedisPublisher {
         server: &str,
         revision: Revision,
     ) -> Result<(), RedisError> {
-        self.announce_on(server_channel(&self.settings.channel, server), revision)
-            .await
-    }
-
-    async fn announce_on(&self, channel: String, revision: Revision) -> Result<(), RedisError> {
-        let _receivers: i64 = self
-            .client
-            .publish(channel, events::progress(revision).to_json())
-            .await?;
+        let (channel, progress) = (
+            self.layout.server_channel(server),
+            events::progress(revision).to_json(),
+        );
+        let _receivers: i64 = if self.layout.sharded() {
+            self.client.spublish(channel, progress).await?
+        } else {
+            self.client.publish(channel, progress).await?
+        };
         Ok(())
     }
+}
+
+/// Why L2 could not be emptied after a resubscription.
+#[derive(Debug, thiserror::Error)]
+enum ResetError {
+    #[error("cannot list the servers to empty: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Redis(#[from] RedisError),
 }
 
 /// How long a subscriber waits for any message — a change or the relay's progress every
@@ -309,7 +355,9 @@ pub fn silence_bound(progress_every: Duration) -> Duration {
 /// Every replica's side: events from the channel onto this process's bus.
 ///
 /// On every (re)subscription it drops the whole L1 and replays from the change log what it may
-/// have missed, so a lost message or an outage never leaves a stale entry behind for long. A
+/// have missed, so a lost message or an outage never leaves a stale entry behind for long; on a
+/// resubscription it first empties L2 ([`L2::reset`]): the Redis it reached may be another
+/// node, which lacks the last drops the relay made. A
 /// progress event ahead of the last change heard means a message was lost: the missing changes
 /// are replayed. A subscription silent for [`silence_bound`] (a frozen Redis or a partition
 /// closes nothing) is taken as cut: L1 stops keeping views until a new subscription is made.
@@ -319,6 +367,8 @@ pub struct Subscriber {
     pub bus: Bus,
     pub cache: ViewCache,
     pub store: Store,
+    /// The L2 this process reads, emptied on a resubscription.
+    pub l2: L2,
     /// How often the relay announces progress on the channel.
     pub progress_every: Duration,
 }
@@ -355,6 +405,12 @@ impl Subscriber {
             if let Err(e) = subscribed {
                 let wait = retries.next().unwrap_or(Duration::from_secs(2));
                 tracing::warn!(error = %e, retry_in = ?wait, "cannot subscribe to Redis");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if subscribed_before && let Err(e) = self.reset_l2().await {
+                let wait = retries.next().unwrap_or(Duration::from_secs(2));
+                tracing::warn!(error = %e, retry_in = ?wait, "cannot empty L2 after resubscribing");
                 tokio::time::sleep(wait).await;
                 continue;
             }
@@ -399,6 +455,13 @@ impl Subscriber {
             self.cache.set_following(false).await;
         }
         let _ = client.quit().await;
+    }
+
+    /// [`L2::reset`] for every server with a published change: the changes a lost drop
+    /// belonged to are in the change log.
+    async fn reset_l2(&self) -> Result<(), ResetError> {
+        let heads = self.store.latest_published_by_server().await?;
+        Ok(self.l2.reset(&heads).await?)
     }
 
     /// Drops all of L1 and puts every change after `last_seen` on the bus; returns the newest

@@ -1,4 +1,5 @@
-//! The test harness: throwaway PostgreSQL and Redis servers, and the real service on free ports.
+//! The test harness: throwaway PostgreSQL and Redis servers (one node, a Cluster, a Sentinel
+//! group), and the real service on free ports.
 //!
 //! Every server is started by the test that uses it, on a free port, with its data in a temp
 //! dir, and stopped when its guard drops (also when the test panics). Nothing here touches a
@@ -9,6 +10,8 @@ pub mod postgres;
 pub mod proxy;
 pub mod raw;
 pub mod redis;
+pub mod redis_cluster;
+pub mod redis_sentinel;
 pub mod service;
 pub mod tokens;
 

@@ -36,31 +36,12 @@ impl Redis {
 
     /// Starts (again) on the same port and waits until it accepts connections.
     pub fn resume(&self) {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (see .ci/run)");
+        let port = self.port.to_string();
+        let child = spawn(
+            &["--port", &port, "--save", "", "--appendonly", "no"],
+            self.port,
+        );
         *self.child.lock().unwrap() = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     /// Freezes the server (SIGSTOP): connections stay open and nothing answers, as in a
@@ -99,5 +80,46 @@ impl Redis {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Starts `redis-server` with `args` (on loopback only), and waits until `port` accepts
+/// connections.
+pub(crate) fn spawn(args: &[&str], port: u16) -> Child {
+    let child = Command::new("redis-server")
+        .args(args)
+        .args(["--bind", "127.0.0.1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (see .ci/run)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// What `redis-cli -p <port> <command…>` prints; empty if it cannot run or connect.
+pub(crate) fn cli(port: u16, command: &[&str]) -> String {
+    Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(command)
+        .stderr(Stdio::null())
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Polls `check` every 50 ms until it holds; panics with `what` after `timeout`.
+pub(crate) fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what} within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -20,4 +20,5 @@ mod propagation;
 mod read_path;
 mod store_suite;
 mod tls;
+mod topologies;
 mod ui;
