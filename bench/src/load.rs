@@ -222,14 +222,31 @@ impl RawGetPrompts {
     }
 }
 
+/// Which org's view each request asks for.
+#[derive(Debug, Clone, Copy)]
+pub enum Orgs<'a> {
+    /// Always this one (every request a cache hit once warm).
+    One(&'a str),
+    /// `org1` … `org{views}`, Zipf-distributed with this exponent: `org1` the most asked.
+    Zipf { views: usize, exponent: f64 },
+}
+
 /// `GetPrompts` against a gRPC target, over `connections` connections.
 pub async fn grpc(
     addr: &str,
     server: &str,
-    org: &str,
+    orgs: Orgs<'_>,
     connections: usize,
     shape: Shape,
 ) -> anyhow::Result<Stats> {
+    let org = match orgs {
+        Orgs::One(org) => org.to_owned(),
+        Orgs::Zipf { .. } => "org1".to_owned(),
+    };
+    let zipf = match orgs {
+        Orgs::One(_) => None,
+        Orgs::Zipf { views, exponent } => Some(rand_distr::Zipf::new(views as f64, exponent)?),
+    };
     let mut channels = Vec::with_capacity(connections);
     for _ in 0..connections.max(1) {
         channels.push(
@@ -239,7 +256,7 @@ pub async fn grpc(
         );
     }
     let request = GetPromptsRequest {
-        org_id: org.into(),
+        org_id: org,
         server: server.into(),
         ..Default::default()
     };
@@ -265,7 +282,11 @@ pub async fn grpc(
     );
     Ok(drive(shape, move |n| {
         let mut client = clients[n % clients.len()].clone();
-        let request = request.clone();
+        let mut request = request.clone();
+        if let Some(zipf) = &zipf {
+            let rank: f64 = rand::Rng::sample(&mut rand::rng(), zipf);
+            request.org_id = format!("org{}", rank as u64);
+        }
         async move {
             client.call(request).await.map_err(|_| ())?;
             Ok(size)

@@ -6,6 +6,7 @@
 
 mod clients;
 mod fixture;
+mod growth;
 mod load;
 mod mcp;
 mod report;
@@ -68,6 +69,14 @@ enum Cmd {
         /// Offered requests per second; unset = as fast as the target answers.
         #[arg(long)]
         rate: Option<f64>,
+        /// The server whose views are asked for (default: the size's fixture server).
+        #[arg(long)]
+        server: Option<String>,
+        /// Ask for `org1` … `org{views}`, Zipf-distributed with `--zipf` as exponent.
+        #[arg(long, requires = "zipf")]
+        views: Option<usize>,
+        #[arg(long)]
+        zipf: Option<f64>,
     },
     /// Drive Redis `GET` of the same bytes; prints the stats as JSON.
     RedisGet {
@@ -122,6 +131,9 @@ enum Scenario {
     Ui,
     Fanout,
     Clients,
+    Zipf,
+    Startup,
+    Writes,
 }
 
 #[tokio::main]
@@ -140,20 +152,21 @@ async fn main() -> anyhow::Result<()> {
             connections,
             seconds,
             rate,
+            server,
+            views,
+            zipf,
         } => {
             let shape = Shape {
                 concurrency,
                 duration: Duration::from_secs_f64(seconds),
                 rate,
             };
-            let stats = load::grpc(
-                &addr,
-                &fixture::server_of(&size),
-                fixture::ORG,
-                connections,
-                shape,
-            )
-            .await?;
+            let orgs = match (views, zipf) {
+                (Some(views), Some(exponent)) => load::Orgs::Zipf { views, exponent },
+                _ => load::Orgs::One(fixture::ORG),
+            };
+            let server = server.unwrap_or_else(|| fixture::server_of(&size));
+            let stats = load::grpc(&addr, &server, orgs, connections, shape).await?;
             println!("{}", serde_json::to_string(&stats)?);
             Ok(())
         }
@@ -274,7 +287,7 @@ fn serve(
     Ok((served, addr))
 }
 
-fn run_json(core: Option<usize>, args: &[String]) -> anyhow::Result<Stats> {
+pub(crate) fn run_json(core: Option<usize>, args: &[String]) -> anyhow::Result<Stats> {
     let output = command(core, args)?.output()?;
     anyhow::ensure!(
         output.status.success(),
@@ -297,7 +310,7 @@ fn median_by(mut runs: Vec<Stats>, figure: impl Fn(&Stats) -> f64) -> Stats {
     runs.swap_remove(runs.len() / 2)
 }
 
-fn load_args(addr: &str, size: &str, seconds: f64, rate: Option<f64>) -> Vec<String> {
+pub(crate) fn load_args(addr: &str, size: &str, seconds: f64, rate: Option<f64>) -> Vec<String> {
     let mut args: Vec<String> = [
         "load",
         "--addr",
@@ -440,6 +453,25 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
     if wanted(Scenario::Clients) {
         eprintln!("reads through the Rust client");
         report.clients(clients::reads(smoke).await?);
+    }
+    let plots = out
+        .parent()
+        .map_or_else(|| PathBuf::from("bench"), |dir| dir.join("bench"));
+    if wanted(Scenario::Zipf) {
+        eprintln!("working set larger than L1 (Zipf)");
+        let points = growth::zipf(smoke, &pg, &redis, cores).await?;
+        growth::plot_zipf(&points, &plots.join("zipf.svg"))?;
+        report.zipf(&points);
+    }
+    if wanted(Scenario::Startup) {
+        eprintln!("start-up with many orgs");
+        let points = growth::startup(smoke, &pg, server_core).await?;
+        growth::plot_startup(&points, &plots.join("startup.svg"))?;
+        report.startup(&points);
+    }
+    if wanted(Scenario::Writes) {
+        eprintln!("write throughput");
+        report.writes(&growth::writes(smoke, &pg, &redis, cores).await?);
     }
     if wanted(Scenario::Ui) {
         eprintln!("web UI pages");

@@ -14,6 +14,8 @@ pub struct Report {
     latency: Vec<String>,
     misc: Vec<String>,
     propagation: Vec<String>,
+    /// "How cost grows": whole blocks (tables, plots).
+    growth: Vec<String>,
 }
 
 fn machine() -> String {
@@ -67,6 +69,7 @@ impl Report {
             latency: vec![],
             misc: vec![],
             propagation: vec![],
+            growth: vec![],
         }
     }
 
@@ -266,6 +269,104 @@ impl Report {
         ));
     }
 
+    pub fn zipf(&mut self, points: &[crate::growth::ZipfPoint]) {
+        let mut block = String::from(
+            "### A working set larger than L1: Zipf-distributed requests\n\n\
+             Requests for `org1`…`orgN` (one ~1 KB view each), Zipf-distributed with exponent s, \
+             64 in flight; each setting against its own all-hit baseline (every request for one \
+             view) on the same service. Target: s = 1.0 over 100,000 views with a 64 MiB L1 at \
+             ≥ 0.8× the all-hit throughput. Plot: [`bench/zipf.svg`](bench/zipf.svg).\n\n\
+             | L1 budget | L2 | requests | req/s | × all-hit | p99 | L1 hit ratio | L2 hit ratio (of L1 misses) |\n\
+             |---|---|---|---|---|---|---|---|\n",
+        );
+        for point in points {
+            let baseline = points
+                .iter()
+                .find(|p| {
+                    p.budget_mib == point.budget_mib && p.l2 == point.l2 && p.exponent.is_none()
+                })
+                .map_or(0.0, |p| p.stats.rps);
+            let requests = point.exponent.map_or("all-hit (one view)".to_owned(), |s| {
+                format!("Zipf s = {s:.1}")
+            });
+            let target = point.budget_mib == 64 && point.exponent == Some(1.0);
+            let verdict = match (target, point.stats.rps / baseline.max(1.0) >= 0.8) {
+                (true, true) => " (target ≥ 0.8×: met)",
+                (true, false) => " (target ≥ 0.8×: MISSED)",
+                _ => "",
+            };
+            let _ = writeln!(
+                block,
+                "| {} MiB | {} | {requests} | {:.0} | {}{verdict} | {:.2} ms | {:.1} % | {} |",
+                point.budget_mib,
+                if point.l2 { "Redis" } else { "none" },
+                point.stats.rps,
+                ratio(point.stats.rps, baseline),
+                point.stats.p99_us / 1e3,
+                point.l1_hit_ratio * 100.0,
+                point
+                    .l2_hit_ratio
+                    .map_or("—".to_owned(), |r| format!("{:.1} %", r * 100.0)),
+            );
+        }
+        self.growth.push(block);
+    }
+
+    pub fn startup(&mut self, points: &[crate::growth::StartupPoint]) {
+        let mut block = String::from(
+            "### Start-up as the data grows\n\n\
+             Process start → `/readyz` 200 (the median of three starts) of `mcp-config serve` on \
+             PostgreSQL, and its resident memory idle and after loading views. Target: ≤ 1 s \
+             regardless of data size (nothing is loaded eagerly). Plot: \
+             [`bench/startup.svg`](bench/startup.svg).\n\n\
+             | orgs × prompts | to ready | resident, idle | resident after warming | views warmed |\n\
+             |---|---|---|---|---|\n",
+        );
+        for p in points {
+            let ms = p.ready.as_secs_f64() * 1e3;
+            let _ = writeln!(
+                block,
+                "| {} × {} | {ms:.0} ms{} | {:.1} MiB | {:.1} MiB | {} |",
+                p.orgs,
+                p.prompts,
+                if ms <= 1000.0 { " (met)" } else { " (MISSED)" },
+                p.rss_idle_kib as f64 / 1024.0,
+                p.rss_warm_kib as f64 / 1024.0,
+                p.warmed,
+            );
+        }
+        self.growth.push(block);
+    }
+
+    pub fn writes(&mut self, points: &[crate::growth::WritePoint]) {
+        let mut block = String::from(
+            "### Writes\n\n\
+             Single-entry writes through the admin API (8 in flight, each a new version of one of \
+             1,000 defaults), the propagation of those writes while they run (the write's \
+             acknowledgement → its event on the Redis channel, as the relay publishes it), and \
+             one bundle import of many new entries (one transaction, one change per entry).\n\n\
+             | store | writes/s | write p50 / p99 | propagation p50 / p99 during the writes | bundle import |\n\
+             |---|---|---|---|---|\n",
+        );
+        for p in points {
+            let _ = writeln!(
+                block,
+                "| {} | {:.0} | {:.2} / {:.2} ms | {:.2} / {:.2} ms ({} events) | {} entries in {:.2} s ({:.0} entries/s) |",
+                p.store,
+                p.writes.rps,
+                p.writes.p50_us / 1e3,
+                p.writes.p99_us / 1e3,
+                p.propagation.p50_ms,
+                p.propagation.p99_ms,
+                p.propagation.samples,
+                p.bundle_entries,
+                p.bundle.as_secs_f64(),
+                p.bundle_entries as f64 / p.bundle.as_secs_f64().max(1e-9),
+            );
+        }
+        self.growth.push(block);
+    }
+
     pub fn render(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "# Benchmarks\n");
@@ -328,6 +429,12 @@ impl Report {
         let _ = writeln!(s, "\n## Other targets\n");
         for line in &self.misc {
             let _ = writeln!(s, "{line}");
+        }
+        if !self.growth.is_empty() {
+            let _ = writeln!(s, "\n## How cost grows\n");
+            for block in &self.growth {
+                let _ = writeln!(s, "{block}");
+            }
         }
         s
     }

@@ -453,41 +453,15 @@ async fn collect(
 }
 
 /// Cold loads (no cache) of `sample` orgs' views out of `orgs` × `prompts` entries in
-/// PostgreSQL. The rows are inserted with one set-based statement per table, since going
-/// through the write path one entry at a time would take far longer than the measurement.
+/// PostgreSQL ([`crate::growth::seed_orgs`]).
 pub async fn cold_loads(
     database_url: &str,
     orgs: usize,
     prompts: usize,
     sample: usize,
 ) -> anyhow::Result<Latency> {
+    crate::growth::seed_orgs(database_url, orgs, prompts, "cold").await?;
     let store = Store::connect(database_url, 4).await?;
-    store.migrate().await?;
-    let pool = sqlx::PgPool::connect(database_url).await?;
-    let body = serde_json::to_string(
-        &json!({"description": "cold", "messages": [{"role": "user", "text": "Hello {{ name }}, this is a prompt of realistic length for a cold-load benchmark."}]}),
-    )?;
-    sqlx::query("INSERT INTO orgs (slug, name, created_at) SELECT 'org' || g, 'Org ' || g, 0 FROM generate_series(1, $1) g")
-        .bind(orgs as i64)
-        .execute(&pool)
-        .await?;
-    for table in ["entries", "entry_versions"] {
-        let columns = if table == "entries" {
-            "(kind, server, org, key, version, active, deleted, revision, updated_at) SELECT 'PROMPTS', 'cold', 'org' || o, 'p' || p, 1, TRUE, FALSE, 1, 0"
-        } else {
-            "(kind, server, org, key, version, body, actor, message, revision, created_at) SELECT 'PROMPTS', 'cold', 'org' || o, 'p' || p, 1, $3, 'bench', '', 1, 0"
-        };
-        let sql = format!(
-            "INSERT INTO {table} {columns} FROM generate_series(1, $1) o, generate_series(1, $2) p"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(orgs as i64)
-            .bind(prompts as i64)
-            .bind(&body)
-            .execute(&pool)
-            .await?;
-    }
-    sqlx::query("ANALYZE").execute(&pool).await?;
     let mut h = histogram();
     let server = Slug::parse("server", "cold")?;
     for i in 0..sample {

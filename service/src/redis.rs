@@ -77,13 +77,29 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 ";
 
-/// Empties one hash and raises its fence to at least `ARGV[1]`.
+/// Empties one hash and raises its fence to at least `ARGV[1]` — always when `ARGV[4]` is `1`,
+/// else only when its fence is foreign. A fence above `ARGV[3]`, the newest revision the store
+/// holds, was never raised by this store's changes (the database was restored to an earlier
+/// point, or another one shares the channel): it is dropped with the views under it, or it
+/// would refuse this store's views and swallow its events until it expired.
 const RESET_SCRIPT: &str = r"
 local fence = tonumber(redis.call('HGET', KEYS[1], '#fence') or '0')
+local foreign = fence > tonumber(ARGV[3])
+if ARGV[4] ~= '1' and not foreign then return 0 end
+if foreign then fence = 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], '#fence', tostring(math.max(fence, tonumber(ARGV[1]))))
 return redis.call('EXPIRE', KEYS[1], ARGV[2])
 ";
+
+/// Which hashes [`L2::reset`] empties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emptying {
+    /// Every one (after a reconnection: the Redis answering may have lost drops).
+    All,
+    /// Only those under a fence this store never raised (at the first subscription).
+    Foreign,
+}
 
 /// Connection settings shared by the clients of one process.
 #[derive(Clone, Debug)]
@@ -224,18 +240,29 @@ impl L2 {
 
     /// Empties the hashes of every server in `heads` (server, last published revision) and
     /// raises each fence to at least that revision, so nothing older than what was published
-    /// can be read from L2 or stored again.
+    /// can be read from L2 or stored again; a fence above `latest` (the store's newest
+    /// revision) is one this store never raised, and is lowered.
     ///
     /// For after a reconnection: the Redis answering now may be a replica promoted by a
     /// failover, or a restart from a snapshot, either of which may lack the last drops the relay
     /// made (replication is asynchronous), and a view they dropped would be served again.
     /// Not under the read path's deadline and breaker: it is no read, and it must be done.
-    pub async fn reset(&self, heads: &[(String, Revision)]) -> Result<(), RedisError> {
+    pub async fn reset(
+        &self,
+        heads: &[(String, Revision)],
+        latest: Revision,
+        emptying: Emptying,
+    ) -> Result<(), RedisError> {
         let ttl = self.settings.l2_ttl.as_secs().max(1).to_string();
         for (server, revision) in heads {
             for kind in [Kind::Prompts, Kind::Resources] {
                 let hash = self.layout.view_hash(kind, server);
-                let args: Vec<Value> = vec![revision.to_string().into(), ttl.clone().into()];
+                let args: Vec<Value> = vec![
+                    revision.to_string().into(),
+                    ttl.clone().into(),
+                    latest.to_string().into(),
+                    if emptying == Emptying::All { "1" } else { "0" }.into(),
+                ];
                 let _: i64 = self.client.eval(RESET_SCRIPT, vec![hash], args).await?;
             }
         }
@@ -408,9 +435,14 @@ impl Subscriber {
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            if subscribed_before && let Err(e) = self.reset_l2().await {
+            let emptying = if subscribed_before {
+                Emptying::All
+            } else {
+                Emptying::Foreign
+            };
+            if let Err(e) = self.reset_l2(emptying).await {
                 let wait = retries.next().unwrap_or(Duration::from_secs(2));
-                tracing::warn!(error = %e, retry_in = ?wait, "cannot empty L2 after resubscribing");
+                tracing::warn!(error = %e, retry_in = ?wait, "cannot empty L2 after subscribing");
                 tokio::time::sleep(wait).await;
                 continue;
             }
@@ -459,9 +491,10 @@ impl Subscriber {
 
     /// [`L2::reset`] for every server with a published change: the changes a lost drop
     /// belonged to are in the change log.
-    async fn reset_l2(&self) -> Result<(), ResetError> {
+    async fn reset_l2(&self, emptying: Emptying) -> Result<(), ResetError> {
+        let latest = self.store.latest_revision().await?;
         let heads = self.store.latest_published_by_server().await?;
-        Ok(self.l2.reset(&heads).await?)
+        Ok(self.l2.reset(&heads, latest, emptying).await?)
     }
 
     /// Drops all of L1 and puts every change after `last_seen` on the bus; returns the newest

@@ -492,3 +492,46 @@ async fn after_a_reconnection_l2_serves_no_view_the_old_master_had_dropped() {
         "the fence is back up"
     );
 }
+
+/// A database restored to an earlier point (or another one on the same channel) meets fences in
+/// Redis that its own changes never raised. Left standing, they would refuse its views and
+/// swallow its events (the publish script takes an event at or below the fence for one already
+/// published) until they expired: at its first subscription a replica drops every fence above
+/// its store's newest revision.
+#[tokio::test]
+async fn a_fence_from_another_timeline_does_not_swallow_this_stores_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start();
+    let redis_flag = format!("--redis-url={}", redis.url());
+    let service = Service::sqlite_with(&dir, &[&redis_flag]).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    service.wait_until_published().await;
+    service.stop().await;
+    // What a later timeline left behind: a fence far above anything this store holds.
+    let hash = "mcp-config:invalidations:views:PROMPTS:github";
+    let l2 =
+        fred::prelude::Builder::from_config(fred::prelude::Config::from_url(&redis.url()).unwrap())
+            .build()
+            .unwrap();
+    l2.init().await.unwrap();
+    let _: i64 = l2.hset(hash, ("#fence", "1000000")).await.unwrap();
+
+    let service = Service::sqlite_with(&dir, &[&redis_flag]).await;
+    let raw = Heard::start(&redis.url(), "mcp-config:invalidations", false).await;
+    let written = put_prompt(&service, "acme", "review-pr", "Written after the restore").await;
+    assert_eq!(written.status(), 200);
+    let revision = service.latest_revision().await.unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            raw.events
+                .lock()
+                .await
+                .iter()
+                .any(|e| e["revision"].as_str().and_then(|r| r.parse().ok()) == Some(revision))
+        })
+        .await,
+        "the event of r{revision} was swallowed by a foreign fence"
+    );
+    let fence: String = l2.hget(hash, "#fence").await.unwrap();
+    assert!(fence.parse::<u64>().unwrap() <= revision, "fence {fence}");
+}
