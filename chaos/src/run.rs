@@ -447,7 +447,7 @@ fn judge(
                 watch,
             ),
             (
-                "the Redis channel carries each revision once, in order",
+                "one Redis connection carries each revision once, in order",
                 raw,
             ),
             (
@@ -460,7 +460,7 @@ fn judge(
             ),
             ("no error besides 503 / UNAVAILABLE", answered),
             (
-                "/readyz is not ready while PostgreSQL is unreachable",
+                "/readyz is not ready while PostgreSQL is unreachable or the relay is stuck",
                 readiness,
             ),
             ("everything converges once the faults end", converged),

@@ -132,10 +132,14 @@ impl Outbox<'_> {
         }
     }
 
-    async fn mark_published(&mut self, revision: Revision) -> Result<(), StoreError> {
+    async fn mark_published(
+        &mut self,
+        from: Revision,
+        through: Revision,
+    ) -> Result<(), StoreError> {
         match self {
-            Outbox::Store(store) => store.mark_published(revision).await,
-            Outbox::Leader(leader) => leader.mark_published(revision).await,
+            Outbox::Store(store) => store.mark_published(from, through).await,
+            Outbox::Leader(leader) => leader.mark_published(from, through).await,
         }
     }
 }
@@ -299,44 +303,67 @@ impl Relay {
     ) -> Result<(), RelayError> {
         // This replica's own commits, when they are the very next revisions, go out without
         // being read back first: one database round trip less between a commit and its event.
+        let mut handed = Vec::new();
         for change in self.handle.take_handed() {
-            let Some(last) = *published else { break };
+            let Some(last) = handed.last().map(|c: &Change| c.revision).or(*published) else {
+                break;
+            };
             if change.revision <= last {
                 continue;
             }
             if change.revision != last + 1 {
                 break;
             }
-            self.publish_one(&mut outbox, &change, heads).await?;
-            *published = Some(change.revision);
+            handed.push(change);
         }
+        self.publish_run(&mut outbox, &handed, published, heads)
+            .await?;
         // Then the outbox itself: other replicas' commits, and whatever was not handed over.
         loop {
             let batch = outbox.unpublished().await?;
-            for change in &batch {
-                self.publish_one(&mut outbox, change, heads).await?;
-                *published = Some(change.revision);
-            }
+            self.publish_run(&mut outbox, &batch, published, heads)
+                .await?;
             if batch.len() < BATCH as usize {
                 return Ok(());
             }
         }
     }
 
-    async fn publish_one(
+    /// Publishes consecutive `changes` in order, then marks them published in one statement:
+    /// one commit a round, not one a change. A failure marks what went out before it; after a
+    /// crash before the mark, the next relay publishes those again, which Redis takes as
+    /// already published (the view's fence).
+    async fn publish_run(
         &self,
         outbox: &mut Outbox<'_>,
-        change: &Change,
+        changes: &[Change],
+        published: &mut Option<Revision>,
         heads: &mut HashMap<String, Revision>,
     ) -> Result<(), RelayError> {
-        let server = change.server.as_str();
-        let previous = heads.get(server).copied().unwrap_or(0);
-        self.publisher
-            .publish(&events::event_of(change), previous)
-            .await?;
-        heads.insert(server.to_owned(), change.revision);
-        outbox.mark_published(change.revision).await?;
-        Ok(())
+        let Some(first) = changes.first().map(|c| c.revision) else {
+            return Ok(());
+        };
+        let mut sent = Ok(());
+        let mut through = None;
+        for change in changes {
+            let server = change.server.as_str();
+            let previous = heads.get(server).copied().unwrap_or(0);
+            if let Err(e) = self
+                .publisher
+                .publish(&events::event_of(change), previous)
+                .await
+            {
+                sent = Err(e.into());
+                break;
+            }
+            heads.insert(server.to_owned(), change.revision);
+            through = Some(change.revision);
+        }
+        if let Some(through) = through {
+            outbox.mark_published(first, through).await?;
+            *published = Some(through);
+        }
+        sent
     }
 }
 

@@ -69,8 +69,8 @@ impl Leadership {
         q::unpublished(&mut self.lock, limit).await
     }
 
-    pub async fn mark_published(&mut self, revision: Revision) -> Result<()> {
-        q::mark_published(&mut self.lock, revision).await
+    pub async fn mark_published(&mut self, from: Revision, through: Revision) -> Result<()> {
+        q::mark_published(&mut self.lock, from, through).await
     }
 
     /// Returns once a revision above `published` has been announced (at once if one already

@@ -246,8 +246,8 @@ impl Store {
         dispatch!(self, |q, pool| q::unpublished(pool, limit).await)
     }
 
-    pub async fn mark_published(&self, revision: Revision) -> Result<()> {
-        dispatch!(self, |q, pool| q::mark_published(pool, revision).await)
+    pub async fn mark_published(&self, from: Revision, through: Revision) -> Result<()> {
+        dispatch!(self, |q, pool| q::mark_published(pool, from, through).await)
     }
 
     /// The newest committed revision.

@@ -518,14 +518,20 @@ macro_rules! backend {
                 rows.into_iter().map(Change::try_from).collect()
             }
 
+            /// Marks the changes `from..=through` published: one statement (and commit) for
+            /// a whole round of the relay.
             pub async fn mark_published<'e>(
                 db: impl sqlx::Executor<'e, Database = $db>,
-                revision: Revision,
+                from: Revision,
+                through: Revision,
             ) -> Result<()> {
-                sqlx::query("UPDATE changes SET published = TRUE WHERE revision = $1")
-                    .bind(revision as i64)
-                    .execute(db)
-                    .await?;
+                sqlx::query(
+                    "UPDATE changes SET published = TRUE WHERE revision BETWEEN $1 AND $2 AND NOT published",
+                )
+                .bind(from as i64)
+                .bind(through as i64)
+                .execute(db)
+                .await?;
                 Ok(())
             }
 

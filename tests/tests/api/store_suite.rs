@@ -415,8 +415,11 @@ async fn the_change_log_is_gap_free_and_publishable_in_order(f: Fixture) {
     let revisions: Vec<u64> = changes.iter().map(|c| c.revision).collect();
     let expected: Vec<u64> = (1..=revisions.len() as u64).collect();
     assert_eq!(revisions, expected);
-    f.store.mark_published(1).await.unwrap();
+    f.store.mark_published(1, 1).await.unwrap();
     assert_eq!(f.store.unpublished(1000).await.unwrap()[0].revision, 2);
+    // A round of the relay marks its whole run at once.
+    f.store.mark_published(2, 4).await.unwrap();
+    assert_eq!(f.store.unpublished(1000).await.unwrap()[0].revision, 5);
     let acme: Vec<String> = f
         .store
         .changes_after(0, 100, Some("acme"), None)
