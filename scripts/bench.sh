@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Runs every benchmark scenario next to its baselines and writes docs/BENCHMARKS.md.
-#   scripts/bench.sh            full run, release build (minutes)
-#   scripts/bench.sh --smoke    CI-sized run (seconds); figures mean nothing, it only proves every scenario runs
+#   scripts/bench.sh            full run, release build (minutes; the first run also installs the
+#                               peers, etcd and Unleash Edge, outside the repository: see bench-peers.sh)
+#   scripts/bench.sh --smoke    CI-sized run (seconds); figures mean nothing, it only proves every scenario
+#                               runs; peers run only if already installed
 # Micro benchmarks (resolve, encode, render, cache hit): cargo bench -p mcp-config
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${1:-}" == "--smoke" ]]; then
-  cargo run -q -p mcp-config-bench -- all --smoke --out "${2:-target/BENCHMARKS-smoke.md}"
+  report="${2:-target/BENCHMARKS-smoke.md}"
+  cargo run -q -p mcp-config-bench -- all --smoke --out "$report"
+  scripts/bench-peers.sh --smoke --out target/bench-peers-smoke.md
+  { echo; cat target/bench-peers-smoke.md; } >> "$report"
 else
   cargo run -q --release -p mcp-config-bench -- all --out docs/BENCHMARKS.md
+  scripts/bench-peers.sh --out target/bench-peers.md
+  { echo; cat target/bench-peers.md; } >> docs/BENCHMARKS.md
 fi
