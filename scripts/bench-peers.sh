@@ -64,9 +64,9 @@ skipped=()
 if [[ $smoke == 0 ]]; then
   [[ -x "$h2load" && -x "$etcd" ]] || install_debs
   [[ -x "$edge" ]] || install_edge
-  cargo build -q --release -p mcp-config
-  mcp_config=target/release/mcp-config
-  requests=60000 rounds=3 half_seconds=10 mode="full run"
+  cargo build -q --release -p mcp-config -p mcp-config-bench
+  mcp_config=target/release/mcp-config bench=target/release/mcp-config-bench
+  requests=60000 rounds=3 half_seconds=10 watchers=1:300,100:30,1000:30 mode="full run"
 else
   if [[ ! -x "$h2load" ]]; then
     say "h2load is not installed ($h2load): no peer comparison in smoke mode"
@@ -75,14 +75,14 @@ else
   fi
   [[ -x "$etcd" ]] || { etcd=""; skipped+=("etcd (not installed)"); }
   [[ -x "$edge" ]] || { edge=""; skipped+=("Unleash Edge (not installed)"); }
-  # Smoke figures mean nothing; a release binary already built is used, else a debug one.
-  if [[ -x target/release/mcp-config ]]; then
-    mcp_config=target/release/mcp-config
-  else
-    cargo build -q -p mcp-config
-    mcp_config=target/debug/mcp-config
-  fi
-  requests=2000 rounds=1 half_seconds=1 mode="smoke run: figures mean nothing"
+  # Smoke figures mean nothing; release binaries already built are used, else debug ones.
+  profile=release
+  [[ -x target/release/mcp-config && -x target/release/mcp-config-bench ]] || {
+    profile=debug
+    cargo build -q -p mcp-config -p mcp-config-bench
+  }
+  mcp_config=target/$profile/mcp-config bench=target/$profile/mcp-config-bench
+  requests=2000 rounds=1 half_seconds=1 watchers=1:5,100:2 mode="smoke run: figures mean nothing"
 fi
 
 export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -98,6 +98,6 @@ EOF
 )
 
 python3 scripts/bench_peers.py --h2load "$h2load" --nghttp "$nghttp" --ld-library-path "$libs" \
-  --mcp-config "$mcp_config" --etcd "$etcd" --edge "$edge" \
-  --requests "$requests" --rounds "$rounds" --half-seconds "$half_seconds" \
+  --mcp-config "$mcp_config" --bench "$bench" --etcd "$etcd" --edge "$edge" \
+  --watchers "$watchers" --requests "$requests" --rounds "$rounds" --half-seconds "$half_seconds" \
   --meta "$meta" --json-out target/bench-peers.json --out "$out"
