@@ -487,9 +487,9 @@ def report(results, meta, watchers=None):
         "h2load paces with `--rps` per connection (the rate ÷ 4 gRPC connections, ÷ 64 HTTP/1.1 "
         "connections) and prints only min / max / mean / sd of the time for a request; the "
         "percentiles are computed from its per-request `--log-file` (µs to the end of the "
-        "response). A connection never has more than its share of the 64 requests in flight, so "
-        "a stalled server delays the requests after it rather than piling them up: the tail is "
-        "if anything understated.")
+        "response). h2load times a request from when it is sent, not from when the pace called "
+        "for it: while a connection's slots (16 streams; HTTP/1.1: one) are full, the wait is not "
+        "counted, so the tail is if anything understated.")
     out.append("")
     if watchers:
         out += ["### Propagation: write request → the event at each watcher (ms, p50 / p99; each server on core 0, the watchers and the writer in one process on core 1, every watcher on its own connection)", "",
