@@ -92,7 +92,7 @@ meta=$(cat <<EOF
 {"command": "scripts/bench-peers.sh$([[ $smoke == 1 ]] && echo ' --smoke') --out $out",
  "mode": "$mode",
  "versions": {"h2load": "$(version "$h2load" --version)", "mcp": "$(git describe --always --dirty)",
-              "etcd": "$(version "$etcd" --version)", "unleash": "$( [[ -n "$edge" ]] && version "$edge" --version)"},
+              "etcd": "$(version "$etcd" --version)", "unleash": "$( [[ -n "$edge" ]] && echo "$EDGE_VERSION")"},
  "skipped": $skipped_json}
 EOF
 )

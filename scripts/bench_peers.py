@@ -121,18 +121,10 @@ def feature(i, description):
     }
 
 
-def bootstrap(count, target_bytes, served_bytes=None, previous=None):
-    """Client features of `count` ~1 KB flags; when the size Edge served for `previous` is
-    known, the first description is stretched by the difference so the response is
-    `target_bytes`."""
-    base = "Rolls the new review flow out to half of the MCP servers. " * 12
-    first = previous or base
-    if served_bytes is not None:
-        first = first + "x" * max(0, target_bytes - served_bytes)
-        if served_bytes > target_bytes:
-            first = first[: len(first) - (served_bytes - target_bytes)]
-    features = [feature(i, first if i == 0 else base) for i in range(count)]
-    return {"version": 2, "features": features}, first
+def bootstrap(lengths):
+    """Client features of one ~1 KB flag per entry of `lengths`, each description that long."""
+    text = "Rolls the new review flow out to half of the MCP servers. " * 40
+    return {"version": 2, "features": [feature(i, text[:n]) for i, n in enumerate(lengths)]}
 
 
 # --- processes -----------------------------------------------------------------------------
@@ -249,23 +241,27 @@ class Target:
         return self.h2load_args(clients_rps) + [self.url]
 
 
+def paced(rate):
+    """At a paced rate every target gets the same 4 connections: h2load sends one request per
+    connection every 1/rps s, the connections' ticks aligned, so arrivals come in bursts of as
+    many requests as there are connections; 64 HTTP/1.1 connections would give Edge bursts of 64
+    where the gRPC targets get 4."""
+    return ["-c", str(GRPC_CONNECTIONS), f"--rps={max(1, round(rate / GRPC_CONNECTIONS))}"]
+
+
 def grpc_args(body):
     def args(rate):
-        clients = GRPC_CONNECTIONS
-        out = ["-c", str(clients), "-m", str(IN_FLIGHT // clients), "-d", str(body),
-               "-H", "content-type: application/grpc", "-H", "te: trailers"]
+        grpc = ["-d", str(body), "-H", "content-type: application/grpc", "-H", "te: trailers"]
         if rate:
-            out += [f"--rps={max(1, round(rate / clients))}"]
-        return out
+            return paced(rate) + ["-m", str(IN_FLIGHT // GRPC_CONNECTIONS)] + grpc
+        return ["-c", str(GRPC_CONNECTIONS), "-m", str(IN_FLIGHT // GRPC_CONNECTIONS)] + grpc
     return args
 
 
 def edge_args(rate):
     # HTTP/1.1 has one request in flight per connection: 64 connections for 64 in flight.
-    out = ["--h1", "-c", str(IN_FLIGHT), "-m", "1", "-H", f"authorization: {EDGE_TOKEN}"]
-    if rate:
-        out += [f"--rps={max(1, round(rate / IN_FLIGHT))}"]
-    return out
+    h1 = ["--h1", "-m", "1", "-H", f"authorization: {EDGE_TOKEN}"]
+    return (paced(rate) if rate else ["-c", str(IN_FLIGHT)]) + h1
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -319,25 +315,29 @@ def grpc_response(tool, url, body):
 
 def start_edge(servers, tool, work, size, count, target_bytes):
     """Unleash Edge offline with a bootstrap whose client features are `target_bytes` long:
-    started once to measure what it serves, then again with the first description adjusted."""
-    served, first = None, None
+    started once to measure what it serves around the descriptions, then again with the
+    descriptions cut or grown so the whole is the payload's length."""
+    lengths = [700] * count
     for attempt in range(3):
-        features, first = bootstrap(count, target_bytes, served, first)
         path = work / f"bootstrap-{size}.json"
-        path.write_text(json.dumps(features))
+        path.write_text(json.dumps(bootstrap(lengths)))
         port = free_port()
-        servers.start(f"unleash-{attempt}", [tool.edge, "--port", str(port), "--interface", "127.0.0.1",
-                                             "offline", "--bootstrap-file", str(path),
-                                             "--client-tokens", EDGE_TOKEN], port,
-                      env={"RUST_LOG": "warn"})
+        name = f"unleash-{attempt}"
+        servers.start(name, [tool.edge, "--port", str(port), "--interface", "127.0.0.1", "offline",
+                             "--bootstrap-file", str(path), "--client-tokens", EDGE_TOKEN],
+                      port, env={"RUST_LOG": "warn"})
         url = f"http://127.0.0.1:{port}/api/client/features"
         served = len(http("GET", url, headers={"authorization": EDGE_TOKEN}))
-        if abs(served - target_bytes) <= 2 or attempt == 2:
-            servers.procs["unleash"] = servers.procs.pop(f"unleash-{attempt}")
+        if served == target_bytes or attempt == 2:
+            servers.procs["unleash"] = servers.procs.pop(name)
             return url, served
-        proc = servers.procs.pop(f"unleash-{attempt}")
+        proc = servers.procs.pop(name)
         proc.terminate()
         proc.wait()
+        room = target_bytes - (served - sum(lengths))  # what the descriptions may take
+        if room < 0:
+            raise SystemExit(f"{count} flags without descriptions exceed {target_bytes} bytes")
+        lengths = [room // count + (1 if i < room % count else 0) for i in range(count)]
 
 
 def measure_size(args, tool, size, count, work):
@@ -484,8 +484,9 @@ def report(results, meta, watchers=None):
         out.append("| " + " | ".join(row) + " |")
     out.append("")
     out.append(
-        "h2load paces with `--rps` per connection (the rate ÷ 4 gRPC connections, ÷ 64 HTTP/1.1 "
-        "connections) and prints only min / max / mean / sd of the time for a request; the "
+        "Paced with `--rps` over 4 connections for every target (HTTP/1.1 too: h2load's "
+        "connections tick together, so 64 of them would send Edge bursts of 64 where the gRPC "
+        "targets get bursts of 4). h2load prints only min / max / mean / sd of the time for a request; the "
         "percentiles are computed from its per-request `--log-file` (µs to the end of the "
         "response). h2load times a request from when it is sent, not from when the pace called "
         "for it: while a connection's slots (16 streams; HTTP/1.1: one) are full, the wait is not "
