@@ -443,6 +443,11 @@ def report(results, meta, watchers=None):
         + (f"Each figure the median of {meta['rounds']} interleaved runs." if meta["rounds"] > 1 else "One run each."))
     out.append("")
     versions = ", ".join(f"{NAMES[n]} {meta['versions'].get(n, '?')}" for n in ran)
+    if meta.get("load"):
+        out.append(f"Load average (1 min) at the start and the end: {' → '.join(meta['load'])} on "
+                   f"{os.cpu_count()} cores; anything above ~2 is other work sharing the cores "
+                   "with the measured server and h2load, and lowers every absolute figure.")
+        out.append("")
     out.append(f"Ran: {versions}." + (
         f" Not run: {', '.join(meta['skipped'])}." if meta["skipped"] else ""))
     out.append("")
@@ -560,6 +565,7 @@ def main():
                 when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 ran=["mcp"] + (["etcd"] if tool.etcd else []) + (["unleash"] if tool.edge else []))
     meta.setdefault("skipped", [])
+    meta["load"] = [open("/proc/loadavg").read().split()[0]]
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as work:
         for size, count in SIZES:
@@ -574,6 +580,7 @@ def main():
             watchers = measure_watchers(args, tool, sub)
         elif not tool.bench:
             meta["skipped"].append("propagation vs etcd watchers (no bench binary)")
+    meta["load"].append(open("/proc/loadavg").read().split()[0])
     if args.json_out:
         Path(args.json_out).write_text(json.dumps({"meta": meta, "results": results, "watchers": watchers}, indent=1))
     Path(args.out).write_text(report(results, meta, watchers) + "\n")
