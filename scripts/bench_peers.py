@@ -541,10 +541,10 @@ class Tool:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--h2load", required=True)
-    p.add_argument("--nghttp", required=True)
+    p.add_argument("--h2load", default="")
+    p.add_argument("--nghttp", default="")
     p.add_argument("--ld-library-path", default="")
-    p.add_argument("--mcp-config", required=True)
+    p.add_argument("--mcp-config", default="")
     p.add_argument("--etcd", default="")
     p.add_argument("--edge", default="")
     p.add_argument("--bench", default="", help="the mcp-config-bench binary (for the watchers)")
@@ -557,7 +557,12 @@ def main():
     p.add_argument("--meta", default="{}", help="JSON: command, mode, versions, skipped")
     p.add_argument("--json-out", default="")
     p.add_argument("--out", required=True)
+    p.add_argument("--from-json", default="", help="only write the section again from a saved run")
     args = p.parse_args()
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        Path(args.out).write_text(report(saved["results"], saved["meta"], saved.get("watchers")) + "\n")
+        return
     args.watchers = [tuple(int(x) for x in pair.split(":")) for pair in args.watchers.split(",")]
     tool = Tool(args)
     meta = json.loads(args.meta)
