@@ -13,6 +13,7 @@ mod report;
 mod scenarios;
 mod targets;
 mod ui;
+mod watchers;
 
 use std::{
     net::SocketAddr,
@@ -106,6 +107,22 @@ enum Cmd {
         )]
         channels: Vec<String>,
     },
+    /// Write → event at each of N watch streams of a server run as a process (etcd or
+    /// mcp-config; `scripts/bench-peers.sh` runs both); prints the latency as JSON.
+    Watchers {
+        #[arg(long, value_enum)]
+        peer: watchers::Peer,
+        /// The server's gRPC address.
+        #[arg(long)]
+        grpc: String,
+        /// mcp-config's HTTP base URL, where the writes go (unused for etcd).
+        #[arg(long, default_value = "")]
+        admin: String,
+        #[arg(long, default_value_t = 1)]
+        watchers: usize,
+        #[arg(long, default_value_t = 100)]
+        rounds: usize,
+    },
     /// Every scenario and baseline; writes the report.
     All {
         /// A CI-sized run: seconds, not minutes. Its figures mean nothing.
@@ -192,6 +209,17 @@ async fn main() -> anyhow::Result<()> {
             subscribers,
             channels,
         } => scenarios::serve_subscribers(&url, subscribers, &channels).await,
+        Cmd::Watchers {
+            peer,
+            grpc,
+            admin,
+            watchers,
+            rounds,
+        } => {
+            let latency = watchers::propagation(peer, &grpc, &admin, watchers, rounds).await?;
+            println!("{}", serde_json::to_string(&latency)?);
+            Ok(())
+        }
         Cmd::All { smoke, out, only } => run_all(smoke, out, &only).await,
     }
 }

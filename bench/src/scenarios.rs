@@ -390,7 +390,7 @@ pub async fn serve_subscribers(
 }
 
 /// Nanoseconds from `start` to `at`; 0 when `at` came first.
-fn since(start: SystemTime, at: SystemTime) -> u64 {
+pub(crate) fn since(start: SystemTime, at: SystemTime) -> u64 {
     at.duration_since(start).unwrap_or_default().as_nanos() as u64
 }
 
@@ -435,7 +435,7 @@ async fn measure_writes(
 }
 
 /// Waits (at most 10 s) for `subscribers` receipts of `revision`; returns when each arrived.
-async fn collect(
+pub(crate) async fn collect(
     received: &mut mpsc::UnboundedReceiver<(u64, SystemTime)>,
     revision: u64,
     subscribers: usize,
