@@ -413,7 +413,10 @@ impl Subscriber {
         self.cache.set_following(false).await;
         client.connect();
         let silence = silence_bound(self.progress_every);
-        let mut last_seen: Revision = 0;
+        // What the store holds as this replica starts: the first subscription replays what
+        // commits after it, so a change made before this replica hears the channel still
+        // reaches its bus (its Watch streams and MCP sessions), not only its L1.
+        let mut last_seen: Revision = self.store.latest_revision().await.unwrap_or(0);
         let mut subscribed_before = false;
         let mut retries = RESUBSCRIBE.build();
         while !shutdown.is_cancelled() {

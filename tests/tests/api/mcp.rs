@@ -10,6 +10,7 @@ use mcp_config_tests::{
         prompt_names, put_prompt, transport_for,
     },
     postgres::Postgres,
+    proxy::{Fault, FaultProxy},
     redis::Redis,
     service::{EXAMPLE_BUNDLE, Service, settings},
     tokens::{example_with_jwt, now, token, token_expiring},
@@ -354,4 +355,39 @@ async fn a_listen_stream_ends_when_its_token_expires() {
     })
     .await;
     assert!(ended.is_ok(), "the stream ends within the wait");
+}
+
+/// A change committed after a replica started but before it could subscribe to Redis (its link
+/// to Redis down at first) still reaches that replica's MCP sessions: its first subscription
+/// replays what was committed since it started, not only drops its L1.
+#[tokio::test]
+async fn a_change_made_before_a_replica_first_hears_redis_reaches_its_mcp_clients() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let redis = Redis::start();
+    let database = pg.database();
+    let writer = Service::start(settings(&database, Some(&redis.url()))).await;
+    writer.import(EXAMPLE_BUNDLE).await;
+    writer.wait_until_published().await;
+    let link = FaultProxy::start(([127, 0, 0, 1], redis.port()).into()).await;
+    link.set(Fault::Blackhole);
+    let reader = Service::start(settings(
+        &database,
+        Some(&format!("redis://{}", link.addr())),
+    ))
+    .await;
+    let (heard, mut notes) = mpsc::unbounded_channel();
+    let acme = connect_legacy(&reader, org("acme"), heard).await.unwrap();
+    assert!(description_of(&acme, "review-pr").await.is_some());
+
+    put_prompt(
+        &writer,
+        "/orgs/acme/servers/github/prompts/review-pr",
+        "Changed before the reader heard Redis",
+        "Review {{ repo }}.",
+    )
+    .await;
+    writer.wait_until_published().await;
+    link.set(Fault::None);
+    let note = tokio::time::timeout(WAIT * 3, notes.recv()).await;
+    assert_eq!(note.expect("list_changed in time"), Some("prompts"));
 }
