@@ -43,6 +43,15 @@ pub struct SizeFigures {
     pub prompts: usize,
     pub config_backed: Stats,
     pub hard_coded: Stats,
+    /// Each side's slowest and fastest run (req/s): how far one run is from another here.
+    pub config_backed_range: (f64, f64),
+    pub hard_coded_range: (f64, f64),
+}
+
+fn range(runs: &[Stats]) -> (f64, f64) {
+    runs.iter().fold((f64::INFINITY, 0.0), |(low, high), run| {
+        (low.min(run.rps), high.max(run.rps))
+    })
 }
 
 pub struct McpServerFigures {
@@ -186,12 +195,15 @@ pub async fn prompts_list(
             runs[0].push(list_prompts(&config_backed, shape).await?);
             runs[1].push(list_prompts(&hard_coded, shape).await?);
         }
+        let (config_backed_range, hard_coded_range) = (range(&runs[0]), range(&runs[1]));
         let [config_backed, hard_coded] = runs.map(|runs| crate::median_by(runs, |s| s.rps));
         figures.push(SizeFigures {
             size,
             prompts: view.items.len(),
             config_backed,
             hard_coded,
+            config_backed_range,
+            hard_coded_range,
         });
     }
     app.shutdown_token().cancel();

@@ -198,7 +198,12 @@ impl Report {
 
     pub fn mcp_server(&mut self, f: crate::mcp_server::McpServerFigures) {
         use crate::mcp_server::TARGET;
-        let shown = |s: &Stats| format!("{:.0} ({:.0} / {:.0})", s.rps, s.p50_us, s.p99_us);
+        let shown = |s: &Stats, (low, high): (f64, f64)| {
+            format!(
+                "{:.0} ({:.0} / {:.0}; runs {low:.0}–{high:.0})",
+                s.rps, s.p50_us, s.p99_us
+            )
+        };
         self.mcp_server_heading = Some(format!(
             "{} in flight (one MCP client each, current protocol, no session), {} s a run, each figure the median of {} interleaved runs",
             f.concurrency, f.seconds, f.repeats
@@ -210,8 +215,8 @@ impl Report {
                 "| {} ({} prompts) | {} | {} | **{times:.2}×** ({}) |{}",
                 size.size,
                 size.prompts,
-                shown(&size.config_backed),
-                shown(&size.hard_coded),
+                shown(&size.config_backed, size.config_backed_range),
+                shown(&size.hard_coded, size.hard_coded_range),
                 if times >= TARGET { "met" } else { "MISSED" },
                 if errors > 0 {
                     format!(" {errors} failed requests")
