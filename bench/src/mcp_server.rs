@@ -3,10 +3,10 @@
 //! same prompts hard-coded — the state mcp-config replaces.
 //!
 //! Both are served by the example's own `serve` (rmcp's streamable HTTP service, axum), and both
-//! answer with the same prompts converted by the same function: the only difference is where
-//! the prompts come from — the client's cache (the caller's org resolved, the view looked up,
-//! its prompts converted to MCP's form) or a list built once at start. Same load on both,
-//! interleaved repeats, each side's median.
+//! answer with the same prompts: the only difference is where they come from — the client's
+//! cache (the caller's org resolved, the view looked up, its prompts converted to MCP's form on
+//! every request) or a list converted once at start by the same function, as a server with its
+//! prompts in its code holds them. Same load on both, interleaved repeats, each side's median.
 //!
 //! In-process, as the other MCP scenario: load, servers and service share the machine's cores,
 //! so the ratio is the figure to read.

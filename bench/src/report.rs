@@ -466,8 +466,8 @@ impl Report {
                 "\n### `prompts/list` through the example MCP server (req/s, and p50 / p99 µs; {heading})\n\n\
                  `examples/mcp-server-rust` reading its prompts from mcp-config through the Rust client, \
                  against the same server with the same prompts hard-coded (the state mcp-config replaces): \
-                 both served by the example's `serve` (rmcp streamable HTTP), the same prompts converted by \
-                 the same function. In-process (server, service and load share the cores). Target ≥ 0.95×.\n"
+                 both served by the example's `serve` (rmcp streamable HTTP); the hard-coded list is the view's \
+                 prompts converted once, at start, by the function the example converts them with per request. In-process (server, service and load share the cores). Target ≥ 0.95×.\n"
             );
             let _ = writeln!(s, "| view | on mcp-config | hard-coded | ratio |");
             let _ = writeln!(s, "|---|---|---|---|");
