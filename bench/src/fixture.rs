@@ -3,7 +3,7 @@
 use mcp_config::{
     bundle::{Bundle, Format, import::Missing},
     content::{Content, PromptContent},
-    domain::Kind,
+    domain::{EntryId, EntryKey, Kind, Scope, Slug},
     edits::{Editor, NewOrgs},
     wire::EncodedView,
 };
@@ -28,17 +28,36 @@ fn prompts_of(size: &str) -> usize {
 }
 
 fn prompt(i: usize) -> PromptContent {
-    let filler = "Explain the change, its risk and how it was tested. ".repeat(16);
-    let value = json!({
-        "title": format!("Benchmark prompt {i}"),
-        "description": "A prompt of about one kilobyte, like a real review prompt.",
-        "arguments": [{"name": "repo", "required": true}, {"name": "number", "required": true}],
-        "messages": [{"role": "user", "text": format!("Review #{{{{ number }}}} in {{{{ repo }}}}. {filler}")}],
-    });
-    match Content::from_json(Kind::Prompts, value).expect("a valid prompt") {
+    match Content::from_json(Kind::Prompts, prompt_value(format!("Benchmark prompt {i}")))
+        .expect("a valid prompt")
+    {
         Content::Prompt(p) => p,
         Content::Resource(_) => unreachable!("parsed as a prompt"),
     }
+}
+
+fn prompt_value(title: String) -> serde_json::Value {
+    let filler = "Explain the change, its risk and how it was tested. ".repeat(16);
+    json!({
+        "title": title,
+        "description": "A prompt of about one kilobyte, like a real review prompt.",
+        "arguments": [{"name": "repo", "required": true}, {"name": "number", "required": true}],
+        "messages": [{"role": "user", "text": format!("Review #{{{{ number }}}} in {{{{ repo }}}}. {filler}")}],
+    })
+}
+
+/// Change `round` of `size`'s view: the org's own version of its first prompt, as large as the
+/// default it overrides (so the view keeps its size) and different from the previous round's
+/// (so every round is a new revision).
+pub fn change(size: &str, round: usize) -> anyhow::Result<(EntryId, Content)> {
+    let id = EntryId {
+        scope: Scope::Org(Slug::parse("org", ORG)?),
+        server: Slug::parse("server", &server_of(size))?,
+        kind: Kind::Prompts,
+        key: EntryKey::parse(Kind::Prompts, &name(0))?,
+    };
+    let title = format!("Changed prompt {}", round % 2);
+    Ok((id, Content::from_json(Kind::Prompts, prompt_value(title))?))
 }
 
 fn name(i: usize) -> String {

@@ -9,6 +9,7 @@ mod fixture;
 mod growth;
 mod load;
 mod mcp;
+mod mcp_server;
 mod report;
 mod scenarios;
 mod targets;
@@ -151,6 +152,8 @@ enum Scenario {
     Zipf,
     Startup,
     Writes,
+    /// `prompts/list` through the example MCP server, on mcp-config vs hard-coded.
+    McpServer,
 }
 
 #[tokio::main]
@@ -480,7 +483,21 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
     }
     if wanted(Scenario::Clients) {
         eprintln!("reads through the Rust client");
-        report.clients(clients::reads(smoke).await?);
+        let database = format!(
+            "sqlite://{}/bench-clients.db",
+            std::env::temp_dir().display()
+        );
+        let _ = std::fs::remove_file(database.trim_start_matches("sqlite://"));
+        report.clients(clients::reads(smoke, &database, &redis.url()).await?);
+    }
+    if wanted(Scenario::McpServer) {
+        eprintln!("prompts/list through the example MCP server");
+        let database = format!(
+            "sqlite://{}/bench-mcp-server.db",
+            std::env::temp_dir().display()
+        );
+        let _ = std::fs::remove_file(database.trim_start_matches("sqlite://"));
+        report.mcp_server(mcp_server::prompts_list(smoke, &database, seconds).await?);
     }
     let plots = out
         .parent()

@@ -253,12 +253,18 @@ impl ServerHandler for ConfigBackedServer {
 
 /// Serves `server`'s MCP endpoint (streamable HTTP) at `/mcp` on `listener` until `shutdown`,
 /// which also ends the open subscription streams.
-pub async fn serve(
+///
+/// Any handler, not only [`ConfigBackedServer`]: the benchmarks serve a hard-coded prompt list
+/// through this same transport, so the only difference they measure is where prompts come from.
+pub async fn serve<S>(
     listener: tokio::net::TcpListener,
-    server: ConfigBackedServer,
+    server: S,
     allowed_hosts: Vec<String>,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: ServerHandler + Clone + Send + Sync + 'static,
+{
     let mut config = StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts);
     config.cancellation_token = shutdown.clone();
     let mcp = StreamableHttpService::new(
