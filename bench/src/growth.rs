@@ -250,9 +250,13 @@ pub async fn zipf(
                 let stats = crate::run_json(cores.map(|c| c.1), &args(seconds))?;
                 let after = service.metrics().await?;
                 let delta = |name: &str| {
-                    after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
+                    after.get(name).copied().unwrap_or(0.0)
+                        - before.get(name).copied().unwrap_or(0.0)
                 };
-                let (hits, misses) = (delta("mcp_config_l1_hits_total"), delta("mcp_config_l1_misses_total"));
+                let (hits, misses) = (
+                    delta("mcp_config_l1_hits_total"),
+                    delta("mcp_config_l1_misses_total"),
+                );
                 let l2_hits = delta("mcp_config_l2_hits_total");
                 let l2_misses = delta("mcp_config_l2_misses_total")
                     + delta("mcp_config_l2_errors_total")
