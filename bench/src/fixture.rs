@@ -98,3 +98,20 @@ pub fn encoded(size: &str, revision: u64) -> EncodedView {
         prompts.iter().map(|(n, p)| (n.as_str(), p.clone())),
     )
 }
+
+/// Writes a new version of the probe prompt at `url` (an admin API entry URL) and returns the
+/// change's revision: the write the propagation scenarios time.
+pub async fn write_probe(http: &reqwest::Client, url: &str, round: usize) -> anyhow::Result<u64> {
+    let response = http
+        .put(url)
+        .json(&serde_json::json!({"content": {"messages": [{"role": "user", "text": format!("round {round}")}]}}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "write failed: {}",
+        response.status()
+    );
+    let body: serde_json::Value = response.json().await?;
+    Ok(body["change"]["revision"].as_u64().unwrap_or(0))
+}

@@ -21,7 +21,6 @@ use mcp_config_proto::v1::{
 };
 use mcp_config_tests::service::{Service, settings};
 use serde::Serialize;
-use serde_json::json;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     sync::mpsc,
@@ -410,18 +409,7 @@ async fn measure_writes(
     let (mut from_request, mut from_commit) = (histogram(), histogram());
     for round in 0..rounds {
         let start = SystemTime::now();
-        let response = http
-            .put(&url)
-            .json(&json!({"content": {"messages": [{"role": "user", "text": format!("round {round}")}]}}))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "write failed: {}",
-            response.status()
-        );
-        let body: serde_json::Value = response.json().await?;
-        let revision = body["change"]["revision"].as_u64().unwrap_or(0);
+        let revision = fixture::write_probe(&http, &url, round).await?;
         let committed = commits.committed(revision).await?;
         for at in collect(received, revision, subscribers).await {
             let _ = from_request.record(since(start, at));

@@ -12,7 +12,6 @@ use std::time::SystemTime;
 
 use futures::StreamExt;
 use mcp_config_proto::v1::{WatchRequest, config_service_client::ConfigServiceClient};
-use serde_json::json;
 use tokio::sync::mpsc;
 use tonic::{codegen::http::uri::PathAndQuery, transport::Channel};
 
@@ -155,18 +154,8 @@ async fn write(
             Ok(response.into_inner().header.map_or(0, |h| h.revision) as u64)
         }
         _ => {
-            let response = http
-                .put(format!("{admin}/admin/v1/orgs/bench/servers/s2k/prompts/probe"))
-                .json(&json!({"content": {"messages": [{"role": "user", "text": format!("round {round}")}]}}))
-                .send()
-                .await?;
-            anyhow::ensure!(
-                response.status().is_success(),
-                "write failed: {}",
-                response.status()
-            );
-            let body: serde_json::Value = response.json().await?;
-            Ok(body["change"]["revision"].as_u64().unwrap_or(0))
+            let url = format!("{admin}/admin/v1/orgs/bench/servers/s2k/prompts/probe");
+            crate::fixture::write_probe(http, &url, round).await
         }
     }
 }

@@ -194,14 +194,21 @@ async fn an_admin_write_is_announced_to_listen_streams_and_sessions_of_that_view
     listening.cancel().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_write_through_one_replica_reaches_the_mcp_clients_of_another_with_the_new_view() {
+/// PostgreSQL, Redis, and a replica that has imported and published the example bundle: what
+/// another replica started next to it sees.
+async fn writer_with_example() -> (Postgres, Redis, String, Service) {
     let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
     let redis = Redis::start();
     let database = pg.database();
     let writer = Service::start(settings(&database, Some(&redis.url()))).await;
     writer.import(EXAMPLE_BUNDLE).await;
     writer.wait_until_published().await;
+    (pg, redis, database, writer)
+}
+
+#[tokio::test]
+async fn a_write_through_one_replica_reaches_the_mcp_clients_of_another_with_the_new_view() {
+    let (_pg, redis, database, writer) = writer_with_example().await;
     // Started after the import is out, the reader hears of nothing but the write below.
     let reader = Service::start(settings(&database, Some(&redis.url()))).await;
     let (heard, mut notes) = mpsc::unbounded_channel();
@@ -362,12 +369,7 @@ async fn a_listen_stream_ends_when_its_token_expires() {
 /// replays what was committed since it started, not only drops its L1.
 #[tokio::test]
 async fn a_change_made_before_a_replica_first_hears_redis_reaches_its_mcp_clients() {
-    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
-    let redis = Redis::start();
-    let database = pg.database();
-    let writer = Service::start(settings(&database, Some(&redis.url()))).await;
-    writer.import(EXAMPLE_BUNDLE).await;
-    writer.wait_until_published().await;
+    let (_pg, redis, database, writer) = writer_with_example().await;
     let link = FaultProxy::start(([127, 0, 0, 1], redis.port()).into()).await;
     link.set(Fault::Blackhole);
     let reader = Service::start(settings(

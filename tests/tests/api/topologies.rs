@@ -102,6 +102,25 @@ async fn put_prompt(service: &Service, org: &str, name: &str, text: &str) -> req
 }
 
 /// The text of `acme`'s `review-pr` as the service answers it.
+/// A plain client of the Redis at `url` (one node or a Cluster), connected.
+async fn connected(url: &str) -> fred::clients::Client {
+    let client = fred::prelude::Builder::from_config(fred::prelude::Config::from_url(url).unwrap())
+        .build()
+        .unwrap();
+    client.init().await.unwrap();
+    client
+}
+
+/// Reads acme's github prompts once and waits until the view is in its L2 hash.
+async fn assert_read_and_cached(service: &Service, redis: &fred::clients::Client, hash: &str) {
+    assert!(served_text(service).await.contains("Acme's checklist"));
+    let cached = eventually(WAIT, || async {
+        redis.hexists::<bool, _, _>(hash, "acme").await.unwrap()
+    })
+    .await;
+    assert!(cached, "the view is not in L2");
+}
+
 async fn served_text(service: &Service) -> String {
     let view = service
         .grpc()
@@ -201,18 +220,8 @@ async fn on_a_cluster_views_are_cached_in_their_servers_slot_and_changes_reach_s
         fred::util::redis_keyslot(hash.as_bytes()),
         fred::util::redis_keyslot(GITHUB_CHANNEL.as_bytes())
     );
-    let redis = fred::prelude::Builder::from_config(
-        fred::prelude::Config::from_url(&cluster.url()).unwrap(),
-    )
-    .build()
-    .unwrap();
-    redis.init().await.unwrap();
-    assert!(served_text(&service).await.contains("Acme's checklist"));
-    let cached = eventually(WAIT, || async {
-        redis.hexists::<bool, _, _>(hash, "acme").await.unwrap()
-    })
-    .await;
-    assert!(cached, "the view is not in L2");
+    let redis = connected(&cluster.url()).await;
+    assert_read_and_cached(&service, &redis, hash).await;
 
     let sharded = Heard::start(&cluster.url(), GITHUB_CHANNEL, true).await;
     let global = Heard::start(&cluster.url(), CHANNEL, false).await;
@@ -435,17 +444,8 @@ async fn after_a_reconnection_l2_serves_no_view_the_old_master_had_dropped() {
     let redis = Redis::start();
     let service = Service::chatty_example(&dir, &redis).await;
     let hash = "mcp-config:invalidations:views:PROMPTS:github";
-    let l2 =
-        fred::prelude::Builder::from_config(fred::prelude::Config::from_url(&redis.url()).unwrap())
-            .build()
-            .unwrap();
-    l2.init().await.unwrap();
-    assert!(served_text(&service).await.contains("Acme's checklist"));
-    let cached = eventually(WAIT, || async {
-        l2.hexists::<bool, _, _>(hash, "acme").await.unwrap()
-    })
-    .await;
-    assert!(cached, "the view is not in L2");
+    let l2 = connected(&redis.url()).await;
+    assert_read_and_cached(&service, &l2, hash).await;
     let old_view: bytes::Bytes = l2.hget(hash, "acme").await.unwrap();
     let old_fence: String = l2.hget(hash, "#fence").await.unwrap();
 
@@ -509,11 +509,7 @@ async fn a_fence_from_another_timeline_does_not_swallow_this_stores_events() {
     service.stop().await;
     // What a later timeline left behind: a fence far above anything this store holds.
     let hash = "mcp-config:invalidations:views:PROMPTS:github";
-    let l2 =
-        fred::prelude::Builder::from_config(fred::prelude::Config::from_url(&redis.url()).unwrap())
-            .build()
-            .unwrap();
-    l2.init().await.unwrap();
+    let l2 = connected(&redis.url()).await;
     let _: i64 = l2.hset(hash, ("#fence", "1000000")).await.unwrap();
 
     let service = Service::sqlite_with(&dir, &[&redis_flag]).await;
