@@ -196,8 +196,31 @@ impl App {
     }
 }
 
-/// Connects to the database and applies the migrations (unless told not to).
+/// Connects to the database and applies the migrations (unless told not to), waiting for a
+/// database that cannot be reached yet: a replica (re)started while PostgreSQL is down or in
+/// recovery comes up with it, instead of exiting and waiting out a crash-loop backoff.
 async fn open_store(settings: &Settings) -> Result<Store, StartError> {
+    let mut waits = backon::BackoffBuilder::build(OPEN_RETRY);
+    loop {
+        match try_open_store(settings).await {
+            Err(e) if e.is_unreachable() => {
+                let wait = waits.next().unwrap_or(Duration::from_secs(2));
+                tracing::warn!(error = %e, retry_in = ?wait, "cannot reach the database yet");
+                tokio::time::sleep(wait).await;
+            }
+            opened => return Ok(opened?),
+        }
+    }
+}
+
+/// Waits between attempts to open the store: doubling from 100 ms to 2 s, with jitter.
+const OPEN_RETRY: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(100))
+    .with_max_delay(Duration::from_secs(2))
+    .with_jitter()
+    .without_max_times();
+
+async fn try_open_store(settings: &Settings) -> Result<Store, StoreError> {
     let store = Store::connect(&settings.database_url, settings.db_max_connections).await?;
     if !settings.no_migrate {
         store.migrate().await?;

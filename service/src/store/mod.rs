@@ -45,6 +45,29 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl StoreError {
+    /// Whether the database could not be reached — down, restarting, in recovery, cut off —
+    /// rather than refusing what was asked: worth trying again.
+    pub fn is_unreachable(&self) -> bool {
+        let error = match self {
+            StoreError::Database(e)
+            | StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => e,
+            _ => return false,
+        };
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            // Class 08 (connection exception) and 57P0x: starting up, shutting down, crashed.
+            sqlx::Error::Database(e) => e
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Pool {
     Postgres(PgPool),

@@ -160,3 +160,40 @@ async fn a_store_restart_is_survived_without_restarting_the_service() {
     let alive = reqwest::get(service.url("/healthz")).await.unwrap();
     assert!(alive.status().is_success());
 }
+
+/// A replica (re)started while PostgreSQL is down (a rescheduled pod during a database
+/// restart) waits for it and comes up with it, rather than exiting. Found by the chaos run: a
+/// replica killed and restarted inside a PostgreSQL outage never came back.
+#[tokio::test]
+async fn a_replica_started_while_the_store_is_down_comes_up_with_it() {
+    let pg = std::sync::Arc::new(tokio::task::spawn_blocking(Postgres::start).await.unwrap());
+    let database = pg.database();
+    let stopped = pg.clone();
+    tokio::task::spawn_blocking(move || stopped.stop())
+        .await
+        .unwrap();
+    let starting = tokio::spawn(Service::start(settings(&database, None)));
+    // Long enough for several failed attempts; the start must still be waiting.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !starting.is_finished(),
+        "the start gave up or succeeded without a database"
+    );
+    let resumed = pg.clone();
+    tokio::task::spawn_blocking(move || resumed.resume())
+        .await
+        .unwrap();
+    let service = tokio::time::timeout(WAIT, starting)
+        .await
+        .expect("the replica came up once the store was back")
+        .unwrap();
+    service.import(EXAMPLE_BUNDLE).await;
+    let view = service
+        .grpc()
+        .await
+        .get_prompts(prompts("acme", "github"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!view.prompts.is_empty());
+}
