@@ -121,6 +121,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<Outcome> {
             admins.clone(),
             observed.clone(),
             shape.seed,
+            start,
             stop_writes.clone(),
         ));
     }
@@ -429,7 +430,7 @@ fn judge(
     let (raw, missed) = invariants::subscriber_sequence(&observed.subscribed, &revisions);
     let rust = invariants::never_older_than_told(&observed.rust_reads);
     let python = invariants::never_older_than_told(&observed.python_reads);
-    let readiness = readiness(&observed.readiness, struck);
+    let readiness = readiness(&observed.readiness, struck, &observed.acked_at);
     let mut converged = Tally::default();
     for (name, at) in convergence {
         converged.check(at.is_some(), || format!("{name}: not within {bound:?}"));
@@ -471,9 +472,10 @@ fn judge(
 
 /// Every probe sent and answered inside an outage (after the grace) said not ready: PostgreSQL
 /// stopped (every replica) or a replica's link to it blackholed (that replica): the store is
-/// unreachable; Redis killed or frozen: the relay cannot publish, and once the writers' changes
-/// have waited longer than the relay bound, it is stuck (every replica).
-fn readiness(samples: &[ReadySample], struck: &[Struck]) -> Tally {
+/// unreachable; Redis killed or frozen: the relay cannot publish, so once a change committed
+/// during the outage has waited longer than the relay bound, it is stuck (every replica). A
+/// Redis outage with no such change (PostgreSQL down too) leaves nothing waiting: ready is right.
+fn readiness(samples: &[ReadySample], struck: &[Struck], acked_at: &[Duration]) -> Tally {
     let mut tally = Tally::default();
     let relay_stuck = Duration::from_secs(crate::cluster::RELAY_STUCK_SECS);
     for outage in struck {
@@ -488,7 +490,15 @@ fn readiness(samples: &[ReadySample], struck: &[Struck]) -> Tally {
             };
         let from = outage.from + after;
         for sample in samples {
-            if affected(sample.replica) && sample.sent >= from && sample.answered <= outage.until {
+            let waiting = outage.fault.target != Target::Redis
+                || acked_at.iter().any(|at| {
+                    *at >= outage.from && *at + relay_stuck + READINESS_GRACE <= sample.sent
+                });
+            if waiting
+                && affected(sample.replica)
+                && sample.sent >= from
+                && sample.answered <= outage.until
+            {
                 tally.check(sample.ready != Some(true), || {
                     format!(
                         "replica {} said ready at {:.1}s, during {}",

@@ -32,6 +32,8 @@ pub const KEYS: [&str; 8] = ["d0", "d1", "d2", "d3", "p0", "p1", "p2", "p3"];
 #[derive(Default)]
 pub struct Observed {
     pub acks: Vec<Ack>,
+    /// When each acknowledgement came, from the run's start.
+    pub acked_at: Vec<Duration>,
     /// Write outcomes by kind ("acknowledged", "503", …).
     pub writes: HashMap<&'static str, u64>,
     /// No answer other than success, 503 or UNAVAILABLE (and client-side timeouts).
@@ -85,6 +87,7 @@ pub async fn write(
     admins: Vec<String>,
     observed: Shared,
     seed: u64,
+    start: Instant,
     stop: CancellationToken,
 ) {
     let http = reqwest::Client::new();
@@ -111,7 +114,11 @@ pub async fn write(
                             key: key.to_owned(),
                             text,
                         };
-                        record(&observed, |o| o.acks.push(ack));
+                        let at = start.elapsed();
+                        record(&observed, |o| {
+                            o.acks.push(ack);
+                            o.acked_at.push(at);
+                        });
                         "acknowledged"
                     }
                     None => "acknowledged without a revision",
