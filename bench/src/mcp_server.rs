@@ -15,7 +15,7 @@ use std::{sync::Arc, time::Duration};
 
 use mcp_config::app::App;
 use mcp_config_client::{ClientConfig, ConfigClient};
-use mcp_config_example_server::{ConfigBackedServer, org::OrgResolver, serve};
+use mcp_config_example_server::{ConfigBackedServer, org::OrgResolver, serve, server_info};
 use mcp_config_proto::mcp;
 use mcp_config_tests::{
     mcp::{current_protocol, transport_for},
@@ -23,7 +23,7 @@ use mcp_config_tests::{
 };
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
-    model::{Implementation, ListPromptsResult, PaginatedRequestParams, Prompt, ServerConfig},
+    model::{ListPromptsResult, PaginatedRequestParams, Prompt, ServerConfig},
     service::{ClientServiceExt, RequestContext},
     transport::StreamableHttpClientTransport,
 };
@@ -72,10 +72,7 @@ struct HardCoded {
 impl ServerHandler for HardCoded {
     /// As the example server's, so both handshakes are the same.
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(mcp::capabilities()).with_server_info(Implementation::new(
-            format!("mcp-config-example-{}", self.server),
-            env!("CARGO_PKG_VERSION"),
-        ))
+        server_info(&self.server)
     }
 
     async fn list_prompts(

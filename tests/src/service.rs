@@ -6,7 +6,8 @@ use clap::Parser;
 use futures::StreamExt;
 use mcp_config::{app::App, config::Settings};
 use mcp_config_proto::v1::{
-    GetPromptsRequest, InvalidationEvent, config_service_client::ConfigServiceClient,
+    GetPromptsRequest, GetPromptsResponse, InvalidationEvent,
+    config_service_client::ConfigServiceClient,
 };
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -129,6 +130,16 @@ impl Service {
         ConfigServiceClient::connect(format!("http://{}", self.grpc_addr))
             .await
             .expect("gRPC connects")
+    }
+
+    /// `org`'s view of `server`'s prompts, read over gRPC; panics if the read fails.
+    pub async fn prompts_of(&self, org: &str, server: &str) -> GetPromptsResponse {
+        self.grpc()
+            .await
+            .get_prompts(prompts(org, server))
+            .await
+            .expect("GetPrompts answers")
+            .into_inner()
     }
 
     /// Whether the gRPC health service reports the config service as serving.

@@ -140,12 +140,17 @@ impl ConfigBackedServer {
     }
 }
 
+/// What the example announces at the handshake for `server`: its capabilities and its name.
+pub fn server_info(server: &str) -> ServerConfig {
+    ServerConfig::new(mcp::capabilities()).with_server_info(Implementation::new(
+        format!("mcp-config-example-{server}"),
+        env!("CARGO_PKG_VERSION"),
+    ))
+}
+
 impl ServerHandler for ConfigBackedServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(mcp::capabilities()).with_server_info(Implementation::new(
-            format!("mcp-config-example-{}", self.server),
-            env!("CARGO_PKG_VERSION"),
-        ))
+        server_info(&self.server)
     }
 
     async fn list_prompts(

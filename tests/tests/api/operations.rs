@@ -188,12 +188,6 @@ async fn a_replica_started_while_the_store_is_down_comes_up_with_it() {
         .expect("the replica came up once the store was back")
         .unwrap();
     service.import(EXAMPLE_BUNDLE).await;
-    let view = service
-        .grpc()
-        .await
-        .get_prompts(prompts("acme", "github"))
-        .await
-        .unwrap()
-        .into_inner();
+    let view = service.prompts_of("acme", "github").await;
     assert!(!view.prompts.is_empty());
 }

@@ -122,13 +122,7 @@ async fn assert_read_and_cached(service: &Service, redis: &fred::clients::Client
 }
 
 async fn served_text(service: &Service) -> String {
-    let view = service
-        .grpc()
-        .await
-        .get_prompts(prompts("acme", "github"))
-        .await
-        .unwrap()
-        .into_inner();
+    let view = service.prompts_of("acme", "github").await;
     review_pr(view.prompts.iter())
 }
 

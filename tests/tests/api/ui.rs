@@ -151,13 +151,7 @@ async fn every_page_answers_and_an_edit_is_reviewed_saved_and_served() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location, format!("{ACME}/prompts/review-pr"));
     service.wait_until_published().await;
-    let view = service
-        .grpc()
-        .await
-        .get_prompts(prompts("acme", "github"))
-        .await
-        .unwrap()
-        .into_inner();
+    let view = service.prompts_of("acme", "github").await;
     let saved = view.prompts.iter().find(|p| p.name == "review-pr").unwrap();
     assert_eq!(saved.title, "Review, carefully");
 
