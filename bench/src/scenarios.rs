@@ -535,8 +535,6 @@ pub async fn miss_paths(
     use mcp_config::{
         cache::Invalidation,
         redis::{L2, RedisSettings},
-        render::Limits,
-        renderer::Renderer,
         views::Views,
         wire::EncodedView,
     };
@@ -546,6 +544,7 @@ pub async fn miss_paths(
     fixture::import(&Editor::new(
         store.clone(),
         mcp_config::relay::RelayHandle::default(),
+        mcp_config_tests::service::renderer(),
     ))
     .await?;
     let client = mcp_config::redis::client(redis_url)?;
@@ -577,7 +576,7 @@ pub async fn miss_paths(
         store.clone(),
         cache.clone(),
         Some(filled.clone()),
-        Renderer::new(Limits::default()),
+        mcp_config_tests::service::renderer(),
     );
     views.view(&key).await?;
     let (mut whole, mut parts) = (histogram(), histogram());
@@ -611,7 +610,7 @@ pub async fn miss_paths(
             store.clone(),
             cache.clone(),
             Some(empty),
-            Renderer::new(Limits::default()),
+            mcp_config_tests::service::renderer(),
         );
         let start = Instant::now();
         views.view(&key).await?;

@@ -92,7 +92,12 @@ pub async fn serve(
 async fn seed(database_url: &str) -> anyhow::Result<Store> {
     let store = Store::connect(database_url, 16).await?;
     store.migrate().await?;
-    fixture::import(&Editor::new(store.clone(), RelayHandle::default())).await?;
+    fixture::import(&Editor::new(
+        store.clone(),
+        RelayHandle::default(),
+        mcp_config_tests::service::renderer(),
+    ))
+    .await?;
     Ok(store)
 }
 

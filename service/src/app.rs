@@ -32,7 +32,7 @@ use crate::{
     redis::{self, L2, RedisPublisher, RedisSettings, Subscriber},
     relay::{self, Channel, Publisher, Relay, RelayHandle},
     render::Limits,
-    renderer::Renderer,
+    renderer::{RENDER_DEADLINE, Renderer, RendererSettings, WorkerProgram},
     store::{Store, StoreError},
     tls::{Tls, TlsError},
     views::Views,
@@ -82,6 +82,28 @@ struct Invalidation {
     dropped: Dropped,
 }
 
+/// How renders run: worker processes of `--render-worker` (this executable by default).
+fn renderer_settings(settings: &Settings) -> Result<RendererSettings, StartError> {
+    let path = match &settings.render_worker {
+        Some(path) => path.clone(),
+        None => std::env::current_exe().map_err(|e| {
+            ConfigError(format!("cannot find this executable for --render-worker: {e}"))
+        })?,
+    };
+    let workers = settings.render_workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(2, |n| n.get()) + 1
+    });
+    Ok(RendererSettings {
+        program: WorkerProgram {
+            path,
+            memory_limit_bytes: settings.render_memory_mib.saturating_mul(1024 * 1024),
+        },
+        workers,
+        limits: Limits::default(),
+        deadline: RENDER_DEADLINE,
+    })
+}
+
 /// Both listeners, bound (port 0 resolved).
 struct Listeners {
     grpc: TcpListener,
@@ -99,9 +121,9 @@ impl App {
         let lifecycle = Lifecycle::default();
         let cache = ViewCache::new(settings.cache_bytes, settings.cache_ttl());
         let invalidation = start_invalidation(settings, &store, &cache, &lifecycle)?;
-        let renderer = Renderer::new(Limits::default());
+        let renderer = Renderer::new(renderer_settings(settings)?);
         let views = Views::new(store.clone(), cache, invalidation.l2, renderer.clone());
-        let editor = Editor::new(store.clone(), invalidation.relay);
+        let editor = Editor::new(store.clone(), invalidation.relay, renderer.clone());
         let listeners = bind_listeners(settings).await?;
         let (grpc_addr, http_addr) = (listeners.grpc_addr, listeners.http_addr);
         crate::metrics::handle();

@@ -208,7 +208,9 @@ impl Catalog {
         let prompt: PromptContent =
             serde_json::from_str(&body).map_err(|e| corrupt(id.key.as_str(), &e))?;
         let prompt = Arc::new(prompt.to_proto(id.key.as_str()));
-        let messages = renderer.render(prompt.clone(), arguments).await?;
+        let messages = renderer
+            .render(id.scope.as_str(), prompt.clone(), arguments)
+            .await?;
         Ok(GetPromptResponse {
             description: prompt.description.clone(),
             messages,

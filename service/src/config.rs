@@ -274,6 +274,21 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub mcp_allowed_origins: Vec<String>,
 
+    /// The executable whose `render-worker` command renders templates in child processes.
+    /// Unset: this executable (set it when the service runs embedded in another program).
+    #[arg(long, env = "MCP_CONFIG_RENDER_WORKER")]
+    pub render_worker: Option<std::path::PathBuf>,
+
+    /// Render worker processes (renders at once); one org may use all but one of them.
+    /// Unset: the number of CPUs plus one.
+    #[arg(long, env = "MCP_CONFIG_RENDER_WORKERS")]
+    pub render_workers: Option<usize>,
+
+    /// Memory one render worker may allocate, in MiB; a render that needs more fails and its
+    /// worker is replaced.
+    #[arg(long, env = "MCP_CONFIG_RENDER_MEMORY_MIB", default_value_t = 256)]
+    pub render_memory_mib: u64,
+
     /// Log format.
     #[arg(
         long,
@@ -548,6 +563,13 @@ impl Settings {
             ),
             ("MCP_ALLOWED_HOSTS", self.mcp_allowed_hosts.join(",")),
             ("MCP_ALLOWED_ORIGINS", self.mcp_allowed_origins.join(",")),
+            ("RENDER_WORKER", path(&self.render_worker)),
+            (
+                "RENDER_WORKERS",
+                self.render_workers
+                    .map_or("(unset)".to_owned(), |n| n.to_string()),
+            ),
+            ("RENDER_MEMORY_MIB", self.render_memory_mib.to_string()),
             ("TLS_CERT", path(&self.tls_cert)),
             ("TLS_KEY", path(&self.tls_key)),
             ("TLS_CLIENT_CA", path(&self.tls_client_ca)),

@@ -199,7 +199,8 @@ impl Content {
     }
 
     /// Checks what serde cannot: templates compile, arguments are unique, sizes are bounded,
-    /// a resource has exactly one of text and blob.
+    /// a resource has exactly one of text and blob. What rendering a prompt costs is checked
+    /// once per save by the write path ([`crate::edits::Editor`]), in a render worker.
     pub fn validate(&self) -> Result<(), InvalidInput> {
         match self {
             Content::Prompt(prompt) => validate_prompt(prompt),
@@ -259,25 +260,7 @@ fn validate_prompt(prompt: &PromptContent) -> Result<(), InvalidInput> {
         render::check_template(&message.text)
             .map_err(|e| InvalidInput::new(field, e.to_string()))?;
     }
-    let declared: Vec<render::Declared> = prompt
-        .arguments
-        .iter()
-        .map(|a| render::Declared {
-            name: &a.name,
-            required: a.required,
-        })
-        .collect();
-    render::check_cost(
-        prompt.messages.iter().map(|m| m.text.as_str()),
-        &declared,
-        render::Limits::default(),
-    )
-    .map_err(|e| {
-        InvalidInput::new(
-            "messages",
-            format!("cannot render within the budget with sample arguments: {e}"),
-        )
-    })
+    Ok(())
 }
 
 fn validate_resource(resource: &ResourceContent) -> Result<(), InvalidInput> {

@@ -3,7 +3,7 @@
 
 use crate::{
     bundle::{
-        Plan,
+        Desired, Plan,
         import::{self, EntryDiff, ImportReport, Missing},
     },
     catalog::Catalog,
@@ -11,6 +11,8 @@ use crate::{
     domain::{EntryId, InvalidInput, Slug},
     error::{Error, Result},
     relay::RelayHandle,
+    render::RenderError,
+    renderer::Renderer,
     store::{Change, OrgRow, Store, Write, WriteOp, now_ms},
 };
 
@@ -27,14 +29,44 @@ pub struct Editor {
     relay: RelayHandle,
     /// For the reads a write makes (a rollback reads the version it restores).
     catalog: Catalog,
+    /// Checks what rendering a saved prompt costs, off the async workers.
+    renderer: Renderer,
 }
 
 impl Editor {
-    pub fn new(store: Store, relay: RelayHandle) -> Self {
+    pub fn new(store: Store, relay: RelayHandle, renderer: Renderer) -> Self {
         Self {
             catalog: Catalog::new(store.clone()),
             store,
             relay,
+            renderer,
+        }
+    }
+
+    /// Refuses a prompt that cannot render within the budget with sample arguments, naming
+    /// it (`field`) and the budget; every save runs this once, in a render worker under the
+    /// render deadline, so a costly template never holds an async worker.
+    async fn check_cost(&self, id: &EntryId, content: &Content, field: &str) -> Result<()> {
+        let Content::Prompt(prompt) = content else {
+            return Ok(());
+        };
+        match self.renderer.check_cost(id.scope.as_str(), prompt).await {
+            Ok(()) => Ok(()),
+            Err(
+                e @ (RenderError::TooMuchWork(_)
+                | RenderError::OutputTooLarge(_)
+                | RenderError::MemoryExceeded(_)
+                | RenderError::TimedOut(_)),
+            ) => Err(InvalidInput::new(
+                field,
+                format!(
+                    "prompt {:?} cannot render within the budget ({}) with sample arguments: {e}",
+                    id.key.as_str(),
+                    self.renderer.budget()
+                ),
+            )
+            .into()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -66,6 +98,7 @@ impl Editor {
             return Err(InvalidInput::new("content", "does not match the kind in the path").into());
         }
         content.validate()?;
+        self.check_cost(&id, content, "messages").await?;
         let op = WriteOp::Save {
             body: content.to_json(),
             message: message.to_owned(),
@@ -180,6 +213,12 @@ impl Editor {
                 return Err(Error::Forbidden(format!(
                     "org {slug} does not exist, and only an admin without an org claim creates orgs"
                 )));
+            }
+        }
+        for (id, desired) in &plan.entries {
+            if let Desired::Content(content) = desired {
+                let field = Plan::field_of(id);
+                self.check_cost(id, content, &field).await?;
             }
         }
         let (lines, writes) = import::diff(&self.store, plan, missing).await?;

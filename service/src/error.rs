@@ -34,6 +34,17 @@ pub enum Error {
     Store(#[source] Arc<StoreError>),
 }
 
+impl Error {
+    /// Prefixes the field an [`Error::Invalid`] names with where the input sat in a larger
+    /// request (`messages` → `content.messages`).
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            Error::Invalid(invalid) => Error::Invalid(invalid.within(prefix)),
+            other => other,
+        }
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(error: StoreError) -> Self {
         match error {

@@ -9,6 +9,7 @@ use mcp_config::{
     bundle::import::ImportReport,
     config::{self, LogFormat, Settings},
     domain::Scope,
+    renderer,
     store::Store,
     telemetry,
 };
@@ -67,6 +68,14 @@ enum Command {
         output: Option<PathBuf>,
         #[command(flatten)]
         admin: AdminClient,
+    },
+    /// Render templates for a running service, one JSON job per line on standard input (the
+    /// service starts these itself).
+    #[command(hide = true)]
+    RenderWorker {
+        /// The most memory this worker may allocate.
+        #[arg(long)]
+        memory_limit_bytes: u64,
     },
 }
 
@@ -151,6 +160,17 @@ async fn checked(response: reqwest::Response) -> anyhow::Result<String> {
 
 /// Runs the command; a failure is one line on standard error and exit status 1.
 fn main() -> std::process::ExitCode {
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(e) => return failed(e),
+    };
+    // A worker is single-threaded blocking I/O: no runtime.
+    if let Command::RenderWorker { memory_limit_bytes } = cli.command {
+        return match renderer::worker::run(memory_limit_bytes) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => failed(e.into()),
+        };
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -158,17 +178,19 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run()) {
+    match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => failed(e),
     }
 }
 
-async fn run() -> anyhow::Result<()> {
-    match parse()?.command {
+fn failed(e: anyhow::Error) -> std::process::ExitCode {
+    eprintln!("error: {e:#}");
+    std::process::ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         Command::Config(ConfigCommand::Print(args)) => {
             args.settings.validate()?;
             print!("{}", args.settings.describe());
@@ -189,6 +211,7 @@ async fn run() -> anyhow::Result<()> {
             telemetry.shutdown();
             Ok(())
         }
+        Command::RenderWorker { .. } => bail!("render-worker runs before the runtime starts"),
         Command::Migrate { database_url } => {
             telemetry::init(LogFormat::Pretty, None)?;
             let store = Store::connect(&database_url, 1).await?;

@@ -53,6 +53,7 @@ pub const CONNECTIONS_OPEN: &str = "mcp_config_connections_open";
 pub const CONNECTIONS_REFUSED: &str = "mcp_config_connections_refused_total";
 pub const CONNECTIONS_IDLE_CLOSED: &str = "mcp_config_connections_idle_closed_total";
 pub const RENDERS_TIMED_OUT: &str = "mcp_config_renders_timed_out_total";
+pub const RENDER_WORKERS_STOPPED: &str = "mcp_config_render_workers_stopped_total";
 
 /// Latency buckets, in seconds: from a cache hit (tens of µs) to a slow miss.
 const BUCKETS: [f64; 12] = [
@@ -68,7 +69,7 @@ enum Type {
 }
 
 /// Every metric the service records, with its HELP text (the table above, as data).
-const CATALOG: [(&str, Type, &str); 20] = [
+const CATALOG: [(&str, Type, &str); 21] = [
     (
         GRPC_REQUESTS,
         Type::Counter,
@@ -157,6 +158,11 @@ const CATALOG: [(&str, Type, &str); 20] = [
         Type::Counter,
         "prompt renders that missed their deadline",
     ),
+    (
+        RENDER_WORKERS_STOPPED,
+        Type::Counter,
+        "render workers killed mid-job (deadline) or ended by their memory limit, and replaced",
+    ),
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -204,6 +210,7 @@ fn register_all() {
         RELAY_PUBLISH_ERRORS,
         SUBSCRIBER_RECONNECTS,
         RENDERS_TIMED_OUT,
+        RENDER_WORKERS_STOPPED,
     ] {
         metrics::counter!(name).absolute(0);
     }

@@ -15,7 +15,7 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 use crate::domain::InvalidInput;
 
 /// Limits applied to every render of a prompt.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// minijinja fuel one render of a whole prompt may spend (instructions, plus the bytes it
     /// produces).
@@ -40,7 +40,7 @@ pub const MAX_ARGUMENT_BYTES: usize = 64 * 1024;
 /// than any realistic argument, so a template whose work grows with its input shows it.
 const SAMPLE_ARGUMENT_BYTES: usize = 1024;
 
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RenderError {
     #[error("missing argument {0:?}")]
     MissingArgument(String),
@@ -52,6 +52,14 @@ pub enum RenderError {
     TooMuchWork(u64),
     #[error("rendering did not finish within {0:?}")]
     TimedOut(std::time::Duration),
+    #[error("rendering needed more than {0} MiB of memory")]
+    MemoryExceeded(u64),
+    /// The caller's org has as many renders queued as it may.
+    #[error("too many renders at once: {0}")]
+    Busy(String),
+    /// No render worker could run the job; the detail is in the log.
+    #[error("rendering is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Refuses more arguments, or a longer one, than a render takes.
@@ -301,38 +309,6 @@ pub fn check_cost<'a>(
         // about cost.
         Err(_) => Ok(()),
     }
-}
-
-/// The declared arguments of a prompt as the renderer takes them.
-pub fn declared_of(prompt: &mcp_config_proto::v1::Prompt) -> Vec<Declared<'_>> {
-    prompt
-        .arguments
-        .iter()
-        .map(|a| Declared {
-            name: &a.name,
-            required: a.required,
-        })
-        .collect()
-}
-
-/// Renders every message of `prompt` (compiled as `compiled`) with `arguments`, as `GetPrompt`
-/// answers and the admin API previews.
-pub fn render_prompt(
-    prompt: &mcp_config_proto::v1::Prompt,
-    compiled: &CompiledPrompt,
-    arguments: &HashMap<String, String>,
-    limits: Limits,
-) -> Result<Vec<mcp_config_proto::v1::PromptMessage>, RenderError> {
-    let texts = compiled.render(&declared_of(prompt), arguments, limits)?;
-    Ok(prompt
-        .messages
-        .iter()
-        .zip(texts)
-        .map(|(m, text)| mcp_config_proto::v1::PromptMessage {
-            role: m.role.clone(),
-            text,
-        })
-        .collect())
 }
 
 fn environment() -> Environment<'static> {

@@ -79,7 +79,10 @@ impl Views {
     ) -> Result<GetPromptResponse> {
         let view = self.view(key).await?;
         let prompt = Arc::new(decode_item::<v1::Prompt>(&view, name, key)?);
-        let messages = self.renderer.render(prompt.clone(), arguments).await?;
+        let messages = self
+            .renderer
+            .render(key.scope.as_str(), prompt.clone(), arguments)
+            .await?;
         Ok(GetPromptResponse {
             description: prompt.description.clone(),
             messages,

@@ -84,7 +84,9 @@ proptest! {
             match compiled.unwrap().render(&[], &arguments, limits) {
                 Ok(rendered) => prop_assert!(rendered.iter().map(String::len).sum::<usize>() <= 4096),
                 Err(RenderError::MissingArgument(_) | RenderError::Template { .. } | RenderError::OutputTooLarge(_) | RenderError::TooMuchWork(_)) => {}
-                Err(e @ RenderError::TimedOut(_)) => prop_assert!(false, "no deadline here: {e}"),
+                Err(e @ (RenderError::TimedOut(_) | RenderError::MemoryExceeded(_) | RenderError::Busy(_) | RenderError::Unavailable(_))) => {
+                    prop_assert!(false, "no worker here: {e}")
+                }
             }
         }
     }

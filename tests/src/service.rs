@@ -1,6 +1,10 @@
 //! The real service, built in-process on free ports, with real gRPC and HTTP clients.
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use clap::Parser;
 use futures::StreamExt;
@@ -21,6 +25,41 @@ struct Cli {
     settings: Settings,
 }
 
+/// The `mcp-config` executable beside the running one (a benchmark in `target/release`, a test
+/// in `target/debug/deps`), or `MCP_CONFIG_BIN`: the service built in-process starts it for its
+/// render workers.
+pub fn service_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("MCP_CONFIG_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the running executable");
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join("mcp-config"))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no mcp-config executable beside {} (cargo build -p mcp-config)",
+                exe.display()
+            )
+        })
+}
+
+/// A renderer as the service builds one, its workers started from [`service_binary`].
+pub fn renderer() -> mcp_config::renderer::Renderer {
+    use mcp_config::renderer::{RENDER_DEADLINE, Renderer, RendererSettings, WorkerProgram};
+    Renderer::new(RendererSettings {
+        program: WorkerProgram {
+            path: service_binary(),
+            memory_limit_bytes: 256 << 20,
+        },
+        workers: 3,
+        limits: mcp_config::render::Limits::default(),
+        deadline: RENDER_DEADLINE,
+    })
+}
+
 /// Settings as `mcp-config serve` would parse them from these flags, on port 0.
 pub fn settings(database_url: &str, redis_url: Option<&str>) -> Settings {
     settings_with(database_url, redis_url, &[])
@@ -34,6 +73,7 @@ pub fn settings_with(database_url: &str, redis_url: Option<&str>, extra: &[&str]
         "--grpc-addr=127.0.0.1:0".to_owned(),
         "--http-addr=127.0.0.1:0".to_owned(),
         "--relay-poll-ms=200".to_owned(),
+        format!("--render-worker={}", service_binary().display()),
     ];
     if let Some(url) = redis_url {
         args.push(format!("--redis-url={url}"));

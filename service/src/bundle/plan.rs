@@ -21,6 +21,22 @@ pub struct Plan {
     pub entries: Vec<(EntryId, Desired)>,
 }
 
+impl Plan {
+    /// Where `id`'s entry is in the bundle, as errors name it
+    /// (`orgs.acme.servers.github.prompts.review`).
+    pub fn field_of(id: &EntryId) -> String {
+        let server = match &id.scope {
+            Scope::Defaults => format!("defaults.{}", id.server),
+            Scope::Org(org) => format!("orgs.{org}.servers.{}", id.server),
+        };
+        let list = match id.kind {
+            Kind::Prompts => "prompts",
+            Kind::Resources => "resources",
+        };
+        format!("{server}.{list}.{}", id.key.as_str())
+    }
+}
+
 impl Bundle {
     /// Checks every slug, key and content of the bundle and flattens it.
     pub fn plan(&self) -> Result<Plan, InvalidInput> {

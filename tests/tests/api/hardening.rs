@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use mcp_config_proto::v1::{GetPromptRequest, WatchRequest};
+use mcp_config_proto::v1::{
+    GetPromptRequest, WatchRequest, config_service_client::ConfigServiceClient,
+};
 use mcp_config_tests::{
     service::{Service, next_event, prompts},
     tokens::{admin, example_with_jwt, now, token, token_expiring, with_token},
@@ -13,7 +15,7 @@ use mcp_config_tests::{
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::Code;
+use tonic::{Code, transport::Channel};
 
 /// The longest any single step may take here: a bound for a test that would otherwise hang,
 /// never a timing assertion.
@@ -481,4 +483,155 @@ async fn names_that_look_alike_are_one_name_or_refused() {
         decomposed["entry"]["version"], 2,
         "the decomposed spelling is the same entry: {decomposed}"
     );
+}
+
+/// A template cheap with the sample arguments a save checks it with, and costly with the
+/// argument a hostile caller gives: minijinja's lazy repeated sequence, indexed from the end,
+/// is walked item by item with no fuel paid for it.
+const HOSTILE: &str = "{{ ([1, 2, 3] * (n | int))[-1] }}";
+/// Enough repetitions to run for many seconds (30,000,000 items: ~6 s on a release build).
+const HOSTILE_N: &str = "30000000";
+
+async fn metric(service: &Service, name: &str) -> f64 {
+    let text = reqwest::get(service.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_hostile_render_is_stopped_at_its_deadline_and_never_starves_another_org() {
+    let (_dir, service) = example_with_jwt(|_| {}).await;
+    let editor = token("ann", Some("acme"), &["editor"]);
+    let saved = admin(
+        &service,
+        Method::PUT,
+        "/orgs/acme/servers/github/prompts/spin",
+        &editor,
+    )
+    .json(&json!({"content": {
+        "arguments": [{"name": "n", "required": true}],
+        "messages": [{"role": "user", "text": HOSTILE}],
+    }}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK, "cheap with sample arguments");
+    let stopped_before = metric(&service, "mcp_config_render_workers_stopped_total").await;
+
+    // Four acme clients render it in a loop, as fast as they are answered.
+    let attack = |mut grpc: ConfigServiceClient<Channel>, round: usize| {
+        async move {
+            let mut refused = Vec::new();
+            for _ in 0..round {
+                let request = with_token(
+                    GetPromptRequest {
+                        server: "github".into(),
+                        name: "spin".into(),
+                        arguments: [("n".to_owned(), HOSTILE_N.to_owned())].into(),
+                        ..Default::default()
+                    },
+                    &token("mallory", Some("acme"), &["reader"]),
+                );
+                refused.push(grpc.get_prompt(request).await.unwrap_err());
+            }
+            refused
+        }
+    };
+    let mut attackers = Vec::new();
+    for _ in 0..4 {
+        attackers.push(tokio::spawn(attack(service.grpc().await, 3)));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Meanwhile globex renders an ordinary prompt and reads its view: every call answered.
+    let mut grpc = service.grpc().await;
+    let reader = token("svc", Some("globex"), &["reader"]);
+    let mut answered = 0;
+    while !attackers.iter().all(|a| a.is_finished()) {
+        let rendered = grpc
+            .get_prompt(with_token(
+                GetPromptRequest {
+                    server: "github".into(),
+                    name: "review-pr".into(),
+                    arguments: [("repo", "globex/app"), ("number", "7")]
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .into(),
+                    ..Default::default()
+                },
+                &reader,
+            ))
+            .await
+            .expect("another org's render is answered while acme attacks")
+            .into_inner();
+        assert!(rendered.messages[0].text.contains("#7 in globex/app"));
+        let view = grpc
+            .get_prompts(with_token(prompts("globex", "github"), &reader))
+            .await
+            .expect("another org's view is answered while acme attacks");
+        assert!(!view.into_inner().prompts.is_empty());
+        answered += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(answered >= 6, "globex was answered {answered} times");
+    let mut refusals = 0.0;
+    for attacker in attackers {
+        for status in tokio::time::timeout(HANG, attacker).await.unwrap().unwrap() {
+            assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+            refusals += 1.0;
+        }
+    }
+    assert_eq!(refusals, 12.0);
+    // The hostile renders answered "did not finish" had their workers killed: the work stopped
+    // and the slot came back (else the attackers' later rounds would only wait and time out).
+    // The recorder is the test process's, shared with other tests: a lower bound only.
+    let stopped = metric(&service, "mcp_config_render_workers_stopped_total").await - stopped_before;
+    assert!(stopped >= 1.0, "no worker was stopped");
+}
+
+#[tokio::test]
+async fn a_save_whose_check_outlives_the_budget_is_refused_and_never_stalls_the_service() {
+    let (_dir, service) = example_with_jwt(|_| {}).await;
+    let editor = token("ann", Some("acme"), &["editor"]);
+    let path = "/orgs/acme/servers/github/prompts/spin";
+    let costly = admin(&service, Method::PUT, path, &editor)
+        .json(&json!({"content": {"messages": [
+            {"role": "user", "text": "{{ ([1, 2, 3] * 30000000)[-1] }}"},
+        ]}}))
+        .send();
+    let save = tokio::spawn(async move { json_of(costly.await.unwrap()).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // While the check runs: the service answers its health check and other orgs' reads.
+    let health = reqwest::get(service.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let mut grpc = service.grpc().await;
+    grpc.get_prompts(with_token(
+        prompts("globex", "github"),
+        &token("svc", Some("globex"), &["reader"]),
+    ))
+    .await
+    .expect("another org's read is answered during the check");
+
+    let (status, error) = tokio::time::timeout(HANG, save).await.unwrap().unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["field"], "content.messages", "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("\"spin\""), "names the prompt: {message}");
+    assert!(
+        message.contains("fuel") && message.contains("2s"),
+        "names the budget: {message}"
+    );
+    let (status, _) = json_of(
+        admin(&service, Method::GET, path, &editor)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was saved");
 }

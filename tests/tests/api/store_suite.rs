@@ -13,13 +13,14 @@ use mcp_config::{
     edits::{Editor, NewOrgs},
     error::Error,
     relay::RelayHandle,
-    render::Limits,
-    renderer::Renderer,
     store::{Store, StoreError, Write, WriteOp},
     views::Views,
 };
 use mcp_config_proto::v1::{GetPromptsResponse, Prompt};
-use mcp_config_tests::{postgres::Postgres, service::EXAMPLE_BUNDLE};
+use mcp_config_tests::{
+    postgres::Postgres,
+    service::{self, EXAMPLE_BUNDLE},
+};
 use prost::Message;
 use serde_json::json;
 
@@ -56,9 +57,9 @@ struct Fixture {
 }
 
 fn fixture(store: Store) -> Fixture {
-    let editor = Editor::new(store.clone(), RelayHandle::default());
+    let editor = Editor::new(store.clone(), RelayHandle::default(), service::renderer());
     let cache = ViewCache::new(1 << 24, Duration::from_secs(300));
-    let views = Views::new(store.clone(), cache, None, Renderer::new(Limits::default()));
+    let views = Views::new(store.clone(), cache, None, service::renderer());
     Fixture {
         catalog: Catalog::new(store.clone()),
         store,

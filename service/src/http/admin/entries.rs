@@ -79,7 +79,8 @@ pub(crate) async fn put_entry(
             caller.actor(),
             &put.message,
         )
-        .await?;
+        .await
+        .map_err(|e| e.within("content"))?;
     written(&state, &caller, &id, change).await
 }
 

@@ -214,7 +214,11 @@ pub(super) async fn draft(
     };
     let rendered = state
         .renderer
-        .render(Arc::new(prompt.to_proto(key)), given.clone())
+        .render(
+            place.scope.as_str(),
+            Arc::new(prompt.to_proto(key)),
+            given.clone(),
+        )
         .await
         .map_err(Error::from);
     let viewer = Ui(crate::http::admin::Caller(place.principal.clone()));
