@@ -159,6 +159,10 @@ impl App {
             cache: views.cache().clone(),
             relay_bound: settings.relay_bound(),
             secure_cookies: tls.is_some(),
+            form_limits: http::FormLimits {
+                max_bytes: settings.ui_max_form_bytes,
+                max_fields: settings.ui_max_form_fields,
+            },
             rate_limiter,
         })
         .merge(mcp::router(

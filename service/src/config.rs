@@ -274,6 +274,19 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub mcp_allowed_origins: Vec<String>,
 
+    /// Largest body of a web UI form, in bytes (a bundle upload is the largest); a larger one
+    /// is answered 413 before it is read.
+    #[arg(
+        long,
+        env = "MCP_CONFIG_UI_MAX_FORM_BYTES",
+        default_value_t = 17 * 1024 * 1024
+    )]
+    pub ui_max_form_bytes: usize,
+
+    /// Most fields one web UI form may have; a form with more is answered 413.
+    #[arg(long, env = "MCP_CONFIG_UI_MAX_FORM_FIELDS", default_value_t = 4096)]
+    pub ui_max_form_fields: usize,
+
     /// The executable whose `render-worker` command renders templates in child processes.
     /// Unset: this executable (set it when the service runs embedded in another program).
     #[arg(long, env = "MCP_CONFIG_RENDER_WORKER")]
@@ -563,6 +576,8 @@ impl Settings {
             ),
             ("MCP_ALLOWED_HOSTS", self.mcp_allowed_hosts.join(",")),
             ("MCP_ALLOWED_ORIGINS", self.mcp_allowed_origins.join(",")),
+            ("UI_MAX_FORM_BYTES", self.ui_max_form_bytes.to_string()),
+            ("UI_MAX_FORM_FIELDS", self.ui_max_form_fields.to_string()),
             ("RENDER_WORKER", path(&self.render_worker)),
             (
                 "RENDER_WORKERS",

@@ -37,8 +37,17 @@ pub struct HttpState {
     pub relay_bound: std::time::Duration,
     /// Whether the UI's session cookie is marked `Secure` (the HTTP port serves TLS).
     pub secure_cookies: bool,
+    /// How large a web UI form may be.
+    pub form_limits: FormLimits,
     /// Admin API (and UI) requests per token subject.
     pub rate_limiter: std::sync::Arc<governor::DefaultKeyedRateLimiter<String>>,
+}
+
+/// The caps of a web UI form body, checked before it is buffered.
+#[derive(Debug, Clone, Copy)]
+pub struct FormLimits {
+    pub max_bytes: usize,
+    pub max_fields: usize,
 }
 
 /// A limiter of `per_second` admin requests per token subject, with bursts of twice that.

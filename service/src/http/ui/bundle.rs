@@ -15,7 +15,7 @@ use super::{
     draft::yaml,
     fields::Fields,
     page::{self, UiError},
-    place::Viewer,
+    place::{Viewer, Writer},
 };
 use crate::{
     auth,
@@ -110,6 +110,7 @@ async fn import(
 }
 
 pub(super) async fn preview(
+    _may: Writer,
     State(state): State<HttpState>,
     viewer: Viewer,
     fields: Fields,
@@ -118,6 +119,7 @@ pub(super) async fn preview(
 }
 
 pub(super) async fn apply(
+    _may: Writer,
     State(state): State<HttpState>,
     viewer: Viewer,
     fields: Fields,

@@ -16,7 +16,7 @@ use super::{
     draft::{Draft, yaml},
     fields::Fields,
     page::{self, UiError},
-    place::{Entry, ServerPath, Ui},
+    place::{Entry, ServerPath, Ui, Writer},
 };
 use crate::{
     auth,
@@ -108,6 +108,7 @@ fn shown(problem: InvalidInput) -> minijinja::Value {
 
 /// A step of the edit form: a row added, removed or moved, a tab switched, or `review`.
 pub(super) async fn edit(
+    _may: Writer,
     State(state): State<HttpState>,
     place: ServerPath,
     Path(KindParam { kind }): Path<KindParam>,
@@ -189,6 +190,7 @@ async fn review_page(
 
 /// The live check of the edit form's templates (an htmx fragment).
 pub(super) async fn check(
+    _may: Writer,
     place: ServerPath,
     Path(KindParam { kind }): Path<KindParam>,
     fields: Fields,
@@ -215,6 +217,7 @@ pub(super) async fn check(
 /// Saves a reviewed draft; a version conflict shows what the other save changed and lets the
 /// user put their draft on top of it.
 pub(super) async fn save(
+    _may: Writer,
     State(state): State<HttpState>,
     place: ServerPath,
     Path(KindParam { kind }): Path<KindParam>,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::{
     fields::Fields,
     page::{self, UiError},
-    place::{Entry, Ui, Viewer},
+    place::{Entry, Ui, Viewer, Writer},
 };
 use crate::{domain::InvalidInput, http::HttpState, overlay::Standing};
 
@@ -82,6 +82,7 @@ pub(super) async fn confirm_delete(
 }
 
 pub(super) async fn delete(
+    _may: Writer,
     State(state): State<HttpState>,
     viewer: Viewer,
     Ui(path): Entry,
@@ -104,6 +105,7 @@ pub(super) struct SwitchParams {
 /// Activates or deactivates an entry; for an org, deactivating a default it inherits hides it
 /// and activating the marker shows it again.
 pub(super) async fn switch(
+    _may: Writer,
     State(state): State<HttpState>,
     viewer: Viewer,
     Ui(path): Entry,

@@ -3,12 +3,15 @@
 
 use axum::{
     extract::{FromRequest, Multipart, Request},
-    http::header,
+    http::{StatusCode, header},
 };
 use bytes::Bytes;
 
 use super::page::UiError;
-use crate::{domain::InvalidInput, http::ApiError};
+use crate::{
+    domain::InvalidInput,
+    http::{ApiError, HttpState},
+};
 
 /// The fields of a form, in the order sent.
 #[derive(Debug, Default)]
@@ -54,10 +57,35 @@ impl Fields {
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for Fields {
+/// Reads a form within [`crate::http::FormLimits`]: a declared length over the cap is refused before a byte
+/// is read, a body that grows past it stops being read, and a form of more fields than the cap
+/// is refused before they are all kept. The handlers that take a form check the viewer's
+/// rights in extractors that run before this one (`place::Writer`), so none of this is spent
+/// on a form its sender may not submit.
+impl FromRequest<HttpState> for Fields {
     type Rejection = UiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &HttpState) -> Result<Self, Self::Rejection> {
+        let limits = state.form_limits;
+        let too_large = |what: String| {
+            UiError::from(ApiError::BadRequest(StatusCode::PAYLOAD_TOO_LARGE, what))
+        };
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if declared.is_some_and(|length| length > limits.max_bytes) {
+            return Err(too_large(format!(
+                "the form is larger than {} bytes (MCP_CONFIG_UI_MAX_FORM_BYTES)",
+                limits.max_bytes
+            )));
+        }
+        let too_many = || {
+            too_large(format!(
+                "the form has more than {} fields (MCP_CONFIG_UI_MAX_FORM_FIELDS)",
+                limits.max_fields
+            ))
+        };
         let multipart = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -65,16 +93,22 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
             .is_some_and(|v| v.starts_with("multipart/form-data"));
         let unreadable = |e: &dyn std::fmt::Display| {
             UiError::from(ApiError::BadRequest(
-                axum::http::StatusCode::BAD_REQUEST,
+                StatusCode::BAD_REQUEST,
                 format!("the form could not be read: {e}"),
             ))
         };
         let mut fields = Fields::default();
         if multipart {
+            let request = request.map(|body| {
+                axum::body::Body::new(http_body_util::Limited::new(body, limits.max_bytes))
+            });
             let mut parts = Multipart::from_request(request, state)
                 .await
                 .map_err(|e| unreadable(&e))?;
             while let Some(part) = parts.next_field().await.map_err(|e| unreadable(&e))? {
+                if fields.text.len() + fields.files.len() >= limits.max_fields {
+                    return Err(too_many());
+                }
                 let name = part.name().unwrap_or_default().to_owned();
                 if part.file_name().is_some() {
                     let bytes = part.bytes().await.map_err(|e| unreadable(&e))?;
@@ -85,10 +119,20 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
                 }
             }
         } else {
-            let body = Bytes::from_request(request, state)
+            let body = axum::body::to_bytes(request.into_body(), limits.max_bytes)
                 .await
-                .map_err(|e| unreadable(&e))?;
-            fields.text = url::form_urlencoded::parse(&body).into_owned().collect();
+                .map_err(|_| {
+                    too_large(format!(
+                        "the form is larger than {} bytes (MCP_CONFIG_UI_MAX_FORM_BYTES)",
+                        limits.max_bytes
+                    ))
+                })?;
+            for pair in url::form_urlencoded::parse(&body) {
+                if fields.text.len() >= limits.max_fields {
+                    return Err(too_many());
+                }
+                fields.text.push((pair.0.into_owned(), pair.1.into_owned()));
+            }
         }
         Ok(fields)
     }

@@ -14,7 +14,7 @@ use super::{
     draft::yaml,
     fields::Fields,
     page::{self, UiError},
-    place::{Entry, Ui, Viewer},
+    place::{Entry, Ui, Viewer, Writer},
 };
 use crate::{http::HttpState, store::VersionRow};
 
@@ -137,6 +137,7 @@ pub(super) async fn confirm_rollback(
 }
 
 pub(super) async fn rollback(
+    _may: Writer,
     State(state): State<HttpState>,
     viewer: Viewer,
     Ui(path): Entry,

@@ -9,7 +9,7 @@ use minijinja::context;
 use super::{
     fields::Fields,
     page::{self, UiError},
-    place::Viewer,
+    place::{GlobalAdmin, Viewer},
 };
 use crate::{
     auth,
@@ -36,6 +36,7 @@ pub(super) async fn page(
 }
 
 pub(super) async fn create(
+    _may: GlobalAdmin,
     State(state): State<HttpState>,
     viewer: Viewer,
     fields: Fields,

@@ -2,7 +2,7 @@
 //! API parses them; a bad path or a refusal becomes the UI's error page.
 
 use axum::{
-    extract::{FromRequestParts, Path},
+    extract::{FromRequestParts, Path, RawPathParams},
     http::request::Parts,
 };
 use serde::Deserialize;
@@ -72,5 +72,41 @@ impl<S: Send + Sync> FromRequestParts<S> for ServerPath {
             server,
             principal,
         })
+    }
+}
+
+/// A viewer who may write where the request points: the scope of its path (`/ui/orgs/{org}/…`,
+/// `/ui/defaults/…`), or anywhere for a route without one (bundles). An extractor, so a form
+/// is refused before its body is read.
+pub(super) struct Writer;
+
+impl<S: Send + Sync> FromRequestParts<S> for Writer {
+    type Rejection = UiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Ui(Caller(principal)) = Viewer::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.status(), e.body_text()))?;
+        let param = |name: &str| params.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
+        match (param("org"), param("server")) {
+            (Some(org), _) => auth::check_write(&principal, &Scope::Org(Slug::parse("org", org)?))?,
+            (None, Some(_)) => auth::check_write(&principal, &Scope::Defaults)?,
+            (None, None) => auth::check_may_write(&principal)?,
+        }
+        Ok(Writer)
+    }
+}
+
+/// A viewer who is a global admin (creating orgs), checked before the form is read.
+pub(super) struct GlobalAdmin;
+
+impl<S: Send + Sync> FromRequestParts<S> for GlobalAdmin {
+    type Rejection = UiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Ui(Caller(principal)) = Viewer::from_request_parts(parts, state).await?;
+        auth::check_global_admin(&principal)?;
+        Ok(GlobalAdmin)
     }
 }

@@ -55,7 +55,8 @@ pub(super) async fn require_sign_in(
     next.run(request).await
 }
 
-/// The principal of a token a person may sign in with: any valid token but a service's.
+/// The principal of a token a person may sign in with: a valid token that grants a role, and
+/// not a service's.
 fn principal_of(state: &HttpState, token: &str) -> Result<Principal, Error> {
     let principal = state
         .authenticator
@@ -63,6 +64,13 @@ fn principal_of(state: &HttpState, token: &str) -> Result<Principal, Error> {
     if principal.roles.service {
         return Err(Error::Forbidden(
             "service tokens cannot sign in to the UI".into(),
+        ));
+    }
+    let roles = &principal.roles;
+    if !(roles.reader || roles.editor || roles.admin) {
+        return Err(Error::Forbidden(
+            "this token grants no role (reader, editor or admin), so there is nothing to sign in to"
+                .into(),
         ));
     }
     Ok(principal)
