@@ -87,12 +87,14 @@ fn renderer_settings(settings: &Settings) -> Result<RendererSettings, StartError
     let path = match &settings.render_worker {
         Some(path) => path.clone(),
         None => std::env::current_exe().map_err(|e| {
-            ConfigError(format!("cannot find this executable for --render-worker: {e}"))
+            ConfigError(format!(
+                "cannot find this executable for --render-worker: {e}"
+            ))
         })?,
     };
-    let workers = settings.render_workers.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(2, |n| n.get()) + 1
-    });
+    let workers = settings
+        .render_workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()) + 1);
     Ok(RendererSettings {
         program: WorkerProgram {
             path,

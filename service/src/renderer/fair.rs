@@ -217,9 +217,14 @@ mod tests {
         let a1 = slots.acquire("a").await.unwrap();
         let a2 = slots.acquire("a").await.unwrap();
         assert!(soon(slots.acquire("a")).await.is_none(), "a waits");
-        let b = soon(slots.acquire("b")).await.expect("b gets the free place");
+        let b = soon(slots.acquire("b"))
+            .await
+            .expect("b gets the free place");
         assert!(b.is_ok());
-        assert_eq!(slots.held(), HashMap::from([("a".into(), 2), ("b".into(), 1)]));
+        assert_eq!(
+            slots.held(),
+            HashMap::from([("a".into(), 2), ("b".into(), 1)])
+        );
         drop((a1, a2));
     }
 

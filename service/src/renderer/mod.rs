@@ -96,7 +96,11 @@ impl Renderer {
 
     /// Whether `prompt` renders within the budget with sample arguments, as every save checks
     /// ([`crate::render::check_cost`]), under the same deadline and memory limit as a render.
-    pub async fn check_cost(&self, tenant: &str, prompt: &PromptContent) -> Result<(), RenderError> {
+    pub async fn check_cost(
+        &self,
+        tenant: &str,
+        prompt: &PromptContent,
+    ) -> Result<(), RenderError> {
         let job = Job {
             task: Task::CheckCost,
             templates: prompt.messages.iter().map(|m| m.text.clone()).collect(),

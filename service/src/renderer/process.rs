@@ -34,7 +34,10 @@ impl WorkerProcess {
         };
         let mut child = Command::new(&program.path)
             .arg("render-worker")
-            .arg(format!("--memory-limit-bytes={}", program.memory_limit_bytes))
+            .arg(format!(
+                "--memory-limit-bytes={}",
+                program.memory_limit_bytes
+            ))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

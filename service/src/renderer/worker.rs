@@ -106,15 +106,16 @@ impl CompiledCache {
             })
             .collect();
         match &job.task {
-            Task::CheckCost => {
-                render::check_cost(job.templates.iter().map(String::as_str), &declared, job.limits)
-                    .map(|()| Vec::new())
-            }
-            Task::Render(arguments) => {
-                self.compiled(&job.templates)?
-                    .prompt
-                    .render(&declared, arguments, job.limits)
-            }
+            Task::CheckCost => render::check_cost(
+                job.templates.iter().map(String::as_str),
+                &declared,
+                job.limits,
+            )
+            .map(|()| Vec::new()),
+            Task::Render(arguments) => self
+                .compiled(&job.templates)?
+                .prompt
+                .render(&declared, arguments, job.limits),
         }
     }
 

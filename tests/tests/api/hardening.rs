@@ -33,27 +33,106 @@ async fn latest_revision(service: &Service) -> Option<u64> {
         .await
 }
 
-#[tokio::test]
-async fn a_token_without_a_write_role_is_refused_before_its_bundle_is_read() {
-    let (_dir, service) = example_with_jwt(|_| {}).await;
-    // A body announced at 16 MB of which only the start is sent: only a server that answers
-    // before reading the body answers at all.
+/// Sends `head` (a request line, headers, and the start of a body far shorter than it
+/// announces) and returns the status line of the answer: only a server that answers before
+/// reading the body answers at all.
+async fn answer_before_the_body(service: &Service, head: &str) -> String {
     let mut connection = tokio::net::TcpStream::connect(service.http_addr)
         .await
         .unwrap();
-    let head = format!(
-        "POST /admin/v1/bundle HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/yaml\r\nContent-Length: 16000000\r\n\r\ndefaults:\n",
-        token("mallory", None, &[])
-    );
     connection.write_all(head.as_bytes()).await.unwrap();
     let mut answer = vec![0u8; 64];
     let read = tokio::time::timeout(HANG, connection.read(&mut answer))
         .await
         .expect("answered without waiting for the body")
         .unwrap();
-    let status_line = String::from_utf8_lossy(&answer[..read]).to_string();
+    String::from_utf8_lossy(&answer[..read]).to_string()
+}
+
+#[tokio::test]
+async fn a_token_without_a_write_role_is_refused_before_its_bundle_is_read() {
+    let (_dir, service) = example_with_jwt(|_| {}).await;
+    let head = format!(
+        "POST /admin/v1/bundle HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/yaml\r\nContent-Length: 16000000\r\n\r\ndefaults:\n",
+        token("mallory", None, &[])
+    );
+    let status_line = answer_before_the_body(&service, &head).await;
     assert!(status_line.starts_with("HTTP/1.1 403"), "{status_line}");
+}
+
+#[tokio::test]
+async fn a_ui_form_is_refused_before_it_is_read_unless_its_sender_may_submit_it() {
+    let (_dir, service) = example_with_jwt(|_| {}).await;
+    let form_to = |path: &str, token: &str, length: usize| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: mcp_config_session={token}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {length}\r\n\r\na=1&b=2&"
+        )
+    };
+    // A reader's 14 MB form to the edit and save routes, and to a bundle import.
+    let reader = token("rob", Some("acme"), &["reader"]);
+    for path in [
+        "/ui/orgs/acme/github/edit/prompts",
+        "/ui/orgs/acme/github/save/prompts",
+        "/ui/orgs/acme/github/prompts/review-pr/switch/deactivate",
+        "/ui/bundle/apply",
+        "/ui/orgs",
+    ] {
+        let status = answer_before_the_body(&service, &form_to(path, &reader, 14_000_000)).await;
+        assert!(status.starts_with("HTTP/1.1 403"), "{path}: {status}");
+    }
+    // An editor of acme, to globex: refused the same way.
+    let editor = token("ann", Some("acme"), &["editor"]);
+    let path = "/ui/orgs/globex/github/save/prompts";
+    let status = answer_before_the_body(&service, &form_to(path, &editor, 14_000)).await;
+    assert!(status.starts_with("HTTP/1.1 403"), "{path}: {status}");
+    // The editor's own form, larger than the cap: 413 before it is read.
+    let path = "/ui/orgs/acme/github/edit/prompts";
+    let status = answer_before_the_body(&service, &form_to(path, &editor, 64 << 20)).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{path}: {status}");
+    // Within the byte cap but of more fields than the field cap: 413, naming the setting.
+    let fields = vec![("x", "1"); 5000];
+    let answer = reqwest::Client::new()
+        .post(service.url(path))
+        .header("cookie", format!("mcp_config_session={editor}"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("MCP_CONFIG_UI_MAX_FORM_FIELDS"), "{text}");
+}
+
+#[tokio::test]
+async fn a_token_that_grants_no_role_cannot_sign_in_to_the_ui() {
+    let (_dir, service) = example_with_jwt(|_| {}).await;
+    let nothing = token("nobody", Some("acme"), &[]);
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(service.url("/ui/login"))
+        .form(&[("token", nothing.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    assert!(answer.headers().get("set-cookie").is_none());
+    let page = answer.text().await.unwrap();
+    assert!(page.contains("grants no role"), "{page}");
+    // A session cookie holding it (set by hand) shows no page either.
+    let page = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(service.url("/ui/"))
+        .header("cookie", format!("mcp_config_session={nothing}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -521,27 +600,29 @@ async fn a_hostile_render_is_stopped_at_its_deadline_and_never_starves_another_o
     .send()
     .await
     .unwrap();
-    assert_eq!(saved.status(), StatusCode::OK, "cheap with sample arguments");
+    assert_eq!(
+        saved.status(),
+        StatusCode::OK,
+        "cheap with sample arguments"
+    );
     let stopped_before = metric(&service, "mcp_config_render_workers_stopped_total").await;
 
     // Four acme clients render it in a loop, as fast as they are answered.
-    let attack = |mut grpc: ConfigServiceClient<Channel>, round: usize| {
-        async move {
-            let mut refused = Vec::new();
-            for _ in 0..round {
-                let request = with_token(
-                    GetPromptRequest {
-                        server: "github".into(),
-                        name: "spin".into(),
-                        arguments: [("n".to_owned(), HOSTILE_N.to_owned())].into(),
-                        ..Default::default()
-                    },
-                    &token("mallory", Some("acme"), &["reader"]),
-                );
-                refused.push(grpc.get_prompt(request).await.unwrap_err());
-            }
-            refused
+    let attack = |mut grpc: ConfigServiceClient<Channel>, round: usize| async move {
+        let mut refused = Vec::new();
+        for _ in 0..round {
+            let request = with_token(
+                GetPromptRequest {
+                    server: "github".into(),
+                    name: "spin".into(),
+                    arguments: [("n".to_owned(), HOSTILE_N.to_owned())].into(),
+                    ..Default::default()
+                },
+                &token("mallory", Some("acme"), &["reader"]),
+            );
+            refused.push(grpc.get_prompt(request).await.unwrap_err());
         }
+        refused
     };
     let mut attackers = Vec::new();
     for _ in 0..4 {
@@ -590,7 +671,8 @@ async fn a_hostile_render_is_stopped_at_its_deadline_and_never_starves_another_o
     // The hostile renders answered "did not finish" had their workers killed: the work stopped
     // and the slot came back (else the attackers' later rounds would only wait and time out).
     // The recorder is the test process's, shared with other tests: a lower bound only.
-    let stopped = metric(&service, "mcp_config_render_workers_stopped_total").await - stopped_before;
+    let stopped =
+        metric(&service, "mcp_config_render_workers_stopped_total").await - stopped_before;
     assert!(stopped >= 1.0, "no worker was stopped");
 }
 

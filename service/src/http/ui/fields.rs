@@ -67,9 +67,8 @@ impl FromRequest<HttpState> for Fields {
 
     async fn from_request(request: Request, state: &HttpState) -> Result<Self, Self::Rejection> {
         let limits = state.form_limits;
-        let too_large = |what: String| {
-            UiError::from(ApiError::BadRequest(StatusCode::PAYLOAD_TOO_LARGE, what))
-        };
+        let too_large =
+            |what: String| UiError::from(ApiError::BadRequest(StatusCode::PAYLOAD_TOO_LARGE, what));
         let declared = request
             .headers()
             .get(header::CONTENT_LENGTH)
