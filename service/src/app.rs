@@ -359,10 +359,15 @@ async fn serve_grpc(
     lifecycle.background.spawn(|stop| {
         crate::health::report_grpc_health(health_store, relay_bound, health_reporter, stop)
     });
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Both versions of reflection: grpcurl speaks v1, Python's grpcio-reflection and older
+    // tools only v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let (reflection_v1, reflection_v1alpha) =
+        (reflection().build_v1()?, reflection().build_v1alpha()?);
     let limits = ConnectionLimits::from_settings(settings);
     let mut server = limits.configure_grpc(tonic::transport::Server::builder());
     if let Some(tls) = tls {
@@ -380,7 +385,8 @@ async fn serve_grpc(
             grpc::authenticate(authenticator),
         ))
         .add_service(health_service)
-        .add_service(reflection);
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
     lifecycle.servers.spawn(|stop| async move {
         if let Err(e) = router
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())

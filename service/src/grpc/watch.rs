@@ -21,7 +21,7 @@ use tonic::Status;
 use super::to_status;
 use crate::{
     auth::Principal,
-    domain::{Revision, Slug},
+    domain::{InvalidInput, Revision, Slug},
     error::{Error, Result},
     events::{self, Bus, OrgFilter},
     lifecycle::Phase,
@@ -97,8 +97,15 @@ impl Watcher {
     ) -> Result<EventStream> {
         let slot = self.slots.claim(&principal.subject)?;
         let live = self.bus.subscribe();
+        let latest = self.store.latest_revision().await?;
         let last = if since == 0 {
-            self.store.latest_revision().await?
+            latest
+        } else if since > latest {
+            return Err(InvalidInput::new(
+                "since_revision",
+                format!("{since} is after the newest revision ({latest})"),
+            )
+            .into());
         } else {
             self.check_retained(since).await?;
             since
@@ -128,7 +135,7 @@ impl Watcher {
 
     async fn check_retained(&self, since: Revision) -> Result<()> {
         let oldest = self.store.oldest_retained_revision().await?;
-        if oldest > since + 1 {
+        if oldest > since.saturating_add(1) {
             return Err(Error::Pruned { since, oldest });
         }
         Ok(())

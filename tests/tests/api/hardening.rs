@@ -717,3 +717,86 @@ async fn a_save_whose_check_outlives_the_budget_is_refused_and_never_stalls_the_
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "nothing was saved");
 }
+
+#[tokio::test]
+async fn a_watch_from_past_the_newest_revision_is_refused_naming_the_field() {
+    let (_dir, service) = example_with_jwt(|_| {}).await;
+    let reader = token("svc", Some("acme"), &["reader"]);
+    for since in [u64::MAX, u64::MAX - 1, 1_000_000] {
+        let refused = watch(
+            &service,
+            &reader,
+            WatchRequest {
+                since_revision: since,
+                ..Default::default()
+            },
+        )
+        .await
+        .err()
+        .expect("a revision from the future is refused");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        assert!(refused.message().contains("since_revision"), "{refused:?}");
+    }
+    // The service still serves Watch after them.
+    let mut stream = watch(
+        &service,
+        &reader,
+        WatchRequest {
+            since_revision: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(next_event(&mut stream).await.revision >= 2);
+}
+
+#[tokio::test]
+async fn reflection_answers_in_both_versions() {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let (_dir, service) = example_with_jwt(|_| {}).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", service.grpc_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut alpha =
+        v1alpha::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let request = v1alpha::ServerReflectionRequest {
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+        ..Default::default()
+    };
+    let mut answers = alpha
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .expect("v1alpha is served")
+        .into_inner();
+    let answer = answers.next().await.unwrap().unwrap();
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answer.message_response
+    else {
+        panic!("{answer:?}")
+    };
+    assert!(
+        list.service
+            .iter()
+            .any(|s| s.name == "mcp_config.v1.ConfigService"),
+        "{list:?}"
+    );
+    let mut current = v1::server_reflection_client::ServerReflectionClient::new(channel);
+    let request = v1::ServerReflectionRequest {
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+        ..Default::default()
+    };
+    assert!(
+        current
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .is_ok(),
+        "v1 is served"
+    );
+}
