@@ -121,7 +121,8 @@ async fn every_page_answers_and_an_edit_is_reviewed_saved_and_served() {
             ("argument_description", ""),
             ("argument_required", "yes"),
             ("message_role", "user"),
-            ("message_text", "Review {{ repo }} line by line."),
+            // As a browser submits a textarea: CRLF line ends.
+            ("message_text", "Review {{ repo }}\r\nline by line."),
             ("op", "review"),
         ],
     )
@@ -154,6 +155,10 @@ async fn every_page_answers_and_an_edit_is_reviewed_saved_and_served() {
     let view = service.prompts_of("acme", "github").await;
     let saved = view.prompts.iter().find(|p| p.name == "review-pr").unwrap();
     assert_eq!(saved.title, "Review, carefully");
+    assert_eq!(
+        saved.messages[0].text, "Review {{ repo }}\nline by line.",
+        "served with LF line ends"
+    );
 
     // A second save from the same starting version is a conflict that shows the first one.
     let (status, conflict) = post(

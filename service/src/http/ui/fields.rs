@@ -114,7 +114,7 @@ impl FromRequest<HttpState> for Fields {
                     fields.files.push((name, bytes));
                 } else {
                     let text = part.text().await.map_err(|e| unreadable(&e))?;
-                    fields.text.push((name, text));
+                    fields.text.push((name, unix_line_ends(text)));
                 }
             }
         } else {
@@ -130,10 +130,22 @@ impl FromRequest<HttpState> for Fields {
                 if fields.text.len() >= limits.max_fields {
                     return Err(too_many());
                 }
-                fields.text.push((pair.0.into_owned(), pair.1.into_owned()));
+                fields
+                    .text
+                    .push((pair.0.into_owned(), unix_line_ends(pair.1.into_owned())));
             }
         }
         Ok(fields)
+    }
+}
+
+/// Browsers submit a textarea's line ends as CRLF; what the UI saves is served to MCP servers
+/// and exported, and must read the same as what the API and bundles save, so lines end in LF.
+fn unix_line_ends(text: String) -> String {
+    if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        text
     }
 }
 
