@@ -175,6 +175,10 @@ impl App {
                 shutdown: lifecycle.servers.stop_token(),
             },
             settings,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            http::origin::AllowedOrigins::new(&settings.allowed_hosts, &settings.allowed_origins),
+            http::origin::guard,
         ));
         serve_admin(
             settings,

@@ -258,21 +258,27 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_MCP_MAX_REQUEST_BYTES", default_value_t = 1024 * 1024)]
     pub mcp_max_request_bytes: usize,
 
-    /// `Host` values the MCP endpoint answers (DNS rebinding protection): a name matches any
-    /// port, `name:port` that port only. Add the names clients and gateways use.
+    /// Host names the HTTP port answers besides IP addresses and `localhost` (DNS rebinding
+    /// protection, every route): a name matches any port, `name:port` that port only. Add the
+    /// names clients, gateways and browsers use (an Ingress's, a Service's DNS name).
     #[arg(
-        long,
-        env = "MCP_CONFIG_MCP_ALLOWED_HOSTS",
-        value_delimiter = ',',
-        default_value = "localhost,127.0.0.1,::1"
+        long = "allowed-host",
+        alias = "mcp-allowed-hosts",
+        env = "MCP_CONFIG_ALLOWED_HOSTS",
+        value_delimiter = ','
     )]
-    pub mcp_allowed_hosts: Vec<String>,
+    pub allowed_hosts: Vec<String>,
 
     /// Browser origins (`https://app.example.com:443`, `http://localhost:*`) allowed to call the
-    /// MCP endpoint; a request with any other `Origin` is refused. Clients that are not
-    /// browsers send none.
-    #[arg(long, env = "MCP_CONFIG_MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
-    pub mcp_allowed_origins: Vec<String>,
+    /// HTTP port besides same-origin pages; a request with any other `Origin` is refused.
+    /// Clients that are not browsers send none.
+    #[arg(
+        long = "allowed-origin",
+        alias = "mcp-allowed-origins",
+        env = "MCP_CONFIG_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
 
     /// Largest body of a web UI form, in bytes (a bundle upload is the largest); a larger one
     /// is answered 413 before it is read.
@@ -574,8 +580,8 @@ impl Settings {
                 "MCP_MAX_REQUEST_BYTES",
                 self.mcp_max_request_bytes.to_string(),
             ),
-            ("MCP_ALLOWED_HOSTS", self.mcp_allowed_hosts.join(",")),
-            ("MCP_ALLOWED_ORIGINS", self.mcp_allowed_origins.join(",")),
+            ("ALLOWED_HOSTS", self.allowed_hosts.join(",")),
+            ("ALLOWED_ORIGINS", self.allowed_origins.join(",")),
             ("UI_MAX_FORM_BYTES", self.ui_max_form_bytes.to_string()),
             ("UI_MAX_FORM_FIELDS", self.ui_max_form_fields.to_string()),
             ("RENDER_WORKER", path(&self.render_worker)),

@@ -5,6 +5,7 @@ pub(crate) mod admin;
 mod answers;
 pub(crate) mod error;
 mod openapi;
+pub mod origin;
 mod ui;
 
 use axum::{

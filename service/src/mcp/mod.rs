@@ -62,9 +62,9 @@ pub fn router(door: McpDoor, settings: &Settings) -> Router {
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(Duration::from_secs(settings.mcp_session_idle_secs));
     let mut config = StreamableHttpServerConfig::default()
-        .with_allowed_hosts(settings.mcp_allowed_hosts.clone())
-        .with_allowed_origins(settings.mcp_allowed_origins.clone())
-        .enforce_origin_validation()
+        // `Host` and `Origin` are checked for every route of the port (`http::origin`).
+        .disable_allowed_hosts()
+        .disable_allowed_origins()
         .with_max_request_body_bytes(settings.mcp_max_request_bytes);
     config.cancellation_token = door.shutdown;
     let service = StreamableHttpService::new(

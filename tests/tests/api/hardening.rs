@@ -800,3 +800,67 @@ async fn reflection_answers_in_both_versions() {
         "v1 is served"
     );
 }
+
+/// A request to `path` on the service's HTTP port with `headers`, as a page of a rebinding
+/// attacker's would send it (the connection goes to loopback, the names are the attacker's).
+async fn status_with(service: &Service, method: Method, path: &str, headers: &[(&str, &str)]) -> StatusCode {
+    let mut request = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .request(method, service.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn dns_rebinding_is_refused_on_every_route_in_every_auth_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = Service::sqlite_with(&dir, &["--allowed-host=config.example.com"]).await;
+    let (_jwt_dir, with_tokens) = example_with_jwt(|_| {}).await;
+    for service in [&open, &with_tokens] {
+        for path in ["/admin/v1/orgs", "/ui/", "/ui/login", "/mcp/github", "/healthz"] {
+            assert_eq!(
+                status_with(service, Method::GET, path, &[("host", "evil.example")]).await,
+                StatusCode::FORBIDDEN,
+                "{path}"
+            );
+        }
+    }
+    // The names the service is reached by are answered: an address, localhost, an allowed name.
+    let port = open.http_addr.port();
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "config.example.com".to_owned(),
+    ] {
+        assert_eq!(
+            status_with(&open, Method::GET, "/admin/v1/orgs", &[("host", &host)]).await,
+            StatusCode::OK,
+            "{host}"
+        );
+    }
+    // A state-changing request without a token, from another site's page: refused, nothing made.
+    let own = format!("localhost:{port}");
+    let create = |origin: &'static str| {
+        let own = own.clone();
+        let open = &open;
+        async move {
+            reqwest::Client::new()
+                .post(open.url("/admin/v1/orgs"))
+                .header("host", own)
+                .header("origin", origin)
+                .json(&json!({"slug": "rebound"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(create("http://evil.example").await, StatusCode::FORBIDDEN);
+    let (status, orgs) = json_of(reqwest::get(open.url("/admin/v1/orgs")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!orgs.to_string().contains("rebound"), "{orgs}");
+}

@@ -305,6 +305,14 @@ async fn foreign_hosts_and_origins_and_oversized_bodies_are_refused() {
         StatusCode::FORBIDDEN,
         "no browser origin is allowed by default"
     );
+    let local = format!("localhost:{}", service.http_addr.port());
+    let same_origin = format!("http://{local}");
+    assert!(
+        raw_post(&service, &[("host", &local), ("origin", &same_origin)], 0)
+            .await
+            .is_success(),
+        "a page of the service's own origin (the conformance suite's client) is answered"
+    );
     assert_eq!(
         raw_post(&service, &[], 8192).await,
         StatusCode::PAYLOAD_TOO_LARGE
