@@ -203,7 +203,7 @@ pub struct Settings {
     pub idle_timeout_secs: u64,
 
     /// Seconds an HTTP/1 client has to send a request's headers (also the keep-alive wait
-    /// between requests).
+    /// between requests), and any client on either port to send its first bytes.
     #[arg(
         long,
         env = "MCP_CONFIG_HEADER_READ_TIMEOUT_SECS",

@@ -10,18 +10,35 @@ use crate::{
     store::Store,
 };
 
-/// Exports the defaults and every org as a bundle (active content and hidden defaults).
-pub async fn export(store: &Store) -> Result<Bundle> {
+/// Exports the defaults and every org as a bundle (active content and hidden defaults), or only
+/// one scope (`Some`) and one server of it: what is not asked for is never read.
+pub async fn export(store: &Store, scope: Option<&Scope>, server: Option<&str>) -> Result<Bundle> {
+    let wanted = |name: &String| server.is_none_or(|server| server == name);
     let mut bundle = Bundle::default();
-    for server in store.list_servers(&Scope::Defaults).await? {
-        let entries = export_server(store, &Scope::Defaults, &server).await?;
-        bundle.defaults.insert(server, entries);
+    if matches!(scope, None | Some(Scope::Defaults)) {
+        for name in store.list_servers(&Scope::Defaults).await? {
+            if wanted(&name) {
+                let entries = export_server(store, &Scope::Defaults, &name).await?;
+                bundle.defaults.insert(name, entries);
+            }
+        }
+    }
+    if matches!(scope, Some(Scope::Defaults)) {
+        return Ok(bundle);
     }
     for org in store.list_orgs().await? {
-        let scope = Scope::Org(Slug::parse("org", &org.slug)?);
+        if let Some(Scope::Org(only)) = scope
+            && only.as_str() != org.slug
+        {
+            continue;
+        }
+        let org_scope = Scope::Org(Slug::parse("org", &org.slug)?);
         let mut servers = BTreeMap::new();
-        for server in store.list_servers(&scope).await? {
-            servers.insert(server.clone(), export_server(store, &scope, &server).await?);
+        for name in store.list_servers(&org_scope).await? {
+            if wanted(&name) {
+                let entries = export_server(store, &org_scope, &name).await?;
+                servers.insert(name, entries);
+            }
         }
         bundle.orgs.insert(
             org.slug,
@@ -32,28 +49,6 @@ pub async fn export(store: &Store) -> Result<Bundle> {
         );
     }
     Ok(bundle)
-}
-
-impl Bundle {
-    /// The part of the bundle about one scope (`None`: every scope) and, optionally, one
-    /// server of it.
-    pub fn narrowed(mut self, scope: Option<&Scope>, server: Option<&str>) -> Self {
-        match scope {
-            None => {}
-            Some(Scope::Defaults) => self.orgs.clear(),
-            Some(Scope::Org(org)) => {
-                self.defaults.clear();
-                self.orgs.retain(|slug, _| slug == org.as_str());
-            }
-        }
-        if let Some(server) = server {
-            self.defaults.retain(|name, _| name == server);
-            for org in self.orgs.values_mut() {
-                org.servers.retain(|name, _| name == server);
-            }
-        }
-        self
-    }
 }
 
 async fn export_server(store: &Store, scope: &Scope, server: &str) -> Result<ServerEntries> {

@@ -65,6 +65,7 @@ struct Shared {
     max_connections: usize,
     max_per_peer: usize,
     idle_timeout: Duration,
+    silent_timeout: Duration,
     counts: Mutex<Counts>,
     /// Refusals worth a warning: one a minute.
     warnings: governor::DefaultDirectRateLimiter,
@@ -85,6 +86,7 @@ impl Gate {
             max_connections: limits.max_connections,
             max_per_peer: limits.max_connections_per_peer,
             idle_timeout: limits.idle_timeout,
+            silent_timeout: limits.header_read_timeout,
             counts: Mutex::default(),
             warnings: governor::RateLimiter::direct(governor::Quota::per_minute(NonZeroU32::MIN)),
             open: metrics::gauge!(CONNECTIONS_OPEN, "listener" => label),
@@ -98,7 +100,12 @@ impl Gate {
         // A peer that is already gone has nothing to admit.
         let peer = stream.peer_addr().ok()?.ip();
         match self.reserve(peer) {
-            Ok(place) => Some(Admitted::new(stream, place, self.0.idle_timeout)),
+            Ok(place) => Some(Admitted::new(
+                stream,
+                place,
+                self.0.idle_timeout,
+                self.0.silent_timeout,
+            )),
             Err(refusal) => {
                 self.refused(peer, refusal);
                 None

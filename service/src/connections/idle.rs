@@ -1,5 +1,10 @@
 //! An admitted connection: its IO, holding its place under the caps, failing once no byte has
-//! moved either way for the idle timeout.
+//! moved either way for the idle timeout, or when the peer has sent nothing at all within the
+//! silence bound (the header read timeout).
+//!
+//! Why the silence bound: the gRPC port greets every connection with its HTTP/2 settings, and
+//! those bytes written would count as activity, so a peer that never sends a preface (or an
+//! HTTP/1 request line) would hold its place for the whole idle timeout.
 //!
 //! Why at the IO and not in hyper: a connection can stall before any protocol timeout applies
 //! (a TLS handshake not begun, an HTTP/2 preface never sent, protocol detection waiting for its
@@ -29,6 +34,11 @@ use super::gate::Place;
 pub struct Admitted<T> {
     io: T,
     idle_timeout: Duration,
+    /// How long the peer may stay silent before its first byte.
+    silent_timeout: Duration,
+    opened: Instant,
+    /// Whether the peer has sent a byte yet.
+    heard: bool,
     last_active: Instant,
     deadline: Pin<Box<Sleep>>,
     /// So the idle closure is counted once, however often the IO is polled after it.
@@ -38,13 +48,23 @@ pub struct Admitted<T> {
 }
 
 impl<T> Admitted<T> {
-    pub(super) fn new(io: T, place: Place, idle_timeout: Duration) -> Self {
+    pub(super) fn new(
+        io: T,
+        place: Place,
+        idle_timeout: Duration,
+        silent_timeout: Duration,
+    ) -> Self {
         let now = Instant::now();
         Self {
             io,
             idle_timeout,
+            silent_timeout,
+            opened: now,
+            heard: false,
             last_active: now,
-            deadline: Box::pin(tokio::time::sleep_until(now + idle_timeout)),
+            deadline: Box::pin(tokio::time::sleep_until(
+                now + idle_timeout.min(silent_timeout),
+            )),
             timed_out: false,
             place,
         }
@@ -54,7 +74,11 @@ impl<T> Admitted<T> {
     /// otherwise arms the wake-up for when it would be.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         while self.deadline.as_mut().poll(cx).is_ready() {
-            let due = self.last_active + self.idle_timeout;
+            let due = if self.heard {
+                self.last_active + self.idle_timeout
+            } else {
+                (self.opened + self.silent_timeout).min(self.last_active + self.idle_timeout)
+            };
             if due <= Instant::now() {
                 if !self.timed_out {
                     self.timed_out = true;
@@ -104,6 +128,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Admitted<T> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.io).poll_read(cx, buf);
         let read = buf.filled().len() > before;
+        this.heard |= read;
         this.observe(cx, polled, |()| read)
     }
 }
@@ -159,21 +184,47 @@ mod tests {
     use crate::connections::{ConnectionLimits, Gate, Listener};
 
     const IDLE: Duration = Duration::from_secs(5);
+    const SILENT: Duration = Duration::from_secs(2);
 
     /// The server's end of an admitted in-memory connection, and the client's end.
     fn connection() -> (Admitted<DuplexStream>, DuplexStream) {
         let gate = Gate::new(Listener::Grpc, &ConnectionLimits::for_tests(1, 1, IDLE));
         let place = gate.reserve("10.0.0.1".parse().unwrap()).unwrap();
         let (client, server) = tokio::io::duplex(64);
-        (Admitted::new(server, place, IDLE), client)
+        (Admitted::new(server, place, IDLE, SILENT), client)
     }
 
     // Time is paused: it moves only when every task waits, straight to the next timer, so
     // these tests are exact and take no real time.
 
     #[tokio::test(start_paused = true)]
-    async fn a_connection_that_says_nothing_fails_after_the_idle_timeout() {
+    async fn a_connection_that_says_nothing_fails_after_the_silence_bound() {
         let (mut server, _client) = connection();
+        let started = Instant::now();
+        let err = server.read(&mut [0; 8]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            started.elapsed(),
+            SILENT,
+            "at the silence bound, not before"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bytes_written_to_a_peer_that_never_spoke_do_not_keep_it_open() {
+        let (mut server, mut client) = connection();
+        server.write_all(b"settings").await.unwrap();
+        client.read_exact(&mut [0; 8]).await.unwrap();
+        let started = Instant::now();
+        server.read(&mut [0; 8]).await.unwrap_err();
+        assert_eq!(started.elapsed(), SILENT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_spoke_once_and_went_quiet_fails_after_the_idle_timeout() {
+        let (mut server, mut client) = connection();
+        client.write_all(b"x").await.unwrap();
+        server.read_exact(&mut [0; 1]).await.unwrap();
         let started = Instant::now();
         let err = server.read(&mut [0; 8]).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
@@ -204,6 +255,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn bytes_written_count_as_activity() {
         let (mut server, mut client) = connection();
+        client.write_all(b"x").await.unwrap();
+        server.read_exact(&mut [0; 1]).await.unwrap();
         for _ in 0..4 {
             tokio::time::sleep(IDLE - Duration::from_secs(1)).await;
             server.write_all(b"x").await.unwrap();

@@ -66,16 +66,18 @@ impl AllowedOrigins {
     }
 
     fn origin_allowed(&self, origin: &str) -> bool {
-        self.origins.iter().any(|allowed| match allowed.strip_suffix(":*") {
-            Some(any_port) => {
-                origin == any_port
-                    || origin
-                        .strip_prefix(any_port)
-                        .and_then(|rest| rest.strip_prefix(':'))
-                        .is_some_and(|port| port.bytes().all(|b| b.is_ascii_digit()))
-            }
-            None => allowed == origin,
-        })
+        self.origins
+            .iter()
+            .any(|allowed| match allowed.strip_suffix(":*") {
+                Some(any_port) => {
+                    origin == any_port
+                        || origin
+                            .strip_prefix(any_port)
+                            .and_then(|rest| rest.strip_prefix(':'))
+                            .is_some_and(|port| port.bytes().all(|b| b.is_ascii_digit()))
+                }
+                None => allowed == origin,
+            })
     }
 }
 
@@ -90,7 +92,11 @@ fn name_of(host: &str) -> &str {
     }
 }
 
-pub async fn guard(State(allowed): State<AllowedOrigins>, request: Request, next: Next) -> Response {
+pub async fn guard(
+    State(allowed): State<AllowedOrigins>,
+    request: Request,
+    next: Next,
+) -> Response {
     match allowed.refusal(request.headers()) {
         Some(why) => (StatusCode::FORBIDDEN, why).into_response(),
         None => next.run(request).await,
@@ -125,7 +131,12 @@ mod tests {
         ] {
             assert!(!refused(&allowed, host, None), "{host}");
         }
-        for host in ["evil.example", "evil.example:8080", "localhost.evil.example", ""] {
+        for host in [
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "",
+        ] {
             assert!(refused(&allowed, host, None), "{host}");
         }
     }

@@ -30,6 +30,21 @@ async fn connections_that_say_nothing_are_closed_on_both_ports() {
 }
 
 #[tokio::test]
+async fn connections_that_never_speak_are_closed_at_the_header_read_timeout_on_both_ports() {
+    let dir = tempfile::tempdir().unwrap();
+    // The idle timeout stays at its 300 s and HTTP/2 pings are off the table (the gRPC port's
+    // greeting is written, never answered): only the silence bound can close these in time.
+    let service = Service::sqlite_with(&dir, &["--header-read-timeout-secs=1"]).await;
+    for addr in [service.grpc_addr, service.http_addr] {
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        assert!(
+            closed_by_server(&mut silent).await,
+            "a connection to {addr} that never spoke is still open"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_half_sent_request_is_closed_after_the_header_read_timeout() {
     let dir = tempfile::tempdir().unwrap();
     // The idle timeout stays at its 300 s: only the header read timeout can close this in time.

@@ -723,7 +723,7 @@ async fn a_watch_from_past_the_newest_revision_is_refused_naming_the_field() {
     let (_dir, service) = example_with_jwt(|_| {}).await;
     let reader = token("svc", Some("acme"), &["reader"]);
     for since in [u64::MAX, u64::MAX - 1, 1_000_000] {
-        let refused = watch(
+        let Err(refused) = watch(
             &service,
             &reader,
             WatchRequest {
@@ -732,8 +732,9 @@ async fn a_watch_from_past_the_newest_revision_is_refused_naming_the_field() {
             },
         )
         .await
-        .err()
-        .expect("a revision from the future is refused");
+        else {
+            panic!("a revision from the future ({since}) is refused");
+        };
         assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
         assert!(refused.message().contains("since_revision"), "{refused:?}");
     }
@@ -760,8 +761,7 @@ async fn reflection_answers_in_both_versions() {
         .connect()
         .await
         .unwrap();
-    let mut alpha =
-        v1alpha::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let mut alpha = v1alpha::server_reflection_client::ServerReflectionClient::new(channel.clone());
     let request = v1alpha::ServerReflectionRequest {
         message_request: Some(
             v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
@@ -803,7 +803,12 @@ async fn reflection_answers_in_both_versions() {
 
 /// A request to `path` on the service's HTTP port with `headers`, as a page of a rebinding
 /// attacker's would send it (the connection goes to loopback, the names are the attacker's).
-async fn status_with(service: &Service, method: Method, path: &str, headers: &[(&str, &str)]) -> StatusCode {
+async fn status_with(
+    service: &Service,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> StatusCode {
     let mut request = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -821,7 +826,13 @@ async fn dns_rebinding_is_refused_on_every_route_in_every_auth_mode() {
     let open = Service::sqlite_with(&dir, &["--allowed-host=config.example.com"]).await;
     let (_jwt_dir, with_tokens) = example_with_jwt(|_| {}).await;
     for service in [&open, &with_tokens] {
-        for path in ["/admin/v1/orgs", "/ui/", "/ui/login", "/mcp/github", "/healthz"] {
+        for path in [
+            "/admin/v1/orgs",
+            "/ui/",
+            "/ui/login",
+            "/mcp/github",
+            "/healthz",
+        ] {
             assert_eq!(
                 status_with(service, Method::GET, path, &[("host", "evil.example")]).await,
                 StatusCode::FORBIDDEN,

@@ -318,7 +318,7 @@ async fn rollback_saves_the_old_content_as_a_new_version(f: Fixture) {
 
 async fn a_failed_import_changes_nothing(f: Fixture) {
     import_example(&f).await;
-    let before = export(&f.store).await.unwrap();
+    let before = export(&f.store, None, None).await.unwrap();
     let latest = f.store.latest_revision().await.unwrap();
     let broken = EXAMPLE_BUNDLE
         .replace("Acme's checklist", "Acme's new checklist")
@@ -332,7 +332,7 @@ async fn a_failed_import_changes_nothing(f: Fixture) {
         invalid.field,
         "defaults.github.prompts.triage-issue.messages[0].text"
     );
-    assert_eq!(export(&f.store).await.unwrap(), before);
+    assert_eq!(export(&f.store, None, None).await.unwrap(), before);
     assert_eq!(f.store.latest_revision().await.unwrap(), latest);
 }
 
@@ -434,7 +434,7 @@ async fn the_change_log_is_gap_free_and_publishable_in_order(f: Fixture) {
 
 async fn export_round_trips_through_import(f: Fixture) {
     import_example(&f).await;
-    let exported = export(&f.store).await.unwrap();
+    let exported = export(&f.store, None, None).await.unwrap();
     assert_eq!(
         exported,
         Bundle::parse(EXAMPLE_BUNDLE, Format::Yaml).unwrap()

@@ -127,7 +127,7 @@ pub(crate) async fn export_bundle(
             );
         }
     };
-    let bundle = bundle::export::export(&state.store).await?;
+    let bundle = bundle::export::export(&state.store, None, None).await?;
     Ok((
         [(header::CONTENT_TYPE, content_type)],
         bundle.to_text(format),

@@ -166,9 +166,12 @@ pub(super) async fn export(
             );
         }
     };
-    let bundle = bundle::export::export(&state.store)
-        .await?
-        .narrowed(scope.as_ref(), server.as_ref().map(|s| s.as_str()));
+    let bundle = bundle::export::export(
+        &state.store,
+        scope.as_ref(),
+        server.as_ref().map(|s| s.as_str()),
+    )
+    .await?;
     let name = match (&scope, &server) {
         (None, _) => "mcp-config".to_owned(),
         (Some(scope), None) => format!("mcp-config-{}", scope_name(scope)),
