@@ -236,8 +236,8 @@ mod tests {
         let (mut server, mut client) = connection();
         let talking = async move {
             for _ in 0..4 {
-                tokio::time::sleep(IDLE - Duration::from_secs(1)).await;
                 client.write_all(b"x").await.unwrap();
+                tokio::time::sleep(IDLE - Duration::from_secs(1)).await;
             }
             client
         };
