@@ -72,16 +72,11 @@ impl Renderer {
         prompt: Arc<v1::Prompt>,
         arguments: HashMap<String, String>,
     ) -> Result<Vec<v1::PromptMessage>, RenderError> {
-        let job = Job {
-            task: Task::Render(arguments),
-            templates: prompt.messages.iter().map(|m| m.text.clone()).collect(),
-            declared: prompt
-                .arguments
-                .iter()
-                .map(|a| (a.name.clone(), a.required))
-                .collect(),
-            limits: self.settings.limits,
-        };
+        let job = self.job(
+            Task::Render(arguments),
+            prompt.messages.iter().map(|m| &m.text),
+            prompt.arguments.iter().map(|a| (&a.name, a.required)),
+        );
         let texts = self.run(tenant, &job).await?;
         Ok(prompt
             .messages
@@ -101,17 +96,30 @@ impl Renderer {
         tenant: &str,
         prompt: &PromptContent,
     ) -> Result<(), RenderError> {
-        let job = Job {
-            task: Task::CheckCost,
-            templates: prompt.messages.iter().map(|m| m.text.clone()).collect(),
-            declared: prompt
-                .arguments
-                .iter()
-                .map(|a| (a.name.clone(), a.required))
+        let job = self.job(
+            Task::CheckCost,
+            prompt.messages.iter().map(|m| &m.text),
+            prompt.arguments.iter().map(|a| (&a.name, a.required)),
+        );
+        self.run(tenant, &job).await.map(drop)
+    }
+
+    /// A job of `task` on a prompt's message templates and declared arguments (name, required),
+    /// under this renderer's limits: the stored form and the served form alike.
+    fn job<'a>(
+        &self,
+        task: Task,
+        templates: impl Iterator<Item = &'a String>,
+        declared: impl Iterator<Item = (&'a String, bool)>,
+    ) -> Job {
+        Job {
+            task,
+            templates: templates.cloned().collect(),
+            declared: declared
+                .map(|(name, required)| (name.clone(), required))
                 .collect(),
             limits: self.settings.limits,
-        };
-        self.run(tenant, &job).await.map(drop)
+        }
     }
 
     /// What the budget is, in the words an error gives it.
