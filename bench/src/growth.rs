@@ -37,15 +37,15 @@ fn service_binary() -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// A running `mcp-config serve`, killed on drop.
-struct Spawned {
+pub(crate) struct Spawned {
     child: Child,
-    grpc: SocketAddr,
+    pub(crate) grpc: SocketAddr,
     http: SocketAddr,
 }
 
 impl Spawned {
     /// Starts the service and returns once `/readyz` answers 200, with the time that took.
-    async fn start(
+    pub(crate) async fn start(
         database_url: &str,
         redis_url: Option<&str>,
         cache_bytes: u64,
@@ -110,7 +110,7 @@ impl Spawned {
     }
 
     /// The service's counters and gauges by name (labels dropped, summed).
-    async fn metrics(&self) -> anyhow::Result<HashMap<String, f64>> {
+    pub(crate) async fn metrics(&self) -> anyhow::Result<HashMap<String, f64>> {
         let text = reqwest::get(format!("http://{}/metrics", self.http))
             .await?
             .text()
@@ -128,7 +128,7 @@ impl Spawned {
         Ok(values)
     }
 
-    fn admin(&self, path: &str) -> String {
+    pub(crate) fn admin(&self, path: &str) -> String {
         format!("http://{}/admin/v1{path}", self.http)
     }
 }

@@ -10,6 +10,7 @@ mod growth;
 mod load;
 mod mcp;
 mod mcp_server;
+mod renders;
 mod report;
 mod scenarios;
 mod targets;
@@ -154,6 +155,8 @@ enum Scenario {
     Writes,
     /// `prompts/list` through the example MCP server, on mcp-config vs hard-coded.
     McpServer,
+    /// One org's reads while another renders hostile templates, against the same reads idle.
+    Renders,
 }
 
 #[tokio::main]
@@ -517,6 +520,15 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
     if wanted(Scenario::Writes) {
         eprintln!("write throughput");
         report.writes(&growth::writes(smoke, &pg, &redis, cores).await?);
+    }
+    if wanted(Scenario::Renders) {
+        eprintln!("render fairness under a hostile org");
+        let database = format!(
+            "sqlite://{}/bench-renders.db",
+            std::env::temp_dir().display()
+        );
+        let _ = std::fs::remove_file(database.trim_start_matches("sqlite://"));
+        report.renders(&renders::fairness(smoke, &database, server_core).await?);
     }
     if wanted(Scenario::Ui) {
         eprintln!("web UI pages");

@@ -264,6 +264,32 @@ impl Report {
         ));
     }
 
+    pub fn renders(&mut self, f: &crate::renders::RenderFairness) {
+        let reads = |r: &crate::renders::VictimReads| {
+            format!(
+                "`GetPrompt` {:.2} / {:.2} ms, `GetPrompts` {:.2} / {:.2} ms ({} + {} calls, {} failed)",
+                r.get_prompt.p50_ms,
+                r.get_prompt.p99_ms,
+                r.get_prompts.p50_ms,
+                r.get_prompts.p99_ms,
+                r.get_prompt.samples,
+                r.get_prompts.samples,
+                r.errors,
+            )
+        };
+        self.misc.push(format!(
+            "- Render fairness (real binary, p50 / p99): org `calm`'s reads idle {}; while org `storm` keeps 16 renders of a template that runs to its deadline in flight {}: **p99 {:+.2} ms** for `GetPrompt`, {:+.2} ms for `GetPrompts` (target: no failed call, p99 within a few ms). The attacker got {} refusals (RESOURCE_EXHAUSTED), {} other answers; {} workers stopped at their deadline. The render path itself (worker round trip included), idle: `GetPrompt` p50 {} `GetPrompts`'.",
+            reads(&f.idle),
+            reads(&f.attacked),
+            f.attacked.get_prompt.p99_ms - f.idle.get_prompt.p99_ms,
+            f.attacked.get_prompts.p99_ms - f.idle.get_prompts.p99_ms,
+            f.attacker_refused,
+            f.attacker_other,
+            f.workers_stopped,
+            ratio(f.idle.get_prompt.p50_ms, f.idle.get_prompts.p50_ms),
+        ));
+    }
+
     pub fn stampede(&mut self, requests: usize, ok: usize, loads: u64) {
         self.misc.push(format!(
             "- Stampede: {requests} concurrent `GetPrompts` on one cold key (100 KB view): {ok} answered, **{loads} store load(s)** (target: exactly 1)."

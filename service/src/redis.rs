@@ -78,13 +78,16 @@ return 1
 ";
 
 /// Empties one hash and raises its fence to at least `ARGV[1]` — always when `ARGV[4]` is `1`,
-/// else only when its fence is foreign. A fence above `ARGV[3]`, the newest revision the store
-/// holds, was never raised by this store's changes (the database was restored to an earlier
-/// point, or another one shares the channel): it is dropped with the views under it, or it
-/// would refuse this store's views and swallow its events until it expired.
+/// else only when its fence is foreign: still `ARGV[5]`, the fence seen before the store's newest
+/// revision `ARGV[3]` was read, and above it. Such a fence was never raised by this store's
+/// changes (the database was restored to an earlier point, or another one shares the channel):
+/// it is dropped with the views under it, or it would refuse this store's views and swallow its
+/// events until it expired. A fence that moved since it was seen was raised by a publish that
+/// may be this store's, newer than the revision read: it stays, or that revision could be
+/// published a second time.
 const RESET_SCRIPT: &str = r"
 local fence = tonumber(redis.call('HGET', KEYS[1], '#fence') or '0')
-local foreign = fence > tonumber(ARGV[3])
+local foreign = fence == tonumber(ARGV[5]) and fence > tonumber(ARGV[3])
 if ARGV[4] ~= '1' and not foreign then return 0 end
 if foreign then fence = 0 end
 redis.call('DEL', KEYS[1])
@@ -238,10 +241,31 @@ impl L2 {
         Ok(stored == 1)
     }
 
-    /// Empties the hashes of every server in `heads` (server, last published revision) and
-    /// raises each fence to at least that revision, so nothing older than what was published
-    /// can be read from L2 or stored again; a fence above `latest` (the store's newest
-    /// revision) is one this store never raised, and is lowered.
+    /// The fences of every server in `heads` (server, last published revision) as they stand
+    /// now: [`L2::reset`] takes a fence for foreign only if it is still what was seen here,
+    /// before the store's newest revision was read. Read in the other order, a fence this
+    /// store's relay raised in between would look foreign, be lowered, and let that revision
+    /// be published twice.
+    pub async fn fences(&self, heads: &[(String, Revision)]) -> Result<Vec<Fence>, RedisError> {
+        let mut fences = Vec::with_capacity(heads.len() * 2);
+        for (server, head) in heads {
+            for kind in [Kind::Prompts, Kind::Resources] {
+                let hash = self.layout.view_hash(kind, server);
+                let seen: Option<Revision> = self.client.hget(&hash, "#fence").await?;
+                fences.push(Fence {
+                    hash,
+                    head: *head,
+                    seen: seen.unwrap_or(0),
+                });
+            }
+        }
+        Ok(fences)
+    }
+
+    /// Empties the hashes of `fences` and raises each fence to at least its server's head, so
+    /// nothing older than what was published can be read from L2 or stored again; a fence
+    /// above `latest` (the store's newest revision, read after the fences were seen) that has
+    /// not moved since is one this store never raised, and is lowered.
     ///
     /// For after a reconnection: the Redis answering now may be a replica promoted by a
     /// failover, or a restart from a snapshot, either of which may lack the last drops the relay
@@ -249,25 +273,34 @@ impl L2 {
     /// Not under the read path's deadline and breaker: it is no read, and it must be done.
     pub async fn reset(
         &self,
-        heads: &[(String, Revision)],
+        fences: &[Fence],
         latest: Revision,
         emptying: Emptying,
     ) -> Result<(), RedisError> {
         let ttl = self.settings.l2_ttl.as_secs().max(1).to_string();
-        for (server, revision) in heads {
-            for kind in [Kind::Prompts, Kind::Resources] {
-                let hash = self.layout.view_hash(kind, server);
-                let args: Vec<Value> = vec![
-                    revision.to_string().into(),
-                    ttl.clone().into(),
-                    latest.to_string().into(),
-                    if emptying == Emptying::All { "1" } else { "0" }.into(),
-                ];
-                let _: i64 = self.client.eval(RESET_SCRIPT, vec![hash], args).await?;
-            }
+        for fence in fences {
+            let args: Vec<Value> = vec![
+                fence.head.to_string().into(),
+                ttl.clone().into(),
+                latest.to_string().into(),
+                if emptying == Emptying::All { "1" } else { "0" }.into(),
+                fence.seen.to_string().into(),
+            ];
+            let _: i64 = self
+                .client
+                .eval(RESET_SCRIPT, vec![fence.hash.clone()], args)
+                .await?;
         }
         Ok(())
     }
+}
+
+/// One L2 hash's fence as [`L2::fences`] saw it, with its server's last published revision.
+#[derive(Clone, Debug)]
+pub struct Fence {
+    hash: String,
+    head: Revision,
+    seen: Revision,
 }
 
 /// The relay's side: drop L2, raise the fence, publish.
@@ -495,9 +528,10 @@ impl Subscriber {
     /// [`L2::reset`] for every server with a published change: the changes a lost drop
     /// belonged to are in the change log.
     async fn reset_l2(&self, emptying: Emptying) -> Result<(), ResetError> {
-        let latest = self.store.latest_revision().await?;
         let heads = self.store.latest_published_by_server().await?;
-        Ok(self.l2.reset(&heads, latest, emptying).await?)
+        let fences = self.l2.fences(&heads).await?;
+        let latest = self.store.latest_revision().await?;
+        Ok(self.l2.reset(&fences, latest, emptying).await?)
     }
 
     /// Drops all of L1 and puts every change after `last_seen` on the bus; returns the newest

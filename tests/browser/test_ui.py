@@ -364,3 +364,20 @@ def test_two_replicas_on_postgres_and_redis_show_and_serve_an_edit_made_on_eithe
     assert prompts_of(b, "acme")["review-pr"].title == "Saved on replica a"
     with urllib.request.urlopen(f"{b.http_url}/readyz") as ready:
         assert ready.status == 200
+
+
+def test_multi_line_text_typed_in_a_form_is_stored_and_served_with_lf_only(page: Page, service: ConfigService) -> None:
+    # Browsers submit textarea text with CRLF line ends; the service stores what the person typed.
+    page.goto(f"{service.http_url}{ACME}/prompts/review-pr")
+    page.get_by_role("link", name="Edit", exact=True).click()
+    text = page.get_by_label("Message 1 text")
+    text.fill("")
+    text.press_sequentially("First line {{ repo }}")
+    text.press("Enter")
+    text.press_sequentially("Second line")
+    page.get_by_role("button", name="Review changes").click()
+    page.get_by_label("Change message").fill("two lines")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text(re.compile(r"Version 2, saved by anonymous .*two lines"))).to_be_visible()
+    served = prompts_of(service, "acme")["review-pr"]
+    assert served.messages[0].text == "First line {{ repo }}\nSecond line"

@@ -112,6 +112,78 @@ async fn an_event_published_again_or_late_reaches_subscribers_once() {
     assert_eq!(heard, [7, 8, 9]);
 }
 
+/// A replica's first subscription lowers a foreign fence (one above the store's newest
+/// revision). The chaos run (seed 1) once heard `r273 after r273`: the replica read the store's
+/// newest revision, the relay then committed-and-published the next one, and the reset took that
+/// fresh fence for foreign, lowered it, and the relay's repeat of the same event went through.
+/// The interleaving, step by step: a fence is foreign only if it has not moved since it was seen,
+/// before the store was read.
+#[tokio::test]
+async fn a_fence_raised_while_a_replica_subscribes_is_never_taken_for_foreign() {
+    let redis = Redis::start();
+    let client = connected(&redis).await;
+    let (l2, relay) = (
+        L2::new(client.clone(), settings()),
+        RedisPublisher::new(client, settings()),
+    );
+    let mut channel = listen(&redis, "l2-test").await;
+    let event = |revision: u64| InvalidationEvent {
+        revision,
+        previous_revision: revision - 1,
+        org_id: "acme".into(),
+        server: "github".into(),
+        kind: v1::Kind::Prompts as i32,
+        keys: vec!["review-pr".into()],
+    };
+    relay.publish(&event(6), 5).await.unwrap();
+
+    // The replica subscribes: it sees the fences, then reads the store's newest revision (6).
+    let fences = l2.fences(&[("github".to_owned(), 6)]).await.unwrap();
+    let latest = 6;
+    // Meanwhile the relay commits and publishes revision 7...
+    relay.publish(&event(7), 6).await.unwrap();
+    // ...before the replica's reset runs, with the revision it read.
+    l2.reset(&fences, latest, redis::Emptying::Foreign)
+        .await
+        .unwrap();
+    // A leader that lost its lock before marking 7 published hands it to Redis again.
+    relay.publish(&event(7), 6).await.unwrap();
+    relay.publish(&event(8), 7).await.unwrap();
+
+    let mut heard = Vec::new();
+    while heard.last() != Some(&8) {
+        let message = next(&mut channel).await;
+        heard.push(
+            message["revision"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
+        );
+    }
+    assert_eq!(heard, [6, 7, 8], "each revision published once");
+
+    // A fence that really is foreign (above anything the store holds, unmoved) is still
+    // lowered, so this store's next event is not swallowed.
+    relay.publish(&event(100), 99).await.unwrap();
+    let fences = l2.fences(&[("github".to_owned(), 8)]).await.unwrap();
+    l2.reset(&fences, 8, redis::Emptying::Foreign)
+        .await
+        .unwrap();
+    relay.publish(&event(9), 8).await.unwrap();
+    while heard.last() != Some(&9) {
+        let message = next(&mut channel).await;
+        heard.push(
+            message["revision"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
+        );
+    }
+    assert_eq!(heard, [6, 7, 8, 100, 9]);
+}
+
 #[tokio::test]
 async fn a_frozen_redis_costs_a_few_reads_a_deadline_and_then_none() {
     let redis = Redis::start();
