@@ -9,8 +9,8 @@ use anyhow::Context;
 use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
 use futures::StreamExt;
 use mcp_config::{
-    cache::{ViewCache, ViewKey},
-    domain::{Kind, Scope, Slug},
+    cache::ViewCache,
+    domain::{Kind, Scope, Slug, ViewKey},
     edits::Editor,
     store::Store,
     views::load_from_store,
@@ -243,7 +243,7 @@ pub async fn fanout(
         .collect();
     let client = mcp_config::redis::client(redis_url)?;
     client.wait_for_connect().await?;
-    let publisher = mcp_config::redis::RedisPublisher::new(
+    let publisher = mcp_config::propagation::publisher::RedisPublisher::new(
         client,
         mcp_config::redis::RedisSettings {
             channel: GLOBAL_CHANNEL.into(),
@@ -272,12 +272,12 @@ pub async fn fanout(
                     .filter(|i| i % FANOUT_SERVERS == server)
                     .count()
             };
-            let event = InvalidationEvent {
+            let event = mcp_config::propagation::ChangeEvent {
                 revision,
                 previous_revision: revision - 1,
-                org_id: fixture::ORG.into(),
-                server: servers[server].clone(),
-                kind: EventKind::Prompts as i32,
+                scope: Scope::Org(Slug::parse("org", fixture::ORG)?),
+                server: Slug::parse("server", &servers[server])?,
+                kind: Kind::Prompts,
                 keys: vec!["probe".into()],
             };
             let start = SystemTime::now();
@@ -533,7 +533,7 @@ pub async fn miss_paths(
     rounds: usize,
 ) -> anyhow::Result<(MissPath, MissPath)> {
     use mcp_config::{
-        cache::Invalidation,
+        domain::Invalidation,
         redis::{L2, RedisSettings},
         views::Views,
         wire::EncodedView,
@@ -543,7 +543,7 @@ pub async fn miss_paths(
     store.migrate().await?;
     fixture::import(&Editor::new(
         store.clone(),
-        mcp_config::relay::RelayHandle::default(),
+        mcp_config::propagation::relay::RelayHandle::default(),
         mcp_config_tests::service::renderer(),
     ))
     .await?;

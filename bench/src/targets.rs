@@ -6,10 +6,9 @@ use anyhow::Context;
 use clap::ValueEnum;
 use mcp_config::{
     app::App,
-    cache::ViewKey,
-    domain::{Kind, Scope, Slug},
+    domain::{Kind, Scope, Slug, ViewKey},
     edits::Editor,
-    relay::RelayHandle,
+    propagation::relay::RelayHandle,
     store::{Store, ViewRow},
     views::{load_from_store, merge_and_encode},
 };

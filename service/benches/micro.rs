@@ -5,9 +5,9 @@ use std::{collections::HashMap, hint::black_box, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcp_config::{
-    cache::{ViewCache, ViewKey},
+    cache::ViewCache,
     content::{Content, PromptContent},
-    domain::{Kind, Scope, Slug},
+    domain::{Kind, Scope, Slug, ViewKey},
     render::{CompiledPrompt, Declared, Limits},
     resolve::resolve,
     store::ViewRow,

@@ -24,13 +24,17 @@ use crate::{
     config::{ConfigError, Settings},
     connections::{ConnectionLimits, Gate, Listener},
     edits::Editor,
-    events::{self, Bus, Dropped},
-    grpc::{self, ConfigApi, Watcher},
+    grpc::{self, ConfigApi, WatchLimits, Watcher},
     http::{self, HttpState},
     lifecycle::Lifecycle,
     mcp::{self, McpDoor},
-    redis::{self, L2, RedisPublisher, RedisSettings, Subscriber},
-    relay::{self, Channel, Publisher, Relay, RelayHandle},
+    propagation::{
+        Bus, Dropped, bus,
+        publisher::RedisPublisher,
+        relay::{self, Channel, Publisher, Relay, RelayHandle},
+        subscriber::Subscriber,
+    },
+    redis::{self, L2, RedisSettings},
     render::Limits,
     renderer::{RENDER_DEADLINE, Renderer, RendererSettings, WorkerProgram},
     store::{Store, StoreError},
@@ -134,7 +138,11 @@ impl App {
             Watcher::new(
                 store.clone(),
                 invalidation.bus,
-                settings.watch_limits(),
+                WatchLimits {
+                    streams: settings.watch_max_streams,
+                    streams_per_principal: settings.watch_max_streams_per_principal,
+                    progress_every: settings.progress_every(),
+                },
                 lifecycle.servers.clone(),
             ),
         );
@@ -312,9 +320,8 @@ fn start_invalidation(
     background.spawn(|stop| relay.run(stop));
     background.spawn(|stop| relay::prune_changes(store.clone(), settings.change_retention(), stop));
     let dropped = Dropped::new(BUS_CAPACITY);
-    background.spawn(|stop| {
-        events::invalidate_on_events(bus.clone(), cache.clone(), dropped.clone(), stop)
-    });
+    background
+        .spawn(|stop| bus::invalidate_on_events(bus.clone(), cache.clone(), dropped.clone(), stop));
     background.spawn(crate::metrics::upkeep);
     Ok(Invalidation {
         relay: relay_handle,

@@ -30,9 +30,8 @@ use serde::Deserialize;
 
 use crate::{
     config::{AuthMode, ConfigError, JwtAlgorithm, Settings},
-    domain::{InvalidInput, Scope, Slug},
+    domain::{InvalidInput, OrgFilter, Scope, Slug},
     error::Error,
-    events::OrgFilter,
 };
 
 /// What a caller may do, by role.

@@ -19,29 +19,10 @@ use std::{
 use moka::future::Cache;
 
 use crate::{
-    domain::{Kind, Scope, Slug},
+    domain::{Invalidation, ViewKey},
     error::Error,
     wire::EncodedView,
 };
-
-/// One cached view: (kind, scope, server).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ViewKey {
-    pub kind: Kind,
-    pub scope: Scope,
-    pub server: Slug,
-}
-
-/// What one invalidation event drops.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Invalidation {
-    /// One org's view of a server.
-    View(ViewKey),
-    /// Every view of a server of this kind (a default changed, so every org sees it).
-    Server { kind: Kind, server: Slug },
-    /// Everything (after a reconnect or a gap in the event stream).
-    All,
-}
 
 #[derive(Clone)]
 pub struct ViewCache {
@@ -175,6 +156,7 @@ impl ViewCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Kind, Scope, Slug};
     use mcp_config_proto::v1::Prompt;
 
     fn key(org: &str) -> ViewKey {

@@ -62,7 +62,7 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
 
-    /// HTTP listen address (admin API, health, metrics).
+    /// HTTP listen address (admin API, web UI, MCP, health, metrics).
     #[arg(long, env = "MCP_CONFIG_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
 
@@ -335,14 +335,6 @@ impl Settings {
     /// How long a change may wait for the relay before the replica reports not ready.
     pub fn relay_bound(&self) -> Duration {
         Duration::from_secs(self.relay_stuck_secs)
-    }
-
-    pub fn watch_limits(&self) -> crate::grpc::WatchLimits {
-        crate::grpc::WatchLimits {
-            streams: self.watch_max_streams,
-            streams_per_principal: self.watch_max_streams_per_principal,
-            progress_every: self.progress_every(),
-        }
     }
 
     /// How often quiet Watch streams and the Redis channel carry a progress event.

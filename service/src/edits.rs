@@ -10,7 +10,7 @@ use crate::{
     content::Content,
     domain::{EntryId, InvalidInput, Slug},
     error::{Error, Result},
-    relay::RelayHandle,
+    propagation::relay::RelayHandle,
     render::RenderError,
     renderer::Renderer,
     store::{Change, OrgRow, Store, Write, WriteOp, now_ms},

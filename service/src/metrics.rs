@@ -17,7 +17,9 @@
 //! | `mcp_config_connections_open{listener}` | open client connections, by listener |
 //! | `mcp_config_connections_refused_total{listener,reason}` | connections closed at once: a cap was full |
 //! | `mcp_config_connections_idle_closed_total{listener}` | connections closed for moving no bytes |
+//! | `mcp_config_l1_following` | 1 while invalidations are heard (L1 keeps views), 0 while not |
 //! | `mcp_config_renders_timed_out_total` | prompt renders that missed their deadline |
+//! | `mcp_config_render_workers_stopped_total` | render workers killed at a deadline or a memory cap |
 //! | `process_*` | the standard process metrics: CPU seconds, resident memory, open fds, … |
 
 use std::{

@@ -10,9 +10,9 @@ use prost::Message;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    cache::{ViewCache, ViewKey},
+    cache::ViewCache,
     content::{PromptContent, ResourceContent},
-    domain::{EntryId, EntryKey, Kind, Revision},
+    domain::{EntryId, EntryKey, Kind, Revision, ViewKey},
     error::{Error, Result},
     redis::{L2, L2Error},
     renderer::Renderer,

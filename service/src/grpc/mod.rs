@@ -22,8 +22,7 @@ pub use watch::{WatchLimits, Watcher};
 
 use crate::{
     auth::{self, Authenticator, Principal},
-    cache::ViewKey,
-    domain::{EntryKey, InvalidInput, Kind, Scope, Slug},
+    domain::{EntryKey, InvalidInput, Kind, Scope, Slug, ViewKey},
     error::Error,
     render,
     views::{ListQuery, Views},

@@ -20,6 +20,9 @@ pub fn to_status(error: impl Into<Error>) -> Status {
         Error::Render(e @ RenderError::Template { .. }) => {
             Status::failed_precondition(e.to_string())
         }
+        Error::Render(e @ RenderError::Unavailable(_)) => {
+            Status::new(Code::Unavailable, e.to_string())
+        }
         Error::Render(e) => Status::new(Code::ResourceExhausted, e.to_string()),
         e @ Error::Pruned { .. } => Status::out_of_range(e.to_string()),
         Error::Unauthenticated(why) => Status::unauthenticated(why),

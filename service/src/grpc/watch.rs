@@ -21,10 +21,10 @@ use tonic::Status;
 use super::to_status;
 use crate::{
     auth::Principal,
-    domain::{InvalidInput, Revision, Slug},
+    domain::{InvalidInput, OrgFilter, Revision, Slug},
     error::{Error, Result},
-    events::{self, Bus, OrgFilter},
     lifecycle::Phase,
+    propagation::{Bus, ChangeEvent, Event, wire},
     slots::{self, Slots},
     store::Store,
 };
@@ -58,7 +58,7 @@ pub struct Watcher {
     progress_every: Duration,
     /// Full pages of the change log as events, shared by every stream replaying them: a full
     /// page after a revision never changes (revisions are dense and commit in order).
-    pages: moka::future::Cache<Revision, Arc<[InvalidationEvent]>>,
+    pages: moka::future::Cache<Revision, Arc<[ChangeEvent]>>,
 }
 
 impl Watcher {
@@ -78,8 +78,16 @@ impl Watcher {
             ),
             pages: moka::future::Cache::builder()
                 .max_capacity(REPLAY_CACHE_BYTES)
-                .weigher(|_, page: &Arc<[InvalidationEvent]>| {
-                    let bytes: usize = page.iter().map(prost::Message::encoded_len).sum();
+                .weigher(|_, page: &Arc<[ChangeEvent]>| {
+                    let bytes: usize = page
+                        .iter()
+                        .map(|e| {
+                            size_of::<ChangeEvent>()
+                                + e.server.as_str().len()
+                                + e.scope.as_str().len()
+                                + e.keys.iter().map(String::len).sum::<usize>()
+                        })
+                        .sum();
                     u32::try_from(bytes).unwrap_or(u32::MAX)
                 })
                 .build(),
@@ -145,7 +153,7 @@ impl Watcher {
 /// One Watch stream's task.
 struct Forward {
     store: Store,
-    pages: moka::future::Cache<Revision, Arc<[InvalidationEvent]>>,
+    pages: moka::future::Cache<Revision, Arc<[ChangeEvent]>>,
     orgs: OrgFilter,
     servers: Vec<Slug>,
     sender: mpsc::Sender<Result<InvalidationEvent, Status>>,
@@ -164,7 +172,7 @@ struct Forward {
 impl Forward {
     async fn run(
         mut self,
-        mut live: tokio::sync::broadcast::Receiver<InvalidationEvent>,
+        mut live: tokio::sync::broadcast::Receiver<Event>,
         expires_at: Option<SystemTime>,
         shutdown: CancellationToken,
     ) {
@@ -200,8 +208,12 @@ impl Forward {
                 received = live.recv() => received,
             };
             let outcome = match received {
-                Ok(event) if event.revision <= self.last => Ok(()),
-                Ok(event) if event.revision == self.last + 1 => self.send(event).await,
+                // Each stream says where it stands itself (`progress`).
+                Ok(Event::Progress(_)) => Ok(()),
+                Ok(Event::Change(change)) if change.revision <= self.last => Ok(()),
+                Ok(Event::Change(change)) if change.revision == self.last + 1 => {
+                    self.send(change).await
+                }
                 Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up().await,
                 Err(RecvError::Closed) => return,
             };
@@ -240,7 +252,7 @@ impl Forward {
 
     /// The events of the change log after `after`, one page: a full page from the shared
     /// cache (or read once for every stream asking), a partial one (the log's end) always read.
-    async fn page_after(&self, after: Revision) -> Result<Arc<[InvalidationEvent]>> {
+    async fn page_after(&self, after: Revision) -> Result<Arc<[ChangeEvent]>> {
         if let Some(page) = self.pages.get(&after).await {
             return Ok(page);
         }
@@ -248,20 +260,24 @@ impl Forward {
             .store
             .changes_after(after, REPLAY_BATCH, None, None)
             .await?;
-        let page: Arc<[InvalidationEvent]> = changes.iter().map(events::event_of).collect();
+        let page: Arc<[ChangeEvent]> = changes.iter().map(ChangeEvent::of).collect();
         if page.len() == REPLAY_BATCH as usize {
             self.pages.insert(after, page.clone()).await;
         }
         Ok(page)
     }
 
-    async fn send(&mut self, mut event: InvalidationEvent) -> Result<(), ()> {
-        self.last = event.revision;
-        if !events::matches(&event, &self.orgs, &self.servers) {
+    async fn send(&mut self, mut change: ChangeEvent) -> Result<(), ()> {
+        self.last = change.revision;
+        if !self
+            .orgs
+            .wants(&change.scope, &change.server, &self.servers)
+        {
             return Ok(());
         }
-        event.previous_revision = std::mem::replace(&mut self.sent, event.revision);
+        change.previous_revision = std::mem::replace(&mut self.sent, change.revision);
         self.sent_since_progress = true;
+        let event = wire::to_proto(&Event::Change(change));
         self.sender.send(Ok(event)).await.map_err(|_| ())
     }
 
@@ -271,7 +287,7 @@ impl Forward {
         if std::mem::take(&mut self.sent_since_progress) {
             return Ok(());
         }
-        let event = events::progress(self.sent);
+        let event = wire::to_proto(&Event::Progress(self.sent));
         self.sender.send(Ok(event)).await.map_err(|_| ())
     }
 

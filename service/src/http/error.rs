@@ -40,7 +40,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// What kind of error: `bad_request`, `invalid_argument`, `not_found`, `already_exists`,
-    /// `version_conflict`, `render_busy`, `render_failed`, `pruned`, `unauthenticated`,
+    /// `version_conflict`, `render_busy`, `render_unavailable`, `render_failed`, `pruned`, `unauthenticated`,
     /// `permission_denied`, `exhausted`, `rate_limited` or `unavailable`.
     code: &'static str,
     message: String,
@@ -155,6 +155,18 @@ pub(crate) fn answer(error: Error) -> Answer {
         Error::Render(e @ RenderError::TimedOut(_)) => Answer::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "render_busy",
+            e.to_string(),
+            None,
+        ),
+        Error::Render(e @ RenderError::Busy(_)) => Answer::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "render_busy",
+            e.to_string(),
+            None,
+        ),
+        Error::Render(e @ RenderError::Unavailable(_)) => Answer::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "render_unavailable",
             e.to_string(),
             None,
         ),

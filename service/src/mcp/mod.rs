@@ -29,7 +29,7 @@ pub use caller::Audience;
 use crate::{
     auth::Authenticator,
     config::Settings,
-    events::Dropped,
+    propagation::Dropped,
     slots::{self, Slots},
     views::Views,
 };

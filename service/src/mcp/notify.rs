@@ -15,7 +15,7 @@ use rmcp::{
 };
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
-use crate::{cache::Invalidation, domain::Kind};
+use crate::domain::{Invalidation, Kind};
 
 use super::caller::Audience;
 
@@ -119,10 +119,7 @@ fn until(expires_at: Option<SystemTime>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        cache::ViewKey,
-        domain::{Scope, Slug},
-    };
+    use crate::domain::{Scope, Slug, ViewKey};
 
     fn slug(s: &str) -> Slug {
         Slug::parse("s", s).unwrap()

@@ -29,9 +29,8 @@ use super::{
     notify::{self, Notifier},
 };
 use crate::{
-    cache::ViewKey,
-    domain::{EntryKey, Kind},
-    events::Dropped,
+    domain::{EntryKey, Kind, ViewKey},
+    propagation::Dropped,
     render,
     slots::{Slot, Slots},
     views::{ListQuery, Views},

@@ -6,11 +6,11 @@ use std::time::Duration;
 use fred::prelude::ClientLike;
 
 use mcp_config::{
-    cache::ViewKey,
-    domain::{Kind, Scope, Slug},
-    redis::{self, L2, L2Error, RedisPublisher, RedisSettings},
+    domain::{Kind, Scope, Slug, ViewKey},
+    propagation::{ChangeEvent, publisher::RedisPublisher},
+    redis::{self, L2, L2Error, RedisSettings},
 };
-use mcp_config_proto::v1::{self, GetPromptsRequest, InvalidationEvent};
+use mcp_config_proto::v1::GetPromptsRequest;
 use mcp_config_tests::{
     redis::Redis,
     service::{EXAMPLE_BUNDLE, Service},
@@ -21,6 +21,19 @@ fn view(org: &str, server: &str) -> ViewKey {
         kind: Kind::Prompts,
         scope: Scope::parse_optional("org", org).unwrap(),
         server: Slug::parse("server", server).unwrap(),
+    }
+}
+
+/// The change of acme's (or the defaults', for `""`) github prompt `review-pr` at `revision`.
+fn change(revision: u64, org: &str) -> ChangeEvent {
+    let key = view(org, "github");
+    ChangeEvent {
+        revision,
+        previous_revision: revision - 1,
+        scope: key.scope,
+        server: key.server,
+        kind: key.kind,
+        keys: vec!["review-pr".into()],
     }
 }
 
@@ -52,20 +65,7 @@ async fn a_load_that_raced_a_change_never_stores_the_old_view() {
     assert_eq!(l2.get(&key).await.unwrap(), Some(body("read at 5")));
 
     // The relay publishes revision 7 for this view: its field goes, the fence rises to 7.
-    relay
-        .publish(
-            &InvalidationEvent {
-                revision: 7,
-                previous_revision: 6,
-                org_id: "acme".into(),
-                server: "github".into(),
-                kind: v1::Kind::Prompts as i32,
-                keys: vec!["review-pr".into()],
-            },
-            5,
-        )
-        .await
-        .unwrap();
+    relay.publish(&change(7, "acme"), 5).await.unwrap();
     assert_eq!(l2.get(&key).await.unwrap(), None);
 
     // A load that read the store at 6, before the change, finishes now: it must not store.
@@ -87,14 +87,7 @@ async fn an_event_published_again_or_late_reaches_subscribers_once() {
     let redis = Redis::start();
     let relay = RedisPublisher::new(connected(&redis).await, settings());
     let mut channel = listen(&redis, "l2-test").await;
-    let event = |revision: u64| InvalidationEvent {
-        revision,
-        previous_revision: revision - 1,
-        org_id: "acme".into(),
-        server: "github".into(),
-        kind: v1::Kind::Prompts as i32,
-        keys: vec!["review-pr".into()],
-    };
+    let event = |revision: u64| change(revision, "acme");
     for revision in [7, 7, 8, 7, 9] {
         relay.publish(&event(revision), revision - 1).await.unwrap();
     }
@@ -127,14 +120,7 @@ async fn a_fence_raised_while_a_replica_subscribes_is_never_taken_for_foreign() 
         RedisPublisher::new(client, settings()),
     );
     let mut channel = listen(&redis, "l2-test").await;
-    let event = |revision: u64| InvalidationEvent {
-        revision,
-        previous_revision: revision - 1,
-        org_id: "acme".into(),
-        server: "github".into(),
-        kind: v1::Kind::Prompts as i32,
-        keys: vec!["review-pr".into()],
-    };
+    let event = |revision: u64| change(revision, "acme");
     relay.publish(&event(6), 5).await.unwrap();
 
     // The replica subscribes: it sees the fences, then reads the store's newest revision (6).

@@ -6,13 +6,13 @@ use std::{sync::Arc, time::Duration};
 use mcp_config::{
     bundle::{Bundle, Format},
     bundle::{export::export, import::Missing},
-    cache::{ViewCache, ViewKey},
+    cache::ViewCache,
     catalog::Catalog,
     content::Content,
-    domain::{EntryId, EntryKey, Kind, Scope, Slug},
+    domain::{EntryId, EntryKey, Kind, Scope, Slug, ViewKey},
     edits::{Editor, NewOrgs},
     error::Error,
-    relay::RelayHandle,
+    propagation::relay::RelayHandle,
     store::{Store, StoreError, Write, WriteOp},
     views::Views,
 };
@@ -101,7 +101,7 @@ fn view_key(org: &str) -> ViewKey {
 async fn effective(f: &Fixture, org: &str) -> (u64, Vec<(String, String)>) {
     f.views
         .cache()
-        .invalidate(&mcp_config::cache::Invalidation::All)
+        .invalidate(&mcp_config::domain::Invalidation::All)
         .await;
     let view = f.views.view(&view_key(org)).await.unwrap();
     let response = GetPromptsResponse::decode(view.full().0).unwrap();

@@ -1,6 +1,6 @@
 //! The relay: publishes committed changes, in revision order, exactly from the outbox.
 //!
-//! Each unpublished `changes` row is turned into an [`InvalidationEvent`], handed to the
+//! Each unpublished `changes` row is turned into an [`Event`], handed to the
 //! [`Publisher`] (the in-process bus, or Redis: L2 keys dropped, then `PUBLISH`), and only then
 //! marked published. A failure leaves the row for the next round, after a backoff, so nothing
 //! committed is ever lost and nothing is published out of order. On PostgreSQL one replica's
@@ -14,15 +14,20 @@ use std::{
 };
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use mcp_config_proto::v1::InvalidationEvent;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     cache::ViewCache,
     domain::Revision,
-    events,
+    redis::RedisError,
     store::{Change, Leadership, Store, StoreError},
+};
+
+use super::{
+    bus::Bus,
+    event::{ChangeEvent, Event},
+    publisher::RedisPublisher,
 };
 
 /// Changes read at a time.
@@ -32,9 +37,9 @@ const BATCH: u32 = 256;
 #[derive(Clone)]
 pub enum Channel {
     /// This process only (no Redis): straight onto the bus.
-    Local(events::Bus),
+    Local(Bus),
     /// Redis pub/sub, which every replica (this one included) subscribes to.
-    Redis(crate::redis::RedisPublisher),
+    Redis(RedisPublisher),
 }
 
 /// Publishes events, and drops this replica's L1 entries of each without waiting for the event
@@ -51,17 +56,17 @@ impl Publisher {
     /// server's own Redis channel chains its events by).
     async fn publish(
         &self,
-        event: &InvalidationEvent,
+        change: &ChangeEvent,
         server_previous: Revision,
-    ) -> Result<(), crate::redis::RedisError> {
-        let stale = events::invalidation_of(event);
+    ) -> Result<(), RedisError> {
+        let stale = change.invalidation();
         self.local.invalidate(&stale).await;
         match &self.channel {
-            Channel::Local(bus) => bus.publish(event.clone()),
+            Channel::Local(bus) => bus.publish(Event::Change(change.clone())),
             // Dropped again after: a read between the first drop and the publish script (which
             // drops L2) may have reloaded the old view from L2.
             Channel::Redis(redis) => {
-                redis.publish(event, server_previous).await?;
+                redis.publish(change, server_previous).await?;
                 self.local.invalidate(&stale).await;
             }
         }
@@ -350,7 +355,7 @@ impl Relay {
             let previous = heads.get(server).copied().unwrap_or(0);
             if let Err(e) = self
                 .publisher
-                .publish(&events::event_of(change), previous)
+                .publish(&ChangeEvent::of(change), previous)
                 .await
             {
                 sent = Err(e.into());
@@ -393,7 +398,7 @@ pub enum RelayError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Redis(#[from] crate::redis::RedisError),
+    Redis(#[from] RedisError),
 }
 
 /// Deletes published changes past the retention period, hourly.

@@ -1,6 +1,10 @@
 //! Domain types parsed once at the edge ("parse, don't validate"): a value of one of these types
 //! is valid by construction, and every parse error names the field it came from.
 
+mod view;
+
+pub use view::{Invalidation, OrgFilter, ViewKey};
+
 use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
