@@ -30,11 +30,7 @@ const RECONNECT: ExponentialBuilder = ExponentialBuilder::new()
     .without_max_times();
 
 pub(crate) fn spawn(client: &ConfigClient) {
-    let tracker = Tracker {
-        cache: client.cache.clone(),
-        changes: client.changes.clone(),
-        last: 0,
-    };
+    let tracker = Tracker::new(client.cache.clone(), client.changes.clone());
     let stop = client.stop.clone();
     // A source — a Watch stream, or the Redis channel, where the service's relay announces
     // progress too — silent this long is cut off: a hung peer or a partition delivers nothing
@@ -58,66 +54,119 @@ pub(crate) fn spawn(client: &ConfigClient) {
     }
 }
 
+/// What one event means for the cached views ([`classify`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// A progress event at or below the last revision seen: nothing changed (C-TRACK-1).
+    Progress,
+    /// An event at or below the last revision seen: a replay, ignored (C-TRACK-2).
+    Replay,
+    /// A change may have been missed — a progress event ahead of the last revision seen, a
+    /// gap, an event of an unknown kind (C-TRACK-1, C-TRACK-3): every view is out of date.
+    Flush,
+    /// The views the event names are out of date: its kind and server, of its org or, when
+    /// its org is empty (a default changed), of every org (C-TRACK-4).
+    Invalidate(ViewKind),
+}
+
+/// The tracker's rules (contract C-TRACK-1..4) in one place: what `event` means given `last`,
+/// the last revision seen on its chain (0: none yet), and that chain's last revision after it.
+/// The contract vectors (`client/contract-vectors/`) run through it.
+pub(crate) fn classify(event: &InvalidationEvent, last: u64) -> (Action, u64) {
+    // A progress event, the service's "nothing changed, the latest is R" on a quiet stream: no
+    // kind, no server, and its revision is its previous one. Nothing changed if the chain is at
+    // R; if it is behind, it missed what came between.
+    if event.kind == v1::Kind::Unspecified as i32
+        && event.server.is_empty()
+        && event.revision == event.previous_revision
+    {
+        let behind = last != 0 && event.revision > last;
+        let action = if behind {
+            Action::Flush
+        } else {
+            Action::Progress
+        };
+        return (action, last.max(event.revision));
+    }
+    if event.revision <= last {
+        return (Action::Replay, last);
+    }
+    if last != 0 && event.previous_revision != last {
+        return (Action::Flush, event.revision);
+    }
+    let action = match v1::Kind::try_from(event.kind) {
+        Ok(v1::Kind::Prompts) => Action::Invalidate(ViewKind::Prompts),
+        Ok(v1::Kind::Resources) => Action::Invalidate(ViewKind::Resources),
+        _ => Action::Flush,
+    };
+    (action, event.revision)
+}
+
 /// Applies events to the cache and tells listeners what changed.
 pub(crate) struct Tracker {
     cache: Arc<Cache>,
     changes: broadcast::Sender<Changed>,
     last: u64,
+    /// Whether the source was connected before: the next connection is a reconnection.
+    connected_before: bool,
 }
 
 impl Tracker {
+    pub(crate) fn new(cache: Arc<Cache>, changes: broadcast::Sender<Changed>) -> Self {
+        Tracker {
+            cache,
+            changes,
+            last: 0,
+            connected_before: false,
+        }
+    }
+
     /// A tracker of another chain of revisions (another server's channel) on the same views.
     fn sibling(&self) -> Tracker {
         Tracker {
-            cache: self.cache.clone(),
-            changes: self.changes.clone(),
             last: self.last,
+            ..Tracker::new(self.cache.clone(), self.changes.clone())
         }
     }
 
     pub(crate) fn on_event(&mut self, event: &InvalidationEvent) {
-        if is_progress(event) {
-            // "The latest is R": nothing changed if this tracker is at R; if it is behind, it
-            // missed what came between.
-            if self.last != 0 && event.revision > self.last {
-                self.flush();
+        let (action, last) = classify(event, self.last);
+        self.last = last;
+        match action {
+            Action::Progress | Action::Replay => {}
+            Action::Flush => self.flush(),
+            Action::Invalidate(kind) => {
+                self.cache
+                    .invalidate(kind, &event.org_id, &event.server, event.revision);
+                let _ = self.changes.send(Changed {
+                    org: event.org_id.clone(),
+                    server: event.server.clone(),
+                    kind,
+                    revision: event.revision,
+                });
             }
-            self.last = self.last.max(event.revision);
-            return;
         }
-        if event.revision <= self.last {
-            return;
+    }
+
+    /// Applies one Redis message, the event's proto3 JSON (`None`: not text). One that cannot
+    /// be read may hide a change, so it flushes (C-TRACK-3).
+    pub(crate) fn on_message(&mut self, text: Option<&str>) {
+        match text.map(InvalidationEvent::from_json) {
+            Some(Ok(event)) => self.on_event(&event),
+            _ => self.flush(),
         }
-        let gap = self.last != 0 && event.previous_revision != self.last;
-        self.last = event.revision;
-        if gap {
-            self.flush();
-            return;
-        }
-        let kind = match v1::Kind::try_from(event.kind) {
-            Ok(v1::Kind::Prompts) => ViewKind::Prompts,
-            Ok(v1::Kind::Resources) => ViewKind::Resources,
-            _ => return self.flush(),
-        };
-        self.cache
-            .invalidate(kind, &event.org_id, &event.server, event.revision);
-        let _ = self.changes.send(Changed {
-            org: event.org_id.clone(),
-            server: event.server.clone(),
-            kind,
-            revision: event.revision,
-        });
     }
 
     /// The source is (again) delivering events (contract C-SRC-2, C-SRC-3). Whatever changed
     /// before — while it was away, or between a view's fetch and the first subscription — was
     /// never heard, so every view is marked out of date; a reconnection also announces each.
-    fn connected(&mut self, again: bool) {
-        if again {
+    fn connected(&mut self) {
+        if self.connected_before {
             self.flush();
         } else {
             self.cache.invalidate_all();
         }
+        self.connected_before = true;
         self.cache.set_following(true);
     }
 
@@ -140,14 +189,6 @@ impl Tracker {
     }
 }
 
-/// A progress event (the service's "nothing changed, the latest is R" on a quiet stream): no
-/// kind, no server, and its revision is its previous one.
-fn is_progress(event: &InvalidationEvent) -> bool {
-    event.kind == v1::Kind::Unspecified as i32
-        && event.server.is_empty()
-        && event.revision == event.previous_revision
-}
-
 async fn watch(
     mut grpc: crate::Grpc,
     mut tracker: Tracker,
@@ -156,7 +197,6 @@ async fn watch(
     stop: CancellationToken,
 ) {
     let mut retries = RECONNECT.build();
-    let mut connected_before = false;
     while !stop.is_cancelled() {
         let request = WatchRequest {
             since_revision: tracker.last,
@@ -172,8 +212,7 @@ async fn watch(
         };
         match opened {
             Ok(stream) => {
-                tracker.connected(connected_before);
-                connected_before = true;
+                tracker.connected();
                 retries = RECONNECT.build();
                 let mut stream = stream.into_inner();
                 loop {
@@ -273,7 +312,6 @@ async fn redis(
         }
     };
     subscriber.connect();
-    let mut first = true;
     let mut retries = RECONNECT.build();
     while !stop.is_cancelled() {
         let mut messages = subscriber.message_rx();
@@ -298,8 +336,7 @@ async fn redis(
         // for one flushed every view when the first connection was slow.
         let mut reconnects = subscriber.reconnect_rx();
         let mut errors = subscriber.error_rx();
-        trackers[0].1.connected(!first);
-        first = false;
+        trackers[0].1.connected();
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -321,10 +358,7 @@ async fn redis(
                             continue;
                         };
                         let text: Option<String> = message.value.convert().ok();
-                        match text.as_deref().map(InvalidationEvent::from_json) {
-                            Some(Ok(event)) => tracker.on_event(&event),
-                            _ => tracker.flush(),
-                        }
+                        tracker.on_message(text.as_deref());
                     }
                     Ok(Err(_)) => break,
                 },
@@ -334,6 +368,9 @@ async fn redis(
     }
     let _ = subscriber.quit().await;
 }
+
+#[cfg(test)]
+mod vectors;
 
 #[cfg(test)]
 mod tests {
@@ -356,11 +393,8 @@ mod tests {
     fn s_track_1_a_progress_event_is_no_change_unless_the_tracker_is_behind() {
         let cache = Arc::new(Cache::following());
         let (changes, mut received) = broadcast::channel(16);
-        let mut tracker = Tracker {
-            cache: cache.clone(),
-            changes,
-            last: 5,
-        };
+        let mut tracker = Tracker::new(cache.clone(), changes);
+        tracker.last = 5;
         let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
         cache.store(&acme, 1, vec![Prompt::default()], Trust::Current);
         let progress = |revision| InvalidationEvent {
@@ -368,8 +402,11 @@ mod tests {
             previous_revision: revision,
             ..Default::default()
         };
-        assert!(is_progress(&progress(5)));
-        assert!(!is_progress(&event(6, 5, "acme")));
+        assert_eq!(classify(&progress(5), 5), (Action::Progress, 5));
+        assert_eq!(
+            classify(&event(6, 5, "acme"), 5),
+            (Action::Invalidate(ViewKind::Prompts), 6)
+        );
         tracker.on_event(&progress(5));
         assert!(
             received.try_recv().is_err(),
@@ -390,15 +427,11 @@ mod tests {
     fn s_src_2_the_first_connection_distrusts_views_fetched_before_it() {
         let cache = Arc::new(Cache::default());
         let (changes, mut received) = broadcast::channel(16);
-        let mut tracker = Tracker {
-            cache: cache.clone(),
-            changes,
-            last: 0,
-        };
+        let mut tracker = Tracker::new(cache.clone(), changes);
         let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
         let generation = cache.generation();
         cache.store(&acme, 1, vec![Prompt::default()], Trust::Current);
-        tracker.connected(false);
+        tracker.connected();
         let view = cache.get::<Prompt>(&acme).unwrap();
         assert!(!view.is_fresh(Duration::from_secs(60)), "not current");
         assert_eq!(
@@ -413,11 +446,7 @@ mod tests {
     fn s_gap_2_a_gap_in_revisions_marks_every_view() {
         let cache = Arc::new(Cache::following());
         let (changes, mut received) = broadcast::channel(16);
-        let mut tracker = Tracker {
-            cache: cache.clone(),
-            changes,
-            last: 0,
-        };
+        let mut tracker = Tracker::new(cache.clone(), changes);
         let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
         let slack = ViewId::new(ViewKind::Prompts, "acme", "slack");
         cache.store(&acme, 1, vec![Prompt::default()], Trust::Current);

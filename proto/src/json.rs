@@ -16,7 +16,11 @@ struct EventJson {
     previous_revision: u64,
     #[serde(default)]
     org_id: String,
+    // proto3 JSON may leave out a field at its default: a progress event's empty server and
+    // unspecified kind.
+    #[serde(default)]
     server: String,
+    #[serde(default)]
     kind: String,
     #[serde(default)]
     keys: Vec<String>,
@@ -93,5 +97,14 @@ mod tests {
         assert_eq!(InvalidationEvent::from_json(&json).unwrap(), event);
         let numeric = r#"{"revision":3,"server":"s","kind":"RESOURCES"}"#;
         assert_eq!(InvalidationEvent::from_json(numeric).unwrap().revision, 3);
+        let progress = r#"{"revision":"7","previousRevision":"7"}"#;
+        assert_eq!(
+            InvalidationEvent::from_json(progress).unwrap(),
+            InvalidationEvent {
+                revision: 7,
+                previous_revision: 7,
+                ..Default::default()
+            }
+        );
     }
 }

@@ -368,7 +368,12 @@ async fn serve_grpc(
     }
     let health_store = store.clone();
     lifecycle.background.spawn(|stop| {
-        crate::health::report_grpc_health(health_store, relay_bound, health_reporter, stop)
+        crate::health::report_grpc_health::<ConfigServiceServer<ConfigApi>>(
+            health_store,
+            relay_bound,
+            health_reporter,
+            stop,
+        )
     });
     // Both versions of reflection: grpcurl speaks v1, Python's grpcio-reflection and older
     // tools only v1alpha.

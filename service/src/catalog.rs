@@ -3,59 +3,20 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use mcp_config_proto::v1::GetPromptResponse;
-use serde::Serialize;
-use utoipa::ToSchema;
-
 use crate::{
-    content::{Content, PromptContent},
+    content::PromptContent,
     domain::{EntryId, InvalidInput, Kind, Scope, Slug},
+    entry::EntryView,
     error::{Error, Result},
     overlay::{self, Overlaid},
     renderer::Renderer,
-    store::{Change, ChangeFilter, Head, OrgRow, Store, StoreError, VersionRow},
+    store::{Change, ChangeFilter, OrgRow, Store, VersionRow},
 };
+use mcp_config_proto::v1::GetPromptResponse;
 
 #[derive(Clone)]
 pub struct Catalog {
     store: Store,
-}
-
-/// An entry as the admin API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct EntryView {
-    /// The prompt name or resource URI.
-    pub key: String,
-    /// The current version; 0 for an org's marker that only hides a default.
-    pub version: u64,
-    pub active: bool,
-    pub deleted: bool,
-    /// The revision of the entry's last change.
-    pub revision: u64,
-    /// Milliseconds since the Unix epoch.
-    pub updated_at: i64,
-    /// The current version's content; null for a hide marker.
-    #[schema(required = true, value_type = Option<Content>)]
-    pub content: Option<serde_json::Value>,
-}
-
-impl EntryView {
-    fn from_head(head: Head) -> Result<Self> {
-        let content = head
-            .body
-            .as_deref()
-            .map(|body| serde_json::from_str(body).map_err(|e| corrupt(&head.key, &e)))
-            .transpose()?;
-        Ok(Self {
-            content,
-            key: head.key,
-            version: head.version,
-            active: head.active,
-            deleted: head.deleted,
-            revision: head.revision,
-            updated_at: head.updated_at,
-        })
-    }
 }
 
 impl Catalog {
@@ -206,7 +167,7 @@ impl Catalog {
             }
         };
         let prompt: PromptContent =
-            serde_json::from_str(&body).map_err(|e| corrupt(id.key.as_str(), &e))?;
+            serde_json::from_str(&body).map_err(|e| Error::corrupt(id.key.as_str(), &e))?;
         let prompt = Arc::new(prompt.to_proto(id.key.as_str()));
         let messages = renderer
             .render(id.scope.as_str(), prompt.clone(), arguments)
@@ -241,9 +202,4 @@ impl Catalog {
     ) -> Result<Vec<Change>> {
         Ok(self.store.changes_after(after, limit, org, server).await?)
     }
-}
-
-/// Stored content that does not decode: an error, never a silent default.
-pub(crate) fn corrupt(what: &str, e: &serde_json::Error) -> Error {
-    StoreError::Corrupt(what.to_owned(), e.to_string()).into()
 }

@@ -102,6 +102,7 @@ impl Editor {
         let op = WriteOp::Save {
             body: content.to_json(),
             message: message.to_owned(),
+            restores: None,
         };
         self.commit_one(
             Write {
@@ -162,6 +163,7 @@ impl Editor {
         let op = WriteOp::Save {
             body: old.body,
             message,
+            restores: Some(to_version),
         };
         self.commit_one(
             Write {

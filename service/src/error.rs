@@ -35,6 +35,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// Stored content that does not decode: an error, never a silent default.
+    pub fn corrupt(what: &str, e: &serde_json::Error) -> Self {
+        StoreError::Corrupt(what.to_owned(), e.to_string()).into()
+    }
+
     /// Prefixes the field an [`Error::Invalid`] names with where the input sat in a larger
     /// request (`messages` → `content.messages`).
     pub fn within(self, prefix: &str) -> Self {

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use mcp_config_proto::server::config_service_server::ConfigServiceServer;
 use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
 use tonic_health::server::HealthReporter;
 
-use crate::{grpc::ConfigApi, store::Store};
+use crate::store::Store;
 
 /// How often gRPC health is brought in line with readiness.
 const RECHECK: Duration = Duration::from_secs(2);
@@ -46,8 +46,9 @@ pub async fn check(store: &Store, relay_bound: Duration) -> Readiness {
     }
 }
 
-/// Keeps `mcp_config.v1.ConfigService`'s gRPC health status equal to readiness.
-pub async fn report_grpc_health(
+/// Keeps the gRPC health status of service `S` (`mcp_config.v1.ConfigService`) equal to
+/// readiness.
+pub async fn report_grpc_health<S: NamedService>(
     store: Store,
     relay_bound: Duration,
     reporter: HealthReporter,
@@ -55,13 +56,9 @@ pub async fn report_grpc_health(
 ) {
     loop {
         if check(&store, relay_bound).await.ready() {
-            reporter
-                .set_serving::<ConfigServiceServer<ConfigApi>>()
-                .await;
+            reporter.set_serving::<S>().await;
         } else {
-            reporter
-                .set_not_serving::<ConfigServiceServer<ConfigApi>>()
-                .await;
+            reporter.set_not_serving::<S>().await;
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -13,6 +13,7 @@ pub mod connections;
 pub mod content;
 pub mod domain;
 pub mod edits;
+pub mod entry;
 pub mod error;
 pub mod grpc;
 pub mod health;

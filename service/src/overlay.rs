@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::catalog::EntryView;
+use crate::entry::EntryView;
 
 /// Where an entry stands in one scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -16,14 +16,41 @@ const KINDS = new Map<Kind, ViewKind>([
   [Kind.RESOURCES, "Resources"],
 ]);
 
-/** A progress event (the service's "nothing changed, the latest is R" on a quiet stream): no
- * kind, no server, and its revision is its previous one. */
+/**
+ * What one event means for the cached views (`classify`), and the chain's last revision after it:
+ * - `progress`: a progress event at or below the last revision seen, nothing changed (C-TRACK-1);
+ * - `replay`: an event at or below the last revision seen, ignored (C-TRACK-2);
+ * - `flush`: a change may have been missed — a progress event ahead of the last revision seen, a
+ *   gap, an event of an unknown kind (C-TRACK-1, C-TRACK-3): every view is out of date;
+ * - `invalidate`: the views the event names are out of date: its kind and server, of its org or,
+ *   when its org is empty (a default changed), of every org (C-TRACK-4).
+ */
+export type Step =
+  | { action: "progress" | "replay" | "flush"; last: bigint }
+  | { action: "invalidate"; kind: ViewKind; last: bigint };
+
+/** The tracker's rules (contract C-TRACK-1..4) in one place: what `event` means given `last`, the
+ * last revision seen on its chain (0: none yet). The contract vectors (client/contract-vectors/)
+ * run through it. */
+export function classify(event: InvalidationEvent, last: bigint): Step {
+  // A progress event, the service's "nothing changed, the latest is R" on a quiet stream: no kind,
+  // no server, and its revision is its previous one. Nothing changed if the chain is at R; if it
+  // is behind, it missed what came between.
+  if (event.kind === Kind.KIND_UNSPECIFIED && event.server === "" && event.revision === event.previousRevision) {
+    const behind = last !== 0n && event.revision > last;
+    return { action: behind ? "flush" : "progress", last: event.revision > last ? event.revision : last };
+  }
+  if (event.revision <= last) return { action: "replay", last };
+  if (last !== 0n && event.previousRevision !== last) return { action: "flush", last: event.revision };
+  const kind = KINDS.get(event.kind);
+  if (kind === undefined) return { action: "flush", last: event.revision };
+  return { action: "invalidate", kind, last: event.revision };
+}
+
+/** Whether `event` is a progress event: `classify`'s rule, asked at the event's own revision
+ * (where any other event is a replay). */
 export function isProgress(event: InvalidationEvent): boolean {
-  return (
-    event.kind === Kind.KIND_UNSPECIFIED &&
-    event.server === "" &&
-    event.revision === event.previousRevision
-  );
+  return classify(event, event.revision).action === "progress";
 }
 
 export class Tracker {
@@ -44,6 +71,11 @@ export class Tracker {
 
   set last(revision: bigint) {
     this.lasts.set("", revision);
+  }
+
+  /** The last revision seen on `chain` (0: none yet). */
+  lastOn(chain: string): bigint {
+    return this.lasts.get(chain) ?? 0n;
   }
 
   /**
@@ -68,18 +100,11 @@ export class Tracker {
    * it came on, whose revisions chain apart from the other channels' (a server's own channel
    * chains that server's events, and announces that server's progress). */
   onEvent(event: InvalidationEvent, chain = ""): void {
-    const last = this.lasts.get(chain) ?? 0n;
-    if (isProgress(event)) {
-      // "The latest is R": nothing changed if this chain is at R; if behind, it missed some.
-      if (last !== 0n && event.revision > last) this.flush();
-      if (event.revision > last) this.lasts.set(chain, event.revision);
-      return;
-    }
-    if (event.revision <= last) return;
-    const gap = last !== 0n && event.previousRevision !== last;
-    this.lasts.set(chain, event.revision);
-    const kind = KINDS.get(event.kind);
-    if (gap || kind === undefined) return this.flush();
+    const step = classify(event, this.lastOn(chain));
+    this.lasts.set(chain, step.last);
+    if (step.action === "flush") return this.flush();
+    if (step.action !== "invalidate") return;
+    const { kind } = step;
     this.cache.invalidate(kind, event.orgId, event.server, event.revision);
     this.feed.publish({ type: "changed", org: event.orgId, server: event.server, kind, revision: event.revision });
   }

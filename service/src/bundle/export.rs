@@ -4,9 +4,8 @@ use std::collections::BTreeMap;
 
 use super::{Bundle, OrgBundle, ServerEntries};
 use crate::{
-    catalog::corrupt,
     domain::{Kind, Scope, Slug},
-    error::Result,
+    error::{Error, Result},
     store::Store,
 };
 
@@ -64,13 +63,13 @@ async fn export_server(store: &Store, scope: &Scope, server: &str) -> Result<Ser
                 (Kind::Prompts, Some(body)) => {
                     entries.prompts.insert(
                         head.key.clone(),
-                        serde_json::from_str(body).map_err(|e| corrupt(&head.key, &e))?,
+                        serde_json::from_str(body).map_err(|e| Error::corrupt(&head.key, &e))?,
                     );
                 }
                 (Kind::Resources, Some(body)) => {
                     entries.resources.insert(
                         head.key.clone(),
-                        serde_json::from_str(body).map_err(|e| corrupt(&head.key, &e))?,
+                        serde_json::from_str(body).map_err(|e| Error::corrupt(&head.key, &e))?,
                     );
                 }
                 (Kind::Prompts, None) if *scope != Scope::Defaults => {

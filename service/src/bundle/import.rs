@@ -167,6 +167,7 @@ fn entry_diff(kind: Kind, head: Option<&Head>, desired: &Desired) -> (EntryDiff,
             let save = WriteOp::Save {
                 body: content.to_json(),
                 message: "import".to_owned(),
+                restores: None,
             };
             match (head, stored.as_ref() == Some(&**content), active) {
                 (None, _, _) => (EntryDiff::Added, vec![save]),

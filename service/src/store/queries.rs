@@ -15,7 +15,7 @@ macro_rules! select_heads {
 /// The columns of a change.
 macro_rules! select_changes {
     () => {
-        "SELECT revision, org, server, kind, keys, action, actor, created_at, published FROM changes"
+        "SELECT revision, org, server, kind, keys, action, restored_version, actor, created_at, published FROM changes"
     };
 }
 
@@ -90,6 +90,7 @@ struct ChangeRecord {
     kind: String,
     keys: String,
     action: String,
+    restored_version: Option<i64>,
     actor: String,
     created_at: i64,
     published: bool,
@@ -112,6 +113,7 @@ impl TryFrom<ChangeRecord> for Change {
             keys: serde_json::from_str(&row.keys).map_err(|e| corrupt(e.to_string()))?,
             action: ChangeAction::parse(&row.action)
                 .ok_or_else(|| corrupt(format!("unknown action {:?}", row.action)))?,
+            restored_version: row.restored_version.map(|v| v as u64),
             actor: row.actor,
             created_at: row.created_at,
             published: row.published,
@@ -303,7 +305,10 @@ macro_rules! backend {
                         actions.push(apply_one(tx, write, revision, actor, now).await?);
                     }
                     let keys: Vec<String> = group.iter().map(|w| w.id.key.as_str().to_owned()).collect();
-                    let action = if actions.len() == 1 { actions[0] } else { ChangeAction::Import };
+                    let (action, restored_version) = match (&actions[..], &group[..]) {
+                        ([action], [write]) => (*action, write.op.restored_version()),
+                        _ => (ChangeAction::Import, None),
+                    };
                     let change = Change {
                         revision,
                         org: org.clone(),
@@ -311,6 +316,7 @@ macro_rules! backend {
                         kind,
                         keys,
                         action,
+                        restored_version,
                         actor: actor.to_owned(),
                         created_at: now,
                         published: false,
@@ -328,8 +334,8 @@ macro_rules! backend {
 
             async fn insert_change(tx: &mut Tx<'_>, change: &Change) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO changes (revision, org, server, kind, keys, action, actor, created_at, published) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE)",
+                    "INSERT INTO changes (revision, org, server, kind, keys, action, restored_version, actor, created_at, published) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE)",
                 )
                 .bind(change.revision as i64)
                 .bind(change.org.as_str())
@@ -337,6 +343,7 @@ macro_rules! backend {
                 .bind(change.kind.as_str())
                 .bind(serde_json::to_string(&change.keys).expect("keys serialize"))
                 .bind(change.action.as_str())
+                .bind(change.restored_version.map(|v| v as i64))
                 .bind(&change.actor)
                 .bind(change.created_at)
                 .execute(&mut **tx)
@@ -405,7 +412,7 @@ macro_rules! backend {
                 }
                 let not_found = || StoreError::NotFound(id.to_string());
                 match &write.op {
-                    WriteOp::Save { body, message } => {
+                    WriteOp::Save { body, message, restores } => {
                         let version = current + 1;
                         // A live entry keeps its active flag; a new, deleted or hide-marker one
                         // becomes active.
@@ -430,7 +437,11 @@ macro_rules! backend {
                         .execute(&mut **tx)
                         .await?;
                         upsert_head(tx, id, version, active, false, revision, now).await?;
-                        Ok(if current == 0 { ChangeAction::Create } else { ChangeAction::Update })
+                        Ok(match (restores, current) {
+                            (Some(_), _) => ChangeAction::Rollback,
+                            (None, 0) => ChangeAction::Create,
+                            (None, _) => ChangeAction::Update,
+                        })
                     }
                     WriteOp::SetActive(active) => match head {
                         None if *active || id.scope == Scope::Defaults => Err(not_found()),

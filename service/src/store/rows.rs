@@ -64,13 +64,15 @@ pub struct Change {
     pub kind: Kind,
     pub keys: Vec<String>,
     pub action: ChangeAction,
+    /// The version a rollback restored.
+    pub restored_version: Option<u64>,
     pub actor: String,
     pub created_at: i64,
     pub published: bool,
 }
 
 /// What a change did, as the change log records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeAction {
     Create,
@@ -82,12 +84,14 @@ pub enum ChangeAction {
     Activate,
     Deactivate,
     Delete,
+    /// An old version's content saved as the new version ([`Change::restored_version`]).
+    Rollback,
     /// Several entries of one (scope, server, kind) at once.
     Import,
 }
 
 impl ChangeAction {
-    const ALL: [ChangeAction; 8] = [
+    const ALL: [ChangeAction; 9] = [
         ChangeAction::Create,
         ChangeAction::Update,
         ChangeAction::Hide,
@@ -95,6 +99,7 @@ impl ChangeAction {
         ChangeAction::Activate,
         ChangeAction::Deactivate,
         ChangeAction::Delete,
+        ChangeAction::Rollback,
         ChangeAction::Import,
     ];
 
@@ -107,6 +112,7 @@ impl ChangeAction {
             ChangeAction::Activate => "activate",
             ChangeAction::Deactivate => "deactivate",
             ChangeAction::Delete => "delete",
+            ChangeAction::Rollback => "rollback",
             ChangeAction::Import => "import",
         }
     }
@@ -121,11 +127,26 @@ impl ChangeAction {
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
     /// A new version with this (validated) content.
-    Save { body: String, message: String },
+    Save {
+        body: String,
+        message: String,
+        /// The version whose content this is, when it rolls back to one.
+        restores: Option<u64>,
+    },
     /// Activate or deactivate; deactivating an org entry that does not exist hides the default.
     SetActive(bool),
     /// Remove the entry; an org's deleted override lets the default show again.
     Delete,
+}
+
+impl WriteOp {
+    /// The version a rollback restores; `None` for every other write.
+    pub fn restored_version(&self) -> Option<u64> {
+        match self {
+            WriteOp::Save { restores, .. } => *restores,
+            _ => None,
+        }
+    }
 }
 
 /// One write of a transaction.

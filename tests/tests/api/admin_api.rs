@@ -85,6 +85,8 @@ async fn edit_history_diff_rollback_and_preview() {
         .await
         .unwrap();
     assert_eq!(rolled["entry"]["version"], 3);
+    assert_eq!(rolled["change"]["action"], "rollback", "{rolled}");
+    assert_eq!(rolled["change"]["restored_version"], 1, "{rolled}");
     let current: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
     assert!(
         current["content"]["messages"][0]["text"]

@@ -13,7 +13,7 @@ use mcp_config::{
     edits::{Editor, NewOrgs},
     error::Error,
     propagation::relay::RelayHandle,
-    store::{Store, StoreError, Write, WriteOp},
+    store::{ChangeAction, Store, StoreError, Write, WriteOp},
     views::Views,
 };
 use mcp_config_proto::v1::{GetPromptsResponse, Prompt};
@@ -299,10 +299,23 @@ async fn rollback_saves_the_old_content_as_a_new_version(f: Fixture) {
         .put(id.clone(), &prompt("HELLO!!"), None, "a", "")
         .await
         .unwrap();
-    f.editor
+    let rolled_back = f
+        .editor
         .rollback(id.clone(), 1, Some(2), "b")
         .await
         .unwrap();
+    assert_eq!(rolled_back.action, ChangeAction::Rollback);
+    assert_eq!(rolled_back.restored_version, Some(1));
+    let logged = f
+        .store
+        .changes_after(rolled_back.revision - 1, 1, None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (logged[0].action, logged[0].restored_version),
+        (ChangeAction::Rollback, Some(1)),
+        "the change log keeps what the rollback restored"
+    );
     let history = f.catalog.history(&id).await.unwrap();
     assert_eq!(history.len(), 3);
     assert_eq!(history[2].body, history[0].body);
@@ -344,6 +357,7 @@ async fn a_transaction_that_fails_midway_writes_nothing(f: Fixture) {
         op: WriteOp::Save {
             body: prompt("new").to_json(),
             message: String::new(),
+            restores: None,
         },
         expected_version,
     };

@@ -201,6 +201,10 @@ async fn every_page_answers_and_an_edit_is_reviewed_saved_and_served() {
     // The change log lists the UI's changes with their actor, and links their diffs.
     let (_, log) = page(&service, "/ui/changes?org=acme&actor=anonymous").await;
     assert!(log.contains("history?revision="), "{log}");
+    assert!(
+        log.contains("rollback to version 1"),
+        "a rollback is logged as one, with the version it restored: {log}"
+    );
     let (_, none) = page(&service, "/ui/changes?actor=nobody").await;
     assert!(none.contains("No changes match"));
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -163,8 +164,16 @@ async def subscribe(
 def apply_json(data: bytes | str, tracker: Tracker, channel: str) -> None:
     """Applies one message of `channel`; an unreadable one may hide a change, so it flushes."""
     try:
-        event = json_format.Parse(data, config_pb2.InvalidationEvent(), ignore_unknown_fields=True)
-    except json_format.ParseError:
+        # An event is a JSON object: `json_format.Parse` reads `[]` or `"text"` as an empty
+        # event (a progress event at revision 0, ignored), and raises no ParseError for bytes
+        # that are not UTF-8.
+        fields = json.loads(data)
+        if not isinstance(fields, dict):
+            raise json_format.ParseError("an invalidation event is a JSON object")
+        event = json_format.ParseDict(
+            fields, config_pb2.InvalidationEvent(), ignore_unknown_fields=True
+        )
+    except (ValueError, json_format.ParseError):
         log.warning("unreadable invalidation event %r: marking every view out of date", data)
         tracker.flush()
         return

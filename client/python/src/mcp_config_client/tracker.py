@@ -11,6 +11,8 @@ rules are docs/client-contract.md's (C-TRACK-*, C-SRC-*).
 from __future__ import annotations
 
 import asyncio
+import enum
+from dataclasses import dataclass
 
 from mcp_config.v1 import config_pb2
 
@@ -20,14 +22,59 @@ from .changes import Changed, ChangeFeed
 _KINDS = {config_pb2.PROMPTS: ViewKind.PROMPTS, config_pb2.RESOURCES: ViewKind.RESOURCES}
 
 
-def is_progress(event: config_pb2.InvalidationEvent) -> bool:
-    """A progress event (the service's "nothing changed, the latest is R" on a quiet stream):
-    no kind, no server, and its revision is its previous one."""
-    return (
+class Action(enum.Enum):
+    """What one event means for the cached views (`classify`)."""
+
+    PROGRESS = "progress"
+    """A progress event at or below the last revision seen: nothing changed (C-TRACK-1)."""
+    REPLAY = "replay"
+    """An event at or below the last revision seen: a replay, ignored (C-TRACK-2)."""
+    FLUSH = "flush"
+    """A change may have been missed — a progress event ahead of the last revision seen, a gap,
+    an event of an unknown kind (C-TRACK-1, C-TRACK-3): every view is out of date."""
+    INVALIDATE = "invalidate"
+    """The views the event names are out of date: its kind and server, of its org or, when its
+    org is empty (a default changed), of every org (C-TRACK-4)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """`classify`'s answer: the action, the chain's last revision after the event, and the
+    kind of the views to invalidate (INVALIDATE only)."""
+
+    action: Action
+    last: int
+    kind: ViewKind | None = None
+
+
+def classify(event: config_pb2.InvalidationEvent, last: int) -> Step:
+    """The tracker's rules (contract C-TRACK-1..4) in one place: what `event` means given
+    `last`, the last revision seen on its chain (0: none yet). The contract vectors
+    (client/contract-vectors/) run through it."""
+    # A progress event, the service's "nothing changed, the latest is R" on a quiet stream: no
+    # kind, no server, and its revision is its previous one. Nothing changed if the chain is at
+    # R; if it is behind, it missed what came between.
+    if (
         event.kind == config_pb2.KIND_UNSPECIFIED
         and not event.server
         and event.revision == event.previous_revision
-    )
+    ):
+        behind = last != 0 and event.revision > last
+        return Step(Action.FLUSH if behind else Action.PROGRESS, max(last, event.revision))
+    if event.revision <= last:
+        return Step(Action.REPLAY, last)
+    if last != 0 and event.previous_revision != last:
+        return Step(Action.FLUSH, event.revision)
+    kind = _KINDS.get(event.kind)
+    if kind is None:
+        return Step(Action.FLUSH, event.revision)
+    return Step(Action.INVALIDATE, event.revision, kind)
+
+
+def is_progress(event: config_pb2.InvalidationEvent) -> bool:
+    """Whether `event` is a progress event: `classify`'s rule, asked at the event's own revision
+    (where any other event is a replay)."""
+    return classify(event, event.revision).action is Action.PROGRESS
 
 
 class Tracker:
@@ -50,6 +97,10 @@ class Tracker:
     @last.setter
     def last(self, revision: int) -> None:
         self._last[""] = revision
+
+    def last_on(self, chain: str) -> int:
+        """The last revision seen on `chain` (0: none yet)."""
+        return self._last.get(chain, 0)
 
     def on_connected(self) -> None:
         """The source follows the changes (again). A view answered before may predate a change
@@ -75,24 +126,13 @@ class Tracker:
         """Applies one event of `chain`: the Watch stream (the default chain), or the Redis
         channel it came on, whose revisions chain apart from the other channels' (a server's
         own channel chains that server's events, and announces that server's progress)."""
-        last = self._last.get(chain, 0)
-        if is_progress(event):
-            # "The latest is R": nothing changed if this chain is at R; if it is behind, it
-            # missed what came between.
-            if last != 0 and event.revision > last:
-                self.flush()
-            self._last[chain] = max(last, event.revision)
-            return
-        if event.revision <= last:
-            return
-        gap = last != 0 and event.previous_revision != last
-        self._last[chain] = event.revision
-        kind = _KINDS.get(event.kind)
-        if gap or kind is None:
+        step = classify(event, self._last.get(chain, 0))
+        self._last[chain] = step.last
+        if step.action is Action.FLUSH:
             self.flush()
-            return
-        self._cache.invalidate(kind, event.org_id, event.server, event.revision)
-        self._feed.publish(Changed(event.org_id, event.server, kind, event.revision))
+        elif step.action is Action.INVALIDATE and step.kind is not None:
+            self._cache.invalidate(step.kind, event.org_id, event.server, event.revision)
+            self._feed.publish(Changed(event.org_id, event.server, step.kind, event.revision))
 
     def flush(self) -> None:
         """Marks every view out of date and announces each as changed."""

@@ -23,7 +23,7 @@ export function channelsOf(channel: string, servers: readonly string[]): string[
 }
 
 /** Applies one message of `channel`; an unreadable one may hide a change, so it flushes. */
-function applyJson(text: string, tracker: Tracker, channel: string): void {
+export function applyJson(text: string, tracker: Tracker, channel: string): void {
   let event;
   try {
     event = fromJsonString(InvalidationEventSchema, text, { ignoreUnknownFields: true });

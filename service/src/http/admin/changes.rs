@@ -31,7 +31,11 @@ pub(crate) struct ChangeRecord {
     /// The keys the change touched.
     keys: Vec<String>,
     /// What the change did (`import` when one change wrote several keys).
+    #[schema(value_type = String, example = "rollback")]
     action: ChangeAction,
+    /// The version a `rollback` restored; absent for every other action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restored_version: Option<u64>,
     /// The token subject that made it.
     actor: String,
     /// Milliseconds since the Unix epoch.
@@ -49,6 +53,7 @@ impl From<Change> for ChangeRecord {
             kind: change.kind,
             keys: change.keys,
             action: change.action,
+            restored_version: change.restored_version,
             actor: change.actor,
             created_at: change.created_at,
             published: change.published,

@@ -14,8 +14,8 @@ use super::{
 };
 use crate::{
     auth,
-    catalog::EntryView,
     content::Content,
+    entry::EntryView,
     http::{
         HttpState,
         answers::{Conflict, NotFound, NotJson, Refusals, TooLarge},

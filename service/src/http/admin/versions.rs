@@ -16,7 +16,6 @@ use super::{
     written::{Written, written},
 };
 use crate::{
-    catalog::corrupt,
     content::Content,
     domain::InvalidInput,
     error::Error,
@@ -50,7 +49,7 @@ impl TryFrom<VersionRow> for VersionView {
         Ok(Self {
             version: row.version,
             content: serde_json::from_str(&row.body)
-                .map_err(|e| corrupt(&format!("version {}", row.version), &e))?,
+                .map_err(|e| Error::corrupt(&format!("version {}", row.version), &e))?,
             actor: row.actor,
             message: row.message,
             revision: row.revision,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ApiResult, Caller, changes::ChangeRecord};
-use crate::{auth, catalog::EntryView, domain::EntryId, http::HttpState, store::Change};
+use crate::{auth, domain::EntryId, entry::EntryView, http::HttpState, store::Change};
 
 /// The answer of a write.
 #[derive(Serialize, ToSchema)]

@@ -129,6 +129,7 @@ pub(super) async fn page(
                 server => change.server.as_str(),
                 kind => change.kind.segment(),
                 action => Serde(change.action),
+                restored_version => change.restored_version,
                 actor => change.actor.clone(),
                 created_at => change.created_at,
                 keys,

@@ -89,7 +89,7 @@ pub(super) async fn compare(
 ) -> Result<Response, UiError> {
     let id = path.readable()?;
     let entry = state.catalog.overlaid_entry(&id).await?;
-    let content = |e: Option<&crate::catalog::EntryView>| {
+    let content = |e: Option<&crate::entry::EntryView>| {
         yaml(e.and_then(|e| e.content.as_ref()).unwrap_or(&Value::Null))
     };
     page::render(

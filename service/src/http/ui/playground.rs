@@ -168,8 +168,8 @@ async fn show(
             entry.content.map(|c| c.to_string()).unwrap_or_default()
         }
     };
-    let prompt: PromptContent =
-        serde_json::from_str(&body).map_err(|e| crate::catalog::corrupt(id.key.as_str(), &e))?;
+    let prompt: PromptContent = serde_json::from_str(&body)
+        .map_err(|e| crate::error::Error::corrupt(id.key.as_str(), &e))?;
     let shown = rendered.is_some();
     let (status, messages, problem) = rendered.map_or((StatusCode::OK, Vec::new(), None), outcome);
     page::render_with_status(
