@@ -51,7 +51,9 @@ def expected(expect: dict[str, Any], views: list[ViewId]) -> tuple[list[str], li
         named = [
             v
             for v in views
-            if v.kind == view.kind and v.server == view.server and (not view.org or v.org == view.org)
+            if v.kind == view.kind
+            and v.server == view.server
+            and (not view.org or v.org == view.org)
         ]
         return names([view]), names(named), False
     if action == "drop_all":

@@ -111,8 +111,14 @@ impl Bundle {
             }
             Format::Yaml => {
                 check_yaml_shape(text)?;
-                serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
-                    .map_err(|e| located(e.path().to_string(), e.inner().to_string()))
+                let mut path = None;
+                serde_saphyr::with_deserializer_from_str_with_options(text, yaml_options(), |de| {
+                    serde_path_to_error::deserialize(de).map_err(|e| {
+                        path = Some(e.path().to_string());
+                        e.into_inner()
+                    })
+                })
+                .map_err(|e| located(path.unwrap_or_else(|| ".".to_owned()), e.to_string()))
             }
         }
     }
@@ -137,7 +143,8 @@ impl Bundle {
 
     pub fn to_text(&self, format: Format) -> String {
         match format {
-            Format::Yaml => serde_yaml::to_string(self).expect("a bundle serializes"),
+            Format::Yaml => serde_saphyr::to_string_with_options(self, yaml_output())
+                .expect("a bundle serializes"),
             Format::Json => serde_json::to_string_pretty(self).expect("a bundle serializes"),
         }
     }
@@ -148,13 +155,13 @@ impl Bundle {
 /// deeper than [`MAX_YAML_DEPTH`]. One linear pass over the event stream, stopped at the first
 /// problem, before the document is parsed for real.
 pub(crate) fn check_yaml_shape(text: &str) -> Result<(), InvalidInput> {
-    use saphyr_parser::{Event, Parser};
+    use serde_saphyr::granit_parser::{Event, Parser};
     let mut depth = 0usize;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| InvalidInput::new("bundle", e.to_string()))?;
         let line = span.start.line();
         match event {
-            Event::Alias(_) => {
+            Event::Alias(_) | Event::UnresolvedAlias(..) => {
                 return Err(InvalidInput::new(
                     "bundle",
                     format!("YAML aliases are not accepted (line {line}); repeat the content"),
@@ -174,6 +181,30 @@ pub(crate) fn check_yaml_shape(text: &str) -> Result<(), InvalidInput> {
         }
     }
     Ok(())
+}
+
+/// How YAML is read: `check_yaml_shape` refuses aliases and deep nesting first, with messages
+/// that name the line; the parser's own budget repeats both (no alias, nesting within
+/// [`MAX_YAML_DEPTH`]) and bounds nodes and events by the byte cap. YAML 1.2 booleans only
+/// (`yes` stays text) and an empty value reads as "" where text is expected, as bundles always
+/// read; a key given twice is refused instead of silently keeping the last.
+pub(crate) fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        strict_booleans: true,
+        null_as_string: true,
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_aliases: 0,
+            max_depth: MAX_YAML_DEPTH,
+            max_nodes: MAX_BUNDLE_BYTES,
+            max_events: 2 * MAX_BUNDLE_BYTES,
+        },
+    }
+}
+
+/// How YAML is written: multi-line text as `|` blocks; one long line is never folded.
+pub(crate) fn yaml_output() -> serde_saphyr::SerializerOptions {
+    serde_saphyr::ser_options! { folded_wrap_chars: usize::MAX }
 }
 
 #[cfg(test)]
@@ -225,6 +256,45 @@ mod tests {
             }
         }
         assert!(checked > 5, "only {checked} required arguments found");
+    }
+
+    /// What moving off serde_yaml must not change, and the one thing it does: a key given
+    /// twice (a prompt defined twice) is refused, naming where, instead of keeping the last.
+    #[test]
+    fn yaml_reads_as_bundles_always_read_and_refuses_a_key_given_twice() {
+        let text = "defaults:\n  github:\n    prompts:\n      greet:\n        description: yes\n        messages:\n          - role: user\n            text: |\n              Line one\n              Line two\n";
+        let bundle = Bundle::parse(text, Format::Yaml).unwrap();
+        let exported = bundle.to_text(Format::Yaml);
+        assert!(
+            [
+                "description: yes",
+                "description: 'yes'",
+                "description: \"yes\""
+            ]
+            .iter()
+            .any(|form| exported.contains(form)),
+            "`yes` stays text: {exported}"
+        );
+        assert!(
+            exported.contains("|"),
+            "multi-line text is written as a block: {exported}"
+        );
+        assert_eq!(Bundle::parse(&exported, Format::Yaml).unwrap(), bundle);
+        let long_line = "x".repeat(300);
+        let json = format!(
+            r#"{{"defaults": {{"github": {{"prompts": {{"long": {{"messages": [{{"role": "user", "text": "{long_line}"}}]}}}}}}}}}}"#
+        );
+        let long = Bundle::parse(&json, Format::Json).unwrap();
+        let exported = long.to_text(Format::Yaml);
+        assert!(
+            exported.contains(&long_line),
+            "one long line is never folded: {exported}"
+        );
+        assert_eq!(Bundle::parse(&exported, Format::Yaml).unwrap(), long);
+
+        let twice = "defaults:\n  github:\n    prompts:\n      greet:\n        messages: []\n      greet:\n        messages: []\n";
+        let err = Bundle::parse(twice, Format::Yaml).unwrap_err();
+        assert!(err.message.to_lowercase().contains("duplicate"), "{err}");
     }
 
     #[test]

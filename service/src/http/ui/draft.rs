@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::fields::Fields;
 use crate::{
-    bundle::check_yaml_shape,
+    bundle::{check_yaml_shape, yaml_options, yaml_output},
     content::Content,
     domain::{InvalidInput, Kind},
     render,
@@ -287,7 +287,8 @@ pub(super) fn yaml(content: &Value) -> String {
     if content.is_null() {
         return String::new();
     }
-    serde_yaml::to_string(content).unwrap_or_else(|_| content.to_string())
+    serde_saphyr::to_string_with_options(content, yaml_output())
+        .unwrap_or_else(|_| content.to_string())
 }
 
 /// The raw tab's text: JSON when it starts with `{`, else YAML (checked for aliases and depth
@@ -297,7 +298,8 @@ fn parse_raw(raw: &str) -> Result<Value, InvalidInput> {
         return serde_json::from_str(raw).map_err(|e| InvalidInput::new("content", e.to_string()));
     }
     check_yaml_shape(raw)?;
-    serde_yaml::from_str(raw).map_err(|e| InvalidInput::new("content", e.to_string()))
+    serde_saphyr::from_str_with_options(raw, yaml_options())
+        .map_err(|e| InvalidInput::new("content", e.to_string()))
 }
 
 #[cfg(test)]

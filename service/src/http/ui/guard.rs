@@ -3,11 +3,15 @@
 //! never inside another site's frame.
 
 use axum::{
+    Router,
     extract::Request,
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
-    middleware::Next,
+    middleware::{self, Next},
     response::{IntoResponse, Response},
 };
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::http::HttpState;
 
 /// Scripts and styles from the UI's own files only: no inline script, no CDN; forms post to
 /// the UI only; no framing.
@@ -15,25 +19,32 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
      img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
      base-uri 'none'";
 
-pub(super) async fn guard(request: Request, next: Next) -> Response {
+/// `routes` behind the same-origin check, every answer with the UI's security headers (and not
+/// kept by caches unless a route says otherwise).
+pub(super) fn guarded(routes: Router<HttpState>) -> Router<HttpState> {
+    let set =
+        |name, value| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
+    routes
+        .layer(middleware::from_fn(refuse_cross_origin))
+        .layer(set(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::REFERRER_POLICY, "same-origin"))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+}
+
+async fn refuse_cross_origin(request: Request, next: Next) -> Response {
     let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD);
     if changes_state && let Err(why) = same_origin(request.headers()) {
         return (StatusCode::FORBIDDEN, why).into_response();
     }
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "same-origin"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    headers
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    response
+    next.run(request).await
 }
 
 /// Refuses a request a browser sent on another site's behalf. Browsers send `Sec-Fetch-Site`

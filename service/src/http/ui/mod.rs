@@ -77,11 +77,12 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
         state,
         session::require_sign_in,
     ));
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui/login", get(session::page).post(session::sign_in))
-        .route("/ui/assets/{file}", get(assets::serve))
-        .merge(signed_in)
-        .layer(middleware::from_fn(guard::guard))
+    guard::guarded(
+        Router::new()
+            .route("/", get(|| async { Redirect::to("/ui/") }))
+            .route("/ui", get(|| async { Redirect::to("/ui/") }))
+            .route("/ui/login", get(session::page).post(session::sign_in))
+            .route("/ui/assets/{file}", get(assets::serve))
+            .merge(signed_in),
+    )
 }
