@@ -49,6 +49,12 @@ pub(super) enum Task {
 
 pub(super) type Reply = Result<Vec<String>, RenderError>;
 
+/// How much lower than the service's the workers' scheduling priority is (`nice`, added to the
+/// inherited one, at most 19): a render
+/// that burns its whole deadline competes with other renders, never with the threads that
+/// answer cached reads, health checks and the admin API.
+const NICENESS: i32 = 10;
+
 /// Serves jobs from standard input until it closes.
 pub fn run(memory_limit_bytes: u64) -> io::Result<()> {
     rlimit::setrlimit(
@@ -56,6 +62,8 @@ pub fn run(memory_limit_bytes: u64) -> io::Result<()> {
         memory_limit_bytes,
         memory_limit_bytes,
     )?;
+    let inherited = rustix::process::getpriority_process(None)?;
+    rustix::process::setpriority_process(None, (inherited + NICENESS).min(19))?;
     let compiled = CompiledCache::new();
     let stdin = io::stdin().lock();
     let mut stdout = io::stdout().lock();
