@@ -42,8 +42,8 @@ pub async fn endpoint(
     listeners: usize,
 ) -> anyhow::Result<McpFigures> {
     let mut config = settings(database_url, None);
-    config.mcp_max_sessions_per_principal = concurrency + listeners + 1;
-    config.max_connections_per_peer = config.max_connections;
+    config.mcp.mcp_max_sessions_per_principal = concurrency + listeners + 1;
+    config.connections.max_connections_per_peer = config.connections.max_connections;
     let app = App::build(&config).await?;
     fixture::import(app.editor()).await?;
     let server = fixture::server_of("2k");

@@ -122,8 +122,8 @@ pub async fn stampede(database_url: &str, requests: usize) -> anyhow::Result<(u6
 /// subscribers, up to 1,000, all connect from loopback).
 fn writer_settings(database_url: &str, redis_url: Option<&str>) -> mcp_config::config::Settings {
     let mut settings = settings(database_url, redis_url);
-    settings.admin_rate_limit = 1_000_000;
-    settings.max_connections_per_peer = settings.max_connections;
+    settings.http.admin_rate_limit = 1_000_000;
+    settings.connections.max_connections_per_peer = settings.connections.max_connections;
     settings
 }
 

@@ -53,11 +53,8 @@ pub async fn serve(
         Target::Service => {
             // Seeded before it listens, so the first request already sees the data.
             seed(database_url).await?;
-            let settings = mcp_config_tests::service::settings(database_url, None);
-            let settings = mcp_config::config::Settings {
-                grpc_addr: addr,
-                ..settings
-            };
+            let mut settings = mcp_config_tests::service::settings(database_url, None);
+            settings.listen.grpc_addr = addr;
             let app = App::build(&settings)
                 .await
                 .context("building the service")?;

@@ -87,7 +87,7 @@ pub async fn pages(database_url: &str, rounds: usize) -> anyhow::Result<UiFigure
     let mut config = settings(database_url, None);
     // One subject (anonymous) makes every request here: the per-subject limit would be the
     // figure otherwise.
-    config.admin_rate_limit = u32::MAX / 4;
+    config.http.admin_rate_limit = u32::MAX / 4;
     let app = App::build(&config).await?;
     let plan = bundle()?.plan()?;
     app.editor()

@@ -255,7 +255,7 @@ async fn s_stale_1_s_snap_1_service_down_serves_the_last_view_flagged_stale_then
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
     let mut base = settings(&url, None);
-    base.grpc_addr = format!("127.0.0.1:{}", mcp_config_tests::free_port())
+    base.listen.grpc_addr = format!("127.0.0.1:{}", mcp_config_tests::free_port())
         .parse()
         .unwrap();
     let service = Service::start(base.clone()).await;
@@ -341,8 +341,8 @@ async fn a_service_token_reads_any_org_when_the_service_requires_auth() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
     let mut with_auth = settings(&url, None);
-    with_auth.auth = mcp_config::config::AuthMode::Jwt;
-    with_auth.jwt_secret = Some(secret.into());
+    with_auth.access.auth = mcp_config::config::AuthMode::Jwt;
+    with_auth.access.jwt_secret = Some(secret.into());
     let service = Service::start(with_auth).await;
     let exp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -88,7 +88,7 @@ struct Invalidation {
 
 /// How renders run: worker processes of `--render-worker` (this executable by default).
 fn renderer_settings(settings: &Settings) -> Result<RendererSettings, StartError> {
-    let path = match &settings.render_worker {
+    let path = match &settings.render.render_worker {
         Some(path) => path.clone(),
         None => std::env::current_exe().map_err(|e| {
             ConfigError(format!(
@@ -97,12 +97,16 @@ fn renderer_settings(settings: &Settings) -> Result<RendererSettings, StartError
         })?,
     };
     let workers = settings
+        .render
         .render_workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()) + 1);
     Ok(RendererSettings {
         program: WorkerProgram {
             path,
-            memory_limit_bytes: settings.render_memory_mib.saturating_mul(1024 * 1024),
+            memory_limit_bytes: settings
+                .render
+                .render_memory_mib
+                .saturating_mul(1024 * 1024),
         },
         workers,
         limits: Limits::default(),
@@ -121,11 +125,11 @@ struct Listeners {
 impl App {
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
         settings.validate()?;
-        let authenticator = Authenticator::from_settings(settings)?;
-        let tls = Tls::from_settings(settings)?;
+        let authenticator = Authenticator::from_settings(&settings.access)?;
+        let tls = Tls::from_settings(&settings.tls)?;
         let store = open_store(settings).await?;
         let lifecycle = Lifecycle::default();
-        let cache = ViewCache::new(settings.cache_bytes, settings.cache_ttl());
+        let cache = ViewCache::new(settings.cache.cache_bytes, settings.cache_ttl());
         let invalidation = start_invalidation(settings, &store, &cache, &lifecycle)?;
         let renderer = Renderer::new(renderer_settings(settings)?);
         let views = Views::new(store.clone(), cache, invalidation.l2, renderer.clone());
@@ -139,8 +143,8 @@ impl App {
                 store.clone(),
                 invalidation.bus,
                 WatchLimits {
-                    streams: settings.watch_max_streams,
-                    streams_per_principal: settings.watch_max_streams_per_principal,
+                    streams: settings.watch.watch_max_streams,
+                    streams_per_principal: settings.watch.watch_max_streams_per_principal,
                     progress_every: settings.progress_every(),
                 },
                 lifecycle.servers.clone(),
@@ -156,7 +160,7 @@ impl App {
             listeners.grpc,
         )
         .await?;
-        let rate_limiter = http::rate_limiter(settings.admin_rate_limit);
+        let rate_limiter = http::rate_limiter(settings.http.admin_rate_limit);
         lifecycle
             .background
             .spawn(|stop| http::forget_idle_callers(rate_limiter.clone(), stop));
@@ -170,8 +174,8 @@ impl App {
             relay_bound: settings.relay_bound(),
             secure_cookies: tls.is_some(),
             form_limits: http::FormLimits {
-                max_bytes: settings.ui_max_form_bytes,
-                max_fields: settings.ui_max_form_fields,
+                max_bytes: settings.http.ui_max_form_bytes,
+                max_fields: settings.http.ui_max_form_fields,
             },
             rate_limiter,
         })
@@ -182,10 +186,13 @@ impl App {
                 dropped: invalidation.dropped,
                 shutdown: lifecycle.servers.stop_token(),
             },
-            settings,
+            &settings.mcp,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            http::origin::AllowedOrigins::new(&settings.allowed_hosts, &settings.allowed_origins),
+            http::origin::AllowedOrigins::new(
+                &settings.http.allowed_hosts,
+                &settings.http.allowed_origins,
+            ),
             http::origin::guard,
         ));
         serve_admin(
@@ -196,7 +203,7 @@ impl App {
             listeners.http,
             http_addr,
         )?;
-        tracing::info!(%grpc_addr, %http_addr, database = %crate::secrets::redact_url(&settings.database_url), "mcp-config started");
+        tracing::info!(%grpc_addr, %http_addr, database = %crate::secrets::redact_url(&settings.store.database_url), "mcp-config started");
         Ok(Self {
             grpc_addr,
             http_addr,
@@ -261,8 +268,12 @@ const OPEN_RETRY: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
     .without_max_times();
 
 async fn try_open_store(settings: &Settings) -> Result<Store, StoreError> {
-    let store = Store::connect(&settings.database_url, settings.db_max_connections).await?;
-    if !settings.no_migrate {
+    let store = Store::connect(
+        &settings.store.database_url,
+        settings.store.db_max_connections,
+    )
+    .await?;
+    if !settings.store.no_migrate {
         store.migrate().await?;
     }
     Ok(store)
@@ -279,19 +290,19 @@ fn start_invalidation(
     let background = &lifecycle.background;
     let bus = Bus::new(BUS_CAPACITY);
     let relay_handle = RelayHandle::default();
-    let (channel, l2) = match &settings.redis_url {
+    let (channel, l2) = match &settings.redis.redis_url {
         Some(url) => {
             let redis_settings = RedisSettings {
-                channel: settings.channel.clone(),
+                channel: settings.redis.channel.clone(),
                 l2_ttl: settings.cache_ttl(),
-                l2_timeout: Duration::from_millis(settings.l2_timeout_ms.max(1)),
+                l2_timeout: Duration::from_millis(settings.redis.l2_timeout_ms.max(1)),
             };
             let client = redis::client(url)?;
-            redis::check_channel(&settings.channel, client.is_clustered())?;
+            redis::check_channel(&settings.redis.channel, client.is_clustered())?;
             let l2 = L2::new(client.clone(), redis_settings.clone());
             let subscriber = Subscriber {
                 url: url.clone(),
-                channel: settings.channel.clone(),
+                channel: settings.redis.channel.clone(),
                 bus: bus.clone(),
                 cache: cache.clone(),
                 store: store.clone(),
@@ -339,8 +350,8 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError>
 }
 
 async fn bind_listeners(settings: &Settings) -> Result<Listeners, StartError> {
-    let (grpc, grpc_addr) = bind(settings.grpc_addr).await?;
-    let (http, http_addr) = bind(settings.http_addr).await?;
+    let (grpc, grpc_addr) = bind(settings.listen.grpc_addr).await?;
+    let (http, http_addr) = bind(settings.listen.http_addr).await?;
     Ok(Listeners {
         grpc,
         grpc_addr,
@@ -384,7 +395,7 @@ async fn serve_grpc(
     };
     let (reflection_v1, reflection_v1alpha) =
         (reflection().build_v1()?, reflection().build_v1alpha()?);
-    let limits = ConnectionLimits::from_settings(settings);
+    let limits = ConnectionLimits::from_settings(&settings.connections);
     let mut server = limits.configure_grpc(tonic::transport::Server::builder());
     if let Some(tls) = tls {
         server = server
@@ -394,7 +405,7 @@ async fn serve_grpc(
     let incoming = Gate::new(Listener::Grpc, &limits).incoming(listener);
     let router = server
         .layer(crate::metrics::GrpcObserveLayer {
-            traced: settings.otlp_endpoint.is_some(),
+            traced: settings.telemetry.otlp_endpoint.is_some(),
         })
         .add_service(InterceptedService::new(
             ConfigServiceServer::new(api).max_decoding_message_size(MAX_GRPC_REQUEST_BYTES),
@@ -426,7 +437,7 @@ fn serve_admin(
     let bind_error = |source| StartError::Bind { addr, source };
     let mut server =
         axum_server::from_tcp(listener.into_std().map_err(bind_error)?).map_err(bind_error)?;
-    let limits = ConnectionLimits::from_settings(settings);
+    let limits = ConnectionLimits::from_settings(&settings.connections);
     limits.configure_http(server.http_builder());
     let gate = Gate::new(Listener::Http, &limits);
     match tls {

@@ -1,13 +1,17 @@
-//! The service's configuration: one struct, layered flags > `MCP_CONFIG_*` environment >
-//! defaults (clap does the layering). Nothing else in the code reads the environment.
+//! The service's configuration: flags > `MCP_CONFIG_*` environment > a TOML file > defaults
+//! (clap does the layering; [`with_file_defaults`] adds the file). Nothing else in the code
+//! reads the environment. Settings come in one group per concern, each defined once: its flag,
+//! variable, default and bounds are declared on its field, and `config print`
+//! ([`Settings::describe`]) is derived from those declarations, not written again.
 //!
 //! The variable names and defaults of `docs/design.md`'s "Operations" table are a public
 //! contract.
 
 use std::{net::SocketAddr, time::Duration};
 
-use clap::{Args, ValueEnum};
+use clap::{Args, ValueEnum, builder::RangedU64ValueParser};
 use secrecy::SecretString;
+use serde::{Serialize, Serializer};
 
 use crate::secrets::redact_url;
 
@@ -15,7 +19,17 @@ fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(value))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// A count or a duration that 0 would make meaningless (a cap of nothing, a timeout of no time):
+/// refused when parsed, naming the flag.
+fn at_least_one<T>() -> RangedU64ValueParser<T>
+where
+    T: TryFrom<u64> + Clone + Send + Sync + 'static,
+{
+    RangedU64ValueParser::<T>::new().range(1..)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// No authentication: development only, refused unless every listener is on loopback.
     None,
@@ -24,7 +38,8 @@ pub enum AuthMode {
 }
 
 /// The one JWT algorithm accepted (pinned: a token signed otherwise is refused).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum JwtAlgorithm {
     #[value(name = "HS256")]
     Hs256,
@@ -34,7 +49,8 @@ pub enum JwtAlgorithm {
     Es256,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Pretty,
     Json,
@@ -42,22 +58,77 @@ pub enum LogFormat {
 
 /// Settings of `mcp-config serve`. Their `Debug` is [`Settings::describe`]'s, credentials
 /// masked.
-#[derive(Clone, Args)]
+#[derive(Clone, Args, Serialize)]
 pub struct Settings {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub store: StoreSettings,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub listen: ListenSettings,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub redis: RedisOptions,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub access: AccessSettings,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub cache: CacheSettings,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub propagation: PropagationSettings,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub watch: WatchSettings,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub tls: TlsSettings,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub connections: ConnectionSettings,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub mcp: McpSettings,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub http: HttpSettings,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub render: RenderSettings,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub telemetry: TelemetrySettings,
+}
+
+/// The database.
+#[derive(Clone, Args, Serialize)]
+pub struct StoreSettings {
     /// Database: `sqlite://PATH` (created if missing) or `postgres://USER:PASS@HOST/DB`.
     #[arg(
         long,
         env = "MCP_CONFIG_DATABASE_URL",
         default_value = "sqlite://mcp-config.db"
     )]
+    #[serde(serialize_with = "redacted")]
     pub database_url: String,
 
-    /// Redis URL for the shared L2 cache and pub/sub invalidations: `redis://HOST:PORT`,
-    /// `redis-sentinel://SENTINEL:PORT?sentinelServiceName=NAME&node=SENTINEL2:PORT`, or
-    /// `redis-cluster://NODE:PORT?node=NODE2:PORT`. Unset: in-process invalidation only.
-    #[arg(long, env = "MCP_CONFIG_REDIS_URL")]
-    pub redis_url: Option<String>,
+    /// Largest number of database connections.
+    #[arg(long, env = "MCP_CONFIG_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
 
+    /// Do not apply database migrations at start-up (run `mcp-config migrate` instead).
+    #[arg(long, env = "MCP_CONFIG_NO_MIGRATE")]
+    pub no_migrate: bool,
+
+    /// Hours published changes stay in the change log (Watch can resume from within them).
+    #[arg(long, env = "MCP_CONFIG_CHANGE_RETENTION_HOURS", default_value_t = 168)]
+    pub change_retention_hours: u64,
+}
+
+/// Where the two ports listen.
+#[derive(Clone, Args, Serialize)]
+pub struct ListenSettings {
     /// gRPC listen address (ConfigService, health, reflection).
     #[arg(long, env = "MCP_CONFIG_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
@@ -65,15 +136,36 @@ pub struct Settings {
     /// HTTP listen address (admin API, web UI, MCP, health, metrics).
     #[arg(long, env = "MCP_CONFIG_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+}
+
+/// Redis: the shared L2 cache and the invalidation channel.
+#[derive(Clone, Args, Serialize)]
+pub struct RedisOptions {
+    /// Redis URL for the shared L2 cache and pub/sub invalidations: `redis://HOST:PORT`,
+    /// `redis-sentinel://SENTINEL:PORT?sentinelServiceName=NAME&node=SENTINEL2:PORT`, or
+    /// `redis-cluster://NODE:PORT?node=NODE2:PORT`. Unset: in-process invalidation only.
+    #[arg(long, env = "MCP_CONFIG_REDIS_URL")]
+    #[serde(serialize_with = "redacted_optional")]
+    pub redis_url: Option<String>,
 
     /// Redis pub/sub channel of invalidation events; also the prefix of L2 keys.
     #[arg(
         long,
+        value_parser = clap::builder::NonEmptyStringValueParser::new(),
         env = "MCP_CONFIG_CHANNEL",
         default_value = "mcp-config:invalidations"
     )]
     pub channel: String,
 
+    /// Milliseconds an L2 (Redis cache) call on the read path may take; a hung Redis then costs
+    /// a read this much, and after three such failures nothing for 5 s (the breaker rests L2).
+    #[arg(long, env = "MCP_CONFIG_L2_TIMEOUT_MS", default_value_t = 50)]
+    pub l2_timeout_ms: u64,
+}
+
+/// Who may call: the authentication mode and how JWTs are checked.
+#[derive(Clone, Args, Serialize)]
+pub struct AccessSettings {
     /// Authentication mode.
     #[arg(long, env = "MCP_CONFIG_AUTH", value_enum, default_value = "none")]
     pub auth: AuthMode,
@@ -89,6 +181,7 @@ pub struct Settings {
 
     /// HS256 shared secret (at least 32 bytes).
     #[arg(long, env = "MCP_CONFIG_JWT_SECRET", hide_env_values = true, value_parser = secret)]
+    #[serde(serialize_with = "masked")]
     pub jwt_secret: Option<SecretString>,
 
     /// Path of a PEM public key (RS256 or ES256).
@@ -110,69 +203,64 @@ pub struct Settings {
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     #[arg(long, env = "MCP_CONFIG_JWT_LEEWAY_SECS", default_value_t = 30)]
     pub jwt_leeway_secs: u64,
+}
 
-    /// Do not apply database migrations at start-up (run `mcp-config migrate` instead).
-    #[arg(long, env = "MCP_CONFIG_NO_MIGRATE")]
-    pub no_migrate: bool,
-
+/// The in-process view cache.
+#[derive(Clone, Args, Serialize)]
+pub struct CacheSettings {
     /// Byte budget of the in-process view cache.
-    #[arg(long, env = "MCP_CONFIG_CACHE_BYTES", default_value_t = 256 * 1024 * 1024)]
+    #[arg(
+        long,
+        value_parser = at_least_one::<u64>(), env = "MCP_CONFIG_CACHE_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub cache_bytes: u64,
 
     /// Seconds a cached view may live (L1 and L2) without an invalidation: a safety net only.
     #[arg(long, env = "MCP_CONFIG_CACHE_TTL_SECS", default_value_t = 300)]
     pub cache_ttl_secs: u64,
+}
 
-    /// Largest number of database connections.
-    #[arg(long, env = "MCP_CONFIG_DB_MAX_CONNECTIONS", default_value_t = 16)]
-    pub db_max_connections: u32,
-
+/// How changes get out: the relay and the progress heartbeat.
+#[derive(Clone, Args, Serialize)]
+pub struct PropagationSettings {
     /// Milliseconds between relay polls for unpublished changes (commits also wake it at once).
     #[arg(long, env = "MCP_CONFIG_RELAY_POLL_MS", default_value_t = 1000)]
     pub relay_poll_ms: u64,
-
-    /// Hours published changes stay in the change log (Watch can resume from within them).
-    #[arg(long, env = "MCP_CONFIG_CHANGE_RETENTION_HOURS", default_value_t = 168)]
-    pub change_retention_hours: u64,
-
-    /// OTLP/gRPC endpoint to export traces to (e.g. `http://otel-collector:4317`); unset: no export.
-    #[arg(long, env = "MCP_CONFIG_OTLP_ENDPOINT")]
-    pub otlp_endpoint: Option<String>,
 
     /// Seconds a committed change may wait unpublished before the replica reports not ready
     /// (invalidations are not getting out). Generous on purpose: readiness gates reads too.
     #[arg(long, env = "MCP_CONFIG_RELAY_STUCK_SECS", default_value_t = 600)]
     pub relay_stuck_secs: u64,
 
-    /// Admin API requests per second allowed to one token subject (bursts of twice that);
-    /// more are answered 429.
-    #[arg(long, env = "MCP_CONFIG_ADMIN_RATE_LIMIT", default_value_t = 50)]
-    pub admin_rate_limit: u32,
-
-    /// Milliseconds an L2 (Redis cache) call on the read path may take; a hung Redis then costs
-    /// a read this much, and after three such failures nothing for 5 s (the breaker rests L2).
-    #[arg(long, env = "MCP_CONFIG_L2_TIMEOUT_MS", default_value_t = 50)]
-    pub l2_timeout_ms: u64,
-
     /// Seconds a quiet Watch stream waits before it sends a progress event, and how often the
     /// leading relay announces progress on the Redis channel (subscribers take a stream or a
     /// channel silent three times as long as cut off).
     #[arg(long, env = "MCP_CONFIG_WATCH_PROGRESS_SECS", default_value_t = 5)]
     pub watch_progress_secs: u64,
+}
 
+/// Watch streams.
+#[derive(Clone, Args, Serialize)]
+pub struct WatchSettings {
     /// Watch streams one replica keeps open at most; more are refused (RESOURCE_EXHAUSTED).
-    #[arg(long, env = "MCP_CONFIG_WATCH_MAX_STREAMS", default_value_t = 16_384)]
+    #[arg(
+        long,
+        value_parser = at_least_one::<usize>(), env = "MCP_CONFIG_WATCH_MAX_STREAMS", default_value_t = 16_384)]
     pub watch_max_streams: usize,
 
     /// Watch streams one token subject may hold open on one replica (a fleet sharing a service
     /// token shares it).
     #[arg(
         long,
+        value_parser = at_least_one::<usize>(),
         env = "MCP_CONFIG_WATCH_MAX_STREAMS_PER_PRINCIPAL",
         default_value_t = 1024
     )]
     pub watch_max_streams_per_principal: usize,
+}
 
+/// TLS on both listeners.
+#[derive(Clone, Args, Serialize)]
+pub struct TlsSettings {
     /// PEM certificate (chain) for both listeners; with `--tls-key`, they serve TLS only.
     #[arg(long, env = "MCP_CONFIG_TLS_CERT")]
     pub tls_cert: Option<std::path::PathBuf>,
@@ -185,78 +273,114 @@ pub struct Settings {
     #[arg(long, env = "MCP_CONFIG_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<std::path::PathBuf>,
 
+    /// Seconds a client has to finish the TLS handshake.
+    #[arg(
+        long,
+        value_parser = at_least_one::<u64>(),
+        env = "MCP_CONFIG_TLS_HANDSHAKE_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub tls_handshake_timeout_secs: u64,
+}
+
+/// Bounds on client connections, on both listeners.
+#[derive(Clone, Args, Serialize)]
+pub struct ConnectionSettings {
     /// Open connections allowed on each listener; more are closed as soon as accepted.
-    #[arg(long, env = "MCP_CONFIG_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        value_parser = at_least_one::<usize>(), env = "MCP_CONFIG_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
     /// Open connections allowed from one client address (an IPv6 /64 counts as one) on each
     /// listener; more are closed as soon as accepted.
     #[arg(
         long,
+        value_parser = at_least_one::<usize>(),
         env = "MCP_CONFIG_MAX_CONNECTIONS_PER_PEER",
         default_value_t = 256
     )]
     pub max_connections_per_peer: usize,
 
     /// Seconds a connection may move no bytes either way before it is closed.
-    #[arg(long, env = "MCP_CONFIG_IDLE_TIMEOUT_SECS", default_value_t = 300)]
+    #[arg(
+        long,
+        value_parser = at_least_one::<u64>(), env = "MCP_CONFIG_IDLE_TIMEOUT_SECS", default_value_t = 300)]
     pub idle_timeout_secs: u64,
 
     /// Seconds an HTTP/1 client has to send a request's headers (also the keep-alive wait
     /// between requests), and any client on either port to send its first bytes.
     #[arg(
         long,
+        value_parser = at_least_one::<u64>(),
         env = "MCP_CONFIG_HEADER_READ_TIMEOUT_SECS",
         default_value_t = 10
     )]
     pub header_read_timeout_secs: u64,
 
-    /// Seconds a client has to finish the TLS handshake.
-    #[arg(
-        long,
-        env = "MCP_CONFIG_TLS_HANDSHAKE_TIMEOUT_SECS",
-        default_value_t = 10
-    )]
-    pub tls_handshake_timeout_secs: u64,
-
     /// Seconds of silence from an HTTP/2 client before the server pings it; below
     /// `--idle-timeout-secs`, so the answers keep quiet clients (Watch streams) from idling out.
-    #[arg(long, env = "MCP_CONFIG_HTTP2_KEEPALIVE_SECS", default_value_t = 30)]
+    #[arg(
+        long,
+        value_parser = at_least_one::<u64>(), env = "MCP_CONFIG_HTTP2_KEEPALIVE_SECS", default_value_t = 30)]
     pub http2_keepalive_secs: u64,
 
     /// Seconds an HTTP/2 client has to answer a ping before its connection is closed.
     #[arg(
         long,
+        value_parser = at_least_one::<u64>(),
         env = "MCP_CONFIG_HTTP2_KEEPALIVE_TIMEOUT_SECS",
         default_value_t = 20
     )]
     pub http2_keepalive_timeout_secs: u64,
 
     /// Concurrent streams (calls) allowed on one HTTP/2 connection, on either listener.
-    #[arg(long, env = "MCP_CONFIG_MAX_CONCURRENT_STREAMS", default_value_t = 128)]
+    #[arg(
+        long,
+        value_parser = at_least_one::<u32>(), env = "MCP_CONFIG_MAX_CONCURRENT_STREAMS", default_value_t = 128)]
     pub max_concurrent_streams: u32,
+}
 
+/// The MCP endpoint (`/mcp/{server}`).
+#[derive(Clone, Args, Serialize)]
+pub struct McpSettings {
     /// MCP sessions (legacy `initialize` clients) and `subscriptions/listen` streams one
     /// replica holds open at most at `/mcp/{server}`; more are refused with an MCP error.
-    #[arg(long, env = "MCP_CONFIG_MCP_MAX_SESSIONS", default_value_t = 4096)]
+    #[arg(
+        long,
+        value_parser = at_least_one::<usize>(), env = "MCP_CONFIG_MCP_MAX_SESSIONS", default_value_t = 4096)]
     pub mcp_max_sessions: usize,
 
     /// MCP sessions and listen streams one token subject may hold open on one replica (a
     /// gateway or fleet sharing a token shares it; with `--auth none` everyone is one subject).
     #[arg(
         long,
+        value_parser = at_least_one::<usize>(),
         env = "MCP_CONFIG_MCP_MAX_SESSIONS_PER_PRINCIPAL",
         default_value_t = 1024
     )]
     pub mcp_max_sessions_per_principal: usize,
 
     /// Seconds an MCP session may pass with no message either way before it is closed.
-    #[arg(long, env = "MCP_CONFIG_MCP_SESSION_IDLE_SECS", default_value_t = 300)]
+    #[arg(
+        long,
+        value_parser = at_least_one::<u64>(), env = "MCP_CONFIG_MCP_SESSION_IDLE_SECS", default_value_t = 300)]
     pub mcp_session_idle_secs: u64,
 
     /// Largest MCP request body, in bytes; larger ones are answered 413.
-    #[arg(long, env = "MCP_CONFIG_MCP_MAX_REQUEST_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(
+        long,
+        value_parser = at_least_one::<usize>(), env = "MCP_CONFIG_MCP_MAX_REQUEST_BYTES", default_value_t = 1024 * 1024)]
     pub mcp_max_request_bytes: usize,
+}
+
+/// The HTTP port's admin API and web UI.
+#[derive(Clone, Args, Serialize)]
+pub struct HttpSettings {
+    /// Admin API requests per second allowed to one token subject (bursts of twice that);
+    /// more are answered 429.
+    #[arg(long, env = "MCP_CONFIG_ADMIN_RATE_LIMIT", default_value_t = 50)]
+    pub admin_rate_limit: u32,
 
     /// Host names the HTTP port answers besides IP addresses and `localhost` (DNS rebinding
     /// protection, every route): a name matches any port, `name:port` that port only. Add the
@@ -292,7 +416,11 @@ pub struct Settings {
     /// Most fields one web UI form may have; a form with more is answered 413.
     #[arg(long, env = "MCP_CONFIG_UI_MAX_FORM_FIELDS", default_value_t = 4096)]
     pub ui_max_form_fields: usize,
+}
 
+/// Template render workers.
+#[derive(Clone, Args, Serialize)]
+pub struct RenderSettings {
     /// The executable whose `render-worker` command renders templates in child processes.
     /// Unset: this executable (set it when the service runs embedded in another program).
     #[arg(long, env = "MCP_CONFIG_RENDER_WORKER")]
@@ -307,6 +435,15 @@ pub struct Settings {
     /// worker is replaced.
     #[arg(long, env = "MCP_CONFIG_RENDER_MEMORY_MIB", default_value_t = 256)]
     pub render_memory_mib: u64,
+}
+
+/// Logs and traces.
+#[derive(Clone, Args, Serialize)]
+pub struct TelemetrySettings {
+    /// OTLP/gRPC endpoint to export traces to (e.g. `http://otel-collector:4317`); unset: no export.
+    #[arg(long, env = "MCP_CONFIG_OTLP_ENDPOINT")]
+    #[serde(serialize_with = "redacted_optional")]
+    pub otlp_endpoint: Option<String>,
 
     /// Log format.
     #[arg(
@@ -325,31 +462,35 @@ pub struct ConfigError(pub String);
 
 impl Settings {
     pub fn cache_ttl(&self) -> Duration {
-        Duration::from_secs(self.cache_ttl_secs)
+        Duration::from_secs(self.cache.cache_ttl_secs)
     }
 
     pub fn relay_poll(&self) -> Duration {
-        Duration::from_millis(self.relay_poll_ms.max(10))
+        Duration::from_millis(self.propagation.relay_poll_ms.max(10))
     }
 
     /// How long a change may wait for the relay before the replica reports not ready.
     pub fn relay_bound(&self) -> Duration {
-        Duration::from_secs(self.relay_stuck_secs)
+        Duration::from_secs(self.propagation.relay_stuck_secs)
     }
 
     /// How often quiet Watch streams and the Redis channel carry a progress event.
     pub fn progress_every(&self) -> Duration {
-        Duration::from_secs(self.watch_progress_secs.max(1))
+        Duration::from_secs(self.propagation.watch_progress_secs.max(1))
     }
 
     pub fn change_retention(&self) -> Duration {
-        Duration::from_secs(self.change_retention_hours * 3600)
+        Duration::from_secs(self.store.change_retention_hours * 3600)
     }
 
-    /// Checks what the types alone cannot.
+    /// Checks what one flag alone cannot (each flag's own bounds are checked as it is parsed).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.auth == AuthMode::None {
-            for (name, addr) in [("grpc_addr", self.grpc_addr), ("http_addr", self.http_addr)] {
+        if self.access.auth == AuthMode::None {
+            let ListenSettings {
+                grpc_addr,
+                http_addr,
+            } = self.listen;
+            for (name, addr) in [("grpc_addr", grpc_addr), ("http_addr", http_addr)] {
                 if !addr.ip().is_loopback() {
                     return Err(ConfigError(format!(
                         "MCP_CONFIG_AUTH=none is for development and only listens on loopback, but {name} is {addr}; \
@@ -358,54 +499,13 @@ impl Settings {
                 }
             }
         }
-        let must_be_positive = [
-            ("CACHE_BYTES", self.cache_bytes),
-            ("MAX_CONNECTIONS", self.max_connections as u64),
-            (
-                "MAX_CONNECTIONS_PER_PEER",
-                self.max_connections_per_peer as u64,
-            ),
-            ("IDLE_TIMEOUT_SECS", self.idle_timeout_secs),
-            ("HEADER_READ_TIMEOUT_SECS", self.header_read_timeout_secs),
-            (
-                "TLS_HANDSHAKE_TIMEOUT_SECS",
-                self.tls_handshake_timeout_secs,
-            ),
-            ("HTTP2_KEEPALIVE_SECS", self.http2_keepalive_secs),
-            (
-                "HTTP2_KEEPALIVE_TIMEOUT_SECS",
-                self.http2_keepalive_timeout_secs,
-            ),
-            (
-                "MAX_CONCURRENT_STREAMS",
-                u64::from(self.max_concurrent_streams),
-            ),
-            ("MCP_MAX_SESSIONS", self.mcp_max_sessions as u64),
-            (
-                "MCP_MAX_SESSIONS_PER_PRINCIPAL",
-                self.mcp_max_sessions_per_principal as u64,
-            ),
-            ("MCP_SESSION_IDLE_SECS", self.mcp_session_idle_secs),
-            ("MCP_MAX_REQUEST_BYTES", self.mcp_max_request_bytes as u64),
-        ];
-        if let Some((name, _)) = must_be_positive.iter().find(|(_, value)| *value == 0) {
-            return Err(ConfigError(format!("MCP_CONFIG_{name} must be above 0")));
-        }
-        if self.http2_keepalive_secs >= self.idle_timeout_secs {
+        let connections = &self.connections;
+        if connections.http2_keepalive_secs >= connections.idle_timeout_secs {
             return Err(ConfigError(format!(
                 "MCP_CONFIG_HTTP2_KEEPALIVE_SECS ({}) must be below MCP_CONFIG_IDLE_TIMEOUT_SECS ({}): \
                  the pings are what keep a quiet gRPC client (a Watch stream) from idling out",
-                self.http2_keepalive_secs, self.idle_timeout_secs
+                connections.http2_keepalive_secs, connections.idle_timeout_secs
             )));
-        }
-        if self.watch_max_streams == 0 || self.watch_max_streams_per_principal == 0 {
-            return Err(ConfigError(
-                "MCP_CONFIG_WATCH_MAX_STREAMS and MCP_CONFIG_WATCH_MAX_STREAMS_PER_PRINCIPAL must be above 0"
-                    .into(),
-            ));
-        }
-        if self.channel.is_empty() {
-            return Err(ConfigError("MCP_CONFIG_CHANNEL must not be empty".into()));
         }
         Ok(())
     }
@@ -481,125 +581,53 @@ impl std::fmt::Debug for Settings {
 }
 
 impl Settings {
-    /// The effective configuration as `MCP_CONFIG_*` lines, secrets masked.
+    /// The effective configuration as `MCP_CONFIG_*` lines, in the order the flags are
+    /// declared, credentials masked: each line's variable is its flag's, each value its
+    /// field's as serialized (see the `serialize_with` of the credentials).
     pub fn describe(&self) -> String {
-        let masked = |secret: &Option<SecretString>| {
-            secret
-                .as_ref()
-                .map_or("(unset)".to_owned(), |_| "***".to_owned())
-        };
-        let path = |p: &Option<std::path::PathBuf>| {
-            p.as_ref()
-                .map_or("(unset)".to_owned(), |p| p.display().to_string())
-        };
-        let optional = |v: &Option<String>| v.clone().unwrap_or_else(|| "(unset)".to_owned());
-        [
-            ("DATABASE_URL", redact_url(&self.database_url)),
-            (
-                "REDIS_URL",
-                self.redis_url
-                    .as_deref()
-                    .map_or("(unset)".to_owned(), redact_url),
-            ),
-            ("GRPC_ADDR", self.grpc_addr.to_string()),
-            ("HTTP_ADDR", self.http_addr.to_string()),
-            ("CHANNEL", self.channel.clone()),
-            ("AUTH", format!("{:?}", self.auth).to_lowercase()),
-            (
-                "JWT_ALGORITHM",
-                format!("{:?}", self.jwt_algorithm).to_uppercase(),
-            ),
-            ("JWT_SECRET", masked(&self.jwt_secret)),
-            ("JWT_PUBLIC_KEY", path(&self.jwt_public_key)),
-            ("JWT_JWKS", path(&self.jwt_jwks)),
-            ("JWT_ISSUER", optional(&self.jwt_issuer)),
-            ("JWT_AUDIENCE", optional(&self.jwt_audience)),
-            ("JWT_LEEWAY_SECS", self.jwt_leeway_secs.to_string()),
-            ("NO_MIGRATE", self.no_migrate.to_string()),
-            ("CACHE_BYTES", self.cache_bytes.to_string()),
-            ("CACHE_TTL_SECS", self.cache_ttl_secs.to_string()),
-            ("DB_MAX_CONNECTIONS", self.db_max_connections.to_string()),
-            ("RELAY_POLL_MS", self.relay_poll_ms.to_string()),
-            (
-                "CHANGE_RETENTION_HOURS",
-                self.change_retention_hours.to_string(),
-            ),
-            ("RELAY_STUCK_SECS", self.relay_stuck_secs.to_string()),
-            ("ADMIN_RATE_LIMIT", self.admin_rate_limit.to_string()),
-            ("L2_TIMEOUT_MS", self.l2_timeout_ms.to_string()),
-            ("WATCH_MAX_STREAMS", self.watch_max_streams.to_string()),
-            ("WATCH_PROGRESS_SECS", self.watch_progress_secs.to_string()),
-            (
-                "WATCH_MAX_STREAMS_PER_PRINCIPAL",
-                self.watch_max_streams_per_principal.to_string(),
-            ),
-            ("MAX_CONNECTIONS", self.max_connections.to_string()),
-            (
-                "MAX_CONNECTIONS_PER_PEER",
-                self.max_connections_per_peer.to_string(),
-            ),
-            ("IDLE_TIMEOUT_SECS", self.idle_timeout_secs.to_string()),
-            (
-                "HEADER_READ_TIMEOUT_SECS",
-                self.header_read_timeout_secs.to_string(),
-            ),
-            (
-                "TLS_HANDSHAKE_TIMEOUT_SECS",
-                self.tls_handshake_timeout_secs.to_string(),
-            ),
-            (
-                "HTTP2_KEEPALIVE_SECS",
-                self.http2_keepalive_secs.to_string(),
-            ),
-            (
-                "HTTP2_KEEPALIVE_TIMEOUT_SECS",
-                self.http2_keepalive_timeout_secs.to_string(),
-            ),
-            (
-                "MAX_CONCURRENT_STREAMS",
-                self.max_concurrent_streams.to_string(),
-            ),
-            ("MCP_MAX_SESSIONS", self.mcp_max_sessions.to_string()),
-            (
-                "MCP_MAX_SESSIONS_PER_PRINCIPAL",
-                self.mcp_max_sessions_per_principal.to_string(),
-            ),
-            (
-                "MCP_SESSION_IDLE_SECS",
-                self.mcp_session_idle_secs.to_string(),
-            ),
-            (
-                "MCP_MAX_REQUEST_BYTES",
-                self.mcp_max_request_bytes.to_string(),
-            ),
-            ("ALLOWED_HOSTS", self.allowed_hosts.join(",")),
-            ("ALLOWED_ORIGINS", self.allowed_origins.join(",")),
-            ("UI_MAX_FORM_BYTES", self.ui_max_form_bytes.to_string()),
-            ("UI_MAX_FORM_FIELDS", self.ui_max_form_fields.to_string()),
-            ("RENDER_WORKER", path(&self.render_worker)),
-            (
-                "RENDER_WORKERS",
-                self.render_workers
-                    .map_or("(unset)".to_owned(), |n| n.to_string()),
-            ),
-            ("RENDER_MEMORY_MIB", self.render_memory_mib.to_string()),
-            ("TLS_CERT", path(&self.tls_cert)),
-            ("TLS_KEY", path(&self.tls_key)),
-            ("TLS_CLIENT_CA", path(&self.tls_client_ca)),
-            (
-                "OTLP_ENDPOINT",
-                self.otlp_endpoint
-                    .as_deref()
-                    .map_or("(unset)".to_owned(), redact_url),
-            ),
-            (
-                "LOG_FORMAT",
-                format!("{:?}", self.log_format).to_lowercase(),
-            ),
-        ]
-        .iter()
-        .map(|(name, value)| format!("MCP_CONFIG_{name}={value}\n"))
-        .collect()
+        let values = serde_json::to_value(self).expect("settings serialize");
+        let flags = <Self as Args>::augment_args(clap::Command::new("serve"));
+        flags
+            .get_arguments()
+            .filter_map(|flag| {
+                let variable = flag.get_env()?.to_str()?;
+                let value = shown(&values[flag.get_id().as_str()]);
+                Some(format!("{variable}={value}\n"))
+            })
+            .collect()
+    }
+}
+
+/// A setting's value as `config print` shows it.
+fn shown(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "(unset)".to_owned(),
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Array(items) => items.iter().map(shown).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+/// A URL with its credentials masked.
+fn redacted<S: Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact_url(url))
+}
+
+fn redacted_optional<S: Serializer>(
+    url: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => redacted(url, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// A credential: whether it is set, never what it is.
+fn masked<S: Serializer>(secret: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_str("***"),
+        None => serializer.serialize_none(),
     }
 }
 
@@ -617,23 +645,69 @@ mod tests {
     #[test]
     fn the_defaults_are_the_designs() {
         let settings = Cli::parse_from(["mcp-config"]).settings;
-        assert_eq!(settings.database_url, "sqlite://mcp-config.db");
-        assert_eq!(settings.grpc_addr.to_string(), "127.0.0.1:50051");
-        assert_eq!(settings.http_addr.to_string(), "127.0.0.1:8080");
-        assert_eq!(settings.channel, "mcp-config:invalidations");
-        assert_eq!(settings.auth, AuthMode::None);
-        assert!(settings.redis_url.is_none());
+        assert_eq!(settings.store.database_url, "sqlite://mcp-config.db");
+        assert_eq!(settings.listen.grpc_addr.to_string(), "127.0.0.1:50051");
+        assert_eq!(settings.listen.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.redis.channel, "mcp-config:invalidations");
+        assert_eq!(settings.access.auth, AuthMode::None);
+        assert!(settings.redis.redis_url.is_none());
         settings.validate().unwrap();
     }
 
     #[test]
-    fn a_zero_connection_bound_is_refused_by_name() {
-        let settings = Cli::parse_from(["mcp-config", "--max-connections-per-peer=0"]).settings;
-        let err = settings.validate().unwrap_err();
+    fn a_zero_bound_is_refused_by_name() {
+        for flag in [
+            "--max-connections-per-peer",
+            "--cache-bytes",
+            "--watch-max-streams",
+            "--mcp-max-sessions",
+            "--max-concurrent-streams",
+        ] {
+            let err = Cli::try_parse_from(["mcp-config", &format!("{flag}=0")])
+                .err()
+                .unwrap_or_else(|| panic!("{flag}=0 accepted"));
+            assert!(err.to_string().contains(flag), "{err}");
+        }
+        let err = Cli::try_parse_from(["mcp-config", "--channel="])
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("--channel"), "{err}");
+    }
+
+    #[test]
+    fn config_print_names_every_variable_once_and_masks_credentials() {
+        let settings = Cli::parse_from([
+            "mcp-config",
+            "--jwt-secret=hunter2-hunter2-hunter2-hunter2-hunter2",
+            "--database-url=postgres://app:hunter2@db/config",
+            "--allowed-host=a.example,b.example",
+        ])
+        .settings;
+        let printed = settings.describe();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("MCP_CONFIG_JWT_SECRET=***\n"), "{printed}");
         assert!(
-            err.to_string()
-                .contains("MCP_CONFIG_MAX_CONNECTIONS_PER_PEER must be above 0"),
-            "{err}"
+            printed.contains("MCP_CONFIG_ALLOWED_HOSTS=a.example,b.example\n"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("MCP_CONFIG_REDIS_URL=(unset)\n"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("MCP_CONFIG_JWT_ALGORITHM=HS256\n"),
+            "{printed}"
+        );
+        assert!(printed.contains("MCP_CONFIG_AUTH=none\n"), "{printed}");
+        let flags = <Settings as Args>::augment_args(clap::Command::new("serve"));
+        let variables = flags
+            .get_arguments()
+            .filter(|f| f.get_env().is_some())
+            .count();
+        assert_eq!(printed.lines().count(), variables);
+        assert!(
+            variables >= 49,
+            "every setting has its variable: {variables}"
         );
     }
 
@@ -656,6 +730,7 @@ mod tests {
     #[test]
     fn auth_none_refuses_a_public_address() {
         let settings = Cli::parse_from(["mcp-config", "--grpc-addr", "0.0.0.0:50051"]).settings;
+        assert_eq!(settings.listen.grpc_addr.port(), 50051);
         let err = settings.validate().unwrap_err();
         assert!(
             err.to_string().contains("grpc_addr is 0.0.0.0:50051"),

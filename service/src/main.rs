@@ -198,8 +198,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             let settings = args.settings;
-            let telemetry =
-                telemetry::init(settings.log_format, settings.otlp_endpoint.as_deref())?;
+            let telemetry = telemetry::init(
+                settings.telemetry.log_format,
+                settings.telemetry.otlp_endpoint.as_deref(),
+            )?;
             let app = App::build(&settings).await?;
             let stop = app.shutdown_token();
             tokio::spawn(async move {

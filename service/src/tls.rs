@@ -9,7 +9,7 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
-use crate::config::Settings;
+use crate::config::TlsSettings;
 
 #[derive(Debug, thiserror::Error)]
 #[error("TLS: {0}")]
@@ -29,7 +29,7 @@ pub struct Tls {
 }
 
 impl Tls {
-    pub fn from_settings(settings: &Settings) -> Result<Option<Self>, TlsError> {
+    pub fn from_settings(settings: &TlsSettings) -> Result<Option<Self>, TlsError> {
         match (&settings.tls_cert, &settings.tls_key) {
             (None, None) if settings.tls_client_ca.is_some() => Err(TlsError(
                 "MCP_CONFIG_TLS_CLIENT_CA needs MCP_CONFIG_TLS_CERT and MCP_CONFIG_TLS_KEY".into(),

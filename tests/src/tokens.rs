@@ -47,8 +47,8 @@ pub fn token_expiring(sub: &str, org: Option<&str>, roles: &[&str], exp: u64) ->
 /// A SQLite service in `dir` that takes [`SECRET`]'s tokens, with `configure` applied last.
 pub async fn jwt_service(dir: &std::path::Path, configure: impl FnOnce(&mut Settings)) -> Service {
     let mut config = settings(&sqlite_url(dir), None);
-    config.auth = AuthMode::Jwt;
-    config.jwt_secret = Some(SECRET.into());
+    config.access.auth = AuthMode::Jwt;
+    config.access.jwt_secret = Some(SECRET.into());
     configure(&mut config);
     Service::start(config).await
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::{Principal, Roles};
 use crate::{
-    config::{AuthMode, ConfigError, JwtAlgorithm, Settings},
+    config::{AccessSettings, AuthMode, ConfigError, JwtAlgorithm},
     domain::Slug,
     error::Error,
 };
@@ -64,7 +64,7 @@ impl Authenticator {
         Self { jwt: None }
     }
 
-    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+    pub fn from_settings(settings: &AccessSettings) -> Result<Self, ConfigError> {
         if settings.auth == AuthMode::None {
             return Ok(Self::open());
         }

@@ -30,7 +30,7 @@ use hyper_util::{
 pub use gate::{Gate, Listener};
 pub use idle::Admitted;
 
-use crate::config::Settings;
+use crate::config::ConnectionSettings;
 
 /// The bounds on client connections, from the settings; each listener applies them on its own.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +45,7 @@ pub struct ConnectionLimits {
 }
 
 impl ConnectionLimits {
-    pub fn from_settings(settings: &Settings) -> Self {
+    pub fn from_settings(settings: &ConnectionSettings) -> Self {
         Self {
             max_connections: settings.max_connections,
             max_connections_per_peer: settings.max_connections_per_peer,

@@ -28,7 +28,7 @@ pub use caller::Audience;
 
 use crate::{
     auth::Authenticator,
-    config::Settings,
+    config::McpSettings,
     propagation::Dropped,
     slots::{self, Slots},
     views::Views,
@@ -45,7 +45,7 @@ pub struct McpDoor {
 }
 
 /// The routes of `/mcp/{server}`, to merge into the HTTP port's router.
-pub fn router(door: McpDoor, settings: &Settings) -> Router {
+pub fn router(door: McpDoor, settings: &McpSettings) -> Router {
     let shared = Shared {
         views: door.views,
         dropped: door.dropped,

@@ -280,7 +280,7 @@ async fn health_stays_open_without_a_token() {
 #[tokio::test]
 async fn the_admin_api_limits_each_token_subject_separately() {
     let dir = tempfile::tempdir().unwrap();
-    let service = jwt_service(dir.path(), |c| c.admin_rate_limit = 1).await;
+    let service = jwt_service(dir.path(), |c| c.http.admin_rate_limit = 1).await;
     let (ann, bob) = (
         token("ann", None, &["admin"]),
         token("bob", None, &["admin"]),
@@ -383,11 +383,11 @@ async fn es256_public_keys_jwks_reload_issuer_and_audience() {
 
     // A PEM public key, with issuer and audience required.
     let pem_service = jwt_service(dir.path(), |c| {
-        c.jwt_algorithm = JwtAlgorithm::Es256;
-        c.jwt_secret = None;
-        c.jwt_public_key = Some(first_public.clone());
-        c.jwt_issuer = Some("mcp-auth".into());
-        c.jwt_audience = Some("mcp-config".into());
+        c.access.jwt_algorithm = JwtAlgorithm::Es256;
+        c.access.jwt_secret = None;
+        c.access.jwt_public_key = Some(first_public.clone());
+        c.access.jwt_issuer = Some("mcp-auth".into());
+        c.access.jwt_audience = Some("mcp-config".into());
     })
     .await;
     let good = es256_token(
@@ -444,9 +444,9 @@ async fn es256_public_keys_jwks_reload_issuer_and_audience() {
     )
     .unwrap();
     let jwks_service = jwt_service(dir.path(), |c| {
-        c.jwt_algorithm = JwtAlgorithm::Es256;
-        c.jwt_secret = None;
-        c.jwt_jwks = Some(jwks_path.clone());
+        c.access.jwt_algorithm = JwtAlgorithm::Es256;
+        c.access.jwt_secret = None;
+        c.access.jwt_jwks = Some(jwks_path.clone());
     })
     .await;
     let by_first = es256_token(&first_private, Some("k1"), json!({}));
@@ -485,7 +485,7 @@ async fn es256_public_keys_jwks_reload_issuer_and_audience() {
 #[test]
 fn auth_none_refuses_to_listen_beyond_loopback() {
     let mut config = settings("sqlite::memory:", None);
-    config.http_addr = "0.0.0.0:8080".parse().unwrap();
+    config.listen.http_addr = "0.0.0.0:8080".parse().unwrap();
     let err = config.validate().unwrap_err();
     assert!(err.to_string().contains("MCP_CONFIG_AUTH=none"), "{err}");
 }

@@ -368,7 +368,7 @@ async fn watch_tells_each_token_only_what_it_may_read() {
 
 #[tokio::test]
 async fn a_watch_ends_when_its_token_expires() {
-    let (_dir, service) = example_with_jwt(|c| c.jwt_leeway_secs = 0).await;
+    let (_dir, service) = example_with_jwt(|c| c.access.jwt_leeway_secs = 0).await;
     let short_lived = token_expiring("svc", None, &["service"], now() + 2);
     let mut stream = watch(&service, &short_lived, WatchRequest::default())
         .await
@@ -382,7 +382,7 @@ async fn a_watch_ends_when_its_token_expires() {
 
 #[tokio::test]
 async fn watch_streams_are_capped_per_token_subject() {
-    let (_dir, service) = example_with_jwt(|c| c.watch_max_streams_per_principal = 3).await;
+    let (_dir, service) = example_with_jwt(|c| c.watch.watch_max_streams_per_principal = 3).await;
     let fleet = token("fleet", None, &["service"]);
     let mut open = Vec::new();
     for _ in 0..3 {

@@ -321,7 +321,7 @@ async fn foreign_hosts_and_origins_and_oversized_bodies_are_refused() {
 
 #[tokio::test]
 async fn one_token_subject_cannot_take_every_session() {
-    let (_dir, service) = example_with_jwt(|s| s.mcp_max_sessions_per_principal = 1).await;
+    let (_dir, service) = example_with_jwt(|s| s.mcp.mcp_max_sessions_per_principal = 1).await;
     let (heard, _notes) = mpsc::unbounded_channel();
     let gateway = token("gateway", None, &["service"]);
     let as_gateway = As {
@@ -355,7 +355,7 @@ async fn one_token_subject_cannot_take_every_session() {
 
 #[tokio::test]
 async fn a_listen_stream_ends_when_its_token_expires() {
-    let (_dir, service) = example_with_jwt(|c| c.jwt_leeway_secs = 0).await;
+    let (_dir, service) = example_with_jwt(|c| c.access.jwt_leeway_secs = 0).await;
     let short_lived = token_expiring("gateway", None, &["service"], now() + 2);
     let gateway = As {
         org: Some("acme"),

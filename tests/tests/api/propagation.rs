@@ -160,7 +160,7 @@ async fn redis_down_loses_no_event_and_reads_keep_working() {
     let redis = Redis::start();
     let database = pg.database();
     let mut impatient = settings(&database, Some(&redis.url()));
-    impatient.relay_stuck_secs = 1;
+    impatient.propagation.relay_stuck_secs = 1;
     let a = Service::start(impatient).await;
     let b = Service::start(settings(&database, Some(&redis.url()))).await;
     a.import(EXAMPLE_BUNDLE).await;
@@ -429,7 +429,7 @@ async fn the_leader_publishes_another_replicas_commit_at_once_not_at_its_poll() 
     // A poll far beyond the test's patience: only a commit's announcement can wake the leader.
     let slow_poll = |database: &str| {
         let mut settings = settings(database, Some(&redis.url()));
-        settings.relay_poll_ms = 600_000;
+        settings.propagation.relay_poll_ms = 600_000;
         settings
     };
     let db = sqlx::PgPool::connect(&database).await.unwrap();
@@ -575,7 +575,7 @@ async fn concurrent_writes_are_published_once_each_in_revision_order() {
 async fn a_quiet_watch_stream_sends_progress_at_the_latest_revision() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = settings(&sqlite_url(dir.path()), None);
-    config.watch_progress_secs = 1;
+    config.propagation.watch_progress_secs = 1;
     let service = Service::start(config).await;
     service.import(EXAMPLE_BUNDLE).await;
     let latest = service.latest_revision().await.unwrap();
@@ -605,7 +605,7 @@ async fn a_quiet_watch_stream_sends_progress_at_the_latest_revision() {
 async fn a_filtered_watch_stream_has_no_gaps_for_its_reader() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = settings(&sqlite_url(dir.path()), None);
-    config.watch_progress_secs = 1;
+    config.propagation.watch_progress_secs = 1;
     let service = Service::start(config).await;
     service.import(EXAMPLE_BUNDLE).await;
     let start = service.latest_revision().await.unwrap();

@@ -30,9 +30,9 @@ async fn grpc_requires_tls_and_a_client_certificate_and_http_serves_https() {
     make_certs(dir.path());
     let pem = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
     let mut config = settings(&sqlite_url(dir.path()), None);
-    config.tls_cert = Some(dir.path().join("server.pem"));
-    config.tls_key = Some(dir.path().join("server.key"));
-    config.tls_client_ca = Some(dir.path().join("ca.pem"));
+    config.tls.tls_cert = Some(dir.path().join("server.pem"));
+    config.tls.tls_key = Some(dir.path().join("server.key"));
+    config.tls.tls_client_ca = Some(dir.path().join("ca.pem"));
     let service = Service::start(config).await;
     let port = service.grpc_addr.port();
 
@@ -95,8 +95,8 @@ async fn a_tls_handshake_left_unfinished_is_closed_on_both_ports() {
         None,
         &["--tls-handshake-timeout-secs=1"],
     );
-    config.tls_cert = Some(dir.path().join("server.pem"));
-    config.tls_key = Some(dir.path().join("server.key"));
+    config.tls.tls_cert = Some(dir.path().join("server.pem"));
+    config.tls.tls_key = Some(dir.path().join("server.key"));
     let service = Service::start(config).await;
     for addr in [service.grpc_addr, service.http_addr] {
         let mut stalled = TcpStream::connect(addr).await.unwrap();
