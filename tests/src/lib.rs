@@ -5,6 +5,7 @@
 //! dir, and stopped when its guard drops (also when the test panics). Nothing here touches a
 //! server on a standard port.
 
+pub mod admin_api;
 pub mod mcp;
 pub mod postgres;
 pub mod proxy;

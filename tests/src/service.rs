@@ -200,6 +200,11 @@ impl Service {
             .is_ok_and(|r| r.into_inner().status() == ServingStatus::Serving)
     }
 
+    /// Typed calls to this service's admin API ([`crate::admin_api::AdminApi`]).
+    pub fn api(&self) -> crate::admin_api::AdminApi<'_> {
+        crate::admin_api::AdminApi::new(self)
+    }
+
     pub fn admin(&self, path: &str) -> String {
         format!("http://{}/admin/v1{path}", self.http_addr)
     }

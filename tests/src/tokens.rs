@@ -73,15 +73,3 @@ pub fn with_token<T>(message: T, token: &str) -> Request<T> {
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
 }
-
-/// An admin API request to `path` with `token` as its bearer.
-pub fn admin(
-    service: &Service,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-) -> reqwest::RequestBuilder {
-    reqwest::Client::new()
-        .request(method, service.admin(path))
-        .bearer_auth(token)
-}

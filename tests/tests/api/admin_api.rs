@@ -75,19 +75,23 @@ async fn edit_history_diff_rollback_and_preview() {
         "{preview}"
     );
 
-    let rolled: Value = http
-        .post(format!("{url}/rollback"))
-        .json(&json!({"version": 1}))
-        .send()
+    let rolled: Value = service
+        .api()
+        .rollback("acme", "github", "prompts", "security-review", 1)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(rolled["entry"]["version"], 3);
     assert_eq!(rolled["change"]["action"], "rollback", "{rolled}");
     assert_eq!(rolled["change"]["restored_version"], 1, "{rolled}");
-    let current: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+    let current: Value = service
+        .api()
+        .entry("acme", "github", "prompts", "security-review")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(
         current["content"]["messages"][0]["text"]
             .as_str()

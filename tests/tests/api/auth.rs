@@ -4,7 +4,7 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use mcp_config_tests::{
     service::{Service, prompts, settings},
-    tokens::{SECRET, admin, example_with_jwt, jwt_service, now, token, token_with, with_token},
+    tokens::{SECRET, example_with_jwt, jwt_service, now, token, token_with, with_token},
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -33,10 +33,11 @@ async fn http(
     path: &str,
     body: Option<Value>,
 ) -> StatusCode {
-    let mut request = match token {
-        Some(token) => admin(service, method, path, token),
-        None => reqwest::Client::new().request(method, service.admin(path)),
+    let api = match token {
+        Some(token) => service.api().as_token(token),
+        None => service.api(),
     };
+    let mut request = api.request(method, path);
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -161,7 +162,10 @@ async fn every_role_and_org_gets_exactly_its_rights_on_both_doors() {
 
     // The actor of every change is the token's subject.
     let root = token("root", None, &["admin"]);
-    let log: Value = admin(&service, Method::GET, "/changes?org=acme&limit=1000", &root)
+    let log: Value = service
+        .api()
+        .as_token(&root)
+        .request(Method::GET, "/changes?org=acme&limit=1000")
         .send()
         .await
         .unwrap()
@@ -288,7 +292,10 @@ async fn the_admin_api_limits_each_token_subject_separately() {
     let mut statuses = Vec::new();
     let mut refused = None;
     for _ in 0..6 {
-        let response = admin(&service, Method::GET, "/orgs", &ann)
+        let response = service
+            .api()
+            .as_token(&ann)
+            .request(Method::GET, "/orgs")
             .send()
             .await
             .unwrap();
@@ -302,7 +309,10 @@ async fn the_admin_api_limits_each_token_subject_separately() {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited", "{body}");
     assert_eq!(statuses[0], StatusCode::OK, "a burst is allowed");
-    let other = admin(&service, Method::GET, "/orgs", &bob)
+    let other = service
+        .api()
+        .as_token(&bob)
+        .request(Method::GET, "/orgs")
         .send()
         .await
         .unwrap();

@@ -10,7 +10,7 @@ use mcp_config_proto::v1::{
 };
 use mcp_config_tests::{
     service::{Service, next_event, prompts},
-    tokens::{admin, example_with_jwt, now, token, token_expiring, with_token},
+    tokens::{example_with_jwt, now, token, token_expiring, with_token},
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -147,7 +147,10 @@ async fn yaml_alias_bombs_and_deep_nesting_are_refused_and_change_nothing() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     for (body, says) in [(bomb, "aliases"), (deep, "")] {
         let (status, error) = json_of(
-            admin(&service, Method::POST, "/bundle", &root)
+            service
+                .api()
+                .as_token(&root)
+                .request(Method::POST, "/bundle")
                 .header("content-type", "application/yaml")
                 .body(body)
                 .send()
@@ -180,7 +183,10 @@ async fn a_prompt_whose_render_would_exhaust_the_budget_is_refused_at_save() {
         (40, "cannot render within"),
     ] {
         let (status, error) = json_of(
-            admin(&service, Method::PUT, path, &editor)
+            service
+                .api()
+                .as_token(&editor)
+                .request(Method::PUT, path)
                 .json(&looping_prompt(messages))
                 .send()
                 .await
@@ -195,7 +201,10 @@ async fn a_prompt_whose_render_would_exhaust_the_budget_is_refused_at_save() {
         );
     }
     let (status, _) = json_of(
-        admin(&service, Method::GET, path, &editor)
+        service
+            .api()
+            .as_token(&editor)
+            .request(Method::GET, path)
             .send()
             .await
             .unwrap(),
@@ -212,16 +221,14 @@ async fn a_render_that_grows_with_its_arguments_stops_at_the_prompts_budget() {
         "arguments": [{"name": "text", "required": true}],
         "messages": [{"role": "user", "text": "{% for c in text %}{{ c }}{{ c }}{% endfor %}"}],
     }});
-    let saved = admin(
-        &service,
-        Method::PUT,
-        "/orgs/acme/servers/github/prompts/echo",
-        &editor,
-    )
-    .json(&content)
-    .send()
-    .await
-    .unwrap();
+    let saved = service
+        .api()
+        .as_token(&editor)
+        .request(Method::PUT, "/orgs/acme/servers/github/prompts/echo")
+        .json(&content)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         saved.status(),
         StatusCode::OK,
@@ -256,16 +263,17 @@ async fn a_render_that_grows_with_its_arguments_stops_at_the_prompts_budget() {
     let arguments: serde_json::Map<String, Value> =
         (0..65).map(|i| (format!("a{i}"), json!("x"))).collect();
     let (status, error) = json_of(
-        admin(
-            &service,
-            Method::POST,
-            "/orgs/acme/servers/github/prompts/echo/render",
-            &editor,
-        )
-        .json(&json!({ "arguments": arguments }))
-        .send()
-        .await
-        .unwrap(),
+        service
+            .api()
+            .as_token(&editor)
+            .request(
+                Method::POST,
+                "/orgs/acme/servers/github/prompts/echo/render",
+            )
+            .json(&json!({ "arguments": arguments }))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
@@ -344,16 +352,14 @@ async fn watch_tells_each_token_only_what_it_may_read() {
         .await
         .unwrap();
     // One more change, to the defaults, which every stream sees: each has an event to end on.
-    let saved = admin(
-        &service,
-        Method::PUT,
-        "/defaults/servers/github/prompts/marker",
-        &token("root", None, &["admin"]),
-    )
-    .json(&json!({"content": {"messages": [{"role": "user", "text": "m"}]}}))
-    .send()
-    .await
-    .unwrap();
+    let saved = service
+        .api()
+        .as_token(&token("root", None, &["admin"]))
+        .request(Method::PUT, "/defaults/servers/github/prompts/marker")
+        .json(&json!({"content": {"messages": [{"role": "user", "text": "m"}]}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(saved.status(), StatusCode::OK);
     let until = latest + 1;
 
@@ -421,21 +427,22 @@ async fn only_a_global_admin_creates_orgs_and_the_creator_is_recorded() {
     let (_dir, service) = example_with_jwt(|_| {}).await;
     let bundle = "orgs:\n  newco:\n    servers:\n      github:\n        prompts:\n          p: {messages: [{role: user, text: hi}]}\n";
     let root = token("root", None, &["admin"]);
-    let refused = admin(
-        &service,
-        Method::POST,
-        "/bundle",
-        &token("ed", None, &["editor"]),
-    )
-    .header("content-type", "application/yaml")
-    .body(bundle)
-    .send()
-    .await
-    .unwrap();
+    let refused = service
+        .api()
+        .as_token(&token("ed", None, &["editor"]))
+        .request(Method::POST, "/bundle")
+        .header("content-type", "application/yaml")
+        .body(bundle)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let orgs = || async {
         json_of(
-            admin(&service, Method::GET, "/orgs", &root)
+            service
+                .api()
+                .as_token(&root)
+                .request(Method::GET, "/orgs")
                 .send()
                 .await
                 .unwrap(),
@@ -448,14 +455,20 @@ async fn only_a_global_admin_creates_orgs_and_the_creator_is_recorded() {
     };
     assert!(!orgs().await.iter().any(|o| o["slug"] == "newco"));
 
-    let created = admin(&service, Method::POST, "/bundle", &root)
+    let created = service
+        .api()
+        .as_token(&root)
+        .request(Method::POST, "/bundle")
         .header("content-type", "application/yaml")
         .body(bundle)
         .send()
         .await
         .unwrap();
     assert_eq!(created.status(), StatusCode::OK);
-    let made = admin(&service, Method::POST, "/orgs", &root)
+    let made = service
+        .api()
+        .as_token(&root)
+        .request(Method::POST, "/orgs")
         .json(&json!({"slug": "initech"}))
         .send()
         .await
@@ -474,7 +487,10 @@ async fn a_write_answers_only_with_what_the_writer_may_read() {
     let orgless_editor = token("ed", None, &["editor"]);
     let path = "/orgs/acme/servers/github/prompts/review-pr";
     let (status, _) = json_of(
-        admin(&service, Method::GET, path, &orgless_editor)
+        service
+            .api()
+            .as_token(&orgless_editor)
+            .request(Method::GET, path)
             .send()
             .await
             .unwrap(),
@@ -482,15 +498,13 @@ async fn a_write_answers_only_with_what_the_writer_may_read() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "this token cannot read acme");
     let (status, body) = json_of(
-        admin(
-            &service,
-            Method::POST,
-            &format!("{path}/deactivate"),
-            &orgless_editor,
-        )
-        .send()
-        .await
-        .unwrap(),
+        service
+            .api()
+            .as_token(&orgless_editor)
+            .request(Method::POST, &format!("{path}/deactivate"))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -503,15 +517,13 @@ async fn claims_are_taken_exactly() {
     let (_dir, service) = example_with_jwt(|_| {}).await;
     for org in ["", " "] {
         let (status, _) = json_of(
-            admin(
-                &service,
-                Method::GET,
-                "/orgs",
-                &token("root", Some(org), &["admin"]),
-            )
-            .send()
-            .await
-            .unwrap(),
+            service
+                .api()
+                .as_token(&token("root", Some(org), &["admin"]))
+                .request(Method::GET, "/orgs")
+                .send()
+                .await
+                .unwrap(),
         )
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "org claim {org:?}");
@@ -542,14 +554,15 @@ async fn names_that_look_alike_are_one_name_or_refused() {
     let editor = token("ann", Some("acme"), &["editor"]);
     let prompt = json!({"content": {"messages": [{"role": "user", "text": "hi"}]}});
     let put = |key: &'static str| {
-        admin(
-            &service,
-            Method::PUT,
-            &format!("/orgs/acme/servers/github/prompts/{key}"),
-            &editor,
-        )
-        .json(&prompt)
-        .send()
+        service
+            .api()
+            .as_token(&editor)
+            .request(
+                Method::PUT,
+                &format!("/orgs/acme/servers/github/prompts/{key}"),
+            )
+            .json(&prompt)
+            .send()
     };
     let (status, error) = json_of(put("re%E2%80%8Bview").await.unwrap()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
@@ -587,19 +600,17 @@ async fn metric(service: &Service, name: &str) -> f64 {
 async fn a_hostile_render_is_stopped_at_its_deadline_and_never_starves_another_org() {
     let (_dir, service) = example_with_jwt(|_| {}).await;
     let editor = token("ann", Some("acme"), &["editor"]);
-    let saved = admin(
-        &service,
-        Method::PUT,
-        "/orgs/acme/servers/github/prompts/spin",
-        &editor,
-    )
-    .json(&json!({"content": {
-        "arguments": [{"name": "n", "required": true}],
-        "messages": [{"role": "user", "text": HOSTILE}],
-    }}))
-    .send()
-    .await
-    .unwrap();
+    let saved = service
+        .api()
+        .as_token(&editor)
+        .request(Method::PUT, "/orgs/acme/servers/github/prompts/spin")
+        .json(&json!({"content": {
+            "arguments": [{"name": "n", "required": true}],
+            "messages": [{"role": "user", "text": HOSTILE}],
+        }}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         saved.status(),
         StatusCode::OK,
@@ -681,7 +692,10 @@ async fn a_save_whose_check_outlives_the_budget_is_refused_and_never_stalls_the_
     let (_dir, service) = example_with_jwt(|_| {}).await;
     let editor = token("ann", Some("acme"), &["editor"]);
     let path = "/orgs/acme/servers/github/prompts/spin";
-    let costly = admin(&service, Method::PUT, path, &editor)
+    let costly = service
+        .api()
+        .as_token(&editor)
+        .request(Method::PUT, path)
         .json(&json!({"content": {"messages": [
             {"role": "user", "text": "{{ ([1, 2, 3] * 30000000)[-1] }}"},
         ]}}))
@@ -709,7 +723,10 @@ async fn a_save_whose_check_outlives_the_budget_is_refused_and_never_stalls_the_
         "names the budget: {message}"
     );
     let (status, _) = json_of(
-        admin(&service, Method::GET, path, &editor)
+        service
+            .api()
+            .as_token(&editor)
+            .request(Method::GET, path)
             .send()
             .await
             .unwrap(),

@@ -350,18 +350,12 @@ async fn each_server_has_a_gap_free_channel_of_its_own() {
     let mut github = listen(&redis, "mcp-config:invalidations:github").await;
     let mut slack = listen(&redis, "mcp-config:invalidations:slack").await;
     let start = service.latest_revision().await.unwrap();
-    let put = |path: &str| {
-        reqwest::Client::new()
-            .put(service.admin(&format!("{path}/prompts/per-server")))
-            .json(&serde_json::json!({"content": {"messages": [{"role": "user", "text": "x"}]}}))
-            .send()
-    };
-    for path in [
-        "/orgs/acme/servers/github",
-        "/defaults/servers/slack",
-        "/orgs/globex/servers/github",
-    ] {
-        assert!(put(path).await.unwrap().status().is_success());
+    for (org, server) in [("acme", "github"), ("", "slack"), ("globex", "github")] {
+        let saved = service
+            .api()
+            .put_text_prompt(org, server, "per-server", "x")
+            .await;
+        assert!(saved.status().is_success());
     }
     let revision =
         |m: &serde_json::Value, field: &str| -> u64 { m[field].as_str().unwrap().parse().unwrap() };

@@ -81,16 +81,6 @@ async fn metrics_count_requests_and_cache_hits() {
     );
 }
 
-/// Saves the prompt `outage` of acme's github.
-async fn write(service: &Service, text: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .put(service.admin("/orgs/acme/servers/github/prompts/outage"))
-        .json(&serde_json::json!({"content": {"messages": [{"role": "user", "text": text}]}}))
-        .send()
-        .await
-        .unwrap()
-}
-
 /// PostgreSQL restarted under a running service: cached reads go on, writes get 503 naming
 /// the cause, readiness follows, and everything recovers by itself.
 #[tokio::test]
@@ -124,7 +114,10 @@ async fn a_store_restart_is_survived_without_restarting_the_service() {
         cached.revision, before.revision,
         "a cached view is still served"
     );
-    let refused = write(&service, "during").await;
+    let refused = service
+        .api()
+        .put_text_prompt("acme", "github", "outage", "during")
+        .await;
     assert_eq!(refused.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["message"], "store unavailable", "{body}");
@@ -142,7 +135,12 @@ async fn a_store_restart_is_survived_without_restarting_the_service() {
     assert!(eventually(WAIT, serving).await, "serving again");
     assert!(
         eventually(WAIT, || async {
-            write(&service, "after").await.status().is_success()
+            service
+                .api()
+                .put_text_prompt("acme", "github", "outage", "after")
+                .await
+                .status()
+                .is_success()
         })
         .await,
         "writes work again"

@@ -75,20 +75,6 @@ async fn first_message(service: &Service, org: &str, prompt: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn put_prompt(service: &Service, org: &str, name: &str, text: &str) -> reqwest::Response {
-    let path = if org.is_empty() {
-        "/defaults".to_owned()
-    } else {
-        format!("/orgs/{org}")
-    };
-    reqwest::Client::new()
-        .put(service.admin(&format!("{path}/servers/github/prompts/{name}")))
-        .json(&json!({"content": {"messages": [{"role": "user", "text": text}]}}))
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_write_through_one_replica_reaches_the_others_and_raw_subscribers() {
     let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
@@ -108,7 +94,15 @@ async fn a_write_through_one_replica_reaches_the_others_and_raw_subscribers() {
                 .contains("Acme's checklist")
         );
     }
-    let written = put_prompt(&a, "acme", "review-pr", "Acme reviews, second edition").await;
+    let written = a
+        .api()
+        .put_text_prompt(
+            "acme",
+            "github",
+            "review-pr",
+            "Acme reviews, second edition",
+        )
+        .await;
     assert_eq!(written.status(), 200);
     for replica in [&b, &c] {
         let seen = eventually(WAIT, || async {
@@ -119,7 +113,8 @@ async fn a_write_through_one_replica_reaches_the_others_and_raw_subscribers() {
     }
     // A default changed through B reaches every org's view on C.
     assert_eq!(
-        put_prompt(&b, "", "release-notes", "Notes v2")
+        b.api()
+            .put_text_prompt("", "github", "release-notes", "Notes v2")
             .await
             .status(),
         200
@@ -181,7 +176,15 @@ async fn redis_down_loses_no_event_and_reads_keep_working() {
     a.wait_until_published().await;
     redis.kill();
     for i in 1..=3 {
-        let written = put_prompt(&a, "acme", "review-pr", &format!("during the outage {i}")).await;
+        let written = a
+            .api()
+            .put_text_prompt(
+                "acme",
+                "github",
+                "review-pr",
+                &format!("during the outage {i}"),
+            )
+            .await;
         assert_eq!(written.status(), 200, "writes go on without Redis");
     }
     // Reads keep working on both replicas, from L1 or from the store.
@@ -251,7 +254,9 @@ async fn watch_replays_from_a_revision_then_goes_live_with_filters() {
         .unwrap()
         .into_inner();
     assert_eq!(
-        put_prompt(&service, "globex", "review-pr", "live")
+        service
+            .api()
+            .put_text_prompt("globex", "github", "review-pr", "live")
             .await
             .status(),
         200
@@ -362,7 +367,10 @@ async fn a_subscriber_told_of_a_change_reads_the_new_view_from_the_publishing_re
     for round in 0..20 {
         // Warm the cache with the current view, then change it.
         first_message(&service, "acme", "review-pr").await;
-        let response = put_prompt(&service, "acme", "review-pr", &format!("round {round}")).await;
+        let response = service
+            .api()
+            .put_text_prompt("acme", "github", "review-pr", &format!("round {round}"))
+            .await;
         assert!(response.status().is_success());
         assert!(
             eventually(WAIT, || async { reads.lock().await.len() > round }).await,
@@ -390,7 +398,10 @@ async fn a_watcher_told_of_a_change_reads_the_new_view() {
     let request = prompts("acme", "github");
     for round in 0..20 {
         first_message(&service, "acme", "review-pr").await;
-        let response = put_prompt(&service, "acme", "review-pr", &format!("round {round}")).await;
+        let response = service
+            .api()
+            .put_text_prompt("acme", "github", "review-pr", &format!("round {round}"))
+            .await;
         assert!(response.status().is_success());
         let event = next_event(&mut stream).await;
         let view = grpc
@@ -443,7 +454,9 @@ async fn the_leader_publishes_another_replicas_commit_at_once_not_at_its_poll() 
 
     follower.import(EXAMPLE_BUNDLE).await;
     assert_eq!(
-        put_prompt(&follower, "acme", "review-pr", "From the follower")
+        follower
+            .api()
+            .put_text_prompt("acme", "github", "review-pr", "From the follower")
             .await
             .status(),
         200
@@ -480,7 +493,9 @@ async fn leadership_moves_when_its_replica_stops_and_when_its_connection_dies() 
     // The leading replica stops: the other one takes over.
     first.stop().await;
     assert_eq!(
-        put_prompt(&second, "acme", "review-pr", "After the leader left")
+        second
+            .api()
+            .put_text_prompt("acme", "github", "review-pr", "After the leader left")
             .await
             .status(),
         200
@@ -501,7 +516,9 @@ async fn leadership_moves_when_its_replica_stops_and_when_its_connection_dies() 
         .unwrap();
     assert!(terminated);
     assert_eq!(
-        put_prompt(&second, "acme", "review-pr", "After the lost lock")
+        second
+            .api()
+            .put_text_prompt("acme", "github", "review-pr", "After the lost lock")
             .await
             .status(),
         200
@@ -550,7 +567,10 @@ async fn concurrent_writes_are_published_once_each_in_revision_order() {
         let service = &service;
         async move {
             let org = ["acme", "globex", ""][i % 3];
-            put_prompt(service, org, &format!("race-{i}"), &format!("text {i}")).await
+            service
+                .api()
+                .put_text_prompt(org, "github", &format!("race-{i}"), &format!("text {i}"))
+                .await
         }
     });
     for response in futures::future::join_all(writes).await {
@@ -621,7 +641,9 @@ async fn a_filtered_watch_stream_has_no_gaps_for_its_reader() {
         .into_inner();
     for org in ["acme", "globex", "acme", "globex"] {
         assert!(
-            put_prompt(&service, org, "review-pr", org)
+            service
+                .api()
+                .put_text_prompt(org, "github", "review-pr", org)
                 .await
                 .status()
                 .is_success()

@@ -24,7 +24,7 @@ use mcp_config_tests::{
     redis_sentinel::RedisSentinel,
     service::{EXAMPLE_BUNDLE, Service, next_event, prompts, settings_with, sqlite_url},
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -90,15 +90,6 @@ impl Heard {
     async fn heard(&self, revision: u64) -> bool {
         self.revisions().await.contains(&revision)
     }
-}
-
-async fn put_prompt(service: &Service, org: &str, name: &str, text: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .put(service.admin(&format!("/orgs/{org}/servers/github/prompts/{name}")))
-        .json(&json!({"content": {"messages": [{"role": "user", "text": text}]}}))
-        .send()
-        .await
-        .unwrap()
 }
 
 /// The text of `acme`'s `review-pr` as the service answers it.
@@ -237,7 +228,10 @@ async fn on_a_cluster_views_are_cached_in_their_servers_slot_and_changes_reach_s
         "the client never subscribed to github's shard channel"
     );
 
-    let written = put_prompt(&service, "acme", "review-pr", "Acme reviews, sharded").await;
+    let written = service
+        .api()
+        .put_text_prompt("acme", "github", "review-pr", "Acme reviews, sharded")
+        .await;
     assert_eq!(written.status(), 200);
     let revision = service.latest_revision().await.unwrap();
 
@@ -356,7 +350,10 @@ async fn a_sentinel_failover_during_writes_loses_no_event_and_readers_keep_answe
         pace.tick().await;
         *written += 1;
         let text = format!("Acme reviews, edition {written}");
-        let response = put_prompt(&writer, "acme", "review-pr", &text).await;
+        let response = writer
+            .api()
+            .put_text_prompt("acme", "github", "review-pr", &text)
+            .await;
         assert_eq!(response.status(), 200, "writes do not need Redis");
     };
     for _ in 0..10 {
@@ -443,13 +440,15 @@ async fn after_a_reconnection_l2_serves_no_view_the_old_master_had_dropped() {
     let old_view: bytes::Bytes = l2.hget(hash, "acme").await.unwrap();
     let old_fence: String = l2.hget(hash, "#fence").await.unwrap();
 
-    let written = put_prompt(
-        &service,
-        "acme",
-        "review-pr",
-        "Acme reviews, after the failover",
-    )
-    .await;
+    let written = service
+        .api()
+        .put_text_prompt(
+            "acme",
+            "github",
+            "review-pr",
+            "Acme reviews, after the failover",
+        )
+        .await;
     assert_eq!(written.status(), 200);
     service.wait_until_published().await;
     let latest = service.latest_revision().await.unwrap();
@@ -508,7 +507,10 @@ async fn a_fence_from_another_timeline_does_not_swallow_this_stores_events() {
 
     let service = Service::sqlite_with(&dir, &[&redis_flag]).await;
     let raw = Heard::start(&redis.url(), "mcp-config:invalidations", false).await;
-    let written = put_prompt(&service, "acme", "review-pr", "Written after the restore").await;
+    let written = service
+        .api()
+        .put_text_prompt("acme", "github", "review-pr", "Written after the restore")
+        .await;
     assert_eq!(written.status(), 200);
     let revision = service.latest_revision().await.unwrap();
     assert!(

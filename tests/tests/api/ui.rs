@@ -405,15 +405,18 @@ async fn cross_origin_posts_are_refused_and_pages_forbid_inline_script_and_frami
 #[tokio::test]
 async fn hostile_content_is_shown_as_text() {
     let (_dir, service) = Service::example_on_sqlite().await;
-    let saved = Client::new()
-        .put(service.admin("/orgs/acme/servers/github/prompts/xss"))
-        .json(&json!({"content": {
-            "title": "<script>alert(1)</script>",
-            "messages": [{"role": "user", "text": "<img src=x onerror=alert(1)> {{ '{{' }} raw"}]
-        }}))
-        .send()
-        .await
-        .unwrap();
+    let saved = service
+        .api()
+        .put_prompt(
+            "acme",
+            "github",
+            "xss",
+            json!({
+                "title": "<script>alert(1)</script>",
+                "messages": [{"role": "user", "text": "<img src=x onerror=alert(1)> {{ '{{' }} raw"}]
+            }),
+        )
+        .await;
     assert_eq!(saved.status(), StatusCode::OK);
     for path in [
         format!("{ACME}/prompts/xss"),
