@@ -97,6 +97,16 @@ impl<'a> AdminApi<'a> {
             .expect("the admin API answers")
     }
 
+    /// Imports a YAML bundle.
+    pub async fn import(&self, yaml: &str) -> Response {
+        self.request(Method::POST, "/bundle")
+            .header("content-type", "application/yaml")
+            .body(yaml.to_owned())
+            .send()
+            .await
+            .expect("the admin API answers")
+    }
+
     /// `org`'s entry as the admin API shows it.
     pub async fn entry(&self, org: &str, server: &str, kind: &str, key: &str) -> Response {
         self.request(Method::GET, &entry_path(org, server, kind, key))

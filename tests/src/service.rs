@@ -224,14 +224,11 @@ impl Service {
     }
 
     async fn import_by(&self, yaml: &str, token: Option<&str>) -> serde_json::Value {
-        let mut request = reqwest::Client::new()
-            .post(self.admin("/bundle"))
-            .header("content-type", "application/yaml")
-            .body(yaml.to_owned());
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
+        let api = match token {
+            Some(token) => self.api().as_token(token),
+            None => self.api(),
+        };
+        let response = api.import(yaml).await;
         assert!(
             response.status().is_success(),
             "import failed: {}",

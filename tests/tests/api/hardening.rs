@@ -430,12 +430,8 @@ async fn only_a_global_admin_creates_orgs_and_the_creator_is_recorded() {
     let refused = service
         .api()
         .as_token(&token("ed", None, &["editor"]))
-        .request(Method::POST, "/bundle")
-        .header("content-type", "application/yaml")
-        .body(bundle)
-        .send()
-        .await
-        .unwrap();
+        .import(bundle)
+        .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let orgs = || async {
         json_of(
@@ -455,15 +451,7 @@ async fn only_a_global_admin_creates_orgs_and_the_creator_is_recorded() {
     };
     assert!(!orgs().await.iter().any(|o| o["slug"] == "newco"));
 
-    let created = service
-        .api()
-        .as_token(&root)
-        .request(Method::POST, "/bundle")
-        .header("content-type", "application/yaml")
-        .body(bundle)
-        .send()
-        .await
-        .unwrap();
+    let created = service.api().as_token(&root).import(bundle).await;
     assert_eq!(created.status(), StatusCode::OK);
     let made = service
         .api()

@@ -171,7 +171,9 @@ async fn a_replica_started_while_the_store_is_down_comes_up_with_it() {
         .await
         .unwrap();
     let starting = tokio::spawn(Service::start(settings(&database, None)));
-    // Long enough for several failed attempts; the start must still be waiting.
+    // What is asserted is an absence (the start neither gave up nor came up), so this waits a
+    // window rather than for a condition: long enough for several failed attempts (100 ms,
+    // doubling), after which the start must still be waiting.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         !starting.is_finished(),
