@@ -281,7 +281,7 @@ async fn sigterm_under_write_load_loses_no_acknowledged_write() {
         .collect();
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
     assert!(
-        store.unpublished(1).await.unwrap().is_empty(),
+        store.unpublished(0, 1).await.unwrap().is_empty(),
         "the relay flushed before exiting"
     );
 }

@@ -112,6 +112,7 @@ pub struct Relay {
     handle: RelayHandle,
     poll: Duration,
     progress_every: Duration,
+    marks: Marks,
 }
 
 /// How long a failed round waits before the next: doubling from 50 ms to 5 s, with jitter so
@@ -122,17 +123,23 @@ const RETRY: ExponentialBuilder = ExponentialBuilder::new()
     .with_jitter()
     .without_max_times();
 
-/// Where a round reads its changes: the pool (SQLite: one process, no lock needed), or the
-/// connection that holds the leadership (PostgreSQL).
+/// Where a round reads its changes and marks them published: the pool (SQLite: one process,
+/// no lock needed; marked off the relay's path by [`Marks`]), or the connection that holds the
+/// leadership (PostgreSQL: marked there and then, which proves the lock is still held).
 enum Outbox<'a> {
-    Store(&'a Store),
+    Store(&'a Store, &'a Marks),
     Leader(&'a mut Leadership),
 }
 
 impl Outbox<'_> {
-    async fn unpublished(&mut self) -> Result<Vec<Change>, StoreError> {
+    /// The oldest changes after `published` (the last this relay published, if any) that are
+    /// not marked published.
+    async fn unpublished(
+        &mut self,
+        published: Option<Revision>,
+    ) -> Result<Vec<Change>, StoreError> {
         match self {
-            Outbox::Store(store) => store.unpublished(BATCH).await,
+            Outbox::Store(store, _) => store.unpublished(published.unwrap_or(0), BATCH).await,
             Outbox::Leader(leader) => leader.unpublished(BATCH).await,
         }
     }
@@ -143,11 +150,71 @@ impl Outbox<'_> {
         through: Revision,
     ) -> Result<(), StoreError> {
         match self {
-            Outbox::Store(store) => store.mark_published(from, through).await,
+            Outbox::Store(_, marks) => {
+                marks.add(from, through);
+                Ok(())
+            }
             Outbox::Leader(leader) => leader.mark_published(from, through).await,
         }
     }
 }
+
+/// The published changes still to be marked so in the outbox, on SQLite, where the mark is
+/// written off the relay's path: SQLite has one write lock for the whole database, and a relay
+/// that waited for it behind busy writers would hold back every event after (the mark is
+/// bookkeeping; the event is what readers wait for). Marks coalesce into one statement. A crash
+/// between a publish and its mark publishes the change again at the next start, which every
+/// subscriber takes as already heard (revision order on the bus and Watch; the fence on Redis).
+#[derive(Clone, Default)]
+struct Marks {
+    pending: Arc<std::sync::Mutex<Option<(Revision, Revision)>>>,
+    wake: Arc<Notify>,
+}
+
+impl Marks {
+    fn add(&self, from: Revision, through: Revision) {
+        self.merge(from, through);
+        self.wake.notify_one();
+    }
+
+    fn merge(&self, from: Revision, through: Revision) {
+        let mut pending = self.pending.lock().expect("marks lock");
+        *pending = Some(match *pending {
+            Some((earliest, latest)) => (earliest.min(from), latest.max(through)),
+            None => (from, through),
+        });
+    }
+
+    fn take(&self) -> Option<(Revision, Revision)> {
+        self.pending.lock().expect("marks lock").take()
+    }
+
+    /// Writes the marks as they come until `stop`, then the last of them.
+    async fn write(self, store: Store, stop: CancellationToken) {
+        loop {
+            let stopping = tokio::select! {
+                _ = self.wake.notified() => false,
+                _ = stop.cancelled() => true,
+            };
+            while let Some((from, through)) = self.take() {
+                if let Err(e) = store.mark_published(from, through).await {
+                    tracing::warn!(error = %e, through, "cannot mark changes published yet");
+                    self.merge(from, through);
+                    if stopping {
+                        return;
+                    }
+                    tokio::time::sleep(MARK_RETRY).await;
+                }
+            }
+            if stopping {
+                return;
+            }
+        }
+    }
+}
+
+/// How long a failed mark waits before it is tried again.
+const MARK_RETRY: Duration = Duration::from_millis(100);
 
 impl Relay {
     /// `progress_every`: how often the leading relay announces on the Redis channel the
@@ -165,6 +232,7 @@ impl Relay {
             handle,
             poll,
             progress_every,
+            marks: Marks::default(),
         }
     }
 
@@ -200,6 +268,14 @@ impl Relay {
     /// announced while this relay leads, and every `poll` otherwise; a replica that does not
     /// lead tries to take over at each of them.
     pub async fn run(self, shutdown: CancellationToken) {
+        let marking = CancellationToken::new();
+        let marker = self.store.postgres().is_none().then(|| {
+            tokio::spawn(
+                self.marks
+                    .clone()
+                    .write(self.store.clone(), marking.clone()),
+            )
+        });
         let mut standing = Standing::default();
         let mut retries = RETRY.build();
         let mut progress = tokio::time::interval(self.progress_every);
@@ -243,13 +319,17 @@ impl Relay {
         if let Some(leader) = standing.leadership {
             leader.release().await;
         }
+        marking.cancel();
+        if let Some(marker) = marker {
+            let _ = marker.await;
+        }
     }
 
     /// Sets the lag gauge: how many committed revisions are not published yet.
     async fn record_lag(&self) {
         let (Ok(latest), Ok(pending)) = (
             self.store.latest_revision().await,
-            self.store.unpublished(1).await,
+            self.store.unpublished(0, 1).await,
         ) else {
             return;
         };
@@ -268,7 +348,7 @@ impl Relay {
             server_heads,
         } = standing;
         let outbox = match self.store.postgres() {
-            None => Outbox::Store(&self.store),
+            None => Outbox::Store(&self.store, &self.marks),
             Some(pool) => {
                 if leadership.is_none() {
                     // Another replica may have published since this one last led.
@@ -325,7 +405,7 @@ impl Relay {
             .await?;
         // Then the outbox itself: other replicas' commits, and whatever was not handed over.
         loop {
-            let batch = outbox.unpublished().await?;
+            let batch = outbox.unpublished(*published).await?;
             self.publish_run(&mut outbox, &batch, published, heads)
                 .await?;
             if batch.len() < BATCH as usize {

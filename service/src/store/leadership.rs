@@ -66,7 +66,7 @@ impl Leadership {
 
     /// Unpublished changes in revision order, at most `limit`.
     pub async fn unpublished(&mut self, limit: u32) -> Result<Vec<Change>> {
-        q::unpublished(&mut self.lock, limit).await
+        q::unpublished(&mut self.lock, 0, limit).await
     }
 
     pub async fn mark_published(&mut self, from: Revision, through: Revision) -> Result<()> {

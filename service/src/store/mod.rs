@@ -265,8 +265,9 @@ impl Store {
     }
 
     /// Unpublished changes in revision order, at most `limit`.
-    pub async fn unpublished(&self, limit: u32) -> Result<Vec<Change>> {
-        dispatch!(self, |q, pool| q::unpublished(pool, limit).await)
+    /// The oldest changes after `after` not marked published.
+    pub async fn unpublished(&self, after: Revision, limit: u32) -> Result<Vec<Change>> {
+        dispatch!(self, |q, pool| q::unpublished(pool, after, limit).await)
     }
 
     pub async fn mark_published(&self, from: Revision, through: Revision) -> Result<()> {

@@ -516,13 +516,16 @@ macro_rules! backend {
                 rows.into_iter().map(Change::try_from).collect()
             }
 
-            /// On the pool, or on the connection that holds the relay's lock.
+            /// On the pool, or on the connection that holds the relay's lock: the oldest
+            /// changes after `after` not marked published.
             pub async fn unpublished<'e>(
                 db: impl sqlx::Executor<'e, Database = $db>,
+                after: Revision,
                 limit: u32,
             ) -> Result<Vec<Change>> {
                 let rows: Vec<ChangeRecord> =
-                    sqlx::query_as(concat!(select_changes!(), " WHERE NOT published ORDER BY revision LIMIT $1"))
+                    sqlx::query_as(concat!(select_changes!(), " WHERE NOT published AND revision > $1 ORDER BY revision LIMIT $2"))
+                        .bind(after as i64)
                         .bind(i64::from(limit))
                         .fetch_all(db)
                         .await?;

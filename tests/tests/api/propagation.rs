@@ -301,7 +301,7 @@ async fn watch_from_a_pruned_revision_is_out_of_range() {
     let store = mcp_config::store::Store::connect(&url, 1).await.unwrap();
     assert!(
         eventually(WAIT, || async {
-            store.unpublished(1).await.unwrap().is_empty()
+            store.unpublished(0, 1).await.unwrap().is_empty()
         })
         .await
     );

@@ -426,15 +426,15 @@ async fn pruning_with_an_import_deletes_unlisted_entries(f: Fixture) {
 
 async fn the_change_log_is_gap_free_and_publishable_in_order(f: Fixture) {
     import_example(&f).await;
-    let changes = f.store.unpublished(1000).await.unwrap();
+    let changes = f.store.unpublished(0, 1000).await.unwrap();
     let revisions: Vec<u64> = changes.iter().map(|c| c.revision).collect();
     let expected: Vec<u64> = (1..=revisions.len() as u64).collect();
     assert_eq!(revisions, expected);
     f.store.mark_published(1, 1).await.unwrap();
-    assert_eq!(f.store.unpublished(1000).await.unwrap()[0].revision, 2);
+    assert_eq!(f.store.unpublished(0, 1000).await.unwrap()[0].revision, 2);
     // A round of the relay marks its whole run at once.
     f.store.mark_published(2, 4).await.unwrap();
-    assert_eq!(f.store.unpublished(1000).await.unwrap()[0].revision, 5);
+    assert_eq!(f.store.unpublished(0, 1000).await.unwrap()[0].revision, 5);
     let acme: Vec<String> = f
         .store
         .changes_after(0, 100, Some("acme"), None)
