@@ -371,12 +371,47 @@ pub struct WritePoint {
     pub bundle: Duration,
 }
 
+/// The ceiling of a save on PostgreSQL: the transaction the store runs for one save of a
+/// default prompt (next revision, head read, version row, head upsert, change row, whose
+/// trigger notifies), run by `pgbench` with the same 8 clients on the same cluster and
+/// durability settings, with prepared statements as the store uses, without the service around
+/// it.
+const SAVE_TRANSACTION: &str = r#"\set k random(0, 999)
+BEGIN;
+UPDATE counters SET value = value + 1 WHERE name = 'revision' RETURNING value AS revision \gset
+SELECT coalesce((SELECT version FROM entries WHERE kind = 'PROMPTS' AND server = 'pgbench' AND org = '' AND key = 'k' || :k), 0) + 1 AS version \gset
+INSERT INTO entry_versions (kind, server, org, key, version, body, actor, message, revision, created_at) VALUES ('PROMPTS', 'pgbench', '', 'k' || :k, :version, '{"messages":[{"role":"user","text":"write"}]}', 'bench', '', :revision, 0);
+INSERT INTO entries (kind, server, org, key, version, active, deleted, revision, updated_at) VALUES ('PROMPTS', 'pgbench', '', 'k' || :k, :version, TRUE, FALSE, :revision, 0) ON CONFLICT (kind, server, org, key) DO UPDATE SET version = excluded.version, active = excluded.active, deleted = excluded.deleted, revision = excluded.revision, updated_at = excluded.updated_at;
+INSERT INTO changes (revision, org, server, kind, keys, action, actor, created_at, published) VALUES (:revision, '', 'pgbench', 'PROMPTS', '["k"]', 'update', 'bench', 0, FALSE);
+COMMIT;
+"#;
+
+/// Saves per second `pgbench` gets from [`SAVE_TRANSACTION`] on `database` (migrated).
+fn save_ceiling(pg: &Postgres, database: &str, seconds: f64) -> anyhow::Result<f64> {
+    let script = tempfile::NamedTempFile::new()?;
+    std::fs::write(script.path(), SAVE_TRANSACTION)?;
+    let seconds = seconds.ceil().max(1.0).to_string();
+    let file = script.path().display().to_string();
+    let report = pg.pgbench(
+        database,
+        &[
+            "-n", "-M", "prepared", "-c", "8", "-j", "2", "-T", &seconds, "-f", &file,
+        ],
+    );
+    report
+        .lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .with_context(|| format!("no tps in pgbench's report: {report}"))
+}
+
+/// The writes of each store, and the PostgreSQL save's ceiling ([`save_ceiling`]).
 pub async fn writes(
     smoke: bool,
     pg: &Postgres,
     redis: &Redis,
     cores: Option<(usize, usize)>,
-) -> anyhow::Result<Vec<WritePoint>> {
+) -> anyhow::Result<(Vec<WritePoint>, f64)> {
     let (seconds, bundle_entries) = if smoke { (0.5, 200) } else { (5.0, 10_000) };
     let sqlite = format!(
         "sqlite://{}/bench-writes.db",
@@ -386,7 +421,8 @@ pub async fn writes(
     let mut points = Vec::new();
     let flush = mcp_config::redis::client(&redis.url())?;
     fred::prelude::ClientLike::wait_for_connect(&flush).await?;
-    for (store, database) in [("PostgreSQL", pg.database()), ("SQLite", sqlite)] {
+    let pg_database = pg.database();
+    for (store, database) in [("PostgreSQL", pg_database.clone()), ("SQLite", sqlite)] {
         // Each store's revisions start at 1: the last one's fences are not this one's.
         fred::prelude::ClientLike::flushall::<()>(&flush, false).await?;
         let (service, _) =
@@ -453,7 +489,9 @@ pub async fn writes(
             bundle: started.elapsed(),
         });
     }
-    Ok(points)
+    // After the services are gone: the ceiling has the cluster to itself.
+    let ceiling = save_ceiling(pg, &pg_database, seconds)?;
+    Ok((points, ceiling))
 }
 
 /// A bundle of `entries` default prompts of one server, as JSON.

@@ -519,7 +519,8 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
     }
     if wanted(Scenario::Writes) {
         eprintln!("write throughput");
-        report.writes(&growth::writes(smoke, &pg, &redis, cores).await?);
+        let (points, ceiling) = growth::writes(smoke, &pg, &redis, cores).await?;
+        report.writes(&points, ceiling);
     }
     if wanted(Scenario::Renders) {
         eprintln!("render fairness under a hostile org");

@@ -192,6 +192,34 @@ impl Postgres {
             .ok()
     }
 
+    /// Runs `pgbench` (the cluster's own) against the database of `url` (one of
+    /// [`Postgres::database`]'s) with `args`; its standard output.
+    pub fn pgbench(&self, url: &str, args: &[&str]) -> String {
+        let name = url
+            .rsplit('/')
+            .next()
+            .expect("a database URL ends in its name");
+        let output = Command::new(self.bin.join("pgbench"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(args)
+            .arg(name)
+            .output()
+            .expect("pgbench runs");
+        assert!(
+            output.status.success(),
+            "pgbench failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// The URL of the cluster's `postgres` database.
     pub fn admin_url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
