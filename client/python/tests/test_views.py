@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import urllib.request
+
 import pytest
 
 from mcp_config_client import ConfigClient, InvalidArgument, NotFound
@@ -80,3 +83,30 @@ async def test_c_trans_3_the_callers_trace_context_goes_with_every_call() -> Non
         assert ("traceparent", current["traceparent"]) in transport.metadata, "read at each call"
     finally:
         await transport.close()
+
+
+def _get_prompts_answered(service: ConfigService) -> float:
+    """`GetPrompts` calls the service has answered OK, from its metrics."""
+    with urllib.request.urlopen(f"{service.http_url}/metrics") as response:
+        text = response.read().decode()
+    for line in text.splitlines():
+        if (
+            line.startswith("mcp_config_grpc_requests_total")
+            and 'method="GetPrompts"' in line
+            and 'code="OK"' in line
+        ):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_s_view_4_concurrent_reads_of_one_view_share_one_request(
+    service: ConfigService,
+) -> None:
+    async with ConfigClient(service.endpoint, source=None) as client:
+        await client.start()
+        before = _get_prompts_answered(service)
+        views = await asyncio.gather(*(client.prompts("globex", "github") for _ in range(100)))
+        after = _get_prompts_answered(service)
+
+    assert after - before == 1, "one GetPrompts for 100 concurrent reads"
+    assert all(v.revision == views[0].revision and len(v.items) == 2 for v in views)

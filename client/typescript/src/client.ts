@@ -62,6 +62,12 @@ const BEHIND_RETRIES = 5;
 const SILENCE_MS = 15_000;
 const BEHIND_BACKOFF_MS = 50;
 
+/** An answer with the cache generation its request was sent at (C-FLUSH-1). */
+interface Sent {
+  answer: Answer;
+  generation: number;
+}
+
 interface Answer {
   revision: bigint;
   notModified: boolean;
@@ -78,6 +84,9 @@ export class ConfigClient {
   private readonly revalidateAfterMs: number;
   private readonly timeoutMs: number;
   private readonly warn: (message: string) => void;
+  /** The requests in flight, by view and known revision: concurrent reads of one view share one
+   * request (and the generation it was sent at) instead of sending one each. */
+  private readonly asking = new Map<string, Promise<Sent>>();
 
   /** Prepares a client; it connects lazily, so it starts even while the service is down. */
   constructor(private readonly options: ConfigClientOptions) {
@@ -175,6 +184,19 @@ export class ConfigClient {
     }
   }
 
+  /** [`ask`](#ask), shared by every caller asking the same while it is in flight. */
+  private askShared(id: ViewId, knownRevision: bigint): Promise<Sent> {
+    const key = `${id.kind}\u0000${id.org}\u0000${id.server}\u0000${knownRevision}`;
+    const inFlight = this.asking.get(key);
+    if (inFlight !== undefined) return inFlight;
+    const generation = this.cache.generation;
+    const sent = this.ask(id, knownRevision)
+      .then((answer) => ({ answer, generation }))
+      .finally(() => this.asking.delete(key));
+    this.asking.set(key, sent);
+    return sent;
+  }
+
   private ask(id: ViewId, knownRevision: bigint): Promise<Answer> {
     const request = { orgId: id.org, server: id.server, knownRevision };
     return this.call(async (options) => {
@@ -195,10 +217,10 @@ export class ConfigClient {
       if (known !== undefined && this.cache.isFresh(known, this.revalidateAfterMs)) {
         return viewOf(known);
       }
-      const generation = this.cache.generation;
       let answer: Answer;
+      let generation: number;
       try {
-        answer = await this.ask(id, known?.revision ?? 0n);
+        ({ answer, generation } = await this.askShared(id, known?.revision ?? 0n));
       } catch (error) {
         if (!(error instanceof Unavailable)) throw error;
         return this.staleOrThrow(known, error);

@@ -38,6 +38,20 @@ describe("views", () => {
       assert.equal(second.stale, null);
     }));
 
+  test("S-VIEW-4 concurrent reads of one view share one request", () =>
+    using(client(), async (c) => {
+      const sent = async () => {
+        const text = await (await fetch(`${s.service.httpUrl}/metrics`)).text();
+        const line = text.split("\n").find((l) => l.startsWith("mcp_config_grpc_requests_total") && l.includes('method="GetPrompts"') && l.includes('code="OK"'));
+        return Number(line?.split(" ").pop() ?? 0);
+      };
+      const before = await sent();
+      const views = await Promise.all(Array.from({ length: 100 }, () => c.prompts("globex", "github")));
+      const after = await sent();
+      assert.equal(after - before, 1, "one GetPrompts for 100 concurrent reads");
+      assert.ok(views.every((v) => v.revision === views[0]?.revision && v.items.length === 2));
+    }));
+
   test("S-ERR-1 bad requests raise typed errors carrying the gRPC code and naming the problem", () =>
     using(client(), async (c) => {
       const notFound = await c.prompt("acme", "github", "no-such-prompt", {}).catch((e: unknown) => e);

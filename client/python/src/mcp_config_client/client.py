@@ -103,6 +103,9 @@ class ConfigClient:
         self._tracker = Tracker(self._cache, self._feed)
         self._transport: Transport | None = None
         self._source_task: asyncio.Task[None] | None = None
+        # The list requests in flight, by (view, known revision), each with the cache generation
+        # it was sent at: concurrent reads of one view share one request.
+        self._asking: dict[tuple[ViewId, int], asyncio.Future[tuple[Any, int]]] = {}
         if self._snapshot is not None:
             load_snapshot(self._snapshot, self._cache)
         # With no source there is nothing to follow: views are current until revalidate_after.
@@ -209,14 +212,10 @@ class ConfigClient:
             known = self._cache.get(view_id)
             if known is not None and known.is_fresh(self._revalidate_after):
                 return known.view()
-            request = request_type(
-                org_id=org,
-                server=server,
-                known_revision=known.revision if known is not None else 0,
-            )
-            generation = self._cache.generation
+            known_revision = known.revision if known is not None else 0
+            request = request_type(org_id=org, server=server, known_revision=known_revision)
             try:
-                response = await self._call(method, request)
+                response, generation = await self._ask_shared((view_id, known_revision), method, request)
             except Unavailable as error:
                 return self._stale_or_raise(known, error)
             trust = self._cache.trust(view_id, response.revision, generation)
@@ -234,6 +233,26 @@ class ConfigClient:
                 return entry.view(stale=trust is Trust.BEHIND)
             behind_retries += 1
             await asyncio.sleep(BEHIND_BACKOFF * behind_retries)
+
+    async def _ask_shared(
+        self, key: tuple[ViewId, int], method: str, request: Message
+    ) -> tuple[Any, int]:
+        """`_call`, shared by every caller asking the same while it is in flight; with the
+        cache generation it was sent at (C-FLUSH-1)."""
+        in_flight = self._asking.get(key)
+        if in_flight is not None:
+            return await asyncio.shield(in_flight)
+        generation = self._cache.generation
+
+        async def ask() -> tuple[Any, int]:
+            try:
+                return await self._call(method, request), generation
+            finally:
+                del self._asking[key]
+
+        task = asyncio.ensure_future(ask())
+        self._asking[key] = task
+        return await asyncio.shield(task)
 
     def _stale_or_raise(self, known: Entry | None, error: Unavailable) -> View[Any]:
         """The last known view while younger than `max_stale` (C-STALE-1)."""
