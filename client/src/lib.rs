@@ -35,7 +35,15 @@ mod cache;
 mod invalidation;
 mod snapshot;
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    any::Any,
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::future::{BoxFuture, FutureExt, Shared};
 
 use mcp_config_proto::v1::{
     GetPromptRequest, GetPromptResponse, GetPromptsRequest, GetResourcesRequest, Prompt,
@@ -57,6 +65,14 @@ pub use mcp_config_proto::v1;
 use cache::{Cache, Trust, ViewId};
 
 /// How often, and how patiently, a read asks again when the answer predates an event.
+/// A list answer (revision, not modified, items), with the cache generation its request was
+/// sent at.
+type Answer<T> = (u64, bool, Vec<T>, u64);
+/// A list request in flight, shared by every read of the same view meanwhile.
+type Asked<T> = Shared<BoxFuture<'static, Result<Answer<T>, tonic::Status>>>;
+/// The requests in flight by view and known revision, each an [`Asked`] of its item type.
+type InFlight = Arc<Mutex<HashMap<(ViewId, u64), Box<dyn Any + Send>>>>;
+
 const BEHIND_RETRIES: u32 = 5;
 const BEHIND_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -194,6 +210,9 @@ pub(crate) type Grpc = ConfigServiceClient<InterceptedService<Channel, Bearer>>;
 pub struct ConfigClient {
     grpc: Grpc,
     cache: Arc<Cache>,
+    /// The list requests in flight, by view and known revision (C-VIEW-5): concurrent reads of
+    /// one view share one. Each is an [`Asked`] of its view's item type, so type-erased.
+    asking: InFlight,
     changes: broadcast::Sender<Changed>,
     config: Arc<ClientConfig>,
     stop: CancellationToken,
@@ -234,6 +253,7 @@ impl ConfigClient {
             grpc: ConfigServiceClient::with_interceptor(channel, Bearer(bearer))
                 .max_decoding_message_size(64 << 20),
             cache,
+            asking: Arc::default(),
             changes,
             config: Arc::new(config),
             stop: stop.clone(),
@@ -341,11 +361,41 @@ impl ConfigClient {
             .map_err(classify)
     }
 
+    /// `call(known)`, or the same request already in flight for `id` at `known`, shared.
+    fn ask_shared<T, Fut>(&self, id: &ViewId, known: u64, call: impl FnOnce() -> Fut) -> Asked<T>
+    where
+        T: cache::Item + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(u64, bool, Vec<T>), tonic::Status>>
+            + Send
+            + 'static,
+    {
+        let key = (id.clone(), known);
+        let mut asking = self.asking.lock().expect("asking lock");
+        if let Some(asked) = asking.get(&key).and_then(|a| a.downcast_ref::<Asked<T>>()) {
+            return asked.clone();
+        }
+        let generation = self.cache.generation();
+        let (in_flight, done) = (self.asking.clone(), key.clone());
+        let request = call();
+        let asked: Asked<T> = async move {
+            let answer = request.await;
+            in_flight.lock().expect("asking lock").remove(&done);
+            let (revision, not_modified, items) = answer?;
+            Ok((revision, not_modified, items, generation))
+        }
+        .boxed()
+        .shared();
+        asking.insert(key, Box::new(asked.clone()));
+        asked
+    }
+
     async fn fetch<T, F, Fut>(&self, id: &ViewId, call: F) -> Result<Fetched<T>, ClientError>
     where
-        T: cache::Item,
+        T: cache::Item + Send + Sync + 'static,
         F: Fn(u64) -> Fut,
-        Fut: std::future::Future<Output = Result<(u64, bool, Vec<T>), tonic::Status>>,
+        Fut: std::future::Future<Output = Result<(u64, bool, Vec<T>), tonic::Status>>
+            + Send
+            + 'static,
     {
         let mut behind_retries = 0;
         loop {
@@ -357,8 +407,8 @@ impl ConfigClient {
                 return Ok(fresh.fetched());
             }
             let known_revision = known.as_ref().map_or(0, |k| k.revision);
-            let generation = self.cache.generation();
-            let (revision, not_modified, items) = match call(known_revision).await {
+            let asked = self.ask_shared(id, known_revision, || call(known_revision));
+            let (revision, not_modified, items, generation) = match asked.await {
                 Ok(answer) => answer,
                 Err(status) if unreachable(&status) => {
                     return match known {

@@ -16,12 +16,10 @@ use serde_json::json;
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn put_prompt(service: &Service, org: &str, name: &str, text: &str) {
-    let response = reqwest::Client::new()
-        .put(service.admin(&format!("/orgs/{org}/servers/github/prompts/{name}")))
-        .json(&json!({"content": {"messages": [{"role": "user", "text": text}]}}))
-        .send()
-        .await
-        .unwrap();
+    let response = service
+        .api()
+        .put_text_prompt(org, "github", name, text)
+        .await;
     assert!(response.status().is_success());
 }
 

@@ -200,6 +200,22 @@ impl Service {
             .is_ok_and(|r| r.into_inner().status() == ServingStatus::Serving)
     }
 
+    /// The value of metric `name` on `/metrics`, from the line that also carries every one of
+    /// `labels` (`method="GetPrompts"`); 0 when there is none.
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|line| line.starts_with(name))
+            .find(|line| labels.iter().all(|label| line.contains(label)))
+            .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
     /// Typed calls to this service's admin API ([`crate::admin_api::AdminApi`]).
     pub fn api(&self) -> crate::admin_api::AdminApi<'_> {
         crate::admin_api::AdminApi::new(self)

@@ -572,18 +572,6 @@ const HOSTILE: &str = "{{ ([1, 2, 3] * (n | int))[-1] }}";
 /// Enough repetitions to run for many seconds (30,000,000 items: ~6 s on a release build).
 const HOSTILE_N: &str = "30000000";
 
-async fn metric(service: &Service, name: &str) -> f64 {
-    let text = reqwest::get(service.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test]
 async fn a_hostile_render_is_stopped_at_its_deadline_and_never_starves_another_org() {
     let (_dir, service) = example_with_jwt(|_| {}).await;
@@ -604,7 +592,9 @@ async fn a_hostile_render_is_stopped_at_its_deadline_and_never_starves_another_o
         StatusCode::OK,
         "cheap with sample arguments"
     );
-    let stopped_before = metric(&service, "mcp_config_render_workers_stopped_total").await;
+    let stopped_before = service
+        .metric("mcp_config_render_workers_stopped_total", &[])
+        .await;
 
     // Four acme clients render it in a loop, as fast as they are answered.
     let attack = |mut grpc: ConfigServiceClient<Channel>, round: usize| async move {
@@ -670,8 +660,10 @@ async fn a_hostile_render_is_stopped_at_its_deadline_and_never_starves_another_o
     // The hostile renders answered "did not finish" had their workers killed: the work stopped
     // and the slot came back (else the attackers' later rounds would only wait and time out).
     // The recorder is the test process's, shared with other tests: a lower bound only.
-    let stopped =
-        metric(&service, "mcp_config_render_workers_stopped_total").await - stopped_before;
+    let stopped = service
+        .metric("mcp_config_render_workers_stopped_total", &[])
+        .await
+        - stopped_before;
     assert!(stopped >= 1.0, "no worker was stopped");
 }
 
