@@ -73,6 +73,11 @@ impl Leadership {
         q::mark_published(&mut self.lock, from, through).await
     }
 
+    /// The highest revision announced so far.
+    pub fn announced(&self) -> Revision {
+        *self.announced.borrow()
+    }
+
     /// Returns once a revision above `published` has been announced (at once if one already
     /// was); never, if the listener has stopped (the poll still runs). Cancel-safe.
     pub async fn committed_after(&mut self, published: Revision) {
