@@ -200,14 +200,7 @@ impl Postgres {
             .next()
             .expect("a database URL ends in its name");
         let output = Command::new(self.bin.join("pgbench"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
+            .args(self.connection_args())
             .args(args)
             .arg(name)
             .output()
@@ -220,6 +213,20 @@ impl Postgres {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// How a client program reaches the cluster: over TCP, as `postgres`.
+    fn connection_args(&self) -> Vec<String> {
+        [
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+        ]
+        .map(String::from)
+        .into()
+    }
+
     /// The URL of the cluster's `postgres` database.
     pub fn admin_url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
@@ -228,18 +235,12 @@ impl Postgres {
     /// Creates a fresh, empty database and returns its URL.
     pub fn database(&self) -> String {
         let name = format!("test_{}", DATABASES.fetch_add(1, Ordering::Relaxed));
+        let mut args = self.connection_args();
+        args.push(name.clone());
         run(
             &self.bin,
             "createdb",
-            &[
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                &name,
-            ],
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
         );
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }

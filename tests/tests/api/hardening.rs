@@ -26,6 +26,18 @@ async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// The entry at admin API `path` does not exist: the refused save wrote nothing.
+async fn assert_nothing_saved(service: &Service, token: &str, path: &str) {
+    let read = service
+        .api()
+        .as_token(token)
+        .request(Method::GET, path)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::NOT_FOUND, "nothing was saved");
+}
+
 /// The newest revision, read by a global admin.
 async fn latest_revision(service: &Service) -> Option<u64> {
     service
@@ -200,17 +212,7 @@ async fn a_prompt_whose_render_would_exhaust_the_budget_is_refused_at_save() {
             "{error}"
         );
     }
-    let (status, _) = json_of(
-        service
-            .api()
-            .as_token(&editor)
-            .request(Method::GET, path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was saved");
+    assert_nothing_saved(&service, &editor, path).await;
 }
 
 #[tokio::test]
@@ -702,17 +704,7 @@ async fn a_save_whose_check_outlives_the_budget_is_refused_and_never_stalls_the_
         message.contains("fuel") && message.contains("2s"),
         "names the budget: {message}"
     );
-    let (status, _) = json_of(
-        service
-            .api()
-            .as_token(&editor)
-            .request(Method::GET, path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was saved");
+    assert_nothing_saved(&service, &editor, path).await;
 }
 
 #[tokio::test]

@@ -92,16 +92,7 @@ async fn an_event_published_again_or_late_reaches_subscribers_once() {
         relay.publish(&event(revision), revision - 1).await.unwrap();
     }
     let mut heard = Vec::new();
-    while heard.last() != Some(&9) {
-        let message = next(&mut channel).await;
-        heard.push(
-            message["revision"]
-                .as_str()
-                .unwrap()
-                .parse::<u64>()
-                .unwrap(),
-        );
-    }
+    hear_until(&mut channel, &mut heard, 9).await;
     assert_eq!(heard, [7, 8, 9]);
 }
 
@@ -137,16 +128,7 @@ async fn a_fence_raised_while_a_replica_subscribes_is_never_taken_for_foreign() 
     relay.publish(&event(8), 7).await.unwrap();
 
     let mut heard = Vec::new();
-    while heard.last() != Some(&8) {
-        let message = next(&mut channel).await;
-        heard.push(
-            message["revision"]
-                .as_str()
-                .unwrap()
-                .parse::<u64>()
-                .unwrap(),
-        );
-    }
+    hear_until(&mut channel, &mut heard, 8).await;
     assert_eq!(heard, [6, 7, 8], "each revision published once");
 
     // A fence that really is foreign (above anything the store holds, unmoved) is still
@@ -157,16 +139,7 @@ async fn a_fence_raised_while_a_replica_subscribes_is_never_taken_for_foreign() 
         .await
         .unwrap();
     relay.publish(&event(9), 8).await.unwrap();
-    while heard.last() != Some(&9) {
-        let message = next(&mut channel).await;
-        heard.push(
-            message["revision"]
-                .as_str()
-                .unwrap()
-                .parse::<u64>()
-                .unwrap(),
-        );
-    }
+    hear_until(&mut channel, &mut heard, 9).await;
     assert_eq!(heard, [6, 7, 8, 100, 9]);
 }
 
@@ -327,6 +300,18 @@ async fn a_replica_cut_off_by_a_frozen_redis_serves_changes_from_the_store() {
     redis.thaw();
     assert_ne!(before, "Changed while Redis hung");
     assert!(served, "replica b kept serving its cached view");
+}
+
+/// Appends the revisions heard on `channel` to `heard` until `last` is heard.
+async fn hear_until(
+    channel: &mut tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+    heard: &mut Vec<u64>,
+    last: u64,
+) {
+    while heard.last() != Some(&last) {
+        let message = next(channel).await;
+        heard.push(message["revision"].as_str().unwrap().parse().unwrap());
+    }
 }
 
 /// The next message of `rx`, within 10 s.
