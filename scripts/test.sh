@@ -23,3 +23,5 @@ cargo test --workspace --all-targets "$@"
 # differently and compile much of the tree again.
 MCP_CONFIG_BIN="$PWD/target/debug/mcp-config" scripts/test-python.sh
 MCP_CONFIG_BIN="$PWD/target/debug/mcp-config" scripts/test-ts.sh
+# The official MCP conformance suite against the service's own /mcp endpoint.
+MCP_CONFIG_BIN="$PWD/target/debug/mcp-config" scripts/conformance.sh

@@ -3,11 +3,12 @@
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use rmcp::model::{
-    Annotations, GetPromptResult, Prompt, PromptArgument, PromptMessage, ReadResourceResult,
-    Resource, ResourceContents, Role, ServerCapabilities, SubscriptionFilter,
+    Annotations, AudioContent, CompletionInfo, ContentBlock, EmbeddedResource, GetPromptResult,
+    ImageContent, Prompt, PromptArgument, PromptMessage, ReadResourceResult, Resource,
+    ResourceContents, ResourceTemplate, Role, ServerCapabilities, SubscriptionFilter,
 };
 
-use crate::v1::{self, resource_contents};
+use crate::v1::{self, prompt_message, resource_contents};
 
 /// What a server of mcp-config's views offers: prompts and resources, and word when either
 /// list changes.
@@ -66,13 +67,40 @@ pub fn rendered(response: v1::GetPromptResponse) -> GetPromptResult {
     let messages = response
         .messages
         .into_iter()
-        .map(|message| PromptMessage::new_text(role(&message.role), message.text))
+        .map(|message| PromptMessage::new(role(&message.role), content(message)))
         .collect();
     let mut result = GetPromptResult::new(messages);
     result.description = present(&response.description);
     result
 }
 
+/// A rendered message's content as an MCP content block.
+fn content(message: v1::PromptMessage) -> ContentBlock {
+    use prompt_message::Content;
+    match message.content {
+        None => ContentBlock::text(message.text),
+        Some(Content::Image(media)) => ContentBlock::Image(ImageContent::new(
+            STANDARD.encode(media.data),
+            media.mime_type,
+        )),
+        Some(Content::Audio(media)) => ContentBlock::Audio(AudioContent::new(
+            STANDARD.encode(media.data),
+            media.mime_type,
+        )),
+        Some(Content::Resource(resource)) => {
+            ContentBlock::Resource(EmbeddedResource::new(resource_contents(resource)))
+        }
+        Some(Content::ResourceLink(link)) => {
+            let mut converted = Resource::new(&link.uri, &link.name);
+            converted.title = present(&link.title);
+            converted.description = present(&link.description);
+            converted.mime_type = present(&link.mime_type);
+            ContentBlock::ResourceLink(converted)
+        }
+    }
+}
+
+/// A resource of a view; see [`resource_template`] for one whose `is_template` is set.
 pub fn resource(resource: &v1::Resource) -> Resource {
     let mut converted = Resource::new(&resource.uri, &resource.name).with_size(resource.size);
     converted.title = present(&resource.title);
@@ -80,6 +108,33 @@ pub fn resource(resource: &v1::Resource) -> Resource {
     converted.mime_type = present(&resource.mime_type);
     converted.annotations = resource.annotations.as_ref().map(annotations);
     converted
+}
+
+/// A resource template of a view (`is_template`): its URI is the template.
+pub fn resource_template(resource: &v1::Resource) -> ResourceTemplate {
+    let mut converted = ResourceTemplate::new(&resource.uri, &resource.name);
+    converted.title = present(&resource.title);
+    converted.description = present(&resource.description);
+    converted.mime_type = present(&resource.mime_type);
+    converted.annotations = resource.annotations.as_ref().map(annotations);
+    converted
+}
+
+/// The choices of `argument` that start with `typed`, as many as one answer may hold.
+pub fn completion(argument: &v1::PromptArgument, typed: &str) -> CompletionInfo {
+    let matching: Vec<&String> = argument
+        .choices
+        .iter()
+        .filter(|choice| choice.starts_with(typed))
+        .collect();
+    let values: Vec<String> = matching
+        .iter()
+        .take(CompletionInfo::MAX_VALUES)
+        .map(|choice| (*choice).clone())
+        .collect();
+    let has_more = matching.len() > values.len();
+    CompletionInfo::with_pagination(values, u32::try_from(matching.len()).ok(), has_more)
+        .expect("at most MAX_VALUES values")
 }
 
 fn annotations(annotations: &v1::Annotations) -> Annotations {
@@ -95,26 +150,27 @@ fn annotations(annotations: &v1::Annotations) -> Annotations {
 }
 
 pub fn contents(response: v1::ReadResourceResponse) -> ReadResourceResult {
-    let contents = response
-        .contents
-        .into_iter()
-        .map(|item| {
-            let converted = match item.contents {
-                Some(resource_contents::Contents::Blob(bytes)) => {
-                    ResourceContents::blob(STANDARD.encode(bytes), &item.uri)
-                }
-                Some(resource_contents::Contents::Text(text)) => {
-                    ResourceContents::text(text, &item.uri)
-                }
-                None => ResourceContents::text("", &item.uri),
-            };
-            match present(&item.mime_type) {
-                Some(mime_type) => converted.with_mime_type(mime_type),
-                None => converted,
-            }
-        })
-        .collect();
-    ReadResourceResult::new(contents)
+    ReadResourceResult::new(
+        response
+            .contents
+            .into_iter()
+            .map(resource_contents)
+            .collect(),
+    )
+}
+
+fn resource_contents(item: v1::ResourceContents) -> ResourceContents {
+    let converted = match item.contents {
+        Some(resource_contents::Contents::Blob(bytes)) => {
+            ResourceContents::blob(STANDARD.encode(bytes), &item.uri)
+        }
+        Some(resource_contents::Contents::Text(text)) => ResourceContents::text(text, &item.uri),
+        None => ResourceContents::text("", &item.uri),
+    };
+    match present(&item.mime_type) {
+        Some(mime_type) => converted.with_mime_type(mime_type),
+        None => converted,
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +218,79 @@ mod tests {
         assert_eq!(json[0]["blob"], "AP8=");
         assert_eq!(json[0]["mimeType"], "application/octet-stream");
         assert_eq!(json[1]["text"], "# b");
+    }
+
+    #[test]
+    fn every_kind_of_message_content_becomes_its_mcp_block() {
+        use prompt_message::Content;
+        let message = |content| v1::PromptMessage {
+            role: "user".into(),
+            text: String::new(),
+            content: Some(content),
+        };
+        let result = rendered(v1::GetPromptResponse {
+            messages: vec![
+                v1::PromptMessage {
+                    role: "assistant".into(),
+                    text: "hi".into(),
+                    content: None,
+                },
+                message(Content::Image(v1::Media {
+                    data: vec![0, 255],
+                    mime_type: "image/png".into(),
+                })),
+                message(Content::Audio(v1::Media {
+                    data: vec![1],
+                    mime_type: "audio/wav".into(),
+                })),
+                message(Content::Resource(v1::ResourceContents {
+                    uri: "test://a".into(),
+                    mime_type: "text/plain".into(),
+                    contents: Some(resource_contents::Contents::Text("body".into())),
+                })),
+                message(Content::ResourceLink(v1::ResourceLink {
+                    uri: "test://b".into(),
+                    name: "b".into(),
+                    ..Default::default()
+                })),
+            ],
+            ..Default::default()
+        });
+        let json = serde_json::to_value(&result.messages).expect("serializes");
+        assert_eq!(
+            json[0]["content"],
+            serde_json::json!({"type": "text", "text": "hi"})
+        );
+        assert_eq!(json[0]["role"], "assistant");
+        assert_eq!(json[1]["content"]["type"], "image");
+        assert_eq!(json[1]["content"]["data"], "AP8=");
+        assert_eq!(json[1]["content"]["mimeType"], "image/png");
+        assert_eq!(json[2]["content"]["type"], "audio");
+        assert_eq!(json[3]["content"]["type"], "resource");
+        assert_eq!(json[3]["content"]["resource"]["text"], "body");
+        assert_eq!(json[3]["content"]["resource"]["uri"], "test://a");
+        assert_eq!(json[4]["content"]["type"], "resource_link");
+        assert_eq!(json[4]["content"]["uri"], "test://b");
+    }
+
+    #[test]
+    fn completion_offers_the_choices_that_start_with_what_was_typed() {
+        let argument = v1::PromptArgument {
+            name: "city".into(),
+            choices: vec!["paris".into(), "park".into(), "rome".into()],
+            ..Default::default()
+        };
+        let info = completion(&argument, "par");
+        assert_eq!(info.values, ["paris", "park"]);
+        assert_eq!((info.total, info.has_more), (Some(2), Some(false)));
+        let many = v1::PromptArgument {
+            choices: (0..150).map(|i| format!("v{i}")).collect(),
+            ..Default::default()
+        };
+        let info = completion(&many, "v");
+        assert_eq!(info.values.len(), CompletionInfo::MAX_VALUES);
+        assert_eq!((info.total, info.has_more), (Some(150), Some(true)));
+        assert!(completion(&argument, "x").values.is_empty());
     }
 
     #[test]

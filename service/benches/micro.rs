@@ -93,7 +93,7 @@ fn micro(c: &mut Criterion) {
         name: "repo",
         required: true,
     }];
-    let templates = || prompt.messages.iter().map(|m| m.text.as_str());
+    let templates = || prompt.templates();
     c.bench_function("render a prompt (compile and render)", |b| {
         b.iter(|| {
             CompiledPrompt::compile(templates())

@@ -7,11 +7,13 @@ use crate::{
         import::{self, EntryDiff, ImportReport, Missing},
     },
     catalog::Catalog,
-    content::Content,
-    domain::{EntryId, InvalidInput, Slug},
+    content::{
+        Content, PromptArgument, PromptContent, PromptMessage, ResourceBody, ResourceContent, Role,
+    },
+    domain::{EntryId, InvalidInput, Kind, Slug, UriPattern, is_uri_template},
     error::{Error, Result},
     propagation::relay::RelayHandle,
-    render::RenderError,
+    render::{self, RenderError},
     renderer::Renderer,
     store::{Change, OrgRow, Store, Write, WriteOp, now_ms},
 };
@@ -43,12 +45,32 @@ impl Editor {
         }
     }
 
-    /// Refuses a prompt that cannot render within the budget with sample arguments, naming
-    /// it (`field`) and the budget; every save runs this once, in a render worker under the
-    /// render deadline, so a costly template never holds an async worker.
-    async fn check_cost(&self, id: &EntryId, content: &Content, field: &str) -> Result<()> {
-        let Content::Prompt(prompt) = content else {
-            return Ok(());
+    /// Refuses a prompt, or a resource template's text, that does not compile or cannot
+    /// render within the budget with sample arguments, naming it (`field`) and the budget;
+    /// every save runs this once, in a render worker under the render deadline, so a costly
+    /// template never holds an async worker.
+    /// `within` is where the entry is in a larger input (a bundle); alone, the field is the
+    /// content's own (`messages`, `text`).
+    async fn check_cost(
+        &self,
+        id: &EntryId,
+        content: &Content,
+        within: Option<&str>,
+    ) -> Result<()> {
+        let field = |own: &str| within.map_or_else(|| own.to_owned(), |at| format!("{at}.{own}"));
+        let template;
+        let (prompt, field) = match content {
+            Content::Prompt(prompt) => (
+                prompt,
+                within.map_or_else(|| "messages".to_owned(), str::to_owned),
+            ),
+            Content::Resource(resource) => match resource_template(id, resource, &field("text"))? {
+                Some(as_prompt) => {
+                    template = as_prompt;
+                    (&template, field("text"))
+                }
+                None => return Ok(()),
+            },
         };
         match self.renderer.check_cost(id.scope.as_str(), prompt).await {
             Ok(()) => Ok(()),
@@ -60,7 +82,11 @@ impl Editor {
             ) => Err(InvalidInput::new(
                 field,
                 format!(
-                    "prompt {:?} cannot render within the budget ({}) with sample arguments: {e}",
+                    "{} {:?} cannot render within the budget ({}) with sample arguments: {e}",
+                    match id.kind {
+                        Kind::Prompts => "prompt",
+                        Kind::Resources => "resource template",
+                    },
                     id.key.as_str(),
                     self.renderer.budget()
                 ),
@@ -98,7 +124,7 @@ impl Editor {
             return Err(InvalidInput::new("content", "does not match the kind in the path").into());
         }
         content.validate()?;
-        self.check_cost(&id, content, "messages").await?;
+        self.check_cost(&id, content, None).await?;
         let op = WriteOp::Save {
             body: content.to_json(),
             message: message.to_owned(),
@@ -220,7 +246,7 @@ impl Editor {
         for (id, desired) in &plan.entries {
             if let Desired::Content(content) = desired {
                 let field = Plan::field_of(id);
-                self.check_cost(id, content, &field).await?;
+                self.check_cost(id, content, Some(&field)).await?;
             }
         }
         let (lines, writes) = import::diff(&self.store, plan, missing).await?;
@@ -257,4 +283,39 @@ impl Editor {
         }
         Ok(report)
     }
+}
+
+/// A resource template's text as the prompt a save checks: one message, the URI's variables
+/// its required arguments. `None` for any other resource. A text that does not compile, or uses
+/// a variable the URI does not have, is refused here naming `field`.
+fn resource_template(
+    id: &EntryId,
+    resource: &ResourceContent,
+    field: &str,
+) -> Result<Option<PromptContent>> {
+    let ResourceBody::Text(text) = &resource.body else {
+        return Ok(None);
+    };
+    if !is_uri_template(id.key.as_str()) {
+        return Ok(None);
+    }
+    let pattern = UriPattern::parse("uri", id.key.as_str())?;
+    let variables: Vec<&str> = pattern.variables().collect();
+    if let Some(finding) = render::lint([text.as_str()], &variables).into_iter().next() {
+        return Err(InvalidInput::new(field, finding.text).into());
+    }
+    Ok(Some(PromptContent {
+        title: String::new(),
+        description: String::new(),
+        arguments: variables
+            .iter()
+            .map(|name| PromptArgument {
+                name: (*name).to_owned(),
+                description: String::new(),
+                required: true,
+                choices: Vec::new(),
+            })
+            .collect(),
+        messages: vec![PromptMessage::text(Role::User, text.clone())],
+    }))
 }

@@ -153,14 +153,6 @@ pub fn lint<'a>(templates: impl IntoIterator<Item = &'a str>, declared: &[&str])
     findings
 }
 
-/// Whether `name` can be used as a template variable.
-pub fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= 128
-}
-
 /// An argument a prompt declares: its name and whether it must be given.
 pub struct Declared<'a> {
     pub name: &'a str,

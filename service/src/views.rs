@@ -12,7 +12,9 @@ use serde::de::DeserializeOwned;
 use crate::{
     cache::ViewCache,
     content::{PromptContent, ResourceContent},
-    domain::{EntryId, EntryKey, Kind, Revision, ViewKey},
+    domain::{
+        EntryId, EntryKey, InvalidInput, Kind, Revision, UriPattern, ViewKey, is_uri_template,
+    },
     error::{Error, Result},
     redis::{L2, L2Error},
     renderer::Renderer,
@@ -70,7 +72,12 @@ impl Views {
         Ok(view.page(&query.cursor, query.page_size)?)
     }
 
-    /// One prompt of the view, rendered with `arguments`.
+    /// One prompt of the view, as stored (its messages templates).
+    pub async fn prompt(&self, key: &ViewKey, name: &EntryKey) -> Result<v1::Prompt> {
+        decode_item(&*self.view(key).await?, name, key)
+    }
+
+    /// One prompt of the view, rendered with `arguments`, its embedded resources read.
     pub async fn render_prompt(
         &self,
         key: &ViewKey,
@@ -79,10 +86,11 @@ impl Views {
     ) -> Result<GetPromptResponse> {
         let view = self.view(key).await?;
         let prompt = Arc::new(decode_item::<v1::Prompt>(&view, name, key)?);
-        let messages = self
+        let mut messages = self
             .renderer
             .render(key.scope.as_str(), prompt.clone(), arguments)
             .await?;
+        self.embed_resources(key, &mut messages).await?;
         Ok(GetPromptResponse {
             description: prompt.description.clone(),
             messages,
@@ -90,26 +98,103 @@ impl Views {
         })
     }
 
-    /// One resource's contents.
+    /// Reads, in the org's view of the server, every embedded resource of `messages` that
+    /// refers to one by URI (a rendered URI: it may come from the caller's arguments).
+    async fn embed_resources(
+        &self,
+        prompts: &ViewKey,
+        messages: &mut [v1::PromptMessage],
+    ) -> Result<()> {
+        let resources = ViewKey {
+            kind: Kind::Resources,
+            ..prompts.clone()
+        };
+        for (i, message) in messages.iter_mut().enumerate() {
+            let Some(v1::prompt_message::Content::Resource(embedded)) = &mut message.content else {
+                continue;
+            };
+            if embedded.contents.is_some() {
+                continue;
+            }
+            let uri = EntryKey::parse(Kind::Resources, &embedded.uri)
+                .map_err(|e| InvalidInput::new(format!("messages[{i}].resource.uri"), e.message))?;
+            let read = self.read_resource(&resources, &uri).await?;
+            let Some(found) = read.contents.into_iter().next() else {
+                continue;
+            };
+            embedded.contents = found.contents;
+            if embedded.mime_type.is_empty() {
+                embedded.mime_type = found.mime_type;
+            }
+        }
+        Ok(())
+    }
+
+    /// One resource's contents: the resource at `uri`, or else the first resource template
+    /// (in URI order) that `uri` matches, its text rendered with the URI's variables.
     pub async fn read_resource(
         &self,
         key: &ViewKey,
         uri: &EntryKey,
     ) -> Result<ReadResourceResponse> {
         let view = self.view(key).await?;
-        let resource = decode_item::<v1::Resource>(&view, uri, key)?;
-        let contents = resource.contents.map(|c| match c {
+        let (resource, contents) = match self.template_for(&view, uri) {
+            None => {
+                let resource = decode_item::<v1::Resource>(&view, uri, key)?;
+                let contents = resource.contents.clone();
+                (resource, contents)
+            }
+            Some((template, variables)) => {
+                let resource = decode_item::<v1::Resource>(&view, &template, key)?;
+                let contents = match resource.contents.clone() {
+                    Some(v1::resource::Contents::Text(text)) => {
+                        let declared = variables.keys().map(|v| (v.clone(), true)).collect();
+                        let rendered = self
+                            .renderer
+                            .render_texts(key.scope.as_str(), vec![text], declared, variables)
+                            .await?;
+                        rendered
+                            .into_iter()
+                            .next()
+                            .map(v1::resource::Contents::Text)
+                    }
+                    blob => blob,
+                };
+                (resource, contents)
+            }
+        };
+        let contents = contents.map(|c| match c {
             v1::resource::Contents::Text(text) => v1::resource_contents::Contents::Text(text),
             v1::resource::Contents::Blob(blob) => v1::resource_contents::Contents::Blob(blob),
         });
         Ok(ReadResourceResponse {
             contents: vec![ResourceContents {
-                uri: resource.uri,
+                uri: uri.as_str().to_owned(),
                 mime_type: resource.mime_type,
                 contents,
             }],
             revision: view.revision(),
         })
+    }
+
+    /// The resource template of `view` that `uri` is read through, with its variables: none
+    /// when `uri` is a resource of its own.
+    fn template_for(
+        &self,
+        view: &EncodedView,
+        uri: &EntryKey,
+    ) -> Option<(EntryKey, HashMap<String, String>)> {
+        if !is_uri_template(uri.as_str()) && view.message(uri.as_str()).is_some() {
+            return None;
+        }
+        view.keys()
+            .filter(|k| is_uri_template(k))
+            .find_map(|template| {
+                let variables = UriPattern::parse("uri", template)
+                    .ok()?
+                    .matches(uri.as_str())?;
+                Some((EntryKey::parse(Kind::Resources, template).ok()?, variables))
+            })
     }
 }
 

@@ -202,6 +202,11 @@ impl EncodedView {
     }
 
     /// The encoded message of the item with `key`, to decode just that one.
+    /// The keys of the view's items, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().map(|item| &*item.key)
+    }
+
     pub fn message(&self, key: &str) -> Option<&[u8]> {
         let i = self
             .items

@@ -78,8 +78,7 @@ proptest! {
         if let Ok(Content::Prompt(prompt)) = content {
             let limits = Limits { fuel: 20_000, max_output_bytes: 4096 };
             let arguments: HashMap<String, String> = [("x".to_owned(), value)].into();
-            let texts = prompt.messages.iter().map(|m| m.text.as_str());
-            let compiled = CompiledPrompt::compile(texts);
+            let compiled = CompiledPrompt::compile(prompt.templates());
             prop_assert!(compiled.is_ok(), "a saved prompt compiles");
             match compiled.unwrap().render(&[], &arguments, limits) {
                 Ok(rendered) => prop_assert!(rendered.iter().map(String::len).sum::<usize>() <= 4096),

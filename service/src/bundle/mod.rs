@@ -239,10 +239,7 @@ mod tests {
             let crate::content::Content::Prompt(prompt) = content.as_ref() else {
                 continue;
             };
-            let compiled = crate::render::CompiledPrompt::compile(
-                prompt.messages.iter().map(|m| m.text.as_str()),
-            )
-            .unwrap();
+            let compiled = crate::render::CompiledPrompt::compile(prompt.templates()).unwrap();
             let used: Vec<&str> = compiled.variables().collect();
             for argument in prompt.arguments.iter().filter(|a| a.required) {
                 assert!(

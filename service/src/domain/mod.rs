@@ -1,8 +1,10 @@
 //! Domain types parsed once at the edge ("parse, don't validate"): a value of one of these types
 //! is valid by construction, and every parse error names the field it came from.
 
+mod uri_template;
 mod view;
 
+pub use uri_template::{UriPattern, is_uri_template};
 pub use view::{Invalidation, OrgFilter, ViewKey};
 
 use std::{fmt, str::FromStr};
@@ -209,6 +211,9 @@ impl EntryKey {
                 format!("{value:?} is not a URI (scheme:rest)"),
             ));
         }
+        if kind == Kind::Resources && is_uri_template(value) {
+            UriPattern::parse(field, value)?;
+        }
         Ok(Self(value.to_owned()))
     }
 
@@ -224,6 +229,14 @@ impl fmt::Display for EntryKey {
 }
 
 /// RFC 3986's `scheme ":" …`: a letter, then letters, digits, `+`, `-` or `.`, then a colon.
+/// Whether `name` can be used as a template variable.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 128
+}
+
 fn looks_like_uri(value: &str) -> bool {
     match value.split_once(':') {
         Some((scheme, rest)) => {

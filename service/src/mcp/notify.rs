@@ -1,4 +1,6 @@
-//! `notifications/{prompts,resources}/list_changed` for the MCP clients whose view changed.
+//! What MCP clients hear when their view changes: `notifications/{prompts,resources}/list_changed`,
+//! `notifications/resources/updated` for the resources they subscribed to, and log messages at
+//! the level they set.
 //!
 //! Each legacy session and each `subscriptions/listen` stream follows the announcements of
 //! what this replica's L1 dropped ([`Dropped`]), not the bus itself: by the time a client hears
@@ -6,9 +8,24 @@
 //! the bus from every replica (through Redis), so a change made anywhere reaches every
 //! replica's MCP clients. A client whose receiver falls behind may have missed its own
 //! changes: it is told both lists changed, never left in silence.
+//!
+//! A subscribed resource is compared, not trusted to an event's keys: when the org's resources
+//! change, each subscribed URI is read again and its contents' fingerprint compared with the
+//! one the client last heard of, so a change of the default it inherits, an override, a hide
+//! or a resource template's match all count, and nothing else does.
+//!
+//! [`Dropped`]: crate::propagation::Dropped
 
-use std::time::{Duration, SystemTime};
+use std::{
+    collections::{HashMap, hash_map::DefaultHasher},
+    hash::{Hash, Hasher},
+    sync::Mutex,
+    time::{Duration, SystemTime},
+};
 
+#[allow(deprecated)]
+// logging is deprecated by 2026-07-28 but still the legacy sessions' protocol
+use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
 use rmcp::{
     RoleServer,
     service::{Peer, SubscriptionSendError, SubscriptionSink},
@@ -19,7 +36,10 @@ use crate::domain::{Invalidation, Kind};
 
 use super::caller::Audience;
 
-/// Where one MCP client's list_changed notifications go.
+/// Most resources one client may subscribe to.
+pub const MAX_SUBSCRIPTIONS: usize = 1000;
+
+/// Where one MCP client's notifications go.
 pub enum Notifier {
     /// A `subscriptions/listen` stream (protocol 2026-07-28 and later).
     Listen(SubscriptionSink),
@@ -27,32 +47,134 @@ pub enum Notifier {
     Session(Peer<RoleServer>),
 }
 
-/// Whoever is told that a list changed.
+/// Whoever is told that a list or a resource changed.
 pub trait Announce {
     /// Tells the client `kind`'s list changed; false once the client is gone.
     fn list_changed(&self, kind: Kind) -> impl Future<Output = bool> + Send;
+    /// Tells the client the resource at `uri` changed; false once the client is gone.
+    fn resource_updated(&self, uri: &str) -> impl Future<Output = bool> + Send;
+    /// Sends a log message; false once the client is gone.
+    #[allow(deprecated)]
+    fn log(&self, level: LoggingLevel, message: String) -> impl Future<Output = bool> + Send;
 }
 
+/// A notification a listen stream did not ask for is not for it; the stream stays open.
+fn delivered(sent: Result<(), SubscriptionSendError>) -> bool {
+    matches!(
+        sent,
+        Ok(())
+            | Err(SubscriptionSendError::NotificationNotAccepted(_)
+                | SubscriptionSendError::UnsupportedNotification(_))
+    )
+}
+
+#[allow(deprecated)]
 impl Announce for Notifier {
     async fn list_changed(&self, kind: Kind) -> bool {
         match self {
-            Self::Listen(sink) => {
-                let sent = match kind {
-                    Kind::Prompts => sink.notify_prompt_list_changed().await,
-                    Kind::Resources => sink.notify_resource_list_changed().await,
-                };
-                // A list the stream did not ask about is not for it; the stream stays open.
-                matches!(
-                    sent,
-                    Ok(()) | Err(SubscriptionSendError::NotificationNotAccepted(_))
-                )
-            }
+            Self::Listen(sink) => delivered(match kind {
+                Kind::Prompts => sink.notify_prompt_list_changed().await,
+                Kind::Resources => sink.notify_resource_list_changed().await,
+            }),
             Self::Session(peer) => match kind {
                 Kind::Prompts => peer.notify_prompt_list_changed().await.is_ok(),
                 Kind::Resources => peer.notify_resource_list_changed().await.is_ok(),
             },
         }
     }
+
+    async fn resource_updated(&self, uri: &str) -> bool {
+        match self {
+            Self::Listen(sink) => delivered(sink.notify_resource_updated(uri).await),
+            Self::Session(peer) => peer
+                .notify_resource_updated(rmcp::model::ResourceUpdatedNotificationParam::new(uri))
+                .await
+                .is_ok(),
+        }
+    }
+
+    async fn log(&self, level: LoggingLevel, message: String) -> bool {
+        match self {
+            // Log messages are not a notification of the 2026-07-28 protocol.
+            Self::Listen(_) => true,
+            Self::Session(peer) => {
+                let mut param = LoggingMessageNotificationParam::new(level, message.into());
+                param.logger = Some("mcp-config".to_owned());
+                peer.notify_logging_message(param).await.is_ok()
+            }
+        }
+    }
+}
+
+/// What one client asked to hear beyond list changes: the resources it subscribed to, and the
+/// lowest level of log message it wants (none until it sets one).
+#[derive(Default)]
+pub struct Interests {
+    /// Subscribed URI → fingerprint of its contents when the client last heard of it (`None`:
+    /// not there).
+    resources: Mutex<HashMap<String, Option<u64>>>,
+    #[allow(deprecated)]
+    log_level: Mutex<Option<LoggingLevel>>,
+}
+
+impl Interests {
+    /// Subscribes to `uri`, whose contents now have `fingerprint`; false when the client
+    /// already holds [`MAX_SUBSCRIPTIONS`] others.
+    pub fn subscribe(&self, uri: String, fingerprint: Option<u64>) -> bool {
+        let mut resources = self.resources.lock().expect("interests lock");
+        if resources.len() >= MAX_SUBSCRIPTIONS && !resources.contains_key(&uri) {
+            return false;
+        }
+        resources.insert(uri, fingerprint);
+        true
+    }
+
+    pub fn unsubscribe(&self, uri: &str) {
+        self.resources.lock().expect("interests lock").remove(uri);
+    }
+
+    fn subscribed(&self) -> Vec<String> {
+        self.resources
+            .lock()
+            .expect("interests lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Records `uri`'s new fingerprint; whether it differs from the last one heard of (a URI
+    /// unsubscribed meanwhile never counts).
+    fn changed(&self, uri: &str, fingerprint: Option<u64>) -> bool {
+        let mut resources = self.resources.lock().expect("interests lock");
+        match resources.get_mut(uri) {
+            Some(heard) if *heard != fingerprint => {
+                *heard = fingerprint;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    #[allow(deprecated)]
+    pub fn set_log_level(&self, level: LoggingLevel) {
+        *self.log_level.lock().expect("interests lock") = Some(level);
+    }
+
+    /// Whether a message at `level` is for this client.
+    #[allow(deprecated)]
+    fn wants(&self, level: LoggingLevel) -> bool {
+        self.log_level
+            .lock()
+            .expect("interests lock")
+            .is_some_and(|lowest| level as u8 >= lowest as u8)
+    }
+}
+
+/// A fingerprint of a resource's contents, to tell whether it changed.
+pub fn fingerprint(contents: &impl Hash) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    contents.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The lists of `audience`'s view that `dropped` changed: its own org's view, or a default of
@@ -78,10 +200,14 @@ pub fn lists_changed(dropped: &Invalidation, audience: &Audience) -> &'static [K
 
 /// Forwards the changes of `audience`'s view to `notifier` until `stopped`, the client is
 /// gone, or the caller's token expires (a stream checks its token's expiry like a request).
-pub async fn forward(
+/// `fingerprint_of` reads a subscribed resource's fingerprint now.
+#[allow(deprecated)]
+pub async fn forward<F: Future<Output = Option<u64>>>(
     mut dropped: Receiver<Invalidation>,
     audience: &Audience,
     notifier: impl Announce,
+    interests: &Interests,
+    fingerprint_of: impl Fn(String) -> F,
     stopped: impl Future<Output = ()>,
 ) {
     let expired = tokio::time::sleep(until(audience.expires_at));
@@ -90,19 +216,47 @@ pub async fn forward(
         let lists = tokio::select! {
             () = &mut stopped => return,
             () = &mut expired => {
-                tracing::debug!("MCP client's token expired: no more list_changed");
+                tracing::debug!("MCP client's token expired: no more notifications");
                 return;
             }
             received = dropped.recv() => match received {
                 Ok(what) => lists_changed(&what, audience),
-                Err(RecvError::Lagged(_)) => lists_changed(&Invalidation::All, audience),
+                Err(RecvError::Lagged(_)) => {
+                    if interests.wants(LoggingLevel::Warning) {
+                        let message = "changes were missed: both lists may have changed".to_owned();
+                        if !notifier.log(LoggingLevel::Warning, message).await {
+                            return;
+                        }
+                    }
+                    lists_changed(&Invalidation::All, audience)
+                }
                 Err(RecvError::Closed) => return,
             },
         };
         for kind in lists {
             if !notifier.list_changed(*kind).await {
-                tracing::debug!("MCP client gone: no more list_changed");
+                tracing::debug!("MCP client gone: no more notifications");
                 return;
+            }
+            if interests.wants(LoggingLevel::Info) {
+                let message = format!(
+                    "{} of {}/{} changed",
+                    kind.segment(),
+                    audience.scope.as_str(),
+                    audience.server.as_str()
+                );
+                if !notifier.log(LoggingLevel::Info, message).await {
+                    return;
+                }
+            }
+            if *kind != Kind::Resources {
+                continue;
+            }
+            for uri in interests.subscribed() {
+                let now = fingerprint_of(uri.clone()).await;
+                if interests.changed(&uri, now) && !notifier.resource_updated(&uri).await {
+                    return;
+                }
             }
         }
     }
@@ -144,13 +298,125 @@ mod tests {
 
     /// Records what it is told.
     #[derive(Default)]
-    struct Heard(std::sync::Mutex<Vec<Kind>>);
+    struct Heard {
+        lists: std::sync::Mutex<Vec<Kind>>,
+        updated: std::sync::Mutex<Vec<String>>,
+        logs: std::sync::Mutex<Vec<String>>,
+    }
 
+    #[allow(deprecated)]
     impl Announce for &Heard {
         async fn list_changed(&self, kind: Kind) -> bool {
-            self.0.lock().unwrap().push(kind);
+            self.lists.lock().unwrap().push(kind);
             true
         }
+
+        async fn resource_updated(&self, uri: &str) -> bool {
+            self.updated.lock().unwrap().push(uri.to_owned());
+            true
+        }
+
+        async fn log(&self, level: LoggingLevel, message: String) -> bool {
+            self.logs
+                .lock()
+                .unwrap()
+                .push(format!("{level:?}: {message}"));
+            true
+        }
+    }
+
+    async fn no_fingerprint(_: String) -> Option<u64> {
+        None
+    }
+
+    #[tokio::test]
+    #[allow(deprecated)]
+    async fn subscribed_resources_are_announced_only_when_their_contents_changed() {
+        let (sender, receiver) = tokio::sync::broadcast::channel(8);
+        let interests = Interests::default();
+        assert!(interests.subscribe("test://same".into(), Some(1)));
+        assert!(interests.subscribe("test://edited".into(), Some(1)));
+        assert!(interests.subscribe("test://gone".into(), Some(1)));
+        assert!(interests.subscribe("test://dropped".into(), Some(1)));
+        interests.unsubscribe("test://dropped");
+        interests.set_log_level(LoggingLevel::Warning);
+        sender
+            .send(view("acme", "github", Kind::Resources))
+            .unwrap();
+        sender.send(view("acme", "github", Kind::Prompts)).unwrap();
+        drop(sender);
+        let heard = Heard::default();
+        let now = |uri: String| async move {
+            match uri.as_str() {
+                "test://same" => Some(1),
+                "test://edited" | "test://dropped" => Some(2),
+                _ => None,
+            }
+        };
+        forward(
+            receiver,
+            &acme_github(),
+            &heard,
+            &interests,
+            now,
+            std::future::pending(),
+        )
+        .await;
+        let mut updated = heard.updated.lock().unwrap().clone();
+        updated.sort();
+        assert_eq!(updated, ["test://edited", "test://gone"]);
+        assert_eq!(
+            *heard.lists.lock().unwrap(),
+            [Kind::Resources, Kind::Prompts]
+        );
+        assert!(
+            heard.logs.lock().unwrap().is_empty(),
+            "info is below the level set"
+        );
+    }
+
+    #[tokio::test]
+    #[allow(deprecated)]
+    async fn log_messages_follow_the_level_the_client_set() {
+        let run = |level: Option<LoggingLevel>| async move {
+            let (sender, receiver) = tokio::sync::broadcast::channel(8);
+            let interests = Interests::default();
+            if let Some(level) = level {
+                interests.set_log_level(level);
+            }
+            sender.send(view("acme", "github", Kind::Prompts)).unwrap();
+            drop(sender);
+            let heard = Heard::default();
+            forward(
+                receiver,
+                &acme_github(),
+                &heard,
+                &interests,
+                no_fingerprint,
+                std::future::pending(),
+            )
+            .await;
+            heard.logs.into_inner().unwrap()
+        };
+        assert!(run(None).await.is_empty(), "no level set: no log messages");
+        assert_eq!(
+            run(Some(LoggingLevel::Debug)).await,
+            ["Info: prompts of acme/github changed"]
+        );
+        assert!(run(Some(LoggingLevel::Error)).await.is_empty());
+    }
+
+    #[test]
+    fn subscriptions_are_bounded() {
+        let interests = Interests::default();
+        for i in 0..MAX_SUBSCRIPTIONS {
+            assert!(interests.subscribe(format!("test://{i}"), None));
+        }
+        assert!(!interests.subscribe("test://one-more".into(), None));
+        assert!(
+            interests.subscribe("test://0".into(), Some(3)),
+            "a URI held already is not one more"
+        );
     }
 
     #[tokio::test]
@@ -165,9 +431,18 @@ mod tests {
             .unwrap();
         drop(sender);
         let heard = Heard::default();
-        forward(receiver, &acme_github(), &heard, std::future::pending()).await;
+        let interests = Interests::default();
+        forward(
+            receiver,
+            &acme_github(),
+            &heard,
+            &interests,
+            no_fingerprint,
+            std::future::pending(),
+        )
+        .await;
         assert_eq!(
-            *heard.0.lock().unwrap(),
+            *heard.lists.lock().unwrap(),
             [Kind::Prompts, Kind::Resources],
             "globex's change is not acme's, but what was missed might have been"
         );

@@ -11,13 +11,17 @@ use mcp_config_proto::{
     v1::{GetPromptsResponse, GetResourcesResponse},
 };
 use prost::Message;
+#[allow(deprecated)]
+// logging is deprecated by 2026-07-28 but still the legacy sessions' protocol
+use rmcp::model::SetLevelRequestParams;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        Extensions, GetPromptRequestParams, GetPromptResponse, Implementation,
-        InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourcesResult,
-        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
-        SubscriptionFilter,
+        CompleteRequestParams, CompleteResult, CompletionInfo, Extensions, GetPromptRequestParams,
+        GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, Reference,
+        ServerConfig, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -26,7 +30,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::{
     caller::Audience,
     error::to_error_data,
-    notify::{self, Notifier},
+    notify::{self, Interests, Notifier},
 };
 use crate::{
     domain::{EntryKey, Kind, ViewKey},
@@ -50,6 +54,38 @@ pub struct Shared {
     pub shutdown: CancellationToken,
 }
 
+impl Shared {
+    /// Forwards `audience`'s notifications to `notifier` until `stopped`.
+    async fn forward(
+        &self,
+        audience: &Audience,
+        notifier: Notifier,
+        interests: &Interests,
+        stopped: impl Future<Output = ()>,
+    ) {
+        let views = &self.views;
+        notify::forward(
+            self.dropped.subscribe(),
+            audience,
+            notifier,
+            interests,
+            |uri| async move { fingerprint(views, audience, &uri).await },
+            stopped,
+        )
+        .await;
+    }
+}
+
+/// The fingerprint of `uri`'s contents in `audience`'s view now (`None`: not there).
+async fn fingerprint(views: &Views, audience: &Audience, uri: &str) -> Option<u64> {
+    let uri = EntryKey::parse(Kind::Resources, uri).ok()?;
+    let read = views
+        .read_resource(&key(audience.clone(), Kind::Resources), &uri)
+        .await
+        .ok()?;
+    Some(notify::fingerprint(&read.contents))
+}
+
 /// One MCP server instance: rmcp makes one per legacy session, and one per stateless request.
 #[derive(Clone)]
 pub struct ConfigServer {
@@ -63,6 +99,8 @@ struct Session {
     _slot: Slot,
     _ended: DropGuard,
     ended: CancellationToken,
+    /// Its subscribed resources and log level, shared with its notifications.
+    interests: Arc<Interests>,
 }
 
 impl ConfigServer {
@@ -70,6 +108,39 @@ impl ConfigServer {
         Self {
             shared,
             session: Arc::default(),
+        }
+    }
+
+    /// The interests of this server's legacy session; a stateless request has none.
+    fn interests(&self) -> Result<Arc<Interests>, ErrorData> {
+        self.session
+            .lock()
+            .expect("session lock")
+            .as_ref()
+            .map(|session| session.interests.clone())
+            .ok_or_else(|| {
+                ErrorData::invalid_request(
+                    "this needs a session (initialize); on 2026-07-28 use subscriptions/listen",
+                    None,
+                )
+            })
+    }
+
+    /// Every resource of `audience`'s view, page by page.
+    async fn all_resources(
+        &self,
+        extensions: &Extensions,
+    ) -> Result<Vec<mcp_config_proto::v1::Resource>, ErrorData> {
+        let mut resources = Vec::new();
+        let mut request: Option<PaginatedRequestParams> = None;
+        loop {
+            let page: GetResourcesResponse =
+                self.page(Kind::Resources, request, extensions).await?;
+            resources.extend(page.resources);
+            if page.next_cursor.is_empty() {
+                return Ok(resources);
+            }
+            request = Some(PaginatedRequestParams::default().with_cursor(Some(page.next_cursor)));
         }
     }
 
@@ -130,8 +201,15 @@ fn cursor(next: String) -> Option<String> {
 }
 
 impl ServerHandler for ConfigServer {
+    #[allow(deprecated)] // logging: see `set_level`
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(mcp::capabilities())
+        let mut capabilities = mcp::capabilities();
+        capabilities.completions = Some(Default::default());
+        capabilities.logging = Some(Default::default());
+        if let Some(resources) = capabilities.resources.as_mut() {
+            resources.subscribe = Some(true);
+        }
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("mcp-config", env!("CARGO_PKG_VERSION")))
     }
 
@@ -147,6 +225,7 @@ impl ServerHandler for ConfigServer {
             _slot: slot,
             _ended: ended.clone().drop_guard(),
             ended,
+            interests: Arc::default(),
         });
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)
@@ -202,10 +281,112 @@ impl ServerHandler for ConfigServer {
         let page: GetResourcesResponse = self
             .page(Kind::Resources, request, &context.extensions)
             .await?;
-        let mut result =
-            ListResourcesResult::with_all_items(page.resources.iter().map(mcp::resource).collect());
+        // Resource templates are listed by `resources/templates/list`.
+        let mut result = ListResourcesResult::with_all_items(
+            page.resources
+                .iter()
+                .filter(|r| !r.is_template)
+                .map(mcp::resource)
+                .collect(),
+        );
         result.next_cursor = cursor(page.next_cursor);
         Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let resources = self.all_resources(&context.extensions).await?;
+        Ok(ListResourceTemplatesResult::with_all_items(
+            resources
+                .iter()
+                .filter(|r| r.is_template)
+                .map(mcp::resource_template)
+                .collect(),
+        ))
+    }
+
+    /// The declared choices of a prompt argument that start with what was typed; a resource
+    /// template's variables declare none.
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let audience = audience(&context.extensions)?;
+        let info = match &request.r#ref {
+            Reference::Prompt(prompt) => {
+                let name = EntryKey::parse(Kind::Prompts, &prompt.name)
+                    .map_err(|e| to_error_data(Kind::Prompts, e))?;
+                let prompt = self
+                    .shared
+                    .views
+                    .prompt(&key(audience, Kind::Prompts), &name)
+                    .await
+                    .map_err(|e| to_error_data(Kind::Prompts, e))?;
+                let argument = prompt
+                    .arguments
+                    .iter()
+                    .find(|a| a.name == request.argument.name)
+                    .ok_or_else(|| {
+                        ErrorData::invalid_params(
+                            format!(
+                                "argument.name: prompt {} has no argument {:?}",
+                                prompt.name, request.argument.name
+                            ),
+                            None,
+                        )
+                    })?;
+                mcp::completion(argument, &request.argument.value)
+            }
+            _ => CompletionInfo::default(),
+        };
+        Ok(CompleteResult::new(info))
+    }
+
+    #[allow(deprecated)] // logging is deprecated by 2026-07-28; legacy sessions still use it
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.interests()?.set_log_level(request.level);
+        Ok(())
+    }
+
+    #[allow(deprecated)] // 2026-07-28 subscribes through subscriptions/listen
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let audience = audience(&context.extensions)?;
+        EntryKey::parse(Kind::Resources, &request.uri)
+            .map_err(|e| to_error_data(Kind::Resources, e))?;
+        let interests = self.interests()?;
+        let now = fingerprint(&self.shared.views, &audience, &request.uri).await;
+        if !interests.subscribe(request.uri, now) {
+            return Err(ErrorData::invalid_request(
+                format!(
+                    "uri: a session may subscribe to at most {} resources",
+                    notify::MAX_SUBSCRIPTIONS
+                ),
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.interests()?.unsubscribe(&request.uri);
+        Ok(())
     }
 
     async fn read_resource(
@@ -225,11 +406,21 @@ impl ServerHandler for ConfigServer {
         Ok(mcp::contents(contents).into())
     }
 
+    /// Both lists' list_changed, whatever was asked for (a client that did not ask ignores
+    /// them), and updates of the resources asked for, up to the bound a session has.
     fn accepted_subscription_filter(
         &self,
-        _requested: &SubscriptionFilter,
+        requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        Some(mcp::list_changed_filter())
+        let mut accepted = mcp::list_changed_filter();
+        accepted.resource_subscriptions = requested.resource_subscriptions.as_ref().map(|uris| {
+            uris.iter()
+                .filter(|uri| EntryKey::parse(Kind::Resources, uri).is_ok())
+                .take(notify::MAX_SUBSCRIPTIONS)
+                .cloned()
+                .collect()
+        });
+        Some(accepted)
     }
 
     /// A listen stream takes one of the replica's slots while it is open.
@@ -242,14 +433,15 @@ impl ServerHandler for ConfigServer {
                 () = self.shared.shutdown.cancelled() => {}
             }
         };
+        let interests = Interests::default();
+        for uri in context.accepted().resource_subscriptions.iter().flatten() {
+            let now = fingerprint(&self.shared.views, &audience, uri).await;
+            interests.subscribe(uri.clone(), now);
+        }
         let notifier = Notifier::Listen(context.sink().clone());
-        notify::forward(
-            self.shared.dropped.subscribe(),
-            &audience,
-            notifier,
-            stopped,
-        )
-        .await;
+        self.shared
+            .forward(&audience, notifier, &interests, stopped)
+            .await;
         Ok(())
     }
 
@@ -259,19 +451,22 @@ impl ServerHandler for ConfigServer {
         let Ok(audience) = audience(&context.extensions) else {
             return;
         };
-        let Some(ended) = self
+        let Some((ended, interests)) = self
             .session
             .lock()
             .expect("session lock")
             .as_ref()
-            .map(|s| s.ended.clone())
+            .map(|s| (s.ended.clone(), s.interests.clone()))
         else {
             return;
         };
-        let dropped = self.shared.dropped.subscribe();
+        // Not the server itself: it holds the session, whose end stops this.
+        let shared = self.shared.clone();
         tokio::spawn(async move {
             let notifier = Notifier::Session(context.peer);
-            notify::forward(dropped, &audience, notifier, ended.cancelled_owned()).await;
+            shared
+                .forward(&audience, notifier, &interests, ended.cancelled_owned())
+                .await;
         });
     }
 }

@@ -72,21 +72,37 @@ impl Renderer {
         prompt: Arc<v1::Prompt>,
         arguments: HashMap<String, String>,
     ) -> Result<Vec<v1::PromptMessage>, RenderError> {
-        let job = self.job(
-            Task::Render(arguments),
-            prompt.messages.iter().map(|m| &m.text),
-            prompt.arguments.iter().map(|a| (&a.name, a.required)),
-        );
-        let texts = self.run(tenant, &job).await?;
-        Ok(prompt
-            .messages
+        let mut messages = prompt.messages.clone();
+        let templates = messages
+            .iter_mut()
+            .flat_map(templates_mut)
+            .map(std::mem::take)
+            .collect();
+        let declared = prompt
+            .arguments
             .iter()
-            .zip(texts)
-            .map(|(m, text)| v1::PromptMessage {
-                role: m.role.clone(),
-                text,
-            })
-            .collect())
+            .map(|a| (a.name.clone(), a.required))
+            .collect();
+        let texts = self
+            .render_texts(tenant, templates, declared, arguments)
+            .await?;
+        for (slot, text) in messages.iter_mut().flat_map(templates_mut).zip(texts) {
+            *slot = text;
+        }
+        Ok(messages)
+    }
+
+    /// `templates` rendered with `arguments`, which must be the `declared` ones (name,
+    /// required): a prompt's messages, or a resource template's text with its URI's variables.
+    pub async fn render_texts(
+        &self,
+        tenant: &str,
+        templates: Vec<String>,
+        declared: Vec<(String, bool)>,
+        arguments: HashMap<String, String>,
+    ) -> Result<Vec<String>, RenderError> {
+        let job = self.job(Task::Render(arguments), templates, declared);
+        self.run(tenant, &job).await
     }
 
     /// Whether `prompt` renders within the budget with sample arguments, as every save checks
@@ -98,26 +114,23 @@ impl Renderer {
     ) -> Result<(), RenderError> {
         let job = self.job(
             Task::CheckCost,
-            prompt.messages.iter().map(|m| &m.text),
-            prompt.arguments.iter().map(|a| (&a.name, a.required)),
+            prompt.templates().map(str::to_owned).collect(),
+            prompt
+                .arguments
+                .iter()
+                .map(|a| (a.name.clone(), a.required))
+                .collect(),
         );
         self.run(tenant, &job).await.map(drop)
     }
 
-    /// A job of `task` on a prompt's message templates and declared arguments (name, required),
-    /// under this renderer's limits: the stored form and the served form alike.
-    fn job<'a>(
-        &self,
-        task: Task,
-        templates: impl Iterator<Item = &'a String>,
-        declared: impl Iterator<Item = (&'a String, bool)>,
-    ) -> Job {
+    /// A job of `task` on templates and declared arguments (name, required), under this
+    /// renderer's limits.
+    fn job(&self, task: Task, templates: Vec<String>, declared: Vec<(String, bool)>) -> Job {
         Job {
             task,
-            templates: templates.cloned().collect(),
-            declared: declared
-                .map(|(name, required)| (name.clone(), required))
-                .collect(),
+            templates,
+            declared,
             limits: self.settings.limits,
         }
     }
@@ -171,5 +184,23 @@ impl Renderer {
     /// Renders in progress per tenant.
     pub fn in_progress(&self) -> HashMap<String, usize> {
         self.workers.held()
+    }
+}
+
+/// The Jinja templates of a message as a view holds it, in the order a render fills them:
+/// the text of a text message, an embedded resource's URI and text, a resource link's URI.
+fn templates_mut(message: &mut v1::PromptMessage) -> Vec<&mut String> {
+    use v1::{prompt_message::Content, resource_contents::Contents};
+    match &mut message.content {
+        None => vec![&mut message.text],
+        Some(Content::Image(_) | Content::Audio(_)) => Vec::new(),
+        Some(Content::Resource(resource)) => {
+            let mut templates = vec![&mut resource.uri];
+            if let Some(Contents::Text(text)) = &mut resource.contents {
+                templates.push(text);
+            }
+            templates
+        }
+        Some(Content::ResourceLink(link)) => vec![&mut link.uri],
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::fields::Fields;
 use crate::{
     bundle::{check_yaml_shape, yaml_options, yaml_output},
-    content::Content,
+    content::{Content, PromptContent},
     domain::{InvalidInput, Kind},
     render,
 };
@@ -19,6 +19,8 @@ pub(super) struct Argument {
     pub name: String,
     pub description: String,
     pub required: bool,
+    /// The argument's completion choices, comma-separated.
+    pub choices: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -84,6 +86,15 @@ impl Draft {
                     name: a["name"].as_str().unwrap_or("").to_owned(),
                     description: a["description"].as_str().unwrap_or("").to_owned(),
                     required: a["required"].as_bool().unwrap_or(false),
+                    choices: a["choices"]
+                        .as_array()
+                        .map(|c| {
+                            c.iter()
+                                .filter_map(Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default(),
                 })
                 .collect(),
             messages: list("messages")
@@ -110,12 +121,16 @@ impl Draft {
             });
         }
         draft.raw = yaml(content);
+        if fields_cannot_hold(content).is_some() {
+            draft.tab = Tab::Raw;
+        }
         draft
     }
 
     /// The draft a submitted edit form holds, with the row step it asked for (`op`) applied.
     pub fn submitted(kind: Kind, fields: &Fields) -> Result<Self, InvalidInput> {
         let required: Vec<&str> = fields.all("argument_required").collect();
+        let choices: Vec<&str> = fields.all("argument_choices").collect();
         let mut draft = Draft {
             key: fields.get("key").trim().to_owned(),
             expected_version: fields.number("expected_version")?.unwrap_or(0),
@@ -134,6 +149,7 @@ impl Draft {
                     name: name.trim().to_owned(),
                     description: description.to_owned(),
                     required: required.get(i) == Some(&"yes"),
+                    choices: choices.get(i).copied().unwrap_or("").to_owned(),
                 })
                 .collect(),
             messages: fields
@@ -192,6 +208,12 @@ impl Draft {
             }
             ("tab-fields", None) => {
                 let value = parse_raw(&self.raw)?;
+                if let Some(part) = fields_cannot_hold(&value) {
+                    return Err(InvalidInput::new(
+                        "raw",
+                        format!("{part}: the fields tab cannot hold it; edit it here"),
+                    ));
+                }
                 let (key, expected_version) =
                     (std::mem::take(&mut self.key), self.expected_version);
                 *self = Draft::of(&key, expected_version, &value);
@@ -221,11 +243,21 @@ impl Draft {
                 self.arguments.iter().map(|a| a.name.clone()).collect(),
             ),
             Tab::Raw => {
-                let other = Draft::of("", 0, &parse_raw(&self.raw).map_err(|e| e.within("raw"))?);
-                (
-                    other.messages.into_iter().map(|m| m.text).collect(),
-                    other.arguments.into_iter().map(|a| a.name).collect(),
-                )
+                let value = parse_raw(&self.raw).map_err(|e| e.within("raw"))?;
+                match serde_json::from_value::<PromptContent>(value.clone()) {
+                    Ok(prompt) => (
+                        prompt.templates().map(str::to_owned).collect(),
+                        prompt.arguments.into_iter().map(|a| a.name).collect(),
+                    ),
+                    // Not a prompt yet: what the fields tab would see of it.
+                    Err(_) => {
+                        let other = Draft::of("", 0, &value);
+                        (
+                            other.messages.into_iter().map(|m| m.text).collect(),
+                            other.arguments.into_iter().map(|a| a.name).collect(),
+                        )
+                    }
+                }
             }
         };
         let declared: Vec<&str> = declared.iter().map(String::as_str).collect();
@@ -251,7 +283,19 @@ impl Draft {
                     .arguments
                     .iter()
                     .filter(|a| !a.name.is_empty())
-                    .map(|a| json!({"name": a.name, "description": a.description, "required": a.required}))
+                    .map(|a| {
+                        let mut argument = json!({"name": a.name, "description": a.description, "required": a.required});
+                        let choices: Vec<&str> = a
+                            .choices
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|c| !c.is_empty())
+                            .collect();
+                        if !choices.is_empty() {
+                            argument["choices"] = choices.into();
+                        }
+                        argument
+                    })
                     .collect();
                 if !arguments.is_empty() {
                     object.insert("arguments".into(), arguments.into());
@@ -280,6 +324,31 @@ impl Draft {
         }
         Value::Object(object)
     }
+}
+
+/// The first part of `content` the fields tab cannot hold without losing it, if any: a
+/// message other than text, or a choice with a comma in it (the tab separates them by commas).
+fn fields_cannot_hold(content: &Value) -> Option<String> {
+    let messages = content.get("messages").and_then(Value::as_array);
+    if let Some(i) = messages
+        .into_iter()
+        .flatten()
+        .position(|m| m.get("text").is_none())
+    {
+        return Some(format!("messages[{i}] is not text"));
+    }
+    let arguments = content.get("arguments").and_then(Value::as_array);
+    arguments
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .find_map(|(i, a)| {
+            let choices = a.get("choices").and_then(Value::as_array)?;
+            choices
+                .iter()
+                .any(|c| c.as_str().is_some_and(|c| c.contains(',')))
+                .then(|| format!("arguments[{i}].choices has a comma in a choice"))
+        })
 }
 
 /// Content as a person reads and edits it: YAML, multi-line text as blocks.

@@ -35,7 +35,7 @@ fn inputs(prompt: &PromptContent, given: &HashMap<String, String>) -> Vec<miniji
         .iter()
         .map(|a| (a.name.clone(), a.required, a.description.clone()))
         .collect();
-    if let Ok(compiled) = CompiledPrompt::compile(prompt.messages.iter().map(|m| m.text.as_str())) {
+    if let Ok(compiled) = CompiledPrompt::compile(prompt.templates()) {
         for variable in compiled.variables() {
             if !names.iter().any(|(n, _, _)| n == variable) {
                 names.push((

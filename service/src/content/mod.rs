@@ -1,6 +1,8 @@
 //! The content of one entry version — a prompt or a resource, shaped like MCP's — as stored
 //! (JSON), exchanged (bundles, admin API) and served (protobuf).
 
+mod message;
+
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use mcp_config_proto::v1;
 use serde::{Deserialize, Serialize};
@@ -10,6 +12,8 @@ use crate::{
     domain::{InvalidInput, Kind},
     render,
 };
+
+pub use message::{EmbeddedResource, Media, MessageContent, PromptMessage, ResourceLink};
 
 /// Largest text, blob or template accepted in one entry; a prompt's templates together are
 /// held to it too.
@@ -25,15 +29,14 @@ pub struct PromptArgument {
     pub description: String,
     #[serde(default)]
     pub required: bool,
+    /// Values offered to a client completing this argument (MCP `completion/complete`);
+    /// suggestions, not a limit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PromptMessage {
-    pub role: Role,
-    /// A minijinja (Jinja2) template.
-    pub text: String,
-}
+/// Most choices one argument may offer (MCP sends at most 100 completions at once).
+pub const MAX_CHOICES: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -133,15 +136,8 @@ impl TryFrom<ResourceJson> for ResourceContent {
     type Error = String;
 
     fn try_from(json: ResourceJson) -> Result<Self, String> {
-        let body = match (json.text, json.blob) {
-            (Some(text), None) => ResourceBody::Text(text),
-            (None, Some(blob)) => ResourceBody::Blob(
-                BASE64
-                    .decode(&blob)
-                    .map_err(|e| format!("blob: not base64: {e}"))?,
-            ),
-            _ => return Err("text: exactly one of text and blob must be set".to_owned()),
-        };
+        let body = body_from_json(json.text, json.blob)?
+            .ok_or("text: exactly one of text and blob must be set")?;
         Ok(Self {
             name: json.name,
             title: json.title,
@@ -155,10 +151,7 @@ impl TryFrom<ResourceJson> for ResourceContent {
 
 impl From<ResourceContent> for ResourceJson {
     fn from(resource: ResourceContent) -> Self {
-        let (text, blob) = match resource.body {
-            ResourceBody::Text(text) => (Some(text), None),
-            ResourceBody::Blob(bytes) => (None, Some(BASE64.encode(bytes))),
-        };
+        let (text, blob) = body_to_json(Some(resource.body));
         Self {
             name: resource.name,
             title: resource.title,
@@ -168,6 +161,31 @@ impl From<ResourceContent> for ResourceJson {
             blob,
             annotations: resource.annotations,
         }
+    }
+}
+
+/// A body from JSON's `text` and `blob` (base64): one of them, or neither (`None`).
+fn body_from_json(
+    text: Option<String>,
+    blob: Option<String>,
+) -> Result<Option<ResourceBody>, String> {
+    match (text, blob) {
+        (Some(text), None) => Ok(Some(ResourceBody::Text(text))),
+        (None, Some(blob)) => BASE64
+            .decode(&blob)
+            .map(|bytes| Some(ResourceBody::Blob(bytes)))
+            .map_err(|e| format!("blob: not base64: {e}")),
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err("text: text and blob are both set".to_owned()),
+    }
+}
+
+/// JSON's `text` and `blob` (base64) of a body.
+fn body_to_json(body: Option<ResourceBody>) -> (Option<String>, Option<String>) {
+    match body {
+        Some(ResourceBody::Text(text)) => (Some(text), None),
+        Some(ResourceBody::Blob(bytes)) => (None, Some(BASE64.encode(bytes))),
+        None => (None, None),
     }
 }
 
@@ -226,17 +244,17 @@ fn validate_prompt(prompt: &PromptContent) -> Result<(), InvalidInput> {
             format!("at most {MAX_MESSAGES} messages per prompt"),
         ));
     }
-    let template_bytes: usize = prompt.messages.iter().map(|m| m.text.len()).sum();
-    if template_bytes > MAX_CONTENT_BYTES {
+    let content_bytes: usize = prompt.messages.iter().map(|m| m.content.byte_len()).sum();
+    if content_bytes > MAX_CONTENT_BYTES {
         return Err(InvalidInput::new(
             "messages",
-            format!("the templates together are longer than {MAX_CONTENT_BYTES} bytes"),
+            format!("the messages together are longer than {MAX_CONTENT_BYTES} bytes"),
         ));
     }
     let mut seen = std::collections::HashSet::new();
     for (i, argument) in prompt.arguments.iter().enumerate() {
         let field = format!("arguments[{i}].name");
-        if !render::is_identifier(&argument.name) {
+        if !crate::domain::is_identifier(&argument.name) {
             return Err(InvalidInput::new(
                 field,
                 format!("{:?} is not an identifier", argument.name),
@@ -248,17 +266,38 @@ fn validate_prompt(prompt: &PromptContent) -> Result<(), InvalidInput> {
                 format!("{:?} is declared twice", argument.name),
             ));
         }
-    }
-    for (i, message) in prompt.messages.iter().enumerate() {
-        let field = format!("messages[{i}].text");
-        if message.text.len() > MAX_CONTENT_BYTES {
+        if argument.choices.len() > MAX_CHOICES {
             return Err(InvalidInput::new(
-                field,
-                format!("longer than {MAX_CONTENT_BYTES} bytes"),
+                format!("arguments[{i}].choices"),
+                format!("at most {MAX_CHOICES} choices per argument"),
             ));
         }
-        render::check_template(&message.text)
-            .map_err(|e| InvalidInput::new(field, e.to_string()))?;
+    }
+    for (i, message) in prompt.messages.iter().enumerate() {
+        if let MessageContent::Image(media) | MessageContent::Audio(media) = &message.content
+            && media.mime_type.is_empty()
+        {
+            let kind = if matches!(message.content, MessageContent::Image(_)) {
+                "image"
+            } else {
+                "audio"
+            };
+            return Err(InvalidInput::new(
+                format!("messages[{i}].{kind}.mime_type"),
+                "must not be empty",
+            ));
+        }
+        for (field, template) in message.content.templates() {
+            let field = format!("messages[{i}].{field}");
+            if template.len() > MAX_CONTENT_BYTES {
+                return Err(InvalidInput::new(
+                    field,
+                    format!("longer than {MAX_CONTENT_BYTES} bytes"),
+                ));
+            }
+            render::check_template(template)
+                .map_err(|e| InvalidInput::new(field, e.to_string()))?;
+        }
     }
     Ok(())
 }
@@ -293,17 +332,18 @@ impl PromptContent {
                     name: a.name.clone(),
                     description: a.description.clone(),
                     required: a.required,
+                    choices: a.choices.clone(),
                 })
                 .collect(),
-            messages: self
-                .messages
-                .iter()
-                .map(|m| v1::PromptMessage {
-                    role: m.role.as_str().to_owned(),
-                    text: m.text.clone(),
-                })
-                .collect(),
+            messages: self.messages.iter().map(PromptMessage::to_proto).collect(),
         }
+    }
+
+    /// Every Jinja template of the prompt's messages, in order.
+    pub fn templates(&self) -> impl Iterator<Item = &str> {
+        self.messages
+            .iter()
+            .flat_map(|m| m.content.templates().into_iter().map(|(_, t)| t))
     }
 }
 
@@ -327,6 +367,7 @@ impl ResourceContent {
                 priority: a.priority,
                 last_modified: a.last_modified.clone(),
             }),
+            is_template: crate::domain::is_uri_template(uri),
         }
     }
 }
