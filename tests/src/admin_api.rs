@@ -13,13 +13,15 @@ pub struct AdminApi<'a> {
     token: Option<String>,
 }
 
-/// The path of an entry: `org` `""` for the defaults, `kind` `prompts` or `resources`.
+/// The path of an entry: `org` `""` for the defaults, `kind` `prompts` or `resources`, the key
+/// one percent-encoded segment (a resource's URI has slashes).
 fn entry_path(org: &str, server: &str, kind: &str, key: &str) -> String {
     let scope = if org.is_empty() {
         "/defaults".to_owned()
     } else {
         format!("/orgs/{org}")
     };
+    let key = percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC);
     format!("{scope}/servers/{server}/{kind}/{key}")
 }
 
@@ -56,7 +58,29 @@ impl<'a> AdminApi<'a> {
         name: &str,
         content: Value,
     ) -> Response {
-        self.request(Method::PUT, &entry_path(org, server, "prompts", name))
+        self.put(org, server, "prompts", name, content).await
+    }
+
+    /// Saves `org`'s resource `uri` of `server` with `content`.
+    pub async fn put_resource(
+        &self,
+        org: &str,
+        server: &str,
+        uri: &str,
+        content: Value,
+    ) -> Response {
+        self.put(org, server, "resources", uri, content).await
+    }
+
+    async fn put(
+        &self,
+        org: &str,
+        server: &str,
+        kind: &str,
+        key: &str,
+        content: Value,
+    ) -> Response {
+        self.request(Method::PUT, &entry_path(org, server, kind, key))
             .json(&json!({ "content": content }))
             .send()
             .await

@@ -15,6 +15,7 @@ mod connections;
 mod hardening;
 mod l2;
 mod mcp;
+mod mcp_content;
 mod operations;
 mod propagation;
 mod read_path;
