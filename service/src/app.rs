@@ -171,6 +171,7 @@ impl App {
             renderer,
             authenticator: authenticator.clone(),
             cache: views.cache().clone(),
+            views: views.clone(),
             relay_bound: settings.relay_bound(),
             secure_cookies: tls.is_some(),
             form_limits: http::FormLimits {

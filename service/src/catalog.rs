@@ -9,8 +9,8 @@ use crate::{
     entry::EntryView,
     error::{Error, Result},
     overlay::{self, Overlaid},
-    renderer::Renderer,
     store::{Change, ChangeFilter, OrgRow, Store, VersionRow},
+    views::Views,
 };
 use mcp_config_proto::v1::GetPromptResponse;
 
@@ -140,7 +140,7 @@ impl Catalog {
         id: &EntryId,
         version: Option<u64>,
         arguments: HashMap<String, String>,
-        renderer: &Renderer,
+        views: &Views,
     ) -> Result<GetPromptResponse> {
         if id.kind != Kind::Prompts {
             return Err(InvalidInput::new("kind", "only prompts render").into());
@@ -169,8 +169,8 @@ impl Catalog {
         let prompt: PromptContent =
             serde_json::from_str(&body).map_err(|e| Error::corrupt(id.key.as_str(), &e))?;
         let prompt = Arc::new(prompt.to_proto(id.key.as_str()));
-        let messages = renderer
-            .render(id.scope.as_str(), prompt.clone(), arguments)
+        let messages = views
+            .render_messages(&id.view_key(), prompt.clone(), arguments)
             .await?;
         Ok(GetPromptResponse {
             description: prompt.description.clone(),

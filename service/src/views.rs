@@ -86,16 +86,28 @@ impl Views {
     ) -> Result<GetPromptResponse> {
         let view = self.view(key).await?;
         let prompt = Arc::new(decode_item::<v1::Prompt>(&view, name, key)?);
-        let mut messages = self
-            .renderer
-            .render(key.scope.as_str(), prompt.clone(), arguments)
-            .await?;
-        self.embed_resources(key, &mut messages).await?;
+        let messages = self.render_messages(key, prompt.clone(), arguments).await?;
         Ok(GetPromptResponse {
             description: prompt.description.clone(),
             messages,
             revision: view.revision(),
         })
+    }
+
+    /// `prompt`'s messages rendered with `arguments` for the view `key` (any version of it:
+    /// previews render old ones), its embedded resources read from the view.
+    pub async fn render_messages(
+        &self,
+        key: &ViewKey,
+        prompt: Arc<v1::Prompt>,
+        arguments: HashMap<String, String>,
+    ) -> Result<Vec<v1::PromptMessage>> {
+        let mut messages = self
+            .renderer
+            .render(key.scope.as_str(), prompt, arguments)
+            .await?;
+        self.embed_resources(key, &mut messages).await?;
+        Ok(messages)
     }
 
     /// Reads, in the org's view of the server, every embedded resource of `messages` that

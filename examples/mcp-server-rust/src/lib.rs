@@ -18,8 +18,8 @@ use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
         Extensions, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-        ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams,
-        ReadResourceResponse, ServerConfig, SubscriptionFilter,
+        ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ServerConfig, SubscriptionFilter,
     },
     service::{
         NotificationContext, Peer, RequestContext, SubscriptionContext, SubscriptionSendError,
@@ -203,8 +203,33 @@ impl ServerHandler for ConfigBackedServer {
             .resources(&org, &self.server)
             .await
             .map_err(convert::error)?;
+        // Resource templates are listed by `resources/templates/list`.
         Ok(ListResourcesResult::with_all_items(
-            view.items.iter().map(mcp::resource).collect(),
+            view.items
+                .iter()
+                .filter(|r| !r.is_template)
+                .map(mcp::resource)
+                .collect(),
+        ))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let org = self.org(&context.extensions)?;
+        let view = self
+            .client
+            .resources(&org, &self.server)
+            .await
+            .map_err(convert::error)?;
+        Ok(ListResourceTemplatesResult::with_all_items(
+            view.items
+                .iter()
+                .filter(|r| r.is_template)
+                .map(mcp::resource_template)
+                .collect(),
         ))
     }
 

@@ -9,7 +9,7 @@ use mcp_config_tests::{
     mcp::{
         Recorder, WAIT, assert_example_views, assert_render_errors_name_the_problem,
         current_protocol, description_of, expect_prompt_list_changed, prompt_list_changed,
-        prompt_names, put_prompt, transport_for,
+        prompt_names, put_prompt, read_text, transport_for,
     },
     redis::Redis,
     service::{EXAMPLE_BUNDLE, Service},
@@ -214,5 +214,61 @@ async fn legacy_sessions_get_list_changed_on_the_session() {
     assert_eq!(
         description_of(&acme, "review-pr").await.as_deref(),
         Some("Changed for legacy clients")
+    );
+}
+
+/// Every content kind and resource templates, served through the client library.
+#[tokio::test]
+async fn images_embedded_resources_and_resource_templates_pass_through_the_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service
+        .import(
+            r##"
+defaults:
+  github:
+    prompts:
+      look:
+        messages:
+          - role: user
+            image: {mime_type: image/png, data: AP8=}
+          - role: user
+            resource: {uri: "file:///guide.md"}
+    resources:
+      "file:///guide.md": {name: guide, mime_type: text/markdown, text: "# Guide"}
+      "repo://{owner}/{name}/readme": {name: readme, text: "Readme of {{ owner }}/{{ name }}"}
+orgs:
+  acme: {}
+"##,
+        )
+        .await;
+    let example = ExampleServer::start(&service, Source::Watch).await;
+    let acme = example.connect("acme").await;
+
+    let rendered = acme
+        .get_prompt(GetPromptRequestParams::new("look"))
+        .await
+        .unwrap();
+    let blocks: Vec<serde_json::Value> = rendered
+        .messages
+        .iter()
+        .map(|m| serde_json::to_value(&m.content).unwrap())
+        .collect();
+    assert_eq!(
+        blocks[0],
+        json!({"type": "image", "data": "AP8=", "mimeType": "image/png"})
+    );
+    assert_eq!(blocks[1]["resource"]["text"], "# Guide");
+
+    let resources = acme.list_all_resources().await.unwrap();
+    assert_eq!(
+        resources.iter().map(|r| r.uri.as_str()).collect::<Vec<_>>(),
+        ["file:///guide.md"]
+    );
+    let templates = acme.list_all_resource_templates().await.unwrap();
+    assert_eq!(templates[0].uri_template, "repo://{owner}/{name}/readme");
+    assert_eq!(
+        read_text(&acme, "repo://acme/api/readme").await.0,
+        "Readme of acme/api"
     );
 }

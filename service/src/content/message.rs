@@ -272,6 +272,66 @@ impl PromptMessage {
     }
 }
 
+/// A rendered message back in the content model's terms (the admin API's preview answers it
+/// in the same JSON as the content it rendered).
+impl From<v1::PromptMessage> for PromptMessage {
+    fn from(message: v1::PromptMessage) -> Self {
+        use v1::prompt_message::Content;
+        let media = |m: v1::Media| Media {
+            mime_type: m.mime_type,
+            data: m.data,
+        };
+        let content = match message.content {
+            None => MessageContent::Text(message.text),
+            Some(Content::Image(m)) => MessageContent::Image(media(m)),
+            Some(Content::Audio(m)) => MessageContent::Audio(media(m)),
+            Some(Content::Resource(r)) => MessageContent::Resource(EmbeddedResource {
+                uri: r.uri,
+                mime_type: r.mime_type,
+                body: r.contents.map(|c| match c {
+                    v1::resource_contents::Contents::Text(text) => ResourceBody::Text(text),
+                    v1::resource_contents::Contents::Blob(blob) => ResourceBody::Blob(blob),
+                }),
+            }),
+            Some(Content::ResourceLink(l)) => MessageContent::ResourceLink(ResourceLink {
+                uri: l.uri,
+                name: l.name,
+                title: l.title,
+                description: l.description,
+                mime_type: l.mime_type,
+            }),
+        };
+        Self {
+            role: if message.role == "assistant" {
+                Role::Assistant
+            } else {
+                Role::User
+            },
+            content,
+        }
+    }
+}
+
+impl MessageContent {
+    /// What a person previewing a render reads for this content: the text, or what the part
+    /// is (an image's type and size, a resource's URI and text).
+    pub fn preview(&self) -> String {
+        match self {
+            Self::Text(text) => text.clone(),
+            Self::Image(m) => format!("[image {}, {} bytes]", m.mime_type, m.data.len()),
+            Self::Audio(m) => format!("[audio {}, {} bytes]", m.mime_type, m.data.len()),
+            Self::Resource(r) => match &r.body {
+                Some(ResourceBody::Text(text)) => format!("[resource {}]\n{text}", r.uri),
+                Some(ResourceBody::Blob(blob)) => {
+                    format!("[resource {}, {} bytes]", r.uri, blob.len())
+                }
+                None => format!("[resource {}]", r.uri),
+            },
+            Self::ResourceLink(l) => format!("[link to {} ({})]", l.uri, l.name),
+        }
+    }
+}
+
 /// Bytes as base64 text.
 mod base64_text {
     use super::*;
@@ -334,6 +394,19 @@ mod tests {
         assert!(parse(both).unwrap_err().to_string().contains("resource."));
         let bad = json!({"role": "user", "image": {"mime_type": "image/png", "data": "!!"}});
         assert!(parse(bad).unwrap_err().to_string().contains("not base64"));
+    }
+
+    #[test]
+    fn a_rendered_message_reads_back_as_the_content_it_came_from() {
+        for json in [
+            json!({"role": "assistant", "text": "hi"}),
+            json!({"role": "user", "image": {"mime_type": "image/png", "data": "AP8="}}),
+            json!({"role": "user", "resource": {"uri": "a:b", "mime_type": "text/plain", "text": "x"}}),
+            json!({"role": "user", "resource_link": {"uri": "a:b", "name": "b", "title": "B"}}),
+        ] {
+            let message = parse(json.clone()).unwrap();
+            assert_eq!(PromptMessage::from(message.to_proto()), message);
+        }
     }
 
     #[test]

@@ -277,6 +277,17 @@ pub struct EntryId {
     pub key: EntryKey,
 }
 
+impl EntryId {
+    /// The view of its own scope that holds the entry.
+    pub fn view_key(&self) -> ViewKey {
+        ViewKey {
+            kind: self.kind,
+            scope: self.scope.clone(),
+            server: self.server.clone(),
+        }
+    }
+}
+
 /// How an entry is named in messages (not-found errors say this, whichever door was used).
 impl fmt::Display for EntryId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

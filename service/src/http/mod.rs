@@ -34,6 +34,8 @@ pub struct HttpState {
     pub renderer: Renderer,
     pub authenticator: Authenticator,
     pub cache: ViewCache,
+    /// For previews: a rendered prompt's embedded resources are read from the views.
+    pub views: crate::views::Views,
     /// How long a change may wait for the relay before the replica reports not ready.
     pub relay_bound: std::time::Duration,
     /// Whether the UI's session cookie is marked `Secure` (the HTTP port serves TLS).

@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 
 use axum::{Json, extract::State};
-use mcp_config_proto::v1::PromptMessage;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{ApiResult, Body, EntryPath, KeyParam, ListParams};
 use crate::{
+    content::PromptMessage,
     http::{
         HttpState,
         answers::{NotFound, NotJson, Refusals, RenderFailed, TooLarge},
@@ -29,26 +29,10 @@ pub(crate) struct RenderRequest {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct RenderPreview {
     description: String,
-    messages: Vec<RenderedMessage>,
+    /// In the content's own JSON form, rendered (embedded resources read).
+    messages: Vec<PromptMessage>,
     /// The revision of the content that was rendered.
     revision: u64,
-}
-
-/// One message of a rendered prompt.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct RenderedMessage {
-    /// `user` or `assistant`, as in MCP.
-    role: String,
-    text: String,
-}
-
-impl From<PromptMessage> for RenderedMessage {
-    fn from(message: PromptMessage) -> Self {
-        Self {
-            role: message.role,
-            text: message.text,
-        }
-    }
 }
 
 /// Renders a prompt of this scope (its current or a given version) as `GetPrompt` would.
@@ -62,7 +46,7 @@ pub(crate) async fn render_preview(
     render::check_arguments(&request.arguments)?;
     let rendered = state
         .catalog
-        .preview(&id, request.version, request.arguments, &state.renderer)
+        .preview(&id, request.version, request.arguments, &state.views)
         .await?;
     Ok(Json(RenderPreview {
         description: rendered.description,

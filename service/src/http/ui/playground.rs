@@ -107,7 +107,7 @@ pub(super) async fn render(
     let source = rendered_id(&state, id.clone()).await?;
     let rendered = state
         .catalog
-        .preview(&source, version, given.clone(), &state.renderer)
+        .preview(&source, version, given.clone(), &state.views)
         .await
         .map(|r| r.messages);
     if headers.contains_key("hx-request") {
@@ -138,7 +138,10 @@ fn outcome(
             StatusCode::OK,
             messages
                 .into_iter()
-                .map(|m| context! { role => m.role, text => m.text })
+                .map(|m| {
+                    let message = crate::content::PromptMessage::from(m);
+                    context! { role => message.role.as_str(), text => message.content.preview() }
+                })
                 .collect(),
             None,
         ),
