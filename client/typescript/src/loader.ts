@@ -2,9 +2,13 @@
  * `ConfigLoader`: what an MCP server built on the official TypeScript SDK needs from mcp-config,
  * for one of its servers (`github`, `slack`, …), by the org of each request:
  *
- * - `install(server, orgOf)` registers `prompts/list`, `prompts/get`, `resources/list` and
- *   `resources/read` handlers on a low-level SDK `Server` (typed structurally, so this package
- *   does not pin an SDK version); errors become MCP errors carrying the service's message;
+ * - `install(server, orgOf)` registers `prompts/list`, `prompts/get`, `resources/list`,
+ *   `resources/templates/list` and `resources/read` handlers on a low-level SDK `Server` (typed
+ *   structurally, so this package does not pin an SDK version); errors become MCP errors
+ *   carrying the service's message. Prompt messages become MCP content blocks of every kind
+ *   (text, image, audio, embedded resource, resource link); resources whose URI is a template
+ *   are listed as resource templates only, and a URI one matches is read like any other (the
+ *   service matches it and renders the contents);
  * - `listen(org, target)` tells `target` when a list `org` sees changed (its own entries or a
  *   default), and both lists after a lost notification, until the returned function is called.
  *   An MCP server calls it for each legacy session (`server.sendPromptListChanged()`) or each
@@ -13,7 +17,7 @@
 import { type Changed, type Lagged, type Subscription, concerns } from "./changes.js";
 import type { ConfigClient } from "./client.js";
 import { ConfigError, InvalidArgument, NotFound } from "./errors.js";
-import { mcpContents, mcpPrompt, mcpRendered, mcpResource } from "./mcp.js";
+import { mcpContents, mcpPrompt, mcpRendered, mcpResourceTemplates, mcpResources } from "./mcp.js";
 
 /** JSON-RPC error codes of MCP. */
 const INVALID_PARAMS = -32602;
@@ -32,7 +36,7 @@ export class McpRequestError extends Error {
 /** The part of a low-level MCP SDK `Server` the loader registers handlers on. */
 export interface HandlerRegistry<Context> {
   setRequestHandler(
-    method: "prompts/list" | "prompts/get" | "resources/list" | "resources/read",
+    method: "prompts/list" | "prompts/get" | "resources/list" | "resources/templates/list" | "resources/read",
     handler: (request: { params?: any }, ctx: Context) => Promise<any>,
   ): void;
 }
@@ -73,20 +77,27 @@ export class ConfigLoader {
 
   async listResources(org: string) {
     const view = await answer(this.client.resources(org, this.server));
-    return { resources: view.items.map(mcpResource) };
+    return { resources: mcpResources(view.items) };
+  }
+
+  /** The resource templates: the same view as `listResources`, its other part. */
+  async listResourceTemplates(org: string) {
+    const view = await answer(this.client.resources(org, this.server));
+    return { resourceTemplates: mcpResourceTemplates(view.items) };
   }
 
   async readResource(org: string, uri: string) {
     return mcpContents(await answer(this.client.readResource(org, this.server, uri)));
   }
 
-  /** Registers the four handlers on `server`, each for the org `orgOf` finds in its context. */
+  /** Registers the five handlers on `server`, each for the org `orgOf` finds in its context. */
   install<Context>(server: HandlerRegistry<Context>, orgOf: (ctx: Context) => string): void {
     server.setRequestHandler("prompts/list", (_, ctx) => this.listPrompts(orgOf(ctx)));
     server.setRequestHandler("prompts/get", (request, ctx) =>
       this.getPrompt(orgOf(ctx), request.params.name, request.params.arguments ?? {}),
     );
     server.setRequestHandler("resources/list", (_, ctx) => this.listResources(orgOf(ctx)));
+    server.setRequestHandler("resources/templates/list", (_, ctx) => this.listResourceTemplates(orgOf(ctx)));
     server.setRequestHandler("resources/read", (request, ctx) =>
       this.readResource(orgOf(ctx), request.params.uri),
     );

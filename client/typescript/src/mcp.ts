@@ -1,15 +1,21 @@
 /**
  * mcp-config's protobuf messages as MCP result objects (the service shapes them after MCP
- * already, so this is field for field; empty strings are absent fields in MCP).
+ * already, so this is field for field; empty strings are absent fields in MCP, bytes are base64).
  */
 import type {
+  Annotations,
   GetPromptResponse,
+  Media,
   Prompt,
+  PromptMessage,
   ReadResourceResponse,
   Resource,
+  ResourceContents,
+  ResourceLink,
 } from "../gen/mcp_config/v1/config_pb.js";
 
 const optional = (text: string) => (text === "" ? undefined : text);
+const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
 
 export function mcpPrompt(p: Prompt) {
   return {
@@ -29,13 +35,57 @@ export function mcpRendered(r: GetPromptResponse) {
     description: optional(r.description),
     messages: r.messages.map((m) => ({
       role: m.role as "user" | "assistant",
-      content: { type: "text" as const, text: m.text },
+      content: mcpContent(m),
     })),
   };
 }
 
+/** A rendered message's one MCP content block: its `content` when set, else its text (a text
+ * message leaves `content` unset, so a service older than `content` still reads as text). */
+export function mcpContent(m: PromptMessage) {
+  const c = m.content;
+  switch (c.case) {
+    case "image":
+      return { type: "image" as const, ...mcpMedia(c.value) };
+    case "audio":
+      return { type: "audio" as const, ...mcpMedia(c.value) };
+    case "resource":
+      return { type: "resource" as const, resource: mcpResourceContents(c.value) };
+    case "resourceLink":
+      return mcpResourceLink(c.value);
+    case undefined:
+      return { type: "text" as const, text: m.text };
+  }
+}
+
+/** MCP requires `mimeType` on image and audio blocks, so it is kept even when empty. */
+function mcpMedia(m: Media) {
+  return { data: base64(m.data), mimeType: m.mimeType };
+}
+
+function mcpResourceLink(l: ResourceLink) {
+  return {
+    type: "resource_link" as const,
+    uri: l.uri,
+    name: l.name,
+    title: optional(l.title),
+    description: optional(l.description),
+    mimeType: optional(l.mimeType),
+  };
+}
+
+/** The resources of a view that `resources/list` shows: templates are not readable as they
+ * are, MCP lists them apart (`resources/templates/list`). */
+export function mcpResources(items: readonly Resource[]) {
+  return items.filter((r) => !r.isTemplate).map(mcpResource);
+}
+
+/** The resource templates of a view, as `resources/templates/list` shows them. */
+export function mcpResourceTemplates(items: readonly Resource[]) {
+  return items.filter((r) => r.isTemplate).map(mcpResourceTemplate);
+}
+
 export function mcpResource(r: Resource) {
-  const a = r.annotations;
   return {
     uri: r.uri,
     name: r.name,
@@ -43,23 +93,39 @@ export function mcpResource(r: Resource) {
     description: optional(r.description),
     mimeType: optional(r.mimeType),
     size: Number(r.size),
-    annotations:
-      a === undefined
-        ? undefined
-        : {
-            audience: a.audience.length > 0 ? (a.audience as Array<"user" | "assistant">) : undefined,
-            priority: a.priority,
-            lastModified: optional(a.lastModified),
-          },
+    annotations: mcpAnnotations(r.annotations),
+  };
+}
+
+/** A template's `uri` is its RFC 6570 URI template; its size is the template's, not that of
+ * any resource it expands to, so it is left out. */
+export function mcpResourceTemplate(r: Resource) {
+  return {
+    uriTemplate: r.uri,
+    name: r.name,
+    title: optional(r.title),
+    description: optional(r.description),
+    mimeType: optional(r.mimeType),
+    annotations: mcpAnnotations(r.annotations),
+  };
+}
+
+function mcpAnnotations(a: Annotations | undefined) {
+  if (a === undefined) return undefined;
+  return {
+    audience: a.audience.length > 0 ? (a.audience as Array<"user" | "assistant">) : undefined,
+    priority: a.priority,
+    lastModified: optional(a.lastModified),
   };
 }
 
 export function mcpContents(r: ReadResourceResponse) {
-  return {
-    contents: r.contents.map((c) =>
-      c.contents.case === "blob"
-        ? { uri: c.uri, mimeType: optional(c.mimeType), blob: Buffer.from(c.contents.value).toString("base64") }
-        : { uri: c.uri, mimeType: optional(c.mimeType), text: c.contents.value ?? "" },
-    ),
-  };
+  return { contents: r.contents.map(mcpResourceContents) };
+}
+
+/** One resource's contents, in a `resources/read` result or embedded in a prompt message. */
+export function mcpResourceContents(c: ResourceContents) {
+  return c.contents.case === "blob"
+    ? { uri: c.uri, mimeType: optional(c.mimeType), blob: base64(c.contents.value) }
+    : { uri: c.uri, mimeType: optional(c.mimeType), text: c.contents.value ?? "" };
 }

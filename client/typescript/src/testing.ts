@@ -166,6 +166,10 @@ export class ConfigService extends Process {
     return new ConfigService(binary, await freePort(), await freePort(), workdir, redisUrl, extra);
   }
 
+  /** Bearer token `admin` and `importBundle` send (an admin JWT without an org, for a service
+   * started with `--auth jwt`); none by default (`--auth none`). */
+  adminToken: string | undefined;
+
   get endpoint(): string {
     return `http://127.0.0.1:${this.grpcPort}`;
   }
@@ -188,7 +192,8 @@ export class ConfigService extends Process {
   /** Loads a bundle with the CLI, as an operator would, and waits until its changes are
    * published (so their events cannot reach a client subscribed afterwards). */
   async importBundle(path: string): Promise<void> {
-    await promisify(execFile)(this.binary, ["import", "--admin-url", this.httpUrl, path]);
+    const env = this.adminToken === undefined ? process.env : { ...process.env, MCP_CONFIG_TOKEN: this.adminToken };
+    await promisify(execFile)(this.binary, ["import", "--admin-url", this.httpUrl, path], { env });
     await this.untilPublished();
   }
 
@@ -206,7 +211,10 @@ export class ConfigService extends Process {
   async admin(method: string, path: string, body?: unknown): Promise<unknown> {
     const response = await fetch(`${this.httpUrl}/admin/v1${path}`, {
       method,
-      headers: { "content-type": "application/json" },
+      headers: {
+        "content-type": "application/json",
+        ...(this.adminToken === undefined ? {} : { authorization: `Bearer ${this.adminToken}` }),
+      },
       body: body === undefined ? null : JSON.stringify(body),
     });
     if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);

@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -14,12 +13,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { ConfigService, RedisServer, accepts, eventually, freePort } from "@mcp-config/client/testing";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { BINARY, ORG, PNG, REPO, STYLE_URI, SUMMARY_TEMPLATE, WAV, bounded, contentBundle, jwt } from "./support.js";
 
-const HERE = fileURLToPath(import.meta.url);
-const REPO = resolve(HERE, "../../../../../");
-const BINARY = process.env.MCP_CONFIG_BIN ?? join(REPO, "target/debug/mcp-config");
-const MAIN = resolve(HERE, "../../src/main.js");
-const PROPAGATION_MS = 10_000;
+const MAIN = resolve(fileURLToPath(import.meta.url), "../../src/main.js");
 const JWT_SECRET = "a test secret of at least thirty-two bytes";
 
 type Era = "modern" | "legacy";
@@ -40,6 +36,7 @@ describe("example MCP server", () => {
     service = await ConfigService.create(BINARY, dir, redis.url);
     await service.start();
     await service.importBundle(join(REPO, "examples/bundle.yaml"));
+    await service.importBundle(contentBundle(dir));
     port = await freePort();
     server = spawn(process.execPath, [MAIN, "--server", "github", "--config-endpoint", service.endpoint, "--port", String(port), "--jwt-secret", JWT_SECRET], {
       stdio: ["ignore", "inherit", "inherit"],
@@ -102,6 +99,59 @@ describe("example MCP server", () => {
         return true;
       });
     });
+
+    test(`E2E-8 ${era}: image, audio, embedded resource and resource link messages are MCP content blocks`, async () => {
+      const initech = await connect(era, ORG);
+      const screenshot = await initech.getPrompt({ name: "describe-screenshot" });
+      assert.deepEqual(screenshot.messages, [
+        { role: "user", content: { type: "image", data: PNG, mimeType: "image/png" } },
+        { role: "user", content: { type: "text", text: "What does this screenshot show?" } },
+      ]);
+      // No contents in the bundle: the org's own resource, read when the prompt is rendered.
+      const styled = await initech.getPrompt({ name: "apply-style-guide", arguments: { file: "tps.md" } });
+      assert.deepEqual(styled.messages[0]?.content, {
+        type: "resource",
+        resource: { uri: STYLE_URI, mimeType: "text/markdown", text: "# Initech style\nCover sheets on every TPS report." },
+      });
+      assert.deepEqual(styled.messages[1]?.content, { type: "text", text: "Apply the style guide above to tps.md." });
+      const linked = await initech.getPrompt({ name: "listen-and-link", arguments: { repo: "initech/tps" } });
+      assert.deepEqual(linked.messages, [
+        { role: "assistant", content: { type: "audio", data: WAV, mimeType: "audio/wav" } },
+        {
+          role: "user",
+          content: {
+            type: "resource_link",
+            uri: "https://github.com/initech/tps/blob/main/README.md",
+            name: "readme",
+            description: "The repository's README",
+            mimeType: "text/markdown",
+          },
+        },
+      ]);
+    });
+
+    test(`E2E-9 ${era}: a resource template is listed as a template only, and a URI it matches is read`, async () => {
+      const initech = await connect(era, ORG);
+      const uris = (await initech.listResources()).resources.map((r) => r.uri);
+      assert.ok(uris.includes(STYLE_URI), `the org's resource is listed: ${uris}`);
+      assert.ok(!uris.includes(SUMMARY_TEMPLATE), `a template is no readable resource: ${uris}`);
+      const templates = await initech.listResourceTemplates();
+      assert.deepEqual(templates.resourceTemplates, [
+        {
+          uriTemplate: SUMMARY_TEMPLATE,
+          name: "repo-summary",
+          title: "Repository summary",
+          description: "A summary of any repository, by owner and name.",
+          mimeType: "text/plain",
+        },
+      ]);
+      const read = await initech.readResource({ uri: "github://repos/initech/printer/summary" });
+      assert.deepEqual(read.contents, [
+        { uri: "github://repos/initech/printer/summary", mimeType: "text/plain", text: "Summary of initech/printer." },
+      ]);
+      const acme = await connect(era, "acme");
+      assert.deepEqual((await acme.listResourceTemplates()).resourceTemplates, [], "initech's template is initech's");
+    });
   }
 
   test("E2E-7 a verified JWT's org claim decides the org; a bad signature is refused", async () => {
@@ -151,23 +201,3 @@ describe("example MCP server", () => {
     assert.equal(await bounded(exited, "the server exited"), 0);
   });
 });
-
-/** An HS256 JWT of `claims`, valid for an hour. */
-function jwt(claims: Record<string, unknown>, secret: string): string {
-  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const body = `${part({ alg: "HS256", typ: "JWT" })}.${part({ ...claims, exp: Math.floor(Date.now() / 1000) + 3600 })}`;
-  return `${body}.${createHmac("sha256", secret).update(body).digest("base64url")}`;
-}
-
-/** `promise`, or a failure after PROPAGATION_MS: a bound on a wait, not a timing check. */
-async function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${PROPAGATION_MS} ms`)), PROPAGATION_MS);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
