@@ -568,3 +568,66 @@ async fn sign_in_roles_and_orgs_are_the_apis() {
         "{cleared}"
     );
 }
+
+/// A message the fields tab cannot hold opens in the raw tab and stays there; argument choices
+/// are edited in the fields tab, comma-separated.
+#[tokio::test]
+async fn an_image_prompt_is_edited_raw_and_choices_as_fields() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let content = serde_json::json!({
+        "arguments": [{"name": "topic", "choices": ["a", "b"]}],
+        "messages": [
+            {"role": "user", "image": {"mime_type": "image/png", "data": "AP8="}},
+            {"role": "user", "text": "{{ topic }}"},
+        ],
+    });
+    let saved = service
+        .api()
+        .put_prompt("acme", "github", "look", content.clone())
+        .await;
+    assert!(saved.status().is_success());
+
+    let (status, html) = page(&service, &format!("{ACME}/prompts/look/edit")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(r#"name="tab" value="raw""#),
+        "opens in the raw tab"
+    );
+    assert!(unescape(&html).contains("image/png"));
+    let (_, refused) = post(
+        &service,
+        &format!("{ACME}/edit/prompts"),
+        &[
+            ("key", "look"),
+            ("expected_version", "1"),
+            ("tab", "raw"),
+            ("raw", &content.to_string()),
+            ("op", "tab-fields"),
+        ],
+    )
+    .await;
+    assert!(refused.contains("messages[0] is not text"), "{refused}");
+
+    let (status, review) = post(
+        &service,
+        &format!("{ACME}/edit/prompts"),
+        &[
+            ("key", "pick"),
+            ("expected_version", "0"),
+            ("argument_name", "topic"),
+            ("argument_description", ""),
+            ("argument_required", "yes"),
+            ("argument_choices", "testing, tracing,"),
+            ("message_role", "user"),
+            ("message_text", "{{ topic }}"),
+            ("op", "review"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{review}");
+    let reviewed: serde_json::Value = serde_json::from_str(&hidden(&review, "content")).unwrap();
+    assert_eq!(
+        reviewed["arguments"][0]["choices"],
+        serde_json::json!(["testing", "tracing"])
+    );
+}
