@@ -4,7 +4,7 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use rmcp::model::{
     Annotations, AudioContent, CompletionInfo, ContentBlock, EmbeddedResource, GetPromptResult,
-    ImageContent, Prompt, PromptArgument, PromptMessage, ReadResourceResult, Resource,
+    Icon, ImageContent, Prompt, PromptArgument, PromptMessage, ReadResourceResult, Resource,
     ResourceContents, ResourceTemplate, Role, ServerCapabilities, SubscriptionFilter,
 };
 
@@ -60,6 +60,7 @@ pub fn prompt(prompt: &v1::Prompt) -> Prompt {
         (!arguments.is_empty()).then_some(arguments),
     );
     converted.title = present(&prompt.title);
+    converted.icons = icons(&prompt.icons);
     converted
 }
 
@@ -107,7 +108,27 @@ pub fn resource(resource: &v1::Resource) -> Resource {
     converted.description = present(&resource.description);
     converted.mime_type = present(&resource.mime_type);
     converted.annotations = resource.annotations.as_ref().map(annotations);
+    converted.icons = icons(&resource.icons);
     converted
+}
+
+/// Icons as MCP has them; none is an absent field.
+fn icons(icons: &[v1::Icon]) -> Option<Vec<Icon>> {
+    (!icons.is_empty()).then(|| {
+        icons
+            .iter()
+            .map(|icon| {
+                let mut converted = Icon::new(&icon.src);
+                if let Some(mime_type) = present(&icon.mime_type) {
+                    converted = converted.with_mime_type(mime_type);
+                }
+                if !icon.sizes.is_empty() {
+                    converted = converted.with_sizes(icon.sizes.clone());
+                }
+                converted
+            })
+            .collect()
+    })
 }
 
 /// A resource template of a view (`is_template`): its URI is the template.
@@ -117,6 +138,7 @@ pub fn resource_template(resource: &v1::Resource) -> ResourceTemplate {
     converted.description = present(&resource.description);
     converted.mime_type = present(&resource.mime_type);
     converted.annotations = resource.annotations.as_ref().map(annotations);
+    converted.icons = icons(&resource.icons);
     converted
 }
 

@@ -317,5 +317,6 @@ fn resource_template(
             })
             .collect(),
         messages: vec![PromptMessage::text(Role::User, text.clone())],
+        icons: Vec::new(),
     }))
 }

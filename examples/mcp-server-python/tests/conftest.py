@@ -1,5 +1,6 @@
-"""Fixtures: the real mcp-config binary (example bundle loaded) and this example server run as
-a subprocess against it, each on free ports."""
+"""Fixtures: the real mcp-config binary (example bundle loaded, and the conformance bundle for
+the tests of other content than text) and this example server run as a subprocess against it,
+each on free ports."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,9 @@ from mcp_config_client.testing import ConfigService, Process, accepts, free_port
 REPO = Path(__file__).resolve().parents[3]
 BINARY = Path(os.environ.get("MCP_CONFIG_BIN", REPO / "target" / "debug" / "mcp-config"))
 BUNDLE = REPO / "examples" / "bundle.yaml"
+#: Defaults of the server `conformance`: prompts with an image, an embedded resource and argument
+#: choices; a text, a binary, a template and a watched resource.
+CONFORMANCE_BUNDLE = REPO / "tests" / "conformance" / "bundle.yaml"
 
 
 @pytest.fixture
@@ -34,9 +39,9 @@ class McpServer:
     """For tests of how it stops (a signal); it is killed after the test regardless."""
 
 
-@pytest.fixture
-def mcp_server(tmp_path: Path, service: ConfigService) -> Iterator[McpServer]:
-    """The example MCP server for `github`, following `service` through Watch."""
+@contextmanager
+def example_server(tmp_path: Path, service: ConfigService, name: str) -> Iterator[McpServer]:
+    """The example MCP server for the MCP server `name`, following `service` through Watch."""
     port = free_port()
     server = Process(
         [
@@ -44,20 +49,43 @@ def mcp_server(tmp_path: Path, service: ConfigService) -> Iterator[McpServer]:
             "-m",
             "mcp_config_example",
             "--server",
-            "github",
+            name,
             "--config-endpoint",
             service.endpoint,
             "--port",
             str(port),
         ],
-        tmp_path / "mcp-server.log",
+        tmp_path / f"mcp-server-{name}.log",
     )
     process = server.spawn()
-    wait_until(lambda: accepts(port), "the example MCP server", process)
-    yield McpServer(f"http://127.0.0.1:{port}/mcp", process)
-    server.kill()
+    try:
+        wait_until(lambda: accepts(port), "the example MCP server", process)
+        yield McpServer(f"http://127.0.0.1:{port}/mcp", process)
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def mcp_server(tmp_path: Path, service: ConfigService) -> Iterator[McpServer]:
+    """The example MCP server for `github`, following `service` through Watch."""
+    with example_server(tmp_path, service, "github") as server:
+        yield server
 
 
 @pytest.fixture
 def mcp_url(mcp_server: McpServer) -> str:
     return mcp_server.url
+
+
+@pytest.fixture
+def conformance_service(service: ConfigService) -> ConfigService:
+    """`service` with the conformance bundle imported too (the server `conformance`)."""
+    service.import_bundle(CONFORMANCE_BUNDLE)
+    return service
+
+
+@pytest.fixture
+def conformance_mcp_url(tmp_path: Path, conformance_service: ConfigService) -> Iterator[str]:
+    """The example MCP server for `conformance`."""
+    with example_server(tmp_path, conformance_service, "conformance") as server:
+        yield server.url

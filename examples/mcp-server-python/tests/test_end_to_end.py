@@ -1,7 +1,8 @@
 """The example MCP server end to end: an MCP client of org acme lists and gets prompts that come
 from mcp-config, and an admin edit reaches it as `notifications/prompts/list_changed` with
 nothing restarted: on its session (protocols with `initialize`), or on its
-`subscriptions/listen` stream (2026-07-28, no sessions)."""
+`subscriptions/listen` stream (2026-07-28, no sessions). Prompts with other content than text,
+resource templates and completion are served from the conformance bundle."""
 
 from __future__ import annotations
 
@@ -21,6 +22,31 @@ if TYPE_CHECKING:  # conftest is pytest's to import, not a test module's
 
 NOTIFICATION_TIMEOUT = 10.0
 SHUTDOWN_TIMEOUT = 10.0
+
+PNG_BASE64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5E"
+    "rkJggg=="
+)
+
+#: A default of `conformance` with the kinds of content its bundle lacks: audio, the org's own
+#: resource by URI (a blob, read at render time), a link whose URI is an argument.
+EVERY_OTHER_CONTENT = {
+    "content": {
+        "arguments": [{"name": "id", "required": True}],
+        "messages": [
+            {"role": "assistant", "audio": {"mime_type": "audio/wav", "data": "UklGRg=="}},
+            {"role": "user", "resource": {"uri": "test://static-binary"}},
+            {
+                "role": "user",
+                "resource_link": {
+                    "uri": "test://template/{{ id }}/data",
+                    "name": "template-data",
+                    "mime_type": "application/json",
+                },
+            },
+        ],
+    }
+}
 
 ACME_REVIEW_PR_V2 = {
     "content": {
@@ -76,6 +102,77 @@ async def test_an_org_sees_its_prompts_and_is_told_when_they_change(
         "Review a pull request (Acme, v2)"
     )
     assert rerendered.messages[0].content.text == "Review acme/api briefly."
+
+
+async def test_other_content_than_text_templates_and_completion(
+    conformance_service: ConfigService, conformance_mcp_url: str
+) -> None:
+    conformance_service.admin(
+        "PUT", "/defaults/servers/conformance/prompts/every-other-content", EVERY_OTHER_CONTENT
+    )
+    conformance_service.wait_until_published()
+    async with (
+        httpx2.AsyncClient(headers={"x-org-id": "acme"}, timeout=30) as http,
+        streamable_http_client(conformance_mcp_url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        initialized = await session.initialize()
+        image = await session.get_prompt("test_prompt_with_image")
+        embedded = await session.get_prompt(
+            "test_prompt_with_embedded_resource", {"resourceUri": "test://given"}
+        )
+        others = await session.get_prompt("every-other-content", {"id": "7"})
+        resources = await session.list_resources()
+        templates = await session.list_resource_templates()
+        through_template = await session.read_resource("test://template/42/data")
+        completed = await session.complete(
+            types.PromptReference(name="test_prompt_with_arguments"),
+            {"name": "arg1", "value": "pa"},
+        )
+
+    assert initialized.capabilities.completions is not None
+    assert image.messages == [
+        types.PromptMessage(
+            role="user", content=types.ImageContent(data=PNG_BASE64, mime_type="image/png")
+        ),
+        types.PromptMessage(
+            role="user", content=types.TextContent(text="Please analyze the image above.")
+        ),
+    ]
+    assert embedded.messages[0].content == types.EmbeddedResource(
+        resource=types.TextResourceContents(
+            uri="test://given",
+            mime_type="text/plain",
+            text="Embedded resource content for testing.",
+        )
+    )
+    assert [m.content for m in others.messages] == [
+        types.AudioContent(data="UklGRg==", mime_type="audio/wav"),
+        types.EmbeddedResource(
+            resource=types.BlobResourceContents(
+                uri="test://static-binary", mime_type="image/png", blob=PNG_BASE64
+            )
+        ),
+        types.ResourceLink(
+            uri="test://template/7/data", name="template-data", mime_type="application/json"
+        ),
+    ]
+    assert [r.uri for r in resources.resources] == [
+        "test://static-binary",
+        "test://static-text",
+        "test://watched-resource",
+    ], "a template is no resource"
+    assert [(t.uri_template, t.name) for t in templates.resource_templates] == [
+        ("test://template/{id}/data", "template-data")
+    ]
+    assert through_template.contents == [
+        types.TextResourceContents(
+            uri="test://template/42/data",
+            mime_type="application/json",
+            text='{"id":"42","templateTest":true,"data":"Data for ID: 42"}',
+        )
+    ]
+    assert completed.completion.values == ["paris", "park"]
 
 
 async def test_a_2026_client_is_told_on_its_listen_stream(

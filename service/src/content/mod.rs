@@ -35,6 +35,50 @@ pub struct PromptArgument {
     pub choices: Vec<String>,
 }
 
+/// An icon a client may show for a prompt or resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Icon {
+    /// An `https:` or `data:` URI (a client fetches or decodes it; nothing else is safe to).
+    pub src: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mime_type: String,
+    /// `48x48`, `any`, ...
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<String>,
+}
+
+impl Icon {
+    fn to_proto(&self) -> v1::Icon {
+        v1::Icon {
+            src: self.src.clone(),
+            mime_type: self.mime_type.clone(),
+            sizes: self.sizes.clone(),
+        }
+    }
+}
+
+/// Most icons one entry may have.
+pub const MAX_ICONS: usize = 16;
+
+fn validate_icons(icons: &[Icon]) -> Result<(), InvalidInput> {
+    if icons.len() > MAX_ICONS {
+        return Err(InvalidInput::new(
+            "icons",
+            format!("at most {MAX_ICONS} icons"),
+        ));
+    }
+    for (i, icon) in icons.iter().enumerate() {
+        if !(icon.src.starts_with("https://") || icon.src.starts_with("data:")) {
+            return Err(InvalidInput::new(
+                format!("icons[{i}].src"),
+                "must be an https: or data: URI",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Most choices one argument may offer (MCP sends at most 100 completions at once).
 pub const MAX_CHOICES: usize = 1000;
 
@@ -65,6 +109,8 @@ pub struct PromptContent {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub arguments: Vec<PromptArgument>,
     pub messages: Vec<PromptMessage>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub icons: Vec<Icon>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, ToSchema)]
@@ -90,6 +136,7 @@ pub struct ResourceContent {
     pub mime_type: String,
     pub body: ResourceBody,
     pub annotations: Option<Annotations>,
+    pub icons: Vec<Icon>,
 }
 
 /// What a resource holds.
@@ -117,6 +164,8 @@ struct ResourceJson {
     blob: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     annotations: Option<Annotations>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    icons: Vec<Icon>,
 }
 
 /// The OpenAPI schema of a resource is its JSON form's.
@@ -145,6 +194,7 @@ impl TryFrom<ResourceJson> for ResourceContent {
             mime_type: json.mime_type,
             body,
             annotations: json.annotations,
+            icons: json.icons,
         })
     }
 }
@@ -160,6 +210,7 @@ impl From<ResourceContent> for ResourceJson {
             text,
             blob,
             annotations: resource.annotations,
+            icons: resource.icons,
         }
     }
 }
@@ -232,6 +283,7 @@ impl Content {
 }
 
 fn validate_prompt(prompt: &PromptContent) -> Result<(), InvalidInput> {
+    validate_icons(&prompt.icons)?;
     if prompt.messages.is_empty() {
         return Err(InvalidInput::new(
             "messages",
@@ -303,6 +355,7 @@ fn validate_prompt(prompt: &PromptContent) -> Result<(), InvalidInput> {
 }
 
 fn validate_resource(resource: &ResourceContent) -> Result<(), InvalidInput> {
+    validate_icons(&resource.icons)?;
     if resource.name.is_empty() {
         return Err(InvalidInput::new("name", "must not be empty"));
     }
@@ -336,6 +389,7 @@ impl PromptContent {
                 })
                 .collect(),
             messages: self.messages.iter().map(PromptMessage::to_proto).collect(),
+            icons: self.icons.iter().map(Icon::to_proto).collect(),
         }
     }
 
@@ -368,6 +422,7 @@ impl ResourceContent {
                 last_modified: a.last_modified.clone(),
             }),
             is_template: crate::domain::is_uri_template(uri),
+            icons: self.icons.iter().map(Icon::to_proto).collect(),
         }
     }
 }
@@ -409,6 +464,19 @@ mod tests {
             panic!("not a resource")
         };
         assert_eq!(resource.to_proto("file:///r").size, 3);
+    }
+
+    #[test]
+    fn icons_must_be_https_or_data_and_carry_over() {
+        let icon = |src: &str| json!({"name": "r", "text": "x", "icons": [{"src": src, "sizes": ["48x48"]}]});
+        let err = Content::from_json(Kind::Resources, icon("javascript:alert(1)")).unwrap_err();
+        assert_eq!(err.field, "icons[0].src");
+        let Content::Resource(resource) =
+            Content::from_json(Kind::Resources, icon("https://example.com/a.png")).unwrap()
+        else {
+            panic!("not a resource")
+        };
+        assert_eq!(resource.to_proto("file:///r").icons[0].sizes, ["48x48"]);
     }
 
     #[test]

@@ -98,7 +98,15 @@ class Handlers:
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         view = await _answer(self._client.resources(self._org(ctx), self._settings.server))
-        return types.ListResourcesResult(resources=[convert.resource(r) for r in view.items])
+        return types.ListResourcesResult(resources=convert.resources(view.items))
+
+    async def list_resource_templates(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        view = await _answer(self._client.resources(self._org(ctx), self._settings.server))
+        return types.ListResourceTemplatesResult(
+            resource_templates=convert.resource_templates(view.items)
+        )
 
     async def read_resource(
         self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
@@ -106,6 +114,25 @@ class Handlers:
         org = self._org(ctx)
         read = await _answer(self._client.read_resource(org, self._settings.server, params.uri))
         return convert.contents(read)
+
+    async def complete(
+        self, ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        """The declared choices of a prompt argument that start with what was typed; a resource
+        template's variables declare none."""
+        if not isinstance(params.ref, types.PromptReference):
+            return types.CompleteResult(completion=types.Completion(values=[]))
+        view = await _answer(self._client.prompts(self._org(ctx), self._settings.server))
+        prompt = next((p for p in view.items if p.name == params.ref.name), None)
+        if prompt is None:
+            raise MCPError(types.INVALID_PARAMS, f"ref.name: no prompt {params.ref.name!r}")
+        argument = next((a for a in prompt.arguments if a.name == params.argument.name), None)
+        if argument is None:
+            raise MCPError(
+                types.INVALID_PARAMS,
+                f"argument.name: prompt {prompt.name} has no argument {params.argument.name!r}",
+            )
+        return types.CompleteResult(completion=convert.completion(argument, params.argument.value))
 
     async def listen(
         self, ctx: ServerRequestContext[Any], params: types.SubscriptionsListenRequestParams
@@ -138,7 +165,9 @@ def build(settings: Settings, client: ConfigClient) -> Starlette:
         on_list_prompts=handlers.list_prompts,
         on_get_prompt=handlers.get_prompt,
         on_list_resources=handlers.list_resources,
+        on_list_resource_templates=handlers.list_resource_templates,
         on_read_resource=handlers.read_resource,
+        on_completion=handlers.complete,
         on_subscriptions_listen=handlers.listen,
     )
     mcp_app = server.streamable_http_app()
