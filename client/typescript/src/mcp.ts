@@ -5,6 +5,7 @@
 import type {
   Annotations,
   GetPromptResponse,
+  Icon,
   Media,
   Prompt,
   PromptMessage,
@@ -27,7 +28,18 @@ export function mcpPrompt(p: Prompt) {
       description: optional(a.description),
       required: a.required,
     })),
+    icons: mcpIcons(p.icons),
   };
+}
+
+/** Icons as MCP has them; none is an absent field. */
+function mcpIcons(icons: readonly Icon[]) {
+  if (icons.length === 0) return undefined;
+  return icons.map((i) => ({
+    src: i.src,
+    mimeType: optional(i.mimeType),
+    sizes: i.sizes.length > 0 ? [...i.sizes] : undefined,
+  }));
 }
 
 export function mcpRendered(r: GetPromptResponse) {
@@ -94,6 +106,7 @@ export function mcpResource(r: Resource) {
     mimeType: optional(r.mimeType),
     size: Number(r.size),
     annotations: mcpAnnotations(r.annotations),
+    icons: mcpIcons(r.icons),
   };
 }
 
@@ -107,6 +120,7 @@ export function mcpResourceTemplate(r: Resource) {
     description: optional(r.description),
     mimeType: optional(r.mimeType),
     annotations: mcpAnnotations(r.annotations),
+    icons: mcpIcons(r.icons),
   };
 }
 

@@ -11,7 +11,8 @@ import {
   ResourceContentsSchema,
   ResourceSchema,
 } from "../gen/mcp_config/v1/config_pb.js";
-import { mcpContents, mcpRendered, mcpResourceTemplates, mcpResources } from "../src/mcp.js";
+import { PromptSchema } from "../gen/mcp_config/v1/config_pb.js";
+import { mcpContents, mcpPrompt, mcpRendered, mcpResourceTemplates, mcpResources } from "../src/mcp.js";
 
 const PNG = Uint8Array.from([0x89, 0x50, 0x4e, 0x47]);
 const message = (init: MessageInitShape<typeof PromptMessageSchema>) => create(PromptMessageSchema, init);
@@ -94,6 +95,7 @@ describe("MCP results from mcp-config messages", () => {
         description: undefined,
         mimeType: "application/json",
         annotations: { audience: ["assistant"], priority: 0.5, lastModified: undefined },
+        icons: undefined,
       },
     ]);
   });
@@ -111,5 +113,13 @@ describe("MCP results from mcp-config messages", () => {
       { uri: "test://template/7/data", mimeType: "application/json", text: '{"id":"7"}' },
       { uri: "test://static-binary", mimeType: "image/png", blob: "iVBORw==" },
     ]);
+  });
+
+  test("MCP-5 icons carry over, and none is an absent field", () => {
+    const icon = { src: "https://example.com/a.png", mimeType: "image/png", sizes: ["48x48"] };
+    assert.deepEqual(mcpPrompt(create(PromptSchema, { name: "p", icons: [icon] })).icons, [icon]);
+    assert.equal(mcpPrompt(create(PromptSchema, { name: "p" })).icons, undefined);
+    const [resource] = mcpResources([create(ResourceSchema, { uri: "a:b", name: "b", icons: [{ src: "data:x" }] })]);
+    assert.deepEqual(resource?.icons, [{ src: "data:x", mimeType: undefined, sizes: undefined }]);
   });
 });
