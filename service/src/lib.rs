@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod bundle;
 pub mod cache;
+pub mod capture;
 pub mod catalog;
 pub mod config;
 pub mod connections;

@@ -1,4 +1,5 @@
-//! The `mcp-config` command: run the service, migrate its database, import and export bundles.
+//! The `mcp-config` command: run the service, migrate its database, import and export bundles,
+//! capture an MCP server that already runs.
 
 use std::path::PathBuf;
 
@@ -6,7 +7,8 @@ use anyhow::{Context, bail};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use mcp_config::{
     app::{self, App},
-    bundle::import::ImportReport,
+    bundle::{self, import::ImportReport},
+    capture::Capture,
     config::{self, LogFormat, Settings},
     domain::Scope,
     renderer,
@@ -69,6 +71,26 @@ enum Command {
         #[command(flatten)]
         admin: AdminClient,
     },
+    /// Read an MCP server that already runs (streamable HTTP) and write its prompts and
+    /// resources as a bundle `import` accepts; what cannot be captured as it is is reported on
+    /// standard error.
+    Capture {
+        /// The server's MCP endpoint, e.g. `http://127.0.0.1:3000/mcp`.
+        #[arg(long)]
+        from: String,
+        /// The bundle's server name (default: the server's own name, as a slug).
+        #[arg(long)]
+        server: Option<String>,
+        /// Capture as this org's entries instead of the defaults.
+        #[arg(long)]
+        org: Option<String>,
+        /// A header sent with every request, `Name: value` (repeatable).
+        #[arg(long = "header", value_parser = header_pair)]
+        headers: Vec<(String, String)>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Render templates for a running service, one JSON job per line on standard input (the
     /// service starts these itself).
     #[command(hide = true)]
@@ -113,6 +135,15 @@ fn parse() -> anyhow::Result<Cli> {
 enum BundleFormat {
     Yaml,
     Json,
+}
+
+/// `Name: value` (or `Name=value`) as a header's name and value.
+fn header_pair(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .or_else(|| text.split_once('='))
+        .ok_or_else(|| format!("{text:?} is not `Name: value`"))?;
+    Ok((name.trim().to_owned(), value.trim().to_owned()))
 }
 
 /// Where CLI commands send their requests.
@@ -262,6 +293,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{} added, {} changed, {} removed, {} unchanged ({verb} applied)",
                 report.added, report.changed, report.removed, report.unchanged
             );
+            Ok(())
+        }
+        Command::Capture {
+            from,
+            server,
+            org,
+            headers,
+            output,
+        } => {
+            let captured = Capture {
+                from,
+                headers,
+                server,
+                org,
+            }
+            .run()
+            .await?;
+            let yaml = captured.bundle.to_text(bundle::Format::Yaml);
+            let text = format!(
+                "# Captured by `mcp-config capture`: review it, then `mcp-config import` it.\n{yaml}"
+            );
+            match output {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{text}"),
+            }
+            eprintln!(
+                "captured {} prompts and {} resources of server {}",
+                captured.prompts, captured.resources, captured.server
+            );
+            for line in &captured.reported {
+                eprintln!("reported: {line}");
+            }
             Ok(())
         }
         Command::Export {

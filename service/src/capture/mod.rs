@@ -1,0 +1,389 @@
+//! `mcp-config capture`: an MCP server that already runs, read as a client, written as a
+//! bundle `mcp-config import` accepts — the first step of moving its prompts into mcp-config.
+//!
+//! Prompts are asked for with a placeholder for every argument ([`template`]), so each
+//! message comes back with the placeholders where the arguments go and is saved as the
+//! template that renders the same text. What cannot be captured faithfully is reported, never
+//! dropped in silence: a prompt that refuses the placeholders, a resource too large for an
+//! entry, a binary resource (captured as a blob, but said so), a resource template (its
+//! contents depend on the URI), a name mcp-config would refuse.
+
+mod template;
+
+use std::collections::{BTreeMap, HashMap};
+
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use rmcp::{
+    RoleClient, ServiceExt,
+    model::{
+        ContentBlock, GetPromptRequestParams, Prompt, ReadResourceRequestParams, Resource,
+        ResourceContents, Role,
+    },
+    service::{Peer, RunningService},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use serde_json::{Value, json};
+
+pub use template::{placeholder, templated};
+
+use crate::{
+    bundle::{Bundle, OrgBundle, ServerEntries},
+    content::{Content, MAX_CONTENT_BYTES, PromptContent, ResourceContent},
+    domain::{EntryKey, Kind, Slug},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("invalid {0}")]
+    Argument(String),
+    #[error("cannot connect to the MCP server: {0}")]
+    Connect(String),
+    #[error("the MCP server failed {0}")]
+    Request(String),
+}
+
+/// Where and how to reach the server, and where its entries go in the bundle.
+pub struct Capture {
+    /// Its streamable HTTP endpoint.
+    pub from: String,
+    /// Headers sent with every request (a token, an org the server expects).
+    pub headers: Vec<(String, String)>,
+    /// The bundle's server name; the server's own name (as a slug) when not given.
+    pub server: Option<String>,
+    /// The org whose entries the capture becomes; the defaults when not given.
+    pub org: Option<String>,
+}
+
+/// A captured server: the bundle, and what could not be captured as it is.
+pub struct Captured {
+    pub bundle: Bundle,
+    pub server: String,
+    pub prompts: usize,
+    pub resources: usize,
+    pub reported: Vec<String>,
+}
+
+impl Capture {
+    pub async fn run(&self) -> Result<Captured, CaptureError> {
+        let client = self.connect().await?;
+        let peer = client.peer().clone();
+        let info = peer.peer_info();
+        let server = match &self.server {
+            Some(server) => server.clone(),
+            None => slug_of(
+                info.as_ref()
+                    .and_then(|i| i.server_info.as_ref())
+                    .map_or("", |s| s.name.as_str()),
+            ),
+        };
+        Slug::parse("server", &server).map_err(|e| CaptureError::Argument(e.to_string()))?;
+        let capabilities = info
+            .as_ref()
+            .map(|i| i.capabilities.clone())
+            .unwrap_or_default();
+        let mut entries = ServerEntries::default();
+        let mut reported = Vec::new();
+        if capabilities.prompts.is_some() {
+            let prompts = peer
+                .list_all_prompts()
+                .await
+                .map_err(|e| CaptureError::Request(format!("prompts/list: {e}")))?;
+            for prompt in prompts {
+                match capture_prompt(&peer, &prompt).await {
+                    Ok(content) => {
+                        entries.prompts.insert(prompt.name, content);
+                    }
+                    Err(why) => {
+                        reported.push(format!("prompt {:?} not captured: {why}", prompt.name))
+                    }
+                }
+            }
+        }
+        if capabilities.resources.is_some() {
+            let resources = peer
+                .list_all_resources()
+                .await
+                .map_err(|e| CaptureError::Request(format!("resources/list: {e}")))?;
+            for resource in resources {
+                match capture_resource(&peer, &resource, &mut reported).await {
+                    Ok(content) => {
+                        entries.resources.insert(resource.uri.clone(), content);
+                    }
+                    Err(why) => {
+                        reported.push(format!("resource {:?} not captured: {why}", resource.uri))
+                    }
+                }
+            }
+            // A server without templates may answer method-not-found: nothing to report.
+            for template in peer.list_all_resource_templates().await.unwrap_or_default() {
+                reported.push(format!(
+                    "resource template {:?} not captured: its contents depend on the URI it is read with",
+                    template.uri_template
+                ));
+            }
+        }
+        let _ = client.cancel().await;
+        let (prompts, resources) = (entries.prompts.len(), entries.resources.len());
+        let servers = BTreeMap::from([(server.clone(), entries)]);
+        let bundle = match &self.org {
+            None => Bundle {
+                defaults: servers,
+                ..Bundle::default()
+            },
+            Some(org) => {
+                Slug::parse("org", org).map_err(|e| CaptureError::Argument(e.to_string()))?;
+                Bundle {
+                    orgs: BTreeMap::from([(
+                        org.clone(),
+                        OrgBundle {
+                            servers,
+                            ..OrgBundle::default()
+                        },
+                    )]),
+                    ..Bundle::default()
+                }
+            }
+        };
+        Ok(Captured {
+            bundle,
+            server,
+            prompts,
+            resources,
+            reported,
+        })
+    }
+
+    async fn connect(&self) -> Result<RunningService<RoleClient, ()>, CaptureError> {
+        let mut headers = HashMap::new();
+        for (name, value) in &self.headers {
+            let name = name.parse().map_err(|_| {
+                CaptureError::Argument(format!("header: {name:?} is not a header name"))
+            })?;
+            let value = value.parse().map_err(|_| {
+                CaptureError::Argument(format!("header: the value of {name} is not a header value"))
+            })?;
+            headers.insert(name, value);
+        }
+        let config = StreamableHttpClientTransportConfig::with_uri(self.from.as_str())
+            .custom_headers(headers);
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .map_err(|e| CaptureError::Connect(e.to_string()))
+    }
+}
+
+/// A server's name as a slug: `Everything Server` → `everything-server`.
+fn slug_of(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() {
+        "server".to_owned()
+    } else {
+        slug.chars().take(63).collect()
+    }
+}
+
+/// One prompt, asked for with placeholders, as the template that renders what it answered.
+async fn capture_prompt(peer: &Peer<RoleClient>, prompt: &Prompt) -> Result<PromptContent, String> {
+    EntryKey::parse(Kind::Prompts, &prompt.name).map_err(|e| e.to_string())?;
+    let declared = prompt.arguments.clone().unwrap_or_default();
+    let arguments: Vec<(String, String)> = declared
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (placeholder(i), a.name.clone()))
+        .collect();
+    let mut request = GetPromptRequestParams::new(&prompt.name);
+    if !arguments.is_empty() {
+        request = request.with_arguments(
+            arguments
+                .iter()
+                .map(|(placeholder, name)| (name.clone(), Value::from(placeholder.as_str())))
+                .collect(),
+        );
+    }
+    let answered = peer
+        .get_prompt(request)
+        .await
+        .map_err(|e| format!("it refused placeholder arguments: {e}"))?;
+    let messages = answered
+        .messages
+        .iter()
+        .map(|m| message(&m.role, &m.content, &arguments))
+        .collect::<Result<Vec<_>, _>>()?;
+    let json = json!({
+        "title": prompt.title.clone().unwrap_or_default(),
+        "description": prompt.description.clone().unwrap_or_default(),
+        "arguments": declared.iter().map(|a| json!({
+            "name": a.name,
+            "description": a.description.clone().unwrap_or_default(),
+            "required": a.required.unwrap_or(false),
+        })).collect::<Vec<_>>(),
+        "messages": messages,
+    });
+    match Content::from_json(Kind::Prompts, json).map_err(|e| e.to_string())? {
+        Content::Prompt(content) => Ok(content),
+        Content::Resource(_) => unreachable!("parsed as a prompt"),
+    }
+}
+
+/// One message of a prompt's answer in the content model's JSON, its texts as templates.
+fn message(
+    role: &Role,
+    content: &ContentBlock,
+    arguments: &[(String, String)],
+) -> Result<Value, String> {
+    let role = match role {
+        Role::Assistant => "assistant",
+        _ => "user",
+    };
+    let part = match content {
+        ContentBlock::Text(text) => json!({"text": templated(&text.text, arguments)}),
+        ContentBlock::Image(image) => {
+            json!({"image": {"mime_type": image.mime_type, "data": image.data}})
+        }
+        ContentBlock::Audio(audio) => {
+            json!({"audio": {"mime_type": audio.mime_type, "data": audio.data}})
+        }
+        ContentBlock::Resource(embedded) => {
+            let mut resource = match &embedded.resource {
+                ResourceContents::TextResourceContents {
+                    uri,
+                    mime_type,
+                    text,
+                    ..
+                } => json!({
+                    "uri": templated(uri, arguments),
+                    "mime_type": mime_type.clone().unwrap_or_default(),
+                    "text": templated(text, arguments),
+                }),
+                ResourceContents::BlobResourceContents {
+                    uri,
+                    mime_type,
+                    blob,
+                    ..
+                } => json!({
+                    "uri": templated(uri, arguments),
+                    "mime_type": mime_type.clone().unwrap_or_default(),
+                    "blob": blob,
+                }),
+                other => {
+                    return Err(format!(
+                        "an embedded resource of an unknown kind: {other:?}"
+                    ));
+                }
+            };
+            if resource["mime_type"] == "" {
+                resource.as_object_mut().map(|o| o.remove("mime_type"));
+            }
+            json!({"resource": resource})
+        }
+        ContentBlock::ResourceLink(link) => json!({"resource_link": {
+            "uri": templated(&link.uri, arguments),
+            "name": link.name,
+            "title": link.title.clone().unwrap_or_default(),
+            "description": link.description.clone().unwrap_or_default(),
+            "mime_type": link.mime_type.clone().unwrap_or_default(),
+        }}),
+        other => {
+            return Err(format!(
+                "a message of a kind mcp-config does not hold: {other:?}"
+            ));
+        }
+    };
+    let mut message = part;
+    message["role"] = role.into();
+    Ok(message)
+}
+
+/// One resource's contents (the first, when the server answers several: reported).
+async fn capture_resource(
+    peer: &Peer<RoleClient>,
+    resource: &Resource,
+    reported: &mut Vec<String>,
+) -> Result<ResourceContent, String> {
+    EntryKey::parse(Kind::Resources, &resource.uri).map_err(|e| e.to_string())?;
+    let read = peer
+        .read_resource(ReadResourceRequestParams::new(&resource.uri))
+        .await
+        .map_err(|e| format!("resources/read failed: {e}"))?;
+    if read.contents.len() > 1 {
+        reported.push(format!(
+            "resource {:?}: {} contents answered, the first captured",
+            resource.uri,
+            read.contents.len()
+        ));
+    }
+    let (body, mime_type) = match read.contents.into_iter().next() {
+        Some(ResourceContents::TextResourceContents {
+            text, mime_type, ..
+        }) => {
+            if text.len() > MAX_CONTENT_BYTES {
+                return Err(format!(
+                    "{} bytes, more than an entry holds ({MAX_CONTENT_BYTES})",
+                    text.len()
+                ));
+            }
+            (json!({"text": text}), mime_type)
+        }
+        Some(ResourceContents::BlobResourceContents {
+            blob, mime_type, ..
+        }) => {
+            let bytes = BASE64
+                .decode(&blob)
+                .map_err(|e| format!("its blob is not base64: {e}"))?;
+            if bytes.len() > MAX_CONTENT_BYTES {
+                return Err(format!(
+                    "{} bytes, more than an entry holds ({MAX_CONTENT_BYTES})",
+                    bytes.len()
+                ));
+            }
+            reported.push(format!(
+                "resource {:?}: binary ({} bytes), captured as a blob",
+                resource.uri,
+                bytes.len()
+            ));
+            (json!({"blob": blob}), mime_type)
+        }
+        Some(other) => return Err(format!("contents of an unknown kind: {other:?}")),
+        None => return Err("no contents answered".to_owned()),
+    };
+    let mut json = body;
+    json["name"] = resource.name.clone().into();
+    for (field, value) in [
+        ("title", resource.title.clone()),
+        ("description", resource.description.clone()),
+        (
+            "mime_type",
+            mime_type.or_else(|| resource.mime_type.clone()),
+        ),
+    ] {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            json[field] = value.into();
+        }
+    }
+    match Content::from_json(Kind::Resources, json).map_err(|e| e.to_string())? {
+        Content::Resource(content) => Ok(content),
+        Content::Prompt(_) => unreachable!("parsed as a resource"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_servers_name_becomes_a_slug() {
+        assert_eq!(slug_of("Everything Server"), "everything-server");
+        assert_eq!(slug_of("  my_server!! v2 "), "my-server-v2");
+        assert_eq!(slug_of("???"), "server");
+    }
+}
