@@ -89,3 +89,19 @@ def conformance_mcp_url(tmp_path: Path, conformance_service: ConfigService) -> I
     """The example MCP server for `conformance`."""
     with example_server(tmp_path, conformance_service, "conformance") as server:
         yield server.url
+
+
+@pytest.fixture
+def legacy_url(tmp_path: Path) -> Iterator[str]:
+    """A hard-coded MCP server (tests/legacy_server.py), as a team runs before mcp-config."""
+    port = free_port()
+    legacy = Process(
+        [sys.executable, str(Path(__file__).with_name("legacy_server.py")), str(port)],
+        tmp_path / "legacy.log",
+    )
+    process = legacy.spawn()
+    try:
+        wait_until(lambda: accepts(port), "the legacy MCP server", process)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        legacy.kill()

@@ -6,13 +6,12 @@ arguments; what could not be captured is reported."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx2
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp_config_client.testing import ConfigService, Process, accepts, free_port, wait_until
+from mcp_config_client.testing import ConfigService
 
 SERVER = "legacy-python-server"
 ARGUMENTS = {
@@ -33,35 +32,24 @@ async def rendered(url: str, headers: dict[str, str], name: str) -> list[tuple[s
 
 
 async def test_a_captured_server_renders_the_same_through_mcp_config(
-    tmp_path: Path, service: ConfigService
+    tmp_path: Path, service: ConfigService, legacy_url: str
 ) -> None:
-    port = free_port()
-    legacy = Process(
-        [sys.executable, str(Path(__file__).with_name("legacy_server.py")), str(port)],
-        tmp_path / "legacy.log",
+    bundle = tmp_path / "captured.yaml"
+    capture = subprocess.run(
+        [str(service.binary), "capture", "--from", legacy_url, "--output", str(bundle)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    process = legacy.spawn()
-    try:
-        wait_until(lambda: accepts(port), "the legacy MCP server", process)
-        legacy_url = f"http://127.0.0.1:{port}/mcp"
-        bundle = tmp_path / "captured.yaml"
-        capture = subprocess.run(
-            [str(service.binary), "capture", "--from", legacy_url, "--output", str(bundle)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert capture.returncode == 0, capture.stderr
-        service.import_bundle(bundle)
+    assert capture.returncode == 0, capture.stderr
+    service.import_bundle(bundle)
 
-        for name in ARGUMENTS:
-            original = await rendered(legacy_url, {}, name)
-            through_mcp_config = await rendered(
-                f"{service.http_url}/mcp/{SERVER}", {"x-org-id": "acme"}, name
-            )
-            assert through_mcp_config == original, name
-    finally:
-        legacy.kill()
+    for name in ARGUMENTS:
+        original = await rendered(legacy_url, {}, name)
+        through_mcp_config = await rendered(
+            f"{service.http_url}/mcp/{SERVER}", {"x-org-id": "acme"}, name
+        )
+        assert through_mcp_config == original, name
 
     reported = capture.stderr
     assert f"captured 2 prompts and 2 resources of server {SERVER}" in reported
