@@ -5,7 +5,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use rmcp::model::{
     Annotations, AudioContent, CompletionInfo, ContentBlock, EmbeddedResource, GetPromptResult,
     Icon, ImageContent, Prompt, PromptArgument, PromptMessage, ReadResourceResult, Resource,
-    ResourceContents, ResourceTemplate, Role, ServerCapabilities, SubscriptionFilter,
+    ResourceContents, ResourceTemplate, Role, ServerCapabilities, SubscriptionFilter, TextContent,
 };
 
 use crate::v1::{self, prompt_message, resource_contents};
@@ -75,27 +75,45 @@ pub fn rendered(response: v1::GetPromptResponse) -> GetPromptResult {
     result
 }
 
-/// A rendered message's content as an MCP content block.
+/// A rendered message's content as an MCP content block, with its annotations.
 fn content(message: v1::PromptMessage) -> ContentBlock {
     use prompt_message::Content;
+    let annotated = message.annotations.as_ref().map(annotations);
     match message.content {
-        None => ContentBlock::text(message.text),
-        Some(Content::Image(media)) => ContentBlock::Image(ImageContent::new(
-            STANDARD.encode(media.data),
-            media.mime_type,
-        )),
-        Some(Content::Audio(media)) => ContentBlock::Audio(AudioContent::new(
-            STANDARD.encode(media.data),
-            media.mime_type,
-        )),
+        None => {
+            let text = TextContent::new(message.text);
+            ContentBlock::Text(match annotated {
+                Some(a) => text.with_annotations(a),
+                None => text,
+            })
+        }
+        Some(Content::Image(media)) => {
+            let image = ImageContent::new(STANDARD.encode(media.data), media.mime_type);
+            ContentBlock::Image(match annotated {
+                Some(a) => image.with_annotations(a),
+                None => image,
+            })
+        }
+        Some(Content::Audio(media)) => {
+            let audio = AudioContent::new(STANDARD.encode(media.data), media.mime_type);
+            ContentBlock::Audio(match annotated {
+                Some(a) => audio.with_annotations(a),
+                None => audio,
+            })
+        }
         Some(Content::Resource(resource)) => {
-            ContentBlock::Resource(EmbeddedResource::new(resource_contents(resource)))
+            let embedded = EmbeddedResource::new(resource_contents(resource));
+            ContentBlock::Resource(match annotated {
+                Some(a) => embedded.with_annotations(a),
+                None => embedded,
+            })
         }
         Some(Content::ResourceLink(link)) => {
             let mut converted = Resource::new(&link.uri, &link.name);
             converted.title = present(&link.title);
             converted.description = present(&link.description);
             converted.mime_type = present(&link.mime_type);
+            converted.annotations = annotated;
             ContentBlock::ResourceLink(converted)
         }
     }
@@ -247,8 +265,8 @@ mod tests {
         use prompt_message::Content;
         let message = |content| v1::PromptMessage {
             role: "user".into(),
-            text: String::new(),
             content: Some(content),
+            ..Default::default()
         };
         let result = rendered(v1::GetPromptResponse {
             messages: vec![
@@ -256,6 +274,11 @@ mod tests {
                     role: "assistant".into(),
                     text: "hi".into(),
                     content: None,
+                    annotations: Some(v1::Annotations {
+                        audience: vec!["user".into()],
+                        priority: Some(1.0),
+                        last_modified: String::new(),
+                    }),
                 },
                 message(Content::Image(v1::Media {
                     data: vec![0, 255],
@@ -281,7 +304,7 @@ mod tests {
         let json = serde_json::to_value(&result.messages).expect("serializes");
         assert_eq!(
             json[0]["content"],
-            serde_json::json!({"type": "text", "text": "hi"})
+            serde_json::json!({"type": "text", "text": "hi", "annotations": {"audience": ["user"], "priority": 1.0}})
         );
         assert_eq!(json[0]["role"], "assistant");
         assert_eq!(json[1]["content"]["type"], "image");

@@ -55,6 +55,11 @@ export function mcpRendered(r: GetPromptResponse) {
 /** A rendered message's one MCP content block: its `content` when set, else its text (a text
  * message leaves `content` unset, so a service older than `content` still reads as text). */
 export function mcpContent(m: PromptMessage) {
+  const annotations = mcpAnnotations(m.annotations);
+  return annotations === undefined ? mcpBlock(m) : { ...mcpBlock(m), annotations };
+}
+
+function mcpBlock(m: PromptMessage) {
   const c = m.content;
   switch (c.case) {
     case "image":

@@ -122,4 +122,13 @@ describe("MCP results from mcp-config messages", () => {
     const [resource] = mcpResources([create(ResourceSchema, { uri: "a:b", name: "b", icons: [{ src: "data:x" }] })]);
     assert.deepEqual(resource?.icons, [{ src: "data:x", mimeType: undefined, sizes: undefined }]);
   });
+
+  test("MCP-6 a message's annotations go on its content block", () => {
+    const annotated = message({ role: "user", text: "x", annotations: { audience: ["user"], priority: 1 } });
+    assert.deepEqual(mcpRendered(create(GetPromptResponseSchema, { messages: [annotated] })).messages[0]?.content, {
+      type: "text",
+      text: "x",
+      annotations: { audience: ["user"], priority: 1, lastModified: undefined },
+    });
+  });
 });

@@ -157,3 +157,12 @@ def test_icons_carry_over_and_none_is_absent() -> None:
     assert convert.prompt(config_pb2.Prompt(name="p")).icons is None
     resource = convert.resource(config_pb2.Resource(uri="a:b", name="b", icons=[icon]))
     assert resource.icons and resource.icons[0].src == "https://example.com/a.png"
+
+
+def test_a_messages_annotations_go_on_its_content_block() -> None:
+    message = config_pb2.PromptMessage(
+        role="user", text="x", annotations=config_pb2.Annotations(audience=["user"], priority=1.0)
+    )
+    block = convert.content(message)
+    assert block.annotations == types.Annotations(audience=["user"], priority=1.0)
+    assert convert.content(config_pb2.PromptMessage(role="user", text="x")).annotations is None

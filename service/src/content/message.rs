@@ -11,13 +11,15 @@ use mcp_config_proto::v1;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ResourceBody, Role, body_from_json, body_to_json};
+use super::{Annotations, ResourceBody, Role, body_from_json, body_to_json};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "MessageJson", into = "MessageJson")]
 pub struct PromptMessage {
     pub role: Role,
     pub content: MessageContent,
+    /// How a client should use the part: its audience, priority, last change.
+    pub annotations: Option<Annotations>,
 }
 
 impl PromptMessage {
@@ -25,6 +27,7 @@ impl PromptMessage {
         Self {
             role,
             content: MessageContent::Text(text.into()),
+            annotations: None,
         }
     }
 }
@@ -93,6 +96,8 @@ struct MessageJson {
     resource: Option<EmbeddedJson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     resource_link: Option<ResourceLink>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    annotations: Option<Annotations>,
 }
 
 /// An embedded resource as JSON has it: `text`, `blob` (base64) or neither.
@@ -163,6 +168,7 @@ impl TryFrom<MessageJson> for PromptMessage {
         Ok(Self {
             role: json.role,
             content,
+            annotations: json.annotations,
         })
     }
 }
@@ -176,6 +182,7 @@ impl From<PromptMessage> for MessageJson {
             audio: None,
             resource: None,
             resource_link: None,
+            annotations: message.annotations,
         };
         match message.content {
             MessageContent::Text(text) => json.text = Some(text),
@@ -268,6 +275,7 @@ impl PromptMessage {
             role: self.role.as_str().to_owned(),
             text,
             content,
+            annotations: self.annotations.as_ref().map(Annotations::to_proto),
         }
     }
 }
@@ -302,12 +310,9 @@ impl From<v1::PromptMessage> for PromptMessage {
             }),
         };
         Self {
-            role: if message.role == "assistant" {
-                Role::Assistant
-            } else {
-                Role::User
-            },
+            role: Role::parse(&message.role),
             content,
+            annotations: message.annotations.map(Annotations::from_proto),
         }
     }
 }
@@ -403,6 +408,7 @@ mod tests {
             json!({"role": "user", "image": {"mime_type": "image/png", "data": "AP8="}}),
             json!({"role": "user", "resource": {"uri": "a:b", "mime_type": "text/plain", "text": "x"}}),
             json!({"role": "user", "resource_link": {"uri": "a:b", "name": "b", "title": "B"}}),
+            json!({"role": "user", "text": "x", "annotations": {"audience": ["assistant"], "priority": 0.5}}),
         ] {
             let message = parse(json.clone()).unwrap();
             assert_eq!(PromptMessage::from(message.to_proto()), message);

@@ -90,6 +90,15 @@ pub enum Role {
 }
 
 impl Role {
+    /// A role as protobuf spells it; anything but `assistant` is the user.
+    pub(super) fn parse(name: &str) -> Self {
+        if name == "assistant" {
+            Role::Assistant
+        } else {
+            Role::User
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::User => "user",
@@ -122,6 +131,32 @@ pub struct Annotations {
     pub priority: Option<f64>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub last_modified: String,
+}
+
+impl Annotations {
+    pub(super) fn to_proto(&self) -> v1::Annotations {
+        v1::Annotations {
+            audience: self
+                .audience
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
+            priority: self.priority,
+            last_modified: self.last_modified.clone(),
+        }
+    }
+
+    pub(super) fn from_proto(annotations: v1::Annotations) -> Self {
+        Self {
+            audience: annotations
+                .audience
+                .iter()
+                .map(|r| Role::parse(r))
+                .collect(),
+            priority: annotations.priority,
+            last_modified: annotations.last_modified,
+        }
+    }
 }
 
 /// A resource without its URI (the URI is the entry's key). In JSON its contents are one of
@@ -416,11 +451,7 @@ impl ResourceContent {
             mime_type: self.mime_type.clone(),
             size: size as u64,
             contents: Some(contents),
-            annotations: self.annotations.as_ref().map(|a| v1::Annotations {
-                audience: a.audience.iter().map(|r| r.as_str().to_owned()).collect(),
-                priority: a.priority,
-                last_modified: a.last_modified.clone(),
-            }),
+            annotations: self.annotations.as_ref().map(Annotations::to_proto),
             is_template: crate::domain::is_uri_template(uri),
             icons: self.icons.iter().map(Icon::to_proto).collect(),
         }

@@ -48,8 +48,15 @@ def rendered(response: config_pb2.GetPromptResponse, description: str) -> types.
 
 
 def content(m: config_pb2.PromptMessage) -> types.ContentBlock:
-    """A rendered message's content as an MCP content block: its text when no other content
-    is set."""
+    """A rendered message's content as an MCP content block (its text when no other content
+    is set), with the message's annotations."""
+    block = _block(m)
+    if m.HasField("annotations"):
+        block.annotations = _annotations(m)
+    return block
+
+
+def _block(m: config_pb2.PromptMessage) -> types.ContentBlock:
     match m.WhichOneof("content"):
         case "image":
             return types.ImageContent(data=_b64(m.image.data), mime_type=m.image.mime_type)
@@ -70,7 +77,8 @@ def content(m: config_pb2.PromptMessage) -> types.ContentBlock:
             return types.TextContent(text=m.text)
 
 
-def _annotations(r: config_pb2.Resource) -> types.Annotations | None:
+def _annotations(r: config_pb2.Resource | config_pb2.PromptMessage) -> types.Annotations | None:
+    """The annotations of a resource or a message; none is an absent field."""
     if not r.HasField("annotations"):
         return None
     return types.Annotations(
