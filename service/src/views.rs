@@ -189,6 +189,22 @@ impl Views {
         })
     }
 
+    /// A fingerprint of what serves `uri` in the view `key`: the resource's encoded entry, or
+    /// that of the resource template it matches (the same entry renders the same for the same
+    /// URI); `None` when nothing does. Nothing is rendered, so watching a resource costs no
+    /// render, however many watch it.
+    pub async fn resource_fingerprint(&self, key: &ViewKey, uri: &EntryKey) -> Result<Option<u64>> {
+        let view = self.view(key).await?;
+        let entry = self
+            .template_for(&view, uri)
+            .map_or_else(|| uri.clone(), |(template, _)| template);
+        Ok(view.message(entry.as_str()).map(|bytes| {
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(bytes, &mut hasher);
+            std::hash::Hasher::finish(&hasher)
+        }))
+    }
+
     /// The resource template of `view` that `uri` is read through, with its variables: none
     /// when `uri` is a resource of its own.
     fn template_for(

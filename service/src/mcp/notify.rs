@@ -10,15 +10,16 @@
 //! changes: it is told both lists changed, never left in silence.
 //!
 //! A subscribed resource is compared, not trusted to an event's keys: when the org's resources
-//! change, each subscribed URI is read again and its contents' fingerprint compared with the
-//! one the client last heard of, so a change of the default it inherits, an override, a hide
-//! or a resource template's match all count, and nothing else does.
+//! change, the entry that serves each subscribed URI (the resource, or the template it
+//! matches) is looked up again and its fingerprint compared with the one the client last heard
+//! of, so a change of the default it inherits, an override, a hide or a template all count,
+//! and nothing else does. Nothing is rendered for it; a view that cannot be read (the store
+//! down) counts as no change, never as a removal.
 //!
 //! [`Dropped`]: crate::propagation::Dropped
 
 use std::{
-    collections::{HashMap, hash_map::DefaultHasher},
-    hash::{Hash, Hasher},
+    collections::HashMap,
     sync::Mutex,
     time::{Duration, SystemTime},
 };
@@ -170,13 +171,6 @@ impl Interests {
     }
 }
 
-/// A fingerprint of a resource's contents, to tell whether it changed.
-pub fn fingerprint(contents: &impl Hash) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    contents.hash(&mut hasher);
-    hasher.finish()
-}
-
 /// The lists of `audience`'s view that `dropped` changed: its own org's view, or a default of
 /// its server (every org inherits it), or everything.
 pub fn lists_changed(dropped: &Invalidation, audience: &Audience) -> &'static [Kind] {
@@ -200,9 +194,9 @@ pub fn lists_changed(dropped: &Invalidation, audience: &Audience) -> &'static [K
 
 /// Forwards the changes of `audience`'s view to `notifier` until `stopped`, the client is
 /// gone, or the caller's token expires (a stream checks its token's expiry like a request).
-/// `fingerprint_of` reads a subscribed resource's fingerprint now.
+/// `fingerprint_of` reads a subscribed resource's fingerprint now (an error: it cannot tell).
 #[allow(deprecated)]
-pub async fn forward<F: Future<Output = Option<u64>>>(
+pub async fn forward<F: Future<Output = Result<Option<u64>, ()>>>(
     mut dropped: Receiver<Invalidation>,
     audience: &Audience,
     notifier: impl Announce,
@@ -253,7 +247,9 @@ pub async fn forward<F: Future<Output = Option<u64>>>(
                 continue;
             }
             for uri in interests.subscribed() {
-                let now = fingerprint_of(uri.clone()).await;
+                let Ok(now) = fingerprint_of(uri.clone()).await else {
+                    continue;
+                };
                 if interests.changed(&uri, now) && !notifier.resource_updated(&uri).await {
                     return;
                 }
@@ -325,8 +321,8 @@ mod tests {
         }
     }
 
-    async fn no_fingerprint(_: String) -> Option<u64> {
-        None
+    async fn no_fingerprint(_: String) -> Result<Option<u64>, ()> {
+        Ok(None)
     }
 
     #[tokio::test]
@@ -346,11 +342,13 @@ mod tests {
         sender.send(view("acme", "github", Kind::Prompts)).unwrap();
         drop(sender);
         let heard = Heard::default();
+        interests.subscribe("test://unreadable".into(), Some(1));
         let now = |uri: String| async move {
             match uri.as_str() {
-                "test://same" => Some(1),
-                "test://edited" | "test://dropped" => Some(2),
-                _ => None,
+                "test://same" => Ok(Some(1)),
+                "test://edited" | "test://dropped" => Ok(Some(2)),
+                "test://unreadable" => Err(()),
+                _ => Ok(None),
             }
         };
         forward(

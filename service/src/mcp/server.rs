@@ -76,14 +76,16 @@ impl Shared {
     }
 }
 
-/// The fingerprint of `uri`'s contents in `audience`'s view now (`None`: not there).
-async fn fingerprint(views: &Views, audience: &Audience, uri: &str) -> Option<u64> {
-    let uri = EntryKey::parse(Kind::Resources, uri).ok()?;
-    let read = views
-        .read_resource(&key(audience.clone(), Kind::Resources), &uri)
+/// The fingerprint of what serves `uri` in `audience`'s view now (`Ok(None)`: nothing); an
+/// error when the view cannot be read (the store is down): nothing is known to have changed.
+async fn fingerprint(views: &Views, audience: &Audience, uri: &str) -> Result<Option<u64>, ()> {
+    let Ok(uri) = EntryKey::parse(Kind::Resources, uri) else {
+        return Ok(None);
+    };
+    views
+        .resource_fingerprint(&key(audience.clone(), Kind::Resources), &uri)
         .await
-        .ok()?;
-    Some(notify::fingerprint(&read.contents))
+        .map_err(|e| tracing::debug!(error = %e, "a subscribed resource could not be read"))
 }
 
 /// One MCP server instance: rmcp makes one per legacy session, and one per stateless request.
@@ -366,7 +368,9 @@ impl ServerHandler for ConfigServer {
         EntryKey::parse(Kind::Resources, &request.uri)
             .map_err(|e| to_error_data(Kind::Resources, e))?;
         let interests = self.interests()?;
-        let now = fingerprint(&self.shared.views, &audience, &request.uri).await;
+        let now = fingerprint(&self.shared.views, &audience, &request.uri)
+            .await
+            .unwrap_or_default();
         if !interests.subscribe(request.uri, now) {
             return Err(ErrorData::invalid_request(
                 format!(
@@ -435,7 +439,9 @@ impl ServerHandler for ConfigServer {
         };
         let interests = Interests::default();
         for uri in context.accepted().resource_subscriptions.iter().flatten() {
-            let now = fingerprint(&self.shared.views, &audience, uri).await;
+            let now = fingerprint(&self.shared.views, &audience, uri)
+                .await
+                .unwrap_or_default();
             interests.subscribe(uri.clone(), now);
         }
         let notifier = Notifier::Listen(context.sink().clone());
