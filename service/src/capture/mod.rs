@@ -16,8 +16,8 @@ use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use rmcp::{
     RoleClient, ServiceExt,
     model::{
-        ContentBlock, GetPromptRequestParams, Prompt, ReadResourceRequestParams, Resource,
-        ResourceContents, Role,
+        ContentBlock, GetPromptRequestParams, Prompt, PromptMessage, ReadResourceRequestParams,
+        Resource, ResourceContents, Role,
     },
     service::{Peer, RunningService},
     transport::{
@@ -26,7 +26,7 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-pub use template::{placeholder, templated};
+use template::{Optional, optional_region, placeholder, templated, templated_with};
 
 use crate::{
     bundle::{Bundle, OrgBundle, ServerEntries},
@@ -90,8 +90,9 @@ impl Capture {
                 .list_all_prompts()
                 .await
                 .map_err(|e| CaptureError::Request(format!("prompts/list: {e}")))?;
+            let completions = capabilities.completions.is_some();
             for prompt in prompts {
-                match capture_prompt(&peer, &prompt).await {
+                match capture_prompt(&peer, &prompt, completions, &mut reported).await {
                     Ok(content) => {
                         entries.prompts.insert(prompt.name, content);
                     }
@@ -192,8 +193,15 @@ fn slug_of(name: &str) -> String {
     }
 }
 
-/// One prompt, asked for with placeholders, as the template that renders what it answered.
-async fn capture_prompt(peer: &Peer<RoleClient>, prompt: &Prompt) -> Result<PromptContent, String> {
+/// One prompt, asked for with placeholders, as the template that renders what it answered:
+/// asked again without each optional argument, text that then disappears is wrapped in a
+/// condition on it; its arguments' completions (from nothing typed) become their choices.
+async fn capture_prompt(
+    peer: &Peer<RoleClient>,
+    prompt: &Prompt,
+    completions: bool,
+    reported: &mut Vec<String>,
+) -> Result<PromptContent, String> {
     EntryKey::parse(Kind::Prompts, &prompt.name).map_err(|e| e.to_string())?;
     let declared = prompt.arguments.clone().unwrap_or_default();
     let arguments: Vec<(String, String)> = declared
@@ -201,32 +209,91 @@ async fn capture_prompt(peer: &Peer<RoleClient>, prompt: &Prompt) -> Result<Prom
         .enumerate()
         .map(|(i, a)| (placeholder(i), a.name.clone()))
         .collect();
-    let mut request = GetPromptRequestParams::new(&prompt.name);
-    if !arguments.is_empty() {
-        request = request.with_arguments(
-            arguments
-                .iter()
-                .map(|(placeholder, name)| (name.clone(), Value::from(placeholder.as_str())))
-                .collect(),
-        );
-    }
-    let answered = peer
-        .get_prompt(request)
+    let answered = ask(peer, &prompt.name, &arguments, None)
         .await
         .map_err(|e| format!("it refused placeholder arguments: {e}"))?;
-    let messages = answered
-        .messages
-        .iter()
-        .map(|m| message(&m.role, &m.content, &arguments))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut optionals: Vec<Vec<Optional>> = vec![Vec::new(); answered.len()];
+    for (i, argument) in declared.iter().enumerate() {
+        if argument.required.unwrap_or(false) {
+            continue;
+        }
+        let note = |why: &str| {
+            format!(
+                "prompt {:?}: {why} without its optional argument {:?}; captured as if it were given",
+                prompt.name, argument.name
+            )
+        };
+        let Ok(without) = ask(peer, &prompt.name, &arguments, Some(i)).await else {
+            reported.push(note("the server refuses it"));
+            continue;
+        };
+        if without.len() != answered.len() {
+            reported.push(note("another number of messages comes back"));
+            continue;
+        }
+        for (m, (with, without)) in answered.iter().zip(&without).enumerate() {
+            if with == without {
+                continue;
+            }
+            let region = match (&with.content, &without.content) {
+                (ContentBlock::Text(a), ContentBlock::Text(b)) if with.role == without.role => {
+                    optional_region(&a.text, &b.text, &arguments[i].0)
+                }
+                _ => None,
+            };
+            match region {
+                Some(range) => optionals[m].push(Optional {
+                    range,
+                    argument: argument.name.clone(),
+                }),
+                None => reported.push(note(&format!(
+                    "message {m} changes in a way no condition captures"
+                ))),
+            }
+        }
+    }
+    let mut messages = Vec::new();
+    for (m, (message, mut optional)) in answered.iter().zip(optionals).enumerate() {
+        optional.sort_by_key(|o| o.range.start);
+        let text = match &message.content {
+            ContentBlock::Text(text) if !optional.is_empty() => {
+                templated_with(&text.text, &arguments, &optional).or_else(|| {
+                    reported.push(format!(
+                        "prompt {:?}: message {m}'s optional parts overlap; captured as if every argument were given",
+                        prompt.name
+                    ));
+                    None
+                })
+            }
+            _ => None,
+        };
+        messages.push(self::message(
+            &message.role,
+            &message.content,
+            &arguments,
+            text,
+        )?);
+    }
+    let mut argument_json = Vec::new();
+    for argument in &declared {
+        let choices = if completions {
+            peer.complete_prompt_simple(&prompt.name, &argument.name, "")
+                .await
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        argument_json.push(json!({
+            "name": argument.name,
+            "description": argument.description.clone().unwrap_or_default(),
+            "required": argument.required.unwrap_or(false),
+            "choices": choices,
+        }));
+    }
     let json = json!({
         "title": prompt.title.clone().unwrap_or_default(),
         "description": prompt.description.clone().unwrap_or_default(),
-        "arguments": declared.iter().map(|a| json!({
-            "name": a.name,
-            "description": a.description.clone().unwrap_or_default(),
-            "required": a.required.unwrap_or(false),
-        })).collect::<Vec<_>>(),
+        "arguments": argument_json,
         "messages": messages,
     });
     match Content::from_json(Kind::Prompts, json).map_err(|e| e.to_string())? {
@@ -235,18 +302,44 @@ async fn capture_prompt(peer: &Peer<RoleClient>, prompt: &Prompt) -> Result<Prom
     }
 }
 
+/// The prompt's messages with every argument's placeholder, but the one at `leaving_out`.
+async fn ask(
+    peer: &Peer<RoleClient>,
+    name: &str,
+    arguments: &[(String, String)],
+    leaving_out: Option<usize>,
+) -> Result<Vec<PromptMessage>, String> {
+    let mut request = GetPromptRequestParams::new(name);
+    let given: serde_json::Map<String, Value> = arguments
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != leaving_out)
+        .map(|(_, (placeholder, name))| (name.clone(), Value::from(placeholder.as_str())))
+        .collect();
+    if !given.is_empty() {
+        request = request.with_arguments(given);
+    }
+    peer.get_prompt(request)
+        .await
+        .map(|answered| answered.messages)
+        .map_err(|e| e.to_string())
+}
+
 /// One message of a prompt's answer in the content model's JSON, its texts as templates.
 fn message(
     role: &Role,
     content: &ContentBlock,
     arguments: &[(String, String)],
+    text_template: Option<String>,
 ) -> Result<Value, String> {
     let role = match role {
         Role::Assistant => "assistant",
         _ => "user",
     };
     let part = match content {
-        ContentBlock::Text(text) => json!({"text": templated(&text.text, arguments)}),
+        ContentBlock::Text(text) => json!({
+            "text": text_template.unwrap_or_else(|| templated(&text.text, arguments))
+        }),
         ContentBlock::Image(image) => {
             json!({"image": {"mime_type": image.mime_type, "data": image.data}})
         }

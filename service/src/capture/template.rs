@@ -1,7 +1,10 @@
 //! A rendered text back to the template that renders it: the capture asks a server for each
 //! prompt with a placeholder for every argument, and each placeholder in the answer becomes
 //! `{{ argument }}`. Literal text that Jinja would read as syntax stays literal, so the template
-//! renders the server's text byte for byte.
+//! renders the server's text byte for byte. Text that appears only when an optional argument is
+//! given ([`optional_region`]) is wrapped in `{% if argument %}`.
+
+use std::ops::Range;
 
 /// The value sent for the `index`th argument: letters and digits only (a server that checks an
 /// argument's shape loosely still takes it), ended by `X` so that no placeholder is the start
@@ -10,8 +13,82 @@ pub fn placeholder(index: usize) -> String {
     format!("MCPCONFIGARG{index}X")
 }
 
+/// Text of an answer that is there only when an optional argument is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Optional {
+    pub range: Range<usize>,
+    pub argument: String,
+}
+
+/// Where `with` (the answer with `placeholder` given) and `without` (the same answer without
+/// that argument) differ, if the difference is exactly a run of `with` that holds the
+/// placeholder: `without` is `with` with that run cut out. `None` when they differ otherwise
+/// (the server does more than leave text out).
+pub fn optional_region(with: &str, without: &str, placeholder: &str) -> Option<Range<usize>> {
+    let prefix = common_prefix(with, without);
+    let longest_suffix = without.len().checked_sub(prefix)?;
+    let suffix = common_prefix_rev(&with[prefix..], &without[prefix..]).min(longest_suffix);
+    let region = prefix..with.len() - suffix;
+    (without.len() == prefix + suffix && with[region.clone()].contains(placeholder))
+        .then_some(region)
+}
+
+/// Bytes `a` and `b` share at the start, on a character boundary.
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map_or(a.len().min(b.len()), |((at, _), _)| at)
+}
+
+/// Bytes `a` and `b` share at the end, on a character boundary.
+fn common_prefix_rev(a: &str, b: &str) -> usize {
+    a.chars()
+        .rev()
+        .zip(b.chars().rev())
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x.len_utf8())
+        .sum()
+}
+
+/// `text` as a Jinja template of `arguments`, each region of `optionals` (in order, apart)
+/// inside `{% if argument %}`; `None` when a region's edge cuts a placeholder.
+pub fn templated_with(
+    text: &str,
+    arguments: &[(String, String)],
+    optionals: &[Optional],
+) -> Option<String> {
+    let cuts_a_placeholder = |at: usize| {
+        arguments.iter().any(|(placeholder, _)| {
+            text.match_indices(placeholder.as_str())
+                .any(|(start, found)| start < at && at < start + found.len())
+        })
+    };
+    let mut template = String::new();
+    let mut at = 0;
+    for optional in optionals {
+        let Range { start, end } = optional.range.clone();
+        if start < at || cuts_a_placeholder(start) || cuts_a_placeholder(end) {
+            return None;
+        }
+        template.push_str(&templated_part(&text[at..start], arguments, false));
+        template.push_str(&format!("{{% if {} %}}", optional.argument));
+        template.push_str(&templated_part(&text[start..end], arguments, false));
+        template.push_str("{% endif %}");
+        at = end;
+    }
+    template.push_str(&templated_part(&text[at..], arguments, true));
+    Some(template)
+}
+
 /// `text` as a Jinja template of `arguments` (each a placeholder and the argument's name).
 pub fn templated(text: &str, arguments: &[(String, String)]) -> String {
+    templated_part(text, arguments, true)
+}
+
+/// Part of a template; `last` when it ends the template (Jinja drops a template's final
+/// newline, so that one is written as an expression).
+fn templated_part(text: &str, arguments: &[(String, String)], last: bool) -> String {
     let mut template = String::new();
     let mut rest = text;
     loop {
@@ -29,7 +106,7 @@ pub fn templated(text: &str, arguments: &[(String, String)]) -> String {
                 rest = &rest[at + placeholder.len()..];
             }
             None => {
-                template.push_str(&literal(rest, true));
+                template.push_str(&literal(rest, last));
                 return template;
             }
         }
@@ -122,6 +199,47 @@ mod tests {
             render(&template, &[("x", "X")]),
             "Use {{ it }} and {% raw %} 'q' \\ X"
         );
+    }
+
+    #[test]
+    fn text_only_an_optional_argument_brings_is_wrapped_in_a_condition() {
+        let names = args(&["city", "state"]);
+        let with = format!("Weather in {}, {}?", placeholder(0), placeholder(1));
+        let without = format!("Weather in {}?", placeholder(0));
+        let region = optional_region(&with, &without, &placeholder(1)).unwrap();
+        let template = templated_with(
+            &with,
+            &names,
+            &[Optional {
+                range: region,
+                argument: "state".into(),
+            }],
+        )
+        .unwrap();
+        assert_eq!(
+            template,
+            "Weather in {{ city }}{% if state %}, {{ state }}{% endif %}?"
+        );
+        assert_eq!(
+            render(&template, &[("city", "Paris"), ("state", "TX")]),
+            "Weather in Paris, TX?"
+        );
+        assert_eq!(
+            render(&template, &[("city", "Paris"), ("state", "")]),
+            "Weather in Paris?"
+        );
+    }
+
+    #[test]
+    fn an_answer_that_changes_otherwise_has_no_optional_region() {
+        let with = format!("A {} B", placeholder(1));
+        assert_eq!(optional_region(&with, "A C", &placeholder(1)), None);
+        assert_eq!(
+            optional_region(&with, &with, &placeholder(1)),
+            None,
+            "unchanged"
+        );
+        assert_eq!(optional_region("é", "", "x"), None);
     }
 
     #[test]
