@@ -160,10 +160,10 @@ pub fn resource_template(resource: &v1::Resource) -> ResourceTemplate {
     converted
 }
 
-/// The choices of `argument` that start with `typed`, as many as one answer may hold.
-pub fn completion(argument: &v1::PromptArgument, typed: &str) -> CompletionInfo {
-    let matching: Vec<&String> = argument
-        .choices
+/// The `choices` (of a prompt argument or a template variable) that start with `typed`, as
+/// many as one answer may hold.
+pub fn completion(choices: &[String], typed: &str) -> CompletionInfo {
+    let matching: Vec<&String> = choices
         .iter()
         .filter(|choice| choice.starts_with(typed))
         .collect();
@@ -325,17 +325,17 @@ mod tests {
             choices: vec!["paris".into(), "park".into(), "rome".into()],
             ..Default::default()
         };
-        let info = completion(&argument, "par");
+        let info = completion(&argument.choices, "par");
         assert_eq!(info.values, ["paris", "park"]);
         assert_eq!((info.total, info.has_more), (Some(2), Some(false)));
         let many = v1::PromptArgument {
             choices: (0..150).map(|i| format!("v{i}")).collect(),
             ..Default::default()
         };
-        let info = completion(&many, "v");
+        let info = completion(&many.choices, "v");
         assert_eq!(info.values.len(), CompletionInfo::MAX_VALUES);
         assert_eq!((info.total, info.has_more), (Some(150), Some(true)));
-        assert!(completion(&argument, "x").values.is_empty());
+        assert!(completion(&argument.choices, "x").values.is_empty());
     }
 
     #[test]

@@ -64,7 +64,7 @@ impl Editor {
                 prompt,
                 within.map_or_else(|| "messages".to_owned(), str::to_owned),
             ),
-            Content::Resource(resource) => match resource_template(id, resource, &field("text"))? {
+            Content::Resource(resource) => match resource_template(id, resource, field)? {
                 Some(as_prompt) => {
                     template = as_prompt;
                     (&template, field("text"))
@@ -291,18 +291,30 @@ impl Editor {
 fn resource_template(
     id: &EntryId,
     resource: &ResourceContent,
-    field: &str,
+    field: impl Fn(&str) -> String,
 ) -> Result<Option<PromptContent>> {
+    let variables: Vec<String> = if is_uri_template(id.key.as_str()) {
+        let pattern = UriPattern::parse("uri", id.key.as_str())?;
+        pattern.variables().map(str::to_owned).collect()
+    } else {
+        Vec::new()
+    };
+    if let Some(unknown) = resource.choices.keys().find(|k| !variables.contains(k)) {
+        return Err(InvalidInput::new(
+            field(&format!("choices.{unknown}")),
+            "choices are for the variables of a resource template's URI",
+        )
+        .into());
+    }
     let ResourceBody::Text(text) = &resource.body else {
         return Ok(None);
     };
-    if !is_uri_template(id.key.as_str()) {
+    if variables.is_empty() {
         return Ok(None);
     }
-    let pattern = UriPattern::parse("uri", id.key.as_str())?;
-    let variables: Vec<&str> = pattern.variables().collect();
+    let variables: Vec<&str> = variables.iter().map(String::as_str).collect();
     if let Some(finding) = render::lint([text.as_str()], &variables).into_iter().next() {
-        return Err(InvalidInput::new(field, finding.text).into());
+        return Err(InvalidInput::new(field("text"), finding.text).into());
     }
     Ok(Some(PromptContent {
         title: String::new(),

@@ -77,6 +77,11 @@ impl Views {
         decode_item(&*self.view(key).await?, name, key)
     }
 
+    /// One resource (or resource template) of the view, as stored.
+    pub async fn resource(&self, key: &ViewKey, uri: &EntryKey) -> Result<v1::Resource> {
+        decode_item(&*self.view(key).await?, uri, key)
+    }
+
     /// One prompt of the view, rendered with `arguments`, its embedded resources read.
     pub async fn render_prompt(
         &self,

@@ -3,6 +3,8 @@
 
 mod message;
 
+use std::collections::BTreeMap;
+
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use mcp_config_proto::v1;
 use serde::{Deserialize, Serialize};
@@ -172,6 +174,8 @@ pub struct ResourceContent {
     pub body: ResourceBody,
     pub annotations: Option<Annotations>,
     pub icons: Vec<Icon>,
+    /// A resource template's completion values, by URI variable.
+    pub choices: BTreeMap<String, Vec<String>>,
 }
 
 /// What a resource holds.
@@ -201,6 +205,9 @@ struct ResourceJson {
     annotations: Option<Annotations>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     icons: Vec<Icon>,
+    /// A resource template's completion values, by URI variable.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    choices: BTreeMap<String, Vec<String>>,
 }
 
 /// The OpenAPI schema of a resource is its JSON form's.
@@ -230,6 +237,7 @@ impl TryFrom<ResourceJson> for ResourceContent {
             body,
             annotations: json.annotations,
             icons: json.icons,
+            choices: json.choices,
         })
     }
 }
@@ -246,6 +254,7 @@ impl From<ResourceContent> for ResourceJson {
             blob,
             annotations: resource.annotations,
             icons: resource.icons,
+            choices: resource.choices,
         }
     }
 }
@@ -391,6 +400,14 @@ fn validate_prompt(prompt: &PromptContent) -> Result<(), InvalidInput> {
 
 fn validate_resource(resource: &ResourceContent) -> Result<(), InvalidInput> {
     validate_icons(&resource.icons)?;
+    for (variable, values) in &resource.choices {
+        if values.len() > MAX_CHOICES {
+            return Err(InvalidInput::new(
+                format!("choices.{variable}"),
+                format!("at most {MAX_CHOICES} choices per variable"),
+            ));
+        }
+    }
     if resource.name.is_empty() {
         return Err(InvalidInput::new("name", "must not be empty"));
     }
@@ -454,6 +471,14 @@ impl ResourceContent {
             annotations: self.annotations.as_ref().map(Annotations::to_proto),
             is_template: crate::domain::is_uri_template(uri),
             icons: self.icons.iter().map(Icon::to_proto).collect(),
+            choices: self
+                .choices
+                .iter()
+                .map(|(variable, values)| {
+                    let values = values.clone();
+                    (variable.clone(), v1::Choices { values })
+                })
+                .collect(),
         }
     }
 }

@@ -17,7 +17,7 @@ use rmcp::model::SetLevelRequestParams;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CompleteRequestParams, CompleteResult, CompletionInfo, Extensions, GetPromptRequestParams,
+        CompleteRequestParams, CompleteResult, Extensions, GetPromptRequestParams,
         GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult,
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
         PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, Reference,
@@ -33,7 +33,7 @@ use super::{
     notify::{self, Interests, Notifier},
 };
 use crate::{
-    domain::{EntryKey, Kind, ViewKey},
+    domain::{EntryKey, Kind, UriPattern, ViewKey},
     propagation::Dropped,
     render,
     slots::{Slot, Slots},
@@ -310,15 +310,22 @@ impl ServerHandler for ConfigServer {
         ))
     }
 
-    /// The declared choices of a prompt argument that start with what was typed; a resource
-    /// template's variables declare none.
+    /// The declared choices of a prompt argument, or of a resource template's URI variable,
+    /// that start with what was typed.
     async fn complete(
         &self,
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
         let audience = audience(&context.extensions)?;
-        let info = match &request.r#ref {
+        let wanted = &request.argument.name;
+        let unknown = |of: &str| {
+            ErrorData::invalid_params(
+                format!("argument.name: {of} has no argument {wanted:?}"),
+                None,
+            )
+        };
+        let choices = match &request.r#ref {
             Reference::Prompt(prompt) => {
                 let name = EntryKey::parse(Kind::Prompts, &prompt.name)
                     .map_err(|e| to_error_data(Kind::Prompts, e))?;
@@ -328,24 +335,37 @@ impl ServerHandler for ConfigServer {
                     .prompt(&key(audience, Kind::Prompts), &name)
                     .await
                     .map_err(|e| to_error_data(Kind::Prompts, e))?;
-                let argument = prompt
-                    .arguments
-                    .iter()
-                    .find(|a| a.name == request.argument.name)
-                    .ok_or_else(|| {
-                        ErrorData::invalid_params(
-                            format!(
-                                "argument.name: prompt {} has no argument {:?}",
-                                prompt.name, request.argument.name
-                            ),
-                            None,
-                        )
-                    })?;
-                mcp::completion(argument, &request.argument.value)
+                let argument = prompt.arguments.into_iter().find(|a| &a.name == wanted);
+                argument
+                    .ok_or_else(|| unknown(&format!("prompt {}", prompt.name)))?
+                    .choices
             }
-            _ => CompletionInfo::default(),
+            Reference::Resource(template) => {
+                let uri = EntryKey::parse(Kind::Resources, &template.uri)
+                    .map_err(|e| to_error_data(Kind::Resources, e))?;
+                let resource = self
+                    .shared
+                    .views
+                    .resource(&key(audience, Kind::Resources), &uri)
+                    .await
+                    .map_err(|e| to_error_data(Kind::Resources, e))?;
+                let variable_of = UriPattern::parse("uri", &resource.uri)
+                    .is_ok_and(|pattern| pattern.variables().any(|v| v == wanted));
+                if !variable_of {
+                    return Err(unknown(&format!("resource template {}", resource.uri)));
+                }
+                resource
+                    .choices
+                    .get(wanted)
+                    .map(|c| c.values.clone())
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
         };
-        Ok(CompleteResult::new(info))
+        Ok(CompleteResult::new(mcp::completion(
+            &choices,
+            &request.argument.value,
+        )))
     }
 
     #[allow(deprecated)] // logging is deprecated by 2026-07-28; legacy sessions still use it

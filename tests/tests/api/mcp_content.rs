@@ -62,6 +62,7 @@ defaults:
         name: profile
         mime_type: text/plain
         text: "Profile of {{ id }}"
+        choices: {id: ["42", "43", "7"]}
 orgs:
   acme:
     servers:
@@ -319,6 +320,24 @@ async fn completion_offers_the_declared_choices_that_start_with_what_was_typed()
         .unwrap_err()
         .to_string();
     assert!(unknown.contains("colour"), "{unknown}");
+
+    let globex = connect(&service, "media", "globex").await;
+    let ids = globex
+        .complete_resource_simple("file:///users/{id}/profile", "id", "4")
+        .await
+        .unwrap();
+    assert_eq!(ids, ["42", "43"], "a template's variable completes from its choices");
+    let overridden = acme
+        .complete_resource_simple("file:///users/{id}/profile", "id", "4")
+        .await
+        .unwrap();
+    assert!(overridden.is_empty(), "acme's own template declares none");
+    let not_a_variable = acme
+        .complete_resource_simple("file:///users/{id}/profile", "name", "")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(not_a_variable.contains("name"), "{not_a_variable}");
 }
 
 #[tokio::test]
@@ -361,6 +380,12 @@ async fn bad_content_is_refused_naming_the_field_and_nothing_is_saved() {
             "file:///users/{id}",
             json!({"name": "x", "text": "{{ other }}"}),
             "other",
+        ),
+        (
+            "resources",
+            "file:///users/{id}/card",
+            json!({"name": "x", "text": "{{ id }}", "choices": {"name": ["a"]}}),
+            "choices.name",
         ),
     ];
     for (kind, key, content, expected) in refused {
