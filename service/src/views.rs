@@ -156,6 +156,10 @@ impl Views {
     ) -> Result<ReadResourceResponse> {
         let view = self.view(key).await?;
         let (resource, contents) = match self.template_for(&view, uri) {
+            // A template's own URI is no resource: reading it would show its source.
+            None if UriPattern::cached(uri.as_str()).is_some() => {
+                return Err(not_found(uri, key));
+            }
             None => {
                 let resource = decode_item::<v1::Resource>(&view, uri, key)?;
                 let contents = resource.contents.clone();
@@ -211,24 +215,47 @@ impl Views {
     }
 
     /// The resource template of `view` that `uri` is read through, with its variables: none
-    /// when `uri` is a resource of its own.
+    /// when `uri` is a resource of its own. A template's own URI is neither (not found).
     fn template_for(
         &self,
         view: &EncodedView,
         uri: &EntryKey,
     ) -> Option<(EntryKey, HashMap<String, String>)> {
-        if !is_uri_template(uri.as_str()) && view.message(uri.as_str()).is_some() {
+        let uri = uri.as_str();
+        if UriPattern::cached(uri).is_none() && view.message(uri).is_some() {
             return None;
         }
         view.keys()
             .filter(|k| is_uri_template(k))
             .find_map(|template| {
-                let variables = UriPattern::parse("uri", template)
-                    .ok()?
-                    .matches(uri.as_str())?;
+                let variables = UriPattern::cached(template)?.matches(uri)?;
                 Some((EntryKey::parse(Kind::Resources, template).ok()?, variables))
             })
     }
+
+    /// The resource templates of the view `key`, decoded (the other resources are not).
+    pub async fn resource_templates(&self, key: &ViewKey) -> Result<Vec<v1::Resource>> {
+        let view = self.view(key).await?;
+        view.keys()
+            .filter(|k| UriPattern::cached(k).is_some())
+            .map(|template| {
+                let template = EntryKey::parse(Kind::Resources, template)?;
+                decode_item(&view, &template, key)
+            })
+            .collect()
+    }
+}
+
+fn not_found(item: &EntryKey, key: &ViewKey) -> Error {
+    Error::NotFound(
+        EntryId {
+            scope: key.scope.clone(),
+            server: key.server.clone(),
+            kind: key.kind,
+            key: item.clone(),
+        }
+        .to_string(),
+    )
 }
 
 fn decode_item<M: Message + Default>(
@@ -236,17 +263,9 @@ fn decode_item<M: Message + Default>(
     item: &EntryKey,
     key: &ViewKey,
 ) -> Result<M> {
-    let bytes = view.message(item.as_str()).ok_or_else(|| {
-        Error::NotFound(
-            EntryId {
-                scope: key.scope.clone(),
-                server: key.server.clone(),
-                kind: key.kind,
-                key: item.clone(),
-            }
-            .to_string(),
-        )
-    })?;
+    let bytes = view
+        .message(item.as_str())
+        .ok_or_else(|| not_found(item, key))?;
     M::decode(bytes).map_err(|e| StoreError::Corrupt(item.to_string(), e.to_string()).into())
 }
 

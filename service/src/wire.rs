@@ -201,12 +201,12 @@ impl EncodedView {
         Ok(EncodedResponse(body.freeze()))
     }
 
-    /// The encoded message of the item with `key`, to decode just that one.
     /// The keys of the view's items, in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.items.iter().map(|item| &*item.key)
     }
 
+    /// The encoded message of the item with `key`, to decode just that one.
     pub fn message(&self, key: &str) -> Option<&[u8]> {
         let i = self
             .items

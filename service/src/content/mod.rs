@@ -469,7 +469,7 @@ impl ResourceContent {
             size: size as u64,
             contents: Some(contents),
             annotations: self.annotations.as_ref().map(Annotations::to_proto),
-            is_template: crate::domain::is_uri_template(uri),
+            is_template: crate::domain::UriPattern::cached(uri).is_some(),
             icons: self.icons.iter().map(Icon::to_proto).collect(),
             choices: self
                 .choices

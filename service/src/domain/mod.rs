@@ -211,9 +211,6 @@ impl EntryKey {
                 format!("{value:?} is not a URI (scheme:rest)"),
             ));
         }
-        if kind == Kind::Resources && is_uri_template(value) {
-            UriPattern::parse(field, value)?;
-        }
         Ok(Self(value.to_owned()))
     }
 
@@ -228,7 +225,6 @@ impl fmt::Display for EntryKey {
     }
 }
 
-/// RFC 3986's `scheme ":" …`: a letter, then letters, digits, `+`, `-` or `.`, then a colon.
 /// Whether `name` can be used as a template variable.
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
@@ -237,6 +233,7 @@ pub fn is_identifier(name: &str) -> bool {
         && name.len() <= 128
 }
 
+/// RFC 3986's `scheme ":" …`: a letter, then letters, digits, `+`, `-` or `.`, then a colon.
 fn looks_like_uri(value: &str) -> bool {
     match value.split_once(':') {
         Some((scheme, rest)) => {

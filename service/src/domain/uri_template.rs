@@ -5,19 +5,29 @@
 //! server of templates needs, and RFC 6570 defines only expansion; `uri-template-ex` does both
 //! for that level.
 
-use std::collections::HashMap;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, LazyLock},
+};
 
 use uri_template_ex::UriTemplate;
 
 use super::{InvalidInput, is_identifier};
 
-/// Whether a resource's URI is a template rather than a resource of its own.
+/// Whether a resource's URI is meant as a template: a save of one must parse as a
+/// [`UriPattern`]. Reads go by [`UriPattern::cached`]: a key with a `{` stored before templates
+/// existed that is no template stays a resource of its own.
 pub fn is_uri_template(uri: &str) -> bool {
     uri.contains('{')
 }
 
 /// A parsed resource template URI.
 pub struct UriPattern(UriTemplate);
+
+/// Parsed templates by URI: a read that misses every resource tries each template of the view,
+/// and compiling a template (a regex) per read would cost more than the read.
+static PATTERNS: LazyLock<moka::sync::Cache<String, Option<Arc<UriPattern>>>> =
+    LazyLock::new(|| moka::sync::Cache::new(10_000));
 
 impl UriPattern {
     /// Parses `uri`; each variable must be an identifier, since it becomes a template variable
@@ -41,7 +51,22 @@ impl UriPattern {
                 format!("{{{bad}}}: a variable must be an identifier (letters, digits, _)"),
             ));
         }
+        let mut seen = HashSet::new();
+        if let Some(twice) = template.var_names().find(|name| !seen.insert(*name)) {
+            return Err(InvalidInput::new(
+                field,
+                format!("{{{twice}}} appears twice: each variable names one part of the URI"),
+            ));
+        }
         Ok(Self(template))
+    }
+
+    /// The template `uri` is, parsed once per process (`None`: it is none).
+    pub fn cached(uri: &str) -> Option<Arc<Self>> {
+        if !is_uri_template(uri) {
+            return None;
+        }
+        PATTERNS.get_with_by_ref(uri, || Self::parse("uri", uri).ok().map(Arc::new))
     }
 
     pub fn variables(&self) -> impl Iterator<Item = &str> {
@@ -86,6 +111,13 @@ mod tests {
     fn variables_must_be_identifiers_and_present() {
         assert!(UriPattern::parse("uri", "file:///{a-b}").is_err());
         assert!(UriPattern::parse("uri", "file:///{unclosed").is_err());
+        assert!(
+            UriPattern::parse("uri", "x:{a}/{a}").is_err(),
+            "a variable twice"
+        );
+        assert!(UriPattern::cached("file:///{ok}").is_some());
+        assert!(UriPattern::cached("file:///{not ok}").is_none());
+        assert!(UriPattern::cached("file:///plain").is_none());
         let err = UriPattern::parse("uri", "file:///{}").err().unwrap();
         assert_eq!(err.field, "uri");
         assert!(is_uri_template("file:///{x}") && !is_uri_template("file:///x"));

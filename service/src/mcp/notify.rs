@@ -107,13 +107,21 @@ impl Announce for Notifier {
     }
 }
 
+/// What a client last heard of a subscribed resource.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Heard {
+    /// Not read yet (the store was down when it subscribed): the first reading sets it.
+    Unknown,
+    /// The fingerprint of the entry serving it (`None`: nothing did).
+    Fingerprint(Option<u64>),
+}
+
 /// What one client asked to hear beyond list changes: the resources it subscribed to, and the
 /// lowest level of log message it wants (none until it sets one).
 #[derive(Default)]
 pub struct Interests {
-    /// Subscribed URI → fingerprint of its contents when the client last heard of it (`None`:
-    /// not there).
-    resources: Mutex<HashMap<String, Option<u64>>>,
+    /// Subscribed URI → what the client last heard of it.
+    resources: Mutex<HashMap<String, Heard>>,
     #[allow(deprecated)]
     log_level: Mutex<Option<LoggingLevel>>,
 }
@@ -121,13 +129,22 @@ pub struct Interests {
 impl Interests {
     /// Subscribes to `uri`, whose contents now have `fingerprint`; false when the client
     /// already holds [`MAX_SUBSCRIPTIONS`] others.
-    pub fn subscribe(&self, uri: String, fingerprint: Option<u64>) -> bool {
+    pub fn subscribe(&self, uri: String) -> bool {
         let mut resources = self.resources.lock().expect("interests lock");
         if resources.len() >= MAX_SUBSCRIPTIONS && !resources.contains_key(&uri) {
             return false;
         }
-        resources.insert(uri, fingerprint);
+        resources.entry(uri).or_insert(Heard::Unknown);
         true
+    }
+
+    /// What the client heard of `uri` when it subscribed, read after [`Interests::subscribe`]
+    /// so that a change in between is not missed; kept only if no change was compared since.
+    pub fn settle(&self, uri: &str, fingerprint: Option<u64>) {
+        let mut resources = self.resources.lock().expect("interests lock");
+        if let Some(heard @ Heard::Unknown) = resources.get_mut(uri) {
+            *heard = Heard::Fingerprint(fingerprint);
+        }
     }
 
     pub fn unsubscribe(&self, uri: &str) {
@@ -144,16 +161,14 @@ impl Interests {
     }
 
     /// Records `uri`'s new fingerprint; whether it differs from the last one heard of (a URI
-    /// unsubscribed meanwhile never counts).
+    /// unsubscribed meanwhile, or whose first fingerprint was never read, never counts).
     fn changed(&self, uri: &str, fingerprint: Option<u64>) -> bool {
         let mut resources = self.resources.lock().expect("interests lock");
-        match resources.get_mut(uri) {
-            Some(heard) if *heard != fingerprint => {
-                *heard = fingerprint;
-                true
-            }
-            _ => false,
-        }
+        let Some(heard) = resources.get_mut(uri) else {
+            return false;
+        };
+        let before = std::mem::replace(heard, Heard::Fingerprint(fingerprint));
+        matches!(before, Heard::Fingerprint(last) if last != fingerprint)
     }
 
     #[allow(deprecated)]
@@ -330,10 +345,17 @@ mod tests {
     async fn subscribed_resources_are_announced_only_when_their_contents_changed() {
         let (sender, receiver) = tokio::sync::broadcast::channel(8);
         let interests = Interests::default();
-        assert!(interests.subscribe("test://same".into(), Some(1)));
-        assert!(interests.subscribe("test://edited".into(), Some(1)));
-        assert!(interests.subscribe("test://gone".into(), Some(1)));
-        assert!(interests.subscribe("test://dropped".into(), Some(1)));
+        for uri in [
+            "test://same",
+            "test://edited",
+            "test://gone",
+            "test://dropped",
+            "test://unreadable",
+        ] {
+            assert!(interests.subscribe(uri.into()));
+            interests.settle(uri, Some(1));
+        }
+        assert!(interests.subscribe("test://never-read".into()));
         interests.unsubscribe("test://dropped");
         interests.set_log_level(LoggingLevel::Warning);
         sender
@@ -342,10 +364,9 @@ mod tests {
         sender.send(view("acme", "github", Kind::Prompts)).unwrap();
         drop(sender);
         let heard = Heard::default();
-        interests.subscribe("test://unreadable".into(), Some(1));
         let now = |uri: String| async move {
             match uri.as_str() {
-                "test://same" => Ok(Some(1)),
+                "test://same" | "test://never-read" => Ok(Some(1)),
                 "test://edited" | "test://dropped" => Ok(Some(2)),
                 "test://unreadable" => Err(()),
                 _ => Ok(None),
@@ -408,11 +429,11 @@ mod tests {
     fn subscriptions_are_bounded() {
         let interests = Interests::default();
         for i in 0..MAX_SUBSCRIPTIONS {
-            assert!(interests.subscribe(format!("test://{i}"), None));
+            assert!(interests.subscribe(format!("test://{i}")));
         }
-        assert!(!interests.subscribe("test://one-more".into(), None));
+        assert!(!interests.subscribe("test://one-more".into()));
         assert!(
-            interests.subscribe("test://0".into(), Some(3)),
+            interests.subscribe("test://0".into()),
             "a URI held already is not one more"
         );
     }

@@ -58,6 +58,7 @@ impl Shared {
     /// Forwards `audience`'s notifications to `notifier` until `stopped`.
     async fn forward(
         &self,
+        dropped: tokio::sync::broadcast::Receiver<crate::domain::Invalidation>,
         audience: &Audience,
         notifier: Notifier,
         interests: &Interests,
@@ -65,7 +66,7 @@ impl Shared {
     ) {
         let views = &self.views;
         notify::forward(
-            self.dropped.subscribe(),
+            dropped,
             audience,
             notifier,
             interests,
@@ -126,24 +127,6 @@ impl ConfigServer {
                     None,
                 )
             })
-    }
-
-    /// Every resource of `audience`'s view, page by page.
-    async fn all_resources(
-        &self,
-        extensions: &Extensions,
-    ) -> Result<Vec<mcp_config_proto::v1::Resource>, ErrorData> {
-        let mut resources = Vec::new();
-        let mut request: Option<PaginatedRequestParams> = None;
-        loop {
-            let page: GetResourcesResponse =
-                self.page(Kind::Resources, request, extensions).await?;
-            resources.extend(page.resources);
-            if page.next_cursor.is_empty() {
-                return Ok(resources);
-            }
-            request = Some(PaginatedRequestParams::default().with_cursor(Some(page.next_cursor)));
-        }
     }
 
     /// A place for one more session or listen stream of `audience`'s subject.
@@ -300,13 +283,15 @@ impl ServerHandler for ConfigServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let resources = self.all_resources(&context.extensions).await?;
+        let key = key(audience(&context.extensions)?, Kind::Resources);
+        let templates = self
+            .shared
+            .views
+            .resource_templates(&key)
+            .await
+            .map_err(|e| to_error_data(Kind::Resources, e))?;
         Ok(ListResourceTemplatesResult::with_all_items(
-            resources
-                .iter()
-                .filter(|r| r.is_template)
-                .map(mcp::resource_template)
-                .collect(),
+            templates.iter().map(mcp::resource_template).collect(),
         ))
     }
 
@@ -388,10 +373,7 @@ impl ServerHandler for ConfigServer {
         EntryKey::parse(Kind::Resources, &request.uri)
             .map_err(|e| to_error_data(Kind::Resources, e))?;
         let interests = self.interests()?;
-        let now = fingerprint(&self.shared.views, &audience, &request.uri)
-            .await
-            .unwrap_or_default();
-        if !interests.subscribe(request.uri, now) {
+        if !interests.subscribe(request.uri.clone()) {
             return Err(ErrorData::invalid_request(
                 format!(
                     "uri: a session may subscribe to at most {} resources",
@@ -399,6 +381,9 @@ impl ServerHandler for ConfigServer {
                 ),
                 None,
             ));
+        }
+        if let Ok(now) = fingerprint(&self.shared.views, &audience, &request.uri).await {
+            interests.settle(&request.uri, now);
         }
         Ok(())
     }
@@ -439,8 +424,8 @@ impl ServerHandler for ConfigServer {
         let mut accepted = mcp::list_changed_filter();
         accepted.resource_subscriptions = requested.resource_subscriptions.as_ref().map(|uris| {
             uris.iter()
-                .filter(|uri| EntryKey::parse(Kind::Resources, uri).is_ok())
                 .take(notify::MAX_SUBSCRIPTIONS)
+                .filter(|uri| EntryKey::parse(Kind::Resources, uri).is_ok())
                 .cloned()
                 .collect()
         });
@@ -457,16 +442,18 @@ impl ServerHandler for ConfigServer {
                 () = self.shared.shutdown.cancelled() => {}
             }
         };
+        // Following changes before the first fingerprints are read: none falls in between.
+        let dropped = self.shared.dropped.subscribe();
         let interests = Interests::default();
         for uri in context.accepted().resource_subscriptions.iter().flatten() {
-            let now = fingerprint(&self.shared.views, &audience, uri)
-                .await
-                .unwrap_or_default();
-            interests.subscribe(uri.clone(), now);
+            interests.subscribe(uri.clone());
+            if let Ok(now) = fingerprint(&self.shared.views, &audience, uri).await {
+                interests.settle(uri, now);
+            }
         }
         let notifier = Notifier::Listen(context.sink().clone());
         self.shared
-            .forward(&audience, notifier, &interests, stopped)
+            .forward(dropped, &audience, notifier, &interests, stopped)
             .await;
         Ok(())
     }
@@ -488,10 +475,17 @@ impl ServerHandler for ConfigServer {
         };
         // Not the server itself: it holds the session, whose end stops this.
         let shared = self.shared.clone();
+        let dropped = shared.dropped.subscribe();
         tokio::spawn(async move {
             let notifier = Notifier::Session(context.peer);
             shared
-                .forward(&audience, notifier, &interests, ended.cancelled_owned())
+                .forward(
+                    dropped,
+                    &audience,
+                    notifier,
+                    &interests,
+                    ended.cancelled_owned(),
+                )
                 .await;
         });
     }
