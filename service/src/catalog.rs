@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     content::PromptContent,
-    domain::{EntryId, InvalidInput, Kind, Scope, Slug},
+    domain::{EntryId, InvalidInput, Kind, Scope, Slug, ViewKey},
     entry::EntryView,
     error::{Error, Result},
     overlay::{self, Overlaid},
@@ -134,13 +134,15 @@ impl Catalog {
     }
 
     /// Renders a prompt of this scope — its current content, or a given version — as
-    /// `GetPrompt` would, for the admin's preview.
+    /// `GetPrompt` would, for the admin's preview, its embedded resources read from the view
+    /// `reading_as` (an org previewing a default it inherits reads its own resources).
     pub async fn preview(
         &self,
         id: &EntryId,
         version: Option<u64>,
         arguments: HashMap<String, String>,
         views: &Views,
+        reading_as: &ViewKey,
     ) -> Result<GetPromptResponse> {
         if id.kind != Kind::Prompts {
             return Err(InvalidInput::new("kind", "only prompts render").into());
@@ -170,7 +172,7 @@ impl Catalog {
             serde_json::from_str(&body).map_err(|e| Error::corrupt(id.key.as_str(), &e))?;
         let prompt = Arc::new(prompt.to_proto(id.key.as_str()));
         let messages = views
-            .render_messages(&id.view_key(), prompt.clone(), arguments)
+            .render_messages(reading_as, prompt.clone(), arguments)
             .await?;
         Ok(GetPromptResponse {
             description: prompt.description.clone(),

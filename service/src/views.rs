@@ -11,17 +11,21 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     cache::ViewCache,
-    content::{PromptContent, ResourceContent},
+    content::{MAX_CONTENT_BYTES, PromptContent, ResourceContent},
     domain::{
         EntryId, EntryKey, InvalidInput, Kind, Revision, UriPattern, ViewKey, is_uri_template,
     },
     error::{Error, Result},
     redis::{L2, L2Error},
+    render::RenderError,
     renderer::Renderer,
     resolve::{EffectiveView, resolve},
     store::{Store, StoreError, ViewRow},
     wire::EncodedView,
 };
+
+/// Most bytes of resources one rendered prompt embeds by URI.
+pub const MAX_EMBEDDED_BYTES: usize = 4 * MAX_CONTENT_BYTES;
 
 /// A list request, parsed.
 #[derive(Debug, Clone)]
@@ -117,6 +121,10 @@ impl Views {
 
     /// Reads, in the org's view of the server, every embedded resource of `messages` that
     /// refers to one by URI (a rendered URI: it may come from the caller's arguments).
+    ///
+    /// Bounded as one render is: all of them within the render deadline (a URI read through a
+    /// template is a render of its own), each URI read once, and at most
+    /// [`MAX_EMBEDDED_BYTES`] embedded in one answer.
     async fn embed_resources(
         &self,
         prompts: &ViewKey,
@@ -126,6 +134,10 @@ impl Views {
             kind: Kind::Resources,
             ..prompts.clone()
         };
+        let deadline = self.renderer.deadline();
+        let until = tokio::time::Instant::now() + deadline;
+        let mut read: HashMap<String, Option<ResourceContents>> = HashMap::new();
+        let mut embedded_bytes = 0;
         for (i, message) in messages.iter_mut().enumerate() {
             let Some(v1::prompt_message::Content::Resource(embedded)) = &mut message.content else {
                 continue;
@@ -133,12 +145,32 @@ impl Views {
             if embedded.contents.is_some() {
                 continue;
             }
-            let uri = EntryKey::parse(Kind::Resources, &embedded.uri)
-                .map_err(|e| InvalidInput::new(format!("messages[{i}].resource.uri"), e.message))?;
-            let read = self.read_resource(&resources, &uri).await?;
-            let Some(found) = read.contents.into_iter().next() else {
+            let field = || format!("messages[{i}].resource.uri");
+            let found = match read.get(&embedded.uri) {
+                Some(found) => found.clone(),
+                None => {
+                    let uri = EntryKey::parse(Kind::Resources, &embedded.uri)
+                        .map_err(|e| InvalidInput::new(field(), e.message))?;
+                    let answer =
+                        tokio::time::timeout_at(until, self.read_resource(&resources, &uri))
+                            .await
+                            .map_err(|_| RenderError::TimedOut(deadline))??;
+                    let found = answer.contents.into_iter().next();
+                    read.insert(embedded.uri.clone(), found.clone());
+                    found
+                }
+            };
+            let Some(found) = found else {
                 continue;
             };
+            embedded_bytes += found.encoded_len();
+            if embedded_bytes > MAX_EMBEDDED_BYTES {
+                return Err(InvalidInput::new(
+                    field(),
+                    format!("the prompt's embedded resources are larger than {MAX_EMBEDDED_BYTES} bytes together"),
+                )
+                .into());
+            }
             embedded.contents = found.contents;
             if embedded.mime_type.is_empty() {
                 embedded.mime_type = found.mime_type;

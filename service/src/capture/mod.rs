@@ -16,8 +16,8 @@ use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use rmcp::{
     RoleClient, ServiceExt,
     model::{
-        ContentBlock, GetPromptRequestParams, Prompt, PromptMessage, ReadResourceRequestParams,
-        Resource, ResourceContents, Role,
+        Annotations, ContentBlock, GetPromptRequestParams, Icon, Prompt, PromptMessage,
+        ReadResourceRequestParams, Resource, ResourceContents, Role,
     },
     service::{Peer, RunningService},
     transport::{
@@ -117,12 +117,16 @@ impl Capture {
                     }
                 }
             }
-            // A server without templates may answer method-not-found: nothing to report.
-            for template in peer.list_all_resource_templates().await.unwrap_or_default() {
-                reported.push(format!(
-                    "resource template {:?} not captured: its contents depend on the URI it is read with",
-                    template.uri_template
-                ));
+            match peer.list_all_resource_templates().await {
+                Ok(templates) => reported.extend(templates.into_iter().map(|t| {
+                    format!(
+                        "resource template {:?} not captured: its contents depend on the URI it is read with",
+                        t.uri_template
+                    )
+                })),
+                // A server without templates may not know the method: nothing to report.
+                Err(e) if e.to_string().contains("-32601") => {}
+                Err(e) => reported.push(format!("resource templates not listed: {e}")),
             }
         }
         let _ = client.cancel().await;
@@ -276,13 +280,22 @@ async fn capture_prompt(
     }
     let mut argument_json = Vec::new();
     for argument in &declared {
-        let choices = if completions {
-            peer.complete_prompt_simple(&prompt.name, &argument.name, "")
+        let mut choices = Vec::new();
+        if completions
+            && let Ok(info) = peer
+                .complete_prompt_argument(&prompt.name, &argument.name, "", None)
                 .await
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        {
+            if info.has_more_results() {
+                reported.push(format!(
+                    "prompt {:?}: argument {:?} completes to more values than one answer holds; the first {} captured as choices",
+                    prompt.name,
+                    argument.name,
+                    info.values.len()
+                ));
+            }
+            choices = info.values;
+        }
         argument_json.push(json!({
             "name": argument.name,
             "description": argument.description.clone().unwrap_or_default(),
@@ -295,6 +308,7 @@ async fn capture_prompt(
         "description": prompt.description.clone().unwrap_or_default(),
         "arguments": argument_json,
         "messages": messages,
+        "icons": icons(prompt.icons.as_deref(), &format!("prompt {:?}", prompt.name), reported),
     });
     match Content::from_json(Kind::Prompts, json).map_err(|e| e.to_string())? {
         Content::Prompt(content) => Ok(content),
@@ -394,7 +408,60 @@ fn message(
     };
     let mut message = part;
     message["role"] = role.into();
+    let annotated = match content {
+        ContentBlock::Text(c) => c.annotations.as_ref(),
+        ContentBlock::Image(c) => c.annotations.as_ref(),
+        ContentBlock::Audio(c) => c.annotations.as_ref(),
+        ContentBlock::Resource(c) => c.annotations.as_ref(),
+        ContentBlock::ResourceLink(c) => c.annotations.as_ref(),
+        _ => None,
+    };
+    if let Some(annotated) = annotated {
+        message["annotations"] = annotations(annotated);
+    }
     Ok(message)
+}
+
+/// MCP annotations in the content model's JSON.
+fn annotations(annotations: &Annotations) -> Value {
+    let mut json = json!({});
+    if let Some(audience) = &annotations.audience {
+        json["audience"] = serde_json::to_value(audience).unwrap_or_default();
+    }
+    if let Some(priority) = annotations.priority {
+        json["priority"] = priority.into();
+    }
+    if let Some(last_modified) = &annotations.last_modified {
+        json["last_modified"] = last_modified.clone().into();
+    }
+    json
+}
+
+/// MCP icons in the content model's JSON: those mcp-config keeps (`https:` and `data:`), the
+/// others reported.
+fn icons(icons: Option<&[Icon]>, of: &str, reported: &mut Vec<String>) -> Value {
+    let kept: Vec<Value> = icons
+        .unwrap_or_default()
+        .iter()
+        .filter(|icon| {
+            let kept = icon.src.starts_with("https://") || icon.src.starts_with("data:");
+            if !kept {
+                reported.push(format!(
+                    "{of}: icon {:?} not captured: only https: and data: icons are kept",
+                    icon.src
+                ));
+            }
+            kept
+        })
+        .map(|icon| {
+            json!({
+                "src": icon.src,
+                "mime_type": icon.mime_type.clone().unwrap_or_default(),
+                "sizes": icon.sizes.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    kept.into()
 }
 
 /// One resource's contents (the first, when the server answers several: reported).
@@ -451,6 +518,14 @@ async fn capture_resource(
     };
     let mut json = body;
     json["name"] = resource.name.clone().into();
+    json["icons"] = icons(
+        resource.icons.as_deref(),
+        &format!("resource {:?}", resource.uri),
+        reported,
+    );
+    if let Some(annotated) = &resource.annotations {
+        json["annotations"] = annotations(annotated);
+    }
     for (field, value) in [
         ("title", resource.title.clone()),
         ("description", resource.description.clone()),

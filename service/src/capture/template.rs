@@ -117,7 +117,8 @@ fn templated_part(text: &str, arguments: &[(String, String)], last: bool) -> Str
 /// (then a string expression), and with a final newline as an expression (Jinja drops a
 /// template's last newline).
 fn literal(text: &str, last: bool) -> String {
-    if ["{{", "{%", "{#"].iter().any(|d| text.contains(d)) {
+    // A `{` at the end would join the `{{` or `{%` that follows it.
+    if ["{{", "{%", "{#"].iter().any(|d| text.contains(d)) || (!last && text.ends_with('{')) {
         return format!("{{{{ {} }}}}", quoted(text));
     }
     match text.strip_suffix('\n') {
@@ -240,6 +241,13 @@ mod tests {
             "unchanged"
         );
         assert_eq!(optional_region("é", "", "x"), None);
+    }
+
+    #[test]
+    fn a_brace_right_before_an_argument_stays_literal() {
+        let names = args(&["x"]);
+        let template = templated(&format!("{{{}}}", placeholder(0)), &names);
+        assert_eq!(render(&template, &[("x", "X")]), "{X}");
     }
 
     #[test]

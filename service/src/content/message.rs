@@ -154,7 +154,7 @@ impl TryFrom<MessageJson> for PromptMessage {
         if let Some(resource) = json.resource {
             contents.push(MessageContent::Resource(EmbeddedResource {
                 body: body_from_json(resource.text, resource.blob)
-                    .map_err(|e| format!("resource.{e}"))?,
+                    .map_err(|e| format!("resource: {e}"))?,
                 uri: resource.uri,
                 mime_type: resource.mime_type,
             }));
@@ -163,7 +163,7 @@ impl TryFrom<MessageJson> for PromptMessage {
             contents.push(MessageContent::ResourceLink(link));
         }
         let content = contents.pop().filter(|_| contents.is_empty()).ok_or(
-            "text: a message holds exactly one of text, image, audio, resource and resource_link",
+            "a message holds exactly one of text, image, audio, resource and resource_link",
         )?;
         Ok(Self {
             role: json.role,
@@ -396,7 +396,7 @@ mod tests {
             json!({"role": "user", "text": "a", "image": {"mime_type": "image/png", "data": ""}});
         assert!(parse(two).is_err());
         let both = json!({"role": "user", "resource": {"uri": "a:b", "text": "a", "blob": ""}});
-        assert!(parse(both).unwrap_err().to_string().contains("resource."));
+        assert!(parse(both).unwrap_err().to_string().contains("resource: "));
         let bad = json!({"role": "user", "image": {"mime_type": "image/png", "data": "!!"}});
         assert!(parse(bad).unwrap_err().to_string().contains("not base64"));
     }

@@ -20,6 +20,8 @@ pub use message::{EmbeddedResource, Media, MessageContent, PromptMessage, Resour
 /// Largest text, blob or template accepted in one entry; a prompt's templates together are
 /// held to it too.
 pub const MAX_CONTENT_BYTES: usize = 1024 * 1024;
+/// Largest entry as stored (JSON, base64 included), all its parts together.
+pub const MAX_ENTRY_BYTES: usize = 2 * MAX_CONTENT_BYTES;
 /// Most messages one prompt may hold (MCP prompts hold a handful).
 pub const MAX_MESSAGES: usize = 100;
 
@@ -295,11 +297,21 @@ pub enum Content {
 impl Content {
     /// Parses and validates content of `kind` from JSON (the stored form and the API's).
     pub fn from_json(kind: Kind, json: serde_json::Value) -> Result<Self, InvalidInput> {
+        // The error names the part it is in (`messages[1]`), the whole content when at the top.
+        let located = |e: serde_path_to_error::Error<serde_json::Error>| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "content".to_owned()
+            } else {
+                path
+            };
+            InvalidInput::new(field, e.into_inner().to_string())
+        };
         let content = match kind {
-            Kind::Prompts => serde_json::from_value(json).map(Content::Prompt),
-            Kind::Resources => serde_json::from_value(json).map(Content::Resource),
+            Kind::Prompts => serde_path_to_error::deserialize(json).map(Content::Prompt),
+            Kind::Resources => serde_path_to_error::deserialize(json).map(Content::Resource),
         }
-        .map_err(|e| InvalidInput::new("content", e.to_string()))?;
+        .map_err(located)?;
         content.validate()?;
         Ok(content)
     }
@@ -316,9 +328,18 @@ impl Content {
     /// once per save by the write path ([`crate::edits::Editor`]), in a render worker.
     pub fn validate(&self) -> Result<(), InvalidInput> {
         match self {
-            Content::Prompt(prompt) => validate_prompt(prompt),
-            Content::Resource(resource) => validate_resource(resource),
+            Content::Prompt(prompt) => validate_prompt(prompt)?,
+            Content::Resource(resource) => validate_resource(resource)?,
         }
+        // Every part counted (icons, choices, links, titles): an entry is served in every list.
+        let stored = self.to_json().len();
+        if stored > MAX_ENTRY_BYTES {
+            return Err(InvalidInput::new(
+                "content",
+                format!("{stored} bytes as stored, more than {MAX_ENTRY_BYTES}"),
+            ));
+        }
+        Ok(())
     }
 
     pub fn to_json(&self) -> String {
@@ -326,8 +347,28 @@ impl Content {
     }
 }
 
+/// MCP's priority is between 0 (least) and 1 (most important).
+fn validate_annotations(
+    field: &str,
+    annotations: Option<&Annotations>,
+) -> Result<(), InvalidInput> {
+    match annotations.and_then(|a| a.priority) {
+        Some(priority) if !(0.0..=1.0).contains(&priority) => Err(InvalidInput::new(
+            format!("{field}.priority"),
+            "must be between 0 and 1",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn validate_prompt(prompt: &PromptContent) -> Result<(), InvalidInput> {
     validate_icons(&prompt.icons)?;
+    for (i, message) in prompt.messages.iter().enumerate() {
+        validate_annotations(
+            &format!("messages[{i}].annotations"),
+            message.annotations.as_ref(),
+        )?;
+    }
     if prompt.messages.is_empty() {
         return Err(InvalidInput::new(
             "messages",
@@ -370,6 +411,14 @@ fn validate_prompt(prompt: &PromptContent) -> Result<(), InvalidInput> {
         }
     }
     for (i, message) in prompt.messages.iter().enumerate() {
+        if let MessageContent::ResourceLink(link) = &message.content
+            && link.name.is_empty()
+        {
+            return Err(InvalidInput::new(
+                format!("messages[{i}].resource_link.name"),
+                "must not be empty",
+            ));
+        }
         if let MessageContent::Image(media) | MessageContent::Audio(media) = &message.content
             && media.mime_type.is_empty()
         {
@@ -392,7 +441,13 @@ fn validate_prompt(prompt: &PromptContent) -> Result<(), InvalidInput> {
                 ));
             }
             render::check_template(template)
-                .map_err(|e| InvalidInput::new(field, e.to_string()))?;
+                .map_err(|e| InvalidInput::new(field.clone(), e.to_string()))?;
+            // A URI no argument changes is checked now, not at every render.
+            let fixed = !["{{", "{%"].iter().any(|d| template.contains(d));
+            if field.ends_with(".uri") && fixed {
+                crate::domain::EntryKey::parse(Kind::Resources, template)
+                    .map_err(|e| InvalidInput::new(field, e.message))?;
+            }
         }
     }
     Ok(())
@@ -400,6 +455,7 @@ fn validate_prompt(prompt: &PromptContent) -> Result<(), InvalidInput> {
 
 fn validate_resource(resource: &ResourceContent) -> Result<(), InvalidInput> {
     validate_icons(&resource.icons)?;
+    validate_annotations("annotations", resource.annotations.as_ref())?;
     for (variable, values) in &resource.choices {
         if values.len() > MAX_CHOICES {
             return Err(InvalidInput::new(
@@ -533,6 +589,23 @@ mod tests {
             panic!("not a resource")
         };
         assert_eq!(resource.to_proto("file:///r").icons[0].sizes, ["48x48"]);
+    }
+
+    #[test]
+    fn every_part_counts_toward_the_entry_bound_and_priority_is_between_0_and_1() {
+        let big_icon = format!("data:,{}", "x".repeat(MAX_ENTRY_BYTES));
+        let err = Content::from_json(
+            Kind::Resources,
+            json!({"name": "r", "text": "x", "icons": [{"src": big_icon}]}),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "content");
+        let err = Content::from_json(
+            Kind::Prompts,
+            json!({"messages": [{"role": "user", "text": "x", "annotations": {"priority": 2.0}}]}),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "messages[0].annotations.priority");
     }
 
     #[test]

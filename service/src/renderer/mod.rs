@@ -135,6 +135,11 @@ impl Renderer {
         }
     }
 
+    /// How long one render may take.
+    pub fn deadline(&self) -> Duration {
+        self.settings.deadline
+    }
+
     /// What the budget is, in the words an error gives it.
     pub fn budget(&self) -> String {
         format!(
@@ -202,5 +207,40 @@ fn templates_mut(message: &mut v1::PromptMessage) -> Vec<&mut String> {
             templates
         }
         Some(Content::ResourceLink(link)) => vec![&mut link.uri],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::content::PromptMessage;
+
+    /// A save checks the stored form's templates and a render fills the served form's: the
+    /// two must list the same templates in the same order.
+    #[test]
+    fn the_stored_and_the_served_form_list_the_same_templates_in_order() {
+        for json in [
+            json!({"role": "user", "text": "{{ a }}"}),
+            json!({"role": "user", "resource": {"uri": "x:{{ a }}", "text": "{{ b }}"}}),
+            json!({"role": "user", "resource": {"uri": "x:{{ a }}", "blob": "AP8="}}),
+            json!({"role": "user", "resource_link": {"uri": "x:{{ a }}", "name": "n"}}),
+            json!({"role": "user", "image": {"mime_type": "image/png", "data": "AP8="}}),
+        ] {
+            let stored: PromptMessage = serde_json::from_value(json).unwrap();
+            let mut served = stored.to_proto();
+            let filled: Vec<String> = templates_mut(&mut served)
+                .into_iter()
+                .map(|t| t.clone())
+                .collect();
+            let checked: Vec<&str> = stored
+                .content
+                .templates()
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect();
+            assert_eq!(filled, checked);
+        }
     }
 }

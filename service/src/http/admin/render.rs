@@ -46,7 +46,13 @@ pub(crate) async fn render_preview(
     render::check_arguments(&request.arguments)?;
     let rendered = state
         .catalog
-        .preview(&id, request.version, request.arguments, &state.views)
+        .preview(
+            &id,
+            request.version,
+            request.arguments,
+            &state.views,
+            &id.view_key(),
+        )
         .await?;
     Ok(Json(RenderPreview {
         description: rendered.description,

@@ -121,10 +121,29 @@ impl Draft {
             });
         }
         draft.raw = yaml(content);
-        if fields_cannot_hold(content).is_some() {
+        if !draft.holds(content) {
             draft.tab = Tab::Raw;
         }
         draft
+    }
+
+    /// Whether the fields hold all of `content`: made content again, they are the same content.
+    /// Content that is no valid content of either kind is the fields' to show as they can.
+    fn holds(&self, content: &Value) -> bool {
+        if content.is_null() {
+            return true;
+        }
+        let kind = if content.get("messages").is_some() {
+            Kind::Prompts
+        } else {
+            Kind::Resources
+        };
+        match Content::from_json(kind, content.clone()) {
+            Ok(stored) => {
+                Content::from_json(kind, self.fields_json(kind)).is_ok_and(|f| f == stored)
+            }
+            Err(_) => true,
+        }
     }
 
     /// The draft a submitted edit form holds, with the row step it asked for (`op`) applied.
@@ -208,15 +227,17 @@ impl Draft {
             }
             ("tab-fields", None) => {
                 let value = parse_raw(&self.raw)?;
-                if let Some(part) = fields_cannot_hold(&value) {
+                let next = Draft::of(&self.key, self.expected_version, &value);
+                if next.tab == Tab::Raw {
+                    let part = fields_cannot_hold(&value).unwrap_or_else(|| {
+                        "part of it (icons, annotations, a template's choices) has no field".into()
+                    });
                     return Err(InvalidInput::new(
                         "raw",
                         format!("{part}: the fields tab cannot hold it; edit it here"),
                     ));
                 }
-                let (key, expected_version) =
-                    (std::mem::take(&mut self.key), self.expected_version);
-                *self = Draft::of(&key, expected_version, &value);
+                *self = next;
             }
             _ => {}
         }
@@ -326,7 +347,7 @@ impl Draft {
     }
 }
 
-/// The first part of `content` the fields tab cannot hold without losing it, if any: a
+/// Why the fields tab cannot hold `content`, when the reason is one of the common two: a
 /// message other than text, or a choice with a comma in it (the tab separates them by commas).
 fn fields_cannot_hold(content: &Value) -> Option<String> {
     let messages = content.get("messages").and_then(Value::as_array);
@@ -438,5 +459,21 @@ mod tests {
             ..Draft::default()
         };
         assert!(draft.content(Kind::Prompts).is_err());
+    }
+
+    #[test]
+    fn content_the_fields_cannot_hold_opens_raw_and_everything_else_in_the_fields() {
+        let opens = |content: Value| Draft::of("k", 1, &content).tab;
+        let text = json!({"arguments": [{"name": "a", "choices": ["x", "y"]}], "messages": [{"role": "user", "text": "{{ a }}"}]});
+        assert_eq!(opens(text), Tab::Fields);
+        assert_eq!(opens(json!({"name": "r", "text": "x"})), Tab::Fields);
+        for lossy in [
+            json!({"messages": [{"role": "user", "text": "x"}], "icons": [{"src": "https://a/i.png"}]}),
+            json!({"messages": [{"role": "user", "text": "x", "annotations": {"priority": 0.5}}]}),
+            json!({"arguments": [{"name": "a", "choices": [" padded"]}], "messages": [{"role": "user", "text": "{{ a }}"}]}),
+            json!({"name": "r", "text": "x", "icons": [{"src": "data:,x"}]}),
+        ] {
+            assert_eq!(opens(lossy.clone()), Tab::Raw, "{lossy}");
+        }
     }
 }

@@ -107,7 +107,14 @@ pub(super) async fn render(
     let source = rendered_id(&state, id.clone()).await?;
     let rendered = state
         .catalog
-        .preview(&source, version, given.clone(), &state.views)
+        // An inherited default renders as the org's clients get it: with the org's resources.
+        .preview(
+            &source,
+            version,
+            given.clone(),
+            &state.views,
+            &id.view_key(),
+        )
         .await
         .map(|r| r.messages);
     if headers.contains_key("hx-request") {
