@@ -69,6 +69,20 @@ fn delivered(sent: Result<(), SubscriptionSendError>) -> bool {
     )
 }
 
+/// Whether a session is still there after sending it a notification: only a closed transport
+/// says it is gone. A session whose stream is not open yet (a young session, on a busy
+/// replica) misses that one notification and keeps the next; its end stops the forwarding.
+fn session_alive(sent: Result<(), rmcp::ServiceError>) -> bool {
+    match sent {
+        Ok(()) => true,
+        Err(rmcp::ServiceError::TransportClosed) => false,
+        Err(e) => {
+            tracing::debug!(error = %e, "an MCP notification was not delivered");
+            true
+        }
+    }
+}
+
 #[allow(deprecated)]
 impl Announce for Notifier {
     async fn list_changed(&self, kind: Kind) -> bool {
@@ -77,20 +91,22 @@ impl Announce for Notifier {
                 Kind::Prompts => sink.notify_prompt_list_changed().await,
                 Kind::Resources => sink.notify_resource_list_changed().await,
             }),
-            Self::Session(peer) => match kind {
-                Kind::Prompts => peer.notify_prompt_list_changed().await.is_ok(),
-                Kind::Resources => peer.notify_resource_list_changed().await.is_ok(),
-            },
+            Self::Session(peer) => session_alive(match kind {
+                Kind::Prompts => peer.notify_prompt_list_changed().await,
+                Kind::Resources => peer.notify_resource_list_changed().await,
+            }),
         }
     }
 
     async fn resource_updated(&self, uri: &str) -> bool {
         match self {
             Self::Listen(sink) => delivered(sink.notify_resource_updated(uri).await),
-            Self::Session(peer) => peer
-                .notify_resource_updated(rmcp::model::ResourceUpdatedNotificationParam::new(uri))
-                .await
-                .is_ok(),
+            Self::Session(peer) => session_alive(
+                peer.notify_resource_updated(rmcp::model::ResourceUpdatedNotificationParam::new(
+                    uri,
+                ))
+                .await,
+            ),
         }
     }
 
@@ -101,7 +117,7 @@ impl Announce for Notifier {
             Self::Session(peer) => {
                 let mut param = LoggingMessageNotificationParam::new(level, message.into());
                 param.logger = Some("mcp-config".to_owned());
-                peer.notify_logging_message(param).await.is_ok()
+                session_alive(peer.notify_logging_message(param).await)
             }
         }
     }
