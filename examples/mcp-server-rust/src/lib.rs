@@ -62,6 +62,18 @@ impl ConfigBackedServer {
             .map_err(|e| ErrorData::invalid_request(e.to_string(), None))
     }
 
+    /// The resources (and resource templates) the org of this MCP request sees.
+    async fn resource_view(
+        &self,
+        extensions: &Extensions,
+    ) -> Result<mcp_config_client::Fetched<mcp_config_proto::v1::Resource>, ErrorData> {
+        let org = self.org(extensions)?;
+        self.client
+            .resources(&org, &self.server)
+            .await
+            .map_err(convert::error)
+    }
+
     /// Whether a change of mcp-config touches what `org` sees from this server: its own
     /// entries, or a default (empty org) that every org inherits.
     fn affects(&self, change: &Changed, org: &str) -> bool {
@@ -197,12 +209,7 @@ impl ServerHandler for ConfigBackedServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let org = self.org(&context.extensions)?;
-        let view = self
-            .client
-            .resources(&org, &self.server)
-            .await
-            .map_err(convert::error)?;
+        let view = self.resource_view(&context.extensions).await?;
         // Resource templates are listed by `resources/templates/list`.
         Ok(ListResourcesResult::with_all_items(
             view.items
@@ -218,12 +225,7 @@ impl ServerHandler for ConfigBackedServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let org = self.org(&context.extensions)?;
-        let view = self
-            .client
-            .resources(&org, &self.server)
-            .await
-            .map_err(convert::error)?;
+        let view = self.resource_view(&context.extensions).await?;
         Ok(ListResourceTemplatesResult::with_all_items(
             view.items
                 .iter()

@@ -356,6 +356,25 @@ mod tests {
         Ok(None)
     }
 
+    /// What acme's github client hears of everything `receiver` holds (its sender dropped).
+    async fn heard_by_acme<F: Future<Output = Result<Option<u64>, ()>>>(
+        receiver: Receiver<Invalidation>,
+        interests: &Interests,
+        fingerprint_of: impl Fn(String) -> F,
+    ) -> Heard {
+        let heard = Heard::default();
+        forward(
+            receiver,
+            &acme_github(),
+            &heard,
+            interests,
+            fingerprint_of,
+            std::future::pending(),
+        )
+        .await;
+        heard
+    }
+
     #[tokio::test]
     #[allow(deprecated)]
     async fn subscribed_resources_are_announced_only_when_their_contents_changed() {
@@ -379,7 +398,6 @@ mod tests {
             .unwrap();
         sender.send(view("acme", "github", Kind::Prompts)).unwrap();
         drop(sender);
-        let heard = Heard::default();
         let now = |uri: String| async move {
             match uri.as_str() {
                 "test://same" | "test://never-read" => Ok(Some(1)),
@@ -388,15 +406,7 @@ mod tests {
                 _ => Ok(None),
             }
         };
-        forward(
-            receiver,
-            &acme_github(),
-            &heard,
-            &interests,
-            now,
-            std::future::pending(),
-        )
-        .await;
+        let heard = heard_by_acme(receiver, &interests, now).await;
         let mut updated = heard.updated.lock().unwrap().clone();
         updated.sort();
         assert_eq!(updated, ["test://edited", "test://gone"]);
@@ -421,16 +431,7 @@ mod tests {
             }
             sender.send(view("acme", "github", Kind::Prompts)).unwrap();
             drop(sender);
-            let heard = Heard::default();
-            forward(
-                receiver,
-                &acme_github(),
-                &heard,
-                &interests,
-                no_fingerprint,
-                std::future::pending(),
-            )
-            .await;
+            let heard = heard_by_acme(receiver, &interests, no_fingerprint).await;
             heard.logs.into_inner().unwrap()
         };
         assert!(run(None).await.is_empty(), "no level set: no log messages");
@@ -465,17 +466,7 @@ mod tests {
             .send(view("globex", "github", Kind::Prompts))
             .unwrap();
         drop(sender);
-        let heard = Heard::default();
-        let interests = Interests::default();
-        forward(
-            receiver,
-            &acme_github(),
-            &heard,
-            &interests,
-            no_fingerprint,
-            std::future::pending(),
-        )
-        .await;
+        let heard = heard_by_acme(receiver, &Interests::default(), no_fingerprint).await;
         assert_eq!(
             *heard.lists.lock().unwrap(),
             [Kind::Prompts, Kind::Resources],
