@@ -24,6 +24,7 @@ use crate::{
     config::{ConfigError, Settings},
     connections::{ConnectionLimits, Gate, Listener},
     edits::Editor,
+    gateway::{ContextSigner, Gateway},
     grpc::{self, ConfigApi, WatchLimits, Watcher},
     http::{self, HttpState},
     lifecycle::Lifecycle,
@@ -66,6 +67,8 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("cannot build gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error(transparent)]
+    Invalid(#[from] crate::domain::InvalidInput),
 }
 
 pub struct App {
@@ -160,6 +163,13 @@ impl App {
             listeners.grpc,
         )
         .await?;
+        let signer = settings
+            .mcp
+            .gateway_signing_key
+            .as_ref()
+            .map(ContextSigner::new)
+            .transpose()?;
+        let gateway = Gateway::new(store.clone(), views.clone(), signer);
         let rate_limiter = http::rate_limiter(settings.http.admin_rate_limit);
         lifecycle
             .background
@@ -179,6 +189,7 @@ impl App {
                 max_fields: settings.http.ui_max_form_fields,
             },
             rate_limiter,
+            registry: gateway.registry.clone(),
         })
         .merge(mcp::router(
             McpDoor {
@@ -186,6 +197,7 @@ impl App {
                 authenticator,
                 dropped: invalidation.dropped,
                 shutdown: lifecycle.servers.stop_token(),
+                gateway,
             },
             &settings.mcp,
         ))

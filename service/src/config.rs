@@ -372,6 +372,18 @@ pub struct McpSettings {
         long,
         value_parser = at_least_one::<usize>(), env = "MCP_CONFIG_MCP_MAX_REQUEST_BYTES", default_value_t = 1024 * 1024)]
     pub mcp_max_request_bytes: usize,
+
+    /// HS256 key (at least 32 bytes) the gateway signs a short-lived context token with
+    /// (`x-mcp-config-context`: org, subject, server), for upstreams that verify rather than
+    /// trust the context headers. Unset: no token is sent.
+    #[arg(
+        long,
+        env = "MCP_CONFIG_GATEWAY_SIGNING_KEY",
+        hide_env_values = true,
+        value_parser = secret
+    )]
+    #[serde(serialize_with = "masked")]
+    pub gateway_signing_key: Option<SecretString>,
 }
 
 /// The HTTP port's admin API and web UI.

@@ -15,7 +15,7 @@ use crate::{
     propagation::relay::RelayHandle,
     render::{self, RenderError},
     renderer::Renderer,
-    store::{Change, OrgRow, Store, Write, WriteOp, now_ms},
+    store::{Change, OrgRow, Store, UpstreamWrite, Write, WriteOp, now_ms},
 };
 
 /// Whether an import may create the orgs its bundle names that do not exist yet.
@@ -96,8 +96,14 @@ impl Editor {
         }
     }
 
-    async fn commit(&self, writes: &[Write], orgs: &[OrgRow], actor: &str) -> Result<Vec<Change>> {
-        let changes = self.store.apply(writes, orgs, actor).await?;
+    async fn commit(
+        &self,
+        writes: &[Write],
+        orgs: &[OrgRow],
+        upstreams: &[UpstreamWrite],
+        actor: &str,
+    ) -> Result<Vec<Change>> {
+        let changes = self.store.apply(writes, orgs, upstreams, actor).await?;
         if !changes.is_empty() {
             self.relay.committed(&changes);
         }
@@ -106,7 +112,7 @@ impl Editor {
 
     async fn commit_one(&self, write: Write, actor: &str) -> Result<Change> {
         let mut changes = self
-            .commit(std::slice::from_ref(&write), &[], actor)
+            .commit(std::slice::from_ref(&write), &[], &[], actor)
             .await?;
         Ok(changes.remove(0))
     }
@@ -250,6 +256,7 @@ impl Editor {
             }
         }
         let (lines, writes) = import::diff(&self.store, plan, missing).await?;
+        let (upstream_lines, upstream_writes) = import::diff_upstreams(&self.store, plan).await?;
         let mut report = ImportReport {
             dry_run,
             ..Default::default()
@@ -263,6 +270,7 @@ impl Editor {
             }
         }
         report.entries = lines;
+        report.upstreams = upstream_lines;
         if !dry_run {
             let orgs: Vec<OrgRow> = plan
                 .orgs
@@ -275,7 +283,7 @@ impl Editor {
                 })
                 .collect();
             report.revisions = self
-                .commit(&writes, &orgs, actor)
+                .commit(&writes, &orgs, &upstream_writes, actor)
                 .await?
                 .iter()
                 .map(|c| c.revision)

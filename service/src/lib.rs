@@ -16,6 +16,7 @@ pub mod domain;
 pub mod edits;
 pub mod entry;
 pub mod error;
+pub mod gateway;
 pub mod grpc;
 pub mod health;
 pub mod http;

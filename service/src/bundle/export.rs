@@ -25,6 +25,15 @@ pub async fn export(store: &Store, scope: Option<&Scope>, server: Option<&str>) 
     if matches!(scope, Some(Scope::Defaults)) {
         return Ok(bundle);
     }
+    if scope.is_none() {
+        for head in store.upstreams().await? {
+            if wanted(&head.server) {
+                let upstream = serde_json::from_str(&head.body)
+                    .map_err(|e| Error::corrupt(&head.server, &e))?;
+                bundle.upstreams.insert(head.server, upstream);
+            }
+        }
+    }
     for org in store.list_orgs().await? {
         if let Some(Scope::Org(only)) = scope
             && only.as_str() != org.slug

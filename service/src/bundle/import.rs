@@ -11,7 +11,7 @@ use crate::{
     content::Content,
     domain::{EntryId, EntryKey, Kind, Scope, Slug},
     error::Result,
-    store::{Head, Store, Write, WriteOp},
+    store::{Head, Store, UpstreamOp, UpstreamWrite, Write, WriteOp},
 };
 
 /// What a bundle import did (or, dry, would do) to one entry.
@@ -65,6 +65,49 @@ pub struct ImportReport {
     pub changed: usize,
     pub removed: usize,
     pub unchanged: usize,
+    /// The upstreams the bundle sets, server by server (never removed by an import).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<UpstreamLine>,
+}
+
+/// What an import did (or, dry, would do) to one server's upstream.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct UpstreamLine {
+    #[schema(value_type = String)]
+    pub server: Slug,
+    pub diff: EntryDiff,
+}
+
+/// The upstream lines of `plan` and the writes that apply them: a set whose content is the
+/// stored one is unchanged, and not written.
+pub async fn diff_upstreams(
+    store: &Store,
+    plan: &Plan,
+) -> Result<(Vec<UpstreamLine>, Vec<UpstreamWrite>)> {
+    let (mut lines, mut writes) = (Vec::new(), Vec::new());
+    for (server, upstream) in &plan.upstreams {
+        let body = serde_json::to_string(upstream).expect("an upstream serializes");
+        let diff = match store.upstream(server).await? {
+            Some(head) if !head.deleted && head.body == body => EntryDiff::Unchanged,
+            Some(head) if !head.deleted => EntryDiff::Changed,
+            _ => EntryDiff::Added,
+        };
+        if diff != EntryDiff::Unchanged {
+            writes.push(UpstreamWrite {
+                server: server.clone(),
+                op: UpstreamOp::Set {
+                    body,
+                    message: "bundle import".into(),
+                },
+                expected_version: None,
+            });
+        }
+        lines.push(UpstreamLine {
+            server: server.clone(),
+            diff,
+        });
+    }
+    Ok((lines, writes))
 }
 
 /// One (scope, server, kind) of a bundle: the unit an import diffs and commits.

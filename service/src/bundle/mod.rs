@@ -15,6 +15,8 @@
 //!       github:
 //!         prompts: { review-pr: {…} }   # overrides the default of the same name
 //!         hidden_prompts: [triage]      # the default disappears for this org
+//! upstreams:                        # the gateway's registry (global admins only)
+//!   github: { url: "http://github-mcp:3000/mcp", timeout_ms: 30000 }
 //! ```
 //!
 //! Parsing checks everything before anything is written and names the first problem by its
@@ -33,7 +35,7 @@ pub use plan::{Desired, Plan};
 
 use crate::{
     content::{PromptContent, ResourceContent},
-    domain::InvalidInput,
+    domain::{InvalidInput, Upstream},
     error::Error,
 };
 
@@ -52,6 +54,9 @@ pub struct Bundle {
     pub defaults: BTreeMap<String, ServerEntries>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub orgs: BTreeMap<String, OrgBundle>,
+    /// Per server, the upstream `/mcp/{server}` forwards to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub upstreams: BTreeMap<String, Upstream>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]

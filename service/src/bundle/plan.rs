@@ -4,7 +4,7 @@
 use super::{Bundle, ServerEntries};
 use crate::{
     content::Content,
-    domain::{EntryId, EntryKey, InvalidInput, Kind, Scope, Slug},
+    domain::{EntryId, EntryKey, InvalidInput, Kind, Scope, Slug, Upstream},
 };
 
 /// What a bundle wants one entry to be.
@@ -19,6 +19,8 @@ pub enum Desired {
 pub struct Plan {
     pub orgs: Vec<(Slug, String)>,
     pub entries: Vec<(EntryId, Desired)>,
+    /// The servers' upstreams the bundle sets, checked.
+    pub upstreams: Vec<(Slug, Upstream)>,
 }
 
 impl Plan {
@@ -63,6 +65,12 @@ impl Bundle {
                 let at = format!("orgs.{org}.servers.{server}");
                 plan_server(&mut plan, &Scope::Org(slug.clone()), server, entries, &at)?;
             }
+        }
+        for (server, upstream) in &self.upstreams {
+            let at = format!("upstreams.{server}");
+            let slug = Slug::parse(&at, server)?;
+            upstream.check().map_err(|e| e.within(&at))?;
+            plan.upstreams.push((slug, upstream.clone()));
         }
         Ok(plan)
     }

@@ -1,9 +1,11 @@
 //! Domain types parsed once at the edge ("parse, don't validate"): a value of one of these types
 //! is valid by construction, and every parse error names the field it came from.
 
+pub mod upstream;
 mod uri_template;
 mod view;
 
+pub use upstream::Upstream;
 pub use uri_template::{UriPattern, is_uri_template};
 pub use view::{Invalidation, OrgFilter, ViewKey};
 

@@ -1,11 +1,34 @@
-//! The one mapping from the service's [`Error`] to an MCP (JSON-RPC) error.
+//! The one mapping from the service's [`Error`], and the gateway's [`GatewayError`], to an MCP
+//! (JSON-RPC) error.
 //!
 //! The caller's mistakes keep the service's message, which names the argument or entry at
 //! fault; the store's failures are logged and answered without their detail.
 
 use rmcp::ErrorData;
 
-use crate::{domain::Kind, error::Error, render::RenderError};
+use crate::{domain::Kind, error::Error, gateway::GatewayError, render::RenderError};
+
+/// JSON-RPC's server-error range: the upstream could not be reached, timed out, or the call was
+/// cancelled — the request is not at fault, and another try may work.
+const UPSTREAM_FAILED: i32 = -32010;
+
+/// The MCP error of a forwarded request that failed: the upstream's own error unchanged,
+/// anything else naming the server and what went wrong.
+pub fn gateway_error(error: GatewayError) -> ErrorData {
+    match error {
+        GatewayError::Upstream(error) => error,
+        e @ GatewayError::NoUpstream(_) => ErrorData::new(
+            rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+            e.to_string(),
+            None,
+        ),
+        e @ GatewayError::Unexpected(_) => ErrorData::internal_error(e.to_string(), None),
+        e => {
+            tracing::warn!(error = %e, "forwarding to an upstream failed");
+            ErrorData::new(rmcp::model::ErrorCode(UPSTREAM_FAILED), e.to_string(), None)
+        }
+    }
+}
 
 /// The MCP error of `error`, met while answering about `kind`: the spec answers an unknown
 /// prompt with invalid-params and an unknown resource with resource-not-found.

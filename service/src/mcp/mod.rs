@@ -29,6 +29,7 @@ pub use caller::Audience;
 use crate::{
     auth::Authenticator,
     config::McpSettings,
+    gateway::Gateway,
     propagation::Dropped,
     slots::{self, Slots},
     views::Views,
@@ -42,6 +43,8 @@ pub struct McpDoor {
     pub dropped: Dropped,
     /// Cancelled at shutdown: ends sessions, listen streams and their notifications.
     pub shutdown: CancellationToken,
+    /// The upstreams of the servers that have one.
+    pub gateway: Gateway,
 }
 
 /// The routes of `/mcp/{server}`, to merge into the HTTP port's router.
@@ -58,6 +61,7 @@ pub fn router(door: McpDoor, settings: &McpSettings) -> Router {
             },
         ),
         shutdown: door.shutdown.clone(),
+        gateway: door.gateway,
     };
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(Duration::from_secs(settings.mcp_session_idle_secs));

@@ -1,5 +1,7 @@
 //! The MCP server of `/mcp/{server}`: an org's effective view of one server, read through
-//! [`Views`] (the same L1 cache as gRPC, so an MCP request costs no store load of its own).
+//! [`Views`] (the same L1 cache as gRPC, so an MCP request costs no store load of its own),
+//! in front of the server's upstream when the registry names one (`gateway`): what
+//! mcp-config defines it answers, the rest it forwards.
 
 use std::{
     collections::HashMap,
@@ -17,11 +19,13 @@ use rmcp::model::SetLevelRequestParams;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
+        CallToolRequestParams, CallToolResponse, ClientNotification, ClientRequest,
         CompleteRequestParams, CompleteResult, Extensions, GetPromptRequestParams,
         GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult,
-        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
         PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, Reference,
-        ServerConfig, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+        Request, RequestOptionalParam, ServerConfig, ServerResult, SubscribeRequestParams,
+        SubscriptionFilter, UnsubscribeRequestParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -29,11 +33,13 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
     caller::Audience,
-    error::to_error_data,
+    error::{gateway_error, to_error_data},
     notify::{self, Interests, Notifier},
 };
 use crate::{
-    domain::{EntryKey, Kind, UriPattern, ViewKey},
+    domain::{EntryKey, Kind, Upstream, UriPattern, ViewKey},
+    error::Error,
+    gateway::{Cover, Cursor, Gateway, GatewayError, Link, Standing, link},
     propagation::Dropped,
     render,
     slots::{Slot, Slots},
@@ -52,6 +58,8 @@ pub struct Shared {
     pub slots: Arc<Slots>,
     /// Cancelled at shutdown: ends every session's notifications.
     pub shutdown: CancellationToken,
+    /// The upstreams `/mcp/{server}` forwards to, and how.
+    pub gateway: Gateway,
 }
 
 impl Shared {
@@ -96,6 +104,9 @@ pub struct ConfigServer {
     /// Set by `initialize`: the session's slot, and the end of its notifications when the
     /// session (and with it this server) is dropped.
     session: Arc<Mutex<Option<Session>>>,
+    /// The session's link to its server's upstream (with the entry it was opened for), opened
+    /// on the first request that needs it.
+    link: Arc<tokio::sync::Mutex<Option<(Arc<Upstream>, Arc<Link>)>>>,
 }
 
 struct Session {
@@ -111,6 +122,7 @@ impl ConfigServer {
         Self {
             shared,
             session: Arc::default(),
+            link: Arc::default(),
         }
     }
 
@@ -180,8 +192,158 @@ impl ConfigServer {
     }
 }
 
+/// What a forwarded request expects back; any other result is the upstream's mistake.
+macro_rules! answer {
+    ($result:expr, $variant:ident) => {
+        match $result {
+            ServerResult::$variant(answer) => Ok(answer),
+            _ => Err(gateway_error(GatewayError::Unexpected(stringify!(
+                $variant
+            )))),
+        }
+    };
+}
+
+impl ConfigServer {
+    /// The link to the server's upstream, opened for this session on first use (and again
+    /// when the upstream session ended or the registry points elsewhere); `None` when the
+    /// server has no upstream.
+    async fn link(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<Arc<Link>>, ErrorData> {
+        let audience = audience(&context.extensions)?;
+        let gateway = &self.shared.gateway;
+        let Some(upstream) = gateway
+            .registry
+            .lookup(&audience.server)
+            .await
+            .map_err(|e| to_error_data(Kind::Prompts, e))?
+        else {
+            return Ok(None);
+        };
+        let mut held = self.link.lock().await;
+        if let Some((opened_for, link)) = held.as_ref()
+            && **opened_for == *upstream
+            && !link.is_closed()
+        {
+            return Ok(Some(link.clone()));
+        }
+        let caller = link::Caller {
+            scope: &audience.scope,
+            subject: &audience.subject,
+            server: &audience.server,
+            request: context.extensions.get::<axum::http::request::Parts>(),
+        };
+        let link = Link::open(
+            &gateway.http,
+            gateway.signer.as_ref(),
+            &upstream,
+            caller,
+            context.peer.clone(),
+            context.client_capabilities().unwrap_or_default(),
+        )
+        .await
+        .map_err(gateway_error)?;
+        let link = Arc::new(link);
+        *held = Some((upstream, link.clone()));
+        Ok(Some(link))
+    }
+
+    /// Sends `request` to the upstream; a server without one refuses it.
+    async fn forward(
+        &self,
+        request: ClientRequest,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ServerResult, ErrorData> {
+        let audience = audience(&context.extensions)?;
+        let link = self
+            .link(context)
+            .await?
+            .ok_or_else(|| gateway_error(GatewayError::NoUpstream(audience.server)))?;
+        link.forward(request, context).await.map_err(gateway_error)
+    }
+
+    /// Whether the server has an upstream (its lists are merged).
+    async fn has_upstream(&self, audience: &Audience) -> Result<bool, ErrorData> {
+        let upstream = self.shared.gateway.registry.lookup(&audience.server).await;
+        Ok(upstream
+            .map_err(|e| to_error_data(Kind::Prompts, e))?
+            .is_some())
+    }
+
+    /// What the org's view of `kind` defines and hides, for the merge rule.
+    async fn cover(&self, audience: &Audience, kind: Kind) -> Result<Cover, ErrorData> {
+        self.shared
+            .gateway
+            .shadow
+            .cover(&key(audience.clone(), kind))
+            .await
+            .map_err(|e| to_error_data(kind, e))
+    }
+
+    /// A name mcp-config does not serve: the upstream's, unless the org hides it. `missing`
+    /// is mcp-config's own answer, kept when the name is not the upstream's to answer.
+    async fn passes_through(
+        &self,
+        audience: &Audience,
+        kind: Kind,
+        name: &str,
+    ) -> Result<bool, ErrorData> {
+        if !self.has_upstream(audience).await? {
+            return Ok(false);
+        }
+        let cover = self.cover(audience, kind).await?;
+        Ok(cover.standing(name) == Standing::PassesThrough)
+    }
+
+    /// One page of a merged list: mcp-config's pages first (`ours` reads one after a
+    /// cursor), then the upstream's (`theirs` asks for one), less the names `cover` stands
+    /// in front of. When the upstream fails, mcp-config's half still answers.
+    async fn merged_page<T>(
+        &self,
+        cursor: Option<String>,
+        cover: Cover,
+        ours: impl AsyncFnOnce(String) -> Result<(Vec<T>, Option<String>), ErrorData>,
+        theirs: impl AsyncFnOnce(Option<String>) -> Result<(Vec<T>, Option<String>), ErrorData>,
+        name_of: impl Fn(&T) -> &str,
+    ) -> Result<(Vec<T>, Option<String>), ErrorData> {
+        let cursor =
+            Cursor::parse(cursor.as_deref()).map_err(|e| to_error_data(Kind::Prompts, e))?;
+        let (mut items, upstream_cursor) = match cursor {
+            Cursor::Upstream(theirs) => (Vec::new(), Some(theirs.to_owned())),
+            start @ (Cursor::Start | Cursor::Ours(_)) => {
+                let from = match start {
+                    Cursor::Ours(c) => c.to_owned(),
+                    _ => String::new(),
+                };
+                let (items, next) = ours(from).await?;
+                if let Some(next) = next {
+                    return Ok((items, Some(Cursor::ours(&next))));
+                }
+                (items, None)
+            }
+        };
+        match theirs(upstream_cursor).await {
+            Ok((upstream_items, next)) => {
+                items.extend(
+                    upstream_items
+                        .into_iter()
+                        .filter(|item| cover.standing(name_of(item)) == Standing::PassesThrough),
+                );
+                Ok((items, next.map(|n| Cursor::upstream(&n))))
+            }
+            Err(e) if matches!(cursor, Cursor::Upstream(_)) => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "upstream list failed; mcp-config's half answers");
+                Ok((items, None))
+            }
+        }
+    }
+}
+
 /// `next_cursor` of a view page, as MCP spells "no more": absent.
-fn cursor(next: String) -> Option<String> {
+fn cursor_of(next: String) -> Option<String> {
     (!next.is_empty()).then_some(next)
 }
 
@@ -189,6 +351,12 @@ impl ServerHandler for ConfigServer {
     #[allow(deprecated)] // logging: see `set_level`
     fn get_info(&self) -> ServerConfig {
         let mut capabilities = mcp::capabilities();
+        // Tools are the upstream's: listed when the server has one, an empty list otherwise.
+        capabilities.tools = rmcp::model::ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build()
+            .tools;
         capabilities.completions = Some(Default::default());
         capabilities.logging = Some(Default::default());
         if let Some(resources) = capabilities.resources.as_mut() {
@@ -221,12 +389,38 @@ impl ServerHandler for ConfigServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let page: GetPromptsResponse = self
-            .page(Kind::Prompts, request, &context.extensions)
-            .await?;
-        let mut result =
-            ListPromptsResult::with_all_items(page.prompts.iter().map(mcp::prompt).collect());
-        result.next_cursor = cursor(page.next_cursor);
+        let audience = audience(&context.extensions)?;
+        let ours = async |cursor: String| {
+            let request = PaginatedRequestParams::default().with_cursor(Some(cursor));
+            let page: GetPromptsResponse = self
+                .page(Kind::Prompts, Some(request), &context.extensions)
+                .await?;
+            let prompts = page.prompts.iter().map(mcp::prompt).collect();
+            Ok((prompts, cursor_of(page.next_cursor)))
+        };
+        let cursor = request.and_then(|r| r.cursor);
+        let (prompts, next) = if self.has_upstream(&audience).await? {
+            let cover = self.cover(&audience, Kind::Prompts).await?;
+            let theirs = async |cursor: Option<String>| {
+                let request = PaginatedRequestParams::default().with_cursor(cursor);
+                let result = self
+                    .forward(
+                        ClientRequest::ListPromptsRequest(RequestOptionalParam::with_param(
+                            request,
+                        )),
+                        &context,
+                    )
+                    .await?;
+                let page = answer!(result, ListPromptsResult)?;
+                Ok((page.prompts, page.next_cursor))
+            };
+            self.merged_page(cursor, cover, ours, theirs, |p| p.name.as_str())
+                .await?
+        } else {
+            ours(cursor.unwrap_or_default()).await?
+        };
+        let mut result = ListPromptsResult::with_all_items(prompts);
+        result.next_cursor = next;
         Ok(result)
     }
 
@@ -238,6 +432,7 @@ impl ServerHandler for ConfigServer {
         let key = key(audience(&context.extensions)?, Kind::Prompts);
         let name = EntryKey::parse(Kind::Prompts, &request.name)
             .map_err(|e| to_error_data(Kind::Prompts, e))?;
+        let original = request.clone();
         // MCP arguments are strings; anything else is rendered as its JSON text.
         let arguments: HashMap<String, String> = request
             .arguments
@@ -253,9 +448,32 @@ impl ServerHandler for ConfigServer {
             .shared
             .views
             .render_prompt(&key, &name, arguments)
-            .await
-            .map_err(|e| to_error_data(Kind::Prompts, e))?;
-        Ok(mcp::rendered(rendered).into())
+            .await;
+        match rendered {
+            Ok(rendered) => Ok(mcp::rendered(rendered).into()),
+            Err(Error::NotFound(_))
+                if self
+                    .passes_through(
+                        &audience(&context.extensions)?,
+                        Kind::Prompts,
+                        &original.name,
+                    )
+                    .await? =>
+            {
+                let result = self
+                    .forward(
+                        ClientRequest::GetPromptRequest(Request::new(original)),
+                        &context,
+                    )
+                    .await?;
+                match result {
+                    ServerResult::GetPromptResult(r) => Ok(r.into()),
+                    ServerResult::InputRequiredResult(r) => Ok(r.into()),
+                    _ => Err(gateway_error(GatewayError::Unexpected("prompts/get"))),
+                }
+            }
+            Err(e) => Err(to_error_data(Kind::Prompts, e)),
+        }
     }
 
     async fn list_resources(
@@ -263,18 +481,44 @@ impl ServerHandler for ConfigServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let page: GetResourcesResponse = self
-            .page(Kind::Resources, request, &context.extensions)
-            .await?;
-        // Resource templates are listed by `resources/templates/list`.
-        let mut result = ListResourcesResult::with_all_items(
-            page.resources
+        let audience = audience(&context.extensions)?;
+        let ours = async |cursor: String| {
+            let request = PaginatedRequestParams::default().with_cursor(Some(cursor));
+            let page: GetResourcesResponse = self
+                .page(Kind::Resources, Some(request), &context.extensions)
+                .await?;
+            // Resource templates are listed by `resources/templates/list`.
+            let resources = page
+                .resources
                 .iter()
                 .filter(|r| !r.is_template)
                 .map(mcp::resource)
-                .collect(),
-        );
-        result.next_cursor = cursor(page.next_cursor);
+                .collect();
+            Ok((resources, cursor_of(page.next_cursor)))
+        };
+        let cursor = request.and_then(|r| r.cursor);
+        let (resources, next) = if self.has_upstream(&audience).await? {
+            let cover = self.cover(&audience, Kind::Resources).await?;
+            let theirs = async |cursor: Option<String>| {
+                let request = PaginatedRequestParams::default().with_cursor(cursor);
+                let result = self
+                    .forward(
+                        ClientRequest::ListResourcesRequest(RequestOptionalParam::with_param(
+                            request,
+                        )),
+                        &context,
+                    )
+                    .await?;
+                let page = answer!(result, ListResourcesResult)?;
+                Ok((page.resources, page.next_cursor))
+            };
+            self.merged_page(cursor, cover, ours, theirs, |r| r.uri.as_str())
+                .await?
+        } else {
+            ours(cursor.unwrap_or_default()).await?
+        };
+        let mut result = ListResourcesResult::with_all_items(resources);
+        result.next_cursor = next;
         Ok(result)
     }
 
@@ -283,16 +527,36 @@ impl ServerHandler for ConfigServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let key = key(audience(&context.extensions)?, Kind::Resources);
+        let audience = audience(&context.extensions)?;
+        let key = key(audience.clone(), Kind::Resources);
         let templates = self
             .shared
             .views
             .resource_templates(&key)
             .await
             .map_err(|e| to_error_data(Kind::Resources, e))?;
-        Ok(ListResourceTemplatesResult::with_all_items(
-            templates.iter().map(mcp::resource_template).collect(),
-        ))
+        let mut templates: Vec<_> = templates.iter().map(mcp::resource_template).collect();
+        if self.has_upstream(&audience).await? {
+            let cover = self.cover(&audience, Kind::Resources).await?;
+            let request = RequestOptionalParam::with_param(PaginatedRequestParams::default());
+            match self
+                .forward(
+                    ClientRequest::ListResourceTemplatesRequest(request),
+                    &context,
+                )
+                .await
+                .and_then(|result| answer!(result, ListResourceTemplatesResult))
+            {
+                Ok(theirs) => templates.extend(
+                    theirs
+                        .resource_templates
+                        .into_iter()
+                        .filter(|t| cover.standing(&t.uri_template) == Standing::PassesThrough),
+                ),
+                Err(e) => tracing::warn!(error = %e.message, "upstream templates unavailable"),
+            }
+        }
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
     /// The declared choices of a prompt argument, or of a resource template's URI variable,
@@ -303,6 +567,26 @@ impl ServerHandler for ConfigServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
         let audience = audience(&context.extensions)?;
+        let upstreams = match &request.r#ref {
+            Reference::Prompt(prompt) => {
+                self.passes_through(&audience, Kind::Prompts, &prompt.name)
+                    .await?
+            }
+            Reference::Resource(template) => {
+                self.passes_through(&audience, Kind::Resources, &template.uri)
+                    .await?
+            }
+            _ => false,
+        };
+        if upstreams {
+            let result = self
+                .forward(
+                    ClientRequest::CompleteRequest(Request::new(request)),
+                    &context,
+                )
+                .await?;
+            return answer!(result, CompleteResult);
+        }
         let wanted = &request.argument.name;
         let unknown = |of: &str| {
             ErrorData::invalid_params(
@@ -357,10 +641,76 @@ impl ServerHandler for ConfigServer {
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         self.interests()?.set_log_level(request.level);
+        if self.has_upstream(&audience(&context.extensions)?).await? {
+            // The upstream's own log messages follow the same level; one that cannot take it
+            // does not undo the session's.
+            if let Err(e) = self
+                .forward(
+                    ClientRequest::SetLevelRequest(Request::new(request)),
+                    &context,
+                )
+                .await
+            {
+                tracing::debug!(error = %e.message, "the upstream did not take the log level");
+            }
+        }
         Ok(())
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        // Without an upstream there are no tools: an empty list, so a client can use this
+        // endpoint as its one connection either way.
+        if !self.has_upstream(&audience(&context.extensions)?).await? {
+            return Ok(ListToolsResult::default());
+        }
+        let request = RequestOptionalParam::with_param(request.unwrap_or_default());
+        let result = self
+            .forward(ClientRequest::ListToolsRequest(request), &context)
+            .await?;
+        answer!(result, ListToolsResult)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let result = self
+            .forward(
+                ClientRequest::CallToolRequest(Request::new(request)),
+                &context,
+            )
+            .await?;
+        // 2026-07-28's multi-round trips (input required, tasks) go back to the client as
+        // the upstream answered them.
+        match result {
+            ServerResult::CallToolResult(r) => Ok(r.into()),
+            ServerResult::InputRequiredResult(r) => Ok(r.into()),
+            ServerResult::CreateTaskResult(r) => Ok(r.into()),
+            _ => Err(gateway_error(GatewayError::Unexpected("tools/call"))),
+        }
+    }
+
+    async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {
+        let link = self
+            .link
+            .lock()
+            .await
+            .as_ref()
+            .map(|(_, link)| link.clone());
+        if let Some(link) = link {
+            link.notify(ClientNotification::RootsListChangedNotification(
+                Default::default(),
+            ))
+            .await;
+        }
     }
 
     #[allow(deprecated)] // 2026-07-28 subscribes through subscriptions/listen
@@ -385,6 +735,18 @@ impl ServerHandler for ConfigServer {
         if let Ok(now) = fingerprint(&self.shared.views, &audience, &request.uri).await {
             interests.settle(&request.uri, now);
         }
+        if self
+            .passes_through(&audience, Kind::Resources, &request.uri)
+            .await?
+        {
+            let result = self
+                .forward(
+                    ClientRequest::SubscribeRequest(Request::new(request)),
+                    &context,
+                )
+                .await?;
+            answer!(result, EmptyResult)?;
+        }
         Ok(())
     }
 
@@ -403,16 +765,31 @@ impl ServerHandler for ConfigServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let key = key(audience(&context.extensions)?, Kind::Resources);
+        let audience = audience(&context.extensions)?;
+        let key = key(audience.clone(), Kind::Resources);
         let uri = EntryKey::parse(Kind::Resources, &request.uri)
             .map_err(|e| to_error_data(Kind::Resources, e))?;
-        let contents = self
-            .shared
-            .views
-            .read_resource(&key, &uri)
-            .await
-            .map_err(|e| to_error_data(Kind::Resources, e))?;
-        Ok(mcp::contents(contents).into())
+        match self.shared.views.read_resource(&key, &uri).await {
+            Ok(contents) => Ok(mcp::contents(contents).into()),
+            Err(Error::NotFound(_))
+                if self
+                    .passes_through(&audience, Kind::Resources, &request.uri)
+                    .await? =>
+            {
+                let result = self
+                    .forward(
+                        ClientRequest::ReadResourceRequest(Request::new(request)),
+                        &context,
+                    )
+                    .await?;
+                match result {
+                    ServerResult::ReadResourceResult(r) => Ok(r.into()),
+                    ServerResult::InputRequiredResult(r) => Ok(r.into()),
+                    _ => Err(gateway_error(GatewayError::Unexpected("resources/read"))),
+                }
+            }
+            Err(e) => Err(to_error_data(Kind::Resources, e)),
+        }
     }
 
     /// Both lists' list_changed, whatever was asked for (a client that did not ask ignores

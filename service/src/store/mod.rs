@@ -19,8 +19,8 @@ use sqlx::{
 
 pub use leadership::Leadership;
 pub use rows::{
-    Change, ChangeAction, ChangeFilter, Head, LoadedView, OrgRow, ScopeFilter, VersionRow, ViewRow,
-    Write, WriteOp,
+    Change, ChangeAction, ChangeFilter, Head, LoadedView, OrgRow, ScopeFilter, UpstreamHead,
+    UpstreamOp, UpstreamWrite, VersionRow, ViewRow, Write, WriteOp,
 };
 
 use crate::domain::{EntryId, Kind, Revision, Scope, Slug};
@@ -207,18 +207,19 @@ impl Store {
         dispatch!(self, |q, pool| q::version(pool, id, version).await)
     }
 
-    /// Applies `writes` in one transaction, all or nothing. Writes are grouped by
-    /// (scope, server, kind); each group gets one revision and one `changes` row. Returns the
-    /// changes committed.
+    /// Applies `writes` (and `upstreams`, each at a revision of its own) in one transaction,
+    /// all or nothing. Writes are grouped by (scope, server, kind); each group gets one
+    /// revision and one `changes` row. Returns the changes committed.
     pub async fn apply(
         &self,
         writes: &[Write],
         orgs: &[OrgRow],
+        upstreams: &[UpstreamWrite],
         actor: &str,
     ) -> Result<Vec<Change>> {
         dispatch!(self, |q, pool| {
             let mut tx = pool.begin().await?;
-            let changes = q::apply(&mut tx, writes, orgs, actor).await?;
+            let changes = q::apply(&mut tx, writes, orgs, upstreams, actor).await?;
             tx.commit().await?;
             Ok(changes)
         })
@@ -230,6 +231,30 @@ impl Store {
             q::create_org(&mut tx, org).await?;
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    /// A server's upstream, deleted or not; `None` if it never had one.
+    pub async fn upstream(&self, server: &Slug) -> Result<Option<UpstreamHead>> {
+        dispatch!(self, |q, pool| q::upstream(pool, server).await)
+    }
+
+    /// Every server's upstream that is not deleted, by server.
+    pub async fn upstreams(&self) -> Result<Vec<UpstreamHead>> {
+        dispatch!(self, |q, pool| q::upstreams(pool).await)
+    }
+
+    /// Every version of a server's upstream, oldest first: who set what, when and why.
+    pub async fn upstream_history(&self, server: &Slug) -> Result<Vec<VersionRow>> {
+        dispatch!(self, |q, pool| q::upstream_history(pool, server).await)
+    }
+
+    pub async fn write_upstream(&self, write: &UpstreamWrite, actor: &str) -> Result<UpstreamHead> {
+        dispatch!(self, |q, pool| {
+            let mut tx = pool.begin().await?;
+            let head = q::write_upstream(&mut tx, write, actor).await?;
+            tx.commit().await?;
+            Ok(head)
         })
     }
 

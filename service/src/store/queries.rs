@@ -27,7 +27,7 @@ macro_rules! select_versions {
     };
 }
 
-use super::{Change, ChangeAction, Head, StoreError, VersionRow};
+use super::{Change, ChangeAction, Head, StoreError, UpstreamHead, VersionRow};
 use crate::domain::{Kind, Scope, Slug};
 
 /// A head row as both backends return it (by column name).
@@ -76,6 +76,38 @@ impl From<VersionRecord> for VersionRow {
             message: row.message,
             revision: row.revision as u64,
             created_at: row.created_at,
+        }
+    }
+}
+
+/// The columns of a server's upstream head with its current version's content.
+macro_rules! select_upstreams {
+    () => {
+        "SELECT u.server, u.version, u.deleted, u.revision, u.updated_at, v.body \
+                FROM upstreams u JOIN upstream_versions v ON v.server = u.server AND v.version = u.version"
+    };
+}
+
+/// An upstream head row (the columns of [`select_upstreams`]).
+#[derive(sqlx::FromRow)]
+struct UpstreamRecord {
+    server: String,
+    version: i64,
+    deleted: bool,
+    revision: i64,
+    updated_at: i64,
+    body: String,
+}
+
+impl From<UpstreamRecord> for UpstreamHead {
+    fn from(row: UpstreamRecord) -> Self {
+        UpstreamHead {
+            server: row.server,
+            version: row.version as u64,
+            deleted: row.deleted,
+            revision: row.revision as u64,
+            updated_at: row.updated_at,
+            body: row.body,
         }
     }
 }
@@ -129,9 +161,9 @@ macro_rules! backend {
 
             use super::super::{
                 Change, ChangeAction, ChangeFilter, Head, LoadedView, OrgRow, Result, ScopeFilter, StoreError,
-                VersionRow, ViewRow, Write, WriteOp, now_ms,
+                UpstreamHead, UpstreamOp, UpstreamWrite, VersionRow, ViewRow, Write, WriteOp, now_ms,
             };
-            use super::{ChangeRecord, HeadRecord, VersionRecord};
+            use super::{ChangeRecord, HeadRecord, UpstreamRecord, VersionRecord};
             use crate::domain::{EntryId, Kind, Revision, Scope, Slug};
 
             type Pool = sqlx::Pool<$db>;
@@ -282,7 +314,13 @@ macro_rules! backend {
                 Ok(sqlx::query_as("SELECT slug, name, created_at, created_by FROM orgs ORDER BY slug").fetch_all(pool).await?)
             }
 
-            pub async fn apply(tx: &mut Tx<'_>, writes: &[Write], orgs: &[OrgRow], actor: &str) -> Result<Vec<Change>> {
+            pub async fn apply(
+                tx: &mut Tx<'_>,
+                writes: &[Write],
+                orgs: &[OrgRow],
+                upstreams: &[UpstreamWrite],
+                actor: &str,
+            ) -> Result<Vec<Change>> {
                 let mut groups: BTreeMap<(&Scope, &Slug, Kind), Vec<&Write>> = BTreeMap::new();
                 for write in writes {
                     let id = &write.id;
@@ -329,7 +367,95 @@ macro_rules! backend {
                         insert_org(tx, new_org).await?;
                     }
                 }
+                for write in upstreams {
+                    write_upstream(tx, write, actor).await?;
+                }
                 Ok(changes)
+            }
+
+            pub async fn upstream(pool: &Pool, server: &Slug) -> Result<Option<UpstreamHead>> {
+                let row: Option<UpstreamRecord> = sqlx::query_as(concat!(select_upstreams!(), " WHERE u.server = $1"))
+                    .bind(server.as_str())
+                    .fetch_optional(pool)
+                    .await?;
+                Ok(row.map(UpstreamHead::from))
+            }
+
+            pub async fn upstreams(pool: &Pool) -> Result<Vec<UpstreamHead>> {
+                let rows: Vec<UpstreamRecord> =
+                    sqlx::query_as(concat!(select_upstreams!(), " WHERE NOT u.deleted ORDER BY u.server"))
+                        .fetch_all(pool)
+                        .await?;
+                Ok(rows.into_iter().map(UpstreamHead::from).collect())
+            }
+
+            pub async fn upstream_history(pool: &Pool, server: &Slug) -> Result<Vec<VersionRow>> {
+                let rows: Vec<VersionRecord> = sqlx::query_as(
+                    "SELECT version, body, actor, message, revision, created_at FROM upstream_versions \
+                     WHERE server = $1 ORDER BY version",
+                )
+                .bind(server.as_str())
+                .fetch_all(pool)
+                .await?;
+                Ok(rows.into_iter().map(VersionRow::from).collect())
+            }
+
+            /// Sets or deletes one server's upstream at a revision of its own. A set is a new
+            /// version (numbering goes on after a delete); a delete keeps the history.
+            pub async fn write_upstream(tx: &mut Tx<'_>, write: &UpstreamWrite, actor: &str) -> Result<UpstreamHead> {
+                let revision = next_revision(tx).await?;
+                let now = now_ms();
+                let server = write.server.as_str();
+                let head: Option<(i64, bool)> =
+                    sqlx::query_as("SELECT version, deleted FROM upstreams WHERE server = $1")
+                        .bind(server)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                let (current, deleted) = head.unwrap_or((0, true));
+                // A deleted upstream is no version at all to a writer that expects one.
+                let live = if deleted { 0 } else { current as u64 };
+                if let Some(expected) = write.expected_version && expected != live {
+                    return Err(StoreError::Conflict { expected, current: live });
+                }
+                let (version, deleted) = match &write.op {
+                    UpstreamOp::Set { body, message } => {
+                        let version = current + 1;
+                        sqlx::query(
+                            "INSERT INTO upstream_versions (server, version, body, actor, message, revision, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(server)
+                        .bind(version)
+                        .bind(body)
+                        .bind(actor)
+                        .bind(message)
+                        .bind(revision as i64)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
+                        (version, false)
+                    }
+                    UpstreamOp::Delete if deleted => {
+                        return Err(StoreError::NotFound(format!("upstream of server {server:?}")));
+                    }
+                    UpstreamOp::Delete => (current, true),
+                };
+                sqlx::query(
+                    "INSERT INTO upstreams (server, version, deleted, revision, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (server) DO UPDATE SET version = $2, deleted = $3, revision = $4, updated_at = $5",
+                )
+                .bind(server)
+                .bind(version)
+                .bind(deleted)
+                .bind(revision as i64)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                let row: UpstreamRecord = sqlx::query_as(concat!(select_upstreams!(), " WHERE u.server = $1"))
+                    .bind(server)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                Ok(row.into())
             }
 
             async fn insert_change(tx: &mut Tx<'_>, change: &Change) -> Result<()> {

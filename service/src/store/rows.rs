@@ -180,3 +180,36 @@ pub enum ScopeFilter {
     /// An org's changes and the defaults' (what an org-bound reader may see).
     OrgAndDefaults(Slug),
 }
+
+/// A server's upstream: the head of its registry entry and its current version's content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamHead {
+    pub server: String,
+    pub version: u64,
+    /// Deleted: the server has no upstream now; its history is kept.
+    pub deleted: bool,
+    pub revision: Revision,
+    pub updated_at: i64,
+    /// The current version's content (the last one before a delete).
+    pub body: String,
+}
+
+/// What a write does to a server's upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpstreamOp {
+    /// A new version with this (validated) content.
+    Set {
+        body: String,
+        message: String,
+    },
+    Delete,
+}
+
+/// One write of a server's upstream, refused when `expected_version` is given and is not the
+/// current one (0: none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamWrite {
+    pub server: Slug,
+    pub op: UpstreamOp,
+    pub expected_version: Option<u64>,
+}

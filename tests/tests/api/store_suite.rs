@@ -366,7 +366,7 @@ async fn a_transaction_that_fails_midway_writes_nothing(f: Fixture) {
         save(prompt_id("", "brand-new"), None),
         save(prompt_id("acme", "review-pr"), Some(99)),
     ];
-    let err = f.store.apply(&writes, &[], "t").await.unwrap_err();
+    let err = f.store.apply(&writes, &[], &[], "t").await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -389,7 +389,11 @@ async fn a_transaction_that_fails_midway_writes_nothing(f: Fixture) {
         save(prompt_id("", "brand-new"), None),
         save(prompt_id("ghost", "x"), None),
     ];
-    let err = f.store.apply(&unknown_org, &[], "t").await.unwrap_err();
+    let err = f
+        .store
+        .apply(&unknown_org, &[], &[], "t")
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     assert_eq!(f.store.latest_revision().await.unwrap(), latest);
 }

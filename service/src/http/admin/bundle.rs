@@ -55,6 +55,10 @@ pub(crate) fn import_rights(principal: &Principal, bundle: &Bundle) -> Result<Ne
     for scope in bundle_scopes(bundle)? {
         auth::check_write(principal, &scope)?;
     }
+    if !bundle.upstreams.is_empty() {
+        // The registry says where the gateway sends every org's traffic: admins' alone.
+        auth::check_global_admin(principal)?;
+    }
     Ok(match auth::check_global_admin(principal) {
         Ok(()) => NewOrgs::Allowed,
         Err(_) => NewOrgs::Refused,

@@ -1,0 +1,314 @@
+//! One MCP client session to an upstream, opened for one downstream session (or one stateless
+//! request) and closed with it: requests go up with the caller's context, the upstream's
+//! requests and notifications come back down to the same client.
+//!
+//! JSON-RPC ids are per hop (each side numbers its own requests, and each answer reaches the
+//! request it answers); progress tokens are mapped back to the client's own, and a client's
+//! cancellation cancels the upstream request.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use http::{HeaderName, HeaderValue, request::Parts};
+use rmcp::{
+    ErrorData, RoleClient, RoleServer,
+    model::{
+        ClientCapabilities, ClientConfig, ClientRequest, ClientResult, Implementation,
+        ProgressToken, RequestMetaObject, ServerNotification, ServerRequest, ServerResult,
+    },
+    service::{
+        NotificationContext, Peer, PeerRequestOptions, RequestContext, RunningService, Service,
+        ServiceError, ServiceExt,
+    },
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+
+use super::{
+    GatewayError,
+    http::{UpstreamHttp, Vouched},
+    signer::ContextSigner,
+};
+use crate::domain::{Scope, Slug, Upstream, upstream};
+
+/// Largest JSON answer or SSE event taken from an upstream: a tool result beyond it fails
+/// the call, never the gateway's memory.
+pub const MAX_UPSTREAM_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Requests one link has in flight to its upstream at once.
+const MAX_IN_FLIGHT: usize = 16;
+
+/// Who a link speaks for: the caller the gateway authenticated, and the request that opened it.
+pub struct Caller<'a> {
+    pub scope: &'a Scope,
+    pub subject: &'a str,
+    pub server: &'a Slug,
+    /// The HTTP request that opened the link: its passed headers and (if the entry says so)
+    /// its token go to the upstream.
+    pub request: Option<&'a Parts>,
+}
+
+/// An open session to an upstream.
+pub struct Link {
+    service: RunningService<RoleClient, Relay>,
+    progress: Progress,
+    timeout: Duration,
+    server: Slug,
+}
+
+impl Link {
+    /// Opens a session to `upstream` for `caller`, its answers and requests relayed to
+    /// `downstream`; bounded by the entry's timeout.
+    pub async fn open(
+        http: &UpstreamHttp,
+        signer: Option<&ContextSigner>,
+        upstream: &Upstream,
+        caller: Caller<'_>,
+        downstream: Peer<RoleServer>,
+        capabilities: ClientCapabilities,
+    ) -> Result<Self, GatewayError> {
+        let mut config = StreamableHttpClientTransportConfig::with_uri(upstream.url.as_str());
+        config.custom_headers = context_headers(upstream, &caller);
+        config.max_concurrent_requests = MAX_IN_FLIGHT;
+        config.max_json_response_size = MAX_UPSTREAM_MESSAGE_BYTES;
+        config.max_sse_event_size = MAX_UPSTREAM_MESSAGE_BYTES;
+        if upstream.forward_token {
+            config.auth_header = caller
+                .request
+                .and_then(|r| r.headers.get(http::header::AUTHORIZATION))
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("bearer ")))
+                .map(str::to_owned);
+        }
+        let vouched = signer.map(|signer| Vouched {
+            signer: signer.clone(),
+            scope: caller.scope.clone(),
+            subject: caller.subject.to_owned(),
+            server: caller.server.clone(),
+        });
+        let transport = StreamableHttpClientTransport::with_client(http.vouching(vouched), config);
+        let progress = Progress::default();
+        let relay = Relay {
+            downstream,
+            progress: progress.clone(),
+            info: ClientConfig::new(
+                capabilities,
+                Implementation::new("mcp-config-gateway", env!("CARGO_PKG_VERSION")),
+            ),
+            timeout: upstream.timeout(),
+        };
+        let server = caller.server.clone();
+        let service = tokio::time::timeout(upstream.timeout(), relay.serve(transport))
+            .await
+            .map_err(|_| GatewayError::TimedOut {
+                server: server.clone(),
+                after: upstream.timeout(),
+            })?
+            .map_err(|e| GatewayError::Unavailable {
+                server: server.clone(),
+                detail: e.to_string(),
+            })?;
+        Ok(Self {
+            service,
+            progress,
+            timeout: upstream.timeout(),
+            server,
+        })
+    }
+
+    /// Whether the upstream session has ended (the upstream went away): open a new one.
+    pub fn is_closed(&self) -> bool {
+        self.service.is_closed()
+    }
+
+    /// Sends `request` up on behalf of the downstream request `context`: with its `_meta`
+    /// (trace context, client metadata), its progress reported back under the client's own
+    /// token, cancelled when the client cancels, bounded by the entry's timeout.
+    pub async fn forward(
+        &self,
+        request: ClientRequest,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ServerResult, GatewayError> {
+        let mut meta: RequestMetaObject = context.meta.clone();
+        let client_token = meta.get_progress_token();
+        if meta.0.get_traceparent().is_none()
+            && let Some(parts) = context.extensions.get::<Parts>()
+        {
+            for name in ["traceparent", "tracestate"] {
+                if let Some(value) = parts.headers.get(name).and_then(|v| v.to_str().ok()) {
+                    meta.0.0.insert(name.into(), value.into());
+                }
+            }
+        }
+        let options = PeerRequestOptions::with_timeout(self.timeout).with_meta(meta);
+        let handle = self
+            .service
+            .peer()
+            .send_cancellable_request(request, options)
+            .await
+            .map_err(|e| self.failed(e))?;
+        let upstream_token = handle.progress_token.clone();
+        if let Some(token) = &client_token {
+            self.progress.map(upstream_token.clone(), token.clone());
+        }
+        let _unmap = self.progress.unmap_on_drop(upstream_token);
+        tokio::select! {
+            answer = handle.await_response() => answer.map_err(|e| self.failed(e)),
+            () = context.ct.cancelled() => Err(GatewayError::Cancelled),
+        }
+    }
+
+    /// Tells the upstream something the client announced (its roots changed).
+    pub async fn notify(&self, notification: rmcp::model::ClientNotification) {
+        if let Err(e) = self.service.peer().send_notification(notification).await {
+            tracing::debug!(error = %e, server = %self.server, "the upstream missed a notification");
+        }
+    }
+
+    fn failed(&self, error: ServiceError) -> GatewayError {
+        match error {
+            ServiceError::McpError(error) => GatewayError::Upstream(error),
+            ServiceError::Timeout { timeout } => GatewayError::TimedOut {
+                server: self.server.clone(),
+                after: timeout,
+            },
+            other => GatewayError::Unavailable {
+                server: self.server.clone(),
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
+/// The headers every request of a link carries: the gateway's word on who asks (never the
+/// caller's: reserved names are not passable), and the caller headers the entry lets pass.
+fn context_headers(upstream: &Upstream, caller: &Caller<'_>) -> HashMap<HeaderName, HeaderValue> {
+    let mut headers = HashMap::new();
+    if let Some(parts) = caller.request {
+        for name in &upstream.pass_headers {
+            if let (Ok(name), Some(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                parts.headers.get(name.as_str()),
+            ) {
+                headers.insert(name, value.clone());
+            }
+        }
+    }
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    };
+    if let Scope::Org(org) = caller.scope {
+        set(upstream::CONTEXT_ORG_HEADER, org.as_str());
+    }
+    set(upstream::CONTEXT_SUBJECT_HEADER, caller.subject);
+    headers
+}
+
+/// The client's progress token of each upstream request in flight, by the token rmcp gave it
+/// upstream.
+#[derive(Clone, Default)]
+struct Progress(Arc<Mutex<HashMap<ProgressToken, ProgressToken>>>);
+
+impl Progress {
+    fn map(&self, upstream: ProgressToken, client: ProgressToken) {
+        self.0
+            .lock()
+            .expect("progress lock")
+            .insert(upstream, client);
+    }
+
+    fn client_token(&self, upstream: &ProgressToken) -> Option<ProgressToken> {
+        self.0.lock().expect("progress lock").get(upstream).cloned()
+    }
+
+    fn unmap_on_drop(&self, upstream: ProgressToken) -> Unmap {
+        Unmap {
+            progress: self.clone(),
+            token: upstream,
+        }
+    }
+}
+
+/// Forgets a request's progress token when its forwarding ends, however it ends.
+struct Unmap {
+    progress: Progress,
+    token: ProgressToken,
+}
+
+impl Drop for Unmap {
+    fn drop(&mut self) {
+        self.progress
+            .0
+            .lock()
+            .expect("progress lock")
+            .remove(&self.token);
+    }
+}
+
+/// The client side of a link: what the upstream asks of the client (sampling, elicitation,
+/// roots, ping) is asked of the downstream client, and what it announces is announced to it.
+pub struct Relay {
+    downstream: Peer<RoleServer>,
+    progress: Progress,
+    info: ClientConfig,
+    timeout: Duration,
+}
+
+impl Service<RoleClient> for Relay {
+    async fn handle_request(
+        &self,
+        request: ServerRequest,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ClientResult, ErrorData> {
+        let options = PeerRequestOptions::with_timeout(self.timeout);
+        let handle = self
+            .downstream
+            .send_cancellable_request(request, options)
+            .await
+            .map_err(client_failed)?;
+        tokio::select! {
+            answer = handle.await_response() => answer.map_err(client_failed),
+            () = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the upstream", None)),
+        }
+    }
+
+    async fn handle_notification(
+        &self,
+        notification: ServerNotification,
+        _context: NotificationContext<RoleClient>,
+    ) -> Result<(), ErrorData> {
+        let notification = match notification {
+            ServerNotification::ProgressNotification(mut progress) => {
+                // Progress of a request no client asked about (or one already answered).
+                let Some(token) = self.progress.client_token(&progress.params.progress_token)
+                else {
+                    return Ok(());
+                };
+                progress.params.progress_token = token;
+                ServerNotification::ProgressNotification(progress)
+            }
+            // The upstream cancelling its own request is handled by rmcp (`context.ct`).
+            ServerNotification::CancelledNotification(_) => return Ok(()),
+            other => other,
+        };
+        // A client that went away is the session's end, not the upstream's error.
+        let _ = self.downstream.send_notification(notification).await;
+        Ok(())
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        self.info.clone()
+    }
+}
+
+fn client_failed(error: ServiceError) -> ErrorData {
+    match error {
+        ServiceError::McpError(error) => error,
+        other => ErrorData::internal_error(format!("the client did not answer: {other}"), None),
+    }
+}
