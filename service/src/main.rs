@@ -91,6 +91,14 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// The gateway's upstreams: where `/mcp/{server}` forwards what mcp-config does not answer
+    /// (global admins only).
+    Upstream {
+        #[command(subcommand)]
+        action: UpstreamCommand,
+        #[command(flatten)]
+        admin: AdminClient,
+    },
     /// Render templates for a running service, one JSON job per line on standard input (the
     /// service starts these itself).
     #[command(hide = true)]
@@ -99,6 +107,39 @@ enum Command {
         #[arg(long)]
         memory_limit_bytes: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum UpstreamCommand {
+    /// Every server's upstream.
+    List,
+    /// One server's upstream.
+    Get { server: String },
+    /// Set a server's upstream (a new version).
+    Set {
+        server: String,
+        /// The upstream's streamable HTTP endpoint.
+        #[arg(long)]
+        url: String,
+        /// Longest a forwarded request may take, in milliseconds.
+        #[arg(long, default_value_t = mcp_config::domain::upstream::DEFAULT_TIMEOUT_MS)]
+        timeout_ms: u64,
+        /// A caller header passed on to the upstream (repeatable).
+        #[arg(long = "pass-header")]
+        pass_headers: Vec<String>,
+        /// Send the caller's own token to the upstream too.
+        #[arg(long)]
+        forward_token: bool,
+        /// Why (kept in the history).
+        #[arg(long, default_value = "")]
+        message: String,
+    },
+    /// Remove a server's upstream (its history stays).
+    Delete { server: String },
+    /// Every version of a server's upstream: who set what, when, why.
+    History { server: String },
+    /// Set an earlier version's upstream again, as the next version.
+    Rollback { server: String, version: u64 },
 }
 
 #[derive(Subcommand)]
@@ -325,6 +366,64 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             for line in &captured.reported {
                 eprintln!("reported: {line}");
+            }
+            Ok(())
+        }
+        Command::Upstream { action, admin } => {
+            let (method, path, body) = match action {
+                UpstreamCommand::List => (reqwest::Method::GET, "/upstreams".to_owned(), None),
+                UpstreamCommand::Get { server } => (
+                    reqwest::Method::GET,
+                    format!("/servers/{server}/upstream"),
+                    None,
+                ),
+                UpstreamCommand::Set {
+                    server,
+                    url,
+                    timeout_ms,
+                    pass_headers,
+                    forward_token,
+                    message,
+                } => (
+                    reqwest::Method::PUT,
+                    format!("/servers/{server}/upstream"),
+                    Some(serde_json::json!({
+                        "upstream": {
+                            "url": url,
+                            "timeout_ms": timeout_ms,
+                            "pass_headers": pass_headers,
+                            "forward_token": forward_token,
+                        },
+                        "message": message,
+                    })),
+                ),
+                UpstreamCommand::Delete { server } => (
+                    reqwest::Method::DELETE,
+                    format!("/servers/{server}/upstream"),
+                    None,
+                ),
+                UpstreamCommand::History { server } => (
+                    reqwest::Method::GET,
+                    format!("/servers/{server}/upstream/versions"),
+                    None,
+                ),
+                UpstreamCommand::Rollback { server, version } => (
+                    reqwest::Method::POST,
+                    format!("/servers/{server}/upstream/rollback"),
+                    Some(serde_json::json!({ "version": version })),
+                ),
+            };
+            let mut request = admin.request(method, &path);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request
+                .send()
+                .await
+                .with_context(|| format!("cannot reach the admin API at {}", admin.admin_url))?;
+            let text = checked(response).await?;
+            if !text.is_empty() {
+                println!("{text}");
             }
             Ok(())
         }

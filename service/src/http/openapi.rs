@@ -18,7 +18,7 @@ use super::{admin, error::ErrorBody};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "mcp-config admin API", description = "Prompts and resources of the defaults and of each org: versions, rollback, bundles, the change log."),
+    info(title = "mcp-config admin API", description = "Prompts and resources of the defaults and of each org: versions, rollback, bundles, the change log; the gateway's upstreams."),
     paths(
         admin::orgs::list_orgs,
         admin::orgs::create_org,
@@ -36,6 +36,12 @@ use super::{admin, error::ErrorBody};
         admin::changes::changes,
         admin::bundle::import_bundle,
         admin::bundle::export_bundle,
+        admin::upstreams::list_upstreams,
+        admin::upstreams::get_upstream,
+        admin::upstreams::put_upstream,
+        admin::upstreams::delete_upstream,
+        admin::upstreams::upstream_history,
+        admin::upstreams::rollback_upstream,
     ),
     components(schemas(ErrorBody)),
     modifiers(&OrgRoutes),

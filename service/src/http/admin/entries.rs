@@ -89,7 +89,7 @@ pub(crate) async fn put_entry(
 #[serde(deny_unknown_fields)]
 pub(crate) struct Expected {
     /// The version the writer last saw (0: none); another current version is a conflict.
-    expected_version: Option<u64>,
+    pub(crate) expected_version: Option<u64>,
 }
 
 #[utoipa::path(delete, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}", params(ListParams, KeyParam, Expected), responses((status = 200, description = "the entry after the write, and the change", body = Written), Refusals, NotFound, Conflict))]

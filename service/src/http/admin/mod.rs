@@ -10,6 +10,7 @@ pub(crate) mod changes;
 pub(crate) mod entries;
 pub(crate) mod orgs;
 pub(crate) mod render;
+pub(crate) mod upstreams;
 pub(crate) mod versions;
 mod written;
 
@@ -33,6 +34,10 @@ use changes::changes;
 use entries::{activate, deactivate, delete_entry, get_entry, list_entries, put_entry};
 use orgs::{create_org, list_orgs};
 use render::render_preview;
+use upstreams::{
+    delete_upstream, get_upstream, list_upstreams, put_upstream, rollback_upstream,
+    upstream_history,
+};
 use versions::{diff, history, rollback, version};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -64,6 +69,16 @@ pub fn routes() -> Router<HttpState> {
         .route("/orgs", get(list_orgs).post(create_org))
         .route("/changes", get(changes))
         .route("/bundle", get(export_bundle).post(import_bundle))
+        .route("/upstreams", get(list_upstreams))
+        .route(
+            "/servers/{server}/upstream",
+            get(get_upstream).put(put_upstream).delete(delete_upstream),
+        )
+        .route("/servers/{server}/upstream/versions", get(upstream_history))
+        .route(
+            "/servers/{server}/upstream/rollback",
+            post(rollback_upstream),
+        )
         .nest("/defaults", entries.clone())
         .nest("/orgs/{org}", entries)
 }
