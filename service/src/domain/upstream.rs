@@ -58,7 +58,8 @@ pub const CONTEXT_TOKEN_HEADER: &str = "x-mcp-config-context";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Upstream {
-    /// The upstream's streamable HTTP endpoint: `http` or `https`, no credentials in it.
+    /// The upstream's streamable HTTP endpoint: `http`, no credentials in it (an upstream
+    /// behind TLS is reached through a sidecar or mesh that terminates it).
     #[schema(example = "http://github-mcp.tools.svc:3000/mcp")]
     pub url: String,
     /// Longest a forwarded request may take, in milliseconds (1..=300000).
@@ -179,6 +180,7 @@ mod tests {
             "http://example.com/mcp#top",
             "not a url",
             "stdio:server",
+            "https://tools.example.com/mcp",
         ] {
             assert_eq!(refused_field(&upstream(url)), "url", "{url}");
         }

@@ -41,20 +41,9 @@ pub struct Vouched {
 
 impl UpstreamHttp {
     pub fn new() -> Self {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         let client = reqwest_mcp::Client::builder()
             .redirect(reqwest_mcp::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
-            .tls_backend_preconfigured(tls)
             .build()
             .expect("the upstream HTTP client builds");
         Self {

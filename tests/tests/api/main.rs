@@ -12,6 +12,7 @@
 mod admin_api;
 mod auth;
 mod connections;
+mod gateway;
 mod hardening;
 mod l2;
 mod mcp;

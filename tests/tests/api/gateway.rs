@@ -1,0 +1,572 @@
+//! The gateway through the real service: `/mcp/{server}` in front of an upstream MCP server
+//! (an rmcp server in this process, which records what reaches it), with the org's prompts
+//! laid over; the registry's admin API; and the hostile upstreams — one that redirects, one
+//! that hangs, one that answers too much.
+
+#![allow(deprecated)] // sampling is the legacy sessions' protocol
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use mcp_config_tests::{
+    mcp::{Recorder, WAIT, current_protocol, transport_for},
+    service::Service,
+};
+use rmcp::{
+    ClientHandler, ErrorData, RoleClient, RoleServer, ServerHandler, ServiceExt,
+    model::{
+        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ContentBlock,
+        CreateMessageRequestParams, CreateMessageResult, GetPromptRequestParams, GetPromptResult,
+        Implementation, ListPromptsResult, ListToolsResult, PaginatedRequestParams, Prompt,
+        PromptMessage, Role, SamplingMessage, SamplingMessageContentBlock, ServerCapabilities,
+        ServerConfig, Tool,
+    },
+    service::{ClientServiceExt, RequestContext, RunningService},
+    transport::{
+        StreamableHttpClientTransport, StreamableHttpServerConfig, StreamableHttpService,
+        streamable_http_server::session::local::LocalSessionManager,
+    },
+};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+const BUNDLE: &str = r#"
+defaults:
+  tools:
+    prompts:
+      shared:
+        messages: [{role: user, text: "mcp-config's shared prompt"}]
+orgs:
+  acme:
+    servers:
+      tools:
+        prompts:
+          acme-only:
+            messages: [{role: user, text: "for acme"}]
+        hidden_prompts: [upstream-secret]
+  globex: {}
+"#;
+
+/// An upstream MCP server: three prompts (one of them shadowed by mcp-config's `shared`, one
+/// acme hides) and tools that show what reached it.
+#[derive(Clone, Default)]
+struct Upstream {
+    /// The headers of every HTTP request that reached a tool.
+    seen: Arc<Mutex<Vec<axum::http::HeaderMap>>>,
+}
+
+fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect()
+}
+
+impl ServerHandler for Upstream {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .build(),
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let schema = json!({"type": "object"}).as_object().unwrap().clone();
+        Ok(ListToolsResult::with_all_items(
+            ["headers", "ask", "slow", "huge"]
+                .into_iter()
+                .map(|name| Tool::new(name, format!("the {name} tool"), schema.clone()))
+                .collect(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        let headers = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .map(|parts| parts.headers.clone())
+            .unwrap_or_default();
+        self.seen.lock().unwrap().push(headers.clone());
+        let text = match request.name.as_ref() {
+            "headers" => {
+                let of = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                json!({
+                    "org": of("x-mcp-config-org"),
+                    "subject": of("x-mcp-config-subject"),
+                    "request_id": of("x-request-id"),
+                    "traceparent": of("traceparent"),
+                    "authorization": of("authorization"),
+                    "context_token": of("x-mcp-config-context"),
+                })
+                .to_string()
+            }
+            "ask" => {
+                let asked = CreateMessageRequestParams::new(
+                    vec![SamplingMessage::new(
+                        Role::User,
+                        SamplingMessageContentBlock::text("which model?"),
+                    )],
+                    10,
+                );
+                let answer = context
+                    .peer
+                    .create_message(asked)
+                    .await
+                    .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+                format!("the client's model said it is {}", answer.model)
+            }
+            "slow" => {
+                tokio::time::sleep(Duration::from_secs(120)).await;
+                "too late".into()
+            }
+            "huge" => "x".repeat(6 * 1024 * 1024),
+            other => return Err(ErrorData::invalid_params(format!("no tool {other}"), None)),
+        };
+        Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(
+            ["shared", "upstream-only", "upstream-secret"]
+                .into_iter()
+                .map(|name| Prompt::new(name, Some("the upstream's"), None))
+                .collect(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetPromptResponse, ErrorData> {
+        Ok(GetPromptResult::new(vec![PromptMessage::new_text(
+            Role::User,
+            format!("the upstream's {}", request.name),
+        )])
+        .into())
+    }
+}
+
+/// The upstream at `/mcp`, a redirect to it at `/moved`; the address.
+async fn start_upstream(upstream: Upstream) -> SocketAddr {
+    let service = StreamableHttpService::new(
+        move || Ok(upstream.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let router = axum::Router::new().nest_service("/mcp", service).route(
+        "/moved",
+        axum::routing::any(|| async {
+            (
+                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                [(axum::http::header::LOCATION, "/mcp")],
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+async fn register(service: &Service, server: &str, upstream: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(service.admin(&format!("/servers/{server}/upstream")))
+        .json(&json!({"upstream": upstream, "message": "test"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A client of the gateway that samples (answers `sampling/createMessage` as `test-model`).
+struct Sampler(Recorder);
+
+impl ClientHandler for Sampler {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::builder().enable_sampling().build(),
+            Implementation::new("sampler", "1"),
+        )
+    }
+
+    async fn create_message(
+        &self,
+        _params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        Ok(CreateMessageResult::new(
+            SamplingMessage::new(Role::Assistant, SamplingMessageContentBlock::text("hi")),
+            "test-model".into(),
+        ))
+    }
+
+    async fn on_prompt_list_changed(
+        &self,
+        context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        self.0.on_prompt_list_changed(context).await;
+    }
+}
+
+/// A legacy session of `org` to the gateway's `tools` server, sending `headers` too.
+async fn session(
+    service: &Service,
+    org: &str,
+    headers: &[(&str, &str)],
+) -> (
+    RunningService<RoleClient, Sampler>,
+    mpsc::UnboundedReceiver<&'static str>,
+) {
+    let mut config = transport_for(service.url("/mcp/tools"), Some(org));
+    for (name, value) in headers {
+        config
+            .custom_headers
+            .insert(name.parse().unwrap(), value.parse().unwrap());
+    }
+    let (heard, changes) = mpsc::unbounded_channel();
+    let client = Sampler(Recorder(heard))
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("connects");
+    (client, changes)
+}
+
+async fn call(client: &RunningService<RoleClient, Sampler>, tool: &str) -> Result<String, String> {
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()))
+        .await
+        .map(|r| text_of(&r))
+        .map_err(|e| e.to_string())
+}
+
+async fn prompt_names(client: &RunningService<RoleClient, Sampler>) -> Vec<String> {
+    let mut names: Vec<String> = client
+        .list_all_prompts()
+        .await
+        .expect("prompts/list")
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    names.sort();
+    names
+}
+
+async fn prompt_text(client: &RunningService<RoleClient, Sampler>, name: &str) -> String {
+    let prompt = client
+        .get_prompt(GetPromptRequestParams::new(name))
+        .await
+        .expect("prompts/get");
+    prompt.messages[0]
+        .content
+        .as_text()
+        .map(|t| t.text.clone())
+        .expect("a text message")
+}
+
+#[tokio::test]
+async fn the_gateway_forwards_tools_and_lays_the_orgs_prompts_over_the_upstreams() {
+    let upstream = Upstream::default();
+    let addr = start_upstream(upstream.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let signing_key = "k".repeat(32);
+    let service =
+        Service::sqlite_with(&dir, &[&format!("--gateway-signing-key={signing_key}")]).await;
+    service.import(BUNDLE).await;
+    let registered = register(
+        &service,
+        "tools",
+        json!({"url": format!("http://{addr}/mcp"), "pass_headers": ["x-request-id"]}),
+    )
+    .await;
+    assert_eq!(
+        registered.status(),
+        200,
+        "{}",
+        registered.text().await.unwrap()
+    );
+
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let (acme, mut changes) = session(
+        &service,
+        "acme",
+        &[
+            ("x-mcp-config-org", "evil"),
+            ("x-request-id", "req-1"),
+            ("traceparent", traceparent),
+        ],
+    )
+    .await;
+
+    // Tools are the upstream's.
+    let tools: Vec<String> = acme
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(tools, ["headers", "ask", "slow", "huge"]);
+
+    // What reached the upstream: the gateway's word on the org, never the client's; the
+    // subject; the passed header; the client's trace; no token of the caller's.
+    let seen: Value = serde_json::from_str(&call(&acme, "headers").await.unwrap()).unwrap();
+    assert_eq!(seen["org"], "acme");
+    assert_eq!(seen["subject"], "anonymous");
+    assert_eq!(seen["request_id"], "req-1");
+    assert_eq!(
+        seen["traceparent"].as_str().unwrap().split('-').nth(1),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+        "{seen}"
+    );
+    assert_eq!(seen["authorization"], Value::Null);
+    // The signed context token names the org, the subject and the server.
+    let mut validation = jsonwebtoken::Validation::default();
+    validation.set_audience(&["tools"]);
+    let claims = jsonwebtoken::decode::<BTreeMap<String, Value>>(
+        seen["context_token"].as_str().expect("a context token"),
+        &jsonwebtoken::DecodingKey::from_secret(signing_key.as_bytes()),
+        &validation,
+    )
+    .expect("the token verifies with the key")
+    .claims;
+    assert_eq!(claims["org"], "acme");
+    assert_eq!(claims["sub"], "anonymous");
+
+    // The upstream's request to the client reaches the client, and its answer the upstream.
+    assert_eq!(
+        call(&acme, "ask").await.unwrap(),
+        "the client's model said it is test-model"
+    );
+
+    // Prompts: the org's view, plus the upstream's that it neither defines nor hides.
+    assert_eq!(
+        prompt_names(&acme).await,
+        ["acme-only", "shared", "upstream-only"]
+    );
+    assert_eq!(
+        prompt_text(&acme, "shared").await,
+        "mcp-config's shared prompt"
+    );
+    assert_eq!(
+        prompt_text(&acme, "upstream-only").await,
+        "the upstream's upstream-only"
+    );
+    assert!(
+        acme.get_prompt(GetPromptRequestParams::new("upstream-secret"))
+            .await
+            .is_err(),
+        "a prompt the org hides is not served from the upstream either"
+    );
+    let (globex, _) = session(&service, "globex", &[]).await;
+    assert_eq!(
+        prompt_names(&globex).await,
+        ["shared", "upstream-only", "upstream-secret"]
+    );
+
+    // A save in mcp-config reaches the gateway's session as list_changed.
+    service
+        .api()
+        .put_text_prompt("acme", "tools", "new-one", "new")
+        .await;
+    let heard = tokio::time::timeout(WAIT, changes.recv()).await.unwrap();
+    assert_eq!(heard, Some("prompts"));
+    assert!(prompt_names(&acme).await.contains(&"new-one".to_owned()));
+
+    // The current (stateless) protocol reaches the same tools.
+    let stateless = ()
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_config(transport_for(
+                service.url("/mcp/tools"),
+                Some("globex"),
+            )),
+            current_protocol(),
+        )
+        .await
+        .expect("connects");
+    let answer = stateless
+        .call_tool(CallToolRequestParams::new("headers"))
+        .await
+        .unwrap();
+    let seen: Value = serde_json::from_str(&text_of(&answer)).unwrap();
+    assert_eq!(seen["org"], "globex");
+}
+
+#[tokio::test]
+async fn a_hung_redirecting_or_flooding_upstream_fails_its_tools_and_never_the_prompts() {
+    let addr = start_upstream(Upstream::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service.import(BUNDLE).await;
+
+    // Redirects are never followed: the tools fail, mcp-config's prompts still answer.
+    register(
+        &service,
+        "tools",
+        json!({"url": format!("http://{addr}/moved")}),
+    )
+    .await;
+    let (acme, _) = session(&service, "acme", &[]).await;
+    let refused = acme.list_all_tools().await.unwrap_err().to_string();
+    assert!(refused.contains("unavailable"), "{refused}");
+    assert_eq!(prompt_names(&acme).await, ["acme-only", "shared"]);
+    drop(acme);
+
+    // A call longer than the entry's timeout fails with a clear error, in about that time.
+    register(
+        &service,
+        "tools",
+        json!({"url": format!("http://{addr}/mcp"), "timeout_ms": 500}),
+    )
+    .await;
+    // The registry is fresh within two seconds on every replica; this one wrote it.
+    let (acme, _) = session(&service, "acme", &[]).await;
+    let started = std::time::Instant::now();
+    let timed_out = call(&acme, "slow").await.unwrap_err();
+    assert!(timed_out.contains("did not answer within"), "{timed_out}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    // An answer larger than the gateway takes fails the call, not the session.
+    let flood = call(&acme, "huge").await.unwrap_err();
+    assert!(!flood.is_empty());
+    assert!(
+        call(&acme, "headers").await.is_ok(),
+        "the session still works"
+    );
+}
+
+#[tokio::test]
+async fn the_registry_is_versioned_checked_and_for_admins_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    let bad = register(&service, "tools", json!({"url": "ftp://example.com/mcp"})).await;
+    assert_eq!(bad.status(), 400);
+    let body: Value = bad.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("upstream.url"),
+        "{body}"
+    );
+    let reserved = register(
+        &service,
+        "tools",
+        json!({"url": "http://a/mcp", "pass_headers": ["x-mcp-config-org"]}),
+    )
+    .await;
+    assert_eq!(reserved.status(), 400);
+    let missing = reqwest::get(service.admin("/servers/tools/upstream"))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404, "nothing was saved by the refusals");
+
+    register(&service, "tools", json!({"url": "http://one/mcp"})).await;
+    register(&service, "tools", json!({"url": "http://two/mcp"})).await;
+    let history: Value = reqwest::get(service.admin("/servers/tools/upstream/versions"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let urls: Vec<&str> = history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["upstream"]["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(urls, ["http://one/mcp", "http://two/mcp"]);
+    assert_eq!(history["versions"][0]["actor"], "anonymous");
+    let rolled: Value = reqwest::Client::new()
+        .post(service.admin("/servers/tools/upstream/rollback"))
+        .json(&json!({"version": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            rolled["version"].as_u64(),
+            rolled["upstream"]["url"].as_str()
+        ),
+        (Some(3), Some("http://one/mcp"))
+    );
+    // A stale writer is refused.
+    let stale = reqwest::Client::new()
+        .put(service.admin("/servers/tools/upstream"))
+        .json(&json!({"upstream": {"url": "http://x/mcp"}, "expected_version": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 409);
+
+    // Upstreams travel in bundles: exported, and imported back unchanged.
+    let bundle = reqwest::get(service.admin("/bundle"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        bundle.contains("upstreams:") && bundle.contains("http://one/mcp"),
+        "{bundle}"
+    );
+    let report = service.import(&bundle).await;
+    assert_eq!(report["upstreams"][0]["diff"], "unchanged", "{report}");
+}
+
+#[tokio::test]
+async fn only_global_admins_touch_the_registry() {
+    use mcp_config_tests::tokens;
+    let dir = tempfile::tempdir().unwrap();
+    let service = tokens::jwt_service(dir.path(), |_| {}).await;
+    let org_admin = tokens::token("alice", Some("acme"), &["admin"]);
+    for (method, path) in [
+        (reqwest::Method::GET, "/upstreams"),
+        (reqwest::Method::GET, "/servers/tools/upstream"),
+        (reqwest::Method::PUT, "/servers/tools/upstream"),
+        (reqwest::Method::DELETE, "/servers/tools/upstream"),
+    ] {
+        let answer = reqwest::Client::new()
+            .request(method.clone(), service.admin(path))
+            .header("x-org-id", "acme")
+            .bearer_auth(&org_admin)
+            .json(&json!({"upstream": {"url": "http://evil/mcp"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 403, "{method} {path}");
+    }
+    let with_upstream = "upstreams:\n  tools: {url: \"http://evil/mcp\"}\n";
+    let answer = service
+        .api()
+        .as_token(&org_admin)
+        .import(with_upstream)
+        .await;
+    assert_eq!(answer.status(), 403);
+}
