@@ -39,8 +39,8 @@ pub struct Vouched {
     pub server: Slug,
 }
 
-impl UpstreamHttp {
-    pub fn new() -> Self {
+impl Default for UpstreamHttp {
+    fn default() -> Self {
         let client = reqwest_mcp::Client::builder()
             .redirect(reqwest_mcp::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
@@ -51,7 +51,9 @@ impl UpstreamHttp {
             vouched: None,
         }
     }
+}
 
+impl UpstreamHttp {
     /// The same client for one link, vouching for its caller when there is a signer.
     pub fn vouching(&self, vouched: Option<Vouched>) -> Self {
         Self {

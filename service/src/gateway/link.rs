@@ -109,7 +109,7 @@ impl Link {
             })?
             .map_err(|e| GatewayError::Unavailable {
                 server: server.clone(),
-                detail: e.to_string(),
+                detail: innermost(&e.to_string()),
             })?;
         Ok(Self {
             service,
@@ -177,7 +177,7 @@ impl Link {
             },
             other => GatewayError::Unavailable {
                 server: self.server.clone(),
-                detail: other.to_string(),
+                detail: innermost(&other.to_string()),
             },
         }
     }
@@ -306,9 +306,32 @@ impl Service<RoleClient> for Relay {
     }
 }
 
+/// The part of an rmcp transport error a client can act on ("unexpected server response: HTTP
+/// 307 …"), without the transport's type names that wrap it.
+fn innermost(message: &str) -> String {
+    let inner = message.rsplit("] error: ").next().unwrap_or(message);
+    let inner = inner.split(", when send").next().unwrap_or(inner);
+    inner.trim().to_owned()
+}
+
 fn client_failed(error: ServiceError) -> ErrorData {
     match error {
         ServiceError::McpError(error) => error,
         other => ErrorData::internal_error(format!("the client did not answer: {other}"), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transport_error_is_told_without_its_wrappers() {
+        let raw = "Send message error Transport [rmcp::transport::worker::WorkerTransport<X<Y>>] error: unexpected server response: HTTP 307 Temporary Redirect: , when send initialize request";
+        assert_eq!(
+            innermost(raw),
+            "unexpected server response: HTTP 307 Temporary Redirect:"
+        );
+        assert_eq!(innermost("connection refused"), "connection refused");
     }
 }

@@ -40,7 +40,7 @@ impl Gateway {
         Self {
             registry: Registry::new(store.clone()),
             shadow: Shadow::new(views, store),
-            http: http::UpstreamHttp::new(),
+            http: http::UpstreamHttp::default(),
             signer,
         }
     }

@@ -106,8 +106,11 @@ pub struct ConfigServer {
     session: Arc<Mutex<Option<Session>>>,
     /// The session's link to its server's upstream (with the entry it was opened for), opened
     /// on the first request that needs it.
-    link: Arc<tokio::sync::Mutex<Option<(Arc<Upstream>, Arc<Link>)>>>,
+    link: Arc<tokio::sync::Mutex<Option<OpenLink>>>,
 }
+
+/// A session's upstream link and the registry entry it was opened for.
+type OpenLink = (Arc<Upstream>, Arc<Link>);
 
 struct Session {
     _slot: Slot,
