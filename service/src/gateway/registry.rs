@@ -134,16 +134,15 @@ impl Registry {
     }
 
     /// Removes the server's upstream (its history stays): `/mcp/{server}` serves
-    /// mcp-config's prompts and resources alone again.
+    /// mcp-config's prompts and resources alone again. Returns the version removed.
     pub async fn delete(
         &self,
         server: &Slug,
         expected_version: Option<u64>,
         actor: &str,
-    ) -> Result<()> {
+    ) -> Result<Registered> {
         self.write(server, UpstreamOp::Delete, expected_version, actor)
             .await
-            .map(drop)
     }
 
     async fn write(

@@ -158,20 +158,20 @@ pub(crate) async fn put_upstream(
     Ok(Json(written.into()))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/servers/{server}/upstream", params(ServerParam, Expected), responses((status = 204, description = "removed; its history stays"), Refusals, NotFound, Conflict))]
+#[utoipa::path(delete, path = "/admin/v1/servers/{server}/upstream", params(ServerParam, Expected), responses((status = 200, description = "removed (the version removed); its history stays", body = UpstreamView), Refusals, NotFound, Conflict))]
 pub(crate) async fn delete_upstream(
     State(state): State<HttpState>,
     caller: Caller,
     Path(ServerParam { server }): Path<ServerParam>,
     query: Result<Query<Expected>, QueryRejection>,
-) -> Result<axum::http::StatusCode, ApiError> {
+) -> ApiResult<UpstreamView> {
     let Query(expected) = query?;
     let server = admin_server(&caller, &server)?;
-    state
+    let removed = state
         .registry
         .delete(&server, expected.expected_version, caller.actor())
         .await?;
-    Ok(axum::http::StatusCode::NO_CONTENT)
+    Ok(Json(removed.into()))
 }
 
 #[utoipa::path(get, path = "/admin/v1/servers/{server}/upstream/versions", params(ServerParam), responses((status = 200, description = "every version, oldest first: who set what, when, why", body = UpstreamHistory), Refusals, NotFound))]
