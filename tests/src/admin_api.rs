@@ -138,4 +138,33 @@ impl<'a> AdminApi<'a> {
             .await
             .expect("the admin API answers")
     }
+
+    /// Sets `server`'s upstream to `upstream` (the registry entry's JSON).
+    pub async fn put_upstream(&self, server: &str, upstream: Value) -> Response {
+        self.request(Method::PUT, &format!("/servers/{server}/upstream"))
+            .json(&json!({"upstream": upstream, "message": "test"}))
+            .send()
+            .await
+            .expect("the admin API answers")
+    }
+
+    /// Every version of `server`'s upstream.
+    pub async fn upstream_history(&self, server: &str) -> Response {
+        self.request(Method::GET, &format!("/servers/{server}/upstream/versions"))
+            .send()
+            .await
+            .expect("the admin API answers")
+    }
+
+    /// Sets `server`'s upstream to its `version` again.
+    pub async fn rollback_upstream(&self, server: &str, version: u64) -> Response {
+        self.request(
+            Method::POST,
+            &format!("/servers/{server}/upstream/rollback"),
+        )
+        .json(&json!({ "version": version }))
+        .send()
+        .await
+        .expect("the admin API answers")
+    }
 }

@@ -121,13 +121,13 @@ impl Registry {
         expected_version: Option<u64>,
         actor: &str,
     ) -> Result<Registered> {
-        let history = self.history(server).await?;
-        let old = history
-            .iter()
-            .find(|v| v.version == version)
+        let old = self
+            .store
+            .upstream_version(server, version)
+            .await?
             .ok_or_else(|| Error::NotFound(format!("version {version} of {server}'s upstream")))?;
         let op = UpstreamOp::Set {
-            body: old.body.clone(),
+            body: old.body,
             message: format!("rollback to version {version}"),
         };
         self.write(server, op, expected_version, actor).await

@@ -300,17 +300,23 @@ impl ConfigServer {
         Ok(cover.standing(name) == Standing::PassesThrough)
     }
 
-    /// One page of a merged list: mcp-config's pages first (`ours` reads one after a
-    /// cursor), then the upstream's (`theirs` asks for one), less the names `cover` stands
-    /// in front of. When the upstream fails, mcp-config's half still answers.
-    async fn merged_page<T>(
+    /// One page of `kind`'s list for `audience`: mcp-config's pages (`ours` reads one after
+    /// a cursor) and, when the server has an upstream, then the upstream's (`theirs` asks for
+    /// one), less the names the org's view stands in front of. When the upstream fails,
+    /// mcp-config's half still answers.
+    async fn list_page<T>(
         &self,
+        audience: &Audience,
+        kind: Kind,
         cursor: Option<String>,
-        cover: Cover,
         ours: impl AsyncFnOnce(String) -> Result<(Vec<T>, Option<String>), ErrorData>,
         theirs: impl AsyncFnOnce(Option<String>) -> Result<(Vec<T>, Option<String>), ErrorData>,
         name_of: impl Fn(&T) -> &str,
     ) -> Result<(Vec<T>, Option<String>), ErrorData> {
+        if !self.has_upstream(audience).await? {
+            return ours(cursor.unwrap_or_default()).await;
+        }
+        let cover = self.cover(audience, kind).await?;
         let cursor =
             Cursor::parse(cursor.as_deref()).map_err(|e| to_error_data(Kind::Prompts, e))?;
         let (mut items, upstream_cursor) = match cursor {
@@ -402,26 +408,22 @@ impl ServerHandler for ConfigServer {
             Ok((prompts, cursor_of(page.next_cursor)))
         };
         let cursor = request.and_then(|r| r.cursor);
-        let (prompts, next) = if self.has_upstream(&audience).await? {
-            let cover = self.cover(&audience, Kind::Prompts).await?;
-            let theirs = async |cursor: Option<String>| {
-                let request = PaginatedRequestParams::default().with_cursor(cursor);
-                let result = self
-                    .forward(
-                        ClientRequest::ListPromptsRequest(RequestOptionalParam::with_param(
-                            request,
-                        )),
-                        &context,
-                    )
-                    .await?;
-                let page = answer!(result, ListPromptsResult)?;
-                Ok((page.prompts, page.next_cursor))
-            };
-            self.merged_page(cursor, cover, ours, theirs, |p| p.name.as_str())
-                .await?
-        } else {
-            ours(cursor.unwrap_or_default()).await?
+        let theirs = async |cursor: Option<String>| {
+            let request = PaginatedRequestParams::default().with_cursor(cursor);
+            let result = self
+                .forward(
+                    ClientRequest::ListPromptsRequest(RequestOptionalParam::with_param(request)),
+                    &context,
+                )
+                .await?;
+            let page = answer!(result, ListPromptsResult)?;
+            Ok((page.prompts, page.next_cursor))
         };
+        let (prompts, next) = self
+            .list_page(&audience, Kind::Prompts, cursor, ours, theirs, |p| {
+                p.name.as_str()
+            })
+            .await?;
         let mut result = ListPromptsResult::with_all_items(prompts);
         result.next_cursor = next;
         Ok(result)
@@ -500,26 +502,22 @@ impl ServerHandler for ConfigServer {
             Ok((resources, cursor_of(page.next_cursor)))
         };
         let cursor = request.and_then(|r| r.cursor);
-        let (resources, next) = if self.has_upstream(&audience).await? {
-            let cover = self.cover(&audience, Kind::Resources).await?;
-            let theirs = async |cursor: Option<String>| {
-                let request = PaginatedRequestParams::default().with_cursor(cursor);
-                let result = self
-                    .forward(
-                        ClientRequest::ListResourcesRequest(RequestOptionalParam::with_param(
-                            request,
-                        )),
-                        &context,
-                    )
-                    .await?;
-                let page = answer!(result, ListResourcesResult)?;
-                Ok((page.resources, page.next_cursor))
-            };
-            self.merged_page(cursor, cover, ours, theirs, |r| r.uri.as_str())
-                .await?
-        } else {
-            ours(cursor.unwrap_or_default()).await?
+        let theirs = async |cursor: Option<String>| {
+            let request = PaginatedRequestParams::default().with_cursor(cursor);
+            let result = self
+                .forward(
+                    ClientRequest::ListResourcesRequest(RequestOptionalParam::with_param(request)),
+                    &context,
+                )
+                .await?;
+            let page = answer!(result, ListResourcesResult)?;
+            Ok((page.resources, page.next_cursor))
         };
+        let (resources, next) = self
+            .list_page(&audience, Kind::Resources, cursor, ours, theirs, |r| {
+                r.uri.as_str()
+            })
+            .await?;
         let mut result = ListResourcesResult::with_all_items(resources);
         result.next_cursor = next;
         Ok(result)

@@ -249,6 +249,16 @@ impl Store {
         dispatch!(self, |q, pool| q::upstream_history(pool, server).await)
     }
 
+    /// One version of a server's upstream.
+    pub async fn upstream_version(
+        &self,
+        server: &Slug,
+        version: u64,
+    ) -> Result<Option<VersionRow>> {
+        dispatch!(self, |q, pool| q::upstream_version(pool, server, version)
+            .await)
+    }
+
     pub async fn write_upstream(&self, write: &UpstreamWrite, actor: &str) -> Result<UpstreamHead> {
         dispatch!(self, |q, pool| {
             let mut tx = pool.begin().await?;

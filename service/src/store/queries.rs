@@ -88,6 +88,13 @@ macro_rules! select_upstreams {
     };
 }
 
+/// The columns of the versions of one server's upstream (bound as $1).
+macro_rules! select_upstream_versions {
+    () => {
+        "SELECT version, body, actor, message, revision, created_at FROM upstream_versions WHERE server = $1"
+    };
+}
+
 /// An upstream head row (the columns of [`select_upstreams`]).
 #[derive(sqlx::FromRow)]
 struct UpstreamRecord {
@@ -373,10 +380,13 @@ macro_rules! backend {
                 Ok(changes)
             }
 
-            pub async fn upstream(pool: &Pool, server: &Slug) -> Result<Option<UpstreamHead>> {
+            pub async fn upstream<'e>(
+                db: impl sqlx::Executor<'e, Database = $db>,
+                server: &Slug,
+            ) -> Result<Option<UpstreamHead>> {
                 let row: Option<UpstreamRecord> = sqlx::query_as(concat!(select_upstreams!(), " WHERE u.server = $1"))
                     .bind(server.as_str())
-                    .fetch_optional(pool)
+                    .fetch_optional(db)
                     .await?;
                 Ok(row.map(UpstreamHead::from))
             }
@@ -390,14 +400,20 @@ macro_rules! backend {
             }
 
             pub async fn upstream_history(pool: &Pool, server: &Slug) -> Result<Vec<VersionRow>> {
-                let rows: Vec<VersionRecord> = sqlx::query_as(
-                    "SELECT version, body, actor, message, revision, created_at FROM upstream_versions \
-                     WHERE server = $1 ORDER BY version",
-                )
-                .bind(server.as_str())
-                .fetch_all(pool)
-                .await?;
+                let rows: Vec<VersionRecord> = sqlx::query_as(concat!(select_upstream_versions!(), " ORDER BY version"))
+                    .bind(server.as_str())
+                    .fetch_all(pool)
+                    .await?;
                 Ok(rows.into_iter().map(VersionRow::from).collect())
+            }
+
+            pub async fn upstream_version(pool: &Pool, server: &Slug, version: u64) -> Result<Option<VersionRow>> {
+                let row: Option<VersionRecord> = sqlx::query_as(concat!(select_upstream_versions!(), " AND version = $2"))
+                    .bind(server.as_str())
+                    .bind(version as i64)
+                    .fetch_optional(pool)
+                    .await?;
+                Ok(row.map(VersionRow::from))
             }
 
             /// Sets or deletes one server's upstream at a revision of its own. A set is a new
@@ -451,11 +467,9 @@ macro_rules! backend {
                 .bind(now)
                 .execute(&mut **tx)
                 .await?;
-                let row: UpstreamRecord = sqlx::query_as(concat!(select_upstreams!(), " WHERE u.server = $1"))
-                    .bind(server)
-                    .fetch_one(&mut **tx)
-                    .await?;
-                Ok(row.into())
+                upstream(&mut **tx, &write.server)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("upstream of server {server:?}")))
             }
 
             async fn insert_change(tx: &mut Tx<'_>, change: &Change) -> Result<()> {

@@ -193,15 +193,6 @@ async fn start_upstream(upstream: Upstream) -> SocketAddr {
     addr
 }
 
-async fn register(service: &Service, server: &str, upstream: Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .put(service.admin(&format!("/servers/{server}/upstream")))
-        .json(&json!({"upstream": upstream, "message": "test"}))
-        .send()
-        .await
-        .unwrap()
-}
-
 /// A client of the gateway that samples (answers `sampling/createMessage` as `test-model`).
 struct Sampler(Recorder);
 
@@ -296,12 +287,13 @@ async fn the_gateway_forwards_tools_and_lays_the_orgs_prompts_over_the_upstreams
     let service =
         Service::sqlite_with(&dir, &[&format!("--gateway-signing-key={signing_key}")]).await;
     service.import(BUNDLE).await;
-    let registered = register(
-        &service,
-        "tools",
-        json!({"url": format!("http://{addr}/mcp"), "pass_headers": ["x-request-id"]}),
-    )
-    .await;
+    let registered = service
+        .api()
+        .put_upstream(
+            "tools",
+            json!({"url": format!("http://{addr}/mcp"), "pass_headers": ["x-request-id"]}),
+        )
+        .await;
     assert_eq!(
         registered.status(),
         200,
@@ -423,12 +415,10 @@ async fn a_hung_redirecting_or_flooding_upstream_fails_its_tools_and_never_the_p
     service.import(BUNDLE).await;
 
     // Redirects are never followed: the tools fail, mcp-config's prompts still answer.
-    register(
-        &service,
-        "tools",
-        json!({"url": format!("http://{addr}/moved")}),
-    )
-    .await;
+    service
+        .api()
+        .put_upstream("tools", json!({"url": format!("http://{addr}/moved")}))
+        .await;
     let (acme, _) = session(&service, "acme", &[]).await;
     let refused = acme.list_all_tools().await.unwrap_err().to_string();
     assert!(refused.contains("unavailable"), "{refused}");
@@ -436,12 +426,13 @@ async fn a_hung_redirecting_or_flooding_upstream_fails_its_tools_and_never_the_p
     drop(acme);
 
     // A call longer than the entry's timeout fails with a clear error, in about that time.
-    register(
-        &service,
-        "tools",
-        json!({"url": format!("http://{addr}/mcp"), "timeout_ms": 500}),
-    )
-    .await;
+    service
+        .api()
+        .put_upstream(
+            "tools",
+            json!({"url": format!("http://{addr}/mcp"), "timeout_ms": 500}),
+        )
+        .await;
     // The registry is fresh within two seconds on every replica; this one wrote it.
     let (acme, _) = session(&service, "acme", &[]).await;
     let started = std::time::Instant::now();
@@ -462,7 +453,10 @@ async fn a_hung_redirecting_or_flooding_upstream_fails_its_tools_and_never_the_p
 async fn the_registry_is_versioned_checked_and_for_admins_only() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::sqlite(&dir).await;
-    let bad = register(&service, "tools", json!({"url": "ftp://example.com/mcp"})).await;
+    let bad = service
+        .api()
+        .put_upstream("tools", json!({"url": "ftp://example.com/mcp"}))
+        .await;
     assert_eq!(bad.status(), 400);
     let body: Value = bad.json().await.unwrap();
     assert!(
@@ -472,23 +466,31 @@ async fn the_registry_is_versioned_checked_and_for_admins_only() {
             .contains("upstream.url"),
         "{body}"
     );
-    let reserved = register(
-        &service,
-        "tools",
-        json!({"url": "http://a/mcp", "pass_headers": ["x-mcp-config-org"]}),
-    )
-    .await;
+    let reserved = service
+        .api()
+        .put_upstream(
+            "tools",
+            json!({"url": "http://a/mcp", "pass_headers": ["x-mcp-config-org"]}),
+        )
+        .await;
     assert_eq!(reserved.status(), 400);
     let missing = reqwest::get(service.admin("/servers/tools/upstream"))
         .await
         .unwrap();
     assert_eq!(missing.status(), 404, "nothing was saved by the refusals");
 
-    register(&service, "tools", json!({"url": "http://one/mcp"})).await;
-    register(&service, "tools", json!({"url": "http://two/mcp"})).await;
-    let history: Value = reqwest::get(service.admin("/servers/tools/upstream/versions"))
+    service
+        .api()
+        .put_upstream("tools", json!({"url": "http://one/mcp"}))
+        .await;
+    service
+        .api()
+        .put_upstream("tools", json!({"url": "http://two/mcp"}))
+        .await;
+    let history: Value = service
+        .api()
+        .upstream_history("tools")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -500,12 +502,10 @@ async fn the_registry_is_versioned_checked_and_for_admins_only() {
         .collect();
     assert_eq!(urls, ["http://one/mcp", "http://two/mcp"]);
     assert_eq!(history["versions"][0]["actor"], "anonymous");
-    let rolled: Value = reqwest::Client::new()
-        .post(service.admin("/servers/tools/upstream/rollback"))
-        .json(&json!({"version": 1}))
-        .send()
+    let rolled: Value = service
+        .api()
+        .rollback_upstream("tools", 1)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
