@@ -189,7 +189,7 @@ impl App {
                 max_fields: settings.http.ui_max_form_fields,
             },
             rate_limiter,
-            registry: gateway.registry.clone(),
+            gateway: gateway.clone(),
         })
         .merge(mcp::router(
             McpDoor {

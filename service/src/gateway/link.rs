@@ -33,7 +33,7 @@ use super::{
     http::{UpstreamHttp, Vouched},
     signer::ContextSigner,
 };
-use crate::domain::{Scope, Slug, Upstream, upstream};
+use crate::domain::{Kind, Scope, Slug, Upstream, upstream};
 
 /// Largest JSON answer or SSE event taken from an upstream: a tool result beyond it fails
 /// the call, never the gateway's memory.
@@ -70,26 +70,6 @@ impl Link {
         downstream: Peer<RoleServer>,
         capabilities: ClientCapabilities,
     ) -> Result<Self, GatewayError> {
-        let mut config = StreamableHttpClientTransportConfig::with_uri(upstream.url.as_str());
-        config.custom_headers = context_headers(upstream, &caller);
-        config.max_concurrent_requests = MAX_IN_FLIGHT;
-        config.max_json_response_size = MAX_UPSTREAM_MESSAGE_BYTES;
-        config.max_sse_event_size = MAX_UPSTREAM_MESSAGE_BYTES;
-        if upstream.forward_token {
-            config.auth_header = caller
-                .request
-                .and_then(|r| r.headers.get(http::header::AUTHORIZATION))
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("bearer ")))
-                .map(str::to_owned);
-        }
-        let vouched = signer.map(|signer| Vouched {
-            signer: signer.clone(),
-            scope: caller.scope.clone(),
-            subject: caller.subject.to_owned(),
-            server: caller.server.clone(),
-        });
-        let transport = StreamableHttpClientTransport::with_client(http.vouching(vouched), config);
         let progress = Progress::default();
         let relay = Relay {
             downstream,
@@ -100,23 +80,18 @@ impl Link {
             ),
             timeout: upstream.timeout(),
         };
-        let server = caller.server.clone();
-        let service = tokio::time::timeout(upstream.timeout(), relay.serve(transport))
-            .await
-            .map_err(|_| GatewayError::TimedOut {
-                server: server.clone(),
-                after: upstream.timeout(),
-            })?
-            .map_err(|e| GatewayError::Unavailable {
-                server: server.clone(),
-                detail: innermost(&e.to_string()),
-            })?;
+        let service = connect(http, signer, upstream, &caller, relay).await?;
         Ok(Self {
             service,
             progress,
             timeout: upstream.timeout(),
-            server,
+            server: caller.server.clone(),
         })
+    }
+
+    /// Whether the upstream lists `kind` at all: its capabilities say so.
+    pub fn offers(&self, kind: Kind) -> bool {
+        offers(self.service.peer(), kind)
     }
 
     /// Whether the upstream session has ended (the upstream went away): open a new one.
@@ -181,6 +156,56 @@ impl Link {
             },
         }
     }
+}
+
+/// Whether the server at the other end of `peer` declared a list of `kind` (unknown: yes).
+pub fn offers(peer: &Peer<RoleClient>, kind: Kind) -> bool {
+    peer.peer_info().is_none_or(|info| match kind {
+        Kind::Prompts => info.capabilities.prompts.is_some(),
+        Kind::Resources => info.capabilities.resources.is_some(),
+    })
+}
+
+/// Opens an MCP client session to `upstream` as `caller`, `client` answering what the upstream
+/// asks; with the gateway's context, bounds and client policy, within the entry's timeout.
+pub async fn connect<S: Service<RoleClient>>(
+    http: &UpstreamHttp,
+    signer: Option<&ContextSigner>,
+    upstream: &Upstream,
+    caller: &Caller<'_>,
+    client: S,
+) -> Result<RunningService<RoleClient, S>, GatewayError> {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(upstream.url.as_str());
+    config.custom_headers = context_headers(upstream, caller);
+    config.max_concurrent_requests = MAX_IN_FLIGHT;
+    config.max_json_response_size = MAX_UPSTREAM_MESSAGE_BYTES;
+    config.max_sse_event_size = MAX_UPSTREAM_MESSAGE_BYTES;
+    if upstream.forward_token {
+        config.auth_header = caller
+            .request
+            .and_then(|r| r.headers.get(http::header::AUTHORIZATION))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("bearer ")))
+            .map(str::to_owned);
+    }
+    let vouched = signer.map(|signer| Vouched {
+        signer: signer.clone(),
+        scope: caller.scope.clone(),
+        subject: caller.subject.to_owned(),
+        server: caller.server.clone(),
+    });
+    let transport = StreamableHttpClientTransport::with_client(http.vouching(vouched), config);
+    let server = caller.server;
+    tokio::time::timeout(upstream.timeout(), client.serve(transport))
+        .await
+        .map_err(|_| GatewayError::TimedOut {
+            server: server.clone(),
+            after: upstream.timeout(),
+        })?
+        .map_err(|e| GatewayError::Unavailable {
+            server: server.clone(),
+            detail: innermost(&e.to_string()),
+        })
 }
 
 /// The headers every request of a link carries: the gateway's word on who asks (never the

@@ -9,6 +9,7 @@
 
 pub mod http;
 pub mod link;
+pub mod preview;
 pub mod registry;
 pub mod shadow;
 pub mod signer;

@@ -44,8 +44,8 @@ pub struct HttpState {
     pub form_limits: FormLimits,
     /// Admin API (and UI) requests per token subject.
     pub rate_limiter: std::sync::Arc<governor::DefaultKeyedRateLimiter<String>>,
-    /// The gateway's upstreams, set by admins.
-    pub registry: crate::gateway::Registry,
+    /// The gateway: its upstreams, set by admins, and the preview of what an org sees.
+    pub gateway: crate::gateway::Gateway,
 }
 
 /// The caps of a web UI form body, checked before it is buffered.

@@ -275,6 +275,18 @@ impl ConfigServer {
             .is_some())
     }
 
+    /// Whether the upstream lists `kind` now: it declared the list, and can be reached (when
+    /// it cannot, mcp-config's half answers alone, and the reason is logged).
+    async fn upstream_offers(&self, kind: Kind, context: &RequestContext<RoleServer>) -> bool {
+        match self.link(context).await {
+            Ok(link) => link.is_some_and(|link| link.offers(kind)),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "upstream unavailable; mcp-config's half answers");
+                false
+            }
+        }
+    }
+
     /// What the org's view of `kind` defines and hides, for the merge rule.
     async fn cover(&self, audience: &Audience, kind: Kind) -> Result<Cover, ErrorData> {
         self.shared
@@ -306,13 +318,14 @@ impl ConfigServer {
     /// mcp-config's half still answers.
     async fn list_page<T>(
         &self,
-        audience: &Audience,
+        context: &RequestContext<RoleServer>,
         kind: Kind,
         cursor: Option<String>,
         ours: impl AsyncFnOnce(String) -> Result<(Vec<T>, Option<String>), ErrorData>,
         theirs: impl AsyncFnOnce(Option<String>) -> Result<(Vec<T>, Option<String>), ErrorData>,
         name_of: impl Fn(&T) -> &str,
     ) -> Result<(Vec<T>, Option<String>), ErrorData> {
+        let audience = &audience(&context.extensions)?;
         if !self.has_upstream(audience).await? {
             return ours(cursor.unwrap_or_default()).await;
         }
@@ -333,6 +346,9 @@ impl ConfigServer {
                 (items, None)
             }
         };
+        if upstream_cursor.is_none() && !self.upstream_offers(kind, context).await {
+            return Ok((items, None));
+        }
         match theirs(upstream_cursor).await {
             Ok((upstream_items, next)) => {
                 items.extend(
@@ -398,7 +414,6 @@ impl ServerHandler for ConfigServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let audience = audience(&context.extensions)?;
         let ours = async |cursor: String| {
             let request = PaginatedRequestParams::default().with_cursor(Some(cursor));
             let page: GetPromptsResponse = self
@@ -420,7 +435,7 @@ impl ServerHandler for ConfigServer {
             Ok((page.prompts, page.next_cursor))
         };
         let (prompts, next) = self
-            .list_page(&audience, Kind::Prompts, cursor, ours, theirs, |p| {
+            .list_page(&context, Kind::Prompts, cursor, ours, theirs, |p| {
                 p.name.as_str()
             })
             .await?;
@@ -486,7 +501,6 @@ impl ServerHandler for ConfigServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let audience = audience(&context.extensions)?;
         let ours = async |cursor: String| {
             let request = PaginatedRequestParams::default().with_cursor(Some(cursor));
             let page: GetResourcesResponse = self
@@ -514,7 +528,7 @@ impl ServerHandler for ConfigServer {
             Ok((page.resources, page.next_cursor))
         };
         let (resources, next) = self
-            .list_page(&audience, Kind::Resources, cursor, ours, theirs, |r| {
+            .list_page(&context, Kind::Resources, cursor, ours, theirs, |r| {
                 r.uri.as_str()
             })
             .await?;
@@ -537,7 +551,9 @@ impl ServerHandler for ConfigServer {
             .await
             .map_err(|e| to_error_data(Kind::Resources, e))?;
         let mut templates: Vec<_> = templates.iter().map(mcp::resource_template).collect();
-        if self.has_upstream(&audience).await? {
+        if self.has_upstream(&audience).await?
+            && self.upstream_offers(Kind::Resources, &context).await
+        {
             let cover = self.cover(&audience, Kind::Resources).await?;
             let request = RequestOptionalParam::with_param(PaginatedRequestParams::default());
             match self

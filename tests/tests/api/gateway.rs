@@ -570,3 +570,171 @@ async fn only_global_admins_touch_the_registry() {
         .await;
     assert_eq!(answer.status(), 403);
 }
+
+/// The web UI's upstream pages: set through the form, the merge rule shown on the upstream's
+/// live lists for a chosen org, rollback and removal; a bad form saves nothing.
+#[tokio::test]
+async fn the_ui_sets_an_upstream_and_shows_what_each_org_sees() {
+    let addr = start_upstream(Upstream::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service.import(BUNDLE).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = async |path: &str, form: &[(&str, &str)]| {
+        browser
+            .post(service.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    };
+    let page = async |path: &str| {
+        let answer = browser.get(service.url(path)).send().await.unwrap();
+        (answer.status(), answer.text().await.unwrap())
+    };
+
+    let bad = post(
+        "/ui/upstreams",
+        &[("server", "tools"), ("url", "ftp://nowhere/mcp")],
+    )
+    .await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("url"));
+    let (_, empty) = page("/ui/upstreams").await;
+    assert!(empty.contains("No server has an upstream yet."), "{empty}");
+
+    let url = format!("http://{addr}/mcp");
+    let saved = post(
+        "/ui/upstreams",
+        &[
+            ("server", "tools"),
+            ("url", &url),
+            ("timeout_ms", "5000"),
+            ("pass_headers", "x-request-id, x-tenant"),
+            ("message", "first"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(saved.headers()["location"], "/ui/upstreams/tools");
+    let entry: Value = service
+        .api()
+        .upstream_history("tools")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        entry["versions"][0]["upstream"]["pass_headers"],
+        json!(["x-request-id", "x-tenant"])
+    );
+
+    // Through acme's eyes: its own prompt first, the upstream's `shared` replaced, its
+    // hidden one hidden, the rest passing through.
+    let (status, acme) = page("/ui/upstreams/tools?org=acme").await;
+    assert_eq!(status, 200, "{acme}");
+    let row = |html: &str, name: &str| {
+        let start = html
+            .find(&format!("<th scope=\"row\">{name}</th>"))
+            .unwrap_or_else(|| panic!("{name} in {html}"));
+        html[start..start + html[start..].find("</tr>").unwrap()].to_owned()
+    };
+    assert!(row(&acme, "shared").contains("replaced by mcp-config"));
+    assert!(row(&acme, "upstream-secret").contains("hidden"));
+    assert!(row(&acme, "upstream-only").contains("passes through"));
+    let (_, scope) = page("/ui/orgs/acme/tools").await;
+    assert!(
+        scope.contains("href=\"/ui/upstreams/tools?org=acme\""),
+        "the scope page points to the merge: {scope}"
+    );
+    let (_, globex) = page("/ui/upstreams/tools?org=globex").await;
+    assert!(row(&globex, "upstream-secret").contains("passes through"));
+
+    // Rollback and removal.
+    post(
+        "/ui/upstreams",
+        &[
+            ("server", "tools"),
+            ("url", "http://127.0.0.1:9/mcp"),
+            ("expected_version", "1"),
+        ],
+    )
+    .await;
+    let (_, down) = page("/ui/upstreams/tools").await;
+    assert!(
+        down.contains("The upstream could not be listed"),
+        "an unreachable upstream is said, the page still answers: {down}"
+    );
+    let rolled = post(
+        "/ui/upstreams/tools/rollback",
+        &[("version", "1"), ("expected_version", "2")],
+    )
+    .await;
+    assert_eq!(rolled.status(), 303);
+    let now: Value = reqwest::get(service.admin("/servers/tools/upstream"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (now["version"].as_u64(), now["upstream"]["url"].as_str()),
+        (Some(3), Some(url.as_str()))
+    );
+    let stale = post("/ui/upstreams/tools/delete", &[("expected_version", "2")]).await;
+    assert_eq!(stale.status(), 409);
+    let removed = post("/ui/upstreams/tools/delete", &[("expected_version", "3")]).await;
+    assert_eq!(removed.status(), 303);
+    let gone = reqwest::get(service.admin("/servers/tools/upstream"))
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+}
+
+#[tokio::test]
+async fn the_ui_upstream_pages_are_for_global_admins_only() {
+    use mcp_config_tests::tokens;
+    let dir = tempfile::tempdir().unwrap();
+    let service = tokens::jwt_service(dir.path(), |_| {}).await;
+    let org_admin = tokens::token("alice", Some("acme"), &["admin"]);
+    let cookie = format!("mcp_config_session={org_admin}");
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in ["/ui/upstreams", "/ui/upstreams/tools"] {
+        let answer = browser
+            .get(service.url(path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 403, "{path}");
+    }
+    let forged = browser
+        .post(service.url("/ui/upstreams"))
+        .header("cookie", &cookie)
+        .form(&[("server", "tools"), ("url", "http://evil/mcp")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let root = tokens::token("root", None, &["admin"]);
+    let none = reqwest::Client::new()
+        .get(service.admin("/upstreams"))
+        .bearer_auth(root)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(
+        none["upstreams"],
+        json!([]),
+        "the forged form saved nothing"
+    );
+}

@@ -120,7 +120,7 @@ pub(crate) async fn list_upstreams(
     caller: Caller,
 ) -> ApiResult<UpstreamList> {
     auth::check_global_admin(&caller.0)?;
-    let upstreams = state.registry.all().await?;
+    let upstreams = state.gateway.registry.all().await?;
     Ok(Json(UpstreamList {
         upstreams: upstreams.into_iter().map(UpstreamView::from).collect(),
     }))
@@ -133,7 +133,7 @@ pub(crate) async fn get_upstream(
     Path(ServerParam { server }): Path<ServerParam>,
 ) -> ApiResult<UpstreamView> {
     let server = admin_server(&caller, &server)?;
-    Ok(Json(state.registry.get(&server).await?.into()))
+    Ok(Json(state.gateway.registry.get(&server).await?.into()))
 }
 
 #[utoipa::path(put, path = "/admin/v1/servers/{server}/upstream", params(ServerParam), request_body = PutUpstream, responses((status = 200, description = "the upstream after the write", body = UpstreamView), Refusals, Conflict, TooLarge, NotJson))]
@@ -145,6 +145,7 @@ pub(crate) async fn put_upstream(
 ) -> ApiResult<UpstreamView> {
     let server = admin_server(&caller, &server)?;
     let written = state
+        .gateway
         .registry
         .set(
             &server,
@@ -168,6 +169,7 @@ pub(crate) async fn delete_upstream(
     let Query(expected) = query?;
     let server = admin_server(&caller, &server)?;
     let removed = state
+        .gateway
         .registry
         .delete(&server, expected.expected_version, caller.actor())
         .await?;
@@ -182,6 +184,7 @@ pub(crate) async fn upstream_history(
 ) -> ApiResult<UpstreamHistory> {
     let server = admin_server(&caller, &server)?;
     let versions = state
+        .gateway
         .registry
         .history(&server)
         .await?
@@ -200,6 +203,7 @@ pub(crate) async fn rollback_upstream(
 ) -> ApiResult<UpstreamView> {
     let server = admin_server(&caller, &server)?;
     let written = state
+        .gateway
         .registry
         .rollback(
             &server,

@@ -26,6 +26,7 @@ mod place;
 mod playground;
 mod scope;
 mod session;
+mod upstreams;
 
 use axum::{
     Router, middleware,
@@ -45,6 +46,10 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
         .route("/ui/bundle/preview", post(bundle::preview))
         .route("/ui/bundle/apply", post(bundle::apply))
         .route("/ui/bundle/export", get(bundle::export))
+        .route("/ui/upstreams", get(upstreams::list).post(upstreams::set))
+        .route("/ui/upstreams/{server}", get(upstreams::page))
+        .route("/ui/upstreams/{server}/rollback", post(upstreams::rollback))
+        .route("/ui/upstreams/{server}/delete", post(upstreams::delete))
         .route("/ui/logout", post(session::sign_out));
     for scope in ["/ui/defaults/{server}", "/ui/orgs/{org}/{server}"] {
         let at = |path: &str| format!("{scope}{path}");

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// A template per page and per fragment that htmx swaps in.
-const TEMPLATES: [(&str, &str); 22] = [
+const TEMPLATES: [(&str, &str); 24] = [
     ("base.html", include_str!("templates/base.html")),
     ("error.html", include_str!("templates/error.html")),
     ("login.html", include_str!("templates/login.html")),
@@ -41,6 +41,8 @@ const TEMPLATES: [(&str, &str); 22] = [
     ("bundle.html", include_str!("templates/bundle.html")),
     ("changes.html", include_str!("templates/changes.html")),
     ("orgs.html", include_str!("templates/orgs.html")),
+    ("upstreams.html", include_str!("templates/upstreams.html")),
+    ("upstream.html", include_str!("templates/upstream.html")),
 ];
 
 /// What a path segment may hold unescaped (RFC 3986 unreserved characters).

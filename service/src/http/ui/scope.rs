@@ -13,6 +13,7 @@ use super::{
     place::ServerPath,
 };
 use crate::{
+    auth,
     domain::{Kind, Scope},
     http::HttpState,
     overlay::{Counts, Overlaid, Standing},
@@ -107,10 +108,21 @@ pub(super) async fn page(
         })
         .map(|s| s.as_str())
         .collect();
+    // The merge with an upstream is the registry's, which global admins alone may read.
+    let gateway = match auth::check_global_admin(&place.principal) {
+        Ok(()) => state
+            .gateway
+            .registry
+            .lookup(&place.server)
+            .await?
+            .is_some(),
+        Err(_) => false,
+    };
     page::render(
         "scope.html",
         &place.principal,
         context! {
+            gateway,
             scope => place.scope.as_str(),
             server => place.server.as_str(),
             base => page::server_path(&place.scope, place.server.as_str()),
