@@ -6,6 +6,7 @@
 
 mod clients;
 mod fixture;
+mod gateway;
 mod growth;
 mod load;
 mod mcp;
@@ -157,6 +158,8 @@ enum Scenario {
     McpServer,
     /// One org's reads while another renders hostile templates, against the same reads idle.
     Renders,
+    /// A tool call through the gateway against the same call straight to the upstream.
+    Gateway,
 }
 
 #[tokio::main]
@@ -339,7 +342,7 @@ pub(crate) fn run_json(core: Option<usize>, args: &[String]) -> anyhow::Result<S
 const OPEN_LOOP_CEILING: f64 = 15_000.0;
 
 /// The run whose `figure` is the median.
-fn median_by(mut runs: Vec<Stats>, figure: impl Fn(&Stats) -> f64) -> Stats {
+pub(crate) fn median_by(mut runs: Vec<Stats>, figure: impl Fn(&Stats) -> f64) -> Stats {
     runs.sort_by(|a, b| figure(a).total_cmp(&figure(b)));
     runs.swap_remove(runs.len() / 2)
 }
@@ -471,6 +474,17 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
         let _ = std::fs::remove_file(database.trim_start_matches("sqlite://"));
         let (concurrency, listeners) = if smoke { (4, 20) } else { (32, 1_000) };
         report.mcp(mcp::endpoint(&database, seconds, concurrency, listeners).await?);
+    }
+
+    if wanted(Scenario::Gateway) {
+        eprintln!("gateway: tool calls through /mcp/{{server}} vs straight");
+        let database = format!(
+            "sqlite://{}/bench-gateway.db",
+            std::env::temp_dir().display()
+        );
+        let _ = std::fs::remove_file(database.trim_start_matches("sqlite://"));
+        let (concurrency, rounds) = if smoke { (4, 1) } else { (32, 3) };
+        report.gateway(gateway::tool_calls(&database, seconds, concurrency, rounds).await?);
     }
 
     if wanted(Scenario::Fanout) {

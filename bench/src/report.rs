@@ -159,6 +159,32 @@ impl Report {
         ));
     }
 
+    pub fn gateway(&mut self, f: crate::gateway::GatewayFigures) {
+        use crate::gateway::{OVERHEAD_TARGET_MS, THROUGHPUT_TARGET, TOOL_WAIT};
+        for pair in &f.pairs {
+            let overhead_ms = (pair.gateway.p50_us - pair.straight.p50_us) / 1000.0;
+            let p99_ms = (pair.gateway.p99_us - pair.straight.p99_us) / 1000.0;
+            let ratio = pair.gateway.rps / pair.straight.rps.max(f64::MIN_POSITIVE);
+            let tool = match pair.tool {
+                "io" => format!("a tool waiting {} ms (I/O)", TOOL_WAIT.as_millis()),
+                _ => "a tool answering at once".to_owned(),
+            };
+            let met = |ok: bool| if ok { "met" } else { "not met" };
+            self.misc.push(format!(
+                "- Gateway, {tool} ({} sessions in flight, in-process upstream): through `/mcp/{{server}}` {:.0}/s (p50 {:.0} µs, p99 {:.0} µs) vs straight {:.0}/s (p50 {:.0} µs, p99 {:.0} µs): p50 overhead **{overhead_ms:.2} ms** (p99 {p99_ms:.2} ms; target ≤ {OVERHEAD_TARGET_MS} ms: {}), throughput **{ratio:.2}×** (target ≥ {THROUGHPUT_TARGET}×: {}).",
+                f.concurrency,
+                pair.gateway.rps,
+                pair.gateway.p50_us,
+                pair.gateway.p99_us,
+                pair.straight.rps,
+                pair.straight.p50_us,
+                pair.straight.p99_us,
+                met(overhead_ms <= OVERHEAD_TARGET_MS),
+                met(ratio >= THROUGHPUT_TARGET),
+            ));
+        }
+    }
+
     pub fn clients(&mut self, f: crate::clients::ClientFigures) {
         use crate::clients::{CACHED_VS_REDIS_TARGET, Reads};
         let shown =
