@@ -1,11 +1,13 @@
 //! A tool call through the gateway (`/mcp/{server}` forwarding to the server's upstream)
-//! against the same call straight to the upstream, in the same run: the overhead the gateway
-//! adds (p50 and p99) and the throughput ratio, with a tool that answers at once (the
-//! gateway's own cost at its largest share) and one that waits 5 ms (a tool doing I/O).
+//! against the same call straight to the upstream, in the same run, interleaved: the latency
+//! the gateway adds (one call in flight, a tool that answers at once: the gateway's own cost
+//! and nothing else), and the throughput ratio with many in flight, for that tool and for one
+//! that waits 20 ms (a tool doing I/O, as real tools do).
 //!
 //! In-process, as the other in-process scenarios: the upstream, the service and the load
-//! share the machine's cores, so with the instant tool the gateway's extra hop competes with
-//! the upstream for CPU and the throughput ratio is a floor.
+//! share the machine's cores, so under load the gateway's extra hop competes with the
+//! upstream for CPU — with the instant tool the throughput ratio is a floor that says what one
+//! core pair spends, not what a gateway in front of a remote server costs.
 
 use std::{sync::Arc, time::Duration};
 
@@ -28,7 +30,7 @@ use rmcp::{
 use crate::load::{self, Shape, Stats};
 
 /// How long the I/O-bound tool waits before it answers.
-pub const TOOL_WAIT: Duration = Duration::from_millis(5);
+pub const TOOL_WAIT: Duration = Duration::from_millis(20);
 /// The targets: p50 overhead, and throughput through the gateway against straight.
 pub const OVERHEAD_TARGET_MS: f64 = 1.0;
 pub const THROUGHPUT_TARGET: f64 = 0.9;
@@ -42,6 +44,9 @@ pub struct Pair {
 
 pub struct GatewayFigures {
     pub concurrency: usize,
+    /// The instant tool with one call in flight: the latency the gateway adds.
+    pub alone: Pair,
+    /// Each tool with `concurrency` calls in flight.
     pub pairs: Vec<Pair>,
 }
 
@@ -148,38 +153,41 @@ pub async fn tool_calls(
         duration: Duration::from_secs_f64(seconds),
         rate: None,
     };
-    let mut pairs = Vec::new();
-    for tool in ["now", "io"] {
-        // Warm both paths (the gateway's upstream sessions open on first use).
-        calls(
-            &straight,
-            tool,
-            Shape {
-                duration: Duration::from_millis(300),
-                ..shape
-            },
-        )
-        .await;
-        calls(
-            &gateway,
-            tool,
-            Shape {
-                duration: Duration::from_millis(300),
-                ..shape
-            },
-        )
-        .await;
+    // Warm both paths (the gateway's upstream sessions open on first use).
+    let warm = Shape {
+        duration: Duration::from_millis(300),
+        ..shape
+    };
+    calls(&straight, "now", warm).await;
+    calls(&gateway, "now", warm).await;
+    let interleaved = async |tool: &'static str, shape: Shape| {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
             a.push(calls(&straight, tool, shape).await);
             b.push(calls(&gateway, tool, shape).await);
         }
-        pairs.push(Pair {
+        Pair {
             tool,
             straight: crate::median_by(a, |s| s.rps),
             gateway: crate::median_by(b, |s| s.rps),
-        });
+        }
+    };
+    let alone = interleaved(
+        "now",
+        Shape {
+            concurrency: 1,
+            ..shape
+        },
+    )
+    .await;
+    let mut pairs = Vec::new();
+    for tool in ["now", "io"] {
+        pairs.push(interleaved(tool, shape).await);
     }
     app.shutdown_token().cancel();
-    Ok(GatewayFigures { concurrency, pairs })
+    Ok(GatewayFigures {
+        concurrency,
+        alone,
+        pairs,
+    })
 }
