@@ -71,11 +71,14 @@ pub async fn endpoint(
     .await;
 
     let uri = format!("http://{}/mcp/{server}", app.http_addr());
+    // One pooled HTTP client, as a long-running MCP client holds (rmcp's default client
+    // opens a connection per request).
+    let http = reqwest_mcp::Client::new();
     let connect = || async {
-        let transport = StreamableHttpClientTransport::from_config(transport_for(
-            uri.clone(),
-            Some(fixture::ORG),
-        ));
+        let transport = StreamableHttpClientTransport::with_client(
+            http.clone(),
+            transport_for(uri.clone(), Some(fixture::ORG)),
+        );
         ().serve_with_lifecycle(transport, current_protocol()).await
     };
     let mut clients = Vec::with_capacity(concurrency);

@@ -69,7 +69,10 @@ pub fn router(door: McpDoor, settings: &McpSettings) -> Router {
         // `Host` and `Origin` are checked for every route of the port (`http::origin`).
         .disable_allowed_hosts()
         .disable_allowed_origins()
-        .with_max_request_body_bytes(settings.mcp_max_request_bytes);
+        .with_max_request_body_bytes(settings.mcp_max_request_bytes)
+        // A stateless request's answer as one JSON body rather than a one-event SSE stream
+        // (rmcp falls back to SSE when a handler sends anything before its answer).
+        .with_json_response(true);
     config.cancellation_token = door.shutdown;
     let service = StreamableHttpService::new(
         move || Ok(ConfigServer::new(shared.clone())),
