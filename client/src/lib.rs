@@ -9,6 +9,10 @@
 //!   correctness never depends on a message arriving;
 //! - when the service is unreachable, the last known view is served flagged
 //!   [`Fetched::stale`] with its age, for up to [`ClientConfig::max_stale`], then reads fail;
+//!   a read that has such a view waits for the service at most [`ClientConfig::read_budget`]
+//!   (the request goes on in the background and updates the cache), and after repeated
+//!   failures a circuit breaker stops calling the service for [`ClientConfig::breaker_cooldown`]
+//!   — a hung service never holds a read that has something to answer;
 //! - an optional snapshot file lets a cold process start while the service is down;
 //! - [`ConfigClient::changes`] tells the MCP server which (org, server, kind) changed, so it can
 //!   send `notifications/prompts/list_changed` to its own clients.
@@ -31,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+mod breaker;
 mod cache;
 mod invalidation;
 mod snapshot;
@@ -59,9 +64,11 @@ use tonic::{
     transport::Channel,
 };
 
+pub use breaker::FAILURES_TO_OPEN;
 pub use cache::{Fetched, ViewKind};
 pub use mcp_config_proto::v1;
 
+use breaker::Breaker;
 use cache::{Cache, Trust, ViewId};
 
 /// How often, and how patiently, a read asks again when the answer predates an event.
@@ -100,8 +107,14 @@ pub struct ClientConfig {
     /// Views are saved here after each fetch and loaded at start, for cold starts while the
     /// service is down.
     pub snapshot: Option<PathBuf>,
-    /// Per-call timeout.
+    /// Per-call timeout: how long a read with nothing cached waits for the service.
     pub timeout: Duration,
+    /// How long a read that holds a view younger than `max_stale` waits for the service before
+    /// it answers that view, stale (its request goes on and updates the cache).
+    pub read_budget: Duration,
+    /// How long the service is not called after repeated failures to reach it
+    /// ([`breaker::FAILURES_TO_OPEN`] in a row); then one call probes it.
+    pub breaker_cooldown: Duration,
     /// Bearer token (a `service` JWT) sent with every call when the service runs with auth.
     pub token: Option<String>,
     /// How long the invalidation source may say nothing before it is taken as cut off (a hung
@@ -124,6 +137,8 @@ impl ClientConfig {
             revalidate_after: Duration::from_secs(300),
             snapshot: None,
             timeout: Duration::from_secs(5),
+            read_budget: Duration::from_millis(50),
+            breaker_cooldown: Duration::from_secs(5),
             token: None,
             silence: Duration::from_secs(15),
             servers: Vec::new(),
@@ -137,8 +152,12 @@ pub enum ClientError {
     Endpoint(String),
     #[error("the service rejected the request: {0}")]
     Rejected(tonic::Status),
-    #[error("the service is unreachable and no view younger than the stale limit is known: {0}")]
-    Unavailable(tonic::Status),
+    /// The status stays the error's source, for logs; the message never carries it: a
+    /// transport error names internal addresses, and this text reaches MCP clients.
+    #[error(
+        "the mcp-config service is unreachable and no view younger than the stale limit is known"
+    )]
+    Unavailable(#[source] tonic::Status),
 }
 
 /// Which view changed (org empty: a default, so every org of that server).
@@ -213,6 +232,7 @@ pub struct ConfigClient {
     /// The list requests in flight, by view and known revision (C-VIEW-5): concurrent reads of
     /// one view share one. Each is an [`Asked`] of its view's item type, so type-erased.
     asking: InFlight,
+    breaker: Arc<Breaker>,
     changes: broadcast::Sender<Changed>,
     config: Arc<ClientConfig>,
     stop: CancellationToken,
@@ -254,6 +274,7 @@ impl ConfigClient {
                 .max_decoding_message_size(64 << 20),
             cache,
             asking: Arc::default(),
+            breaker: Arc::new(Breaker::new(config.breaker_cooldown)),
             changes,
             config: Arc::new(config),
             stop: stop.clone(),
@@ -376,10 +397,12 @@ impl ConfigClient {
         }
         let generation = self.cache.generation();
         let (in_flight, done) = (self.asking.clone(), key.clone());
+        let breaker = self.breaker.clone();
         let request = call();
         let asked: Asked<T> = async move {
             let answer = request.await;
             in_flight.lock().expect("asking lock").remove(&done);
+            breaker.record(!matches!(&answer, Err(status) if unreachable(status)));
             let (revision, not_modified, items) = answer?;
             Ok((revision, not_modified, items, generation))
         }
@@ -406,28 +429,48 @@ impl ConfigClient {
             {
                 return Ok(fresh.fetched());
             }
+            let usable = known.as_ref().filter(|k| k.age() <= self.config.max_stale);
+            if !self.breaker.allows() {
+                return match usable {
+                    Some(view) => Ok(view.stale()),
+                    None => Err(ClientError::Unavailable(tonic::Status::unavailable(
+                        "not called: the service failed repeatedly (circuit open)",
+                    ))),
+                };
+            }
             let known_revision = known.as_ref().map_or(0, |k| k.revision);
             let asked = self.ask_shared(id, known_revision, || call(known_revision));
-            let (revision, not_modified, items, generation) = match asked.await {
+            let answer = match usable {
+                // Something to answer: the service gets the read budget, then the request
+                // goes on without this read and its answer still reaches the cache.
+                Some(view) => {
+                    match tokio::time::timeout(self.config.read_budget, asked.clone()).await {
+                        Ok(answer) => answer,
+                        Err(_) => {
+                            let (client, id, had) = (self.clone(), id.clone(), known.is_some());
+                            tokio::spawn(async move {
+                                if let Ok(answer) = asked.await {
+                                    client.settle(&id, had, answer);
+                                }
+                            });
+                            return Ok(view.stale());
+                        }
+                    }
+                }
+                None => asked.await,
+            };
+            let answer = match answer {
                 Ok(answer) => answer,
                 Err(status) if unreachable(&status) => {
-                    return match known {
-                        Some(view) if view.age() <= self.config.max_stale => Ok(view.stale()),
-                        _ => Err(ClientError::Unavailable(status)),
+                    return match usable {
+                        Some(view) => Ok(view.stale()),
+                        None => Err(ClientError::Unavailable(status)),
                     };
                 }
                 Err(status) => return Err(ClientError::Rejected(status)),
             };
-            let trust = self.cache.trust(id, revision, generation);
-            let view = if not_modified && known.is_some() {
-                self.cache.revalidated::<T>(id, revision, trust)
-            } else {
-                let view = self.cache.store(id, revision, items, trust);
-                if let Some(path) = &self.config.snapshot {
-                    snapshot::save(path, &self.cache);
-                }
-                Some(view)
-            };
+            let revision = answer.0;
+            let (view, trust) = self.settle(id, known.is_some(), answer);
             // The replica that answered has not applied a change we were already told of
             // (its own invalidation is on its way): ask again shortly, a few times, then
             // serve the answer as stale (C-FLOOR-2): it is older than a change the caller may
@@ -442,6 +485,27 @@ impl ConfigClient {
                 .map(|v| if behind { v.stale() } else { v.fetched() })
                 .unwrap_or_else(|| Fetched::empty(revision)));
         }
+    }
+
+    /// Puts an answer in the cache (and the snapshot), whoever waits for it: the view it makes
+    /// and how far it can be trusted.
+    fn settle<T: cache::Item + Send + Sync + 'static>(
+        &self,
+        id: &ViewId,
+        had_view: bool,
+        (revision, not_modified, items, generation): Answer<T>,
+    ) -> (Option<cache::Known<T>>, Trust) {
+        let trust = self.cache.trust(id, revision, generation);
+        let view = if not_modified && had_view {
+            self.cache.revalidated::<T>(id, revision, trust)
+        } else {
+            let view = self.cache.store(id, revision, items, trust);
+            if let Some(path) = &self.config.snapshot {
+                snapshot::save(path, &self.cache);
+            }
+            Some(view)
+        };
+        (view, trust)
     }
 }
 

@@ -612,3 +612,117 @@ async fn a_client_of_one_server_hears_only_that_servers_changes() {
         assert_eq!(text_of(&client, "acme", "review-pr").await, text);
     }
 }
+
+/// A hung service never holds a read that has a view to answer: with a 30 s call timeout, the
+/// read answers its cached view, stale, after the read budget, and the change saved meanwhile
+/// is read once the service answers. After repeated failures the breaker stops calling: a
+/// change made once the service is back stays unread until the cool-down lets a probe through.
+#[tokio::test]
+async fn a_hung_service_costs_a_cached_read_its_budget_and_the_breaker_stops_calling() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let link = FaultProxy::start(service.grpc_addr).await;
+    let patient = ConfigClient::connect(ClientConfig {
+        source: Source::None,
+        timeout: Duration::from_secs(30),
+        revalidate_after: Duration::from_millis(1),
+        ..ClientConfig::new(format!("http://{}", link.addr()))
+    })
+    .await
+    .unwrap();
+    assert!(
+        text_of(&patient, "acme", "review-pr")
+            .await
+            .contains("Acme")
+    );
+
+    link.set(Fault::Blackhole);
+    put_prompt(
+        &service,
+        "acme",
+        "review-pr",
+        "written while the service hung",
+    )
+    .await;
+    let during = tokio::time::timeout(Duration::from_secs(10), patient.prompts("acme", "github"))
+        .await
+        .expect("answered from the cache, not after the 30 s call timeout")
+        .unwrap();
+    assert!(during.stale.is_some(), "flagged stale");
+    let text = &during
+        .items
+        .iter()
+        .find(|p| p.name == "review-pr")
+        .unwrap()
+        .messages[0]
+        .text;
+    assert!(text.contains("Acme"), "the last known view: {text}");
+    link.set(Fault::None);
+    assert!(
+        eventually(WAIT, || async {
+            text_of(&patient, "acme", "review-pr").await == "written while the service hung"
+        })
+        .await,
+        "the change is read once the service answers"
+    );
+
+    // The breaker: calls that fail fast (a short timeout), three in a row, open it.
+    let quick = ConfigClient::connect(ClientConfig {
+        source: Source::None,
+        timeout: Duration::from_millis(200),
+        revalidate_after: Duration::from_millis(1),
+        breaker_cooldown: Duration::from_secs(3),
+        ..ClientConfig::new(format!("http://{}", link.addr()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        text_of(&quick, "acme", "review-pr").await,
+        "written while the service hung"
+    );
+    link.set(Fault::Blackhole);
+    assert!(
+        eventually(WAIT, || async {
+            quick
+                .prompts("acme", "github")
+                .await
+                .is_ok_and(|read| read.stale.is_some())
+        })
+        .await
+    );
+    for _ in 0..mcp_config_client::FAILURES_TO_OPEN {
+        // Each read's call fails after the timeout, the read itself answering stale at once.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let read = quick.prompts("acme", "github").await.unwrap();
+        assert!(read.stale.is_some());
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    link.set(Fault::None);
+    put_prompt(
+        &service,
+        "acme",
+        "review-pr",
+        "made while the breaker was open",
+    )
+    .await;
+    let not_asked = quick.prompts("acme", "github").await.unwrap();
+    assert!(
+        not_asked.stale.is_some(),
+        "open: the service is back but not called"
+    );
+    let unknown = quick.prompts("acme", "slack").await.unwrap_err();
+    assert!(
+        matches!(unknown, ClientError::Unavailable(_)),
+        "open, nothing cached: refused at once: {unknown:?}"
+    );
+    assert!(
+        !unknown.to_string().contains("127.0.0.1"),
+        "no address in the error's message: {unknown}"
+    );
+    assert!(
+        eventually(WAIT, || async {
+            text_of(&quick, "acme", "review-pr").await == "made while the breaker was open"
+        })
+        .await,
+        "after the cool-down a probe finds the service back"
+    );
+}
