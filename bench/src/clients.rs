@@ -325,3 +325,48 @@ async fn reads_of(
         reload: reloads.reads(),
     })
 }
+
+/// A cached read with the service hung (its link blackholed: connections accepted, nothing
+/// answered, nothing closed), through a client whose views always revalidate: what an MCP
+/// server waits per read while the service hangs. The client's call timeout is the default
+/// (5 s); the read budget and then the circuit breaker are what bound the reads.
+pub struct HungReads {
+    pub reads: Reads,
+    /// Reads timed, every one answered stale (a fresh answer fails the run).
+    pub count: usize,
+    pub timeout: Duration,
+}
+
+pub async fn hung(smoke: bool, database_url: &str) -> anyhow::Result<HungReads> {
+    let app = App::build(&settings(database_url, None)).await?;
+    fixture::import(app.editor()).await?;
+    let link = mcp_config_tests::proxy::FaultProxy::start(app.grpc_addr()).await;
+    let config = ClientConfig {
+        source: Source::None,
+        revalidate_after: Duration::ZERO,
+        ..ClientConfig::new(format!("http://{}", link.addr()))
+    };
+    let timeout = config.timeout;
+    let client = ConfigClient::connect(config).await?;
+    let server = fixture::server_of("2k");
+    client.prompts(fixture::ORG, &server).await?;
+    link.set(mcp_config_tests::proxy::Fault::Blackhole);
+    let count = if smoke { 20 } else { 400 };
+    let mut timings = Timings::new();
+    measure(&mut timings, count, || async {
+        let read = client.prompts(fixture::ORG, &server).await?;
+        anyhow::ensure!(
+            read.stale.is_some(),
+            "a hung service's view is served stale"
+        );
+        Ok(())
+    })
+    .await?;
+    link.set(mcp_config_tests::proxy::Fault::None);
+    app.shutdown_token().cancel();
+    Ok(HungReads {
+        reads: timings.reads(),
+        count: timings.count,
+        timeout,
+    })
+}

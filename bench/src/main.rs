@@ -506,6 +506,10 @@ async fn run_all(smoke: bool, out: PathBuf, only: &[Scenario]) -> anyhow::Result
         );
         let _ = std::fs::remove_file(database.trim_start_matches("sqlite://"));
         report.clients(clients::reads(smoke, &database, &redis.url()).await?);
+        eprintln!("cached reads through the Rust client with the service hung");
+        let database = format!("sqlite://{}/bench-hung.db", std::env::temp_dir().display());
+        let _ = std::fs::remove_file(database.trim_start_matches("sqlite://"));
+        report.hung_reads(clients::hung(smoke, &database).await?);
     }
     if wanted(Scenario::McpServer) {
         eprintln!("prompts/list through the example MCP server");

@@ -159,6 +159,16 @@ impl Report {
         ));
     }
 
+    pub fn hung_reads(&mut self, f: crate::clients::HungReads) {
+        self.misc.push(format!(
+            "- Cached reads through the Rust client with the service hung (link blackholed, call timeout {} s, every read revalidating): {} reads, all answered stale, p50 **{:.2} ms**, p99 **{:.2} ms** (target: tens of ms at most; the read budget is 50 ms, and the circuit breaker answers at once once it opens).",
+            f.timeout.as_secs(),
+            f.count,
+            f.reads.p50_us / 1000.0,
+            f.reads.p99_us / 1000.0,
+        ));
+    }
+
     pub fn gateway(&mut self, f: crate::gateway::GatewayFigures) {
         use crate::gateway::{OVERHEAD_TARGET_MS, THROUGHPUT_TARGET, TOOL_WAIT};
         let met = |ok: bool| if ok { "met" } else { "not met" };

@@ -199,8 +199,8 @@ impl Cache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Whether an answer at `revision` to a request sent at `generation` is current.
-    pub fn trust(&self, id: &ViewId, revision: u64, generation: u64) -> Trust {
+    /// The revision of the last change announced for `id`'s view (its org's or a default's).
+    fn floor(&self, id: &ViewId) -> u64 {
         let floors = self.floors.read().expect("cache lock");
         let floor = |org: &str| {
             floors
@@ -208,7 +208,18 @@ impl Cache {
                 .copied()
                 .unwrap_or(0)
         };
-        if revision < floor("").max(floor(&id.org)) {
+        floor("").max(floor(&id.org))
+    }
+
+    /// Whether a change past `revision` was announced for `id`'s view: a view at `revision`
+    /// is then known to be out of date, not merely unconfirmed.
+    pub fn announced_past(&self, id: &ViewId, revision: u64) -> bool {
+        revision < self.floor(id)
+    }
+
+    /// Whether an answer at `revision` to a request sent at `generation` is current.
+    pub fn trust(&self, id: &ViewId, revision: u64, generation: u64) -> Trust {
+        if self.announced_past(id, revision) {
             Trust::Behind
         } else if generation != self.generation() {
             Trust::Unsure

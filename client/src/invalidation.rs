@@ -39,7 +39,15 @@ pub(crate) fn spawn(client: &ConfigClient) {
     let servers = client.config.servers.clone();
     match client.config.source.clone() {
         Source::Watch => {
-            tokio::spawn(watch(client.grpc.clone(), tracker, servers, silence, stop));
+            let breaker = client.breaker.clone();
+            tokio::spawn(watch(
+                client.grpc.clone(),
+                tracker,
+                breaker,
+                servers,
+                silence,
+                stop,
+            ));
         }
         Source::Redis { url, channel } => {
             // A server's own channel carries only its events (gap-free by its own chain).
@@ -192,6 +200,7 @@ impl Tracker {
 async fn watch(
     mut grpc: crate::Grpc,
     mut tracker: Tracker,
+    breaker: std::sync::Arc<crate::breaker::Breaker>,
     servers: Vec<String>,
     silence: Duration,
     stop: CancellationToken,
@@ -212,6 +221,9 @@ async fn watch(
         };
         match opened {
             Ok(stream) => {
+                // An open stream proves the service reachable: reads need not wait out the
+                // breaker's cool-down after a restart.
+                breaker.record(true);
                 tracker.connected();
                 retries = RECONNECT.build();
                 let mut stream = stream.into_inner();

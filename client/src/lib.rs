@@ -10,7 +10,8 @@
 //! - when the service is unreachable, the last known view is served flagged
 //!   [`Fetched::stale`] with its age, for up to [`ClientConfig::max_stale`], then reads fail;
 //!   a read that has such a view waits for the service at most [`ClientConfig::read_budget`]
-//!   (the request goes on in the background and updates the cache), and after repeated
+//!   (the request goes on in the background and updates the cache) unless a change past that
+//!   view was announced (then it waits, as a read after `list_changed` must), and after repeated
 //!   failures a circuit breaker stops calling the service for [`ClientConfig::breaker_cooldown`]
 //!   — a hung service never holds a read that has something to answer;
 //! - an optional snapshot file lets a cold process start while the service is down;
@@ -110,7 +111,8 @@ pub struct ClientConfig {
     /// Per-call timeout: how long a read with nothing cached waits for the service.
     pub timeout: Duration,
     /// How long a read that holds a view younger than `max_stale` waits for the service before
-    /// it answers that view, stale (its request goes on and updates the cache).
+    /// it answers that view, stale (its request goes on and updates the cache). Not when a
+    /// change past the view was announced: that read waits up to `timeout`.
     pub read_budget: Duration,
     /// How long the service is not called after repeated failures to reach it
     /// ([`breaker::FAILURES_TO_OPEN`] in a row); then one call probes it.
@@ -440,9 +442,12 @@ impl ConfigClient {
             }
             let known_revision = known.as_ref().map_or(0, |k| k.revision);
             let asked = self.ask_shared(id, known_revision, || call(known_revision));
-            let answer = match usable {
-                // Something to answer: the service gets the read budget, then the request
-                // goes on without this read and its answer still reaches the cache.
+            // Something to answer that is not known to be outdated: the service gets the read
+            // budget, then the request goes on without this read and its answer still reaches
+            // the cache. A view past which a change was announced is not served on a slow
+            // answer (its MCP clients were just told the list changed): that read waits.
+            let budgeted = usable.filter(|view| !self.cache.announced_past(id, view.revision));
+            let answer = match budgeted {
                 Some(view) => {
                     match tokio::time::timeout(self.config.read_budget, asked.clone()).await {
                         Ok(answer) => answer,

@@ -726,3 +726,59 @@ async fn a_hung_service_costs_a_cached_read_its_budget_and_the_breaker_stops_cal
         "after the cool-down a probe finds the service back"
     );
 }
+
+/// The read budget serves a view that is merely unconfirmed, never one a change was announced
+/// past: with every answer 300 ms late, a read after the change notification waits for the new
+/// view (an MCP client told `list_changed` re-reads and must get it), while a read of a view
+/// that is only old answers it stale within the budget.
+#[tokio::test]
+async fn a_slow_answer_is_waited_for_after_a_change_was_announced() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let link = FaultProxy::start(service.grpc_addr).await;
+    let client = ConfigClient::connect(ClientConfig {
+        revalidate_after: Duration::from_secs(3600),
+        ..ClientConfig::new(format!("http://{}", link.addr()))
+    })
+    .await
+    .unwrap();
+    client.until_following().await;
+    assert!(text_of(&client, "acme", "review-pr").await.contains("Acme"));
+    let mut changes = client.changes();
+    // Set before the change: the proxy applies a fault from the next chunk it reads.
+    link.set(Fault::Delay(Duration::from_millis(300)));
+    put_prompt(&service, "acme", "review-pr", "announced, then slow").await;
+    tokio::time::timeout(WAIT, changes.recv())
+        .await
+        .expect("the change is announced")
+        .unwrap();
+    let after = client.prompts("acme", "github").await.unwrap();
+    assert!(
+        after.stale.is_none(),
+        "waited for the answer, not served stale"
+    );
+    let text = &after
+        .items
+        .iter()
+        .find(|p| p.name == "review-pr")
+        .unwrap()
+        .messages[0]
+        .text;
+    assert_eq!(text, "announced, then slow");
+
+    let old = ConfigClient::connect(ClientConfig {
+        source: Source::None,
+        revalidate_after: Duration::from_millis(1),
+        ..ClientConfig::new(format!("http://{}", link.addr()))
+    })
+    .await
+    .unwrap();
+    // Nothing cached: the first read waits for its (slow) answer; the second is only old.
+    old.prompts("acme", "github").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await; // past revalidate_after
+    let unconfirmed = old.prompts("acme", "github").await.unwrap();
+    link.set(Fault::None);
+    assert!(
+        unconfirmed.stale.is_some(),
+        "only old, no change announced: served within the budget"
+    );
+}
