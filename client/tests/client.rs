@@ -618,7 +618,7 @@ async fn a_client_of_one_server_hears_only_that_servers_changes() {
 /// is read once the service answers. After repeated failures the breaker stops calling: a
 /// change made once the service is back stays unread until the cool-down lets a probe through.
 #[tokio::test]
-async fn a_hung_service_costs_a_cached_read_its_budget_and_the_breaker_stops_calling() {
+async fn s_hung_1_a_hung_service_costs_a_cached_read_its_budget_and_the_breaker_stops_calling() {
     let (_dir, service) = Service::example_on_sqlite().await;
     let link = FaultProxy::start(service.grpc_addr).await;
     let patient = ConfigClient::connect(ClientConfig {
@@ -732,7 +732,7 @@ async fn a_hung_service_costs_a_cached_read_its_budget_and_the_breaker_stops_cal
 /// view (an MCP client told `list_changed` re-reads and must get it), while a read of a view
 /// that is only old answers it stale within the budget.
 #[tokio::test]
-async fn a_slow_answer_is_waited_for_after_a_change_was_announced() {
+async fn s_hung_2_a_slow_answer_is_waited_for_after_a_change_was_announced() {
     let (_dir, service) = Service::example_on_sqlite().await;
     let link = FaultProxy::start(service.grpc_addr).await;
     let client = ConfigClient::connect(ClientConfig {
