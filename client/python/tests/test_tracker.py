@@ -75,6 +75,18 @@ def test_s_floor_1_an_answer_below_a_floor_is_behind_for_a_view_not_cached_yet_t
     assert cache.trust(ACME, 9, generation) is Trust.BEHIND, "a default"
 
 
+def test_a_change_is_announced_past_a_view_only_by_an_event_about_it_not_by_a_flush() -> None:
+    cache, tracker = tracked()
+    tracker.on_event(event(5, 4, "acme"))
+    assert cache.announced_past(ACME, 1) and not cache.announced_past(ACME, 5)
+    assert not cache.announced_past(GLOBEX, 1), "another org"
+    tracker.on_event(event(6, 5, ""))
+    assert cache.announced_past(GLOBEX, 5), "a default"
+    assert not cache.announced_past(SLACK, 1), "another server"
+    tracker.flush()
+    assert not cache.announced_past(SLACK, 1), "a flush marks views old, announces no revision"
+
+
 def test_s_flush_1_an_event_does_not_raise_the_generation_a_flush_does() -> None:
     cache, tracker = tracked()
     generation = cache.generation

@@ -105,11 +105,22 @@ export class Cache {
 
   /** Whether an answer at `revision` to a request sent at `generation` is current. */
   trust(id: ViewId, revision: bigint, generation: number): Trust {
+    if (this.announcedPast(id, revision)) return "behind";
+    return generation === this.generationCount ? "current" : "unsure";
+  }
+
+  /** Whether a change to the view past `revision` has been announced (an event of a higher
+   * revision about it): a view at `revision` is then known to be out of date. */
+  announcedPast(id: ViewId, revision: bigint): boolean {
+    return revision < this.floorOf(id);
+  }
+
+  /** The revision of the last event about the view: of its own org or a default's (C-FLOOR-1). */
+  private floorOf(id: ViewId): bigint {
     const floor = (org: string) => this.floors.get(keyOf({ ...id, org })) ?? 0n;
     const defaults = floor("");
     const own = floor(id.org);
-    if (revision < (defaults > own ? defaults : own)) return "behind";
-    return generation === this.generationCount ? "current" : "unsure";
+    return defaults > own ? defaults : own;
   }
 
   store(id: ViewId, revision: bigint, items: readonly Item[], trust: Trust): Entry {

@@ -9,9 +9,10 @@ import type {
   Resource,
 } from "../gen/mcp_config/v1/config_pb.js";
 import { sleep } from "./backoff.js";
-import { Cache, type Entry, type Item, type View, type ViewId, ageOf, viewOf } from "./cache.js";
+import { Breaker } from "./breaker.js";
+import { Cache, type Entry, type Item, type Trust, type View, type ViewId, ageOf, viewOf } from "./cache.js";
 import { type Changed, ChangeFeed, type Subscription } from "./changes.js";
-import { Unavailable, classify } from "./errors.js";
+import { Code, UNREACHABLE_MESSAGE, Unavailable, classify } from "./errors.js";
 import { loadSnapshot, saveSnapshot } from "./snapshot.js";
 import { DEFAULT_CHANNEL, channelsOf, followRedis } from "./sources/redis.js";
 import { followWatch } from "./sources/watch.js";
@@ -37,8 +38,17 @@ export interface ConfigClientOptions {
   /** Views are saved here after each fetch and loaded at start, for cold starts while the
    * service is down. */
   snapshot?: string;
-  /** Per-call timeout (5 s). */
+  /** Per-call timeout (5 s): how long a read with no usable cached view waits for the service. */
   timeoutMs?: number;
+  /** How long a read that has a usable cached view (younger than `maxStaleMs`) waits for the
+   * service (50 ms) before serving that view stale; the request goes on in the background (up to
+   * `timeoutMs`) and updates the cache when it is answered. Not applied when an invalidation
+   * announced a change past the cached view: that read waits up to `timeoutMs`. */
+  readBudgetMs?: number;
+  /** After 3 consecutive failures to reach the service (timeouts, connection errors), no call
+   * is sent for this long (5 s): reads serve a usable cached view stale at once, or throw
+   * `Unavailable` at once; then one call is let through, whose success closes the breaker. */
+  breakerCoolDownMs?: number;
   /** Bearer token (a `service` JWT) for a service that runs with auth. */
   token?: string;
   /** How long the invalidation source may say nothing before it is taken as cut off (15 s;
@@ -61,11 +71,17 @@ const BEHIND_RETRIES = 5;
 /** Three of the service's progress intervals (C-SRC-6). */
 const SILENCE_MS = 15_000;
 const BEHIND_BACKOFF_MS = 50;
+const READ_BUDGET_MS = 50;
+/** Consecutive failures to reach the service that open the circuit breaker. */
+const BREAKER_THRESHOLD = 3;
+const BREAKER_COOL_DOWN_MS = 5_000;
 
-/** An answer with the cache generation its request was sent at (C-FLUSH-1). */
+/** An answer, stored in the cache as it arrived (whether or not a read still waits for it),
+ * and how far it can be trusted given the generation its request was sent at (C-FLUSH-1). */
 interface Sent {
   answer: Answer;
-  generation: number;
+  trust: Trust;
+  entry: Entry | undefined;
 }
 
 interface Answer {
@@ -83,6 +99,8 @@ export class ConfigClient {
   private readonly maxStaleMs: number;
   private readonly revalidateAfterMs: number;
   private readonly timeoutMs: number;
+  private readonly readBudgetMs: number;
+  private readonly breaker: Breaker;
   private readonly warn: (message: string) => void;
   /** The requests in flight, by view and known revision: concurrent reads of one view share one
    * request (and the generation it was sent at) instead of sending one each. */
@@ -93,6 +111,8 @@ export class ConfigClient {
     this.maxStaleMs = options.maxStaleMs ?? 3_600_000;
     this.revalidateAfterMs = options.revalidateAfterMs ?? 300_000;
     this.timeoutMs = options.timeoutMs ?? 5_000;
+    this.readBudgetMs = options.readBudgetMs ?? READ_BUDGET_MS;
+    this.breaker = new Breaker(BREAKER_THRESHOLD, options.breakerCoolDownMs ?? BREAKER_COOL_DOWN_MS);
     this.warn = options.warn ?? (() => {});
     this.transport = new Transport(options);
     if (options.snapshot !== undefined) loadSnapshot(options.snapshot, this.cache, this.warn);
@@ -101,7 +121,10 @@ export class ConfigClient {
     const silenceMs = options.silenceMs ?? SILENCE_MS;
     const servers = options.servers ?? [];
     if (source.type === "watch") {
-      this.following = followWatch(this.transport.service, tracker, servers, silenceMs, this.stop.signal);
+      // An open Watch stream proves the service reachable: the breaker closes at once.
+      this.following = followWatch(this.transport.service, tracker, servers, silenceMs, this.stop.signal, () =>
+        this.breaker.succeeded(),
+      );
     } else if (source.type === "redis") {
       const channels = channelsOf(source.channel ?? DEFAULT_CHANNEL, servers);
       this.following = followRedis(source.url, channels, tracker, silenceMs, this.stop.signal);
@@ -176,25 +199,46 @@ export class ConfigClient {
     await this.close();
   }
 
+  /** One call through the circuit breaker: refused at once while it is open. */
   private async call<T>(send: (options: { timeoutMs: number; signal: AbortSignal }) => Promise<T>): Promise<T> {
+    if (!this.breaker.allow()) {
+      throw new Unavailable(`${UNREACHABLE_MESSAGE} (circuit breaker open)`, Code.Unavailable);
+    }
     try {
-      return await send({ timeoutMs: this.timeoutMs, signal: this.stop.signal });
+      const answer = await send({ timeoutMs: this.timeoutMs, signal: this.stop.signal });
+      this.breaker.succeeded();
+      return answer;
     } catch (error) {
-      throw classify(error);
+      const classified = classify(error);
+      if (!(classified instanceof Unavailable)) this.breaker.succeeded(); // the service answered
+      else if (!this.stop.signal.aborted) this.breaker.failed();
+      throw classified;
     }
   }
 
-  /** [`ask`](#ask), shared by every caller asking the same while it is in flight. */
+  /** [`ask`](#ask), shared by every caller asking the same while it is in flight; the answer is
+   * stored in the cache when it arrives, even if every read has since served a stale view. */
   private askShared(id: ViewId, knownRevision: bigint): Promise<Sent> {
     const key = `${id.kind}\u0000${id.org}\u0000${id.server}\u0000${knownRevision}`;
     const inFlight = this.asking.get(key);
     if (inFlight !== undefined) return inFlight;
     const generation = this.cache.generation;
     const sent = this.ask(id, knownRevision)
-      .then((answer) => ({ answer, generation }))
+      .then((answer) => this.apply(id, answer, generation))
       .finally(() => this.asking.delete(key));
+    sent.catch(() => {}); // a failure nobody waits for any more is not unhandled
     this.asking.set(key, sent);
     return sent;
+  }
+
+  /** Stores an answer in the cache. */
+  private apply(id: ViewId, answer: Answer, generation: number): Sent {
+    const trust = this.cache.trust(id, answer.revision, generation);
+    const entry =
+      answer.notModified && this.cache.get(id) !== undefined
+        ? this.cache.revalidated(id, answer.revision, trust)
+        : this.stored(id, answer, trust);
+    return { answer, trust, entry };
   }
 
   private ask(id: ViewId, knownRevision: bigint): Promise<Answer> {
@@ -210,26 +254,30 @@ export class ConfigClient {
   }
 
   /** The cached view if fresh (C-VIEW-2); else revalidated or fetched (C-VIEW-3), asked again
-   * while behind (C-FLOOR-2); else served stale (C-STALE-1). */
+   * while behind (C-FLOOR-2); else served stale (C-STALE-1): when the service fails, or, if a
+   * usable view is cached and no change past it was announced, when it has not answered within
+   * `readBudgetMs` (the request then goes on in the background and updates the cache). */
   private async view<T extends Item>(id: ViewId): Promise<View<T>> {
     for (let behindRetries = 0; ; behindRetries += 1) {
       const known = this.cache.get(id);
       if (known !== undefined && this.cache.isFresh(known, this.revalidateAfterMs)) {
         return viewOf(known);
       }
-      let answer: Answer;
-      let generation: number;
+      const usable = known !== undefined && ageOf(known) <= this.maxStaleMs;
+      // The budget is for a view that is merely old or untrusted (a silent or reconnected
+      // source: the hung-service case). A view a change was announced past is known to be out
+      // of date (a caller told `list_changed` reads again to get the change): wait the timeout.
+      const budgeted = usable && !this.cache.announcedPast(id, known.revision);
+      let sent: Sent | undefined;
       try {
-        ({ answer, generation } = await this.askShared(id, known?.revision ?? 0n));
+        const asked = this.askShared(id, known?.revision ?? 0n);
+        sent = budgeted ? await within(asked, this.readBudgetMs) : await asked;
       } catch (error) {
         if (!(error instanceof Unavailable)) throw error;
         return this.staleOrThrow(known, error);
       }
-      const trust = this.cache.trust(id, answer.revision, generation);
-      const entry =
-        answer.notModified && known !== undefined
-          ? this.cache.revalidated(id, answer.revision, trust)
-          : this.stored(id, answer, trust);
+      if (sent === undefined) return viewOf(known as Entry, true); // not answered in the budget
+      const { answer, trust, entry } = sent;
       // The replica that answered has not applied a change already announced (its own
       // invalidation is on its way): ask again shortly, a few times, then serve the answer as
       // stale (C-FLOOR-2): older than a change the caller may have been told of, so never
@@ -244,7 +292,7 @@ export class ConfigClient {
     }
   }
 
-  private stored(id: ViewId, answer: Answer, trust: ReturnType<Cache["trust"]>): Entry {
+  private stored(id: ViewId, answer: Answer, trust: Trust): Entry {
     const entry = this.cache.store(id, answer.revision, answer.items, trust);
     if (this.options.snapshot !== undefined) saveSnapshot(this.options.snapshot, this.cache, this.warn);
     return entry;
@@ -253,10 +301,26 @@ export class ConfigClient {
   /** The last known view while younger than `maxStaleMs` (C-STALE-1, C-STALE-2). */
   private staleOrThrow<T extends Item>(known: Entry | undefined, error: Unavailable): View<T> {
     if (known !== undefined && ageOf(known) <= this.maxStaleMs) return viewOf(known, true);
+    // No address or system error in the message (it may reach an MCP client): the original
+    // error is the cause.
     throw new Unavailable(
-      `the service is unreachable and no view younger than ${this.maxStaleMs} ms is known: ${error.message}`,
+      `${UNREACHABLE_MESSAGE} and no view younger than ${this.maxStaleMs} ms is known`,
       error.code,
+      { cause: error.cause ?? error },
     );
+  }
+}
+
+/** `promise`'s value, or undefined if it has not settled within `ms` (it goes on regardless). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -24,13 +24,20 @@ export class ConfigError extends Error {
   constructor(
     message: string,
     readonly code: Code,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = new.target.name;
   }
 }
 
-/** The service is unreachable and no view younger than `maxStaleMs` is known. */
+/** The message of every `Unavailable`: generic, so that no internal address (`connect
+ * ECONNREFUSED 10.1.2.3:50051`) reaches an MCP client through a server built on this client;
+ * the original error is the `cause`, for logs. */
+export const UNREACHABLE_MESSAGE = "the mcp-config service is unreachable";
+
+/** The service is unreachable and no view younger than `maxStaleMs` is known (or the circuit
+ * breaker is open and nothing usable is cached). `cause` holds the original error, if any. */
 export class Unavailable extends ConfigError {}
 
 /** The service refused the request (it would refuse it again). */
@@ -72,7 +79,7 @@ export function classify(error: unknown): ConfigError {
   if (error instanceof ConfigError) return error;
   const connect = ConnectError.from(error);
   const message = connect.rawMessage || Code[connect.code];
-  if (isUnreachable(connect.code)) return new Unavailable(message, connect.code);
+  if (isUnreachable(connect.code)) return new Unavailable(UNREACHABLE_MESSAGE, connect.code, { cause: error });
   const Class = BY_CODE.get(connect.code) ?? Rejected;
   return new Class(message, connect.code);
 }

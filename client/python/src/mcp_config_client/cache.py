@@ -107,13 +107,21 @@ class Cache:
 
     def trust(self, view_id: ViewId, revision: int, generation: int) -> Trust:
         """Whether an answer at `revision` to a request sent at `generation` is current."""
-        floor = max(
+        if revision < self._floor(view_id):
+            return Trust.BEHIND
+        return Trust.CURRENT if generation == self._generation else Trust.UNSURE
+
+    def announced_past(self, view_id: ViewId, revision: int) -> bool:
+        """Whether an event announced a change of the view newer than `revision` (its floor is
+        above it): a view at `revision` is then known to be outdated, not merely unconfirmed."""
+        return revision < self._floor(view_id)
+
+    def _floor(self, view_id: ViewId) -> int:
+        """The revision of the last event about the view: of its org, or of a default."""
+        return max(
             self._floors.get(ViewId(view_id.kind, org, view_id.server), 0)
             for org in ("", view_id.org)
         )
-        if revision < floor:
-            return Trust.BEHIND
-        return Trust.CURRENT if generation == self._generation else Trust.UNSURE
 
     def store(self, view_id: ViewId, revision: int, items: Sequence[Any], trust: Trust) -> Entry:
         """Keeps a fetched view."""

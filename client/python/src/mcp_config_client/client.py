@@ -6,6 +6,12 @@
 - A reconnection of that source, or a gap in the revisions it saw, marks every view out of date.
 - When the service is unreachable, the last known view is served with `stale` set to its age,
   for up to `max_stale` seconds; then reads raise `Unavailable`.
+- A read that has such a view waits for the service `read_budget` seconds at most; past that it
+  serves the view stale, and the request it started goes on and updates the cache when answered.
+  Not when a change past that view was announced: that read waits up to `timeout`.
+- After `BREAKER_THRESHOLD` consecutive failures to reach the service the client stops calling it
+  for `breaker_cooldown` seconds (reads serve stale views or fail at once), then lets one call
+  through: its success closes the breaker, its failure opens it again.
 - The rules are docs/client-contract.md's; comments cite their ids.
 - An optional snapshot file lets a cold process start while the service is down.
 - `changes()` tells the caller which (org, server, kind) changed, so an MCP server can send
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -28,7 +35,7 @@ from mcp_config.v1 import config_pb2
 from . import sources
 from .cache import Cache, Entry, Trust, View, ViewId, ViewKind
 from .changes import ChangeFeed, Subscription
-from .errors import Unavailable, from_rpc_error
+from .errors import UNREACHABLE_MESSAGE, Unavailable, from_rpc_error
 from .render import render_locally
 from .snapshot import load_snapshot, save_snapshot
 from .sources import Source, Watch
@@ -42,6 +49,13 @@ log = logging.getLogger(__name__)
 #: C-FLOOR-2).
 BEHIND_RETRIES = 5
 BEHIND_BACKOFF = 0.05
+
+#: Consecutive failures to reach the service (timeouts, connection errors) that open the breaker.
+BREAKER_THRESHOLD = 3
+
+#: The failures that count for the breaker: the service was not reached or did not answer in
+#: time. Its own answers (NOT_FOUND, PERMISSION_DENIED, ...) show it is there.
+_UNREACHED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 #: Per kind: the list RPC, its request type and the repeated field holding the items.
 _LIST_RPCS: dict[ViewKind, tuple[str, type[Message], str]] = {
@@ -67,7 +81,12 @@ class ConfigClient:
     new dict and returns it. `servers`: the MCP servers whose views this process reads
     (`["github"]`); empty: every server. Invalidations of other servers are then never received:
     the Watch stream is filtered, and the Redis source subscribes to these servers' own channels
-    (`<channel>:<server>`) instead of the global one (C-SRC-9).
+    (`<channel>:<server>`) instead of the global one (C-SRC-9). `read_budget`: seconds a read
+    that has a view it may serve stale (younger than `max_stale`) waits for the service; past
+    that it returns the view stale and the request goes on in the background, updating the cache
+    when answered (`None`: wait up to `timeout`). A read with nothing cached, or whose view is
+    older than a change an invalidation announced for it, waits up to `timeout`. `breaker_cooldown`: seconds the client stops calling the service after
+    `BREAKER_THRESHOLD` consecutive failures to reach it; then one call is let through.
     """
 
     render_locally = staticmethod(render_locally)
@@ -85,6 +104,8 @@ class ConfigClient:
         silence: float = sources.SILENCE,
         trace_context: Callable[[], Mapping[str, str]] | None = None,
         servers: Iterable[str] = (),
+        read_budget: float | None = 0.05,
+        breaker_cooldown: float = 5.0,
     ) -> None:
         if isinstance(servers, str):
             raise TypeError("servers is a list of server names, not one name")
@@ -97,6 +118,8 @@ class ConfigClient:
         self._revalidate_after = revalidate_after
         self._token = token
         self._timeout = timeout
+        self._read_budget = read_budget
+        self._breaker = Breaker(BREAKER_THRESHOLD, breaker_cooldown)
         self._snapshot = Path(snapshot) if snapshot is not None else None
         self._cache = Cache()
         self._feed = ChangeFeed()
@@ -105,7 +128,8 @@ class ConfigClient:
         self._source_task: asyncio.Task[None] | None = None
         # The list requests in flight, by (view, known revision), each with the cache generation
         # it was sent at: concurrent reads of one view share one request.
-        self._asking: dict[tuple[ViewId, int], asyncio.Future[tuple[Any, int]]] = {}
+        # It stores its answer itself, so one a read stopped waiting for still updates the cache.
+        self._asking: dict[tuple[ViewId, int], asyncio.Task[tuple[Entry, Trust]]] = {}
         if self._snapshot is not None:
             load_snapshot(self._snapshot, self._cache)
         # With no source there is nothing to follow: views are current until revalidate_after.
@@ -193,18 +217,33 @@ class ConfigClient:
         return await self._call("ReadResource", request)
 
     async def _call(self, method: str, request: Message) -> Any:
-        """One call to the service, its failure raised as the client's exception."""
+        """One call to the service, its failure raised as the client's exception; refused at
+        once while the breaker is open."""
         await self.start()
         transport = cast(Transport, self._transport)
         rpc = getattr(transport.stub, method)
+        probe = self._breaker.admit()
+        if probe is None:
+            raise Unavailable(UNREACHABLE_MESSAGE, grpc.StatusCode.UNAVAILABLE)
         try:
-            return await rpc(request, metadata=transport.metadata, timeout=transport.timeout)
+            response = await rpc(request, metadata=transport.metadata, timeout=transport.timeout)
         except grpc.aio.AioRpcError as error:
+            if error.code() in _UNREACHED:
+                self._breaker.failed()
+            else:
+                self._breaker.answered()
             raise from_rpc_error(error) from error
+        finally:
+            if probe:
+                self._breaker.probed()
+        self._breaker.answered()
+        return response
 
     async def _view(self, kind: ViewKind, org: str, server: str) -> View[Any]:
         """The cached view if it is fresh (C-VIEW-2); else revalidated or fetched (C-VIEW-3),
-        asked again while behind (C-FLOOR-2); else served stale (C-STALE-1)."""
+        asked again while behind (C-FLOOR-2); else served stale (C-STALE-1), also when a view
+        that may be served stale, and no change past which was announced, is not answered
+        within `read_budget`."""
         view_id = ViewId(kind, org, server)
         method, request_type, field = _LIST_RPCS[kind]
         behind_retries = 0
@@ -214,17 +253,24 @@ class ConfigClient:
                 return known.view()
             known_revision = known.revision if known is not None else 0
             request = request_type(org_id=org, server=server, known_revision=known_revision)
+            # With a view it may serve stale, a read waits only read_budget for the service;
+            # unless a change past that view was announced (the caller may have been told
+            # list_changed and be re-reading): then it waits up to the timeout for the change.
+            servable = (
+                known is not None
+                and known.age() <= self._max_stale
+                and not self._cache.announced_past(view_id, known.revision)
+            )
+            budget = self._read_budget if servable else None
             try:
-                response, generation = await self._ask_shared((view_id, known_revision), method, request)
+                answer = await self._ask_shared(
+                    (view_id, known_revision), method, request, known, field, budget
+                )
             except Unavailable as error:
                 return self._stale_or_raise(known, error)
-            trust = self._cache.trust(view_id, response.revision, generation)
-            if response.not_modified and known is not None:
-                entry = self._cache.revalidated(view_id, known, response.revision, trust)
-            else:
-                entry = self._cache.store(view_id, response.revision, getattr(response, field), trust)
-                if self._snapshot is not None:
-                    save_snapshot(self._snapshot, self._cache)
+            if answer is None:
+                return cast(Entry, known).view(stale=True)
+            entry, trust = answer
             # The replica that answered has not applied a change already announced (its own
             # invalidation is on its way): ask again shortly, a few times, then serve the
             # answer as stale (C-FLOOR-2): older than a change the caller may have been told
@@ -235,34 +281,97 @@ class ConfigClient:
             await asyncio.sleep(BEHIND_BACKOFF * behind_retries)
 
     async def _ask_shared(
-        self, key: tuple[ViewId, int], method: str, request: Message
-    ) -> tuple[Any, int]:
-        """`_call`, shared by every caller asking the same while it is in flight; with the
-        cache generation it was sent at (C-FLUSH-1)."""
-        in_flight = self._asking.get(key)
-        if in_flight is not None:
-            return await asyncio.shield(in_flight)
-        generation = self._cache.generation
+        self,
+        key: tuple[ViewId, int],
+        method: str,
+        request: Message,
+        known: Entry | None,
+        field: str,
+        budget: float | None,
+    ) -> tuple[Entry, Trust] | None:
+        """The list call for a view, shared by every caller asking the same while it is in
+        flight, its answer stored in the cache with the trust the cache generation it was sent at
+        allows (C-FLUSH-1). None when `budget` seconds pass first: the call goes on and stores
+        its answer when it comes."""
+        task = self._asking.get(key)
+        if task is None:
+            view_id = key[0]
+            generation = self._cache.generation
 
-        async def ask() -> tuple[Any, int]:
-            try:
-                return await self._call(method, request), generation
-            finally:
-                del self._asking[key]
+            async def ask() -> tuple[Entry, Trust]:
+                try:
+                    response = await self._call(method, request)
+                finally:
+                    del self._asking[key]
+                return self._keep(view_id, known, response, field, generation)
 
-        task = asyncio.ensure_future(ask())
-        self._asking[key] = task
-        return await asyncio.shield(task)
+            task = asyncio.ensure_future(ask())
+            # A failure nobody waited for any more is not an error worth a warning.
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._asking[key] = task
+        # asyncio.wait neither cancels the call when the read is cancelled nor when it gives up.
+        done, _ = await asyncio.wait({task}, timeout=budget)
+        return task.result() if done else None
+
+    def _keep(
+        self, view_id: ViewId, known: Entry | None, response: Any, field: str, generation: int
+    ) -> tuple[Entry, Trust]:
+        """Stores a list answer: a `not_modified` one revalidates `known`."""
+        trust = self._cache.trust(view_id, response.revision, generation)
+        if response.not_modified and known is not None:
+            return self._cache.revalidated(view_id, known, response.revision, trust), trust
+        entry = self._cache.store(view_id, response.revision, getattr(response, field), trust)
+        if self._snapshot is not None:
+            save_snapshot(self._snapshot, self._cache)
+        return entry, trust
 
     def _stale_or_raise(self, known: Entry | None, error: Unavailable) -> View[Any]:
         """The last known view while younger than `max_stale` (C-STALE-1)."""
         if known is not None and known.age() <= self._max_stale:
             return known.view(stale=True)
         raise Unavailable(
-            f"the service is unreachable and no view younger than {self._max_stale:g} s "
-            f"is known: {error.message}",
+            f"{UNREACHABLE_MESSAGE} and no view younger than {self._max_stale:g} s is known",
             error.code,
         ) from error
+
+
+class Breaker:
+    """Stops calls to a service that cannot be reached, so reads answer at once instead of each
+    waiting out a timeout: open after `threshold` consecutive failures, for `cooldown` seconds;
+    then half-open: one call goes through, its answer closes the breaker, its failure opens it
+    again."""
+
+    def __init__(self, threshold: int, cooldown: float) -> None:
+        self._threshold = threshold
+        self._cooldown = cooldown
+        self._failures = 0
+        self._opened: float | None = None
+        self._probing = False
+
+    def admit(self) -> bool | None:
+        """None: the call may not go. True: it may, as the half-open probe (`probed` must
+        follow it). False: it may, the breaker being closed."""
+        if self._opened is None:
+            return False
+        if self._probing or time.monotonic() - self._opened < self._cooldown:
+            return None
+        self._probing = True
+        return True
+
+    def answered(self) -> None:
+        """The service answered (a refusal too): it is reachable."""
+        self._failures = 0
+        self._opened = None
+
+    def failed(self) -> None:
+        """A call did not reach the service or timed out."""
+        self._failures += 1
+        if self._opened is not None or self._failures >= self._threshold:
+            self._opened = time.monotonic()
+
+    def probed(self) -> None:
+        """The half-open probe ended, however (after `answered` or `failed` when it did)."""
+        self._probing = False
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

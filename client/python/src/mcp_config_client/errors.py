@@ -21,6 +21,12 @@ UNREACHABLE_CODES = frozenset(
 )
 
 
+#: The message of every `Unavailable`: gRPC's own text may name internal addresses
+#: (`ipv4:10.1.2.3:50051`), which must not reach the MCP clients an error is passed on to. The
+#: original error stays chained (`__cause__`) for logs.
+UNREACHABLE_MESSAGE = "the mcp-config service is unreachable"
+
+
 class ConfigError(Exception):
     """Any failure of the client; `code` is the gRPC status code when the service answered."""
 
@@ -71,9 +77,9 @@ _BY_CODE: dict[grpc.StatusCode, type[ConfigError]] = {
 
 
 def from_rpc_error(error: grpc.aio.AioRpcError) -> ConfigError:
-    """The exception for a failed call, carrying the service's message."""
+    """The exception for a failed call, carrying the service's message; a generic one when the
+    service could not answer (raise it `from error` to keep gRPC's text for logs)."""
     code = error.code()
-    message = error.details() or code.name
     if code in UNREACHABLE_CODES:
-        return Unavailable(message, code)
-    return _BY_CODE.get(code, Rejected)(message, code)
+        return Unavailable(UNREACHABLE_MESSAGE, code)
+    return _BY_CODE.get(code, Rejected)(error.details() or code.name, code)

@@ -16,6 +16,8 @@ export async function followWatch(
   servers: readonly string[],
   silenceMs: number,
   stop: AbortSignal,
+  /** Called when the stream opens: the service is reachable again. */
+  onConnected: () => void = () => {},
 ): Promise<void> {
   const backoff = new Backoff();
   while (!stop.aborted) {
@@ -37,6 +39,7 @@ export async function followWatch(
             open = true;
             tracker.connected();
             backoff.reset();
+            onConnected();
           },
         },
       );
