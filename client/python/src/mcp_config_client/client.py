@@ -53,9 +53,17 @@ BEHIND_BACKOFF = 0.05
 #: Consecutive failures to reach the service (timeouts, connection errors) that open the breaker.
 BREAKER_THRESHOLD = 3
 
-#: The failures that count for the breaker: the service was not reached or did not answer in
-#: time. Its own answers (NOT_FOUND, PERMISSION_DENIED, ...) show it is there.
-_UNREACHED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+#: The failures that count for the breaker: the codes of C-STALE-1, which mean the service could
+#: not answer. Its own answers (NOT_FOUND, PERMISSION_DENIED, ...) show it is there.
+_UNREACHED = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.CANCELLED,
+    }
+)
 
 #: Per kind: the list RPC, its request type and the repeated field holding the items.
 _LIST_RPCS: dict[ViewKind, tuple[str, type[Message], str]] = {
@@ -156,7 +164,13 @@ class ConfigClient:
         )
         match self._source:
             case sources.Watch():
-                follow = sources.watch(self._transport, self._tracker, self._silence, self._servers)
+                follow = sources.watch(
+                    self._transport,
+                    self._tracker,
+                    self._silence,
+                    self._servers,
+                    reached=self._breaker.answered,
+                )
             case sources.Redis() as redis:
                 follow = sources.subscribe(redis, self._tracker, self._silence, self._servers)
             case None:

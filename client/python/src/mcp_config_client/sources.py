@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -72,11 +72,16 @@ SILENCE = 15.0
 
 
 async def watch(
-    transport: Transport, tracker: Tracker, silence: float = SILENCE, servers: Sequence[str] = ()
+    transport: Transport,
+    tracker: Tracker,
+    silence: float = SILENCE,
+    servers: Sequence[str] = (),
+    reached: Callable[[], None] = lambda: None,
 ) -> None:
     """Follows `Watch` from the last revision seen, so a reconnection replays what it missed;
     only `servers`' events when given (the service then chains `previous_revision` through the
-    events it sends, so another server's change is no gap)."""
+    events it sends, so another server's change is no gap). `reached` is told each time the
+    stream opens: the service is there (C-STALE-5)."""
     backoff = Backoff()
     while True:
         request = config_pb2.WatchRequest(since_revision=tracker.last, servers=servers)
@@ -85,6 +90,7 @@ async def watch(
             # A hung service may take the request and never answer it: opening is bounded too.
             async with asyncio.timeout(silence):
                 await call.wait_for_connection()
+            reached()
             tracker.on_connected()
             backoff.reset()
             while True:
