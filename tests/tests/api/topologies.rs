@@ -133,7 +133,13 @@ fn review_pr<'a>(mut prompts: impl Iterator<Item = &'a mcp_config_proto::v1::Pro
 
 /// A client of `service` invalidated from Redis at `url`, following `servers`' channels (none:
 /// the global one), taking 3 s of silence as a cut (the relay announces every second).
+///
+/// These tests hold that a Redis failure never makes the client serve stale while the service
+/// answers; the read budget (C-STALE-4: a slow answer traded for the cached view, stale) is
+/// therefore the call timeout here, so that an answer slowed by a loaded machine is waited for
+/// rather than counted as Redis's fault.
 async fn redis_client(service: &Service, url: &str, servers: &[&str]) -> ConfigClient {
+    let config = ClientConfig::new(format!("http://{}", service.grpc_addr));
     ConfigClient::connect(ClientConfig {
         source: Source::Redis {
             url: url.to_owned(),
@@ -141,7 +147,8 @@ async fn redis_client(service: &Service, url: &str, servers: &[&str]) -> ConfigC
         },
         servers: servers.iter().map(|s| (*s).to_owned()).collect(),
         silence: Duration::from_secs(3),
-        ..ClientConfig::new(format!("http://{}", service.grpc_addr))
+        read_budget: config.timeout,
+        ..config
     })
     .await
     .unwrap()
