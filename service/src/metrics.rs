@@ -20,6 +20,7 @@
 //! | `mcp_config_l1_following` | 1 while invalidations are heard (L1 keeps views), 0 while not |
 //! | `mcp_config_renders_timed_out_total` | prompt renders that missed their deadline |
 //! | `mcp_config_render_workers_stopped_total` | render workers killed at a deadline or a memory cap |
+//! | `mcp_config_mcp_lists_encoded_total` | MCP list requests answered from their encoded form, ahead of rmcp |
 //! | `process_*` | the standard process metrics: CPU seconds, resident memory, open fds, … |
 
 use std::{
@@ -56,6 +57,7 @@ pub const CONNECTIONS_REFUSED: &str = "mcp_config_connections_refused_total";
 pub const CONNECTIONS_IDLE_CLOSED: &str = "mcp_config_connections_idle_closed_total";
 pub const RENDERS_TIMED_OUT: &str = "mcp_config_renders_timed_out_total";
 pub const RENDER_WORKERS_STOPPED: &str = "mcp_config_render_workers_stopped_total";
+pub const MCP_LISTS_ENCODED: &str = "mcp_config_mcp_lists_encoded_total";
 
 /// Latency buckets, in seconds: from a cache hit (tens of µs) to a slow miss.
 const BUCKETS: [f64; 12] = [
@@ -71,7 +73,7 @@ enum Type {
 }
 
 /// Every metric the service records, with its HELP text (the table above, as data).
-const CATALOG: [(&str, Type, &str); 21] = [
+const CATALOG: [(&str, Type, &str); 22] = [
     (
         GRPC_REQUESTS,
         Type::Counter,
@@ -165,6 +167,11 @@ const CATALOG: [(&str, Type, &str); 21] = [
         Type::Counter,
         "render workers killed mid-job (deadline) or ended by their memory limit, and replaced",
     ),
+    (
+        MCP_LISTS_ENCODED,
+        Type::Counter,
+        "MCP list requests answered from their encoded form, ahead of rmcp's pipeline",
+    ),
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -213,6 +220,7 @@ fn register_all() {
         SUBSCRIBER_RECONNECTS,
         RENDERS_TIMED_OUT,
         RENDER_WORKERS_STOPPED,
+        MCP_LISTS_ENCODED,
     ] {
         metrics::counter!(name).absolute(0);
     }

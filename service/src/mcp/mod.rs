@@ -5,13 +5,15 @@
 //! rmcp speaks the protocol, both lifecycles: the current one (stateless requests,
 //! `server/discover`, `subscriptions/listen`) and the legacy `initialize` sessions. Around it,
 //! the service decides who is asking before any MCP work ([`caller`]), answers from the same
-//! L1 cache as gRPC ([`server`]), tells clients when their view changed ([`notify`]) and maps
+//! L1 cache as gRPC ([`server`]; the plain list requests from their JSON encoded once per
+//! revision, ahead of rmcp: [`lists`]), tells clients when their view changed ([`notify`]) and maps
 //! its errors in one place ([`error`]). Sessions and listen streams share one per-replica
 //! bound and one per token subject; sessions idle out; request bodies are bounded; `Host` and `Origin` are checked
 //! against allow-lists (DNS rebinding).
 
 mod caller;
 mod error;
+mod lists;
 mod notify;
 mod server;
 
@@ -34,6 +36,7 @@ use crate::{
     slots::{self, Slots},
     views::Views,
 };
+use lists::EncodedLists;
 use server::{ConfigServer, Shared};
 
 /// What the MCP door is built from.
@@ -49,6 +52,7 @@ pub struct McpDoor {
 
 /// The routes of `/mcp/{server}`, to merge into the HTTP port's router.
 pub fn router(door: McpDoor, settings: &McpSettings) -> Router {
+    let lists = EncodedLists::new(door.views.clone(), door.gateway.clone());
     let shared = Shared {
         views: door.views,
         dropped: door.dropped,
@@ -81,6 +85,8 @@ pub fn router(door: McpDoor, settings: &McpSettings) -> Router {
     );
     Router::new()
         .route_service("/mcp/{server}", service)
+        // Inside `authorise`: a list answered ahead of rmcp is still the caller's own view.
+        .route_layer(middleware::from_fn_with_state(lists, lists::answer))
         .route_layer(middleware::from_fn_with_state(
             door.authenticator,
             caller::authorise,

@@ -8,11 +8,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use mcp_config_proto::{
-    mcp,
-    v1::{GetPromptsResponse, GetResourcesResponse},
-};
-use prost::Message;
+use mcp_config_proto::mcp;
 #[allow(deprecated)]
 // logging is deprecated by 2026-07-28 but still the legacy sessions' protocol
 use rmcp::model::SetLevelRequestParams;
@@ -34,6 +30,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::{
     caller::Audience,
     error::{gateway_error, to_error_data},
+    lists,
     notify::{self, Interests, Notifier},
 };
 use crate::{
@@ -43,11 +40,9 @@ use crate::{
     propagation::Dropped,
     render,
     slots::{Slot, Slots},
-    views::{ListQuery, Views},
+    views::Views,
+    wire::EncodedView,
 };
-
-/// Items per page of `prompts/list` and `resources/list`: clients follow `nextCursor`.
-const PAGE_SIZE: usize = 100;
 
 /// What the MCP servers of one replica share.
 #[derive(Clone)]
@@ -172,26 +167,17 @@ fn key(audience: Audience, kind: Kind) -> ViewKey {
 }
 
 impl ConfigServer {
-    /// One page of `kind`'s view after `request`'s cursor, decoded as `M`.
-    async fn page<M: Message + Default>(
+    /// The caller's view of `kind`.
+    async fn view(
         &self,
         kind: Kind,
-        request: Option<PaginatedRequestParams>,
         extensions: &Extensions,
-    ) -> Result<M, ErrorData> {
-        let query = ListQuery {
-            key: key(audience(extensions)?, kind),
-            known_revision: 0,
-            page_size: PAGE_SIZE,
-            cursor: request.and_then(|r| r.cursor).unwrap_or_default(),
-        };
-        let page = self
-            .shared
+    ) -> Result<Arc<EncodedView>, ErrorData> {
+        self.shared
             .views
-            .list(&query)
+            .view(&key(audience(extensions)?, kind))
             .await
-            .map_err(|e| to_error_data(kind, e))?;
-        M::decode(page.0).map_err(|e| ErrorData::internal_error(e.to_string(), None))
+            .map_err(|e| to_error_data(kind, e))
     }
 }
 
@@ -367,11 +353,6 @@ impl ConfigServer {
     }
 }
 
-/// `next_cursor` of a view page, as MCP spells "no more": absent.
-fn cursor_of(next: String) -> Option<String> {
-    (!next.is_empty()).then_some(next)
-}
-
 impl ServerHandler for ConfigServer {
     #[allow(deprecated)] // logging: see `set_level`
     fn get_info(&self) -> ServerConfig {
@@ -415,12 +396,8 @@ impl ServerHandler for ConfigServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let ours = async |cursor: String| {
-            let request = PaginatedRequestParams::default().with_cursor(Some(cursor));
-            let page: GetPromptsResponse = self
-                .page(Kind::Prompts, Some(request), &context.extensions)
-                .await?;
-            let prompts = page.prompts.iter().map(mcp::prompt).collect();
-            Ok((prompts, cursor_of(page.next_cursor)))
+            let view = self.view(Kind::Prompts, &context.extensions).await?;
+            lists::prompts_page(&view, &cursor)
         };
         let cursor = request.and_then(|r| r.cursor);
         let theirs = async |cursor: Option<String>| {
@@ -502,18 +479,8 @@ impl ServerHandler for ConfigServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let ours = async |cursor: String| {
-            let request = PaginatedRequestParams::default().with_cursor(Some(cursor));
-            let page: GetResourcesResponse = self
-                .page(Kind::Resources, Some(request), &context.extensions)
-                .await?;
-            // Resource templates are listed by `resources/templates/list`.
-            let resources = page
-                .resources
-                .iter()
-                .filter(|r| !r.is_template)
-                .map(mcp::resource)
-                .collect();
-            Ok((resources, cursor_of(page.next_cursor)))
+            let view = self.view(Kind::Resources, &context.extensions).await?;
+            lists::resources_page(&view, &cursor)
         };
         let cursor = request.and_then(|r| r.cursor);
         let theirs = async |cursor: Option<String>| {
@@ -713,6 +680,19 @@ impl ServerHandler for ConfigServer {
             ServerResult::CreateTaskResult(r) => Ok(r.into()),
             _ => Err(gateway_error(GatewayError::Unexpected("tools/call"))),
         }
+    }
+
+    /// A ping goes on to the upstream when the server has one, so a client's liveness check
+    /// covers the whole path; when the upstream is down it is the upstream's MCP error, and
+    /// prompts and resources still answer.
+    async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
+        if !self.has_upstream(&audience(&context.extensions)?).await? {
+            return Ok(());
+        }
+        let result = self
+            .forward(ClientRequest::PingRequest(Default::default()), &context)
+            .await?;
+        answer!(result, EmptyResult).map(drop)
     }
 
     async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {

@@ -8,7 +8,10 @@
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -19,11 +22,11 @@ use mcp_config_tests::{
 use rmcp::{
     ClientHandler, ErrorData, RoleClient, RoleServer, ServerHandler, ServiceExt,
     model::{
-        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ContentBlock,
-        CreateMessageRequestParams, CreateMessageResult, GetPromptRequestParams, GetPromptResult,
-        Implementation, ListPromptsResult, ListToolsResult, PaginatedRequestParams, Prompt,
-        PromptMessage, Role, SamplingMessage, SamplingMessageContentBlock, ServerCapabilities,
-        ServerConfig, Tool,
+        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
+        ContentBlock, CreateMessageRequestParams, CreateMessageResult, GetPromptRequestParams,
+        GetPromptResult, Implementation, ListPromptsResult, ListToolsResult,
+        PaginatedRequestParams, Prompt, PromptMessage, Role, SamplingMessage,
+        SamplingMessageContentBlock, ServerCapabilities, ServerConfig, Tool,
     },
     service::{ClientServiceExt, RequestContext, RunningService},
     transport::{
@@ -57,6 +60,8 @@ orgs:
 struct Upstream {
     /// The headers of every HTTP request that reached a tool.
     seen: Arc<Mutex<Vec<axum::http::HeaderMap>>>,
+    /// Pings that reached it.
+    pings: Arc<AtomicUsize>,
 }
 
 fn text_of(result: &CallToolResult) -> String {
@@ -75,6 +80,11 @@ impl ServerHandler for Upstream {
                 .enable_prompts()
                 .build(),
         )
+    }
+
+    async fn ping(&self, _context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
+        self.pings.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 
     async fn list_tools(
@@ -354,6 +364,13 @@ async fn the_gateway_forwards_tools_and_lays_the_orgs_prompts_over_the_upstreams
         "the client's model said it is test-model"
     );
 
+    // A ping goes on to the upstream.
+    let pings = upstream.pings.load(Ordering::SeqCst);
+    acme.send_request(ClientRequest::PingRequest(Default::default()))
+        .await
+        .expect("the gateway and the upstream answer a ping");
+    assert_eq!(upstream.pings.load(Ordering::SeqCst), pings + 1);
+
     // Prompts: the org's view, plus the upstream's that it neither defines nor hides.
     assert_eq!(
         prompt_names(&acme).await,
@@ -405,6 +422,17 @@ async fn the_gateway_forwards_tools_and_lays_the_orgs_prompts_over_the_upstreams
         .unwrap();
     let seen: Value = serde_json::from_str(&text_of(&answer)).unwrap();
     assert_eq!(seen["org"], "globex");
+    // A stateless list of a server with an upstream is the merged one (never the encoded
+    // answer of mcp-config's half alone).
+    let mut names: Vec<_> = stateless
+        .list_all_prompts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["shared", "upstream-only", "upstream-secret"]);
 }
 
 #[tokio::test]
@@ -422,6 +450,12 @@ async fn a_hung_redirecting_or_flooding_upstream_fails_its_tools_and_never_the_p
     let (acme, _) = session(&service, "acme", &[]).await;
     let refused = acme.list_all_tools().await.unwrap_err().to_string();
     assert!(refused.contains("unavailable"), "{refused}");
+    let ping = acme
+        .send_request(ClientRequest::PingRequest(Default::default()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(ping.contains("unavailable"), "{ping}");
     assert_eq!(prompt_names(&acme).await, ["acme-only", "shared"]);
     drop(acme);
 

@@ -401,3 +401,155 @@ async fn a_change_made_before_a_replica_first_hears_redis_reaches_its_mcp_client
     let note = tokio::time::timeout(WAIT * 3, notes.recv()).await;
     assert_eq!(note.expect("list_changed in time"), Some("prompts"));
 }
+
+/// One stateless list request of the current protocol, sent raw: `accept` decides who reads it
+/// (a quoted parameter is left to rmcp; the plain one is answered ahead of it).
+async fn raw_list(
+    service: &Service,
+    method: &str,
+    org: Option<&str>,
+    params: serde_json::Value,
+    accept: &str,
+) -> serde_json::Value {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    });
+    let mut request = reqwest::Client::new()
+        .post(service.url("/mcp/github"))
+        .header("accept", accept)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method)
+        .json(&json!({"jsonrpc": "2.0", "id": "r-7", "method": method, "params": params}));
+    if let Some(org) = org {
+        request = request.header("x-org-id", org);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "{method}"
+    );
+    response.json().await.unwrap()
+}
+
+const PLAIN_ACCEPT: &str = "application/json, text/event-stream";
+const RMCP_ONLY_ACCEPT: &str = "application/json, text/event-stream;profile=\"x\"";
+
+/// `prompts/list` and `resources/list` answered from their JSON encoded once per revision
+/// (ahead of rmcp) answer exactly what rmcp answers for the same request: every org, both
+/// pages of a long list, ids kept; a save is listed at once; a bad cursor is rmcp's own error.
+/// The counter shows which path answered.
+#[tokio::test]
+async fn encoded_list_answers_are_rmcp_answers() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let prompts: serde_json::Map<String, serde_json::Value> = (0..130)
+        .map(|i| {
+            (
+                format!("bulk-{i:03}"),
+                json!({
+                    "description": format!("bulk prompt {i} — \"quoted\""),
+                    "arguments": [{"name": "repo", "required": i % 2 == 0}],
+                    "messages": [{"role": "user", "text": "about {{ repo }}"}],
+                }),
+            )
+        })
+        .collect();
+    service
+        .import(&json!({"defaults": {"github": {"prompts": prompts}}}).to_string())
+        .await;
+    let encoded = || service.metric("mcp_config_mcp_lists_encoded_total", &[]);
+
+    let mut cursor = None;
+    for org in [Some("acme"), Some("globex"), None] {
+        for method in ["prompts/list", "resources/list"] {
+            let before = encoded().await;
+            let fast = raw_list(&service, method, org, json!({}), PLAIN_ACCEPT).await;
+            assert_eq!(encoded().await, before + 1.0, "{method} {org:?}");
+            let slow = raw_list(&service, method, org, json!({}), RMCP_ONLY_ACCEPT).await;
+            assert_eq!(
+                encoded().await,
+                before + 1.0,
+                "rmcp answered {method} {org:?}"
+            );
+            assert_eq!(fast, slow, "{method} for {org:?}");
+            assert_eq!(fast["id"], "r-7");
+            assert!(fast["result"].is_object(), "{fast}");
+            if method == "prompts/list" && org == Some("acme") {
+                cursor = fast["result"]["nextCursor"].as_str().map(str::to_owned);
+            }
+        }
+    }
+    let cursor = cursor.expect("130 prompts take two pages");
+    let page = json!({"cursor": cursor});
+    let fast = raw_list(
+        &service,
+        "prompts/list",
+        Some("acme"),
+        page.clone(),
+        PLAIN_ACCEPT,
+    )
+    .await;
+    let slow = raw_list(
+        &service,
+        "prompts/list",
+        Some("acme"),
+        page,
+        RMCP_ONLY_ACCEPT,
+    )
+    .await;
+    assert_eq!(fast, slow);
+    assert!(fast["result"].get("nextCursor").is_none(), "{fast}");
+
+    put_prompt(
+        &service,
+        "/orgs/acme/servers/github/prompts/zz-new",
+        "new",
+        "x",
+    )
+    .await;
+    let page = json!({"cursor": cursor});
+    let after = raw_list(&service, "prompts/list", Some("acme"), page, PLAIN_ACCEPT).await;
+    let names: Vec<_> = after["result"]["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("zz-new"),
+        "{names:?}"
+    );
+
+    let before = encoded().await;
+    let bad = json!({"cursor": "not-a-cursor"});
+    let fast = raw_list(
+        &service,
+        "prompts/list",
+        Some("acme"),
+        bad.clone(),
+        PLAIN_ACCEPT,
+    )
+    .await;
+    let slow = raw_list(
+        &service,
+        "prompts/list",
+        Some("acme"),
+        bad,
+        RMCP_ONLY_ACCEPT,
+    )
+    .await;
+    assert_eq!(fast, slow);
+    assert_eq!(fast["error"]["code"], -32602, "{fast}");
+    assert!(
+        fast["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cursor"),
+        "{fast}"
+    );
+    assert_eq!(encoded().await, before);
+}
