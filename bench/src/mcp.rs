@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::{FutureExt, future::BoxFuture};
 use mcp_config::{
     app::App,
     content::Content,
@@ -17,7 +18,9 @@ use mcp_config_tests::{
     mcp::{current_protocol, prompt_list_changed, transport_for},
     service::settings,
 };
-use rmcp::{service::ClientServiceExt, transport::StreamableHttpClientTransport};
+use rmcp::{
+    model::ListPromptsResult, service::ClientServiceExt, transport::StreamableHttpClientTransport,
+};
 use serde_json::json;
 
 use crate::{
@@ -30,7 +33,15 @@ use crate::{
 pub struct McpFigures {
     pub concurrency: usize,
     pub grpc: Stats,
+    /// Through rmcp's client (a worker task per client, each message turned into JSON twice).
     pub mcp: Stats,
+    /// Of the `mcp` answers, how many came from their encoded form.
+    pub mcp_encoded: u64,
+    /// The same request from a plain pooled HTTP client, its answer decoded into rmcp's
+    /// typed result: the endpoint's own cost.
+    pub wire: Stats,
+    /// Of the `wire` answers, how many came from their encoded form (ahead of rmcp).
+    pub wire_encoded: u64,
     pub listeners: usize,
     pub announce: Latency,
 }
@@ -86,6 +97,7 @@ pub async fn endpoint(
         clients.push(connect().await?);
     }
     let peers: Vec<_> = clients.iter().map(|c| c.peer().clone()).collect();
+    let before = encoded_answers();
     let mcp = load::drive(shape, move |n| {
         let peer = peers[n % peers.len()].clone();
         async move {
@@ -96,6 +108,20 @@ pub async fn endpoint(
         }
     })
     .await;
+
+    let mcp_encoded = encoded_answers() - before;
+    let before = encoded_answers();
+    let wire = load::drive(shape, wire_list(reqwest::Client::new(), uri.clone())).await;
+    let wire_encoded = encoded_answers() - before;
+    // HTTP/2 on one connection, as the gRPC client holds: the same transport on both sides.
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build()?;
+    let before = encoded_answers();
+    let wire_h2 = load::drive(shape, wire_list(h2, uri.clone())).await;
+    let wire_h2_encoded = encoded_answers() - before;
+    eprintln!(
+        "h2: {:.0}/s p50 {:.0} p99 {:.0} encoded {wire_h2_encoded}",
+        wire_h2.rps, wire_h2.p50_us, wire_h2.p99_us
+    );
 
     let mut listening = Vec::with_capacity(listeners);
     let mut listeners_clients = Vec::with_capacity(listeners);
@@ -135,7 +161,66 @@ pub async fn endpoint(
         concurrency,
         grpc,
         mcp,
+        mcp_encoded,
+        wire,
+        wire_encoded,
         listeners,
         announce: Latency::of(&announce),
     })
+}
+
+/// `prompts/list` as a current-protocol client sends it (its `_meta`, `Mcp-Method` and
+/// `MCP-Protocol-Version`), from `http`; the answer decoded into rmcp's `ListPromptsResult`.
+fn wire_list(
+    http: reqwest::Client,
+    uri: String,
+) -> impl Fn(usize) -> BoxFuture<'static, Result<usize, ()>> + Send + Sync + 'static {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        result: ListPromptsResult,
+    }
+    let body = bytes::Bytes::from(
+        json!({
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "prompts/list",
+            "params": {"_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+            }},
+        })
+        .to_string(),
+    );
+    move |_| {
+        let request = http
+            .post(&uri)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "prompts/list")
+            .header("x-org-id", fixture::ORG)
+            .body(body.clone());
+        async move {
+            let answer = request
+                .send()
+                .await
+                .map_err(drop)?
+                .bytes()
+                .await
+                .map_err(drop)?;
+            let answer: Answer = serde_json::from_slice(&answer).map_err(drop)?;
+            Ok(answer.result.prompts.len())
+        }
+        .boxed()
+    }
+}
+
+/// `mcp_config_mcp_lists_encoded_total` of this process.
+fn encoded_answers() -> u64 {
+    mcp_config::metrics::render()
+        .lines()
+        .find_map(|line| line.strip_prefix("mcp_config_mcp_lists_encoded_total "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .map_or(0, |value| value as u64)
 }

@@ -15,7 +15,7 @@ use std::{sync::Arc, time::Duration};
 
 use mcp_config::app::App;
 use mcp_config_client::{ClientConfig, ConfigClient};
-use mcp_config_example_server::{ConfigBackedServer, org::OrgResolver, serve, server_info};
+use mcp_config_example_server::{config_backed_server, org::OrgResolver, serve, server_info};
 use mcp_config_proto::mcp;
 use mcp_config_tests::{
     mcp::{current_protocol, transport_for},
@@ -181,12 +181,8 @@ pub async fn prompts_list(
             prompts: Arc::new(view.items.iter().map(mcp::prompt).collect()),
         })
         .await?;
-        let config_backed = start(ConfigBackedServer::new(
-            client,
-            &server,
-            OrgResolver::Header,
-        ))
-        .await?;
+        let config_backed =
+            start(config_backed_server(client, &server, OrgResolver::Header)).await?;
         let mut runs: [Vec<Stats>; 2] = Default::default();
         for _ in 0..repeats {
             runs[0].push(list_prompts(&config_backed, shape).await?);

@@ -142,16 +142,22 @@ impl Report {
     }
 
     pub fn mcp(&mut self, figures: crate::mcp::McpFigures) {
-        let ratio = figures.mcp.rps / figures.grpc.rps.max(f64::MIN_POSITIVE);
+        let grpc = figures.grpc.rps.max(f64::MIN_POSITIVE);
+        let (wire, through_rmcp) = (figures.wire.rps / grpc, figures.mcp.rps / grpc);
         self.misc.push(format!(
-            "- MCP endpoint (in-process, 2k view, {} in flight): `prompts/list` through `/mcp/{{server}}` {:.0}/s (p50 {:.0} µs, p99 {:.0} µs) vs `GetPrompts` {:.0}/s (p50 {:.0} µs, p99 {:.0} µs): **{ratio:.2}×**. One change announced to {} listen streams: {} received, p50 {:.1} ms, p99 {:.1} ms from the write's acknowledgment.",
+            "- MCP endpoint (in-process, 2k view, {} in flight): `prompts/list` through `/mcp/{{server}}` from a pooled HTTP client sending the current protocol's request, answers decoded into rmcp's `ListPromptsResult`, {:.0}/s (p50 {:.0} µs, p99 {:.0} µs; {} of them answered from their encoded form) vs `GetPrompts` {:.0}/s (p50 {:.0} µs, p99 {:.0} µs): **{wire:.2}×**; through rmcp's own client {:.0}/s (p50 {:.0} µs, p99 {:.0} µs; {} from their encoded form): {through_rmcp:.2}×. One change announced to {} listen streams: {} received, p50 {:.1} ms, p99 {:.1} ms from the write's acknowledgment.",
             figures.concurrency,
-            figures.mcp.rps,
-            figures.mcp.p50_us,
-            figures.mcp.p99_us,
+            figures.wire.rps,
+            figures.wire.p50_us,
+            figures.wire.p99_us,
+            figures.wire_encoded,
             figures.grpc.rps,
             figures.grpc.p50_us,
             figures.grpc.p99_us,
+            figures.mcp.rps,
+            figures.mcp.p50_us,
+            figures.mcp.p99_us,
+            figures.mcp_encoded,
             figures.listeners,
             figures.announce.samples,
             figures.announce.p50_ms,

@@ -16,7 +16,9 @@
 //!   — a hung service never holds a read that has something to answer;
 //! - an optional snapshot file lets a cold process start while the service is down;
 //! - [`ConfigClient::changes`] tells the MCP server which (org, server, kind) changed, so it can
-//!   send `notifications/prompts/list_changed` to its own clients.
+//!   send `notifications/prompts/list_changed` to its own clients;
+//! - with the feature `mcp`, `loader` serves an rmcp server's prompts and resources from the
+//!   client in a few lines, list_changed wired, with a static fallback.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), mcp_config_client::ClientError> {
@@ -39,6 +41,8 @@
 mod breaker;
 mod cache;
 mod invalidation;
+#[cfg(feature = "mcp")]
+pub mod loader;
 mod snapshot;
 
 use std::{

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 use anyhow::Context;
 use clap::Parser;
 use mcp_config_client::{ClientConfig, ConfigClient, Source};
-use mcp_config_example_server::{ConfigBackedServer, org::OrgResolver, serve};
+use mcp_config_example_server::{config_backed_server, org::OrgResolver, serve};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -81,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, server = %args.server, "MCP endpoint at /mcp");
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    let server = ConfigBackedServer::new(client, &args.server, orgs);
+    let server = config_backed_server(client, &args.server, orgs);
     serve(listener, server, args.allowed_hosts, shutdown)
         .await
         .context("serve")

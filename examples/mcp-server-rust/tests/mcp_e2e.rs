@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use mcp_config_client::{ClientConfig, ConfigClient, Source};
-use mcp_config_example_server::{ConfigBackedServer, org::OrgResolver, serve};
+use mcp_config_example_server::{config_backed_server, org::OrgResolver, serve};
 use mcp_config_tests::{
     mcp::{
         Recorder, WAIT, assert_example_views, assert_render_errors_name_the_problem,
@@ -42,7 +42,7 @@ impl ExampleServer {
         // Invalidations must be heard before a test changes anything.
         client.until_following().await;
         let shutdown = CancellationToken::new();
-        let server = ConfigBackedServer::new(client, "github", OrgResolver::Header);
+        let server = config_backed_server(client, "github", OrgResolver::Header);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(serve(

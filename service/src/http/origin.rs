@@ -36,10 +36,14 @@ impl AllowedOrigins {
         }
     }
 
-    /// Why a request with these headers is refused, if it is.
-    fn refusal(&self, headers: &HeaderMap) -> Option<String> {
+    /// Why a request with these headers is refused, if it is. `authority` is the request
+    /// target's: HTTP/2 carries the host there (`:authority`), with no `Host` header.
+    fn refusal(&self, headers: &HeaderMap, authority: Option<&str>) -> Option<String> {
         let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
-        let host = text(header::HOST).unwrap_or("").to_ascii_lowercase();
+        let host = text(header::HOST)
+            .or(authority)
+            .unwrap_or("")
+            .to_ascii_lowercase();
         if !self.host_allowed(&host) {
             return Some(format!(
                 "Host {host:?} is not allowed: add it with --allowed-host (MCP_CONFIG_ALLOWED_HOSTS)"
@@ -97,7 +101,8 @@ pub async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
-    match allowed.refusal(request.headers()) {
+    let authority = request.uri().authority().map(|a| a.as_str());
+    match allowed.refusal(request.headers(), authority) {
         Some(why) => (StatusCode::FORBIDDEN, why).into_response(),
         None => next.run(request).await,
     }
@@ -115,7 +120,23 @@ mod tests {
         if let Some(origin) = origin {
             headers.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap());
         }
-        allowed.refusal(&headers).is_some()
+        allowed.refusal(&headers, None).is_some()
+    }
+
+    #[test]
+    fn without_a_host_header_the_targets_authority_is_the_host() {
+        // HTTP/2 (h2c, or TLS with ALPN h2): the host is the `:authority` pseudo-header.
+        let allowed = AllowedOrigins::new(&[], &[]);
+        let none = HeaderMap::new();
+        assert!(allowed.refusal(&none, Some("127.0.0.1:8080")).is_none());
+        assert!(allowed.refusal(&none, Some("evil.example")).is_some());
+        assert!(allowed.refusal(&none, None).is_some());
+        let mut origin = HeaderMap::new();
+        origin.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
+        assert!(allowed.refusal(&origin, Some("localhost:8080")).is_some());
     }
 
     #[test]

@@ -411,13 +411,32 @@ async fn raw_list(
     params: serde_json::Value,
     accept: &str,
 ) -> serde_json::Value {
-    let mut params = params;
+    raw_list_by(
+        &reqwest::Client::new(),
+        service,
+        method,
+        org,
+        params,
+        accept,
+    )
+    .await
+}
+
+/// [`raw_list`] from `http`.
+async fn raw_list_by(
+    http: &reqwest::Client,
+    service: &Service,
+    method: &str,
+    org: Option<&str>,
+    mut params: serde_json::Value,
+    accept: &str,
+) -> serde_json::Value {
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {},
         "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
     });
-    let mut request = reqwest::Client::new()
+    let mut request = http
         .post(service.url("/mcp/github"))
         .header("accept", accept)
         .header("mcp-protocol-version", "2026-07-28")
@@ -552,4 +571,46 @@ async fn encoded_list_answers_are_rmcp_answers() {
         "{fast}"
     );
     assert_eq!(encoded().await, before);
+}
+
+/// HTTP/2 clients (h2c here; TLS with ALPN h2 alike) send the host as `:authority`, with no
+/// `Host` header: the port answers them as it answers HTTP/1.1, and checks that host alike.
+#[tokio::test]
+async fn http2_clients_are_answered_and_their_host_checked() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .resolve("evil.example", service.http_addr)
+        .build()
+        .unwrap();
+    let health = h2.get(service.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.version(), reqwest::Version::HTTP_2);
+    assert_eq!(health.status(), StatusCode::OK);
+    let port = service.http_addr.port();
+    let rebound = h2
+        .get(format!("http://evil.example:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), StatusCode::FORBIDDEN);
+
+    let over_h2 = raw_list_by(
+        &h2,
+        &service,
+        "prompts/list",
+        Some("acme"),
+        json!({}),
+        PLAIN_ACCEPT,
+    )
+    .await;
+    let over_h1 = raw_list(
+        &service,
+        "prompts/list",
+        Some("acme"),
+        json!({}),
+        PLAIN_ACCEPT,
+    )
+    .await;
+    assert_eq!(over_h2, over_h1);
+    assert!(!over_h2["result"]["prompts"].as_array().unwrap().is_empty());
 }
