@@ -113,16 +113,6 @@ pub async fn endpoint(
     let before = encoded_answers();
     let wire = load::drive(shape, wire_list(reqwest::Client::new(), uri.clone())).await;
     let wire_encoded = encoded_answers() - before;
-    // HTTP/2 on one connection, as the gRPC client holds: the same transport on both sides.
-    let h2 = reqwest::Client::builder().http2_prior_knowledge().build()?;
-    let before = encoded_answers();
-    let wire_h2 = load::drive(shape, wire_list(h2, uri.clone())).await;
-    let wire_h2_encoded = encoded_answers() - before;
-    eprintln!(
-        "h2: {:.0}/s p50 {:.0} p99 {:.0} encoded {wire_h2_encoded}",
-        wire_h2.rps, wire_h2.p50_us, wire_h2.p99_us
-    );
-
     let mut listening = Vec::with_capacity(listeners);
     let mut listeners_clients = Vec::with_capacity(listeners);
     for _ in 0..listeners {
@@ -192,9 +182,10 @@ fn wire_list(
         })
         .to_string(),
     );
+    let uri = reqwest::Url::parse(&uri).expect("the endpoint's URL");
     move |_| {
         let request = http
-            .post(&uri)
+            .post(uri.clone())
             .header("accept", "application/json, text/event-stream")
             .header("content-type", "application/json")
             .header("mcp-protocol-version", "2026-07-28")

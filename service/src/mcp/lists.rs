@@ -11,6 +11,8 @@
 //! how a refusal reads; the answers are the same bytes rmcp would send (a test holds them
 //! equal).
 
+use std::sync::Arc;
+
 use axum::{
     body::{Body, Bytes},
     extract::{Request, State},
@@ -93,7 +95,6 @@ fn next_cursor(next: String) -> Option<String> {
 }
 
 /// The encoded answers, and what deciding one needs.
-#[derive(Clone)]
 pub struct EncodedLists {
     views: Views,
     gateway: Gateway,
@@ -207,7 +208,11 @@ impl EncodedLists {
 /// Answers the list requests [`EncodedLists`] can; sends every other request on, its body
 /// untouched (read only when the headers already say it is a list request of the current
 /// protocol).
-pub async fn answer(State(lists): State<EncodedLists>, request: Request, next: Next) -> Response {
+pub async fn answer(
+    State(lists): State<Arc<EncodedLists>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some((kind, length)) = list_request(request.method(), request.headers()) else {
         return next.run(request).await;
     };

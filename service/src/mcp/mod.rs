@@ -52,7 +52,7 @@ pub struct McpDoor {
 
 /// The routes of `/mcp/{server}`, to merge into the HTTP port's router.
 pub fn router(door: McpDoor, settings: &McpSettings) -> Router {
-    let lists = EncodedLists::new(door.views.clone(), door.gateway.clone());
+    let lists = Arc::new(EncodedLists::new(door.views.clone(), door.gateway.clone()));
     let shared = Shared {
         views: door.views,
         dropped: door.dropped,
