@@ -128,22 +128,13 @@ impl ConfigLoader {
         Ok(ListPromptsResult::with_all_items(prompts))
     }
 
-    /// `request`'s prompt rendered by the service (MCP arguments are strings; anything else is
-    /// rendered as its JSON text).
+    /// `request`'s prompt rendered by the service.
     pub async fn get_prompt(
         &self,
         org: &str,
         request: GetPromptRequestParams,
     ) -> Result<GetPromptResult, ErrorData> {
-        let arguments = request
-            .arguments
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(name, value)| match value {
-                serde_json::Value::String(text) => (name, text),
-                other => (name, other.to_string()),
-            })
-            .collect();
+        let arguments = mcp::arguments(request.arguments);
         match self
             .client
             .prompt(org, &self.server, &request.name, arguments)

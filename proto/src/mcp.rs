@@ -1,6 +1,8 @@
 //! mcp-config's messages as MCP results (rmcp's model), written once for every MCP door: the
 //! service's own `/mcp` endpoint and the MCP servers built on the client library.
 
+use std::collections::HashMap;
+
 use base64::{Engine, engine::general_purpose::STANDARD};
 use rmcp::model::{
     Annotations, AudioContent, CompletionInfo, ContentBlock, EmbeddedResource, GetPromptResult,
@@ -9,6 +11,19 @@ use rmcp::model::{
 };
 
 use crate::v1::{self, prompt_message, resource_contents};
+
+/// A `prompts/get` request's arguments as mcp-config renders them: MCP arguments are strings;
+/// anything else is rendered as its JSON text.
+pub fn arguments(arguments: Option<rmcp::model::JsonObject>) -> HashMap<String, String> {
+    arguments
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, value)| match value {
+            serde_json::Value::String(text) => (name, text),
+            other => (name, other.to_string()),
+        })
+        .collect()
+}
 
 /// What a server of mcp-config's views offers: prompts and resources, and word when either
 /// list changes.

@@ -27,11 +27,15 @@ export {
   RenderError,
   Unavailable,
 } from "./errors.js";
-export {
-  ConfigLoader,
-  type ConfigLoaderOptions,
-  type HandlerRegistry,
-  type ListChangedTarget,
-  McpRequestError,
-} from "./loader.js";
+export type {
+  Fallback,
+  FallbackPrompt,
+  FallbackResource,
+  McpPrompt,
+  McpPromptMessage,
+  McpResource,
+  McpResourceContents,
+} from "./fallback.js";
+export { ConfigLoader, type ConfigLoaderOptions, type ListChangedTarget } from "./loader.js";
+export { McpRequestError, type SdkMcpServer, type SdkServer } from "./sdk.js";
 export * as v1 from "../gen/mcp_config/v1/config_pb.js";

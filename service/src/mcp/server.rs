@@ -3,10 +3,7 @@
 //! in front of the server's upstream when the registry names one (`gateway`): what
 //! mcp-config defines it answers, the rest it forwards.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::sync::{Arc, Mutex};
 
 use mcp_config_proto::mcp;
 #[allow(deprecated)]
@@ -430,16 +427,7 @@ impl ServerHandler for ConfigServer {
         let name = EntryKey::parse(Kind::Prompts, &request.name)
             .map_err(|e| to_error_data(Kind::Prompts, e))?;
         let original = request.clone();
-        // MCP arguments are strings; anything else is rendered as its JSON text.
-        let arguments: HashMap<String, String> = request
-            .arguments
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(name, value)| match value {
-                serde_json::Value::String(text) => (name, text),
-                other => (name, other.to_string()),
-            })
-            .collect();
+        let arguments = mcp::arguments(request.arguments);
         render::check_arguments(&arguments).map_err(|e| to_error_data(Kind::Prompts, e))?;
         let rendered = self
             .shared

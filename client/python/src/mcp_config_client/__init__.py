@@ -15,7 +15,8 @@ asyncio.run(main())
 ```
 
 The generated protobuf messages are `mcp_config.v1.config_pb2` (built from the repository's
-proto at install time).
+proto at install time). `mcp_config_client.loader` puts the prompts and resources into a server
+built on the MCP SDK (the `mcp` extra); nothing here imports it.
 """
 
 from .cache import View, ViewKind

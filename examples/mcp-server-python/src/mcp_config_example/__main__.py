@@ -10,21 +10,21 @@ import sys
 
 import uvicorn
 from mcp_config_client import ConfigClient, Redis, Source, Watch
+from mcp_config_client.loader import ConfigLoader
 
 from .app import Settings, build
-from .listen import ListenStreams
 
 
 class _Server(uvicorn.Server):
     """uvicorn waits for open responses to finish before it runs the app's shutdown, and a
     `subscriptions/listen` stream never finishes by itself: it is ended (gracefully) first."""
 
-    def __init__(self, config: uvicorn.Config, streams: ListenStreams) -> None:
+    def __init__(self, config: uvicorn.Config, loader: ConfigLoader) -> None:
         super().__init__(config)
-        self._streams = streams
+        self._loader = loader
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self._streams.close()
+        self._loader.close_listen_streams()
         await super().shutdown(sockets)
 
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     app = build(Settings(server=args.server, jwt_secret=args.jwt_secret), client)
     server = _Server(
         uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"),
-        app.state.listen_streams,
+        app.state.loader,
     )
     # As `uvicorn.run`: after its graceful shutdown uvicorn re-raises the signal it caught.
     with contextlib.suppress(KeyboardInterrupt):

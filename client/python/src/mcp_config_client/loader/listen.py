@@ -13,6 +13,7 @@ listen result as its last frame, on `close()`: the server stopping.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import mcp_types as types
@@ -25,17 +26,18 @@ from mcp.shared.subscriptions import (
     ServerEvent,
     event_to_notification,
 )
-from mcp_config_client import ConfigClient, Subscription, ViewKind
 
-from .changes import changed_lists
+from ..cache import ViewKind
+from ..changes import Subscription
+from .lists import changed_lists
 
 
 class ListenStreams:
     """Serves `subscriptions/listen` for one MCP server of mcp-config, and ends the open streams
-    on `close()`."""
+    on `close()`. `changes` subscribes a stream to the changes it forwards (the client's)."""
 
-    def __init__(self, client: ConfigClient, server: str) -> None:
-        self._client = client
+    def __init__(self, changes: Callable[[], Subscription], server: str) -> None:
+        self._changes = changes
         self._server = server
         self._open: set[Subscription] = set()
         self._closing = False
@@ -63,7 +65,7 @@ class ListenStreams:
 
         # Subscribed before the ack is sent, so a change made right after the client has it
         # cannot be missed.
-        async with self._client.changes() as changes:
+        async with self._changes() as changes:
             self._open.add(changes)
             if self._closing:
                 changes.close()

@@ -6,17 +6,17 @@ forwarding them ends once they are announced."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, cast
 
 import mcp_types as types
 from mcp.server import ServerRequestContext
-from mcp.server.session import ServerSession
 from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
-from mcp_config_client import Changed, ConfigClient, Subscription, ViewKind
-from mcp_config_client.changes import ChangeFeed
 
-from mcp_config_example.listen import ListenStreams
-from mcp_config_example.sessions import Sessions
+from mcp_config_client import Changed, Subscription, ViewKind
+from mcp_config_client.changes import ChangeFeed
+from mcp_config_client.loader.listen import ListenStreams
+from mcp_config_client.loader.sessions import Sessions
 
 #: Changes that concern no client below (another server's): only the loss is announced.
 ELSEWHERE = Changed("acme", "slack", ViewKind.PROMPTS)
@@ -38,6 +38,14 @@ class RecordingSession:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
+    def request(self, session_id: str) -> ServerRequestContext[Any]:
+        """What `Sessions` uses of a request's context: a request of this session over HTTP."""
+        http = SimpleNamespace(headers={"mcp-session-id": session_id})
+        return cast(
+            ServerRequestContext[Any],
+            SimpleNamespace(protocol_version="2025-11-25", request=http, session=self),
+        )
+
     async def send_prompt_list_changed(self) -> None:
         self.sent.append("prompts")
 
@@ -48,8 +56,8 @@ class RecordingSession:
 async def test_every_session_is_told_both_lists_changed_after_lost_changes() -> None:
     sessions = Sessions()
     acme, globex = RecordingSession(), RecordingSession()
-    sessions.remember("1", "acme", cast(ServerSession, acme))
-    sessions.remember("2", "globex", cast(ServerSession, globex))
+    sessions.remember(acme.request("1"), "acme")
+    sessions.remember(globex.request("2"), "globex")
 
     await sessions.forward(overflowed(), "github")
 
@@ -72,18 +80,8 @@ class RecordingStream:
         self.sent.append(notification)
 
 
-class OneSubscription:
-    """A `ConfigClient` whose `changes()` is a given subscription."""
-
-    def __init__(self, changes: Subscription) -> None:
-        self._changes = changes
-
-    def changes(self) -> Subscription:
-        return self._changes
-
-
 async def test_a_listen_stream_is_told_both_requested_lists_changed_after_lost_changes() -> None:
-    streams = ListenStreams(cast(ConfigClient, OneSubscription(overflowed())), "github")
+    streams = ListenStreams(overflowed, "github")
     stream = RecordingStream()
     requested = types.SubscriptionFilter(prompts_list_changed=True, resources_list_changed=True)
 
@@ -100,7 +98,7 @@ async def test_a_listen_stream_is_told_both_requested_lists_changed_after_lost_c
 
 
 async def test_a_listen_stream_is_told_only_of_the_lists_it_requested() -> None:
-    streams = ListenStreams(cast(ConfigClient, OneSubscription(overflowed())), "github")
+    streams = ListenStreams(overflowed, "github")
     stream = RecordingStream()
     requested = types.SubscriptionFilter(resources_list_changed=True)
 

@@ -1,4 +1,4 @@
-"""Which of mcp-config's changes an MCP client hears about.
+"""Which lists an MCP client is told changed, for each of mcp-config's changes.
 
 One rule for both ways a client is told (a legacy session, `sessions.py`; a 2026-07-28
 `subscriptions/listen` stream, `listen.py`), so the two can never disagree on who is told.
@@ -6,7 +6,8 @@ One rule for both ways a client is told (a legacy session, `sessions.py`; a 2026
 
 from __future__ import annotations
 
-from mcp_config_client import Changed, Lagged, ViewKind
+from ..cache import ViewKind
+from ..changes import Changed, Lagged
 
 #: What a client is told when changes were lost: they may have been its own, of either kind.
 EVERY_LIST = (ViewKind.PROMPTS, ViewKind.RESOURCES)

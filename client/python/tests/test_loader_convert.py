@@ -9,7 +9,7 @@ import base64
 import mcp_types as types
 from mcp_config.v1 import config_pb2
 
-from mcp_config_example import convert
+from mcp_config_client.loader import convert
 
 PNG_BASE64 = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5E"
