@@ -325,6 +325,8 @@ async fn redis(
     };
     subscriber.connect();
     let mut retries = RECONNECT.build();
+    // Said once per outage (C-SRC-10): set when the source fails, cleared once it connects.
+    let mut said = false;
     while !stop.is_cancelled() {
         let mut messages = subscriber.message_rx();
         let subscribed = tokio::select! {
@@ -335,6 +337,17 @@ async fn redis(
             }) => subscribed,
         };
         if !matches!(subscribed, Ok(Ok(()))) {
+            if !said {
+                said = true;
+                let why = match &subscribed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no connection within {silence:?}"),
+                };
+                tracing::error!(
+                    error = %why,
+                    "the Redis invalidation source cannot connect; retrying, and reads revalidate with the service meanwhile (check the Redis URL, or use the Watch source)"
+                );
+            }
             let wait = retries.next().unwrap_or(MAX_BACKOFF);
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -343,6 +356,10 @@ async fn redis(
             continue;
         }
         retries = RECONNECT.build();
+        if said {
+            tracing::info!("the Redis invalidation source is connected");
+            said = false;
+        }
         // Reconnections and errors from now on. Older ones are about the connection just
         // waited for: fred reports the first connection as a reconnection too, and taking that
         // for one flushed every view when the first connection was slow.

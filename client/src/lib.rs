@@ -44,6 +44,7 @@ mod invalidation;
 #[cfg(feature = "mcp")]
 pub mod loader;
 mod snapshot;
+mod status;
 
 use std::{
     any::Any,
@@ -72,9 +73,11 @@ use tonic::{
 pub use breaker::FAILURES_TO_OPEN;
 pub use cache::{Fetched, ViewKind};
 pub use mcp_config_proto::v1;
+pub use status::{Status, StatusEvent};
 
 use breaker::Breaker;
 use cache::{Cache, Trust, ViewId};
+use status::Health;
 
 /// How often, and how patiently, a read asks again when the answer predates an event.
 /// A list answer (revision, not modified, items), with the cache generation its request was
@@ -180,6 +183,14 @@ pub struct Changed {
 
 /// Whether a failed call means "the service is not there" (serve stale) or "the request is
 /// wrong" (report it).
+/// Why `answer` did not reach the service; `None` when it did (a refusal did).
+fn failure_of<T>(answer: &Result<T, tonic::Status>) -> Option<&'static str> {
+    match answer {
+        Err(status) if unreachable(status) => Some(status::why(status.code())),
+        _ => None,
+    }
+}
+
 fn unreachable(status: &tonic::Status) -> bool {
     matches!(
         status.code(),
@@ -239,6 +250,7 @@ pub struct ConfigClient {
     /// one view share one. Each is an [`Asked`] of its view's item type, so type-erased.
     asking: InFlight,
     breaker: Arc<Breaker>,
+    health: Arc<Health>,
     changes: broadcast::Sender<Changed>,
     config: Arc<ClientConfig>,
     stop: CancellationToken,
@@ -281,6 +293,7 @@ impl ConfigClient {
             cache,
             asking: Arc::default(),
             breaker: Arc::new(Breaker::new(config.breaker_cooldown)),
+            health: Arc::new(Health::new()),
             changes,
             config: Arc::new(config),
             stop: stop.clone(),
@@ -295,6 +308,17 @@ impl ConfigClient {
     /// Returns at once with [`Source::None`].
     pub async fn until_following(&self) {
         self.cache.until_following().await;
+    }
+
+    /// Whether the service answers this client's calls now (C-STATUS-1).
+    pub fn status(&self) -> Status {
+        self.health.status()
+    }
+
+    /// Each change of [`ConfigClient::status`], once (C-STATUS-2): for a server's health
+    /// reports.
+    pub fn status_events(&self) -> broadcast::Receiver<StatusEvent> {
+        self.health.events()
     }
 
     /// Notifications of changed views, for `list_changed` notifications.
@@ -360,12 +384,9 @@ impl ConfigClient {
             name: name.into(),
             arguments,
         };
-        self.grpc
-            .clone()
-            .get_prompt(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(classify)
+        let answer = self.grpc.clone().get_prompt(request).await;
+        self.observe(&answer);
+        answer.map(tonic::Response::into_inner).map_err(classify)
     }
 
     /// One resource's contents.
@@ -380,12 +401,14 @@ impl ConfigClient {
             server: server.into(),
             uri: uri.into(),
         };
-        self.grpc
-            .clone()
-            .read_resource(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(classify)
+        let answer = self.grpc.clone().read_resource(request).await;
+        self.observe(&answer);
+        answer.map(tonic::Response::into_inner).map_err(classify)
+    }
+
+    /// Records whether a call reached the service, for [`ConfigClient::status`].
+    fn observe<T>(&self, answer: &Result<T, tonic::Status>) {
+        self.health.record(failure_of(answer));
     }
 
     /// `call(known)`, or the same request already in flight for `id` at `known`, shared.
@@ -403,12 +426,14 @@ impl ConfigClient {
         }
         let generation = self.cache.generation();
         let (in_flight, done) = (self.asking.clone(), key.clone());
-        let breaker = self.breaker.clone();
+        let (breaker, health) = (self.breaker.clone(), self.health.clone());
         let request = call();
         let asked: Asked<T> = async move {
             let answer = request.await;
             in_flight.lock().expect("asking lock").remove(&done);
-            breaker.record(!matches!(&answer, Err(status) if unreachable(status)));
+            let failure = failure_of(&answer);
+            breaker.record(failure.is_none());
+            health.record(failure);
             let (revision, not_modified, items) = answer?;
             Ok((revision, not_modified, items, generation))
         }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use mcp_config_client::{ClientConfig, ClientError, ConfigClient, Source, ViewKind};
+use mcp_config_client::{
+    ClientConfig, ClientError, ConfigClient, Source, Status, StatusEvent, ViewKind,
+};
 use mcp_config_tests::{
     eventually,
     postgres::Postgres,
@@ -781,4 +783,117 @@ async fn s_hung_2_a_slow_answer_is_waited_for_after_a_change_was_announced() {
         unconfirmed.stale.is_some(),
         "only old, no change announced: served within the budget"
     );
+}
+
+#[tokio::test]
+async fn s_status_1_each_change_of_status_is_one_event_naming_no_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("mcp-config.db").display());
+    let mut base = settings(&url, None);
+    base.listen.grpc_addr = format!("127.0.0.1:{}", mcp_config_tests::free_port())
+        .parse()
+        .unwrap();
+    let service = Service::start(base.clone()).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let client = ConfigClient::connect(ClientConfig {
+        timeout: Duration::from_millis(500),
+        revalidate_after: Duration::from_millis(1),
+        breaker_cooldown: Duration::from_millis(1),
+        ..config(&service, Source::None)
+    })
+    .await
+    .unwrap();
+    let mut events = client.status_events();
+    assert_eq!(client.status(), Status::Starting);
+
+    client.prompts("acme", "github").await.unwrap();
+    client.prompts("globex", "github").await.unwrap();
+    assert_eq!(events.recv().await.unwrap(), StatusEvent::Ready);
+    assert_eq!(client.status(), Status::Ready);
+
+    service.stop().await;
+    for _ in 0..3 {
+        let _ = client.prompts("acme", "github").await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let StatusEvent::Stale { since, why } = events.recv().await.unwrap() else {
+        panic!("stale expected");
+    };
+    assert!(since <= std::time::SystemTime::now());
+    assert!(!why.contains("127.0.0.1") && !why.is_empty(), "{why}");
+    assert!(matches!(client.status(), Status::Stale { .. }));
+    assert!(
+        events.try_recv().is_err(),
+        "failures in a row are one change"
+    );
+
+    let _service = Service::start(base).await;
+    assert!(
+        eventually(WAIT, || async {
+            client
+                .prompts("acme", "github")
+                .await
+                .is_ok_and(|v| v.stale.is_none())
+        })
+        .await
+    );
+    assert!(matches!(
+        events.recv().await.unwrap(),
+        StatusEvent::Recovered { stale_for } if stale_for > Duration::ZERO
+    ));
+    assert_eq!(client.status(), Status::Ready);
+    assert!(events.try_recv().is_err());
+}
+
+/// Log lines written by the tracing subscriber of one test.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn c_src_10_a_redis_source_that_cannot_connect_says_so_once_and_reads_go_on() {
+    let logs = Logs::default();
+    let written = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || written.clone())
+        .with_max_level(tracing::Level::ERROR)
+        .finish();
+    // This test's runtime runs on this thread: the source's task logs here.
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let closed = mcp_config_tests::free_port();
+    let client = ConfigClient::connect(ClientConfig {
+        silence: Duration::from_millis(300),
+        ..config(
+            &service,
+            Source::Redis {
+                url: format!("redis://127.0.0.1:{closed}"),
+                channel: "mcp-config:invalidations".into(),
+            },
+        )
+    })
+    .await
+    .unwrap();
+
+    for _ in 0..10 {
+        assert!(client.prompts("acme", "github").await.is_ok());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let said = text
+        .matches("the Redis invalidation source cannot connect")
+        .count();
+    assert_eq!(said, 1, "{text}");
 }
