@@ -14,6 +14,7 @@ import { Cache, type Entry, type Item, type Trust, type View, type ViewId, ageOf
 import { type Changed, ChangeFeed, type Subscription } from "./changes.js";
 import { Code, UNREACHABLE_MESSAGE, Unavailable, classify } from "./errors.js";
 import { loadSnapshot, saveSnapshot } from "./snapshot.js";
+import { BREAKER_OPEN, type Status, type StatusEvent, StatusTracker, whyOf } from "./status.js";
 import { DEFAULT_CHANNEL, channelsOf, followRedis } from "./sources/redis.js";
 import { followWatch } from "./sources/watch.js";
 import { Tracker } from "./tracker.js";
@@ -63,6 +64,9 @@ export interface ConfigClientOptions {
   servers?: readonly string[];
   /** Where the client reports what it survives (an unwritable snapshot); default: ignored. */
   warn?: (message: string) => void;
+  /** Where the client reports what an operator must fix (a Redis source that cannot start or
+   * connect, C-SRC-10); default: `console.error`. */
+  error?: (message: string) => void;
 }
 
 /** How often, and how patiently, a read asks again when the answer predates an event it was
@@ -102,6 +106,7 @@ export class ConfigClient {
   private readonly readBudgetMs: number;
   private readonly breaker: Breaker;
   private readonly warn: (message: string) => void;
+  private readonly statusTracker: StatusTracker;
   /** The requests in flight, by view and known revision: concurrent reads of one view share one
    * request (and the generation it was sent at) instead of sending one each. */
   private readonly asking = new Map<string, Promise<Sent>>();
@@ -114,6 +119,7 @@ export class ConfigClient {
     this.readBudgetMs = options.readBudgetMs ?? READ_BUDGET_MS;
     this.breaker = new Breaker(BREAKER_THRESHOLD, options.breakerCoolDownMs ?? BREAKER_COOL_DOWN_MS);
     this.warn = options.warn ?? (() => {});
+    this.statusTracker = new StatusTracker(this.warn);
     this.transport = new Transport(options);
     if (options.snapshot !== undefined) loadSnapshot(options.snapshot, this.cache, this.warn);
     const tracker = new Tracker(this.cache, this.feed);
@@ -127,7 +133,8 @@ export class ConfigClient {
       );
     } else if (source.type === "redis") {
       const channels = channelsOf(source.channel ?? DEFAULT_CHANNEL, servers);
-      this.following = followRedis(source.url, channels, tracker, silenceMs, this.stop.signal);
+      const error = options.error ?? ((message: string) => console.error(message));
+      this.following = followRedis(source.url, channels, tracker, silenceMs, this.stop.signal, error);
     } else {
       this.cache.setFollowing(true);
       this.following = Promise.resolve();
@@ -155,6 +162,20 @@ export class ConfigClient {
   /** Calls `callback` for every change from now on; returns the function that stops it. */
   onChange(callback: (change: Changed) => void): () => void {
     return this.feed.listen(callback);
+  }
+
+  /** Whether the service answers (C-STATUS-1): `starting` until a call first reaches it,
+   * `ready` while the last call did (a refusal counts), `stale` (with `since`, epoch ms, and
+   * `why`) while the last one could not or the circuit breaker held it back. */
+  status(): Status {
+    return this.statusTracker.status;
+  }
+
+  /** Calls `listener` for each change of status from now on (C-STATUS-2): `ready` (first
+   * reached), `stale` (`since`, `why`), `recovered` (`staleForMs`; the status is then `ready`).
+   * Returns the function that stops it. */
+  onStatus(listener: (event: StatusEvent) => void): () => void {
+    return this.statusTracker.listen(listener);
   }
 
   /** The effective prompts of `org` (empty: defaults only) for `server`. */
@@ -202,16 +223,24 @@ export class ConfigClient {
   /** One call through the circuit breaker: refused at once while it is open. */
   private async call<T>(send: (options: { timeoutMs: number; signal: AbortSignal }) => Promise<T>): Promise<T> {
     if (!this.breaker.allow()) {
+      this.statusTracker.unreachable(BREAKER_OPEN);
       throw new Unavailable(`${UNREACHABLE_MESSAGE} (circuit breaker open)`, Code.Unavailable);
     }
     try {
       const answer = await send({ timeoutMs: this.timeoutMs, signal: this.stop.signal });
       this.breaker.succeeded();
+      this.statusTracker.reached();
       return answer;
     } catch (error) {
       const classified = classify(error);
-      if (!(classified instanceof Unavailable)) this.breaker.succeeded(); // the service answered
-      else if (!this.stop.signal.aborted) this.breaker.failed();
+      if (!(classified instanceof Unavailable)) {
+        // The service answered (with a refusal).
+        this.breaker.succeeded();
+        this.statusTracker.reached();
+      } else if (!this.stop.signal.aborted) {
+        this.breaker.failed();
+        this.statusTracker.unreachable(whyOf(classified.code));
+      }
       throw classified;
     }
   }

@@ -17,6 +17,7 @@ export {
   type Source,
   createConfigClient,
 } from "./client.js";
+export type { Status, StatusEvent } from "./status.js";
 export {
   Code,
   ConfigError,

@@ -33,6 +33,7 @@ from .errors import (
 )
 from .render import render_locally
 from .sources import Redis, Source, Watch
+from .status import Status, StatusEvent
 
 __all__ = [
     "Changed",
@@ -46,6 +47,8 @@ __all__ = [
     "Rejected",
     "RenderError",
     "Source",
+    "Status",
+    "StatusEvent",
     "Subscription",
     "Unavailable",
     "View",

@@ -13,6 +13,8 @@
   for `breaker_cooldown` seconds (reads serve stale views or fail at once), then lets one call
   through: its success closes the breaker, its failure opens it again.
 - The rules are docs/client-contract.md's; comments cite their ids.
+- `status` says whether the last call reached the service (`starting`, `ready`, `stale` with
+  since when and why); `on_status` tells each change once (C-STATUS-1, C-STATUS-2).
 - An optional snapshot file lets a cold process start while the service is down.
 - `changes()` tells the caller which (org, server, kind) changed, so an MCP server can send
   `notifications/prompts/list_changed` to its own clients.
@@ -39,6 +41,7 @@ from .errors import UNREACHABLE_MESSAGE, Unavailable, from_rpc_error
 from .render import render_locally
 from .snapshot import load_snapshot, save_snapshot
 from .sources import Source, Watch
+from .status import Status, StatusKeeper, StatusListener
 from .tracker import Tracker
 from .transport import Transport
 
@@ -128,6 +131,7 @@ class ConfigClient:
         self._timeout = timeout
         self._read_budget = read_budget
         self._breaker = Breaker(BREAKER_THRESHOLD, breaker_cooldown)
+        self._status = StatusKeeper()
         self._snapshot = Path(snapshot) if snapshot is not None else None
         self._cache = Cache()
         self._feed = ChangeFeed()
@@ -169,6 +173,7 @@ class ConfigClient:
                     self._tracker,
                     self._silence,
                     self._servers,
+                    # An opened stream closes the breaker; the status follows calls only.
                     reached=self._breaker.answered,
                 )
             case sources.Redis() as redis:
@@ -195,6 +200,25 @@ class ConfigClient:
         await self.start()
         if self._source is not None:
             await asyncio.wait_for(self._tracker.wait_connected(), timeout)
+
+    @property
+    def status(self) -> Status:
+        """`starting` until a call reaches the service; then `ready` while the last call reached
+        it (a refusal counts), `stale` (with `since` and `why`) while the last call could not or
+        the breaker held it back (C-STATUS-1)."""
+        return self._status.status
+
+    def on_status(self, callback: StatusListener) -> Callable[[], None]:
+        """Calls `callback(StatusEvent)` on each change of status, once: `ready` (first
+        reached), `stale` (with `since` and `why`), `recovered` (with `stale_for`). Called
+        synchronously, in the event loop, as the call's outcome is recorded; an exception it
+        raises is logged. Returns the function that unsubscribes it (C-STATUS-2)."""
+        return self._status.subscribe(callback)
+
+    def _reached(self) -> None:
+        """The service answered a call (a refusal too)."""
+        self._breaker.answered()
+        self._status.reached()
 
     def changes(self) -> Subscription:
         """Notifications of changed views from now on: `async for change in client.changes()`.
@@ -238,19 +262,21 @@ class ConfigClient:
         rpc = getattr(transport.stub, method)
         probe = self._breaker.admit()
         if probe is None:
+            self._status.unreached("not called: the service failed repeatedly (circuit open)")
             raise Unavailable(UNREACHABLE_MESSAGE, grpc.StatusCode.UNAVAILABLE)
         try:
             response = await rpc(request, metadata=transport.metadata, timeout=transport.timeout)
         except grpc.aio.AioRpcError as error:
             if error.code() in _UNREACHED:
                 self._breaker.failed()
+                self._status.unreached(_why(error.code()))
             else:
-                self._breaker.answered()
+                self._reached()
             raise from_rpc_error(error) from error
         finally:
             if probe:
                 self._breaker.probed()
-        self._breaker.answered()
+        self._reached()
         return response
 
     async def _view(self, kind: ViewKind, org: str, server: str) -> View[Any]:
@@ -386,6 +412,18 @@ class Breaker:
     def probed(self) -> None:
         """The half-open probe ended, however (after `answered` or `failed` when it did)."""
         self._probing = False
+
+
+def _why(code: grpc.StatusCode) -> str:
+    """The kind of a failure to reach the service, for the status: never an address."""
+    # The Rust client's words (client/src/status.rs).
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return "the service did not answer in time"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return "the service is unreachable"
+    if code == grpc.StatusCode.CANCELLED:
+        return "the call was cancelled"
+    return "the service failed to answer"
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -55,6 +56,19 @@ class Redis:
 
     url: str
     channel: str = "mcp-config:invalidations"
+
+    def __post_init__(self) -> None:
+        # A bad URL fails here, not in the background task (C-SRC-10). The `redis` package is a
+        # dependency of this one: without it, importing mcp_config_client fails already.
+        redis.asyncio.connection.parse_url(self.url)
+
+    def describe(self) -> str:
+        """The source for a log: its URL without credentials, and its channel."""
+        parts = urllib.parse.urlsplit(self.url)
+        where = parts.hostname or parts.path
+        if parts.port is not None:
+            where = f"{where}:{parts.port}"
+        return f"the Redis source {parts.scheme}://{where} (channel {self.channel})"
 
 
 Source = Watch | Redis | None
@@ -124,9 +138,11 @@ async def subscribe(
     source: Redis, tracker: Tracker, silence: float = SILENCE, servers: Sequence[str] = ()
 ) -> None:
     """Follows the Redis channel, or `servers`' own channels, each a chain of revisions of its
-    own; silence on all of them for `silence` is taken as a cut."""
+    own; silence on all of them for `silence` is taken as a cut. A failure to connect is logged
+    once as an error, and again only after the source connected and failed anew (C-SRC-10)."""
     channels = channels_of(source, servers)
     backoff = Backoff()
+    told = False
     while True:
         # No retries inside redis-py: a lost connection surfaces here, where it is counted as a
         # reconnection, and this loop is the one place that decides when to try again.
@@ -136,6 +152,7 @@ async def subscribe(
         pubsub = client.pubsub()
         # Connected once every channel's subscription is confirmed (C-SRC-2, C-SRC-7).
         unconfirmed = set(channels)
+        failure: str | None = None
         try:
             async with asyncio.timeout(silence):
                 await pubsub.subscribe(*channels)
@@ -150,13 +167,26 @@ async def subscribe(
                     if not unconfirmed:
                         tracker.on_connected()
                         backoff.reset()
+                        told = False
                 elif message["type"] == "message":
                     apply_json(message["data"], tracker, channel)
         except TimeoutError:
+            failure = f"it said nothing for {silence:g} s"
             log.debug("the Redis channel said nothing for %s s; reconnecting", silence)
         except (redis.RedisError, OSError) as error:
+            failure = f"{type(error).__name__}: {error}"
             log.debug("the Redis subscription failed (%s); reconnecting", error)
         finally:
+            if failure is not None and unconfirmed and not told:
+                told = True
+                log.error(
+                    "%s cannot connect or subscribe (%s): check that Redis runs there and the "
+                    "URL is right, or use the Watch source; retrying in the background, reads "
+                    "revalidate with the service meanwhile (logged again only once it has "
+                    "connected and failed anew)",
+                    source.describe(),
+                    failure,
+                )
             tracker.on_disconnected()
             # A hung Redis may not answer a goodbye either.
             with contextlib.suppress(TimeoutError, redis.RedisError, OSError):

@@ -9,6 +9,10 @@
  * a partition closes nothing) is taken as cut, and the connection is dropped and made again.
  * Given servers, it follows their own channels (`<channel>:<server>`) instead, each a chain of
  * revisions of its own, where the relay announces each server's progress too.
+ *
+ * A source that cannot start (no `ioredis`) or connect says so once, as an error (C-SRC-10), and
+ * again only after it has connected and failed anew; reads revalidate with the service meanwhile
+ * (no view is current while the source is not connected).
  */
 import { fromJsonString } from "@bufbuild/protobuf";
 import { InvalidationEventSchema } from "../../gen/mcp_config/v1/config_pb.js";
@@ -33,16 +37,46 @@ export function applyJson(text: string, tracker: Tracker, channel: string): void
   tracker.onEvent(event, channel);
 }
 
-/** Subscribes to `channels` until `stop` aborts; resolves once the connection is closed. */
+type RedisClass = (typeof import("ioredis"))["Redis"];
+
+const MEANWHILE = "reads revalidate with the mcp-config service meanwhile";
+
+/** Subscribes to `channels` until `stop` aborts; resolves once the connection is closed, or at
+ * once when `ioredis` cannot be loaded (`error` told why). */
 export async function followRedis(
   url: string,
   channels: readonly string[],
   tracker: Tracker,
   silenceMs: number,
   stop: AbortSignal,
+  error: (message: string) => void = (message) => console.error(message),
+  load: () => Promise<{ Redis: RedisClass }> = () => import("ioredis"),
 ): Promise<void> {
   if (stop.aborted) return;
-  const { Redis } = await import("ioredis");
+  let Redis: RedisClass;
+  try {
+    ({ Redis } = await load());
+  } catch (cause) {
+    error(
+      `mcp-config client: the Redis invalidation source cannot start: the package "ioredis" could ` +
+        `not be loaded (${describe(cause)}); install it (npm install ioredis) or use the source ` +
+        `{ type: "watch" }; ${MEANWHILE}`,
+    );
+    return;
+  }
+  // Whether the current failure has been told already: once per run of failures, again only
+  // after a subscription was confirmed (C-SRC-10).
+  let told = false;
+  const tell = (cause: unknown) => {
+    if (told || stop.aborted) return;
+    told = true;
+    // The URL may carry a password: it is not logged.
+    error(
+      `mcp-config client: the Redis invalidation source cannot connect (${describe(cause)}); ` +
+        `check that Redis runs at the configured url and is reachable from here; ${MEANWHILE}, ` +
+        `and it keeps retrying (this is logged again only after it has connected and failed anew)`,
+    );
+  };
   const backoff = new Backoff();
   const redis = new Redis(url, {
     autoResubscribe: false,
@@ -62,12 +96,16 @@ export async function followRedis(
     redis.subscribe(...channels).then(
       () => {
         subscribed = true;
+        told = false;
         backoff.reset();
         tracker.connected();
         heard();
       },
       // A connection that cannot subscribe is dropped; ioredis reconnects with the backoff.
-      () => redis.disconnect(true),
+      (cause: unknown) => {
+        tell(cause);
+        redis.disconnect(true);
+      },
     );
   });
   redis.on("close", () => {
@@ -79,8 +117,8 @@ export async function followRedis(
     heard();
     applyJson(text, tracker, channel);
   });
-  // Connection errors are retried by the reconnection above; they are no caller's concern.
-  redis.on("error", () => {});
+  // Connection errors are retried by the reconnection above; the first of a run is logged.
+  redis.on("error", (cause: unknown) => tell(cause));
   // Closing ends here, whatever state the connection is in: ioredis does not always report
   // "end" for a disconnect made while it waits to reconnect or for a hung server's answer.
   const closed = new Promise<void>((resolve) => {
@@ -97,4 +135,8 @@ export async function followRedis(
   });
   redis.connect().catch(() => {});
   await closed;
+}
+
+function describe(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
 }
