@@ -6,7 +6,8 @@
  * An invalidation never deletes a view: it only marks it out of date, so the next read can
  * revalidate it cheaply with `known_revision` and, if the service is down, still serve it stale.
  */
-import type { Prompt, Resource } from "../gen/mcp_config/v1/config_pb.js";
+import type * as pb from "../gen/mcp_config/v1/config_pb.js";
+import { type Prompt, type Resource, plain } from "./plain.js";
 
 /** The two lists a server exposes (spelled as in the snapshot file). */
 export type ViewKind = "Prompts" | "Resources";
@@ -18,11 +19,11 @@ export interface ViewId {
   readonly server: string;
 }
 
-/** A view as a caller gets it. */
+/** A view as a caller gets it: plain, JSON-safe, its items frozen (`plain.ts`). */
 export interface View<T> {
   readonly items: readonly T[];
   /** The highest revision that touched this view. */
-  readonly revision: bigint;
+  readonly revision: number;
   /**
    * `null` when the service confirmed the view; else the view is the last known one, served
    * because the service could not be reached, and this is its age in milliseconds (since the
@@ -31,12 +32,18 @@ export interface View<T> {
   readonly stale: number | null;
 }
 
-export type Item = Prompt | Resource;
+/** An item as the service sends it (and the snapshot stores it). */
+export type Item = pb.Prompt | pb.Resource;
+
+/** An item as a caller gets it. */
+export type PlainItem = Prompt | Resource;
 
 /** A cached view. `confirmed` is on the monotonic clock (`performance.now()`). */
 export interface Entry {
   revision: bigint;
   items: readonly Item[];
+  /** `items` as callers get them, made at the first read and shared by every read (frozen). */
+  plain?: readonly PlainItem[];
   confirmed: number;
   /** False once an invalidation (or a (re)connection, or a gap) says it may be out of date. */
   current: boolean;
@@ -53,10 +60,11 @@ export function ageOf(entry: Entry): number {
   return performance.now() - entry.confirmed;
 }
 
-export function viewOf<T extends Item>(entry: Entry, stale = false): View<T> {
+export function viewOf<T extends PlainItem>(entry: Entry, stale = false): View<T> {
+  entry.plain ??= plain(entry.items) as readonly PlainItem[];
   return {
-    items: entry.items as readonly T[],
-    revision: entry.revision,
+    items: entry.plain as readonly T[],
+    revision: Number(entry.revision),
     stale: stale ? ageOf(entry) : null,
   };
 }

@@ -19,9 +19,9 @@ export interface Changed {
   readonly server: string;
   readonly kind: ViewKind;
   /** The change's revision: reads of this view from now on answer at it or a newer one (or
-   * stale). 0n when the view is announced because changes may have been missed (a gap, a
+   * stale). 0 when the view is announced because changes may have been missed (a gap, a
    * reconnection). */
-  readonly revision: bigint;
+  readonly revision: number;
 }
 
 /** The iterator fell behind and lost its `missed` oldest notifications. */

@@ -2,17 +2,12 @@
  * `ConfigClient`: the effective prompts and resources of an (org, server), cached and kept right
  * by the rules of docs/client-contract.md (the ids in comments are that document's).
  */
-import type {
-  GetPromptResponse,
-  Prompt,
-  ReadResourceResponse,
-  Resource,
-} from "../gen/mcp_config/v1/config_pb.js";
 import { sleep } from "./backoff.js";
 import { Breaker } from "./breaker.js";
-import { Cache, type Entry, type Item, type Trust, type View, type ViewId, ageOf, viewOf } from "./cache.js";
+import { Cache, type Entry, type Item, type PlainItem, type Trust, type View, type ViewId, ageOf, viewOf } from "./cache.js";
 import { type Changed, ChangeFeed, type Subscription } from "./changes.js";
 import { Code, UNREACHABLE_MESSAGE, Unavailable, classify } from "./errors.js";
+import { type Prompt, type RenderedPrompt, type Resource, type ResourceRead, plain } from "./plain.js";
 import { loadSnapshot, saveSnapshot } from "./snapshot.js";
 import { BREAKER_OPEN, type Status, type StatusEvent, StatusTracker, whyOf } from "./status.js";
 import { DEFAULT_CHANNEL, channelsOf, followRedis } from "./sources/redis.js";
@@ -194,16 +189,18 @@ export class ConfigClient {
     server: string,
     name: string,
     args: Record<string, string> = {},
-  ): Promise<GetPromptResponse> {
-    return this.call((options) =>
-      this.transport.service.getPrompt({ orgId: org, server, name, arguments: args }, options),
+  ): Promise<RenderedPrompt> {
+    return plain(
+      await this.call((options) =>
+        this.transport.service.getPrompt({ orgId: org, server, name, arguments: args }, options),
+      ),
     );
   }
 
   /** One resource's contents. */
-  async readResource(org: string, server: string, uri: string): Promise<ReadResourceResponse> {
-    return this.call((options) =>
-      this.transport.service.readResource({ orgId: org, server, uri }, options),
+  async readResource(org: string, server: string, uri: string): Promise<ResourceRead> {
+    return plain(
+      await this.call((options) => this.transport.service.readResource({ orgId: org, server, uri }, options)),
     );
   }
 
@@ -286,7 +283,7 @@ export class ConfigClient {
    * while behind (C-FLOOR-2); else served stale (C-STALE-1): when the service fails, or, if a
    * usable view is cached and no change past it was announced, when it has not answered within
    * `readBudgetMs` (the request then goes on in the background and updates the cache). */
-  private async view<T extends Item>(id: ViewId): Promise<View<T>> {
+  private async view<T extends PlainItem>(id: ViewId): Promise<View<T>> {
     for (let behindRetries = 0; ; behindRetries += 1) {
       const known = this.cache.get(id);
       if (known !== undefined && this.cache.isFresh(known, this.revalidateAfterMs)) {
@@ -316,7 +313,7 @@ export class ConfigClient {
         continue;
       }
       return entry === undefined
-        ? { items: [], revision: answer.revision, stale: null }
+        ? { items: [], revision: Number(answer.revision), stale: null }
         : viewOf(entry, trust === "behind");
     }
   }
@@ -328,7 +325,7 @@ export class ConfigClient {
   }
 
   /** The last known view while younger than `maxStaleMs` (C-STALE-1, C-STALE-2). */
-  private staleOrThrow<T extends Item>(known: Entry | undefined, error: Unavailable): View<T> {
+  private staleOrThrow<T extends PlainItem>(known: Entry | undefined, error: Unavailable): View<T> {
     if (known !== undefined && ageOf(known) <= this.maxStaleMs) return viewOf(known, true);
     // No address or system error in the message (it may reach an MCP client): the original
     // error is the cause.

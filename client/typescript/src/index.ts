@@ -38,5 +38,20 @@ export type {
   McpResourceContents,
 } from "./fallback.js";
 export { ConfigLoader, type ConfigLoaderOptions, type ListChangedTarget } from "./loader.js";
+export type {
+  Annotations,
+  Choices,
+  Icon,
+  Media,
+  Plain,
+  Prompt,
+  PromptArgument,
+  PromptMessage,
+  RenderedPrompt,
+  Resource,
+  ResourceContents,
+  ResourceLink,
+  ResourceRead,
+} from "./plain.js";
 export { McpRequestError, type SdkMcpServer, type SdkServer } from "./sdk.js";
 export * as v1 from "../gen/mcp_config/v1/config_pb.js";

@@ -25,14 +25,14 @@
  *   announced as changed to its org's targets: their clients list again and get mcp-config's
  *   entries.
  */
-import type { Prompt } from "../gen/mcp_config/v1/config_pb.js";
 import { sleep } from "./backoff.js";
-import type { Item, View, ViewKind } from "./cache.js";
+import type { PlainItem, View, ViewKind } from "./cache.js";
 import { type Changed, type Lagged, type Subscription, concerns } from "./changes.js";
 import type { ConfigClient } from "./client.js";
 import { ConfigError, InvalidArgument, NotFound, Unavailable } from "./errors.js";
 import type { Fallback } from "./fallback.js";
 import { mcpContents, mcpPrompt, mcpRendered, mcpResourceTemplates, mcpResources } from "./mcp.js";
+import type { Prompt } from "./plain.js";
 import {
   INTERNAL_ERROR,
   INVALID_PARAMS,
@@ -206,7 +206,7 @@ export class ConfigLoader {
   /** The view `fetch` reads; undefined when it is served from the fallback instead: the service
    * cannot answer, no copy is known (the client would serve it stale), and the fallback has
    * this kind (`given`). */
-  private async read<T extends Item>(
+  private async read<T extends PlainItem>(
     org: string,
     kind: ViewKind,
     given: boolean,
@@ -240,7 +240,7 @@ export class ConfigLoader {
         () => true,
         (error: unknown) => !(error instanceof Unavailable),
       );
-      if (answered) return this.tell({ type: "changed", org, server: this.server, kind, revision: 0n });
+      if (answered) return this.tell({ type: "changed", org, server: this.server, kind, revision: 0 });
     }
   }
 

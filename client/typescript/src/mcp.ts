@@ -1,22 +1,22 @@
 /**
- * mcp-config's protobuf messages as MCP result objects (the service shapes them after MCP
- * already, so this is field for field; empty strings are absent fields in MCP, bytes are base64).
+ * mcp-config's messages, as the client returns them (`plain.ts`), as MCP result objects (the
+ * service shapes them after MCP already, so this is field for field; empty strings are absent
+ * fields in MCP; bytes are base64 already).
  */
 import type {
   Annotations,
-  GetPromptResponse,
   Icon,
   Media,
   Prompt,
   PromptMessage,
-  ReadResourceResponse,
+  RenderedPrompt,
   Resource,
   ResourceContents,
   ResourceLink,
-} from "../gen/mcp_config/v1/config_pb.js";
+  ResourceRead,
+} from "./plain.js";
 
 const optional = (text: string) => (text === "" ? undefined : text);
-const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
 
 export function mcpPrompt(p: Prompt) {
   return {
@@ -42,7 +42,7 @@ function mcpIcons(icons: readonly Icon[]) {
   }));
 }
 
-export function mcpRendered(r: GetPromptResponse) {
+export function mcpRendered(r: RenderedPrompt) {
   return {
     description: optional(r.description),
     messages: r.messages.map((m) => ({
@@ -77,7 +77,7 @@ function mcpBlock(m: PromptMessage) {
 
 /** MCP requires `mimeType` on image and audio blocks, so it is kept even when empty. */
 function mcpMedia(m: Media) {
-  return { data: base64(m.data), mimeType: m.mimeType };
+  return { data: m.data, mimeType: m.mimeType };
 }
 
 function mcpResourceLink(l: ResourceLink) {
@@ -109,7 +109,7 @@ export function mcpResource(r: Resource) {
     title: optional(r.title),
     description: optional(r.description),
     mimeType: optional(r.mimeType),
-    size: Number(r.size),
+    size: r.size,
     annotations: mcpAnnotations(r.annotations),
     icons: mcpIcons(r.icons),
   };
@@ -138,13 +138,13 @@ function mcpAnnotations(a: Annotations | undefined) {
   };
 }
 
-export function mcpContents(r: ReadResourceResponse) {
+export function mcpContents(r: ResourceRead) {
   return { contents: r.contents.map(mcpResourceContents) };
 }
 
 /** One resource's contents, in a `resources/read` result or embedded in a prompt message. */
 export function mcpResourceContents(c: ResourceContents) {
   return c.contents.case === "blob"
-    ? { uri: c.uri, mimeType: optional(c.mimeType), blob: base64(c.contents.value) }
+    ? { uri: c.uri, mimeType: optional(c.mimeType), blob: c.contents.value }
     : { uri: c.uri, mimeType: optional(c.mimeType), text: c.contents.value ?? "" };
 }

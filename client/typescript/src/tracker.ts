@@ -106,7 +106,7 @@ export class Tracker {
     if (step.action !== "invalidate") return;
     const { kind } = step;
     this.cache.invalidate(kind, event.orgId, event.server, event.revision);
-    this.feed.publish({ type: "changed", org: event.orgId, server: event.server, kind, revision: event.revision });
+    this.feed.publish({ type: "changed", org: event.orgId, server: event.server, kind, revision: Number(event.revision) });
   }
 
   /** Marks every view out of date and announces each as changed (C-FLUSH-1). */
@@ -115,6 +115,6 @@ export class Tracker {
   }
 
   private announce(ids: ReturnType<Cache["invalidateAll"]>): void {
-    for (const id of ids) this.feed.publish({ type: "changed", ...id, revision: 0n });
+    for (const id of ids) this.feed.publish({ type: "changed", ...id, revision: 0 });
   }
 }

@@ -7,7 +7,7 @@ import { type Server, type Socket, connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Changed, type ConfigClient, type Lagged, type Subscription, type View, type v1 } from "../src/index.js";
+import { type Changed, type ConfigClient, type Lagged, type Subscription, type Prompt, type View } from "../src/index.js";
 import { ConfigService, RedisServer } from "../src/testing.js";
 
 export const REPO = resolve(fileURLToPath(import.meta.url), "../../../../../");
@@ -74,7 +74,7 @@ function isChange(item: Changed | Lagged, wanted: Omit<Changed, "type" | "revisi
 export const ACME_GITHUB_PROMPTS = { org: "acme", server: "github", kind: "Prompts" } as const;
 
 /** Prompt name -> its first message's text. */
-export function texts(view: View<v1.Prompt>): Record<string, string> {
+export function texts(view: View<Prompt>): Record<string, string> {
   return Object.fromEntries(view.items.map((p) => [p.name, p.messages[0]?.text ?? ""]));
 }
 

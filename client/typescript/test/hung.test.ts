@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
-import { Unavailable, type View, type v1, createConfigClient } from "../src/index.js";
+import { Unavailable, type Prompt, type View, createConfigClient } from "../src/index.js";
 import { eventually } from "../src/testing.js";
 import {
   ACME_GITHUB_PROMPTS,
@@ -94,7 +94,7 @@ describe("a hung service", () => {
         PROMPTLY_MS,
       );
       assert.equal(proxy.requests - sent, 1, "stored by the request sent while the service hung");
-      const seen: View<v1.Prompt> = await eventually(async () => {
+      const seen: View<Prompt> = await eventually(async () => {
         const view = await c.prompts("acme", "github");
         return view.stale === null ? view : undefined;
       }, "a fresh read after healing");

@@ -15,7 +15,7 @@ import { ACME_GITHUB_PROMPTS, CHANNEL, PROPAGATION_MS, type Stack, nextChange, s
  * behind it, as `org/server/kind` (`lagged` for a loss). */
 async function heardUntil(changes: Subscription, wanted: Omit<Changed, "type" | "revision">, times: number): Promise<string[]> {
   const name = (item: Changed | Lagged) => (item.type === "lagged" ? "lagged" : `${item.org}/${item.server}/${item.kind}`);
-  const target = name({ type: "changed", ...wanted, revision: 0n });
+  const target = name({ type: "changed", ...wanted, revision: 0 });
   const heard: string[] = [];
   const until = async () => {
     for (let next = await changes.next(); !next.done; next = await changes.next()) {

@@ -12,7 +12,16 @@ import {
   ResourceSchema,
 } from "../gen/mcp_config/v1/config_pb.js";
 import { PromptSchema } from "../gen/mcp_config/v1/config_pb.js";
-import { mcpContents, mcpPrompt, mcpRendered, mcpResourceTemplates, mcpResources } from "../src/mcp.js";
+import type * as v1 from "../gen/mcp_config/v1/config_pb.js";
+import * as mcp from "../src/mcp.js";
+import { plain } from "../src/plain.js";
+
+// The loader converts what the client returns: plain data (`plain.ts`), made here from messages.
+const mcpRendered = (r: v1.GetPromptResponse) => mcp.mcpRendered(plain(r));
+const mcpContents = (r: v1.ReadResourceResponse) => mcp.mcpContents(plain(r));
+const mcpPrompt = (p: v1.Prompt) => mcp.mcpPrompt(plain(p));
+const mcpResources = (items: v1.Resource[]) => mcp.mcpResources(plain(items));
+const mcpResourceTemplates = (items: v1.Resource[]) => mcp.mcpResourceTemplates(plain(items));
 
 const PNG = Uint8Array.from([0x89, 0x50, 0x4e, 0x47]);
 const message = (init: MessageInitShape<typeof PromptMessageSchema>) => create(PromptMessageSchema, init);

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Unavailable, type View, type v1, createConfigClient } from "../src/index.js";
+import { Unavailable, type Prompt, type View, createConfigClient } from "../src/index.js";
 import { eventually } from "../src/testing.js";
 import { PROPAGATION_MS, REPO, type Stack, stack, texts, using } from "./harness.js";
 
@@ -145,7 +145,7 @@ describe("outages", () => {
         maxStaleMs: Number.MAX_SAFE_INTEGER,
       });
       await using(cold, async (c) => {
-        const served: View<v1.Prompt> = await c.prompts("globex", "github");
+        const served: View<Prompt> = await c.prompts("globex", "github");
         assert.ok(served.stale !== null);
         assert.deepEqual(served.items.map((p) => p.name), ["release-notes", "review-pr"]);
         const resources = await c.resources("acme", "github");

@@ -35,7 +35,7 @@ describe("contract rules without a service", () => {
     tracker.onEvent(progress(7n));
     assert.ok(!cache.isFresh(cache.get(ACME)!, MINUTE), "behind: every view is suspect");
     assert.equal(tracker.last, 7n);
-    assert.deepEqual((await changes.next()).value, { type: "changed", ...ACME, revision: 0n });
+    assert.deepEqual((await changes.next()).value, { type: "changed", ...ACME, revision: 0 });
   });
 
   test("S-GAP-2 a gap in revisions flushes every view; a replayed event is ignored", () => {
@@ -112,14 +112,14 @@ describe("contract rules without a service", () => {
   test("S-FEED-1 an overflowed iterator reports the loss once, before the newest changes", async () => {
     const feed = new ChangeFeed();
     const changes = feed.subscribe(2);
-    for (const server of ["a", "b", "c", "d"]) feed.publish({ type: "changed", org: "acme", server, kind: "Prompts", revision: 0n });
+    for (const server of ["a", "b", "c", "d"]) feed.publish({ type: "changed", org: "acme", server, kind: "Prompts", revision: 0 });
     feed.close();
     const items = [];
     for await (const item of changes) items.push(item);
     assert.deepEqual(items, [
       { type: "lagged", missed: 2 },
-      { type: "changed", org: "acme", server: "c", kind: "Prompts", revision: 0n },
-      { type: "changed", org: "acme", server: "d", kind: "Prompts", revision: 0n },
+      { type: "changed", org: "acme", server: "c", kind: "Prompts", revision: 0 },
+      { type: "changed", org: "acme", server: "d", kind: "Prompts", revision: 0 },
     ]);
   });
 });
