@@ -10,17 +10,36 @@ import { Code, UNREACHABLE_MESSAGE, Unavailable, classify } from "./errors.js";
 import { type Prompt, type RenderedPrompt, type Resource, type ResourceRead, plain } from "./plain.js";
 import { loadSnapshot, saveSnapshot } from "./snapshot.js";
 import { BREAKER_OPEN, type Status, type StatusEvent, StatusTracker, whyOf } from "./status.js";
-import { DEFAULT_CHANNEL, channelsOf, followRedis } from "./sources/redis.js";
 import { followWatch } from "./sources/watch.js";
 import { Tracker } from "./tracker.js";
 import { Transport } from "./transport.js";
 
-/** Where invalidations come from (C-SRC-1). */
+/** Where invalidations come from (C-SRC-1). The Redis source is made by `redisSource` of the
+ * subpath export `@mcp-config/client/redis`, so the main entry never references `ioredis`. */
 export type Source =
   | { type: "watch" }
-  | { type: "redis"; url: string; channel?: string }
+  | RedisSource
   /** None: views are revalidated when older than `revalidateAfterMs` only. */
   | { type: "none" };
+
+/** The Redis channel the service publishes on (C-SRC-7): `redisSource({ url, channel })` from
+ * `@mcp-config/client/redis` (which loads the optional peer dependency `ioredis`). */
+export interface RedisSource {
+  readonly type: "redis";
+  readonly url: string;
+  readonly channel?: string;
+  /** Internal: follows the channel until `stop` aborts. */
+  readonly follow: (context: SourceContext) => Promise<void>;
+}
+
+/** Internal: what a source made outside the main entry follows the changes with. */
+export interface SourceContext {
+  readonly tracker: Tracker;
+  readonly servers: readonly string[];
+  readonly silenceMs: number;
+  readonly stop: AbortSignal;
+  readonly error: (message: string) => void;
+}
 
 export interface ConfigClientOptions {
   /** The service's gRPC address: `http://host:port`, `https://host:port` or `host:port`. */
@@ -127,9 +146,19 @@ export class ConfigClient {
         this.breaker.succeeded(),
       );
     } else if (source.type === "redis") {
-      const channels = channelsOf(source.channel ?? DEFAULT_CHANNEL, servers);
       const error = options.error ?? ((message: string) => console.error(message));
-      this.following = followRedis(source.url, channels, tracker, silenceMs, this.stop.signal, error);
+      if (typeof source.follow === "function") {
+        this.following = source.follow({ tracker, servers, silenceMs, stop: this.stop.signal, error });
+      } else {
+        // A plain `{ type: "redis", url }` (untyped JavaScript): said once, like a Redis client
+        // that cannot load (C-SRC-10); no view is current, so reads revalidate with the service.
+        error(
+          `mcp-config client: the Redis invalidation source cannot start: make it with ` +
+            `redisSource({ url }) from "@mcp-config/client/redis" (the main entry does not load ` +
+            `the Redis client); reads revalidate with the mcp-config service meanwhile`,
+        );
+        this.following = Promise.resolve();
+      }
     } else {
       this.cache.setFollowing(true);
       this.following = Promise.resolve();

@@ -14,6 +14,7 @@ export { type Changed, type Lagged, Subscription, concerns } from "./changes.js"
 export {
   type ConfigClientOptions,
   ConfigClient,
+  type RedisSource,
   type Source,
   createConfigClient,
 } from "./client.js";

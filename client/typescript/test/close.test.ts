@@ -6,14 +6,16 @@ import { fileURLToPath } from "node:url";
 import { PROPAGATION_MS, type Stack, stack } from "./harness.js";
 
 const INDEX = fileURLToPath(new URL("../src/index.js", import.meta.url));
+const REDIS = fileURLToPath(new URL("../src/redis.js", import.meta.url));
 
 /** A child that follows both sources, reads, iterates changes, closes, and should then exit. */
 const SCRIPT = `
 const { createConfigClient } = await import(process.argv[1]);
-const [endpoint, redisUrl] = process.argv.slice(2);
+const { redisSource } = await import(process.argv[2]);
+const [endpoint, redisUrl] = process.argv.slice(3);
 const clients = [
   createConfigClient({ endpoint }),
-  createConfigClient({ endpoint, source: { type: "redis", url: redisUrl } }),
+  createConfigClient({ endpoint, source: redisSource({ url: redisUrl }) }),
 ];
 for (const client of clients) {
   await client.waitForSource(${PROPAGATION_MS});
@@ -30,7 +32,7 @@ describe("closing", () => {
   after(() => s.stop());
 
   test("S-CLOSE-1 close() ends every stream and changes() iteration: the process exits", async () => {
-    const child = spawn(process.execPath, ["--input-type=module", "-e", SCRIPT, INDEX, s.service.endpoint, s.redis.url], {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", SCRIPT, INDEX, REDIS, s.service.endpoint, s.redis.url], {
       stdio: ["ignore", "inherit", "inherit"],
     });
     const code = await new Promise<number | null>((resolve, reject) => {

@@ -7,6 +7,7 @@ import { fromJsonString } from "@bufbuild/protobuf";
 import { Redis } from "ioredis";
 import { InvalidationEventSchema } from "../gen/mcp_config/v1/config_pb.js";
 import { type Changed, type Lagged, type Source, type Subscription, createConfigClient } from "../src/index.js";
+import { redisSource } from "../src/redis.js";
 import { RedisServer } from "../src/testing.js";
 import { isProgress } from "../src/tracker.js";
 import { ACME_GITHUB_PROMPTS, CHANNEL, PROPAGATION_MS, type Stack, nextChange, stack, texts, using } from "./harness.js";
@@ -53,7 +54,7 @@ describe("invalidation", () => {
     });
   const sources = (): Record<string, Source> => ({
     watch: { type: "watch" },
-    redis: { type: "redis", url: s.redis.url, channel: CHANNEL },
+    redis: redisSource({ url: s.redis.url, channel: CHANNEL }),
   });
 
   for (const via of ["watch", "redis"]) {
@@ -129,7 +130,7 @@ describe("invalidation", () => {
       await observer.subscribe(`${CHANNEL}:github`);
       const client = createConfigClient({
         endpoint: t.service.endpoint,
-        source: { type: "redis", url: t.redis.url },
+        source: redisSource({ url: t.redis.url }),
         servers: ["github"],
         silenceMs: 3_000,
       });
@@ -169,7 +170,7 @@ describe("invalidation", () => {
   test("S-SRC-2 a change committed between the first fetch and the first subscription is not missed", async () => {
     // The client's Redis is down at first: its view is fetched before it can hear anything.
     const late = await RedisServer.create(s.dir);
-    const client = createConfigClient({ endpoint: s.service.endpoint, source: { type: "redis", url: late.url } });
+    const client = createConfigClient({ endpoint: s.service.endpoint, source: redisSource({ url: late.url }) });
     await using(client, async (c) => {
       const first = await c.prompts("acme", "github");
       await s.service.putPrompt("acme", "security-review", "Before the subscription: {{ repo }}.");
@@ -184,7 +185,7 @@ describe("invalidation", () => {
 
   test("S-GAP-1 a revision gap on the channel marks every view out of date", async () => {
     const publisher = new Redis(s.redis.url);
-    const client = createConfigClient({ endpoint: s.service.endpoint, source: { type: "redis", url: s.redis.url } });
+    const client = createConfigClient({ endpoint: s.service.endpoint, source: redisSource({ url: s.redis.url }) });
     await using(client, async (c) => {
       await c.waitForSource(PROPAGATION_MS);
       await c.prompts("acme", "github");
@@ -206,7 +207,7 @@ describe("invalidation", () => {
 
   test("S-FLOOR-2 an answer still behind after the retries is served stale, never as current", async () => {
     const publisher = new Redis(s.redis.url);
-    const client = createConfigClient({ endpoint: s.service.endpoint, source: { type: "redis", url: s.redis.url } });
+    const client = createConfigClient({ endpoint: s.service.endpoint, source: redisSource({ url: s.redis.url }) });
     await using(client, async (c) => {
       await c.waitForSource(PROPAGATION_MS);
       const current = await c.prompts("acme", "github");
@@ -228,7 +229,7 @@ describe("invalidation", () => {
   });
 
   test("S-REDIS-1 the client recovers from a Redis restart and resubscribes itself", () =>
-    using(createConfigClient({ endpoint: s.service.endpoint, source: { type: "redis", url: s.redis.url } }), async (c) => {
+    using(createConfigClient({ endpoint: s.service.endpoint, source: redisSource({ url: s.redis.url }) }), async (c) => {
       await c.waitForSource(PROPAGATION_MS);
       await c.prompts("acme", "github");
       let changes = c.changes();

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Unavailable, type Prompt, type View, createConfigClient } from "../src/index.js";
+import { redisSource } from "../src/redis.js";
 import { eventually } from "../src/testing.js";
 import { PROPAGATION_MS, REPO, type Stack, stack, texts, using } from "./harness.js";
 
@@ -83,7 +84,7 @@ describe("outages", () => {
     try {
       const client = createConfigClient({
         endpoint: t.service.endpoint,
-        source: { type: "redis", url: t.redis.url },
+        source: redisSource({ url: t.redis.url }),
         silenceMs: 3_000,
       });
       await using(client, async (c) => {

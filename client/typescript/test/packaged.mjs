@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConfigClient, NotFound } from "@mcp-config/client";
+import { redisSource } from "@mcp-config/client/redis";
 import { ConfigService } from "@mcp-config/client/testing";
 
 const [binary, bundle] = process.argv.slice(2);
@@ -22,6 +23,8 @@ try {
   assert.match(rendered.messages[0].text, /Audit acme\/api/);
   await assert.rejects(client.prompt("acme", "github", "nope"), NotFound);
   await client.close();
+  // The Redis subpath export resolves from the tarball (ioredis itself loads only when started).
+  assert.equal(redisSource({ url: "redis://127.0.0.1:6379" }).type, "redis");
   console.log("the packed client works");
 } finally {
   await service.kill();

@@ -6,6 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigLoader, createConfigClient } from "@mcp-config/client";
+import { redisSource } from "@mcp-config/client/redis";
 import { createApp } from "./app.js";
 
 const { values } = parseArgs({
@@ -30,7 +31,7 @@ const client = createConfigClient({
   source:
     values["redis-url"] === undefined
       ? { type: "watch" }
-      : { type: "redis", url: values["redis-url"], channel: values.channel },
+      : redisSource({ url: values["redis-url"], channel: values.channel }),
   ...(values.token === undefined ? {} : { token: values.token }),
   warn: (message) => console.warn(message),
 });

@@ -17,9 +17,30 @@
 import { fromJsonString } from "@bufbuild/protobuf";
 import { InvalidationEventSchema } from "../../gen/mcp_config/v1/config_pb.js";
 import { Backoff } from "../backoff.js";
+import type { RedisSource } from "../client.js";
 import type { Tracker } from "../tracker.js";
 
 export const DEFAULT_CHANNEL = "mcp-config:invalidations";
+
+export interface RedisSourceOptions {
+  /** `redis://[:password@]host:port[/db]`. */
+  url: string;
+  /** The channel the service publishes on (default `mcp-config:invalidations`); given the
+   * client's `servers`, their own channels `<channel>:<server>` instead (C-SRC-9). */
+  channel?: string;
+}
+
+/** The Redis source, for `createConfigClient({ source: redisSource({ url }) })`. */
+export function redisSource(options: RedisSourceOptions): RedisSource {
+  const { url, channel = DEFAULT_CHANNEL } = options;
+  return {
+    type: "redis",
+    url,
+    channel,
+    follow: ({ tracker, servers, silenceMs, stop, error }) =>
+      followRedis(url, channelsOf(channel, servers), tracker, silenceMs, stop, error),
+  };
+}
 
 /** The global channel, or only `servers`' own channels, where each server's events go too. */
 export function channelsOf(channel: string, servers: readonly string[]): string[] {
