@@ -55,6 +55,13 @@ use crate::{Changed, ClientError, ConfigClient, ViewKind};
 /// How often a view served from the fallback is asked for again, until the service answers.
 const RECOVERY_PROBE: Duration = Duration::from_secs(1);
 
+/// The views served from the fallback at once, each with its probe: the org is the caller's
+/// word, so past this a view has no fallback (its read fails as the client's does).
+const MAX_FALLBACK_VIEWS: usize = 1_000;
+
+/// How often a followed legacy session is checked for its end.
+const SESSION_CHECK: Duration = Duration::from_secs(5);
+
 /// What a server hard-coded, served while mcp-config cannot answer and nothing is cached.
 #[derive(Debug, Clone, Default)]
 pub struct Fallback {
@@ -147,8 +154,8 @@ impl ConfigLoader {
                     .prompts
                     .iter()
                     .find(|p| p.prompt.name == request.name);
-                match (given, &e) {
-                    (Some(given), ClientError::Unavailable(_)) => {
+                match given {
+                    Some(given) if self.on_fallback(org, ViewKind::Prompts, &e) => {
                         let mut result = GetPromptResult::new(given.messages.clone());
                         result.description = given.prompt.description.clone();
                         Ok(result)
@@ -209,17 +216,26 @@ impl ConfigLoader {
             Ok(contents) => Ok(mcp::contents(contents)),
             Err(e) => {
                 let given = self.fallback.resources.iter();
-                match (
-                    given.into_iter().find(|r| r.resource.uri == request.uri),
-                    &e,
-                ) {
-                    (Some(given), ClientError::Unavailable(_)) => {
+                match given.into_iter().find(|r| r.resource.uri == request.uri) {
+                    Some(given) if self.on_fallback(org, ViewKind::Resources, &e) => {
                         Ok(ReadResourceResult::new(given.contents.clone()))
                     }
                     _ => Err(error(e)),
                 }
             }
         }
+    }
+
+    /// Whether a prompt or resource of `org`'s `kind` that failed with `e` is answered from the
+    /// fallback: only while the service cannot answer and that list is the fallback's (never
+    /// while a copy of the org's view, with its overrides and hides, is served).
+    fn on_fallback(&self, org: &str, kind: ViewKind, e: &ClientError) -> bool {
+        matches!(e, ClientError::Unavailable(_))
+            && self
+                .on_fallback
+                .lock()
+                .expect("fallback lock")
+                .contains(&(org.to_owned(), kind))
     }
 
     /// Whether `e`, a failed read of `org`'s `kind`, is answered from the fallback; when it is,
@@ -233,7 +249,11 @@ impl ConfigLoader {
             return Err(error(e));
         }
         let view = (org.to_owned(), kind);
-        if self.on_fallback.lock().expect("fallback lock").insert(view) {
+        let mut on_fallback = self.on_fallback.lock().expect("fallback lock");
+        if !on_fallback.contains(&view) && on_fallback.len() >= MAX_FALLBACK_VIEWS {
+            return Err(error(e));
+        }
+        if on_fallback.insert(view) {
             tracing::warn!(org, server = %self.server, ?kind, "mcp-config unreachable: serving the fallback");
             // Not the loader itself: its last clone's drop stops the probe.
             let probe = Probe {
@@ -334,8 +354,15 @@ impl ConfigLoader {
     pub fn follow_session(&self, org: String, peer: Peer<RoleServer>) {
         let loader = self.clone();
         tokio::spawn(async move {
+            // Ends with the session, even one whose org never changes.
+            let watched = peer.clone();
+            let ended = async move {
+                while !watched.is_transport_closed() {
+                    tokio::time::sleep(SESSION_CHECK).await;
+                }
+            };
             loader
-                .forward_changes(&org, Notifier::Session(peer), std::future::pending())
+                .forward_changes(&org, Notifier::Session(peer), ended)
                 .await;
         });
     }

@@ -40,10 +40,12 @@ impl AllowedOrigins {
     /// target's: HTTP/2 carries the host there (`:authority`), with no `Host` header.
     fn refusal(&self, headers: &HeaderMap, authority: Option<&str>) -> Option<String> {
         let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
-        let host = text(header::HOST)
-            .or(authority)
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        // A `Host` that is there but not text is refused, never replaced by the authority.
+        let host = match headers.get(header::HOST) {
+            Some(host) => host.to_str().unwrap_or(""),
+            None => authority.unwrap_or(""),
+        }
+        .to_ascii_lowercase();
         if !self.host_allowed(&host) {
             return Some(format!(
                 "Host {host:?} is not allowed: add it with --allowed-host (MCP_CONFIG_ALLOWED_HOSTS)"
@@ -137,6 +139,9 @@ mod tests {
             HeaderValue::from_static("http://evil.example"),
         );
         assert!(allowed.refusal(&origin, Some("localhost:8080")).is_some());
+        let mut opaque = HeaderMap::new();
+        opaque.insert(header::HOST, HeaderValue::from_bytes(b"\xff").unwrap());
+        assert!(allowed.refusal(&opaque, Some("127.0.0.1")).is_some());
     }
 
     #[test]

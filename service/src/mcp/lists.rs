@@ -51,6 +51,10 @@ const ENCODED_BYTES: u64 = 32 << 20;
 /// A list request body larger than this is no plain list request: rmcp reads it.
 const MAX_LIST_REQUEST_BYTES: usize = 16 << 10;
 
+/// What an encoded answer costs beyond its bytes (the cache's own bookkeeping), so many small
+/// answers weigh what they hold.
+const ENTRY_OVERHEAD: usize = 256;
+
 /// mcp-config's page of `prompts/list` after `cursor` in `view`, and the next cursor.
 pub fn prompts_page(
     view: &EncodedView,
@@ -98,21 +102,27 @@ fn next_cursor(next: String) -> Option<String> {
 pub struct EncodedLists {
     views: Views,
     gateway: Gateway,
-    /// The `result` of a page by view and cursor, with the view's revision it was made at.
-    encoded: Cache<(ViewKey, String), (Revision, Bytes)>,
+    /// The `result` of a view's first page, with the view's revision it was made at. Only
+    /// first pages: a cursor is the caller's text, and a cache keyed by it would be theirs to
+    /// fill.
+    encoded: Cache<ViewKey, (Revision, Bytes)>,
+    /// The largest list request body read here: the door's own bound, if lower.
+    max_request_bytes: usize,
 }
 
 impl EncodedLists {
-    pub fn new(views: Views, gateway: Gateway) -> Self {
+    pub fn new(views: Views, gateway: Gateway, max_request_bytes: usize) -> Self {
         Self {
             views,
             gateway,
             encoded: Cache::builder()
-                .weigher(|_, (_, body): &(Revision, Bytes)| {
-                    u32::try_from(body.len()).unwrap_or(u32::MAX)
+                .weigher(|key: &ViewKey, (_, body): &(Revision, Bytes)| {
+                    let bytes = body.len() + key.scope.as_str().len() + key.server.as_str().len();
+                    u32::try_from(bytes + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
                 })
                 .max_capacity(ENCODED_BYTES)
                 .build(),
+            max_request_bytes: max_request_bytes.min(MAX_LIST_REQUEST_BYTES),
         }
     }
 
@@ -163,46 +173,51 @@ impl EncodedLists {
         Some(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
     }
 
-    /// The `result` of the page after `cursor` in `key`'s view, encoded at most once per
-    /// revision of the view.
+    /// The `result` of the page after `cursor` in `key`'s view; a first page encoded at most
+    /// once per revision of the view.
     async fn result(&self, key: ViewKey, cursor: String) -> Result<Bytes, ErrorData> {
         let view = self
             .views
             .view(&key)
             .await
             .map_err(|e| to_error_data(key.kind, e))?;
-        let kind = key.kind;
-        let entry = (key, cursor);
-        if let Some((revision, body)) = self.encoded.get(&entry).await
+        if !cursor.is_empty() {
+            return encode(&view, key.kind, &cursor);
+        }
+        if let Some((revision, body)) = self.encoded.get(&key).await
             && revision == view.revision()
         {
             return Ok(body);
         }
-        let cursor = &entry.1;
-        let mut result = match kind {
-            Kind::Prompts => {
-                let (prompts, next) = prompts_page(&view, cursor)?;
-                let mut result = ListPromptsResult::with_all_items(prompts);
-                result.next_cursor = next;
-                ServerResult::ListPromptsResult(result)
-            }
-            Kind::Resources => {
-                let (resources, next) = resources_page(&view, cursor)?;
-                let mut result = ListResourcesResult::with_all_items(resources);
-                result.next_cursor = next;
-                ServerResult::ListResourcesResult(result)
-            }
-        };
-        // As rmcp's handler does for a peer of the current protocol.
-        result.fill_missing_cache_hints();
-        let encoded = serde_json::to_vec(&result)
-            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-        let body = Bytes::from(encoded);
+        let body = encode(&view, key.kind, &cursor)?;
         self.encoded
-            .insert(entry, (view.revision(), body.clone()))
+            .insert(key, (view.revision(), body.clone()))
             .await;
         Ok(body)
     }
+}
+
+/// The `result` JSON of `kind`'s page after `cursor` in `view`, as rmcp would send it.
+fn encode(view: &EncodedView, kind: Kind, cursor: &str) -> Result<Bytes, ErrorData> {
+    let mut result = match kind {
+        Kind::Prompts => {
+            let (prompts, next) = prompts_page(view, cursor)?;
+            let mut result = ListPromptsResult::with_all_items(prompts);
+            result.next_cursor = next;
+            ServerResult::ListPromptsResult(result)
+        }
+        Kind::Resources => {
+            let (resources, next) = resources_page(view, cursor)?;
+            let mut result = ListResourcesResult::with_all_items(resources);
+            result.next_cursor = next;
+            ServerResult::ListResourcesResult(result)
+        }
+    };
+    // As rmcp's handler does for a peer of the current protocol.
+    result.fill_missing_cache_hints();
+    serde_json::to_vec(&result)
+        .map(Bytes::from)
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))
 }
 
 /// Answers the list requests [`EncodedLists`] can; sends every other request on, its body
@@ -213,7 +228,9 @@ pub async fn answer(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some((kind, length)) = list_request(request.method(), request.headers()) else {
+    let Some((kind, length)) = list_request(request.method(), request.headers())
+        .filter(|(_, length)| *length <= lists.max_request_bytes)
+    else {
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();

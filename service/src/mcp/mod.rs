@@ -52,7 +52,11 @@ pub struct McpDoor {
 
 /// The routes of `/mcp/{server}`, to merge into the HTTP port's router.
 pub fn router(door: McpDoor, settings: &McpSettings) -> Router {
-    let lists = Arc::new(EncodedLists::new(door.views.clone(), door.gateway.clone()));
+    let lists = Arc::new(EncodedLists::new(
+        door.views.clone(),
+        door.gateway.clone(),
+        settings.mcp_max_request_bytes,
+    ));
     let shared = Shared {
         views: door.views,
         dropped: door.dropped,

@@ -670,17 +670,25 @@ impl ServerHandler for ConfigServer {
         }
     }
 
-    /// A ping goes on to the upstream when the server has one, so a client's liveness check
-    /// covers the whole path; when the upstream is down it is the upstream's MCP error, and
-    /// prompts and resources still answer.
+    /// A ping goes on to the upstream when this session's link to it is open, so the upstream
+    /// sees the client is there; the answer is the gateway's own (a client pings to know its
+    /// session lives, and it does while prompts and resources answer), the upstream's failure
+    /// only logged. Never opens a link.
     async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
-        if !self.has_upstream(&audience(&context.extensions)?).await? {
-            return Ok(());
+        let link = self
+            .link
+            .lock()
+            .await
+            .as_ref()
+            .filter(|(_, link)| !link.is_closed())
+            .map(|(_, link)| link.clone());
+        if let Some(link) = link {
+            let ping = ClientRequest::PingRequest(Default::default());
+            if let Err(e) = link.forward(ping, &context).await {
+                tracing::debug!(error = %e, "the upstream did not answer a ping");
+            }
         }
-        let result = self
-            .forward(ClientRequest::PingRequest(Default::default()), &context)
-            .await?;
-        answer!(result, EmptyResult).map(drop)
+        Ok(())
     }
 
     async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {

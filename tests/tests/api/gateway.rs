@@ -364,7 +364,7 @@ async fn the_gateway_forwards_tools_and_lays_the_orgs_prompts_over_the_upstreams
         "the client's model said it is test-model"
     );
 
-    // A ping goes on to the upstream.
+    // A ping goes on to the upstream over the session's open link.
     let pings = upstream.pings.load(Ordering::SeqCst);
     acme.send_request(ClientRequest::PingRequest(Default::default()))
         .await
@@ -450,12 +450,10 @@ async fn a_hung_redirecting_or_flooding_upstream_fails_its_tools_and_never_the_p
     let (acme, _) = session(&service, "acme", &[]).await;
     let refused = acme.list_all_tools().await.unwrap_err().to_string();
     assert!(refused.contains("unavailable"), "{refused}");
-    let ping = acme
-        .send_request(ClientRequest::PingRequest(Default::default()))
+    // A ping is the gateway's to answer: the session lives while its prompts answer.
+    acme.send_request(ClientRequest::PingRequest(Default::default()))
         .await
-        .unwrap_err()
-        .to_string();
-    assert!(ping.contains("unavailable"), "{ping}");
+        .expect("the gateway answers a ping with its upstream down");
     assert_eq!(prompt_names(&acme).await, ["acme-only", "shared"]);
     drop(acme);
 
