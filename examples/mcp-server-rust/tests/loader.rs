@@ -258,3 +258,48 @@ async fn a_server_started_with_the_service_down_serves_its_fallback_until_mcp_co
     assert!(names.contains(&"review-pr".to_owned()), "{names:?}");
     assert!(!names.contains(&"hello".to_owned()), "{names:?}");
 }
+
+#[tokio::test]
+async fn the_fallback_never_stands_in_for_an_orgs_view_it_has_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let client = ConfigClient::connect(ClientConfig {
+        source: Source::None,
+        timeout: Duration::from_millis(500),
+        revalidate_after: Duration::from_millis(1),
+        ..ClientConfig::new(format!("http://{}", service.grpc_addr))
+    })
+    .await
+    .unwrap();
+    // The fallback has a prompt of the name acme's view has.
+    let hard_coded = FallbackPrompt {
+        prompt: Prompt::new("review-pr", Some("the hard-coded one"), None),
+        messages: vec![PromptMessage::new_text(Role::User, "hard-coded review")],
+    };
+    let loader = ConfigLoader::new(client, "github").with_fallback(Fallback {
+        prompts: vec![hard_coded],
+        resources: Vec::new(),
+    });
+    let (mcp_url, _shutdown) = start(ToolsAndPrompts { loader }).await;
+    let acme = ()
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_config(transport_for(mcp_url, Some("acme"))),
+            current_protocol(),
+        )
+        .await
+        .unwrap();
+    let seen = prompt_names(acme.peer()).await;
+
+    service.stop().await;
+    // The view seen is served stale, not the fallback; a render cannot be, and is no fallback.
+    assert_eq!(prompt_names(acme.peer()).await, seen);
+    let arguments = json!({"repo": "acme/api", "number": 7});
+    let render = acme
+        .get_prompt(
+            GetPromptRequestParams::new("review-pr")
+                .with_arguments(arguments.as_object().unwrap().clone()),
+        )
+        .await;
+    assert!(render.is_err(), "{render:?}");
+}

@@ -76,9 +76,15 @@ class Handlers:
     async def get_prompt(
         self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
-        """The prompt rendered by mcp-config; the fallback's messages while it is unreachable."""
-        given = self._fallback.prompt(params.name)
-        rendered = self._rendered(self._org(ctx), params.name, params.arguments or {})
+        """The prompt rendered by mcp-config; the fallback's messages while it is unreachable
+        and the org's prompts are the fallback's (never while its own view is served stale)."""
+        org = self._org(ctx)
+        given = (
+            self._fallback.prompt(params.name)
+            if self._recovery.serves_fallback(org, ViewKind.PROMPTS)
+            else None
+        )
+        rendered = self._rendered(org, params.name, params.arguments or {})
         return await _answer(rendered, given.result if given else None)
 
     async def _rendered(
@@ -109,9 +115,15 @@ class Handlers:
     async def read_resource(
         self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
-        """The resource read by mcp-config; the fallback's contents while it is unreachable."""
-        given = self._fallback.resource(params.uri)
-        read = self._read(self._org(ctx), params.uri)
+        """The resource read by mcp-config; the fallback's contents while it is unreachable and
+        the org's resources are the fallback's."""
+        org = self._org(ctx)
+        given = (
+            self._fallback.resource(params.uri)
+            if self._recovery.serves_fallback(org, ViewKind.RESOURCES)
+            else None
+        )
+        read = self._read(org, params.uri)
         return await _answer(read, given.result if given else None)
 
     async def _read(self, org: str, uri: str) -> types.ReadResourceResult:

@@ -40,6 +40,10 @@ class Recovery:
         self._on_fallback: set[tuple[str, ViewKind]] = set()
         self._task: asyncio.Task[None] | None = None
 
+    def serves_fallback(self, org: str, kind: ViewKind) -> bool:
+        """Whether `org`'s view of `kind` is the fallback's now."""
+        return (org, kind) in self._on_fallback
+
     def watch(self, org: str, kind: ViewKind) -> None:
         """Notes that `org`'s view of `kind` was answered from the fallback."""
         if (org, kind) not in self._on_fallback:
