@@ -68,6 +68,7 @@ fn get_prompt(org: &str, name: &str, argument: (&str, &str)) -> GetPromptRequest
         server: SERVER.into(),
         name: name.into(),
         arguments: [(argument.0.to_owned(), argument.1.to_owned())].into(),
+        ..Default::default()
     }
 }
 

@@ -10,7 +10,7 @@ use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
 use futures::StreamExt;
 use mcp_config::{
     cache::ViewCache,
-    domain::{Kind, Scope, Slug, ViewKey},
+    domain::{Kind, Label, Labels, Scope, Slug, ViewKey},
     edits::Editor,
     store::Store,
     views::load_from_store,
@@ -200,6 +200,7 @@ pub async fn raw_publish(
             server: fixture::server_of("2k"),
             kind: EventKind::Prompts as i32,
             keys: vec!["probe".into()],
+            labels: vec!["latest".into(), "production".into()],
         };
         let payload = event.to_json();
         let start = SystemTime::now();
@@ -279,6 +280,7 @@ pub async fn fanout(
                 server: Slug::parse("server", &servers[server])?,
                 kind: Kind::Prompts,
                 keys: vec!["probe".into()],
+                labels: Labels::Only(vec![Label::Latest, Label::Production]),
             };
             let start = SystemTime::now();
             publisher.publish(&event, revision - 1).await?;
@@ -458,6 +460,7 @@ pub async fn cold_loads(
             kind: Kind::Prompts,
             scope: Scope::Org(Slug::parse("org", &org)?),
             server: server.clone(),
+            label: Label::Production,
         };
         let start = Instant::now();
         let (view, _) = load_from_store(&store, &key).await?;
@@ -498,6 +501,7 @@ pub async fn l1_memory(orgs: usize, budget: u64) -> anyhow::Result<Memory> {
             kind: Kind::Prompts,
             scope: Scope::Org(Slug::parse("org", &format!("org{i}"))?),
             server: server.clone(),
+            label: Label::Production,
         };
         let view = mcp_config::wire::EncodedView::from_body(bytes::Bytes::copy_from_slice(
             &template.full().0,
@@ -564,8 +568,14 @@ pub async fn miss_paths(
         kind: Kind::Prompts,
         scope: Scope::Org(Slug::parse("org", fixture::ORG)?),
         server: Slug::parse("server", &fixture::server_of("2k"))?,
+        label: Label::Production,
     };
-    let only_this_view = Invalidation::View(key.clone());
+    let only_this_view = Invalidation::Scope {
+        kind: key.kind,
+        scope: key.scope.clone(),
+        server: key.server.clone(),
+        labels: Labels::Only(vec![Label::Production]),
+    };
     let forget = || cache.invalidate(&only_this_view);
     let elapsed = |start: Instant| start.elapsed().as_nanos() as u64;
     let fail = |e: std::sync::Arc<mcp_config::error::Error>| anyhow::anyhow!("{e}");

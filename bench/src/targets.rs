@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 use mcp_config::{
     app::App,
-    domain::{Kind, Scope, Slug, ViewKey},
+    domain::{Kind, Label, Scope, Slug, ViewKey},
     edits::Editor,
     propagation::relay::RelayHandle,
     store::{Store, ViewRow},
@@ -129,6 +129,7 @@ fn view_key(request: &GetPromptsRequest) -> Result<ViewKey, Status> {
             .map_err(|e| Status::invalid_argument(e.to_string()))?,
         server: Slug::parse("server", &request.server)
             .map_err(|e| Status::invalid_argument(e.to_string()))?,
+        label: Label::Production,
     })
 }
 

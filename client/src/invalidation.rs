@@ -30,7 +30,11 @@ const RECONNECT: ExponentialBuilder = ExponentialBuilder::new()
     .without_max_times();
 
 pub(crate) fn spawn(client: &ConfigClient) {
-    let tracker = Tracker::new(client.cache.clone(), client.changes.clone());
+    let tracker = Tracker::new(
+        client.cache.clone(),
+        client.changes.clone(),
+        &client.config.label,
+    );
     let stop = client.stop.clone();
     // A source — a Watch stream, or the Redis channel, where the service's relay announces
     // progress too — silent this long is cut off: a hung peer or a partition delivers nothing
@@ -75,12 +79,25 @@ pub(crate) enum Action {
     /// The views the event names are out of date: its kind and server, of its org or, when
     /// its org is empty (a default changed), of every org (C-TRACK-4).
     Invalidate(ViewKind),
+    /// A change of other labels' views than the client's (C-TRACK-5): nothing to drop, but the
+    /// chain advances.
+    OtherLabel,
 }
 
-/// The tracker's rules (contract C-TRACK-1..4) in one place: what `event` means given `last`,
-/// the last revision seen on its chain (0: none yet), and that chain's last revision after it.
-/// The contract vectors (`client/contract-vectors/`) run through it.
-pub(crate) fn classify(event: &InvalidationEvent, last: u64) -> (Action, u64) {
+/// The label a client reads at, as events name it: `production` when the client names none.
+pub(crate) fn label_name(label: &str) -> &str {
+    if label.is_empty() {
+        "production"
+    } else {
+        label
+    }
+}
+
+/// The tracker's rules (contract C-TRACK-1..5) in one place: what `event` means to a client
+/// reading at `label` given `last`, the last revision seen on its chain (0: none yet), and that
+/// chain's last revision after it. The contract vectors (`client/contract-vectors/`) run
+/// through it.
+pub(crate) fn classify(event: &InvalidationEvent, last: u64, label: &str) -> (Action, u64) {
     // A progress event, the service's "nothing changed, the latest is R" on a quiet stream: no
     // kind, no server, and its revision is its previous one. Nothing changed if the chain is at
     // R; if it is behind, it missed what came between.
@@ -103,6 +120,9 @@ pub(crate) fn classify(event: &InvalidationEvent, last: u64) -> (Action, u64) {
         return (Action::Flush, event.revision);
     }
     let action = match v1::Kind::try_from(event.kind) {
+        Ok(_) if !event.labels.is_empty() && !event.labels.iter().any(|l| l == label) => {
+            Action::OtherLabel
+        }
         Ok(v1::Kind::Prompts) => Action::Invalidate(ViewKind::Prompts),
         Ok(v1::Kind::Resources) => Action::Invalidate(ViewKind::Resources),
         _ => Action::Flush,
@@ -114,16 +134,19 @@ pub(crate) fn classify(event: &InvalidationEvent, last: u64) -> (Action, u64) {
 pub(crate) struct Tracker {
     cache: Arc<Cache>,
     changes: broadcast::Sender<Changed>,
+    /// The label the client reads at (`production` for none).
+    label: String,
     last: u64,
     /// Whether the source was connected before: the next connection is a reconnection.
     connected_before: bool,
 }
 
 impl Tracker {
-    pub(crate) fn new(cache: Arc<Cache>, changes: broadcast::Sender<Changed>) -> Self {
+    pub(crate) fn new(cache: Arc<Cache>, changes: broadcast::Sender<Changed>, label: &str) -> Self {
         Tracker {
             cache,
             changes,
+            label: label_name(label).to_owned(),
             last: 0,
             connected_before: false,
         }
@@ -133,15 +156,15 @@ impl Tracker {
     fn sibling(&self) -> Tracker {
         Tracker {
             last: self.last,
-            ..Tracker::new(self.cache.clone(), self.changes.clone())
+            ..Tracker::new(self.cache.clone(), self.changes.clone(), &self.label)
         }
     }
 
     pub(crate) fn on_event(&mut self, event: &InvalidationEvent) {
-        let (action, last) = classify(event, self.last);
+        let (action, last) = classify(event, self.last, &self.label);
         self.last = last;
         match action {
-            Action::Progress | Action::Replay => {}
+            Action::Progress | Action::Replay | Action::OtherLabel => {}
             Action::Flush => self.flush(),
             Action::Invalidate(kind) => {
                 self.cache
@@ -210,6 +233,7 @@ async fn watch(
         let request = WatchRequest {
             since_revision: tracker.last,
             servers: servers.clone(),
+            label: tracker.label.clone(),
             ..Default::default()
         };
         // Opening is bounded too: a hung service may take the request and never answer it.
@@ -414,7 +438,7 @@ mod tests {
             org_id: org.into(),
             server: "github".into(),
             kind: v1::Kind::Prompts as i32,
-            keys: vec![],
+            ..Default::default()
         }
     }
 
@@ -422,7 +446,7 @@ mod tests {
     fn s_track_1_a_progress_event_is_no_change_unless_the_tracker_is_behind() {
         let cache = Arc::new(Cache::following());
         let (changes, mut received) = broadcast::channel(16);
-        let mut tracker = Tracker::new(cache.clone(), changes);
+        let mut tracker = Tracker::new(cache.clone(), changes, "");
         tracker.last = 5;
         let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
         cache.store(&acme, 1, vec![Prompt::default()], Trust::Current);
@@ -431,9 +455,12 @@ mod tests {
             previous_revision: revision,
             ..Default::default()
         };
-        assert_eq!(classify(&progress(5), 5), (Action::Progress, 5));
         assert_eq!(
-            classify(&event(6, 5, "acme"), 5),
+            classify(&progress(5), 5, "production"),
+            (Action::Progress, 5)
+        );
+        assert_eq!(
+            classify(&event(6, 5, "acme"), 5, "production"),
             (Action::Invalidate(ViewKind::Prompts), 6)
         );
         tracker.on_event(&progress(5));
@@ -456,7 +483,7 @@ mod tests {
     fn s_src_2_the_first_connection_distrusts_views_fetched_before_it() {
         let cache = Arc::new(Cache::default());
         let (changes, mut received) = broadcast::channel(16);
-        let mut tracker = Tracker::new(cache.clone(), changes);
+        let mut tracker = Tracker::new(cache.clone(), changes, "");
         let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
         let generation = cache.generation();
         cache.store(&acme, 1, vec![Prompt::default()], Trust::Current);
@@ -475,7 +502,7 @@ mod tests {
     fn s_gap_2_a_gap_in_revisions_marks_every_view() {
         let cache = Arc::new(Cache::following());
         let (changes, mut received) = broadcast::channel(16);
-        let mut tracker = Tracker::new(cache.clone(), changes);
+        let mut tracker = Tracker::new(cache.clone(), changes, "");
         let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
         let slack = ViewId::new(ViewKind::Prompts, "acme", "slack");
         cache.store(&acme, 1, vec![Prompt::default()], Trust::Current);

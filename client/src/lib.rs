@@ -135,6 +135,9 @@ pub struct ClientConfig {
     /// and the Redis source subscribes to these servers' own channels (`<channel>:<server>`,
     /// sharded on a Redis Cluster: `SSUBSCRIBE`) instead of the global one.
     pub servers: Vec<String>,
+    /// The release label every read is at (`staging`, `latest`, …); empty: `production`.
+    /// Changes that move only other labels are not heard as changes (C-TRACK-5).
+    pub label: String,
 }
 
 impl ClientConfig {
@@ -151,6 +154,7 @@ impl ClientConfig {
             token: None,
             silence: Duration::from_secs(15),
             servers: Vec::new(),
+            label: String::new(),
         }
     }
 }
@@ -330,12 +334,14 @@ impl ConfigClient {
     pub async fn prompts(&self, org: &str, server: &str) -> Result<Fetched<Prompt>, ClientError> {
         let id = ViewId::new(ViewKind::Prompts, org, server);
         let grpc = self.grpc.clone();
+        let label = self.config.label.clone();
         self.fetch(&id, |known| {
             let mut grpc = grpc.clone();
             let request = GetPromptsRequest {
                 org_id: org.into(),
                 server: server.into(),
                 known_revision: known,
+                label: label.clone(),
                 ..Default::default()
             };
             async move {
@@ -354,12 +360,14 @@ impl ConfigClient {
     ) -> Result<Fetched<Resource>, ClientError> {
         let id = ViewId::new(ViewKind::Resources, org, server);
         let grpc = self.grpc.clone();
+        let label = self.config.label.clone();
         self.fetch(&id, |known| {
             let mut grpc = grpc.clone();
             let request = GetResourcesRequest {
                 org_id: org.into(),
                 server: server.into(),
                 known_revision: known,
+                label: label.clone(),
                 ..Default::default()
             };
             async move {
@@ -383,6 +391,7 @@ impl ConfigClient {
             server: server.into(),
             name: name.into(),
             arguments,
+            label: self.config.label.clone(),
         };
         let answer = self.grpc.clone().get_prompt(request).await;
         self.observe(&answer);
@@ -400,6 +409,7 @@ impl ConfigClient {
             org_id: org.into(),
             server: server.into(),
             uri: uri.into(),
+            label: self.config.label.clone(),
         };
         let answer = self.grpc.clone().read_resource(request).await;
         self.observe(&answer);

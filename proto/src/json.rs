@@ -1,7 +1,7 @@
 //! The proto3 JSON form of `InvalidationEvent`, as published on the Redis channel for
 //! subscribers in any language: 64-bit integers as strings, camelCase names, the enum by name.
 //!
-//! `{"revision":"57","previousRevision":"56","orgId":"acme","server":"github","kind":"PROMPTS","keys":["review-pr"]}`
+//! `{"revision":"57","previousRevision":"56","orgId":"acme","server":"github","kind":"PROMPTS","keys":["review-pr"],"labels":["latest","production"]}`
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,10 @@ struct EventJson {
     kind: String,
     #[serde(default)]
     keys: Vec<String>,
+    /// Left out when empty (every label), as proto3 JSON leaves out an empty repeated field,
+    /// so events that touch every label read as they did before labels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    labels: Vec<String>,
 }
 
 /// proto3 JSON writes 64-bit integers as strings and accepts numbers too.
@@ -58,6 +62,7 @@ impl InvalidationEvent {
             server: self.server.clone(),
             kind: kind.as_str_name().to_owned(),
             keys: self.keys.clone(),
+            labels: self.labels.clone(),
         })
         .expect("an event serializes")
     }
@@ -71,6 +76,7 @@ impl InvalidationEvent {
             server: parsed.server,
             kind: Kind::from_str_name(&parsed.kind).unwrap_or(Kind::Unspecified) as i32,
             keys: parsed.keys,
+            labels: parsed.labels,
         })
     }
 }
@@ -88,11 +94,25 @@ mod tests {
             server: "github".into(),
             kind: Kind::Prompts as i32,
             keys: vec!["review-pr".into()],
+            labels: vec![],
         };
         let json = event.to_json();
         assert_eq!(
             json,
             r#"{"revision":"57","previousRevision":"56","orgId":"acme","server":"github","kind":"PROMPTS","keys":["review-pr"]}"#
+        );
+        let staged = InvalidationEvent {
+            labels: vec!["latest".into()],
+            ..event.clone()
+        };
+        assert!(
+            staged
+                .to_json()
+                .ends_with(r#""keys":["review-pr"],"labels":["latest"]}"#)
+        );
+        assert_eq!(
+            InvalidationEvent::from_json(&staged.to_json()).unwrap(),
+            staged
         );
         assert_eq!(InvalidationEvent::from_json(&json).unwrap(), event);
         let numeric = r#"{"revision":3,"server":"s","kind":"RESOURCES"}"#;

@@ -7,7 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mcp_config::{
     cache::ViewCache,
     content::{Content, PromptContent},
-    domain::{Kind, Scope, Slug, ViewKey},
+    domain::{Kind, Label, Scope, Slug, ViewKey},
     render::{CompiledPrompt, Declared, Limits},
     resolve::resolve,
     store::ViewRow,
@@ -119,6 +119,7 @@ fn micro(c: &mut Criterion) {
         kind: Kind::Prompts,
         scope: Scope::parse_optional("org", "acme").unwrap(),
         server: Slug::parse("server", "github").unwrap(),
+        label: Label::Production,
     };
     runtime
         .block_on(cache.get_or_load(&key, || async { Ok(view(20)) }))

@@ -36,6 +36,7 @@ use crate::{
         subscriber::Subscriber,
     },
     redis::{self, L2, RedisSettings},
+    releases::Releases,
     render::Limits,
     renderer::{RENDER_DEADLINE, Renderer, RendererSettings, WorkerProgram},
     store::{Store, StoreError},
@@ -136,6 +137,7 @@ impl App {
         let invalidation = start_invalidation(settings, &store, &cache, &lifecycle)?;
         let renderer = Renderer::new(renderer_settings(settings)?);
         let views = Views::new(store.clone(), cache, invalidation.l2, renderer.clone());
+        let releases = Releases::new(store.clone(), invalidation.relay.clone());
         let editor = Editor::new(store.clone(), invalidation.relay, renderer.clone());
         let listeners = bind_listeners(settings).await?;
         let (grpc_addr, http_addr) = (listeners.grpc_addr, listeners.http_addr);
@@ -176,6 +178,7 @@ impl App {
             .spawn(|stop| http::forget_idle_callers(rate_limiter.clone(), stop));
         let router = http::router(HttpState {
             editor: editor.clone(),
+            releases,
             catalog: Catalog::new(store.clone()),
             store: store.clone(),
             renderer,

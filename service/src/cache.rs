@@ -19,7 +19,7 @@ use std::{
 use moka::future::Cache;
 
 use crate::{
-    domain::{Invalidation, ViewKey},
+    domain::{Invalidation, Labels, ViewKey},
     error::Error,
     wire::EncodedView,
 };
@@ -39,7 +39,8 @@ impl ViewCache {
         let entries = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &ViewKey, view: &Arc<EncodedView>| {
-                let key_bytes = key.server.as_str().len() + key.scope.as_str().len();
+                let key_bytes =
+                    key.server.as_str().len() + key.scope.as_str().len() + key.label.as_str().len();
                 view.weight().saturating_add(key_bytes as u32)
             })
             .time_to_live(ttl)
@@ -126,14 +127,30 @@ impl ViewCache {
     pub async fn invalidate(&self, what: &Invalidation) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         match what {
-            Invalidation::View(key) => self.entries.invalidate(key).await,
-            Invalidation::Server { kind, server } => {
-                let (kind, server) = (*kind, server.clone());
-                self.entries
-                    .invalidate_entries_if(move |key, _| key.kind == kind && key.server == server)
-                    .expect("invalidation closures are enabled");
+            // One scope at named labels: those keys, no scan.
+            Invalidation::Scope {
+                kind,
+                scope,
+                server,
+                labels: Labels::Only(labels),
+            } => {
+                for label in labels {
+                    let key = ViewKey {
+                        kind: *kind,
+                        scope: scope.clone(),
+                        server: server.clone(),
+                        label: label.clone(),
+                    };
+                    self.entries.invalidate(&key).await;
+                }
             }
             Invalidation::All => self.entries.invalidate_all(),
+            other => {
+                let other = other.clone();
+                self.entries
+                    .invalidate_entries_if(move |key, _| other.covers(key))
+                    .expect("invalidation closures are enabled");
+            }
         }
     }
 
@@ -156,7 +173,7 @@ impl ViewCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Kind, Scope, Slug};
+    use crate::domain::{Kind, Label, Scope, Slug};
     use mcp_config_proto::v1::Prompt;
 
     fn key(org: &str) -> ViewKey {
@@ -164,6 +181,7 @@ mod tests {
             kind: Kind::Prompts,
             scope: Scope::parse_optional("org", org).unwrap(),
             server: Slug::parse("server", "github").unwrap(),
+            label: Label::Production,
         }
     }
 
@@ -220,6 +238,7 @@ mod tests {
             .invalidate(&Invalidation::Server {
                 kind: Kind::Prompts,
                 server,
+                labels: Labels::All,
             })
             .await;
         for org in ["", "acme", "globex"] {
@@ -237,7 +256,14 @@ mod tests {
         let racing = cache.clone();
         let stale = cache
             .get_or_load(&key("acme"), || async move {
-                racing.invalidate(&Invalidation::View(key("acme"))).await;
+                racing
+                    .invalidate(&Invalidation::Scope {
+                        kind: Kind::Prompts,
+                        scope: key("acme").scope,
+                        server: key("acme").server,
+                        labels: Labels::Only(vec![Label::Production]),
+                    })
+                    .await;
                 Ok(view(1, 1))
             })
             .await

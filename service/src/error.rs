@@ -20,6 +20,10 @@ pub enum Error {
     /// A Watch asked to replay from a revision the change log no longer holds.
     #[error("revision {since} was pruned from the change log (oldest retained: {oldest}); resync")]
     Pruned { since: u64, oldest: u64 },
+    /// What was asked contradicts the state it would change (moving `latest`, promoting in
+    /// an auto scope).
+    #[error("{0}")]
+    Refused(String),
     /// No valid credentials.
     #[error("unauthenticated: {0}")]
     Unauthenticated(String),
@@ -56,6 +60,7 @@ impl From<StoreError> for Error {
             StoreError::Conflict { expected, current } => Error::Conflict { expected, current },
             StoreError::NotFound(what) => Error::NotFound(what),
             StoreError::AlreadyExists(what) => Error::AlreadyExists(what),
+            StoreError::Refused(why) => Error::Refused(why),
             other => Error::Store(Arc::new(other)),
         }
     }

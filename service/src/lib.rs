@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod overlay;
 pub mod propagation;
 pub mod redis;
+pub mod releases;
 pub mod render;
 pub mod renderer;
 pub mod resolve;

@@ -305,7 +305,9 @@ impl Views {
     /// What an L1 miss does: the view from L2, or loaded, merged and encoded from the store
     /// (and then shared through L2). Redis failing is logged and read around, never fatal.
     async fn load(&self, key: &ViewKey) -> Result<EncodedView> {
-        if let Some(l2) = &self.l2 {
+        // Only production views are shared through L2 (`Label::is_production`).
+        let l2 = self.l2.as_ref().filter(|_| key.label.is_production());
+        if let Some(l2) = l2 {
             match l2.get(key).await {
                 Ok(Some(body)) => match EncodedView::from_body(body) {
                     Ok(view) => {
@@ -321,7 +323,7 @@ impl Views {
             }
         }
         let (encoded, snapshot) = load_from_store(&self.store, key).await?;
-        if let Some(l2) = &self.l2
+        if let Some(l2) = l2
             && let Err(e) = l2.put(key, encoded.full().0, snapshot).await
         {
             l2_failed(&e, "L2 write failed");
@@ -345,7 +347,7 @@ fn l2_failed(error: &L2Error, what: &str) {
 /// the global revision it was read at.
 pub async fn load_from_store(store: &Store, key: &ViewKey) -> Result<(EncodedView, Revision)> {
     let start = std::time::Instant::now();
-    let loaded = store.load_view(key.kind, &key.server, &key.scope).await?;
+    let loaded = store.load_view(key).await?;
     let snapshot = loaded.snapshot;
     let encoded = merge_and_encode(key.kind, loaded.rows)?;
     metrics::histogram!(crate::metrics::STORE_LOAD_SECONDS).record(start.elapsed().as_secs_f64());

@@ -23,6 +23,9 @@ struct Vector {
     rules: Vec<String>,
     #[allow(dead_code)]
     description: String,
+    /// The label the client reads at; none: `production`.
+    #[serde(default)]
+    label: String,
     views: Vec<ViewId>,
     steps: Vec<Step>,
 }
@@ -135,7 +138,7 @@ fn contract_vectors() {
         let (changes, mut announced) = broadcast::channel(1024);
         // As the Redis source keeps them: one tracker per channel, all of the same views, the
         // first (the default chain) told of connections.
-        let base = Tracker::new(cache.clone(), changes);
+        let base = Tracker::new(cache.clone(), changes, &vector.label);
         let mut trackers: HashMap<String, Tracker> = HashMap::new();
         trackers.insert(String::new(), base.sibling());
         for (n, step) in vector.steps.iter().enumerate() {

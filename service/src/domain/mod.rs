@@ -1,10 +1,12 @@
 //! Domain types parsed once at the edge ("parse, don't validate"): a value of one of these types
 //! is valid by construction, and every parse error names the field it came from.
 
+mod label;
 pub mod upstream;
 mod uri_template;
 mod view;
 
+pub use label::{Label, Labels, ReleasePolicy};
 pub use upstream::Upstream;
 pub use uri_template::{UriPattern, is_uri_template};
 pub use view::{Invalidation, OrgFilter, ViewKey};
@@ -277,12 +279,13 @@ pub struct EntryId {
 }
 
 impl EntryId {
-    /// The view of its own scope that holds the entry.
-    pub fn view_key(&self) -> ViewKey {
+    /// The view of its own scope that holds the entry, at `label`.
+    pub fn view_key(&self, label: Label) -> ViewKey {
         ViewKey {
             kind: self.kind,
             scope: self.scope.clone(),
             server: self.server.clone(),
+            label,
         }
     }
 }

@@ -1,24 +1,60 @@
 //! What a change makes stale, and who wants to hear of it: the keys propagation speaks in.
 
-use super::{Kind, Scope, Slug};
+use super::{Kind, Label, Labels, Scope, Slug};
 
-/// One effective view: what a reader of `scope` gets for `server`'s list of `kind`.
+/// One effective view: what a reader of `scope` gets for `server`'s list of `kind`, at `label`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ViewKey {
     pub kind: Kind,
     pub scope: Scope,
     pub server: Slug,
+    pub label: Label,
 }
 
 /// What a change makes stale in a cache of views.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invalidation {
-    /// One org's view of a server.
-    View(ViewKey),
-    /// Every view of a server of this kind (a default changed, so every org sees it).
-    Server { kind: Kind, server: Slug },
+    /// One scope's views of a server (an org's, or the defaults-only one) at `labels`.
+    Scope {
+        kind: Kind,
+        scope: Scope,
+        server: Slug,
+        labels: Labels,
+    },
+    /// Every view of a server of this kind at `labels` (a default changed, so every org sees
+    /// it).
+    Server {
+        kind: Kind,
+        server: Slug,
+        labels: Labels,
+    },
     /// Everything (after a reconnect or a gap in the event stream).
     All,
+}
+
+impl Invalidation {
+    /// Whether the view `key` is stale after this.
+    pub fn covers(&self, key: &ViewKey) -> bool {
+        match self {
+            Self::All => true,
+            Self::Server {
+                kind,
+                server,
+                labels,
+            } => *kind == key.kind && *server == key.server && labels.contains(&key.label),
+            Self::Scope {
+                kind,
+                scope,
+                server,
+                labels,
+            } => {
+                *kind == key.kind
+                    && *scope == key.scope
+                    && *server == key.server
+                    && labels.contains(&key.label)
+            }
+        }
+    }
 }
 
 /// The orgs whose changes a reader gets. The defaults' changes reach every reader: every org

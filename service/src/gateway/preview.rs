@@ -4,7 +4,7 @@
 
 use super::{Gateway, GatewayError, Standing, link};
 use crate::{
-    domain::{Kind, Scope, Slug, Upstream, ViewKey},
+    domain::{Kind, Label, Scope, Slug, Upstream, ViewKey},
     error::Error,
 };
 
@@ -134,6 +134,7 @@ impl Gateway {
             kind,
             scope: scope.clone(),
             server: server.clone(),
+            label: Label::Production,
         };
         let cover = self.shadow.cover(&key).await?;
         Ok(names

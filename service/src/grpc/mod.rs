@@ -22,7 +22,7 @@ pub use watch::{WatchLimits, Watcher};
 
 use crate::{
     auth::{self, Authenticator, Principal},
-    domain::{EntryKey, InvalidInput, Kind, Scope, Slug, ViewKey},
+    domain::{EntryKey, InvalidInput, Kind, Label, Scope, Slug, ViewKey},
     error::Error,
     render,
     views::{ListQuery, Views},
@@ -53,21 +53,25 @@ fn caller<T>(request: &Request<T>) -> Result<(&Principal, Option<Scope>), Error>
     Ok((principal, header_org))
 }
 
-/// The view a read may see: the requested org as the caller's token allows.
+/// The view a read may see: the requested org as the caller's token allows, at the requested
+/// label.
 fn view_key<T>(
     request: &Request<T>,
     kind: Kind,
     org_id: &str,
     server: &str,
+    label: &str,
 ) -> Result<ViewKey, Error> {
     let (principal, header_org) = caller(request)?;
     let requested = Scope::parse_optional("org_id", org_id)?;
     let server = Slug::parse("server", server)?;
+    let label = Label::parse("label", label)?;
     let scope = auth::read_scope(principal, requested, header_org)?;
     Ok(ViewKey {
         kind,
         scope,
         server,
+        label,
     })
 }
 
@@ -102,6 +106,7 @@ impl ConfigService for ConfigApi {
             Kind::Prompts,
             &request.get_ref().org_id,
             &request.get_ref().server,
+            &request.get_ref().label,
         )
         .map_err(to_status)?;
         let r = request.into_inner();
@@ -122,6 +127,7 @@ impl ConfigService for ConfigApi {
             Kind::Resources,
             &request.get_ref().org_id,
             &request.get_ref().server,
+            &request.get_ref().label,
         )
         .map_err(to_status)?;
         let r = request.into_inner();
@@ -142,6 +148,7 @@ impl ConfigService for ConfigApi {
             Kind::Prompts,
             &request.get_ref().org_id,
             &request.get_ref().server,
+            &request.get_ref().label,
         )
         .map_err(to_status)?;
         let r = request.into_inner();
@@ -163,6 +170,7 @@ impl ConfigService for ConfigApi {
             Kind::Resources,
             &request.get_ref().org_id,
             &request.get_ref().server,
+            &request.get_ref().label,
         )
         .map_err(to_status)?;
         let uri = EntryKey::parse(Kind::Resources, &request.get_ref().uri).map_err(to_status)?;
@@ -191,8 +199,12 @@ impl ConfigService for ConfigApi {
         };
         let servers = slugs("servers", &r.servers)?;
         let orgs = auth::watch_filter(&principal, slugs("orgs", &r.orgs)?).map_err(to_status)?;
+        let label = (!r.label.is_empty())
+            .then(|| Label::parse("label", &r.label))
+            .transpose()
+            .map_err(to_status)?;
         self.watcher
-            .watch(&principal, r.since_revision, orgs, servers)
+            .watch(&principal, r.since_revision, orgs, servers, label)
             .await
             .map(Response::new)
             .map_err(to_status)

@@ -25,6 +25,7 @@ pub fn to_status(error: impl Into<Error>) -> Status {
         }
         Error::Render(e) => Status::new(Code::ResourceExhausted, e.to_string()),
         e @ Error::Pruned { .. } => Status::out_of_range(e.to_string()),
+        Error::Refused(why) => Status::failed_precondition(why),
         Error::Unauthenticated(why) => Status::unauthenticated(why),
         Error::Forbidden(why) => Status::permission_denied(why),
         Error::Exhausted(why) => Status::resource_exhausted(why),

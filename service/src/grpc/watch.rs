@@ -21,7 +21,7 @@ use tonic::Status;
 use super::to_status;
 use crate::{
     auth::Principal,
-    domain::{InvalidInput, OrgFilter, Revision, Slug},
+    domain::{InvalidInput, Label, OrgFilter, Revision, Slug},
     error::{Error, Result},
     lifecycle::Phase,
     propagation::{Bus, ChangeEvent, Event, wire},
@@ -94,14 +94,15 @@ impl Watcher {
         }
     }
 
-    /// Events after `since` (0 = from now on) that match the filters, until the caller's token
-    /// expires.
+    /// Events after `since` (0 = from now on) that match the filters (`label`: only changes
+    /// of that label's views), until the caller's token expires.
     pub async fn watch(
         &self,
         principal: &Principal,
         since: Revision,
         orgs: OrgFilter,
         servers: Vec<Slug>,
+        label: Option<Label>,
     ) -> Result<EventStream> {
         let slot = self.slots.claim(&principal.subject)?;
         let live = self.bus.subscribe();
@@ -124,6 +125,7 @@ impl Watcher {
             pages: self.pages.clone(),
             orgs,
             servers,
+            label,
             sender,
             last,
             sent: last,
@@ -156,6 +158,7 @@ struct Forward {
     pages: moka::future::Cache<Revision, Arc<[ChangeEvent]>>,
     orgs: OrgFilter,
     servers: Vec<Slug>,
+    label: Option<Label>,
     sender: mpsc::Sender<Result<InvalidationEvent, Status>>,
     /// The last revision this stream has accounted for (sent or filtered out).
     last: Revision,
@@ -269,9 +272,14 @@ impl Forward {
 
     async fn send(&mut self, mut change: ChangeEvent) -> Result<(), ()> {
         self.last = change.revision;
-        if !self
-            .orgs
-            .wants(&change.scope, &change.server, &self.servers)
+        let label_wanted = self
+            .label
+            .as_ref()
+            .is_none_or(|label| change.labels.contains(label));
+        if !label_wanted
+            || !self
+                .orgs
+                .wants(&change.scope, &change.server, &self.servers)
         {
             return Ok(());
         }

@@ -177,6 +177,7 @@ pub(crate) fn answer(error: Error) -> Answer {
             None,
         ),
         e @ Error::Pruned { .. } => Answer::new(StatusCode::GONE, "pruned", e.to_string(), None),
+        Error::Refused(why) => Answer::new(StatusCode::CONFLICT, "failed_precondition", why, None),
         Error::Unauthenticated(why) => {
             Answer::new(StatusCode::UNAUTHORIZED, "unauthenticated", why, None)
         }

@@ -29,6 +29,7 @@ use crate::{
 #[derive(Clone)]
 pub struct HttpState {
     pub editor: Editor,
+    pub releases: crate::releases::Releases,
     pub catalog: Catalog,
     pub store: Store,
     pub renderer: Renderer,

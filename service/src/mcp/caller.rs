@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use axum::{
-    extract::{Path, Request, State},
+    extract::{Path, Query, Request, State},
     http::header,
     middleware::Next,
     response::Response,
@@ -13,7 +13,7 @@ use axum::{
 
 use crate::{
     auth::{self, Authenticator},
-    domain::{Scope, Slug},
+    domain::{Label, Scope, Slug},
     error::Error,
     http::ApiError,
 };
@@ -24,6 +24,9 @@ use crate::{
 pub struct Audience {
     pub scope: Scope,
     pub server: Slug,
+    /// The release label read at: the `label` query parameter, else the `Mcp-Config-Label`
+    /// header, else `production`.
+    pub label: Label,
     /// The token's subject: sessions and listen streams are bounded per subject.
     pub subject: String,
     /// When the caller's token stops being accepted: a listen stream ends then.
@@ -35,17 +38,33 @@ pub struct Audience {
 pub async fn authorise(
     State(authenticator): State<Authenticator>,
     Path(server): Path<String>,
+    Query(query): Query<LabelQuery>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let audience = audience(&authenticator, &server, request.headers())?;
+    let audience = audience(
+        &authenticator,
+        &server,
+        query.label.as_deref(),
+        request.headers(),
+    )?;
     request.extensions_mut().insert(audience);
     Ok(next.run(request).await)
 }
 
+/// The query parameters of an MCP request that mcp-config reads (others are ignored).
+#[derive(Debug, serde::Deserialize)]
+pub struct LabelQuery {
+    label: Option<String>,
+}
+
+/// The header naming the label to read at, for clients that cannot add a query parameter.
+const LABEL_HEADER: &str = "mcp-config-label";
+
 fn audience(
     authenticator: &Authenticator,
     server: &str,
+    query_label: Option<&str>,
     headers: &axum::http::HeaderMap,
 ) -> Result<Audience, Error> {
     let authorization = headers
@@ -53,10 +72,23 @@ fn audience(
         .map(|v| v.to_str().unwrap_or(""));
     let principal = authenticator.authenticate(authorization)?;
     let server = Slug::parse("server", server)?;
+    let label = match query_label {
+        Some(label) => Label::parse("label", label)?,
+        None => match headers.get(LABEL_HEADER) {
+            Some(value) => Label::parse(
+                LABEL_HEADER,
+                value.to_str().map_err(|_| {
+                    crate::domain::InvalidInput::new(LABEL_HEADER, "not visible ASCII")
+                })?,
+            )?,
+            None => Label::Production,
+        },
+    };
     let scope = auth::read_scope(&principal, Scope::Defaults, auth::header_org(headers)?)?;
     Ok(Audience {
         scope,
         server,
+        label,
         subject: principal.subject,
         expires_at: principal.expires_at,
     })
@@ -83,11 +115,35 @@ mod tests {
     #[test]
     fn without_authentication_the_header_names_the_org_and_its_absence_the_defaults() {
         let open = Authenticator::open();
-        let acme = audience(&open, "github", &headers(&[("x-org-id", "acme")])).unwrap();
+        let acme = audience(&open, "github", None, &headers(&[("x-org-id", "acme")])).unwrap();
         assert_eq!(acme.scope.as_str(), "acme");
         assert_eq!(acme.server.as_str(), "github");
-        let nobody = audience(&open, "github", &headers(&[])).unwrap();
+        assert_eq!(acme.label, Label::Production);
+        let nobody = audience(&open, "github", None, &headers(&[])).unwrap();
         assert_eq!(nobody.scope, Scope::Defaults);
-        assert!(audience(&open, "Not A Slug", &headers(&[])).is_err());
+        assert!(audience(&open, "Not A Slug", None, &headers(&[])).is_err());
+    }
+
+    #[test]
+    fn the_label_comes_from_the_query_else_the_header() {
+        let open = Authenticator::open();
+        let staged = headers(&[("mcp-config-label", "staging")]);
+        assert_eq!(
+            audience(&open, "github", None, &staged)
+                .unwrap()
+                .label
+                .as_str(),
+            "staging"
+        );
+        assert_eq!(
+            audience(&open, "github", Some("latest"), &staged)
+                .unwrap()
+                .label,
+            Label::Latest
+        );
+        let Err(Error::Invalid(bad)) = audience(&open, "github", Some("No!"), &staged) else {
+            panic!("a bad label is refused");
+        };
+        assert_eq!(bad.field, "label");
     }
 }

@@ -161,6 +161,7 @@ impl EncodedLists {
             kind,
             scope: audience.scope.clone(),
             server: audience.server.clone(),
+            label: audience.label.clone(),
         };
         let result = self.result(key, cursor).await.ok()?;
         metrics::counter!(crate::metrics::MCP_LISTS_ENCODED).increment(1);

@@ -33,7 +33,7 @@ use rmcp::{
 };
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
-use crate::domain::{Invalidation, Kind};
+use crate::domain::{Invalidation, Kind, ViewKey};
 
 use super::caller::Audience;
 
@@ -202,24 +202,25 @@ impl Interests {
     }
 }
 
-/// The lists of `audience`'s view that `dropped` changed: its own org's view, or a default of
-/// its server (every org inherits it), or everything.
+/// The lists of `audience`'s view (at its label) that `dropped` changed: its own org's view,
+/// or a default of its server (every org inherits it), or everything.
 pub fn lists_changed(dropped: &Invalidation, audience: &Audience) -> &'static [Kind] {
     const PROMPTS: &[Kind] = &[Kind::Prompts];
     const RESOURCES: &[Kind] = &[Kind::Resources];
     const BOTH: &[Kind] = &[Kind::Prompts, Kind::Resources];
-    let (kind, touched) = match dropped {
-        Invalidation::All => return BOTH,
-        Invalidation::Server { kind, server } => (kind, *server == audience.server),
-        Invalidation::View(key) => (
-            &key.kind,
-            key.server == audience.server && key.scope == audience.scope,
-        ),
+    let touched = |kind| {
+        dropped.covers(&ViewKey {
+            kind,
+            scope: audience.scope.clone(),
+            server: audience.server.clone(),
+            label: audience.label.clone(),
+        })
     };
-    match (touched, kind) {
-        (false, _) => &[],
-        (true, Kind::Prompts) => PROMPTS,
-        (true, Kind::Resources) => RESOURCES,
+    match (touched(Kind::Prompts), touched(Kind::Resources)) {
+        (true, true) => BOTH,
+        (true, false) => PROMPTS,
+        (false, true) => RESOURCES,
+        (false, false) => &[],
     }
 }
 
@@ -300,7 +301,7 @@ fn until(expires_at: Option<SystemTime>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Scope, Slug, ViewKey};
+    use crate::domain::{Label, Labels, Scope, Slug};
 
     fn slug(s: &str) -> Slug {
         Slug::parse("s", s).unwrap()
@@ -310,17 +311,19 @@ mod tests {
         Audience {
             scope: Scope::Org(slug("acme")),
             server: slug("github"),
+            label: Label::Production,
             subject: "ann".into(),
             expires_at: None,
         }
     }
 
     fn view(org: &str, server: &str, kind: Kind) -> Invalidation {
-        Invalidation::View(ViewKey {
+        Invalidation::Scope {
             kind,
             scope: Scope::Org(slug(org)),
             server: slug(server),
-        })
+            labels: Labels::Only(vec![Label::Latest, Label::Production]),
+        }
     }
 
     /// Records what it is told.
@@ -486,8 +489,19 @@ mod tests {
         let default = Invalidation::Server {
             kind: Kind::Prompts,
             server: slug("github"),
+            labels: Labels::All,
         };
         assert_eq!(lists_changed(&default, &acme), [Kind::Prompts]);
+        let staged = Invalidation::Scope {
+            kind: Kind::Prompts,
+            scope: Scope::Org(slug("acme")),
+            server: slug("github"),
+            labels: Labels::Only(vec![Label::Latest]),
+        };
+        assert!(
+            lists_changed(&staged, &acme).is_empty(),
+            "a save that moved only `latest` is no change at production"
+        );
         assert_eq!(
             lists_changed(&Invalidation::All, &acme),
             [Kind::Prompts, Kind::Resources]

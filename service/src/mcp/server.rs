@@ -160,6 +160,7 @@ fn key(audience: Audience, kind: Kind) -> ViewKey {
         kind,
         scope: audience.scope,
         server: audience.server,
+        label: audience.label,
     }
 }
 

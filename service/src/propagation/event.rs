@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::{
-    domain::{Invalidation, Kind, Revision, Scope, Slug, ViewKey},
+    domain::{Invalidation, Kind, Labels, Revision, Scope, Slug},
     store::Change,
 };
 
@@ -22,6 +22,8 @@ pub struct ChangeEvent {
     pub kind: Kind,
     /// The entries changed (prompt names or resource URIs).
     pub keys: Vec<String>,
+    /// The labels whose views changed.
+    pub labels: Labels,
 }
 
 /// What a stream of changes carries.
@@ -44,22 +46,25 @@ impl ChangeEvent {
             server: change.server.clone(),
             kind: change.kind,
             keys: change.keys.clone(),
+            labels: change.labels.clone(),
         }
     }
 
-    /// What it makes stale: one org's view of the server, or every view of the server when a
-    /// default changed (every org inherits it).
+    /// What it makes stale: one org's views of the server, or every view of the server when
+    /// a default changed (every org inherits it), at the labels it moved.
     pub fn invalidation(&self) -> Invalidation {
         match &self.scope {
             Scope::Defaults => Invalidation::Server {
                 kind: self.kind,
                 server: self.server.clone(),
+                labels: self.labels.clone(),
             },
-            scope => Invalidation::View(ViewKey {
+            scope => Invalidation::Scope {
                 kind: self.kind,
                 scope: scope.clone(),
                 server: self.server.clone(),
-            }),
+                labels: self.labels.clone(),
+            },
         }
     }
 }
@@ -97,6 +102,7 @@ mod tests {
             server: Slug::parse("server", "github").unwrap(),
             kind: Kind::Resources,
             keys: vec!["docs://a".into()],
+            labels: Labels::All,
         }
     }
 
@@ -107,17 +113,19 @@ mod tests {
             change(Scope::Defaults).invalidation(),
             Invalidation::Server {
                 kind: Kind::Resources,
-                server: github.clone()
+                server: github.clone(),
+                labels: Labels::All,
             }
         );
         let acme = Scope::Org(Slug::parse("org", "acme").unwrap());
         assert_eq!(
             change(acme.clone()).invalidation(),
-            Invalidation::View(ViewKey {
+            Invalidation::Scope {
                 kind: Kind::Resources,
                 scope: acme,
-                server: github
-            })
+                server: github,
+                labels: Labels::All,
+            }
         );
     }
 }

@@ -4,7 +4,7 @@
 
 use mcp_config_proto::v1::{self, InvalidationEvent};
 
-use crate::domain::{InvalidInput, Kind, Scope, Slug};
+use crate::domain::{InvalidInput, Kind, Labels, Scope, Slug};
 
 use super::event::{ChangeEvent, Event};
 
@@ -22,6 +22,12 @@ pub fn to_proto(event: &Event) -> InvalidationEvent {
                 Kind::Resources => v1::Kind::Resources,
             } as i32,
             keys: change.keys.clone(),
+            labels: change
+                .labels
+                .as_slice()
+                .iter()
+                .map(|l| l.as_str().to_owned())
+                .collect(),
         },
         Event::Progress(revision) => InvalidationEvent {
             revision: *revision,
@@ -54,6 +60,7 @@ pub fn from_proto(event: InvalidationEvent) -> Result<Event, InvalidInput> {
         server: Slug::parse("server", &event.server)?,
         kind,
         keys: event.keys,
+        labels: Labels::from_names("labels", event.labels.iter().map(String::as_str))?,
     }))
 }
 
@@ -72,6 +79,7 @@ pub fn from_json(text: &str) -> Result<Event, InvalidInput> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Label;
 
     fn change() -> Event {
         Event::Change(ChangeEvent {
@@ -81,6 +89,7 @@ mod tests {
             server: Slug::parse("server", "github").unwrap(),
             kind: Kind::Prompts,
             keys: vec!["review-pr".into()],
+            labels: Labels::Only(vec![Label::Latest, Label::Production]),
         })
     }
 
@@ -92,7 +101,7 @@ mod tests {
         }
         assert_eq!(
             to_json(&change()),
-            r#"{"revision":"57","previousRevision":"56","orgId":"acme","server":"github","kind":"PROMPTS","keys":["review-pr"]}"#
+            r#"{"revision":"57","previousRevision":"56","orgId":"acme","server":"github","kind":"PROMPTS","keys":["review-pr"],"labels":["latest","production"]}"#
         );
     }
 

@@ -7,6 +7,7 @@
 
 mod leadership;
 mod queries;
+mod releases;
 mod rows;
 
 use std::{str::FromStr, time::Duration};
@@ -19,11 +20,12 @@ use sqlx::{
 
 pub use leadership::Leadership;
 pub use rows::{
-    Change, ChangeAction, ChangeFilter, Head, LoadedView, OrgRow, ScopeFilter, UpstreamHead,
+    Change, ChangeAction, ChangeFilter, Head, LabelInfo, LabelMove, LabelMoveRow, LabelRow,
+    LabelState, LoadedView, MoveTarget, OrgRow, Promotion, ScopeFilter, Selection, UpstreamHead,
     UpstreamOp, UpstreamWrite, VersionRow, ViewRow, Write, WriteOp,
 };
 
-use crate::domain::{EntryId, Kind, Revision, Scope, Slug};
+use crate::domain::{EntryId, Kind, Label, ReleasePolicy, Revision, Scope, Slug, ViewKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -41,6 +43,9 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("stored content of {0} is corrupt: {1}")]
     Corrupt(String, String),
+    /// What was asked contradicts the state it would change (moving `latest`, say).
+    #[error("{0}")]
+    Refused(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -76,15 +81,20 @@ enum Pool {
 
 /// Runs the same code against whichever backend the store was opened with: `$backend` names the
 /// module of queries for it, `$pool` the pool.
+/// Runs `$body` with `$backend` naming the backend's module of `$queries` (`queries` unless
+/// said) and `$pool` its pool.
 macro_rules! dispatch {
     ($self:expr, |$backend:ident, $pool:ident| $body:expr) => {
+        dispatch!($self, queries, |$backend, $pool| $body)
+    };
+    ($self:expr, $queries:ident, |$backend:ident, $pool:ident| $body:expr) => {
         match &$self.pool {
             Pool::Postgres($pool) => {
-                use queries::postgres as $backend;
+                use $queries::postgres as $backend;
                 $body
             }
             Pool::Sqlite($pool) => {
-                use queries::sqlite as $backend;
+                use $queries::sqlite as $backend;
                 $body
             }
         }
@@ -173,9 +183,78 @@ impl Store {
 
     /// The rows of one effective view (defaults and, with an org, that org's rows) and the
     /// global revision they were read at, in one statement so both come from one snapshot.
-    pub async fn load_view(&self, kind: Kind, server: &Slug, scope: &Scope) -> Result<LoadedView> {
-        dispatch!(self, |q, pool| q::load_view(pool, kind, server, scope)
+    pub async fn load_view(&self, key: &ViewKey) -> Result<LoadedView> {
+        dispatch!(self, |q, pool| q::load_view(
+            pool,
+            key.kind,
+            &key.server,
+            &key.scope,
+            &key.label
+        )
+        .await)
+    }
+
+    /// Moves a label in entries of one scope, in one transaction (one revision per kind).
+    pub async fn promote(&self, promotion: &Promotion, actor: &str) -> Result<Vec<Change>> {
+        dispatch!(self, releases, |q, pool| {
+            let mut tx = pool.begin().await?;
+            let changes = q::promote(&mut tx, promotion, actor).await?;
+            // Nothing moved: the revision it took goes back (revisions have no gaps).
+            if !changes.is_empty() {
+                tx.commit().await?;
+            }
+            Ok(changes)
+        })
+    }
+
+    /// Sets a scope's release policy; the changes it committed (none if it had that policy).
+    pub async fn set_policy(
+        &self,
+        server: &Slug,
+        scope: &Scope,
+        policy: ReleasePolicy,
+        actor: &str,
+    ) -> Result<Vec<Change>> {
+        dispatch!(self, releases, |q, pool| {
+            let mut tx = pool.begin().await?;
+            let changes = q::set_policy(&mut tx, server, scope, policy, actor).await?;
+            // The policy it had: the revision it took goes back (revisions have no gaps).
+            if !changes.is_empty() {
+                tx.commit().await?;
+            }
+            Ok(changes)
+        })
+    }
+
+    pub async fn policy(&self, server: &Slug, scope: &Scope) -> Result<ReleasePolicy> {
+        dispatch!(self, releases, |q, pool| q::policy_of(pool, server, scope)
             .await)
+    }
+
+    /// The labels of one entry besides `latest` (which is its head).
+    pub async fn labels_of(&self, id: &EntryId) -> Result<Vec<LabelRow>> {
+        dispatch!(self, releases, |q, pool| q::labels_of(pool, id).await)
+    }
+
+    /// Every move of every label of one entry, newest first.
+    pub async fn label_history(&self, id: &EntryId) -> Result<Vec<LabelMoveRow>> {
+        dispatch!(self, releases, |q, pool| q::label_history(pool, id).await)
+    }
+
+    pub async fn list_labels(&self) -> Result<Vec<LabelInfo>> {
+        dispatch!(self, releases, |q, pool| q::list_labels(pool).await)
+    }
+
+    pub async fn set_label(
+        &self,
+        label: &Label,
+        protected: bool,
+        actor: &str,
+    ) -> Result<LabelInfo> {
+        dispatch!(self, releases, |q, pool| q::set_label(
+            pool, label, protected, actor
+        )
+        .await)
     }
 
     /// Head rows (with current content) of one scope's entries of a server, including

@@ -15,7 +15,7 @@ macro_rules! select_heads {
 /// The columns of a change.
 macro_rules! select_changes {
     () => {
-        "SELECT revision, org, server, kind, keys, action, restored_version, actor, created_at, published FROM changes"
+        "SELECT revision, org, server, kind, keys, action, restored_version, labels, actor, created_at, published FROM changes"
     };
 }
 
@@ -28,7 +28,7 @@ macro_rules! select_versions {
 }
 
 use super::{Change, ChangeAction, Head, StoreError, UpstreamHead, VersionRow};
-use crate::domain::{Kind, Scope, Slug};
+use crate::domain::{Kind, Label, Labels, Scope, Slug};
 
 /// A head row as both backends return it (by column name).
 #[derive(sqlx::FromRow)]
@@ -130,6 +130,7 @@ struct ChangeRecord {
     keys: String,
     action: String,
     restored_version: Option<i64>,
+    labels: String,
     actor: String,
     created_at: i64,
     published: bool,
@@ -153,10 +154,32 @@ impl TryFrom<ChangeRecord> for Change {
             action: ChangeAction::parse(&row.action)
                 .ok_or_else(|| corrupt(format!("unknown action {:?}", row.action)))?,
             restored_version: row.restored_version.map(|v| v as u64),
+            labels: parse_labels(&row.labels).map_err(corrupt)?,
             actor: row.actor,
             created_at: row.created_at,
             published: row.published,
         })
+    }
+}
+
+/// A change's labels as the log holds them: a JSON array of names; `''` (a change recorded
+/// before labels existed) is every label.
+fn parse_labels(stored: &str) -> Result<Labels, String> {
+    if stored.is_empty() {
+        return Ok(Labels::All);
+    }
+    let names: Vec<String> = serde_json::from_str(stored).map_err(|e| e.to_string())?;
+    Labels::from_names("labels", names.iter().map(String::as_str)).map_err(|e| e.to_string())
+}
+
+/// The stored form of a change's labels ([`parse_labels`] reads it back).
+fn stored_labels(labels: &Labels) -> String {
+    match labels {
+        Labels::All => String::new(),
+        Labels::Only(labels) => {
+            let names: Vec<&str> = labels.iter().map(Label::as_str).collect();
+            serde_json::to_string(&names).expect("names serialize")
+        }
     }
 }
 
@@ -170,8 +193,8 @@ macro_rules! backend {
                 Change, ChangeAction, ChangeFilter, Head, LoadedView, OrgRow, Result, ScopeFilter, StoreError,
                 UpstreamHead, UpstreamOp, UpstreamWrite, VersionRow, ViewRow, Write, WriteOp, now_ms,
             };
-            use super::{ChangeRecord, HeadRecord, UpstreamRecord, VersionRecord};
-            use crate::domain::{EntryId, Kind, Revision, Scope, Slug};
+            use super::{ChangeRecord, HeadRecord, UpstreamRecord, VersionRecord, stored_labels};
+            use crate::domain::{EntryId, Kind, Label, ReleasePolicy, Revision, Scope, Slug};
 
             type Pool = sqlx::Pool<$db>;
             type Tx<'t> = sqlx::Transaction<'t, $db>;
@@ -194,25 +217,45 @@ macro_rules! backend {
                 }
             }
 
-            pub async fn load_view(pool: &Pool, kind: Kind, server: &Slug, scope: &Scope) -> Result<LoadedView> {
-                let rows: Vec<(i64, Option<String>, Option<String>, Option<bool>, Option<bool>, Option<i64>, Option<String>)> =
+            /// The rows of one effective view at `label`, per scope: the head rows (`latest`,
+            /// and `production` of an auto scope), or else the label's rows; at `production`,
+            /// each manual scope's policy row too, as a tombstone (it moves the revision, shows
+            /// nothing). An unknown label is not found.
+            pub async fn load_view(pool: &Pool, kind: Kind, server: &Slug, scope: &Scope, label: &Label) -> Result<LoadedView> {
+                let rows: Vec<(i64, i64, Option<String>, Option<String>, Option<bool>, Option<bool>, Option<i64>, Option<String>)> =
                     sqlx::query_as(
-                        "SELECT c.value, e.org, e.key, e.active, e.deleted, e.revision, v.body \
+                        "SELECT c.value, (SELECT COUNT(*) FROM labels WHERE name = $4), \
+                           x.org, x.key, x.active, x.deleted, x.revision, v.body \
                          FROM counters c \
-                         LEFT JOIN entries e ON e.kind = $1 AND e.server = $2 AND e.org IN ('', $3) \
-                         LEFT JOIN entry_versions v ON v.kind = e.kind AND v.server = e.server \
-                           AND v.org = e.org AND v.key = e.key AND v.version = e.version \
+                         LEFT JOIN ( \
+                           SELECT e.org, e.key, e.version, e.active, e.deleted, e.revision FROM entries e \
+                           WHERE e.kind = $1 AND e.server = $2 AND e.org IN ('', $3) \
+                             AND ($4 = 'latest' OR ($4 = 'production' AND NOT EXISTS ( \
+                               SELECT 1 FROM release_policies p WHERE p.server = $2 AND p.org = e.org AND p.manual))) \
+                           UNION ALL \
+                           SELECT l.org, l.key, l.version, l.active, l.deleted, l.revision FROM entry_labels l \
+                           WHERE l.kind = $1 AND l.server = $2 AND l.org IN ('', $3) AND l.label = $4 \
+                           UNION ALL \
+                           SELECT p.org, '', 0, FALSE, TRUE, p.revision FROM release_policies p \
+                           WHERE $4 = 'production' AND p.server = $2 AND p.org IN ('', $3) \
+                         ) x ON TRUE \
+                         LEFT JOIN entry_versions v ON v.kind = $1 AND v.server = $2 \
+                           AND v.org = x.org AND v.key = x.key AND v.version = x.version \
                          WHERE c.name = 'revision'",
                     )
                     .bind(kind.as_str())
                     .bind(server.as_str())
                     .bind(scope.as_str())
+                    .bind(label.as_str())
                     .fetch_all(pool)
                     .await?;
-                let snapshot = rows.first().map(|r| r.0 as u64).unwrap_or_default();
+                let (snapshot, label_known) = rows.first().map(|r| (r.0 as u64, r.1 > 0)).unwrap_or_default();
+                if matches!(label, Label::Named(_)) && !label_known {
+                    return Err(StoreError::NotFound(format!("label {:?}", label.as_str())));
+                }
                 let rows = rows
                     .into_iter()
-                    .filter_map(|(_, org, key, active, deleted, revision, body)| {
+                    .filter_map(|(_, _, org, key, active, deleted, revision, body)| {
                         Some((org?, key?, active?, deleted?, revision?, body))
                     })
                     .map(|(org, key, active, deleted, revision, body)| {
@@ -222,6 +265,23 @@ macro_rules! backend {
                     })
                     .collect::<Result<_>>()?;
                 Ok(LoadedView { snapshot, rows })
+            }
+
+            /// The release policy of one scope of a server (no row: auto).
+            pub async fn policy<'e>(
+                db: impl sqlx::Executor<'e, Database = $db>,
+                server: &Slug,
+                scope: &Scope,
+            ) -> Result<ReleasePolicy> {
+                let row: Option<(bool,)> = sqlx::query_as("SELECT manual FROM release_policies WHERE server = $1 AND org = $2")
+                    .bind(server.as_str())
+                    .bind(scope.as_str())
+                    .fetch_optional(db)
+                    .await?;
+                Ok(match row {
+                    Some((true,)) => ReleasePolicy::Manual,
+                    _ => ReleasePolicy::Auto,
+                })
             }
 
             pub async fn list_entries(pool: &Pool, kind: Kind, server: &Slug, scope: &Scope) -> Result<Vec<Head>> {
@@ -279,7 +339,7 @@ macro_rules! backend {
             /// Takes the next global revision. It must be the first statement of a write
             /// transaction: it locks the counter row, so writers commit in revision order (and
             /// on SQLite it takes the write lock before any read, avoiding a stale snapshot).
-            async fn next_revision(tx: &mut Tx<'_>) -> Result<Revision> {
+            pub(in crate::store) async fn next_revision(tx: &mut Tx<'_>) -> Result<Revision> {
                 let (value,): (i64,) = sqlx::query_as(
                     "UPDATE counters SET value = value + 1 WHERE name = 'revision' RETURNING value",
                 )
@@ -288,7 +348,7 @@ macro_rules! backend {
                 Ok(value as u64)
             }
 
-            async fn org_exists(tx: &mut Tx<'_>, slug: &str) -> Result<bool> {
+            pub(in crate::store) async fn org_exists(tx: &mut Tx<'_>, slug: &str) -> Result<bool> {
                 let row: Option<(String,)> = sqlx::query_as("SELECT slug FROM orgs WHERE slug = $1")
                     .bind(slug)
                     .fetch_optional(&mut **tx)
@@ -354,6 +414,7 @@ macro_rules! backend {
                         ([action], [write]) => (*action, write.op.restored_version()),
                         _ => (ChangeAction::Import, None),
                     };
+                    let labels = policy(&mut **tx, server, org).await?.saved_labels();
                     let change = Change {
                         revision,
                         org: org.clone(),
@@ -362,6 +423,7 @@ macro_rules! backend {
                         keys,
                         action,
                         restored_version,
+                        labels,
                         actor: actor.to_owned(),
                         created_at: now,
                         published: false,
@@ -472,10 +534,10 @@ macro_rules! backend {
                     .ok_or_else(|| StoreError::NotFound(format!("upstream of server {server:?}")))
             }
 
-            async fn insert_change(tx: &mut Tx<'_>, change: &Change) -> Result<()> {
+            pub(in crate::store) async fn insert_change(tx: &mut Tx<'_>, change: &Change) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO changes (revision, org, server, kind, keys, action, restored_version, actor, created_at, published) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE)",
+                    "INSERT INTO changes (revision, org, server, kind, keys, action, restored_version, labels, actor, created_at, published) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, FALSE)",
                 )
                 .bind(change.revision as i64)
                 .bind(change.org.as_str())
@@ -484,6 +546,7 @@ macro_rules! backend {
                 .bind(serde_json::to_string(&change.keys).expect("keys serialize"))
                 .bind(change.action.as_str())
                 .bind(change.restored_version.map(|v| v as i64))
+                .bind(stored_labels(&change.labels))
                 .bind(&change.actor)
                 .bind(change.created_at)
                 .execute(&mut **tx)

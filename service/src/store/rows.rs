@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::domain::{EntryId, Kind, Revision, Scope, Slug};
+use crate::domain::{EntryId, Kind, Label, Labels, Revision, Scope, Slug};
 
 /// One head row of an effective view's query, with the content of its current version.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +66,8 @@ pub struct Change {
     pub action: ChangeAction,
     /// The version a rollback restored.
     pub restored_version: Option<u64>,
+    /// The labels whose views it touched.
+    pub labels: Labels,
     pub actor: String,
     pub created_at: i64,
     pub published: bool,
@@ -88,10 +90,14 @@ pub enum ChangeAction {
     Rollback,
     /// Several entries of one (scope, server, kind) at once.
     Import,
+    /// A label moved: a promotion, or a move back ([`LabelMoveRow`] has from and to).
+    Promote,
+    /// A scope's release policy changed (its production views follow the head again, or stop).
+    Policy,
 }
 
 impl ChangeAction {
-    const ALL: [ChangeAction; 9] = [
+    const ALL: [ChangeAction; 11] = [
         ChangeAction::Create,
         ChangeAction::Update,
         ChangeAction::Hide,
@@ -101,6 +107,8 @@ impl ChangeAction {
         ChangeAction::Delete,
         ChangeAction::Rollback,
         ChangeAction::Import,
+        ChangeAction::Promote,
+        ChangeAction::Policy,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -114,6 +122,8 @@ impl ChangeAction {
             ChangeAction::Delete => "delete",
             ChangeAction::Rollback => "rollback",
             ChangeAction::Import => "import",
+            ChangeAction::Promote => "promote",
+            ChangeAction::Policy => "policy",
         }
     }
 
@@ -212,4 +222,96 @@ pub struct UpstreamWrite {
     pub server: Slug,
     pub op: UpstreamOp,
     pub expected_version: Option<u64>,
+}
+
+/// What a label points at in one entry: a version and the flags a read shows with it, so a
+/// label can publish a hide (version 0, inactive), a deactivation or a deletion as well as
+/// content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LabelState {
+    pub version: u64,
+    pub active: bool,
+    pub deleted: bool,
+}
+
+impl LabelState {
+    /// A version published live.
+    pub fn live(version: u64) -> Self {
+        Self {
+            version,
+            active: true,
+            deleted: false,
+        }
+    }
+}
+
+/// One label of one entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelRow {
+    pub label: Label,
+    pub state: LabelState,
+    pub revision: Revision,
+    pub updated_at: i64,
+}
+
+/// Where a move takes a label.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MoveTarget {
+    /// This version of the entry, live.
+    Version(u64),
+    /// Whatever this other label points at in the entry (`staging` → `production`).
+    Label(Label),
+}
+
+/// One label move in one entry, refused when `expected_version` is given and is not what the
+/// label points at now (0: it does not point at the entry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelMove {
+    pub kind: Kind,
+    pub key: String,
+    pub to: MoveTarget,
+    pub expected_version: Option<u64>,
+}
+
+/// Which entries of a scope a promotion moves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selection {
+    /// These, each to its own target.
+    Only(Vec<LabelMove>),
+    /// Every entry (of both kinds) the source label points at, to what it points at.
+    Every { from: Label },
+}
+
+/// A label moved in entries of one scope of one server, in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Promotion {
+    pub scope: Scope,
+    pub server: Slug,
+    pub label: Label,
+    pub selection: Selection,
+    /// Why (shown in the label's history).
+    pub message: String,
+}
+
+/// One move of a label, as its history shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelMoveRow {
+    pub label: Label,
+    pub revision: Revision,
+    /// `None`: the label did not point at the entry before.
+    pub from: Option<LabelState>,
+    pub to: LabelState,
+    pub actor: String,
+    pub message: String,
+    pub created_at: i64,
+}
+
+/// A label that exists besides `latest` (and `production`, which always does).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelInfo {
+    pub name: Label,
+    /// Only admins may move it.
+    pub protected: bool,
+    pub created_at: i64,
+    pub created_by: String,
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use fred::prelude::ClientLike;
 
 use mcp_config::{
-    domain::{Kind, Scope, Slug, ViewKey},
+    domain::{Kind, Label, Labels, Scope, Slug, ViewKey},
     propagation::{ChangeEvent, publisher::RedisPublisher},
     redis::{self, L2, L2Error, RedisSettings},
 };
@@ -21,6 +21,7 @@ fn view(org: &str, server: &str) -> ViewKey {
         kind: Kind::Prompts,
         scope: Scope::parse_optional("org", org).unwrap(),
         server: Slug::parse("server", server).unwrap(),
+        label: Label::Production,
     }
 }
 
@@ -34,6 +35,7 @@ fn change(revision: u64, org: &str) -> ChangeEvent {
         server: key.server,
         kind: key.kind,
         keys: vec!["review-pr".into()],
+        labels: Labels::Only(vec![Label::Latest, Label::Production]),
     }
 }
 

@@ -20,6 +20,7 @@ mod mcp_content;
 mod operations;
 mod propagation;
 mod read_path;
+mod releases;
 mod store_suite;
 mod tls;
 mod topologies;

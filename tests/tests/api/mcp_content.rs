@@ -193,6 +193,7 @@ async fn a_prompt_carries_every_content_kind_and_embeds_the_orgs_own_resource() 
             server: "media".into(),
             name: "show".into(),
             arguments: [("topic".to_owned(), "testing".to_owned())].into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -289,6 +290,7 @@ async fn resource_templates_are_listed_apart_and_read_with_their_uris_variables_
             org_id: "acme".into(),
             server: "media".into(),
             uri: "file:///users/7/profile".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

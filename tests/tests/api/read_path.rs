@@ -147,6 +147,7 @@ async fn reads_the_example_bundle(service: &Service) {
             server: "github".into(),
             name: "review-pr".into(),
             arguments,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -176,6 +177,7 @@ async fn reads_the_example_bundle(service: &Service) {
             org_id: "acme".into(),
             server: "github".into(),
             uri: "file:///acme/oncall.md".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -9,7 +9,7 @@ use mcp_config::{
     cache::ViewCache,
     catalog::Catalog,
     content::Content,
-    domain::{EntryId, EntryKey, Kind, Scope, Slug, ViewKey},
+    domain::{EntryId, EntryKey, Kind, Label, Scope, Slug, ViewKey},
     edits::{Editor, NewOrgs},
     error::Error,
     propagation::relay::RelayHandle,
@@ -94,6 +94,7 @@ fn view_key(org: &str) -> ViewKey {
         kind: Kind::Prompts,
         scope: Scope::parse_optional("org", org).unwrap(),
         server: slug("github"),
+        label: Label::Production,
     }
 }
 

@@ -238,6 +238,7 @@ async fn the_playground_renders_what_get_prompt_answers_and_names_a_missing_argu
             arguments: [("repo", "acme/api"), ("issue", "42")]
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .into(),
+            ..Default::default()
         })
         .await
         .unwrap()

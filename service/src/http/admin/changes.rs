@@ -36,6 +36,9 @@ pub(crate) struct ChangeRecord {
     /// The version a `rollback` restored; absent for every other action.
     #[serde(skip_serializing_if = "Option::is_none")]
     restored_version: Option<u64>,
+    /// The labels whose views it changed (`latest`, and `production` in an auto scope, for a
+    /// save); empty: every label (a change from before labels existed).
+    labels: Vec<String>,
     /// The token subject that made it.
     actor: String,
     /// Milliseconds since the Unix epoch.
@@ -54,6 +57,12 @@ impl From<Change> for ChangeRecord {
             keys: change.keys,
             action: change.action,
             restored_version: change.restored_version,
+            labels: change
+                .labels
+                .as_slice()
+                .iter()
+                .map(|l| l.as_str().to_owned())
+                .collect(),
             actor: change.actor,
             created_at: change.created_at,
             published: change.published,

@@ -9,6 +9,7 @@ pub(crate) mod bundle;
 pub(crate) mod changes;
 pub(crate) mod entries;
 pub(crate) mod orgs;
+pub(crate) mod releases;
 pub(crate) mod render;
 pub(crate) mod upstreams;
 pub(crate) mod versions;
@@ -33,6 +34,7 @@ use bundle::{export_bundle, import_bundle};
 use changes::changes;
 use entries::{activate, deactivate, delete_entry, get_entry, list_entries, put_entry};
 use orgs::{create_org, list_orgs};
+use releases::{entry_labels, get_policy, list_labels, promote, put_label, put_policy};
 use render::render_preview;
 use upstreams::{
     delete_upstream, get_upstream, list_upstreams, put_upstream, rollback_upstream,
@@ -64,10 +66,18 @@ pub fn routes() -> Router<HttpState> {
         .route(
             "/servers/{server}/{kind}/{key}/render",
             post(render_preview),
-        );
+        )
+        .route("/servers/{server}/{kind}/{key}/labels", get(entry_labels))
+        .route(
+            "/servers/{server}/release-policy",
+            get(get_policy).put(put_policy),
+        )
+        .route("/servers/{server}/labels/{label}", post(promote));
     Router::new()
         .route("/orgs", get(list_orgs).post(create_org))
         .route("/changes", get(changes))
+        .route("/labels", get(list_labels))
+        .route("/labels/{label}", axum::routing::put(put_label))
         .route("/bundle", get(export_bundle).post(import_bundle))
         .route("/upstreams", get(list_upstreams))
         .route(

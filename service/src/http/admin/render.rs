@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::{ApiResult, Body, EntryPath, KeyParam, ListParams};
 use crate::{
     content::PromptMessage,
+    domain::Label,
     http::{
         HttpState,
         answers::{NotFound, NotJson, Refusals, RenderFailed, TooLarge},
@@ -51,7 +52,7 @@ pub(crate) async fn render_preview(
             request.version,
             request.arguments,
             &state.views,
-            &id.view_key(),
+            &id.view_key(Label::Production),
         )
         .await?;
     Ok(Json(RenderPreview {

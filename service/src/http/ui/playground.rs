@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     content::{Content, PromptContent},
-    domain::{EntryId, InvalidInput, Kind, Scope},
+    domain::{EntryId, InvalidInput, Kind, Label, Scope},
     error::Error,
     http::HttpState,
     overlay::Standing,
@@ -113,7 +113,7 @@ pub(super) async fn render(
             version,
             given.clone(),
             &state.views,
-            &id.view_key(),
+            &id.view_key(Label::Production),
         )
         .await
         .map(|r| r.messages);

@@ -1,0 +1,133 @@
+//! Releases: moving labels between an entry's versions (promotion and move back), each
+//! scope's release policy, and the registry of labels. Each write is one transaction whose
+//! changes the relay publishes like a save's.
+
+use crate::{
+    domain::{EntryId, Label, ReleasePolicy, Scope, Slug},
+    error::{Error, Result},
+    propagation::relay::RelayHandle,
+    store::{Change, LabelInfo, LabelMoveRow, LabelState, Promotion, Store},
+};
+
+/// Where one label of an entry points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryLabel {
+    pub label: Label,
+    pub state: LabelState,
+    /// The revision that moved it there.
+    pub revision: u64,
+}
+
+#[derive(Clone)]
+pub struct Releases {
+    store: Store,
+    relay: RelayHandle,
+}
+
+impl Releases {
+    pub fn new(store: Store, relay: RelayHandle) -> Self {
+        Self { store, relay }
+    }
+
+    /// Moves `promotion.label`; a protected label only when `may_move_protected` (an admin).
+    pub async fn promote(
+        &self,
+        promotion: &Promotion,
+        may_move_protected: bool,
+        actor: &str,
+    ) -> Result<Vec<Change>> {
+        if !may_move_protected && self.is_protected(&promotion.label).await? {
+            return Err(Error::Forbidden(format!(
+                "label {} is protected: only admins may move it",
+                promotion.label
+            )));
+        }
+        let changes = self.store.promote(promotion, actor).await?;
+        self.relay.committed(&changes);
+        Ok(changes)
+    }
+
+    async fn is_protected(&self, label: &Label) -> Result<bool> {
+        Ok(self
+            .store
+            .list_labels()
+            .await?
+            .iter()
+            .any(|l| l.name == *label && l.protected))
+    }
+
+    pub async fn policy(&self, server: &Slug, scope: &Scope) -> Result<ReleasePolicy> {
+        Ok(self.store.policy(server, scope).await?)
+    }
+
+    /// Sets a scope's release policy; the changes committed (none if it already had it).
+    pub async fn set_policy(
+        &self,
+        server: &Slug,
+        scope: &Scope,
+        policy: ReleasePolicy,
+        actor: &str,
+    ) -> Result<Vec<Change>> {
+        let changes = self.store.set_policy(server, scope, policy, actor).await?;
+        self.relay.committed(&changes);
+        Ok(changes)
+    }
+
+    /// Every label of an entry: `latest` (its head), `production` (the head in an auto
+    /// scope), then the others by name. Not found if the entry has never been saved.
+    pub async fn labels_of(&self, id: &EntryId) -> Result<Vec<EntryLabel>> {
+        let head = self
+            .store
+            .head(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        let head_state = LabelState {
+            version: head.version,
+            active: head.active,
+            deleted: head.deleted,
+        };
+        let at_head = |label| EntryLabel {
+            label,
+            state: head_state,
+            revision: head.revision,
+        };
+        let mut labels = vec![at_head(Label::Latest)];
+        if self.store.policy(&id.server, &id.scope).await? == ReleasePolicy::Auto {
+            labels.push(at_head(Label::Production));
+        }
+        let rows = self.store.labels_of(id).await?;
+        let (production, others): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|row| row.label == Label::Production);
+        labels.extend(production.into_iter().chain(others).map(|row| EntryLabel {
+            label: row.label,
+            state: row.state,
+            revision: row.revision,
+        }));
+        Ok(labels)
+    }
+
+    pub async fn history(&self, id: &EntryId) -> Result<Vec<LabelMoveRow>> {
+        Ok(self.store.label_history(id).await?)
+    }
+
+    pub async fn labels(&self) -> Result<Vec<LabelInfo>> {
+        Ok(self.store.list_labels().await?)
+    }
+
+    /// Creates a label or changes its protection; `latest` is no label to protect (nobody
+    /// moves it).
+    pub async fn set_label(
+        &self,
+        label: &Label,
+        protected: bool,
+        actor: &str,
+    ) -> Result<LabelInfo> {
+        if *label == Label::Latest {
+            return Err(Error::Refused(
+                "`latest` moves by itself and cannot be protected".into(),
+            ));
+        }
+        Ok(self.store.set_label(label, protected, actor).await?)
+    }
+}

@@ -1,0 +1,470 @@
+//! The SQL of release labels: where each label of an entry points, its history, the registry of
+//! labels and each scope's release policy. One text for both backends, as in `queries`.
+
+/// A label move of the history (the columns of `label_moves`).
+#[derive(sqlx::FromRow)]
+struct MoveRecord {
+    label: String,
+    revision: i64,
+    from_version: Option<i64>,
+    from_active: Option<bool>,
+    from_deleted: Option<bool>,
+    to_version: i64,
+    to_active: bool,
+    to_deleted: bool,
+    actor: String,
+    message: String,
+    created_at: i64,
+}
+
+impl TryFrom<MoveRecord> for LabelMoveRow {
+    type Error = StoreError;
+
+    fn try_from(row: MoveRecord) -> Result<Self, StoreError> {
+        let from = match (row.from_version, row.from_active, row.from_deleted) {
+            (Some(version), Some(active), Some(deleted)) => Some(LabelState {
+                version: version as u64,
+                active,
+                deleted,
+            }),
+            _ => None,
+        };
+        Ok(LabelMoveRow {
+            label: stored_label(&row.label)?,
+            revision: row.revision as u64,
+            from,
+            to: LabelState {
+                version: row.to_version as u64,
+                active: row.to_active,
+                deleted: row.to_deleted,
+            },
+            actor: row.actor,
+            message: row.message,
+            created_at: row.created_at,
+        })
+    }
+}
+
+fn stored_label(name: &str) -> Result<Label, StoreError> {
+    Label::parse("label", name)
+        .map_err(|e| StoreError::Corrupt(format!("label {name:?}"), e.message))
+}
+
+use super::{LabelMoveRow, LabelState, StoreError};
+use crate::domain::Label;
+
+/// Defines the release queries for one sqlx database type in a module of its own.
+macro_rules! backend {
+    ($module:ident, $db:ty) => {
+        pub mod $module {
+            use std::collections::BTreeMap;
+
+            use super::super::queries::$module::{insert_change, next_revision, org_exists, policy};
+            use super::super::{
+                Change, ChangeAction, LabelInfo, LabelMove, LabelMoveRow, LabelRow, LabelState, MoveTarget,
+                Promotion, Result, Selection, StoreError, now_ms,
+            };
+            use super::{MoveRecord, stored_label};
+            use crate::domain::{EntryId, Kind, Label, Labels, ReleasePolicy, Revision, Scope, Slug};
+
+            type Pool = sqlx::Pool<$db>;
+            type Tx<'t> = sqlx::Transaction<'t, $db>;
+
+            /// Where `label` points in one entry now: the head for `latest` (and for
+            /// `production` in an auto scope), else the label's row; `None` if nowhere.
+            async fn state_at(
+                tx: &mut Tx<'_>,
+                kind: Kind,
+                server: &Slug,
+                scope: &Scope,
+                key: &str,
+                label: &Label,
+                policy: ReleasePolicy,
+            ) -> Result<Option<LabelState>> {
+                let follows_head = matches!(label, Label::Latest)
+                    || (matches!(label, Label::Production) && policy == ReleasePolicy::Auto);
+                let row: Option<(i64, bool, bool)> = if follows_head {
+                    sqlx::query_as(
+                        "SELECT version, active, deleted FROM entries WHERE kind = $1 AND server = $2 AND org = $3 AND key = $4",
+                    )
+                    .bind(kind.as_str())
+                    .bind(server.as_str())
+                    .bind(scope.as_str())
+                    .bind(key)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                } else {
+                    sqlx::query_as(
+                        "SELECT version, active, deleted FROM entry_labels \
+                         WHERE kind = $1 AND server = $2 AND org = $3 AND key = $4 AND label = $5",
+                    )
+                    .bind(kind.as_str())
+                    .bind(server.as_str())
+                    .bind(scope.as_str())
+                    .bind(key)
+                    .bind(label.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?
+                };
+                Ok(row.map(|(version, active, deleted)| LabelState { version: version as u64, active, deleted }))
+            }
+
+            /// The entries `label` points at in a scope of a server, both kinds.
+            async fn keys_at(
+                tx: &mut Tx<'_>,
+                server: &Slug,
+                scope: &Scope,
+                label: &Label,
+                policy: ReleasePolicy,
+            ) -> Result<Vec<(Kind, String)>> {
+                let follows_head = matches!(label, Label::Latest)
+                    || (matches!(label, Label::Production) && policy == ReleasePolicy::Auto);
+                let rows: Vec<(String, String)> = if follows_head {
+                    sqlx::query_as("SELECT kind, key FROM entries WHERE server = $1 AND org = $2 ORDER BY kind, key")
+                        .bind(server.as_str())
+                        .bind(scope.as_str())
+                        .fetch_all(&mut **tx)
+                        .await?
+                } else {
+                    sqlx::query_as(
+                        "SELECT kind, key FROM entry_labels WHERE server = $1 AND org = $2 AND label = $3 ORDER BY kind, key",
+                    )
+                    .bind(server.as_str())
+                    .bind(scope.as_str())
+                    .bind(label.as_str())
+                    .fetch_all(&mut **tx)
+                    .await?
+                };
+                rows.into_iter()
+                    .map(|(kind, key)| {
+                        let kind = kind.parse::<Kind>().map_err(|e| StoreError::Corrupt(key.clone(), e.to_string()))?;
+                        Ok((kind, key))
+                    })
+                    .collect()
+            }
+
+            async fn version_exists(tx: &mut Tx<'_>, id: &EntryId, version: u64) -> Result<bool> {
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "SELECT version FROM entry_versions WHERE kind = $1 AND server = $2 AND org = $3 AND key = $4 AND version = $5",
+                )
+                .bind(id.kind.as_str())
+                .bind(id.server.as_str())
+                .bind(id.scope.as_str())
+                .bind(id.key.as_str())
+                .bind(version as i64)
+                .fetch_optional(&mut **tx)
+                .await?;
+                Ok(row.is_some())
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            async fn set_label_row(
+                tx: &mut Tx<'_>,
+                kind: Kind,
+                server: &Slug,
+                scope: &Scope,
+                key: &str,
+                label: &Label,
+                state: LabelState,
+                revision: Revision,
+                now: i64,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO entry_labels (kind, server, org, label, key, version, active, deleted, revision, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (kind, server, org, label, key) DO UPDATE SET version = excluded.version, \
+                     active = excluded.active, deleted = excluded.deleted, revision = excluded.revision, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(kind.as_str())
+                .bind(server.as_str())
+                .bind(scope.as_str())
+                .bind(label.as_str())
+                .bind(key)
+                .bind(state.version as i64)
+                .bind(state.active)
+                .bind(state.deleted)
+                .bind(revision as i64)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// Moves a label in entries of one scope: one revision and one change per kind,
+            /// all in one transaction; nothing moves if any move is refused. No change (nothing
+            /// selected): the caller rolls back, so the revision taken is not spent.
+            pub async fn promote(tx: &mut Tx<'_>, promotion: &Promotion, actor: &str) -> Result<Vec<Change>> {
+                let Promotion { scope, server, label, selection, message } = promotion;
+                // First, so the transaction holds the write lock before it reads (SQLite).
+                let mut first_revision = Some(next_revision(tx).await?);
+                if let Scope::Org(slug) = scope && !org_exists(tx, slug.as_str()).await? {
+                    return Err(StoreError::NotFound(format!("org {:?}", slug.as_str())));
+                }
+                let policy = policy(&mut **tx, server, scope).await?;
+                match (label, policy) {
+                    (Label::Latest, _) => {
+                        return Err(StoreError::Refused("`latest` moves by itself: every save moves it".into()));
+                    }
+                    (Label::Production, ReleasePolicy::Auto) => {
+                        return Err(StoreError::Refused(format!(
+                            "`production` follows every save in {scope:?} of server {server} (release policy auto); set the policy to manual to promote"
+                        )));
+                    }
+                    _ => {}
+                }
+                let moves: Vec<LabelMove> = match selection {
+                    Selection::Only(moves) => moves.clone(),
+                    Selection::Every { from } => keys_at(tx, server, scope, from, policy)
+                        .await?
+                        .into_iter()
+                        .map(|(kind, key)| LabelMove { kind, key, to: MoveTarget::Label(from.clone()), expected_version: None })
+                        .collect(),
+                };
+                if let Label::Named(_) = label {
+                    sqlx::query(
+                        "INSERT INTO labels (name, protected, created_at, created_by) VALUES ($1, FALSE, $2, $3) \
+                         ON CONFLICT (name) DO NOTHING",
+                    )
+                    .bind(label.as_str())
+                    .bind(now_ms())
+                    .bind(actor)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                let mut by_kind: BTreeMap<Kind, Vec<&LabelMove>> = BTreeMap::new();
+                for one in &moves {
+                    by_kind.entry(one.kind).or_default().push(one);
+                }
+                let now = now_ms();
+                let mut changes = Vec::new();
+                for (kind, group) in by_kind {
+                    let revision = match first_revision.take() {
+                        Some(revision) => revision,
+                        None => next_revision(tx).await?,
+                    };
+                    for one in &group {
+                        let id = EntryId {
+                            scope: scope.clone(),
+                            server: server.clone(),
+                            kind,
+                            key: crate::domain::EntryKey::parse(kind, &one.key)
+                                .map_err(|e| StoreError::Corrupt(one.key.clone(), e.message))?,
+                        };
+                        let from = state_at(tx, kind, server, scope, &one.key, label, policy).await?;
+                        let current = from.map_or(0, |s| s.version);
+                        if let Some(expected) = one.expected_version && expected != current {
+                            return Err(StoreError::Conflict { expected, current });
+                        }
+                        let to = match &one.to {
+                            MoveTarget::Version(version) => {
+                                if !version_exists(tx, &id, *version).await? {
+                                    return Err(StoreError::NotFound(format!("version {version} of {id}")));
+                                }
+                                LabelState::live(*version)
+                            }
+                            MoveTarget::Label(source) => state_at(tx, kind, server, scope, &one.key, source, policy)
+                                .await?
+                                .ok_or_else(|| StoreError::NotFound(format!("label {:?} of {id}", source.as_str())))?,
+                        };
+                        set_label_row(tx, kind, server, scope, &one.key, label, to, revision, now).await?;
+                        sqlx::query(
+                            "INSERT INTO label_moves (kind, server, org, key, label, revision, from_version, from_active, \
+                             from_deleted, to_version, to_active, to_deleted, actor, message, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                        )
+                        .bind(kind.as_str())
+                        .bind(server.as_str())
+                        .bind(scope.as_str())
+                        .bind(&one.key)
+                        .bind(label.as_str())
+                        .bind(revision as i64)
+                        .bind(from.map(|s| s.version as i64))
+                        .bind(from.map(|s| s.active))
+                        .bind(from.map(|s| s.deleted))
+                        .bind(to.version as i64)
+                        .bind(to.active)
+                        .bind(to.deleted)
+                        .bind(actor)
+                        .bind(message)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                    let change = Change {
+                        revision,
+                        org: scope.clone(),
+                        server: server.clone(),
+                        kind,
+                        keys: group.iter().map(|m| m.key.clone()).collect(),
+                        action: ChangeAction::Promote,
+                        restored_version: None,
+                        labels: Labels::Only(vec![label.clone()]),
+                        actor: actor.to_owned(),
+                        created_at: now,
+                        published: false,
+                    };
+                    insert_change(tx, &change).await?;
+                    changes.push(change);
+                }
+                Ok(changes)
+            }
+
+            /// Sets a scope's release policy. Turning manual pins `production` where the head
+            /// stands (no view changes); turning auto lets it follow the head again. Either is
+            /// one change per kind at `production`; setting the policy a scope has is nothing
+            /// (and the caller rolls back, so the revision taken is not spent).
+            pub async fn set_policy(
+                tx: &mut Tx<'_>,
+                server: &Slug,
+                scope: &Scope,
+                wanted: ReleasePolicy,
+                actor: &str,
+            ) -> Result<Vec<Change>> {
+                // First, so the transaction holds the write lock before it reads (SQLite).
+                let revision = next_revision(tx).await?;
+                if let Scope::Org(slug) = scope && !org_exists(tx, slug.as_str()).await? {
+                    return Err(StoreError::NotFound(format!("org {:?}", slug.as_str())));
+                }
+                if policy(&mut **tx, server, scope).await? == wanted {
+                    return Ok(Vec::new());
+                }
+                let now = now_ms();
+                let manual = wanted == ReleasePolicy::Manual;
+                if manual {
+                    sqlx::query(
+                        "INSERT INTO entry_labels (kind, server, org, label, key, version, active, deleted, revision, updated_at) \
+                         SELECT kind, server, org, 'production', key, version, active, deleted, revision, updated_at \
+                         FROM entries WHERE server = $1 AND org = $2",
+                    )
+                    .bind(server.as_str())
+                    .bind(scope.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                } else {
+                    sqlx::query("DELETE FROM entry_labels WHERE server = $1 AND org = $2 AND label = 'production'")
+                        .bind(server.as_str())
+                        .bind(scope.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                sqlx::query(
+                    "INSERT INTO release_policies (server, org, manual, revision, updated_at, updated_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (server, org) DO UPDATE SET manual = excluded.manual, \
+                     revision = excluded.revision, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                )
+                .bind(server.as_str())
+                .bind(scope.as_str())
+                .bind(manual)
+                .bind(revision as i64)
+                .bind(now)
+                .bind(actor)
+                .execute(&mut **tx)
+                .await?;
+                let mut changes = Vec::new();
+                for (i, kind) in [Kind::Prompts, Kind::Resources].into_iter().enumerate() {
+                    // The first change has the revision the policy row carries; the second its own.
+                    let revision = if i == 0 { revision } else { next_revision(tx).await? };
+                    let change = Change {
+                        revision,
+                        org: scope.clone(),
+                        server: server.clone(),
+                        kind,
+                        keys: Vec::new(),
+                        action: ChangeAction::Policy,
+                        restored_version: None,
+                        labels: Labels::Only(vec![Label::Production]),
+                        actor: actor.to_owned(),
+                        created_at: now,
+                        published: false,
+                    };
+                    insert_change(tx, &change).await?;
+                    changes.push(change);
+                }
+                Ok(changes)
+            }
+
+            /// Every label of one entry besides `latest`, by name.
+            pub async fn labels_of(pool: &Pool, id: &EntryId) -> Result<Vec<LabelRow>> {
+                let rows: Vec<(String, i64, bool, bool, i64, i64)> = sqlx::query_as(
+                    "SELECT label, version, active, deleted, revision, updated_at FROM entry_labels \
+                     WHERE kind = $1 AND server = $2 AND org = $3 AND key = $4 ORDER BY label",
+                )
+                .bind(id.kind.as_str())
+                .bind(id.server.as_str())
+                .bind(id.scope.as_str())
+                .bind(id.key.as_str())
+                .fetch_all(pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(label, version, active, deleted, revision, updated_at)| {
+                        Ok(LabelRow {
+                            label: stored_label(&label)?,
+                            state: LabelState { version: version as u64, active, deleted },
+                            revision: revision as u64,
+                            updated_at,
+                        })
+                    })
+                    .collect()
+            }
+
+            /// Every move of every label of one entry, newest first.
+            pub async fn label_history(pool: &Pool, id: &EntryId) -> Result<Vec<LabelMoveRow>> {
+                let rows: Vec<MoveRecord> = sqlx::query_as(
+                    "SELECT label, revision, from_version, from_active, from_deleted, to_version, to_active, to_deleted, \
+                     actor, message, created_at FROM label_moves \
+                     WHERE kind = $1 AND server = $2 AND org = $3 AND key = $4 ORDER BY revision DESC, label",
+                )
+                .bind(id.kind.as_str())
+                .bind(id.server.as_str())
+                .bind(id.scope.as_str())
+                .bind(id.key.as_str())
+                .fetch_all(pool)
+                .await?;
+                rows.into_iter().map(LabelMoveRow::try_from).collect()
+            }
+
+            pub async fn policy_of(pool: &Pool, server: &Slug, scope: &Scope) -> Result<ReleasePolicy> {
+                policy(pool, server, scope).await
+            }
+
+            /// The labels created so far (and `production` when it was given a row to be
+            /// protected), by name.
+            pub async fn list_labels(pool: &Pool) -> Result<Vec<LabelInfo>> {
+                let rows: Vec<(String, bool, i64, String)> =
+                    sqlx::query_as("SELECT name, protected, created_at, created_by FROM labels ORDER BY name")
+                        .fetch_all(pool)
+                        .await?;
+                rows.into_iter()
+                    .map(|(name, protected, created_at, created_by)| {
+                        Ok(LabelInfo { name: stored_label(&name)?, protected, created_at, created_by })
+                    })
+                    .collect()
+            }
+
+            /// Creates a label (no entry points at it yet) or changes whether it is protected.
+            pub async fn set_label(pool: &Pool, label: &Label, protected: bool, actor: &str) -> Result<LabelInfo> {
+                let now = now_ms();
+                sqlx::query(
+                    "INSERT INTO labels (name, protected, created_at, created_by) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (name) DO UPDATE SET protected = excluded.protected",
+                )
+                .bind(label.as_str())
+                .bind(protected)
+                .bind(now)
+                .bind(actor)
+                .execute(pool)
+                .await?;
+                let (created_at, created_by): (i64, String) =
+                    sqlx::query_as("SELECT created_at, created_by FROM labels WHERE name = $1")
+                        .bind(label.as_str())
+                        .fetch_one(pool)
+                        .await?;
+                Ok(LabelInfo { name: label.clone(), protected, created_at, created_by })
+            }
+        }
+    };
+}
+
+backend!(postgres, sqlx::Postgres);
+backend!(sqlite, sqlx::Sqlite);
