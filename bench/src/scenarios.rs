@@ -201,6 +201,7 @@ pub async fn raw_publish(
             kind: EventKind::Prompts as i32,
             keys: vec!["probe".into()],
             labels: vec!["latest".into(), "production".into()],
+            orgs: vec![],
         };
         let payload = event.to_json();
         let start = SystemTime::now();
@@ -281,6 +282,7 @@ pub async fn fanout(
                 kind: Kind::Prompts,
                 keys: vec!["probe".into()],
                 labels: Labels::Only(vec![Label::Latest, Label::Production]),
+                orgs: Vec::new(),
             };
             let start = SystemTime::now();
             publisher.publish(&event, revision - 1).await?;

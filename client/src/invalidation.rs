@@ -120,7 +120,9 @@ pub(crate) fn classify(event: &InvalidationEvent, last: u64, label: &str) -> (Ac
         return (Action::Flush, event.revision);
     }
     let action = match v1::Kind::try_from(event.kind) {
-        Ok(_) if !event.labels.is_empty() && !event.labels.iter().any(|l| l == label) => {
+        Ok(v1::Kind::Prompts | v1::Kind::Resources)
+            if !event.labels.is_empty() && !event.labels.iter().any(|l| l == label) =>
+        {
             Action::OtherLabel
         }
         Ok(v1::Kind::Prompts) => Action::Invalidate(ViewKind::Prompts),
@@ -167,14 +169,22 @@ impl Tracker {
             Action::Progress | Action::Replay | Action::OtherLabel => {}
             Action::Flush => self.flush(),
             Action::Invalidate(kind) => {
-                self.cache
-                    .invalidate(kind, &event.org_id, &event.server, event.revision);
-                let _ = self.changes.send(Changed {
-                    org: event.org_id.clone(),
-                    server: event.server.clone(),
-                    kind,
-                    revision: event.revision,
-                });
+                // A default whose rollout moved names the orgs it moved (C-TRACK-6).
+                let orgs = if event.org_id.is_empty() && !event.orgs.is_empty() {
+                    &event.orgs[..]
+                } else {
+                    std::slice::from_ref(&event.org_id)
+                };
+                for org in orgs {
+                    self.cache
+                        .invalidate(kind, org, &event.server, event.revision);
+                    let _ = self.changes.send(Changed {
+                        org: org.clone(),
+                        server: event.server.clone(),
+                        kind,
+                        revision: event.revision,
+                    });
+                }
             }
         }
     }

@@ -140,6 +140,7 @@ async fn s_floor_2_an_answer_still_behind_after_the_retries_is_served_stale() {
         kind: mcp_config_client::v1::Kind::Prompts as i32,
         keys: vec!["review-pr".into()],
         labels: vec![],
+        orgs: vec![],
     };
     let mut changes = client.changes();
     let publisher =

@@ -63,3 +63,40 @@ CREATE TABLE release_policies (
 -- The labels whose views a change touched, as a JSON array; '' (changes from before labels):
 -- every label.
 ALTER TABLE changes ADD COLUMN labels TEXT NOT NULL DEFAULT '';
+
+-- Gradual rollouts of a default entry's label: orgs in the cohort (those listed, and those whose
+-- hash bucket of (org, server, kind, key) is below `percent`) read `target_version` at the
+-- label; the others read where the label's row points. One rollout per (entry, label).
+CREATE TABLE rollouts (
+    kind            TEXT NOT NULL,
+    server          TEXT NOT NULL,
+    label           TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    target_version  BIGINT NOT NULL,
+    percent         BIGINT NOT NULL,
+    orgs            TEXT NOT NULL,
+    revision        BIGINT NOT NULL,
+    updated_at      BIGINT NOT NULL,
+    PRIMARY KEY (kind, server, label, key)
+);
+
+-- Every step of every rollout (start, set, complete, abort): its history.
+CREATE TABLE rollout_steps (
+    kind            TEXT NOT NULL,
+    server          TEXT NOT NULL,
+    label           TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    revision        BIGINT NOT NULL,
+    action          TEXT NOT NULL,
+    target_version  BIGINT NOT NULL,
+    percent         BIGINT NOT NULL,
+    orgs            TEXT NOT NULL,
+    actor           TEXT NOT NULL,
+    message         TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    PRIMARY KEY (kind, server, label, key, revision)
+);
+
+-- With org '' (a default changed): only these orgs' views changed (a rollout's cohort moved), as
+-- a JSON array; '': every org's.
+ALTER TABLE changes ADD COLUMN orgs TEXT NOT NULL DEFAULT '';

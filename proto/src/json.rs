@@ -28,6 +28,9 @@ struct EventJson {
     /// so events that touch every label read as they did before labels.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     labels: Vec<String>,
+    /// Left out when empty (every org), likewise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    orgs: Vec<String>,
 }
 
 /// proto3 JSON writes 64-bit integers as strings and accepts numbers too.
@@ -63,6 +66,7 @@ impl InvalidationEvent {
             kind: kind.as_str_name().to_owned(),
             keys: self.keys.clone(),
             labels: self.labels.clone(),
+            orgs: self.orgs.clone(),
         })
         .expect("an event serializes")
     }
@@ -77,6 +81,7 @@ impl InvalidationEvent {
             kind: Kind::from_str_name(&parsed.kind).unwrap_or(Kind::Unspecified) as i32,
             keys: parsed.keys,
             labels: parsed.labels,
+            orgs: parsed.orgs,
         })
     }
 }
@@ -95,6 +100,7 @@ mod tests {
             kind: Kind::Prompts as i32,
             keys: vec!["review-pr".into()],
             labels: vec![],
+            orgs: vec![],
         };
         let json = event.to_json();
         assert_eq!(

@@ -239,6 +239,7 @@ mod tests {
                 kind: Kind::Prompts,
                 server,
                 labels: Labels::All,
+                orgs: Vec::new(),
             })
             .await;
         for org in ["", "acme", "globex"] {

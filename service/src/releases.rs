@@ -6,8 +6,22 @@ use crate::{
     domain::{EntryId, Label, ReleasePolicy, Scope, Slug},
     error::{Error, Result},
     propagation::relay::RelayHandle,
-    store::{Change, LabelInfo, LabelMoveRow, LabelState, Promotion, Store},
+    store::{
+        Change, LabelInfo, LabelMoveRow, LabelState, Promotion, RolloutRow, RolloutStep,
+        RolloutWrite, Store,
+    },
 };
+
+/// A default entry's label under rollout: where it stands, who is in, and every step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollout {
+    /// `None`: no rollout in progress.
+    pub current: Option<RolloutRow>,
+    /// The orgs that read the target now, by slug.
+    pub members: Vec<Slug>,
+    /// Newest first.
+    pub history: Vec<RolloutStep>,
+}
 
 /// Where one label of an entry points.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,15 +50,60 @@ impl Releases {
         may_move_protected: bool,
         actor: &str,
     ) -> Result<Vec<Change>> {
-        if !may_move_protected && self.is_protected(&promotion.label).await? {
-            return Err(Error::Forbidden(format!(
-                "label {} is protected: only admins may move it",
-                promotion.label
-            )));
-        }
+        self.check_protection(&promotion.label, may_move_protected)
+            .await?;
         let changes = self.store.promote(promotion, actor).await?;
         self.relay.committed(&changes);
         Ok(changes)
+    }
+
+    async fn check_protection(&self, label: &Label, may_move_protected: bool) -> Result<()> {
+        if !may_move_protected && self.is_protected(label).await? {
+            return Err(Error::Forbidden(format!(
+                "label {label} is protected: only admins may move it"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Starts, changes, completes or aborts a rollout of a default entry's label (a protected
+    /// label: only when `may_move_protected`).
+    pub async fn rollout(
+        &self,
+        write: &RolloutWrite,
+        may_move_protected: bool,
+        actor: &str,
+    ) -> Result<Change> {
+        self.check_protection(&write.label, may_move_protected)
+            .await?;
+        let change = self.store.rollout(write, actor).await?;
+        self.relay.committed(std::slice::from_ref(&change));
+        Ok(change)
+    }
+
+    /// The rollout of `label` of a default entry, with the orgs in its cohort now.
+    pub async fn rollout_of(&self, id: &EntryId, label: &Label) -> Result<Rollout> {
+        let (current, history) = self.store.rollout_of(id, label).await?;
+        let members = match &current {
+            None => Vec::new(),
+            Some(rollout) => self
+                .store
+                .list_orgs()
+                .await?
+                .into_iter()
+                .filter_map(|org| Slug::parse("org", &org.slug).ok())
+                .filter(|org| {
+                    rollout
+                        .cohort
+                        .contains(org, &id.server, id.kind, id.key.as_str())
+                })
+                .collect(),
+        };
+        Ok(Rollout {
+            current,
+            members,
+            history,
+        })
     }
 
     async fn is_protected(&self, label: &Label) -> Result<bool> {

@@ -149,3 +149,49 @@ def test_s_src_9_each_channel_is_a_chain_of_its_own_with_its_own_progress() -> N
 
     tracker.on_event(config_pb2.InvalidationEvent(revision=9, previous_revision=9), github)
     assert not current(cache, ACME), "github's channel is at 9: its change 9 was missed"
+
+
+def labelled(revision: int, previous: int, org: str, *labels: str) -> config_pb2.InvalidationEvent:
+    changed = event(revision, previous, org)
+    changed.labels.extend(labels)
+    return changed
+
+
+def test_s_label_1_other_labels_changes_change_nothing_and_the_chain_advances() -> None:
+    cache = Cache()
+    feed = ChangeFeed()
+    tracker = Tracker(cache, feed, "staging")
+    changes = feed.subscribe()
+    tracker.on_connected()
+    cache.store(ACME, 1, [], Trust.CURRENT)
+    generation = cache.generation
+
+    tracker.on_event(labelled(5, 4, "acme", "latest", "production"))
+    assert current(cache, ACME), "only latest and production moved"
+    assert not changes._pending, "nothing announced"
+    assert tracker.last == 5, "not a replay or a gap: the chain advances"
+    assert cache.trust(ACME, 1, generation) is Trust.CURRENT, "no floor raised"
+
+    tracker.on_event(labelled(6, 5, "acme", "staging"))
+    assert not current(cache, ACME), "staging moved; 5 was seen, so no gap"
+    assert list(changes._pending) == [Changed("acme", "github", ViewKind.PROMPTS)]
+    assert cache.generation == generation, "a change of the view, not a flush"
+
+    cache.store(ACME, 6, [], Trust.CURRENT)
+    tracker.on_event(event(7, 6, "acme"))
+    assert not current(cache, ACME), "no labels: every label's views"
+
+    cache.store(ACME, 7, [], Trust.CURRENT)
+    unknown = labelled(8, 7, "acme", "latest")
+    unknown.kind = 99
+    tracker.on_event(unknown)
+    assert not current(cache, ACME), "an unknown kind flushes, whatever labels it names"
+    assert cache.generation != generation
+
+
+def test_a_client_naming_no_label_reads_at_production() -> None:
+    cache, tracker = tracked()
+    tracker.on_event(labelled(5, 4, "acme", "latest"))
+    assert current(cache, ACME) and tracker.last == 5
+    tracker.on_event(labelled(6, 5, "acme", "production"))
+    assert not current(cache, ACME)

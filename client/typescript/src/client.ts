@@ -76,6 +76,10 @@ export interface ConfigClientOptions {
    * filtered, and the Redis source subscribes to these servers' own channels
    * (`<channel>:<server>`) instead of the global one (C-SRC-9). */
   servers?: readonly string[];
+  /** The release label every read is at (`staging`, `latest`, …); empty or absent: `production`.
+   * Sent as `label` on every read and on `Watch`; an unknown label is `NotFound`. Changes that
+   * moved only other labels' views are no change to this client (C-TRACK-5). */
+  label?: string;
   /** Where the client reports what it survives (an unwritable snapshot); default: ignored. */
   warn?: (message: string) => void;
   /** Where the client reports what an operator must fix (a Redis source that cannot start or
@@ -121,6 +125,8 @@ export class ConfigClient {
   private readonly breaker: Breaker;
   private readonly warn: (message: string) => void;
   private readonly statusTracker: StatusTracker;
+  /** The label sent with every read, as given (empty: the service's `production`). */
+  private readonly label: string;
   /** The requests in flight, by view and known revision: concurrent reads of one view share one
    * request (and the generation it was sent at) instead of sending one each. */
   private readonly asking = new Map<string, Promise<Sent>>();
@@ -132,11 +138,12 @@ export class ConfigClient {
     this.timeoutMs = options.timeoutMs ?? 5_000;
     this.readBudgetMs = options.readBudgetMs ?? READ_BUDGET_MS;
     this.breaker = new Breaker(BREAKER_THRESHOLD, options.breakerCoolDownMs ?? BREAKER_COOL_DOWN_MS);
+    this.label = options.label ?? "";
     this.warn = options.warn ?? (() => {});
     this.statusTracker = new StatusTracker(this.warn);
     this.transport = new Transport(options);
     if (options.snapshot !== undefined) loadSnapshot(options.snapshot, this.cache, this.warn);
-    const tracker = new Tracker(this.cache, this.feed);
+    const tracker = new Tracker(this.cache, this.feed, this.label);
     const source = options.source ?? { type: "watch" };
     const silenceMs = options.silenceMs ?? SILENCE_MS;
     const servers = options.servers ?? [];
@@ -221,7 +228,7 @@ export class ConfigClient {
   ): Promise<RenderedPrompt> {
     return plain(
       await this.call((options) =>
-        this.transport.service.getPrompt({ orgId: org, server, name, arguments: args }, options),
+        this.transport.service.getPrompt({ orgId: org, server, name, arguments: args, label: this.label }, options),
       ),
     );
   }
@@ -229,7 +236,9 @@ export class ConfigClient {
   /** One resource's contents. */
   async readResource(org: string, server: string, uri: string): Promise<ResourceRead> {
     return plain(
-      await this.call((options) => this.transport.service.readResource({ orgId: org, server, uri }, options)),
+      await this.call((options) =>
+        this.transport.service.readResource({ orgId: org, server, uri, label: this.label }, options),
+      ),
     );
   }
 
@@ -297,7 +306,7 @@ export class ConfigClient {
   }
 
   private ask(id: ViewId, knownRevision: bigint): Promise<Answer> {
-    const request = { orgId: id.org, server: id.server, knownRevision };
+    const request = { orgId: id.org, server: id.server, knownRevision, label: this.label };
     return this.call(async (options) => {
       if (id.kind === "Prompts") {
         const r = await this.transport.service.getPrompts(request, options);

@@ -5,7 +5,9 @@
  * last revision seen means one was missed, so nothing cached can be trusted and every view is
  * flushed. The same holds on every (re)connection of the source: correctness never depends on a
  * message arriving. Each source channel is a chain of its own: a server's own Redis channel names
- * that server's previous event, so several of them are tracked apart.
+ * that server's previous event, so several of them are tracked apart. A client reads at one release
+ * label: a change that moved only other labels' views is no change to it, though it still advances
+ * the chain (C-TRACK-5).
  */
 import { type InvalidationEvent, Kind } from "../gen/mcp_config/v1/config_pb.js";
 import type { Cache, ViewKind } from "./cache.js";
@@ -16,6 +18,14 @@ const KINDS = new Map<Kind, ViewKind>([
   [Kind.RESOURCES, "Resources"],
 ]);
 
+/** The label a client naming none reads at, as events name it. */
+export const PRODUCTION = "production";
+
+/** The label a client reads at, as events name it: `production` when it names none. */
+export function labelName(label: string | undefined): string {
+  return label === undefined || label === "" ? PRODUCTION : label;
+}
+
 /**
  * What one event means for the cached views (`classify`), and the chain's last revision after it:
  * - `progress`: a progress event at or below the last revision seen, nothing changed (C-TRACK-1);
@@ -23,16 +33,18 @@ const KINDS = new Map<Kind, ViewKind>([
  * - `flush`: a change may have been missed — a progress event ahead of the last revision seen, a
  *   gap, an event of an unknown kind (C-TRACK-1, C-TRACK-3): every view is out of date;
  * - `invalidate`: the views the event names are out of date: its kind and server, of its org or,
- *   when its org is empty (a default changed), of every org (C-TRACK-4).
+ *   when its org is empty (a default changed), of every org (C-TRACK-4);
+ * - `other-label`: a change of other labels' views than the client's: nothing to drop or
+ *   announce, but no replay or gap either: the chain advances (C-TRACK-5).
  */
 export type Step =
-  | { action: "progress" | "replay" | "flush"; last: bigint }
+  | { action: "progress" | "replay" | "flush" | "other-label"; last: bigint }
   | { action: "invalidate"; kind: ViewKind; last: bigint };
 
-/** The tracker's rules (contract C-TRACK-1..4) in one place: what `event` means given `last`, the
- * last revision seen on its chain (0: none yet). The contract vectors (client/contract-vectors/)
- * run through it. */
-export function classify(event: InvalidationEvent, last: bigint): Step {
+/** The tracker's rules (contract C-TRACK-1..5) in one place: what `event` means to a client reading
+ * at `label` (`production` when empty), given `last`, the last revision seen on its chain (0: none
+ * yet). The contract vectors (client/contract-vectors/) run through it. */
+export function classify(event: InvalidationEvent, last: bigint, label: string = PRODUCTION): Step {
   // A progress event, the service's "nothing changed, the latest is R" on a quiet stream: no kind,
   // no server, and its revision is its previous one. Nothing changed if the chain is at R; if it
   // is behind, it missed what came between.
@@ -44,6 +56,12 @@ export function classify(event: InvalidationEvent, last: bigint): Step {
   if (last !== 0n && event.previousRevision !== last) return { action: "flush", last: event.revision };
   const kind = KINDS.get(event.kind);
   if (kind === undefined) return { action: "flush", last: event.revision };
+  // An event naming labels concerns only their views; one naming none, every label's (an event
+  // from before labels). Checked after the progress, replay and gap rules, and only for a known
+  // kind: an unknown kind flushes whatever it names.
+  if (event.labels.length > 0 && !event.labels.includes(labelName(label))) {
+    return { action: "other-label", last: event.revision };
+  }
   return { action: "invalidate", kind, last: event.revision };
 }
 
@@ -57,11 +75,17 @@ export class Tracker {
   /** Per chain (the Watch stream, or one Redis channel), the last revision seen on it. */
   private readonly lasts = new Map<string, bigint>();
   private connectedBefore = false;
+  /** The label the client reads at, as events name it (C-TRACK-5). */
+  readonly label: string;
 
+  /** A tracker for a client reading at `label` (empty or absent: `production`). */
   constructor(
     private readonly cache: Cache,
     private readonly feed: ChangeFeed,
-  ) {}
+    label?: string,
+  ) {
+    this.label = labelName(label);
+  }
 
   /** The last revision seen on the default chain (0: none yet), for gap detection and Watch's
    * resume point. */
@@ -100,7 +124,7 @@ export class Tracker {
    * it came on, whose revisions chain apart from the other channels' (a server's own channel
    * chains that server's events, and announces that server's progress). */
   onEvent(event: InvalidationEvent, chain = ""): void {
-    const step = classify(event, this.lastOn(chain));
+    const step = classify(event, this.lastOn(chain), this.label);
     this.lasts.set(chain, step.last);
     if (step.action === "flush") return this.flush();
     if (step.action !== "invalidate") return;

@@ -22,6 +22,8 @@ function setup() {
 
 const event = (revision: bigint, previousRevision: bigint, orgId: string, server = "github") =>
   create(InvalidationEventSchema, { revision, previousRevision, orgId, server, kind: Kind.PROMPTS });
+const labelled = (revision: bigint, previousRevision: bigint, orgId: string, ...labels: string[]) =>
+  create(InvalidationEventSchema, { ...event(revision, previousRevision, orgId), labels });
 const progress = (revision: bigint) => create(InvalidationEventSchema, { revision, previousRevision: revision });
 const prompt = create(PromptSchema, { name: "a" });
 
@@ -107,6 +109,47 @@ describe("contract rules without a service", () => {
     assert.ok(cache.isFresh(cache.get(ACME)!, MINUTE), "6 was slack's, not github's");
     tracker.onEvent(progress(9n), github);
     assert.ok(!cache.isFresh(cache.get(ACME)!, MINUTE), "github's channel is at 9: its change 9 was missed");
+  });
+
+  test("S-LABEL-1 a client at one label ignores other labels' changes; the chain advances", () => {
+    const cache = new Cache();
+    const feed = new ChangeFeed();
+    const tracker = new Tracker(cache, feed, "staging");
+    const announced: string[] = [];
+    feed.listen((change) => announced.push(`${change.org}/${change.server}`));
+    tracker.connected();
+    cache.store(ACME, 1n, [prompt], "current");
+    const generation = cache.generation;
+
+    tracker.onEvent(labelled(5n, 4n, "acme", "latest", "production"));
+    assert.ok(cache.isFresh(cache.get(ACME)!, MINUTE), "only latest and production moved");
+    assert.deepEqual(announced, [], "nothing announced");
+    assert.equal(tracker.last, 5n, "not a replay or a gap: the chain advances");
+    assert.equal(cache.trust(ACME, 1n, generation), "current", "no floor raised");
+
+    tracker.onEvent(labelled(6n, 5n, "acme", "staging"));
+    assert.ok(!cache.isFresh(cache.get(ACME)!, MINUTE), "staging moved; 5 was seen, so no gap");
+    assert.deepEqual(announced, ["acme/github"]);
+    assert.equal(cache.generation, generation, "a change of the view, not a flush");
+
+    cache.store(ACME, 6n, [prompt], "current");
+    tracker.onEvent(event(7n, 6n, "acme"));
+    assert.ok(!cache.isFresh(cache.get(ACME)!, MINUTE), "no labels: every label's views");
+
+    cache.store(ACME, 7n, [prompt], "current");
+    tracker.onEvent(create(InvalidationEventSchema, { ...labelled(8n, 7n, "acme", "latest"), kind: 99 as Kind }));
+    assert.ok(!cache.isFresh(cache.get(ACME)!, MINUTE), "an unknown kind flushes, whatever labels it names");
+    assert.notEqual(cache.generation, generation);
+  });
+
+  test("S-LABEL-1 a client naming no label reads at production", () => {
+    const { cache, tracker } = setup();
+    cache.store(ACME, 1n, [prompt], "current");
+    tracker.onEvent(labelled(5n, 4n, "acme", "latest"));
+    assert.ok(cache.isFresh(cache.get(ACME)!, MINUTE));
+    assert.equal(tracker.last, 5n);
+    tracker.onEvent(labelled(6n, 5n, "acme", "production"));
+    assert.ok(!cache.isFresh(cache.get(ACME)!, MINUTE));
   });
 
   test("S-FEED-1 an overflowed iterator reports the loss once, before the newest changes", async () => {

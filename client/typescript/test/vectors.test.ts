@@ -2,7 +2,8 @@
  * The client-contract vectors (client/contract-vectors/*.json, the same files the Rust and Python
  * suites run): each step feeds the real tracker one Redis message (through the Redis source's own
  * `applyJson`) or one source event, then checks what it did to a cache holding the vector's
- * views. The format is the folder's README.
+ * views, with the tracker at the vector's `label` (none: production). The format is the folder's
+ * README.
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
@@ -23,6 +24,8 @@ interface Vector {
   scenario: string;
   rules: string[];
   description: string;
+  /** The label the client reads at; none: production. */
+  label?: string;
   views: ViewId[];
   steps: Array<{
     input: { message?: unknown; channel?: string; source?: string };
@@ -68,10 +71,12 @@ describe("client-contract vectors", () => {
   for (const file of files) {
     const vector = JSON.parse(readFileSync(new URL(file, VECTORS), "utf8")) as Vector;
     test(`${vector.scenario} ${vector.name}`, () => {
-      assert.deepEqual(Object.keys(vector).sort(), ["description", "name", "rules", "scenario", "steps", "views"]);
+      const { label, ...rest } = vector;
+      assert.deepEqual(Object.keys(rest).sort(), ["description", "name", "rules", "scenario", "steps", "views"]);
+      assert.ok(label === undefined || typeof label === "string", "a label is a string");
       const cache = new Cache();
       const feed = new ChangeFeed();
-      const tracker = new Tracker(cache, feed);
+      const tracker = new Tracker(cache, feed, label);
       const announced: ViewId[] = [];
       feed.listen(({ org, server, kind }) => announced.push({ org, server, kind }));
       const item = (kind: ViewKind) => (kind === "Prompts" ? create(PromptSchema, {}) : create(ResourceSchema, {}));

@@ -2,11 +2,13 @@
 //! is valid by construction, and every parse error names the field it came from.
 
 mod label;
+mod rollout;
 pub mod upstream;
 mod uri_template;
 mod view;
 
 pub use label::{Label, Labels, ReleasePolicy};
+pub use rollout::{Cohort, MAX_LISTED_ORGS, bucket};
 pub use upstream::Upstream;
 pub use uri_template::{UriPattern, is_uri_template};
 pub use view::{Invalidation, OrgFilter, ViewKey};

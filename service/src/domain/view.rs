@@ -22,11 +22,12 @@ pub enum Invalidation {
         labels: Labels,
     },
     /// Every view of a server of this kind at `labels` (a default changed, so every org sees
-    /// it).
+    /// it), or, with `orgs`, those orgs' views only (a rollout's cohort moved).
     Server {
         kind: Kind,
         server: Slug,
         labels: Labels,
+        orgs: Vec<Slug>,
     },
     /// Everything (after a reconnect or a gap in the event stream).
     All,
@@ -41,7 +42,15 @@ impl Invalidation {
                 kind,
                 server,
                 labels,
-            } => *kind == key.kind && *server == key.server && labels.contains(&key.label),
+                orgs,
+            } => {
+                let org_touched =
+                    orgs.is_empty() || matches!(&key.scope, Scope::Org(org) if orgs.contains(org));
+                *kind == key.kind
+                    && *server == key.server
+                    && labels.contains(&key.label)
+                    && org_touched
+            }
             Self::Scope {
                 kind,
                 scope,

@@ -48,6 +48,8 @@ use super::{admin, error::ErrorBody};
         admin::releases::entry_labels,
         admin::releases::list_labels,
         admin::releases::put_label,
+        admin::releases::get_rollout,
+        admin::releases::post_rollout,
     ),
     components(schemas(ErrorBody)),
     modifiers(&OrgRoutes),

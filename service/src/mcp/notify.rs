@@ -490,7 +490,20 @@ mod tests {
             kind: Kind::Prompts,
             server: slug("github"),
             labels: Labels::All,
+            orgs: Vec::new(),
         };
+        assert_eq!(lists_changed(&default, &acme), [Kind::Prompts]);
+        let rolled = |org: &str| Invalidation::Server {
+            kind: Kind::Prompts,
+            server: slug("github"),
+            labels: Labels::All,
+            orgs: vec![slug(org)],
+        };
+        assert_eq!(lists_changed(&rolled("acme"), &acme), [Kind::Prompts]);
+        assert!(
+            lists_changed(&rolled("globex"), &acme).is_empty(),
+            "a rollout that moved globex only"
+        );
         assert_eq!(lists_changed(&default, &acme), [Kind::Prompts]);
         let staged = Invalidation::Scope {
             kind: Kind::Prompts,

@@ -24,6 +24,8 @@ pub struct ChangeEvent {
     pub keys: Vec<String>,
     /// The labels whose views changed.
     pub labels: Labels,
+    /// With the defaults' scope: the only orgs whose views changed; empty: every org's.
+    pub orgs: Vec<Slug>,
 }
 
 /// What a stream of changes carries.
@@ -47,6 +49,7 @@ impl ChangeEvent {
             kind: change.kind,
             keys: change.keys.clone(),
             labels: change.labels.clone(),
+            orgs: change.orgs.clone(),
         }
     }
 
@@ -58,6 +61,7 @@ impl ChangeEvent {
                 kind: self.kind,
                 server: self.server.clone(),
                 labels: self.labels.clone(),
+                orgs: self.orgs.clone(),
             },
             scope => Invalidation::Scope {
                 kind: self.kind,
@@ -103,6 +107,7 @@ mod tests {
             kind: Kind::Resources,
             keys: vec!["docs://a".into()],
             labels: Labels::All,
+            orgs: Vec::new(),
         }
     }
 
@@ -115,6 +120,7 @@ mod tests {
                 kind: Kind::Resources,
                 server: github.clone(),
                 labels: Labels::All,
+                orgs: Vec::new(),
             }
         );
         let acme = Scope::Org(Slug::parse("org", "acme").unwrap());

@@ -28,6 +28,7 @@ pub fn to_proto(event: &Event) -> InvalidationEvent {
                 .iter()
                 .map(|l| l.as_str().to_owned())
                 .collect(),
+            orgs: change.orgs.iter().map(ToString::to_string).collect(),
         },
         Event::Progress(revision) => InvalidationEvent {
             revision: *revision,
@@ -61,6 +62,12 @@ pub fn from_proto(event: InvalidationEvent) -> Result<Event, InvalidInput> {
         kind,
         keys: event.keys,
         labels: Labels::from_names("labels", event.labels.iter().map(String::as_str))?,
+        orgs: event
+            .orgs
+            .iter()
+            .enumerate()
+            .map(|(i, org)| Slug::parse(&format!("orgs[{i}]"), org))
+            .collect::<Result<_, _>>()?,
     }))
 }
 
@@ -90,6 +97,7 @@ mod tests {
             kind: Kind::Prompts,
             keys: vec!["review-pr".into()],
             labels: Labels::Only(vec![Label::Latest, Label::Production]),
+            orgs: Vec::new(),
         })
     }
 

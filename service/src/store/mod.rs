@@ -21,8 +21,9 @@ use sqlx::{
 pub use leadership::Leadership;
 pub use rows::{
     Change, ChangeAction, ChangeFilter, Head, LabelInfo, LabelMove, LabelMoveRow, LabelRow,
-    LabelState, LoadedView, MoveTarget, OrgRow, Promotion, ScopeFilter, Selection, UpstreamHead,
-    UpstreamOp, UpstreamWrite, VersionRow, ViewRow, Write, WriteOp,
+    LabelState, LoadedView, MoveTarget, OrgRow, Promotion, RolloutOp, RolloutRow, RolloutStep,
+    RolloutWrite, ScopeFilter, Selection, UpstreamHead, UpstreamOp, UpstreamWrite, VersionRow,
+    ViewRow, Write, WriteOp,
 };
 
 use crate::domain::{EntryId, Kind, Label, ReleasePolicy, Revision, Scope, Slug, ViewKey};
@@ -239,6 +240,27 @@ impl Store {
     /// Every move of every label of one entry, newest first.
     pub async fn label_history(&self, id: &EntryId) -> Result<Vec<LabelMoveRow>> {
         dispatch!(self, releases, |q, pool| q::label_history(pool, id).await)
+    }
+
+    /// Starts, changes, completes or aborts a rollout, in one transaction with one revision.
+    pub async fn rollout(&self, write: &RolloutWrite, actor: &str) -> Result<Change> {
+        dispatch!(self, releases, |q, pool| {
+            let mut tx = pool.begin().await?;
+            let change = q::rollout(&mut tx, write, actor).await?;
+            tx.commit().await?;
+            Ok(change)
+        })
+    }
+
+    /// The rollout in progress on a default entry's label, if any, and every step of its
+    /// rollouts, newest first.
+    pub async fn rollout_of(
+        &self,
+        id: &EntryId,
+        label: &Label,
+    ) -> Result<(Option<RolloutRow>, Vec<RolloutStep>)> {
+        dispatch!(self, releases, |q, pool| q::rollout_of(pool, id, label)
+            .await)
     }
 
     pub async fn list_labels(&self) -> Result<Vec<LabelInfo>> {

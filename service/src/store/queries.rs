@@ -15,7 +15,7 @@ macro_rules! select_heads {
 /// The columns of a change.
 macro_rules! select_changes {
     () => {
-        "SELECT revision, org, server, kind, keys, action, restored_version, labels, actor, created_at, published FROM changes"
+        "SELECT revision, org, server, kind, keys, action, restored_version, labels, orgs, actor, created_at, published FROM changes"
     };
 }
 
@@ -131,6 +131,7 @@ struct ChangeRecord {
     action: String,
     restored_version: Option<i64>,
     labels: String,
+    orgs: String,
     actor: String,
     created_at: i64,
     published: bool,
@@ -155,6 +156,7 @@ impl TryFrom<ChangeRecord> for Change {
                 .ok_or_else(|| corrupt(format!("unknown action {:?}", row.action)))?,
             restored_version: row.restored_version.map(|v| v as u64),
             labels: parse_labels(&row.labels).map_err(corrupt)?,
+            orgs: parse_orgs(&row.orgs).map_err(corrupt)?,
             actor: row.actor,
             created_at: row.created_at,
             published: row.published,
@@ -170,6 +172,26 @@ fn parse_labels(stored: &str) -> Result<Labels, String> {
     }
     let names: Vec<String> = serde_json::from_str(stored).map_err(|e| e.to_string())?;
     Labels::from_names("labels", names.iter().map(String::as_str)).map_err(|e| e.to_string())
+}
+
+/// A JSON array of org slugs as stored (a change's orgs, a rollout's cohort); `''` is none.
+pub(super) fn parse_orgs(stored: &str) -> Result<Vec<Slug>, String> {
+    if stored.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = serde_json::from_str(stored).map_err(|e| e.to_string())?;
+    names
+        .iter()
+        .map(|name| Slug::parse("orgs", name).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// The stored form of org slugs ([`parse_orgs`] reads it back).
+pub(super) fn stored_orgs(orgs: &[Slug]) -> String {
+    if orgs.is_empty() {
+        return String::new();
+    }
+    serde_json::to_string(orgs).expect("slugs serialize")
 }
 
 /// The stored form of a change's labels ([`parse_labels`] reads it back).
@@ -193,8 +215,8 @@ macro_rules! backend {
                 Change, ChangeAction, ChangeFilter, Head, LoadedView, OrgRow, Result, ScopeFilter, StoreError,
                 UpstreamHead, UpstreamOp, UpstreamWrite, VersionRow, ViewRow, Write, WriteOp, now_ms,
             };
-            use super::{ChangeRecord, HeadRecord, UpstreamRecord, VersionRecord, stored_labels};
-            use crate::domain::{EntryId, Kind, Label, ReleasePolicy, Revision, Scope, Slug};
+            use super::{ChangeRecord, HeadRecord, UpstreamRecord, VersionRecord, parse_orgs, stored_labels, stored_orgs};
+            use crate::domain::{Cohort, EntryId, Kind, Label, ReleasePolicy, Revision, Scope, Slug};
 
             type Pool = sqlx::Pool<$db>;
             type Tx<'t> = sqlx::Transaction<'t, $db>;
@@ -220,12 +242,18 @@ macro_rules! backend {
             /// The rows of one effective view at `label`, per scope: the head rows (`latest`,
             /// and `production` of an auto scope), or else the label's rows; at `production`,
             /// each manual scope's policy row too, as a tombstone (it moves the revision, shows
-            /// nothing). An unknown label is not found.
+            /// nothing). A default's row under a rollout reads the rollout's target when the
+            /// view's org is in the cohort. An unknown label is not found.
             pub async fn load_view(pool: &Pool, kind: Kind, server: &Slug, scope: &Scope, label: &Label) -> Result<LoadedView> {
-                let rows: Vec<(i64, i64, Option<String>, Option<String>, Option<bool>, Option<bool>, Option<i64>, Option<String>)> =
+                type Row = (
+                    i64, i64, Option<String>, Option<String>, Option<bool>, Option<bool>, Option<i64>, Option<String>,
+                    Option<i64>, Option<String>, Option<i64>, Option<String>,
+                );
+                let rows: Vec<Row> =
                     sqlx::query_as(
                         "SELECT c.value, (SELECT COUNT(*) FROM labels WHERE name = $4), \
-                           x.org, x.key, x.active, x.deleted, x.revision, v.body \
+                           x.org, x.key, x.active, x.deleted, x.revision, v.body, \
+                           r.percent, r.orgs, r.revision, rv.body \
                          FROM counters c \
                          LEFT JOIN ( \
                            SELECT e.org, e.key, e.version, e.active, e.deleted, e.revision FROM entries e \
@@ -241,6 +269,10 @@ macro_rules! backend {
                          ) x ON TRUE \
                          LEFT JOIN entry_versions v ON v.kind = $1 AND v.server = $2 \
                            AND v.org = x.org AND v.key = x.key AND v.version = x.version \
+                         LEFT JOIN rollouts r ON x.org = '' AND $3 <> '' AND r.kind = $1 AND r.server = $2 \
+                           AND r.label = $4 AND r.key = x.key \
+                         LEFT JOIN entry_versions rv ON rv.kind = $1 AND rv.server = $2 AND rv.org = '' \
+                           AND rv.key = r.key AND rv.version = r.target_version \
                          WHERE c.name = 'revision'",
                     )
                     .bind(kind.as_str())
@@ -253,18 +285,31 @@ macro_rules! backend {
                 if matches!(label, Label::Named(_)) && !label_known {
                     return Err(StoreError::NotFound(format!("label {:?}", label.as_str())));
                 }
-                let rows = rows
-                    .into_iter()
-                    .filter_map(|(_, _, org, key, active, deleted, revision, body)| {
-                        Some((org?, key?, active?, deleted?, revision?, body))
-                    })
-                    .map(|(org, key, active, deleted, revision, body)| {
-                        let org = Scope::parse_optional("org", &org)
-                            .map_err(|e| StoreError::Corrupt(key.clone(), e.to_string()))?;
-                        Ok(ViewRow { org, key, active, deleted, revision: revision as u64, body })
-                    })
-                    .collect::<Result<_>>()?;
-                Ok(LoadedView { snapshot, rows })
+                let mut view_rows = Vec::with_capacity(rows.len());
+                for (_, _, org, key, active, deleted, revision, body, percent, orgs, rollout_revision, target) in rows {
+                    let (Some(org), Some(key), Some(active), Some(deleted), Some(revision)) = (org, key, active, deleted, revision) else {
+                        continue;
+                    };
+                    let org = Scope::parse_optional("org", &org)
+                        .map_err(|e| StoreError::Corrupt(key.clone(), e.to_string()))?;
+                    let mut row = ViewRow { org, key, active, deleted, revision: revision as u64, body };
+                    if let (Some(percent), Some(orgs), Some(rollout_revision), Scope::Org(reader)) =
+                        (percent, orgs, rollout_revision, scope)
+                    {
+                        let cohort = Cohort {
+                            percent: percent.clamp(0, 100) as u8,
+                            orgs: parse_orgs(&orgs).map_err(|e| StoreError::Corrupt(row.key.clone(), e))?,
+                        };
+                        row.revision = row.revision.max(rollout_revision as u64);
+                        if cohort.contains(reader, server, kind, &row.key) {
+                            row.body = target;
+                            row.active = true;
+                            row.deleted = false;
+                        }
+                    }
+                    view_rows.push(row);
+                }
+                Ok(LoadedView { snapshot, rows: view_rows })
             }
 
             /// The release policy of one scope of a server (no row: auto).
@@ -424,6 +469,7 @@ macro_rules! backend {
                         action,
                         restored_version,
                         labels,
+                        orgs: Vec::new(),
                         actor: actor.to_owned(),
                         created_at: now,
                         published: false,
@@ -536,8 +582,8 @@ macro_rules! backend {
 
             pub(in crate::store) async fn insert_change(tx: &mut Tx<'_>, change: &Change) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO changes (revision, org, server, kind, keys, action, restored_version, labels, actor, created_at, published) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, FALSE)",
+                    "INSERT INTO changes (revision, org, server, kind, keys, action, restored_version, labels, orgs, actor, created_at, published) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, FALSE)",
                 )
                 .bind(change.revision as i64)
                 .bind(change.org.as_str())
@@ -547,6 +593,7 @@ macro_rules! backend {
                 .bind(change.action.as_str())
                 .bind(change.restored_version.map(|v| v as i64))
                 .bind(stored_labels(&change.labels))
+                .bind(stored_orgs(&change.orgs))
                 .bind(&change.actor)
                 .bind(change.created_at)
                 .execute(&mut **tx)

@@ -50,8 +50,67 @@ fn stored_label(name: &str) -> Result<Label, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("label {name:?}"), e.message))
 }
 
-use super::{LabelMoveRow, LabelState, StoreError};
-use crate::domain::Label;
+use super::{LabelMoveRow, LabelState, RolloutRow, RolloutStep, StoreError, queries::parse_orgs};
+use crate::domain::{Cohort, Label};
+
+/// A rollout in progress (the columns of `rollouts`).
+#[derive(sqlx::FromRow)]
+struct RolloutRecord {
+    target_version: i64,
+    percent: i64,
+    orgs: String,
+    revision: i64,
+    updated_at: i64,
+}
+
+impl RolloutRecord {
+    fn cohort(&self) -> Result<Cohort, StoreError> {
+        Ok(Cohort {
+            percent: self.percent.clamp(0, 100) as u8,
+            orgs: parse_orgs(&self.orgs).map_err(|e| StoreError::Corrupt("rollout".into(), e))?,
+        })
+    }
+
+    fn row(&self) -> Result<RolloutRow, StoreError> {
+        Ok(RolloutRow {
+            target_version: self.target_version as u64,
+            cohort: self.cohort()?,
+            revision: self.revision as u64,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// A step of a rollout's history (the columns of `rollout_steps`).
+#[derive(sqlx::FromRow)]
+struct StepRecord {
+    revision: i64,
+    action: String,
+    target_version: i64,
+    percent: i64,
+    orgs: String,
+    actor: String,
+    message: String,
+    created_at: i64,
+}
+
+impl TryFrom<StepRecord> for RolloutStep {
+    type Error = StoreError;
+
+    fn try_from(row: StepRecord) -> Result<Self, StoreError> {
+        Ok(RolloutStep {
+            revision: row.revision as u64,
+            action: row.action,
+            target_version: row.target_version as u64,
+            percent: row.percent.clamp(0, 100) as u8,
+            orgs: parse_orgs(&row.orgs)
+                .map_err(|e| StoreError::Corrupt("rollout step".into(), e))?,
+            actor: row.actor,
+            message: row.message,
+            created_at: row.created_at,
+        })
+    }
+}
 
 /// Defines the release queries for one sqlx database type in a module of its own.
 macro_rules! backend {
@@ -64,7 +123,10 @@ macro_rules! backend {
                 Change, ChangeAction, LabelInfo, LabelMove, LabelMoveRow, LabelRow, LabelState, MoveTarget,
                 Promotion, Result, Selection, StoreError, now_ms,
             };
-            use super::{MoveRecord, stored_label};
+            use super::super::queries::stored_orgs;
+            use super::super::{RolloutOp, RolloutRow, RolloutStep, RolloutWrite};
+            use super::{MoveRecord, RolloutRecord, StepRecord, stored_label};
+            use crate::domain::{Cohort, MAX_LISTED_ORGS};
             use crate::domain::{EntryId, Kind, Label, Labels, ReleasePolicy, Revision, Scope, Slug};
 
             type Pool = sqlx::Pool<$db>;
@@ -191,6 +253,43 @@ macro_rules! backend {
                 Ok(())
             }
 
+            #[allow(clippy::too_many_arguments)]
+            async fn insert_move(
+                tx: &mut Tx<'_>,
+                id: &EntryId,
+                label: &Label,
+                revision: Revision,
+                from: Option<LabelState>,
+                to: LabelState,
+                actor: &str,
+                message: &str,
+                now: i64,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO label_moves (kind, server, org, key, label, revision, from_version, from_active, \
+                     from_deleted, to_version, to_active, to_deleted, actor, message, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                )
+                .bind(id.kind.as_str())
+                .bind(id.server.as_str())
+                .bind(id.scope.as_str())
+                .bind(id.key.as_str())
+                .bind(label.as_str())
+                .bind(revision as i64)
+                .bind(from.map(|s| s.version as i64))
+                .bind(from.map(|s| s.active))
+                .bind(from.map(|s| s.deleted))
+                .bind(to.version as i64)
+                .bind(to.active)
+                .bind(to.deleted)
+                .bind(actor)
+                .bind(message)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
             /// Moves a label in entries of one scope: one revision and one change per kind,
             /// all in one transaction; nothing moves if any move is refused. No change (nothing
             /// selected): the caller rolls back, so the revision taken is not spent.
@@ -268,28 +367,7 @@ macro_rules! backend {
                                 .ok_or_else(|| StoreError::NotFound(format!("label {:?} of {id}", source.as_str())))?,
                         };
                         set_label_row(tx, kind, server, scope, &one.key, label, to, revision, now).await?;
-                        sqlx::query(
-                            "INSERT INTO label_moves (kind, server, org, key, label, revision, from_version, from_active, \
-                             from_deleted, to_version, to_active, to_deleted, actor, message, created_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                        )
-                        .bind(kind.as_str())
-                        .bind(server.as_str())
-                        .bind(scope.as_str())
-                        .bind(&one.key)
-                        .bind(label.as_str())
-                        .bind(revision as i64)
-                        .bind(from.map(|s| s.version as i64))
-                        .bind(from.map(|s| s.active))
-                        .bind(from.map(|s| s.deleted))
-                        .bind(to.version as i64)
-                        .bind(to.active)
-                        .bind(to.deleted)
-                        .bind(actor)
-                        .bind(message)
-                        .bind(now)
-                        .execute(&mut **tx)
-                        .await?;
+                        insert_move(tx, &id, label, revision, from, to, actor, message, now).await?;
                     }
                     let change = Change {
                         revision,
@@ -300,6 +378,7 @@ macro_rules! backend {
                         action: ChangeAction::Promote,
                         restored_version: None,
                         labels: Labels::Only(vec![label.clone()]),
+                        orgs: Vec::new(),
                         actor: actor.to_owned(),
                         created_at: now,
                         published: false,
@@ -347,6 +426,12 @@ macro_rules! backend {
                         .bind(scope.as_str())
                         .execute(&mut **tx)
                         .await?;
+                    // A rollout of production ends with it: production is the head again.
+                    sqlx::query("DELETE FROM rollouts WHERE server = $1 AND $2 = '' AND label = 'production'")
+                        .bind(server.as_str())
+                        .bind(scope.as_str())
+                        .execute(&mut **tx)
+                        .await?;
                 }
                 sqlx::query(
                     "INSERT INTO release_policies (server, org, manual, revision, updated_at, updated_by) \
@@ -374,6 +459,7 @@ macro_rules! backend {
                         action: ChangeAction::Policy,
                         restored_version: None,
                         labels: Labels::Only(vec![Label::Production]),
+                        orgs: Vec::new(),
                         actor: actor.to_owned(),
                         created_at: now,
                         published: false,
@@ -382,6 +468,189 @@ macro_rules! backend {
                     changes.push(change);
                 }
                 Ok(changes)
+            }
+
+            /// Starts, changes, completes or aborts the rollout of a default entry's label: one
+            /// revision, one change naming the orgs whose view changed (all of them, by an
+            /// empty list, past [`MAX_LISTED_ORGS`]).
+            pub async fn rollout(tx: &mut Tx<'_>, write: &RolloutWrite, actor: &str) -> Result<Change> {
+                // First, so the transaction holds the write lock before it reads (SQLite).
+                let revision = next_revision(tx).await?;
+                let RolloutWrite { server, kind, key, label, op, message } = write;
+                let scope = Scope::Defaults;
+                let id = EntryId {
+                    scope: scope.clone(),
+                    server: server.clone(),
+                    kind: *kind,
+                    key: crate::domain::EntryKey::parse(*kind, key).map_err(|e| StoreError::Corrupt(key.clone(), e.message))?,
+                };
+                let policy = policy(&mut **tx, server, &scope).await?;
+                match (label, policy) {
+                    (Label::Latest, _) => {
+                        return Err(StoreError::Refused("`latest` moves by itself: it cannot be rolled out".into()));
+                    }
+                    (Label::Production, ReleasePolicy::Auto) => {
+                        return Err(StoreError::Refused(format!(
+                            "`production` follows every save of the defaults of server {server} (release policy auto); set the policy to manual to roll out"
+                        )));
+                    }
+                    _ => {}
+                }
+                if state_at(tx, *kind, server, &scope, key, label, policy).await?.is_none() {
+                    return Err(StoreError::NotFound(format!(
+                        "label {:?} of {id} (move it to the entry before rolling out)",
+                        label.as_str()
+                    )));
+                }
+                let existing: Option<RolloutRecord> = sqlx::query_as(
+                    "SELECT target_version, percent, orgs, revision, updated_at FROM rollouts \
+                     WHERE kind = $1 AND server = $2 AND label = $3 AND key = $4",
+                )
+                .bind(kind.as_str())
+                .bind(server.as_str())
+                .bind(label.as_str())
+                .bind(key)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let no_rollout = || StoreError::NotFound(format!("rollout of label {:?} of {id}", label.as_str()));
+                let (before, after, target) = match (op, &existing) {
+                    (RolloutOp::Start { .. }, Some(_)) => {
+                        return Err(StoreError::Refused(format!(
+                            "a rollout of label {:?} of {id} is in progress: set its cohort, complete or abort it",
+                            label.as_str()
+                        )));
+                    }
+                    (RolloutOp::Start { target_version, cohort }, None) => {
+                        if !version_exists(tx, &id, *target_version).await? {
+                            return Err(StoreError::NotFound(format!("version {target_version} of {id}")));
+                        }
+                        (None, Some(cohort.clone()), *target_version)
+                    }
+                    (_, None) => return Err(no_rollout()),
+                    (RolloutOp::Set(cohort), Some(old)) => (Some(old.cohort()?), Some(cohort.clone()), old.target_version as u64),
+                    (RolloutOp::Complete, Some(old)) => (Some(old.cohort()?), Some(Cohort::everyone()), old.target_version as u64),
+                    (RolloutOp::Abort, Some(old)) => (Some(old.cohort()?), None, old.target_version as u64),
+                };
+                let slugs: Vec<(String,)> = sqlx::query_as("SELECT slug FROM orgs ORDER BY slug").fetch_all(&mut **tx).await?;
+                let orgs: Vec<Slug> = slugs
+                    .into_iter()
+                    .map(|(slug,)| Slug::parse("org", &slug).map_err(|e| StoreError::Corrupt(slug.clone(), e.message)))
+                    .collect::<Result<_>>()?;
+                if let Some(cohort) = &after
+                    && let Some(unknown) = cohort.orgs.iter().find(|org| !orgs.contains(org))
+                {
+                    return Err(StoreError::NotFound(format!("org {:?}", unknown.as_str())));
+                }
+                let member = |cohort: &Option<Cohort>, org: &Slug| {
+                    cohort.as_ref().is_some_and(|c| c.contains(org, server, *kind, key))
+                };
+                let mut changed: Vec<Slug> = orgs.into_iter().filter(|org| member(&before, org) != member(&after, org)).collect();
+                // Completing moves the label itself, so every view changes (the defaults-only
+                // one too, which no cohort holds): no list.
+                if changed.len() > MAX_LISTED_ORGS || matches!(op, RolloutOp::Complete) {
+                    changed.clear();
+                }
+                let now = now_ms();
+                match op {
+                    RolloutOp::Start { .. } | RolloutOp::Set(_) => {
+                        let cohort = after.clone().expect("a start or a set has a cohort");
+                        sqlx::query(
+                            "INSERT INTO rollouts (kind, server, label, key, target_version, percent, orgs, revision, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (kind, server, label, key) DO UPDATE SET \
+                             percent = excluded.percent, orgs = excluded.orgs, revision = excluded.revision, updated_at = excluded.updated_at",
+                        )
+                        .bind(kind.as_str())
+                        .bind(server.as_str())
+                        .bind(label.as_str())
+                        .bind(key)
+                        .bind(target as i64)
+                        .bind(i64::from(cohort.percent))
+                        .bind(stored_orgs(&cohort.orgs))
+                        .bind(revision as i64)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                    RolloutOp::Complete | RolloutOp::Abort => {
+                        sqlx::query("DELETE FROM rollouts WHERE kind = $1 AND server = $2 AND label = $3 AND key = $4")
+                            .bind(kind.as_str())
+                            .bind(server.as_str())
+                            .bind(label.as_str())
+                            .bind(key)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                }
+                if let RolloutOp::Complete = op {
+                    let from = state_at(tx, *kind, server, &scope, key, label, policy).await?;
+                    let to = LabelState::live(target);
+                    set_label_row(tx, *kind, server, &scope, key, label, to, revision, now).await?;
+                    insert_move(tx, &id, label, revision, from, to, actor, message, now).await?;
+                }
+                let step_cohort = after.clone().or(before).unwrap_or_default();
+                sqlx::query(
+                    "INSERT INTO rollout_steps (kind, server, label, key, revision, action, target_version, percent, orgs, actor, message, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(kind.as_str())
+                .bind(server.as_str())
+                .bind(label.as_str())
+                .bind(key)
+                .bind(revision as i64)
+                .bind(op.as_str())
+                .bind(target as i64)
+                .bind(i64::from(if matches!(op, RolloutOp::Abort) { 0 } else { step_cohort.percent }))
+                .bind(stored_orgs(&step_cohort.orgs))
+                .bind(actor)
+                .bind(message)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                let change = Change {
+                    revision,
+                    org: scope,
+                    server: server.clone(),
+                    kind: *kind,
+                    keys: vec![key.clone()],
+                    action: ChangeAction::Rollout,
+                    restored_version: None,
+                    labels: Labels::Only(vec![label.clone()]),
+                    orgs: changed,
+                    actor: actor.to_owned(),
+                    created_at: now,
+                    published: false,
+                };
+                insert_change(tx, &change).await?;
+                Ok(change)
+            }
+
+            /// The rollout in progress on a default entry's label, and every step of its
+            /// rollouts, newest first.
+            pub async fn rollout_of(pool: &Pool, id: &EntryId, label: &Label) -> Result<(Option<RolloutRow>, Vec<RolloutStep>)> {
+                let current: Option<RolloutRecord> = sqlx::query_as(
+                    "SELECT target_version, percent, orgs, revision, updated_at FROM rollouts \
+                     WHERE kind = $1 AND server = $2 AND label = $3 AND key = $4",
+                )
+                .bind(id.kind.as_str())
+                .bind(id.server.as_str())
+                .bind(label.as_str())
+                .bind(id.key.as_str())
+                .fetch_optional(pool)
+                .await?;
+                let steps: Vec<StepRecord> = sqlx::query_as(
+                    "SELECT revision, action, target_version, percent, orgs, actor, message, created_at FROM rollout_steps \
+                     WHERE kind = $1 AND server = $2 AND label = $3 AND key = $4 ORDER BY revision DESC",
+                )
+                .bind(id.kind.as_str())
+                .bind(id.server.as_str())
+                .bind(label.as_str())
+                .bind(id.key.as_str())
+                .fetch_all(pool)
+                .await?;
+                Ok((
+                    current.map(|r| r.row()).transpose()?,
+                    steps.into_iter().map(RolloutStep::try_from).collect::<Result<_>>()?,
+                ))
             }
 
             /// Every label of one entry besides `latest`, by name.

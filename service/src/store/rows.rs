@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::domain::{EntryId, Kind, Label, Labels, Revision, Scope, Slug};
+use crate::domain::{Cohort, EntryId, Kind, Label, Labels, Revision, Scope, Slug};
 
 /// One head row of an effective view's query, with the content of its current version.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +68,9 @@ pub struct Change {
     pub restored_version: Option<u64>,
     /// The labels whose views it touched.
     pub labels: Labels,
+    /// With the defaults' scope: the only orgs whose views it changed (a rollout's cohort
+    /// moved); empty: every org's.
+    pub orgs: Vec<Slug>,
     pub actor: String,
     pub created_at: i64,
     pub published: bool,
@@ -94,10 +97,12 @@ pub enum ChangeAction {
     Promote,
     /// A scope's release policy changed (its production views follow the head again, or stop).
     Policy,
+    /// A rollout of a default's label started, changed its cohort, completed or was aborted.
+    Rollout,
 }
 
 impl ChangeAction {
-    const ALL: [ChangeAction; 11] = [
+    const ALL: [ChangeAction; 12] = [
         ChangeAction::Create,
         ChangeAction::Update,
         ChangeAction::Hide,
@@ -109,6 +114,7 @@ impl ChangeAction {
         ChangeAction::Import,
         ChangeAction::Promote,
         ChangeAction::Policy,
+        ChangeAction::Rollout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -124,6 +130,7 @@ impl ChangeAction {
             ChangeAction::Import => "import",
             ChangeAction::Promote => "promote",
             ChangeAction::Policy => "policy",
+            ChangeAction::Rollout => "rollout",
         }
     }
 
@@ -314,4 +321,62 @@ pub struct LabelInfo {
     pub protected: bool,
     pub created_at: i64,
     pub created_by: String,
+}
+
+/// A rollout in progress: the label's target for the orgs of the cohort.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutRow {
+    pub target_version: u64,
+    pub cohort: Cohort,
+    pub revision: Revision,
+    pub updated_at: i64,
+}
+
+/// What a rollout write does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RolloutOp {
+    /// The cohort reads `target_version` (live) at the label from now on.
+    Start { target_version: u64, cohort: Cohort },
+    /// A new cohort (a higher percentage, more orgs, or fewer).
+    Set(Cohort),
+    /// Everyone: the label moves to the target and the rollout ends.
+    Complete,
+    /// No one: the rollout ends and the label stays where it was.
+    Abort,
+}
+
+impl RolloutOp {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Start { .. } => "start",
+            Self::Set(_) => "set",
+            Self::Complete => "complete",
+            Self::Abort => "abort",
+        }
+    }
+}
+
+/// One rollout write, on a label of a default entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutWrite {
+    pub server: Slug,
+    pub kind: Kind,
+    pub key: String,
+    pub label: Label,
+    pub op: RolloutOp,
+    pub message: String,
+}
+
+/// One step of a rollout, as its history shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RolloutStep {
+    pub revision: Revision,
+    /// `start`, `set`, `complete` or `abort`.
+    pub action: String,
+    pub target_version: u64,
+    pub percent: u8,
+    pub orgs: Vec<Slug>,
+    pub actor: String,
+    pub message: String,
+    pub created_at: i64,
 }

@@ -36,6 +36,7 @@ fn change(revision: u64, org: &str) -> ChangeEvent {
         kind: key.kind,
         keys: vec!["review-pr".into()],
         labels: Labels::Only(vec![Label::Latest, Label::Production]),
+        orgs: Vec::new(),
     }
 }
 

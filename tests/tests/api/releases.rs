@@ -3,6 +3,7 @@
 //! production, move back, conflicts between promoters, protected labels and the rights to move.
 
 use futures::future::join;
+use mcp_config::domain::{Kind, Slug, bucket};
 use mcp_config_proto::v1::GetPromptsRequest;
 use mcp_config_tests::{
     eventually,
@@ -397,4 +398,257 @@ async fn only_admins_move_protected_labels_and_editors_only_their_org() {
         .await
         .unwrap();
     assert_eq!(peek.status(), 403);
+}
+
+/// The first message of `org`'s prompt `greet` of server `tools` at production.
+async fn greeting(service: &Service, org: &str) -> String {
+    let view = service.prompts_of(org, "tools").await;
+    view.prompts
+        .iter()
+        .find(|p| p.name == "greet")
+        .map(|p| p.messages[0].text.clone())
+        .unwrap_or_default()
+}
+
+/// The orgs (of `orgs`) in a cohort of `percent` of the default `greet` of `tools`.
+fn expected_members(orgs: &[String], percent: u8) -> Vec<String> {
+    let server = Slug::parse("server", "tools").unwrap();
+    orgs.iter()
+        .filter(|org| {
+            let org = Slug::parse("org", org).unwrap();
+            bucket(&org, &server, Kind::Prompts, "greet") < percent
+        })
+        .cloned()
+        .collect()
+}
+
+async fn rollout(a: &Service, body: Value) -> (StatusCode, Value) {
+    send(
+        a,
+        Method::POST,
+        "/defaults/servers/tools/prompts/greet/rollouts/production",
+        body,
+    )
+    .await
+}
+
+async fn members(a: &Service) -> Vec<String> {
+    let body: Value = a
+        .api()
+        .request(
+            Method::GET,
+            "/defaults/servers/tools/prompts/greet/rollouts/production",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    serde_json::from_value(body["members"].clone()).unwrap()
+}
+
+/// Until every org of `orgs` reads, through `b`, "v2" when in `cohort` and "v1" otherwise.
+async fn assert_cohort(b: &Service, orgs: &[String], cohort: &[String]) {
+    for org in orgs {
+        let wanted = if cohort.contains(org) { "v2" } else { "v1" };
+        assert!(
+            eventually(WAIT, || async { greeting(b, org).await == wanted }).await,
+            "{org} should read {wanted}"
+        );
+    }
+}
+
+/// A rollout of a default, started, raised, completed, and another aborted: written through
+/// `a`, read through `b`.
+async fn roll_out_a_default(a: &Service, b: &Service) {
+    let orgs: Vec<String> = (0..30).map(|i| format!("org{i}")).collect();
+    for org in &orgs {
+        let (status, body) =
+            send(a, Method::POST, "/orgs", json!({"slug": org, "name": org})).await;
+        assert!(status.is_success(), "{body}");
+    }
+    let api = a.api();
+    let save = |text: &'static str| api.put_text_prompt("", "tools", "greet", text);
+    assert_eq!(save("v1").await.status(), 200);
+    let (status, _) = send(
+        a,
+        Method::PUT,
+        "/defaults/servers/tools/release-policy",
+        json!({"policy": "manual"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(save("v2").await.status(), 200);
+    assert_cohort(b, &orgs, &[]).await;
+
+    let ten = expected_members(&orgs, 10);
+    let fifty = expected_members(&orgs, 50);
+    assert!(!fifty.is_empty() && fifty.len() < orgs.len(), "{fifty:?}");
+    let (status, body) = rollout(
+        a,
+        json!({"action": "start", "version": 2, "percent": 10, "orgs": ["org29"], "message": "try it"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut cohort = ten.clone();
+    if !cohort.contains(&"org29".to_owned()) {
+        cohort.push("org29".into());
+    }
+    cohort.sort();
+    let mut changed: Vec<String> =
+        serde_json::from_value(body["changes"][0]["orgs"].clone()).unwrap();
+    changed.sort();
+    assert_eq!(
+        changed, cohort,
+        "the event names the orgs that moved, only them"
+    );
+    let mut listed = members(a).await;
+    listed.sort();
+    assert_eq!(listed, cohort);
+    assert_cohort(b, &orgs, &cohort).await;
+    assert_eq!(
+        greeting(b, "").await,
+        "v1",
+        "the defaults-only view is in no cohort"
+    );
+
+    // 50 %: everyone who was in stays in.
+    let (status, body) = rollout(
+        a,
+        json!({"action": "set", "percent": 50, "orgs": ["org29"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut bigger = fifty.clone();
+    if !bigger.contains(&"org29".to_owned()) {
+        bigger.push("org29".into());
+    }
+    assert!(cohort.iter().all(|org| bigger.contains(org)));
+    let changed: Vec<String> = serde_json::from_value(body["changes"][0]["orgs"].clone()).unwrap();
+    assert!(
+        changed.iter().all(|org| !cohort.contains(org)),
+        "{changed:?}"
+    );
+    assert_cohort(b, &orgs, &bigger).await;
+
+    // A second start is refused while one runs; complete moves the label for everyone.
+    let (status, _) = rollout(a, json!({"action": "start", "version": 2, "percent": 5})).await;
+    assert_eq!(status, 409);
+    let (status, body) = rollout(a, json!({"action": "complete", "message": "done"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_cohort(b, &orgs, &orgs).await;
+    assert_eq!(greeting(b, "").await, "v2");
+    let (status, _) = rollout(a, json!({"action": "abort"})).await;
+    assert_eq!(status, 404, "no rollout left to abort");
+
+    // Abort: a rollout back to version 1 at 100 % then aborted leaves everyone on v2.
+    let (status, body) = rollout(a, json!({"action": "start", "version": 1, "percent": 100})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(eventually(WAIT, || async { greeting(b, "org0").await == "v1" }).await);
+    let (status, _) = rollout(a, json!({"action": "abort", "message": "no"})).await;
+    assert_eq!(status, 200);
+    assert!(eventually(WAIT, || async { greeting(b, "org0").await == "v2" }).await);
+    let history: Value = a
+        .api()
+        .request(
+            Method::GET,
+            "/defaults/servers/tools/prompts/greet/rollouts/production",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["abort", "start", "complete", "set", "start"]);
+    assert!(history.get("target_version").is_none(), "{history}");
+}
+
+#[tokio::test]
+async fn a_rollout_reaches_its_cohort_only_on_postgres_replicas() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let redis = Redis::start();
+    let database = pg.database();
+    let a = Service::start(settings(&database, Some(&redis.url()))).await;
+    let b = Service::start(settings(&database, Some(&redis.url()))).await;
+    roll_out_a_default(&a, &b).await;
+}
+
+#[tokio::test]
+async fn a_rollout_reaches_its_cohort_only_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    roll_out_a_default(&service, &service).await;
+}
+
+#[tokio::test]
+async fn rollout_requests_name_what_is_wrong() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    for (path, request, status, field) in [
+        (
+            "/orgs/acme/servers/github/prompts/review-pr/rollouts/staging",
+            json!({"action": "start", "version": 1, "percent": 10}),
+            400,
+            Some("org"),
+        ),
+        (
+            "/defaults/servers/github/prompts/review-pr/rollouts/staging",
+            json!({"action": "start", "percent": 10}),
+            400,
+            Some("version"),
+        ),
+        (
+            "/defaults/servers/github/prompts/review-pr/rollouts/staging",
+            json!({"action": "start", "version": 1, "percent": 101}),
+            400,
+            Some("percent"),
+        ),
+        (
+            "/defaults/servers/github/prompts/review-pr/rollouts/staging",
+            json!({"action": "abort", "percent": 5}),
+            400,
+            Some("percent"),
+        ),
+        (
+            "/defaults/servers/github/prompts/review-pr/rollouts/staging",
+            json!({"action": "start", "version": 1, "percent": 10, "orgs": ["Bad Org"]}),
+            400,
+            Some("orgs[0]"),
+        ),
+        (
+            "/defaults/servers/github/prompts/review-pr/rollouts/production",
+            json!({"action": "start", "version": 1, "percent": 10}),
+            409,
+            None,
+        ),
+    ] {
+        let (got, body) = send(&service, Method::POST, path, request).await;
+        assert_eq!(got.as_u16(), status, "{path} {body}");
+        if let Some(field) = field {
+            assert_eq!(body["error"]["field"], field, "{body}");
+        }
+    }
+    // A label that does not point at the entry yet cannot be rolled out.
+    let (got, body) = send(
+        &service,
+        Method::POST,
+        "/defaults/servers/github/prompts/review-pr/rollouts/staging",
+        json!({"action": "start", "version": 1, "percent": 10}),
+    )
+    .await;
+    assert_eq!(got, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("move it"),
+        "{body}"
+    );
 }

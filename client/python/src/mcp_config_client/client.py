@@ -18,6 +18,8 @@
 - An optional snapshot file lets a cold process start while the service is down.
 - `changes()` tells the caller which (org, server, kind) changed, so an MCP server can send
   `notifications/prompts/list_changed` to its own clients.
+- `label` picks the release label every read is at (`production` when none); changes that moved
+  only other labels' views are not announced (C-TRACK-5).
 """
 
 from __future__ import annotations
@@ -98,6 +100,9 @@ class ConfigClient:
     when answered (`None`: wait up to `timeout`). A read with nothing cached, or whose view is
     older than a change an invalidation announced for it, waits up to `timeout`. `breaker_cooldown`: seconds the client stops calling the service after
     `BREAKER_THRESHOLD` consecutive failures to reach it; then one call is let through.
+    `label`: the release label every read is at (`staging`, `latest`, …; empty: `production`),
+    sent as `label` on every read and on `Watch`; an unknown label is `NotFound`. Changes that
+    moved only other labels' views are no change to this client (C-TRACK-5).
     """
 
     render_locally = staticmethod(render_locally)
@@ -117,10 +122,14 @@ class ConfigClient:
         servers: Iterable[str] = (),
         read_budget: float | None = 0.05,
         breaker_cooldown: float = 5.0,
+        label: str = "",
     ) -> None:
         if isinstance(servers, str):
             raise TypeError("servers is a list of server names, not one name")
+        if not isinstance(label, str):
+            raise TypeError("label is one release label's name (empty: production)")
         self._endpoint = endpoint
+        self._label = label
         self._servers = tuple(servers)
         self._silence = silence
         self._trace_context = trace_context
@@ -135,7 +144,7 @@ class ConfigClient:
         self._snapshot = Path(snapshot) if snapshot is not None else None
         self._cache = Cache()
         self._feed = ChangeFeed()
-        self._tracker = Tracker(self._cache, self._feed)
+        self._tracker = Tracker(self._cache, self._feed, label)
         self._transport: Transport | None = None
         self._source_task: asyncio.Task[None] | None = None
         # The list requests in flight, by (view, known revision), each with the cache generation
@@ -243,7 +252,11 @@ class ConfigClient:
     ) -> config_pb2.GetPromptResponse:
         """One prompt rendered by the service (a missing argument: `InvalidArgument`)."""
         request = config_pb2.GetPromptRequest(
-            org_id=org, server=server, name=name, arguments=dict(arguments or {})
+            org_id=org,
+            server=server,
+            name=name,
+            arguments=dict(arguments or {}),
+            label=self._label,
         )
         return await self._call("GetPrompt", request)
 
@@ -251,7 +264,9 @@ class ConfigClient:
         self, org: str, server: str, uri: str
     ) -> config_pb2.ReadResourceResponse:
         """One resource's contents."""
-        request = config_pb2.ReadResourceRequest(org_id=org, server=server, uri=uri)
+        request = config_pb2.ReadResourceRequest(
+            org_id=org, server=server, uri=uri, label=self._label
+        )
         return await self._call("ReadResource", request)
 
     async def _call(self, method: str, request: Message) -> Any:
@@ -292,7 +307,9 @@ class ConfigClient:
             if known is not None and known.is_fresh(self._revalidate_after):
                 return known.view()
             known_revision = known.revision if known is not None else 0
-            request = request_type(org_id=org, server=server, known_revision=known_revision)
+            request = request_type(
+                org_id=org, server=server, known_revision=known_revision, label=self._label
+            )
             # With a view it may serve stale, a read waits only read_budget for the service;
             # unless a change past that view was announced (the caller may have been told
             # list_changed and be re-reading): then it waits up to the timeout for the change.

@@ -94,11 +94,14 @@ async def watch(
 ) -> None:
     """Follows `Watch` from the last revision seen, so a reconnection replays what it missed;
     only `servers`' events when given (the service then chains `previous_revision` through the
-    events it sends, so another server's change is no gap). `reached` is told each time the
-    stream opens: the service is there (C-STALE-5)."""
+    events it sends, so another server's change is no gap), and only events touching the views of
+    the tracker's label, or naming no label (C-TRACK-5). `reached` is told each time the stream
+    opens: the service is there (C-STALE-5)."""
     backoff = Backoff()
     while True:
-        request = config_pb2.WatchRequest(since_revision=tracker.last, servers=servers)
+        request = config_pb2.WatchRequest(
+            since_revision=tracker.last, servers=servers, label=tracker.label
+        )
         call = transport.stub.Watch(request, metadata=transport.metadata)
         try:
             # A hung service may take the request and never answer it: opening is bounded too.

@@ -4,8 +4,10 @@ Events are gap-free: each names the revision before it. Seeing a `previous_revis
 the last revision seen means one was missed, so nothing cached can be trusted and every view is
 marked out of date (`flush`). The same holds on every (re)connection of the source: correctness
 never depends on a message arriving. Each source channel is a chain of its own: a server's own
-Redis channel names that server's previous event, so several channels are tracked apart. The
-rules are docs/client-contract.md's (C-TRACK-*, C-SRC-*).
+Redis channel names that server's previous event, so several channels are tracked apart. A
+client reads at one release label: a change that moved only other labels' views is no change to
+it, though it still advances the chain (C-TRACK-5). The rules are docs/client-contract.md's
+(C-TRACK-*, C-SRC-*).
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ from .changes import Changed, ChangeFeed
 
 _KINDS = {config_pb2.PROMPTS: ViewKind.PROMPTS, config_pb2.RESOURCES: ViewKind.RESOURCES}
 
+#: The label a client naming none reads at, as events name it.
+PRODUCTION = "production"
+
+
+def label_name(label: str) -> str:
+    """The label a client reads at, as events name it: `production` when it names none."""
+    return label or PRODUCTION
+
 
 class Action(enum.Enum):
     """What one event means for the cached views (`classify`)."""
@@ -35,6 +45,9 @@ class Action(enum.Enum):
     INVALIDATE = "invalidate"
     """The views the event names are out of date: its kind and server, of its org or, when its
     org is empty (a default changed), of every org (C-TRACK-4)."""
+    OTHER_LABEL = "other_label"
+    """A change of other labels' views than the client's: nothing to drop or announce, but no
+    replay or gap either: the chain advances (C-TRACK-5)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +60,10 @@ class Step:
     kind: ViewKind | None = None
 
 
-def classify(event: config_pb2.InvalidationEvent, last: int) -> Step:
-    """The tracker's rules (contract C-TRACK-1..4) in one place: what `event` means given
-    `last`, the last revision seen on its chain (0: none yet). The contract vectors
-    (client/contract-vectors/) run through it."""
+def classify(event: config_pb2.InvalidationEvent, last: int, label: str = PRODUCTION) -> Step:
+    """The tracker's rules (contract C-TRACK-1..5) in one place: what `event` means to a client
+    reading at `label` (`production` when empty), given `last`, the last revision seen on its
+    chain (0: none yet). The contract vectors (client/contract-vectors/) run through it."""
     # A progress event, the service's "nothing changed, the latest is R" on a quiet stream: no
     # kind, no server, and its revision is its previous one. Nothing changed if the chain is at
     # R; if it is behind, it missed what came between.
@@ -68,6 +81,11 @@ def classify(event: config_pb2.InvalidationEvent, last: int) -> Step:
     kind = _KINDS.get(event.kind)
     if kind is None:
         return Step(Action.FLUSH, event.revision)
+    # An event naming labels concerns only their views; one naming none, every label's (an
+    # event from before labels). Checked after the progress, replay and gap rules, and only for
+    # a known kind: an unknown kind flushes whatever it names.
+    if event.labels and label_name(label) not in event.labels:
+        return Step(Action.OTHER_LABEL, event.revision)
     return Step(Action.INVALIDATE, event.revision, kind)
 
 
@@ -78,11 +96,14 @@ def is_progress(event: config_pb2.InvalidationEvent) -> bool:
 
 
 class Tracker:
-    """The invalidation state shared by whichever source feeds it."""
+    """The invalidation state shared by whichever source feeds it, for a client reading at
+    `label` (empty: `production`)."""
 
-    def __init__(self, cache: Cache, feed: ChangeFeed) -> None:
+    def __init__(self, cache: Cache, feed: ChangeFeed, label: str = "") -> None:
         self._cache = cache
         self._feed = feed
+        #: The label the client reads at, as events name it (C-TRACK-5).
+        self.label = label_name(label)
         self._connected = asyncio.Event()
         self._connected_before = False
         #: Per chain (the Watch stream, or one Redis channel), the last revision seen on it.
@@ -126,7 +147,7 @@ class Tracker:
         """Applies one event of `chain`: the Watch stream (the default chain), or the Redis
         channel it came on, whose revisions chain apart from the other channels' (a server's
         own channel chains that server's events, and announces that server's progress)."""
-        step = classify(event, self._last.get(chain, 0))
+        step = classify(event, self._last.get(chain, 0), self.label)
         self._last[chain] = step.last
         if step.action is Action.FLUSH:
             self.flush()

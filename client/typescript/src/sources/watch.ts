@@ -3,7 +3,8 @@
  * so a reconnection replays what it missed; `silenceMs` without a message (the service sends a
  * progress event every 5 s) is taken as a cut, since a hung service or a partition closes nothing.
  * Given `servers`, only their events come (the service then chains `previousRevision` through
- * the events it sends, so another server's change is no gap).
+ * the events it sends, so another server's change is no gap). Only events touching the views of
+ * the tracker's label, or naming no label, come (C-TRACK-5).
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Backoff } from "../backoff.js";
@@ -31,7 +32,7 @@ export async function followWatch(
     try {
       quiet();
       const stream = service.watch(
-        { sinceRevision: tracker.last, servers: [...servers] },
+        { sinceRevision: tracker.last, servers: [...servers], label: tracker.label },
         {
           signal: AbortSignal.any([stop, silence.signal]),
           // The response headers: the service has subscribed, no later change can be missed.

@@ -39,6 +39,10 @@ pub(crate) struct ChangeRecord {
     /// The labels whose views it changed (`latest`, and `production` in an auto scope, for a
     /// save); empty: every label (a change from before labels existed).
     labels: Vec<String>,
+    /// With the defaults' scope: the only orgs whose views it changed (a rollout moved them);
+    /// empty: every org's.
+    #[schema(value_type = Vec<String>)]
+    orgs: Vec<Slug>,
     /// The token subject that made it.
     actor: String,
     /// Milliseconds since the Unix epoch.
@@ -63,6 +67,7 @@ impl From<Change> for ChangeRecord {
                 .iter()
                 .map(|l| l.as_str().to_owned())
                 .collect(),
+            orgs: change.orgs,
             actor: change.actor,
             created_at: change.created_at,
             published: change.published,

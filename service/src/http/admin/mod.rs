@@ -34,7 +34,10 @@ use bundle::{export_bundle, import_bundle};
 use changes::changes;
 use entries::{activate, deactivate, delete_entry, get_entry, list_entries, put_entry};
 use orgs::{create_org, list_orgs};
-use releases::{entry_labels, get_policy, list_labels, promote, put_label, put_policy};
+use releases::{
+    entry_labels, get_policy, get_rollout, list_labels, post_rollout, promote, put_label,
+    put_policy,
+};
 use render::render_preview;
 use upstreams::{
     delete_upstream, get_upstream, list_upstreams, put_upstream, rollback_upstream,
@@ -68,6 +71,10 @@ pub fn routes() -> Router<HttpState> {
             post(render_preview),
         )
         .route("/servers/{server}/{kind}/{key}/labels", get(entry_labels))
+        .route(
+            "/servers/{server}/{kind}/{key}/rollouts/{label}",
+            get(get_rollout).post(post_rollout),
+        )
         .route(
             "/servers/{server}/release-policy",
             get(get_policy).put(put_policy),

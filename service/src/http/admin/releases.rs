@@ -12,13 +12,16 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ApiResult, Body, Caller, EntryPath, KeyParam, ListParams, changes::ChangeRecord};
 use crate::{
     auth::{self, Principal},
-    domain::{InvalidInput, Kind, Label, ReleasePolicy, Scope, Slug},
+    domain::{Cohort, EntryId, InvalidInput, Kind, Label, ReleasePolicy, Scope, Slug},
     http::{
         ApiError, HttpState,
         answers::{Conflict, NotFound, NotJson, Refusals, TooLarge},
     },
-    releases::EntryLabel,
-    store::{LabelInfo, LabelMove, LabelMoveRow, LabelState, MoveTarget, Promotion, Selection},
+    releases::{EntryLabel, Rollout},
+    store::{
+        LabelInfo, LabelMove, LabelMoveRow, LabelState, MoveTarget, Promotion, RolloutOp,
+        RolloutStep, RolloutWrite, Selection,
+    },
 };
 
 /// Longest reason a label move records.
@@ -362,4 +365,173 @@ pub(crate) async fn put_label(
         .set_label(&label, put.protected, caller.actor())
         .await?;
     Ok(Json(info))
+}
+
+/// What a rollout request does.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RolloutAction {
+    /// The cohort reads `version` at the label from now on (the others: where it points).
+    Start,
+    /// A new cohort: raise the percentage, add orgs (or take them out).
+    Set,
+    /// Everyone: the label moves to the target and the rollout ends.
+    Complete,
+    /// No one: the rollout ends and the label stays where it was.
+    Abort,
+}
+
+/// A step of a default entry's rollout at one label.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RolloutRequest {
+    action: RolloutAction,
+    /// The target version (`start` only).
+    version: Option<u64>,
+    /// The share of orgs in the cohort, 0..=100 (`start` and `set`), stable: raising it keeps
+    /// every org that was in.
+    percent: Option<u64>,
+    /// Orgs in the cohort whatever their share (`start` and `set`).
+    #[serde(default)]
+    orgs: Vec<String>,
+    /// Why (shown in the rollout's history).
+    #[serde(default)]
+    message: String,
+}
+
+/// A rollout request, checked: every field that is wrong is named.
+fn rollout_write(
+    id: EntryId,
+    label: &str,
+    request: RolloutRequest,
+) -> Result<RolloutWrite, InvalidInput> {
+    if id.scope != Scope::Defaults {
+        return Err(InvalidInput::new(
+            "org",
+            "a rollout is of a default entry: the orgs are its cohort (`orgs`, `percent`)",
+        ));
+    }
+    let label = Label::parse("label", label)?;
+    if request.message.len() > MAX_MESSAGE_BYTES {
+        return Err(InvalidInput::new(
+            "message",
+            format!("longer than {MAX_MESSAGE_BYTES} bytes"),
+        ));
+    }
+    let cohort = || -> Result<Cohort, InvalidInput> {
+        let percent = request
+            .percent
+            .ok_or_else(|| InvalidInput::new("percent", "required: 0 to 100"))?;
+        Cohort::parse(percent, &request.orgs)
+    };
+    let unused = |field: &str, given: bool| {
+        if given {
+            Err(InvalidInput::new(
+                field,
+                "only `start` and `set` take a cohort",
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let op = match request.action {
+        RolloutAction::Start => RolloutOp::Start {
+            target_version: request
+                .version
+                .filter(|v| *v > 0)
+                .ok_or_else(|| InvalidInput::new("version", "required: the version to roll out"))?,
+            cohort: cohort()?,
+        },
+        RolloutAction::Set => {
+            unused("version", request.version.is_some())?;
+            RolloutOp::Set(cohort()?)
+        }
+        RolloutAction::Complete | RolloutAction::Abort => {
+            unused("percent", request.percent.is_some())?;
+            unused("orgs", !request.orgs.is_empty())?;
+            unused("version", request.version.is_some())?;
+            match request.action {
+                RolloutAction::Complete => RolloutOp::Complete,
+                _ => RolloutOp::Abort,
+            }
+        }
+    };
+    Ok(RolloutWrite {
+        server: id.server,
+        kind: id.kind,
+        key: id.key.as_str().to_owned(),
+        label,
+        op,
+        message: request.message,
+    })
+}
+
+#[utoipa::path(post, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/rollouts/{label}", params(ListParams, KeyParam, LabelParam), request_body = RolloutRequest, responses((status = 200, description = "the rollout's change: one revision, naming the orgs whose view changed", body = Released), Refusals, NotFound, Conflict, TooLarge, NotJson))]
+pub(crate) async fn post_rollout(
+    State(state): State<HttpState>,
+    caller: Caller,
+    path: EntryPath,
+    Path(LabelParam { label }): Path<LabelParam>,
+    Body(request): Body<RolloutRequest>,
+) -> ApiResult<Released> {
+    let admin = path.list.principal.roles.admin;
+    let write = rollout_write(path.writable()?, &label, request)?;
+    let change = state
+        .releases
+        .rollout(&write, admin, caller.actor())
+        .await?;
+    Ok(Json(Released {
+        changes: vec![change.into()],
+    }))
+}
+
+/// A rollout's state.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RolloutView {
+    /// Absent when no rollout is in progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    percent: Option<u8>,
+    /// The orgs listed in the cohort.
+    #[schema(value_type = Vec<String>)]
+    orgs: Vec<Slug>,
+    /// Every org that reads the target now.
+    #[schema(value_type = Vec<String>)]
+    members: Vec<Slug>,
+    /// Newest first.
+    #[schema(value_type = Vec<Object>)]
+    history: Vec<RolloutStep>,
+}
+
+impl From<Rollout> for RolloutView {
+    fn from(rollout: Rollout) -> Self {
+        let (target_version, percent, orgs) = match rollout.current {
+            Some(current) => (
+                Some(current.target_version),
+                Some(current.cohort.percent),
+                current.cohort.orgs,
+            ),
+            None => (None, None, Vec::new()),
+        };
+        Self {
+            target_version,
+            percent,
+            orgs,
+            members: rollout.members,
+            history: rollout.history,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/rollouts/{label}", params(ListParams, KeyParam, LabelParam), responses((status = 200, description = "the rollout in progress (if any), the orgs in its cohort, and its history", body = RolloutView), Refusals, NotFound))]
+pub(crate) async fn get_rollout(
+    State(state): State<HttpState>,
+    path: EntryPath,
+    Path(LabelParam { label }): Path<LabelParam>,
+) -> ApiResult<RolloutView> {
+    let id = path.readable()?;
+    let label = Label::parse("label", &label)?;
+    let rollout = state.releases.rollout_of(&id, &label).await?;
+    Ok(Json(rollout.into()))
 }
