@@ -126,7 +126,13 @@ mod tests {
         // mod 100): a bucket that moved would move orgs in and out of running rollouts, and a
         // client in another language computes the same.
         let github = slug("github");
-        assert_eq!(bucket(&slug("acme"), &github, Kind::Prompts, "review-pr"), 5);
-        assert_eq!(bucket(&slug("acme"), &github, Kind::Prompts, "release-notes"), 62);
+        assert_eq!(
+            bucket(&slug("acme"), &github, Kind::Prompts, "review-pr"),
+            5
+        );
+        assert_eq!(
+            bucket(&slug("acme"), &github, Kind::Prompts, "release-notes"),
+            62
+        );
     }
 }

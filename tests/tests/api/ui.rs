@@ -632,3 +632,152 @@ async fn an_image_prompt_is_edited_raw_and_choices_as_fields() {
         serde_json::json!(["testing", "tracing"])
     );
 }
+
+/// The first message of `org`'s `name` of github, served at production.
+async fn served_text(service: &Service, org: &str, name: &str) -> String {
+    let view = service.prompts_of(org, "github").await;
+    view.prompts
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.messages[0].text.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn releases_are_staged_previewed_promoted_and_rolled_out_from_the_ui() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let review = format!("{ACME}/prompts/review-pr");
+    let (status, location) = post(
+        &service,
+        &format!("{review}/policy"),
+        &[("policy", "manual")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{location}");
+    assert!(location.ends_with("/review-pr/labels"), "{location}");
+    let original = served_text(&service, "acme", "review-pr").await;
+    assert_eq!(
+        service
+            .api()
+            .put_text_prompt("acme", "github", "review-pr", "Staged in the UI")
+            .await
+            .status(),
+        200
+    );
+    let (status, html) = page(&service, &format!("{review}/labels")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<strong>manual</strong>"), "{html}");
+    assert_eq!(
+        served_text(&service, "acme", "review-pr").await,
+        original,
+        "staged, not live"
+    );
+
+    // The preview shows what readers at production would get, and carries the CAS.
+    let (status, html) = page(
+        &service,
+        &format!("{review}/promote?label=production&version=2"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Staged in the UI"), "{html}");
+    assert_eq!(hidden(&html, "expected_version"), "1");
+    let promote = |expected: &'static str| {
+        let path = format!("{review}/promote");
+        let service = &service;
+        async move {
+            post(
+                service,
+                &path,
+                &[
+                    ("label", "production"),
+                    ("version", "2"),
+                    ("expected_version", expected),
+                    ("message", "from the UI"),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, _) = promote("1").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        served_text(&service, "acme", "review-pr").await,
+        "Staged in the UI"
+    );
+    let (status, html) = promote("1").await;
+    assert_eq!(status, StatusCode::CONFLICT, "a stale preview: {html}");
+    // The history shows where the labels point, the releases page every move.
+    let (_, html) = page(&service, &format!("{review}/history")).await;
+    assert!(
+        html.contains(
+            r#"2 <span class="state">latest</span> <span class="state">production</span>"#
+        ),
+        "{html}"
+    );
+    let (_, html) = page(&service, &format!("{review}/labels")).await;
+    assert!(html.contains("from the UI"), "{html}");
+
+    // A default rolled out to every org, then aborted.
+    let notes = "/ui/defaults/github/prompts/release-notes";
+    let (status, _) = post(
+        &service,
+        &format!("{notes}/policy"),
+        &[("policy", "manual")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        service
+            .api()
+            .put_text_prompt("", "github", "release-notes", "Notes v2")
+            .await
+            .status(),
+        200
+    );
+    let before = served_text(&service, "globex", "release-notes").await;
+    let (status, location) = post(
+        &service,
+        &format!("{notes}/rollout"),
+        &[
+            ("label", "production"),
+            ("action", "start"),
+            ("version", "2"),
+            ("percent", "0"),
+            ("orgs", "globex"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{location}");
+    assert_eq!(
+        served_text(&service, "globex", "release-notes").await,
+        "Notes v2"
+    );
+    let (_, html) = page(&service, &format!("{notes}/labels?rollout=production")).await;
+    assert!(html.contains("In now (1): globex"), "{html}");
+    let (status, _) = post(
+        &service,
+        &format!("{notes}/rollout"),
+        &[("label", "production"), ("action", "abort")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        served_text(&service, "globex", "release-notes").await,
+        before
+    );
+    // A bad step is named, and changes nothing.
+    let (status, html) = post(
+        &service,
+        &format!("{notes}/rollout"),
+        &[
+            ("label", "production"),
+            ("action", "start"),
+            ("version", "2"),
+            ("percent", "300"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("percent"), "{html}");
+}

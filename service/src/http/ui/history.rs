@@ -41,6 +41,18 @@ pub(super) async fn page(
 ) -> Result<Response, UiError> {
     let id = path.readable()?;
     let versions = state.catalog.history(&id).await?;
+    // An entry never saved in this scope has no labels (and no versions) to show.
+    let labels = match state.releases.labels_of(&id).await {
+        Err(crate::error::Error::NotFound(_)) => Vec::new(),
+        labels => labels?,
+    };
+    let labels_at = |version: u64| {
+        labels
+            .iter()
+            .filter(|l| l.state.version == version && l.state.active && !l.state.deleted)
+            .map(|l| l.label.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
     let latest = versions.last().map_or(0, |v| v.version);
     let by_revision = pick
         .revision
@@ -71,7 +83,7 @@ pub(super) async fn page(
             renders => id.kind == crate::domain::Kind::Prompts,
             versions => versions.iter().rev().map(|v| context! {
                 version => v.version, actor => v.actor.clone(), message => v.message.clone(),
-                created_at => v.created_at, revision => v.revision,
+                created_at => v.created_at, revision => v.revision, labels => labels_at(v.version),
             }).collect::<Vec<_>>(),
             from, to, latest,
             split => pick.layout == "split",

@@ -24,6 +24,7 @@ mod overview;
 mod page;
 mod place;
 mod playground;
+mod releases;
 mod scope;
 mod session;
 mod upstreams;
@@ -64,6 +65,13 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
             .route(&at("/{kind}/{key}/edit"), get(edit::existing_entry))
             .route(&at("/{kind}/{key}/compare"), get(history::compare))
             .route(&at("/{kind}/{key}/history"), get(history::page))
+            .route(&at("/{kind}/{key}/labels"), get(releases::page))
+            .route(
+                &at("/{kind}/{key}/promote"),
+                get(releases::confirm_promote).post(releases::promote),
+            )
+            .route(&at("/{kind}/{key}/policy"), post(releases::policy))
+            .route(&at("/{kind}/{key}/rollout"), post(releases::rollout))
             .route(
                 &at("/{kind}/{key}/rollback"),
                 get(history::confirm_rollback).post(history::rollback),

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// A template per page and per fragment that htmx swaps in.
-const TEMPLATES: [(&str, &str); 24] = [
+const TEMPLATES: [(&str, &str); 26] = [
     ("base.html", include_str!("templates/base.html")),
     ("error.html", include_str!("templates/error.html")),
     ("login.html", include_str!("templates/login.html")),
@@ -35,6 +35,8 @@ const TEMPLATES: [(&str, &str); 24] = [
     ("history.html", include_str!("templates/history.html")),
     ("compare.html", include_str!("templates/compare.html")),
     ("rollback.html", include_str!("templates/rollback.html")),
+    ("labels.html", include_str!("templates/labels.html")),
+    ("promote.html", include_str!("templates/promote.html")),
     ("playground.html", include_str!("templates/playground.html")),
     ("rendered.html", include_str!("templates/rendered.html")),
     ("delete.html", include_str!("templates/delete.html")),
