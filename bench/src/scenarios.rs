@@ -444,17 +444,72 @@ pub(crate) async fn collect(
     arrivals
 }
 
+/// The view's query as it was before release labels: the head rows of the defaults and the
+/// org, and the snapshot revision. The baseline of [`ColdLoads::before_labels`].
+const PRE_LABEL_QUERY: &str = "SELECT c.value, e.org, e.key, e.active, e.deleted, e.revision, v.body \
+     FROM counters c \
+     LEFT JOIN entries e ON e.kind = $1 AND e.server = $2 AND e.org IN ('', $3) \
+     LEFT JOIN entry_versions v ON v.kind = e.kind AND v.server = e.server \
+       AND v.org = e.org AND v.key = e.key AND v.version = e.version \
+     WHERE c.name = 'revision'";
+
+/// Cold loads of production views, and the same loads through the query before labels.
+#[derive(Debug, Clone)]
+pub struct ColdLoads {
+    pub production: Latency,
+    pub before_labels: Latency,
+}
+
+/// One view loaded, merged and encoded through [`PRE_LABEL_QUERY`].
+async fn load_before_labels(pool: &sqlx::PgPool, key: &ViewKey) -> anyhow::Result<usize> {
+    type Row = (
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<bool>,
+        Option<bool>,
+        Option<i64>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(PRE_LABEL_QUERY)
+        .bind(key.kind.as_str())
+        .bind(key.server.as_str())
+        .bind(key.scope.as_str())
+        .fetch_all(pool)
+        .await?;
+    let rows = rows
+        .into_iter()
+        .filter_map(|(_, org, key, active, deleted, revision, body)| {
+            Some(mcp_config::store::ViewRow {
+                org: Scope::parse_optional("org", &org?).ok()?,
+                key: key?,
+                active: active?,
+                deleted: deleted?,
+                revision: revision? as u64,
+                body,
+            })
+        })
+        .collect();
+    Ok(mcp_config::views::merge_and_encode(key.kind, rows)?.len())
+}
+
 /// Cold loads (no cache) of `sample` orgs' views out of `orgs` × `prompts` entries in
-/// PostgreSQL ([`crate::growth::seed_orgs`]).
+/// PostgreSQL ([`crate::growth::seed_orgs`]), at production through the service's query, and
+/// each also through the query before labels (alternating which goes first), so the cost of
+/// labels on the store path is a ratio of the same run.
 pub async fn cold_loads(
     database_url: &str,
     orgs: usize,
     prompts: usize,
     sample: usize,
-) -> anyhow::Result<Latency> {
+) -> anyhow::Result<ColdLoads> {
     crate::growth::seed_orgs(database_url, orgs, prompts, "cold").await?;
     let store = Store::connect(database_url, 4).await?;
-    let mut h = histogram();
+    let pool = store
+        .postgres()
+        .context("cold loads run on PostgreSQL")?
+        .clone();
+    let (mut labeled, mut before) = (histogram(), histogram());
     let server = Slug::parse("server", "cold")?;
     for i in 0..sample {
         let org = format!("org{}", 1 + (i * 7919) % orgs);
@@ -464,12 +519,23 @@ pub async fn cold_loads(
             server: server.clone(),
             label: Label::Production,
         };
-        let start = Instant::now();
-        let (view, _) = load_from_store(&store, &key).await?;
-        let _ = h.record(start.elapsed().as_nanos() as u64);
-        anyhow::ensure!(view.len() == prompts, "{org} has {} prompts", view.len());
+        for turn in 0..2 {
+            let start = Instant::now();
+            if (i + turn) % 2 == 0 {
+                let (view, _) = load_from_store(&store, &key).await?;
+                let _ = labeled.record(start.elapsed().as_nanos() as u64);
+                anyhow::ensure!(view.len() == prompts, "{org} has {} prompts", view.len());
+            } else {
+                let len = load_before_labels(&pool, &key).await?;
+                let _ = before.record(start.elapsed().as_nanos() as u64);
+                anyhow::ensure!(len == prompts, "{org} has {len} prompts before labels");
+            }
+        }
     }
-    Ok(Latency::of(&h))
+    Ok(ColdLoads {
+        production: Latency::of(&labeled),
+        before_labels: Latency::of(&before),
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,5 +1,6 @@
 """The tracker's rules, on a cache and feed of its own: duplicates are ignored, a default
-concerns every org, and a gap marks everything out of date."""
+concerns every org (or only the orgs a rollout's event names), and a gap marks everything out of
+date."""
 
 from __future__ import annotations
 
@@ -195,3 +196,43 @@ def test_a_client_naming_no_label_reads_at_production() -> None:
     assert current(cache, ACME) and tracker.last == 5
     tracker.on_event(labelled(6, 5, "acme", "production"))
     assert not current(cache, ACME)
+
+
+def test_s_label_2_a_rollouts_event_drops_and_announces_only_the_orgs_it_names() -> None:
+    cache = Cache()
+    feed = ChangeFeed()
+    tracker = Tracker(cache, feed)
+    changes = feed.subscribe()
+    tracker.on_connected()
+    initech = ViewId(ViewKind.PROMPTS, "initech", "github")
+    defaults = ViewId(ViewKind.PROMPTS, "", "github")
+    for view_id in (ACME, GLOBEX, initech, defaults, SLACK):
+        cache.store(view_id, 1, [], Trust.CURRENT)
+    generation = cache.generation
+
+    rollout = labelled(5, 4, "", "production")
+    rollout.orgs.extend(["acme", "initech"])
+    tracker.on_event(rollout)
+    assert not current(cache, ACME) and not current(cache, initech), "the orgs it names"
+    assert current(cache, GLOBEX), "an org it does not name"
+    assert current(cache, defaults), "not the defaults-only view"
+    assert current(cache, SLACK), "another server"
+    assert list(changes._pending) == [
+        Changed("acme", "github", ViewKind.PROMPTS, 5),
+        Changed("initech", "github", ViewKind.PROMPTS, 5),
+    ], "one change per org it names, never one for every org"
+    assert [c.revision for c in changes._pending] == [5, 5]
+    assert cache.trust(ACME, 4, generation) is Trust.BEHIND, "each named org's floor raised"
+    assert cache.trust(GLOBEX, 4, generation) is Trust.CURRENT, "no other org's floor"
+    assert cache.trust(defaults, 4, generation) is Trust.CURRENT, "nor the defaults' floor"
+    assert cache.generation == generation, "a change of views, not a flush"
+
+    ignored = labelled(6, 5, "", "staging")
+    ignored.orgs.append("globex")
+    tracker.on_event(ignored)
+    assert current(cache, GLOBEX), "another label's rollout: C-TRACK-5 first"
+    assert tracker.last == 6
+
+    tracker.on_event(event(7, 6, ""))
+    assert not any(current(cache, v) for v in (GLOBEX, defaults)), "no orgs: every org's view"
+    assert list(changes._pending)[2:] == [Changed("", "github", ViewKind.PROMPTS)]

@@ -12,7 +12,8 @@ import type { ViewKind } from "./cache.js";
 
 export const DEFAULT_CAPACITY = 1024;
 
-/** A view that changed. An empty `org` means a default changed: every org of `server`. */
+/** A view that changed. An empty `org` means a default changed: every org of `server` (a default a
+ * rollout changed for some orgs only is one `Changed` per such org, C-TRACK-6). */
 export interface Changed {
   readonly type: "changed";
   readonly org: string;

@@ -7,7 +7,8 @@
  * message arriving. Each source channel is a chain of its own: a server's own Redis channel names
  * that server's previous event, so several of them are tracked apart. A client reads at one release
  * label: a change that moved only other labels' views is no change to it, though it still advances
- * the chain (C-TRACK-5).
+ * the chain (C-TRACK-5). A default's change that names orgs (a rollout's cohort moved) concerns
+ * those orgs' views only (C-TRACK-6).
  */
 import { type InvalidationEvent, Kind } from "../gen/mcp_config/v1/config_pb.js";
 import type { Cache, ViewKind } from "./cache.js";
@@ -33,7 +34,8 @@ export function labelName(label: string | undefined): string {
  * - `flush`: a change may have been missed — a progress event ahead of the last revision seen, a
  *   gap, an event of an unknown kind (C-TRACK-1, C-TRACK-3): every view is out of date;
  * - `invalidate`: the views the event names are out of date: its kind and server, of its org or,
- *   when its org is empty (a default changed), of every org (C-TRACK-4);
+ *   when its org is empty (a default changed), of every org (C-TRACK-4) — of each org it lists in
+ *   `orgs` only, when it lists any (C-TRACK-6, `changedOrgs`);
  * - `other-label`: a change of other labels' views than the client's: nothing to drop or
  *   announce, but no replay or gap either: the chain advances (C-TRACK-5).
  */
@@ -41,9 +43,10 @@ export type Step =
   | { action: "progress" | "replay" | "flush" | "other-label"; last: bigint }
   | { action: "invalidate"; kind: ViewKind; last: bigint };
 
-/** The tracker's rules (contract C-TRACK-1..5) in one place: what `event` means to a client reading
- * at `label` (`production` when empty), given `last`, the last revision seen on its chain (0: none
- * yet). The contract vectors (client/contract-vectors/) run through it. */
+/** The tracker's rules (contract C-TRACK-1..5; which orgs, C-TRACK-6, is `changedOrgs`) in one
+ * place: what `event` means to a client reading at `label` (`production` when empty), given `last`,
+ * the last revision seen on its chain (0: none yet). The contract vectors (client/contract-vectors/)
+ * run through it. */
 export function classify(event: InvalidationEvent, last: bigint, label: string = PRODUCTION): Step {
   // A progress event, the service's "nothing changed, the latest is R" on a quiet stream: no kind,
   // no server, and its revision is its previous one. Nothing changed if the chain is at R; if it
@@ -63,6 +66,14 @@ export function classify(event: InvalidationEvent, last: bigint, label: string =
     return { action: "other-label", last: event.revision };
   }
   return { action: "invalidate", kind, last: event.revision };
+}
+
+/** The orgs whose views an event to apply (`invalidate`) changed, each as an event's `orgId`: its
+ * own org, or `""` for every org (a default, C-TRACK-4); for a default that lists `orgs` (a rollout
+ * moved those orgs in or out of its cohort), each listed org and no other — not the defaults-only
+ * view either (C-TRACK-6). */
+export function changedOrgs(event: InvalidationEvent): readonly string[] {
+  return event.orgId === "" && event.orgs.length > 0 ? event.orgs : [event.orgId];
 }
 
 /** Whether `event` is a progress event: `classify`'s rule, asked at the event's own revision
@@ -129,8 +140,10 @@ export class Tracker {
     if (step.action === "flush") return this.flush();
     if (step.action !== "invalidate") return;
     const { kind } = step;
-    this.cache.invalidate(kind, event.orgId, event.server, event.revision);
-    this.feed.publish({ type: "changed", org: event.orgId, server: event.server, kind, revision: Number(event.revision) });
+    for (const org of changedOrgs(event)) {
+      this.cache.invalidate(kind, org, event.server, event.revision);
+      this.feed.publish({ type: "changed", org, server: event.server, kind, revision: Number(event.revision) });
+    }
   }
 
   /** Marks every view out of date and announces each as changed (C-FLUSH-1). */

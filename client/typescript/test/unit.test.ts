@@ -152,6 +152,40 @@ describe("contract rules without a service", () => {
     assert.ok(!cache.isFresh(cache.get(ACME)!, MINUTE));
   });
 
+  test("S-LABEL-2 a rollout's event drops and announces only the orgs it names", () => {
+    const cache = new Cache();
+    const feed = new ChangeFeed();
+    const tracker = new Tracker(cache, feed);
+    const announced: string[] = [];
+    feed.listen((change) => announced.push(`${change.org}/${change.server}@${change.revision}`));
+    tracker.connected();
+    const globex: ViewId = { ...ACME, org: "globex" };
+    const initech: ViewId = { ...ACME, org: "initech" };
+    const defaults: ViewId = { ...ACME, org: "" };
+    for (const id of [ACME, globex, initech, defaults, SLACK]) cache.store(id, 1n, [prompt], "current");
+    const generation = cache.generation;
+    const fresh = (id: ViewId) => cache.isFresh(cache.get(id)!, MINUTE);
+
+    tracker.onEvent(create(InvalidationEventSchema, { ...labelled(5n, 4n, "", "production"), orgs: ["acme", "initech"] }));
+    assert.ok(!fresh(ACME) && !fresh(initech), "the orgs it names");
+    assert.ok(fresh(globex), "an org it does not name");
+    assert.ok(fresh(defaults), "not the defaults-only view");
+    assert.ok(fresh(SLACK), "another server");
+    assert.deepEqual(announced, ["acme/github@5", "initech/github@5"], "one change per org it names, none for all");
+    assert.equal(cache.trust(ACME, 4n, generation), "behind", "each named org's floor raised");
+    assert.equal(cache.trust(globex, 4n, generation), "current", "no other org's floor");
+    assert.equal(cache.trust(defaults, 4n, generation), "current", "nor the defaults' floor");
+    assert.equal(cache.generation, generation, "a change of views, not a flush");
+
+    tracker.onEvent(create(InvalidationEventSchema, { ...labelled(6n, 5n, "", "staging"), orgs: ["globex"] }));
+    assert.ok(fresh(globex), "another label's rollout: C-TRACK-5 first");
+    assert.equal(tracker.last, 6n);
+
+    tracker.onEvent(event(7n, 6n, ""));
+    assert.ok(!fresh(globex) && !fresh(defaults), "no orgs: every org's view");
+    assert.deepEqual(announced.slice(2), ["/github@7"]);
+  });
+
   test("S-FEED-1 an overflowed iterator reports the loss once, before the newest changes", async () => {
     const feed = new ChangeFeed();
     const changes = feed.subscribe(2);

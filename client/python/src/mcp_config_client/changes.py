@@ -24,7 +24,8 @@ DEFAULT_CAPACITY = 1024
 
 @dataclass(frozen=True, slots=True)
 class Changed:
-    """A view that changed. An empty `org` means a default changed: every org of `server`."""
+    """A view that changed. An empty `org` means a default changed: every org of `server` (a
+    default a rollout changed for some orgs only is one `Changed` per such org, C-TRACK-6)."""
 
     org: str
     server: str

@@ -6,8 +6,9 @@ marked out of date (`flush`). The same holds on every (re)connection of the sour
 never depends on a message arriving. Each source channel is a chain of its own: a server's own
 Redis channel names that server's previous event, so several channels are tracked apart. A
 client reads at one release label: a change that moved only other labels' views is no change to
-it, though it still advances the chain (C-TRACK-5). The rules are docs/client-contract.md's
-(C-TRACK-*, C-SRC-*).
+it, though it still advances the chain (C-TRACK-5). A default's change that names orgs (a
+rollout's cohort moved) concerns those orgs' views only (C-TRACK-6). The rules are
+docs/client-contract.md's (C-TRACK-*, C-SRC-*).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class Action(enum.Enum):
     an event of an unknown kind (C-TRACK-1, C-TRACK-3): every view is out of date."""
     INVALIDATE = "invalidate"
     """The views the event names are out of date: its kind and server, of its org or, when its
-    org is empty (a default changed), of every org (C-TRACK-4)."""
+    org is empty (a default changed), of every org (C-TRACK-4) — of each org it lists in `orgs`
+    only, when it lists any (C-TRACK-6, `changed_orgs`)."""
     OTHER_LABEL = "other_label"
     """A change of other labels' views than the client's: nothing to drop or announce, but no
     replay or gap either: the chain advances (C-TRACK-5)."""
@@ -61,9 +63,10 @@ class Step:
 
 
 def classify(event: config_pb2.InvalidationEvent, last: int, label: str = PRODUCTION) -> Step:
-    """The tracker's rules (contract C-TRACK-1..5) in one place: what `event` means to a client
-    reading at `label` (`production` when empty), given `last`, the last revision seen on its
-    chain (0: none yet). The contract vectors (client/contract-vectors/) run through it."""
+    """The tracker's rules (contract C-TRACK-1..5; which orgs, C-TRACK-6, is `changed_orgs`) in
+    one place: what `event` means to a client reading at `label` (`production` when empty),
+    given `last`, the last revision seen on its chain (0: none yet). The contract vectors
+    (client/contract-vectors/) run through it."""
     # A progress event, the service's "nothing changed, the latest is R" on a quiet stream: no
     # kind, no server, and its revision is its previous one. Nothing changed if the chain is at
     # R; if it is behind, it missed what came between.
@@ -87,6 +90,16 @@ def classify(event: config_pb2.InvalidationEvent, last: int, label: str = PRODUC
     if event.labels and label_name(label) not in event.labels:
         return Step(Action.OTHER_LABEL, event.revision)
     return Step(Action.INVALIDATE, event.revision, kind)
+
+
+def changed_orgs(event: config_pb2.InvalidationEvent) -> list[str]:
+    """The orgs whose views an event to apply (INVALIDATE) changed, each as an event's `org_id`:
+    its own org, or `""` for every org (a default, C-TRACK-4); for a default that lists `orgs`
+    (a rollout moved those orgs in or out of its cohort), each listed org and no other — not
+    the defaults-only view either (C-TRACK-6)."""
+    if not event.org_id and event.orgs:
+        return list(event.orgs)
+    return [event.org_id]
 
 
 def is_progress(event: config_pb2.InvalidationEvent) -> bool:
@@ -152,8 +165,9 @@ class Tracker:
         if step.action is Action.FLUSH:
             self.flush()
         elif step.action is Action.INVALIDATE and step.kind is not None:
-            self._cache.invalidate(step.kind, event.org_id, event.server, event.revision)
-            self._feed.publish(Changed(event.org_id, event.server, step.kind, event.revision))
+            for org in changed_orgs(event):
+                self._cache.invalidate(step.kind, org, event.server, event.revision)
+                self._feed.publish(Changed(org, event.server, step.kind, event.revision))
 
     def flush(self) -> None:
         """Marks every view out of date and announces each as changed."""
