@@ -40,9 +40,13 @@ CREATE TABLE label_moves (
 
 -- The labels that exist besides `latest` and `production` (created by their first move), and
 -- whether only admins may move them (`production` may have a row only to be protected).
+-- Declared: created by a global admin for every org to see; an undeclared label (created by a
+-- move) is known only where it points (the defaults, or the org that moved it), so one org
+-- cannot learn another's label names.
 CREATE TABLE labels (
     name        TEXT PRIMARY KEY,
     protected   BOOLEAN NOT NULL,
+    declared    BOOLEAN NOT NULL,
     created_at  BIGINT NOT NULL,
     created_by  TEXT NOT NULL
 );

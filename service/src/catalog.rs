@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     content::PromptContent,
-    domain::{EntryId, InvalidInput, Kind, Scope, Slug, ViewKey},
+    domain::{EntryId, InvalidInput, Kind, Label, Scope, Slug, ViewKey},
     entry::EntryView,
     error::{Error, Result},
     overlay::{self, Overlaid},
@@ -38,6 +38,19 @@ impl Catalog {
         kind: Kind,
     ) -> Result<Vec<EntryView>> {
         let heads = self.store.list_entries(kind, server, scope).await?;
+        heads.into_iter().map(EntryView::from_head).collect()
+    }
+
+    /// A scope's own entries of a server as `label` has them (versions and content it points
+    /// at).
+    pub async fn entries_at(
+        &self,
+        scope: &Scope,
+        server: &Slug,
+        kind: Kind,
+        label: &Label,
+    ) -> Result<Vec<EntryView>> {
+        let heads = self.store.entries_at(kind, server, scope, label).await?;
         heads.into_iter().map(EntryView::from_head).collect()
     }
 

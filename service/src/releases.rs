@@ -109,7 +109,7 @@ impl Releases {
     async fn is_protected(&self, label: &Label) -> Result<bool> {
         Ok(self
             .store
-            .list_labels()
+            .list_labels(None)
             .await?
             .iter()
             .any(|l| l.name == *label && l.protected))
@@ -170,8 +170,9 @@ impl Releases {
         Ok(self.store.label_history(id).await?)
     }
 
-    pub async fn labels(&self) -> Result<Vec<LabelInfo>> {
-        Ok(self.store.list_labels().await?)
+    /// The labels a caller bound to `org` can know (all of them for `None`).
+    pub async fn labels(&self, org: Option<&Slug>) -> Result<Vec<LabelInfo>> {
+        Ok(self.store.list_labels(org).await?)
     }
 
     /// Creates a label or changes its protection; `latest` is no label to protect (nobody

@@ -45,6 +45,9 @@ struct Args {
     /// instead of the `x-org-id` header.
     #[arg(long, env = "EXAMPLE_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
+    /// The release label served (`staging`, …); production when empty.
+    #[arg(long, env = "MCP_CONFIG_LABEL", default_value = "")]
+    label: String,
     /// How long the last known view is served while mcp-config is unreachable.
     #[arg(long, default_value_t = 3600)]
     max_stale_secs: u64,
@@ -61,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
     let mut config = ClientConfig::new(&args.config_endpoint);
     config.token = args.config_token;
     config.max_stale = Duration::from_secs(args.max_stale_secs);
+    config.label = args.label;
     config.source = match args.redis_url {
         Some(url) => Source::Redis {
             url,

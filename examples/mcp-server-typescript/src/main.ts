@@ -19,6 +19,8 @@ const { values } = parseArgs({
     port: { type: "string", default: "8000" },
     "jwt-secret": { type: "string", default: process.env.MCP_CONFIG_JWT_SECRET },
     token: { type: "string", default: process.env.MCP_CONFIG_TOKEN },
+    // The release label served (staging, …); production when empty.
+    label: { type: "string", default: process.env.MCP_CONFIG_LABEL ?? "" },
   },
 });
 if (values.server === undefined) {
@@ -33,6 +35,7 @@ const client = createConfigClient({
       ? { type: "watch" }
       : redisSource({ url: values["redis-url"], channel: values.channel }),
   ...(values.token === undefined ? {} : { token: values.token }),
+  label: values.label,
   warn: (message) => console.warn(message),
 });
 const loader = new ConfigLoader({ client, server: values.server });

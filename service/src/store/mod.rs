@@ -232,6 +232,20 @@ impl Store {
             .await)
     }
 
+    /// A scope's own entries of a server at `label`, with the content each points at.
+    pub async fn entries_at(
+        &self,
+        kind: Kind,
+        server: &Slug,
+        scope: &Scope,
+        label: &Label,
+    ) -> Result<Vec<Head>> {
+        dispatch!(self, releases, |q, pool| q::entries_at(
+            pool, kind, server, scope, label
+        )
+        .await)
+    }
+
     /// The labels of one entry besides `latest` (which is its head).
     pub async fn labels_of(&self, id: &EntryId) -> Result<Vec<LabelRow>> {
         dispatch!(self, releases, |q, pool| q::labels_of(pool, id).await)
@@ -263,8 +277,13 @@ impl Store {
             .await)
     }
 
-    pub async fn list_labels(&self) -> Result<Vec<LabelInfo>> {
-        dispatch!(self, releases, |q, pool| q::list_labels(pool).await)
+    /// The labels, every one (`org` `None`) or those a reader of `org` can know.
+    pub async fn list_labels(&self, org: Option<&Slug>) -> Result<Vec<LabelInfo>> {
+        dispatch!(self, releases, |q, pool| q::list_labels(
+            pool,
+            org.map(Slug::as_str)
+        )
+        .await)
     }
 
     pub async fn set_label(

@@ -243,37 +243,47 @@ macro_rules! backend {
             /// and `production` of an auto scope), or else the label's rows; at `production`,
             /// each manual scope's policy row too, as a tombstone (it moves the revision, shows
             /// nothing). A default's row under a rollout reads the rollout's target when the
-            /// view's org is in the cohort. An unknown label is not found.
+            /// view's org is in the cohort. An unknown label is not found, and so is a label
+            /// the view's scope cannot know: undeclared, and pointing nowhere in the defaults or
+            /// the org.
             pub async fn load_view(pool: &Pool, kind: Kind, server: &Slug, scope: &Scope, label: &Label) -> Result<LoadedView> {
                 type Row = (
-                    i64, i64, Option<String>, Option<String>, Option<bool>, Option<bool>, Option<i64>, Option<String>,
-                    Option<i64>, Option<String>, Option<i64>, Option<String>,
+                    Option<i64>, Option<i64>, Option<String>, Option<String>, Option<bool>, Option<bool>, Option<i64>,
+                    Option<String>, Option<i64>, Option<String>, Option<i64>, Option<String>,
                 );
+                // Three branches, the first the query before labels plus one anti-join (so a
+                // production read of auto scopes costs what it did): head rows, label rows
+                // (with a default's rollout), and manual scopes' policy rows as tombstones.
+                // Only the first branch carries the snapshot and whether the label is known.
                 let rows: Vec<Row> =
                     sqlx::query_as(
-                        "SELECT c.value, (SELECT COUNT(*) FROM labels WHERE name = $4), \
-                           x.org, x.key, x.active, x.deleted, x.revision, v.body, \
-                           r.percent, r.orgs, r.revision, rv.body \
+                        "SELECT c.value, CASE WHEN $4 IN ('production', 'latest') THEN 1 ELSE ( \
+                           SELECT COUNT(*) FROM labels n WHERE n.name = $4 AND (n.declared OR EXISTS ( \
+                           SELECT 1 FROM entry_labels k WHERE k.label = $4 AND k.org IN ('', $3)))) END, \
+                           e.org, e.key, e.active, e.deleted, e.revision, v.body, \
+                           NULL, NULL, NULL, NULL \
                          FROM counters c \
-                         LEFT JOIN ( \
-                           SELECT e.org, e.key, e.version, e.active, e.deleted, e.revision FROM entries e \
-                           WHERE e.kind = $1 AND e.server = $2 AND e.org IN ('', $3) \
-                             AND ($4 = 'latest' OR ($4 = 'production' AND NOT EXISTS ( \
-                               SELECT 1 FROM release_policies p WHERE p.server = $2 AND p.org = e.org AND p.manual))) \
-                           UNION ALL \
-                           SELECT l.org, l.key, l.version, l.active, l.deleted, l.revision FROM entry_labels l \
-                           WHERE l.kind = $1 AND l.server = $2 AND l.org IN ('', $3) AND l.label = $4 \
-                           UNION ALL \
-                           SELECT p.org, '', 0, FALSE, TRUE, p.revision FROM release_policies p \
-                           WHERE $4 = 'production' AND p.server = $2 AND p.org IN ('', $3) \
-                         ) x ON TRUE \
-                         LEFT JOIN entry_versions v ON v.kind = $1 AND v.server = $2 \
-                           AND v.org = x.org AND v.key = x.key AND v.version = x.version \
-                         LEFT JOIN rollouts r ON x.org = '' AND $3 <> '' AND r.kind = $1 AND r.server = $2 \
-                           AND r.label = $4 AND r.key = x.key \
-                         LEFT JOIN entry_versions rv ON rv.kind = $1 AND rv.server = $2 AND rv.org = '' \
+                         LEFT JOIN entries e ON e.kind = $1 AND e.server = $2 AND e.org IN ('', $3) \
+                           AND ($4 = 'latest' OR ($4 = 'production' AND NOT EXISTS ( \
+                             SELECT 1 FROM release_policies p WHERE p.server = $2 AND p.org = e.org AND p.manual))) \
+                         LEFT JOIN entry_versions v ON v.kind = e.kind AND v.server = e.server \
+                           AND v.org = e.org AND v.key = e.key AND v.version = e.version \
+                         WHERE c.name = 'revision' \
+                         UNION ALL \
+                         SELECT NULL, NULL, l.org, l.key, l.active, l.deleted, l.revision, v.body, \
+                           r.percent, r.orgs, r.revision, rv.body \
+                         FROM entry_labels l \
+                         LEFT JOIN entry_versions v ON v.kind = l.kind AND v.server = l.server \
+                           AND v.org = l.org AND v.key = l.key AND v.version = l.version \
+                         LEFT JOIN rollouts r ON l.org = '' AND $3 <> '' AND r.kind = l.kind AND r.server = l.server \
+                           AND r.label = l.label AND r.key = l.key \
+                         LEFT JOIN entry_versions rv ON rv.kind = r.kind AND rv.server = r.server AND rv.org = '' \
                            AND rv.key = r.key AND rv.version = r.target_version \
-                         WHERE c.name = 'revision'",
+                         WHERE l.kind = $1 AND l.server = $2 AND l.org IN ('', $3) AND l.label = $4 \
+                         UNION ALL \
+                         SELECT NULL, NULL, p.org, '', FALSE, TRUE, p.revision, NULL, NULL, NULL, NULL, NULL \
+                         FROM release_policies p \
+                         WHERE $4 = 'production' AND p.server = $2 AND p.org IN ('', $3)",
                     )
                     .bind(kind.as_str())
                     .bind(server.as_str())
@@ -281,7 +291,8 @@ macro_rules! backend {
                     .bind(label.as_str())
                     .fetch_all(pool)
                     .await?;
-                let (snapshot, label_known) = rows.first().map(|r| (r.0 as u64, r.1 > 0)).unwrap_or_default();
+                let head = rows.iter().find_map(|r| r.0.zip(r.1));
+                let (snapshot, label_known) = head.map(|(value, known)| (value as u64, known > 0)).unwrap_or_default();
                 if matches!(label, Label::Named(_)) && !label_known {
                     return Err(StoreError::NotFound(format!("label {:?}", label.as_str())));
                 }

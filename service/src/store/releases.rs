@@ -322,7 +322,7 @@ macro_rules! backend {
                 };
                 if let Label::Named(_) = label {
                     sqlx::query(
-                        "INSERT INTO labels (name, protected, created_at, created_by) VALUES ($1, FALSE, $2, $3) \
+                        "INSERT INTO labels (name, protected, declared, created_at, created_by) VALUES ($1, FALSE, FALSE, $2, $3) \
                          ON CONFLICT (name) DO NOTHING",
                     )
                     .bind(label.as_str())
@@ -653,6 +653,55 @@ macro_rules! backend {
                 ))
             }
 
+            /// A scope's own entries of a server at `label` (what the label points at, with
+            /// that version's content): the head rows for `latest` and for `production` in an
+            /// auto scope. A label the scope cannot know is not found, as in a view.
+            pub async fn entries_at(pool: &Pool, kind: Kind, server: &Slug, scope: &Scope, label: &Label) -> Result<Vec<super::super::Head>> {
+                let policy = policy(pool, server, scope).await?;
+                let follows_head = matches!(label, Label::Latest)
+                    || (matches!(label, Label::Production) && policy == ReleasePolicy::Auto);
+                if follows_head {
+                    return super::super::queries::$module::list_entries(pool, kind, server, scope).await;
+                }
+                if let Label::Named(_) = label {
+                    let (known,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM labels n WHERE n.name = $1 AND (n.declared OR EXISTS ( \
+                         SELECT 1 FROM entry_labels k WHERE k.label = $1 AND k.org IN ('', $2)))",
+                    )
+                    .bind(label.as_str())
+                    .bind(scope.as_str())
+                    .fetch_one(pool)
+                    .await?;
+                    if known == 0 {
+                        return Err(StoreError::NotFound(format!("label {:?}", label.as_str())));
+                    }
+                }
+                let rows: Vec<(String, i64, bool, bool, i64, i64, Option<String>)> = sqlx::query_as(
+                    "SELECT l.key, l.version, l.active, l.deleted, l.revision, l.updated_at, v.body \
+                     FROM entry_labels l LEFT JOIN entry_versions v ON v.kind = l.kind AND v.server = l.server \
+                     AND v.org = l.org AND v.key = l.key AND v.version = l.version \
+                     WHERE l.kind = $1 AND l.server = $2 AND l.org = $3 AND l.label = $4 ORDER BY l.key",
+                )
+                .bind(kind.as_str())
+                .bind(server.as_str())
+                .bind(scope.as_str())
+                .bind(label.as_str())
+                .fetch_all(pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(key, version, active, deleted, revision, updated_at, body)| super::super::Head {
+                        key,
+                        version: version as u64,
+                        active,
+                        deleted,
+                        revision: revision as u64,
+                        updated_at,
+                        body,
+                    })
+                    .collect())
+            }
+
             /// Every label of one entry besides `latest`, by name.
             pub async fn labels_of(pool: &Pool, id: &EntryId) -> Result<Vec<LabelRow>> {
                 let rows: Vec<(String, i64, bool, bool, i64, i64)> = sqlx::query_as(
@@ -698,25 +747,31 @@ macro_rules! backend {
             }
 
             /// The labels created so far (and `production` when it was given a row to be
-            /// protected), by name.
-            pub async fn list_labels(pool: &Pool) -> Result<Vec<LabelInfo>> {
-                let rows: Vec<(String, bool, i64, String)> =
-                    sqlx::query_as("SELECT name, protected, created_at, created_by FROM labels ORDER BY name")
-                        .fetch_all(pool)
-                        .await?;
+            /// protected), by name; for a reader of `org` (`Some`), only those it can know:
+            /// declared, or pointing somewhere in the defaults or that org.
+            pub async fn list_labels(pool: &Pool, org: Option<&str>) -> Result<Vec<LabelInfo>> {
+                let rows: Vec<(String, bool, bool, i64, String)> = sqlx::query_as(
+                    "SELECT name, protected, declared, created_at, created_by FROM labels n \
+                     WHERE $1 = '*' OR n.declared OR EXISTS (SELECT 1 FROM entry_labels k WHERE k.label = n.name AND k.org IN ('', $1)) \
+                     ORDER BY name",
+                )
+                .bind(org.unwrap_or("*"))
+                .fetch_all(pool)
+                .await?;
                 rows.into_iter()
-                    .map(|(name, protected, created_at, created_by)| {
-                        Ok(LabelInfo { name: stored_label(&name)?, protected, created_at, created_by })
+                    .map(|(name, protected, declared, created_at, created_by)| {
+                        Ok(LabelInfo { name: stored_label(&name)?, protected, declared, created_at, created_by })
                     })
                     .collect()
             }
 
-            /// Creates a label (no entry points at it yet) or changes whether it is protected.
+            /// Declares a label (every org may read at it; no entry points at it yet) or
+            /// changes whether it is protected.
             pub async fn set_label(pool: &Pool, label: &Label, protected: bool, actor: &str) -> Result<LabelInfo> {
                 let now = now_ms();
                 sqlx::query(
-                    "INSERT INTO labels (name, protected, created_at, created_by) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (name) DO UPDATE SET protected = excluded.protected",
+                    "INSERT INTO labels (name, protected, declared, created_at, created_by) VALUES ($1, $2, TRUE, $3, $4) \
+                     ON CONFLICT (name) DO UPDATE SET protected = excluded.protected, declared = TRUE",
                 )
                 .bind(label.as_str())
                 .bind(protected)
@@ -729,7 +784,7 @@ macro_rules! backend {
                         .bind(label.as_str())
                         .fetch_one(pool)
                         .await?;
-                Ok(LabelInfo { name: label.clone(), protected, created_at, created_by })
+                Ok(LabelInfo { name: label.clone(), protected, declared: true, created_at, created_by })
             }
         }
     };

@@ -319,6 +319,8 @@ pub struct LabelInfo {
     pub name: Label,
     /// Only admins may move it.
     pub protected: bool,
+    /// Set by a global admin for every org to see; else known only where it points.
+    pub declared: bool,
     pub created_at: i64,
     pub created_by: String,
 }

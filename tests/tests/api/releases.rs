@@ -11,7 +11,7 @@ use mcp_config_tests::{
     postgres::Postgres,
     redis::Redis,
     service::{EXAMPLE_BUNDLE, Service, settings},
-    tokens::{jwt_service, token},
+    tokens::{jwt_service, token, with_token},
 };
 use reqwest::{Method, StatusCode};
 use rmcp::{service::ClientServiceExt, transport::StreamableHttpClientTransport};
@@ -232,6 +232,38 @@ async fn stage_promote_and_move_back(a: &Service, b: &Service) {
         .await
     );
 
+    // The admin API lists a scope's entries as a label has them.
+    let listed = |label: &'static str| async move {
+        let body: Value = a
+            .api()
+            .request(
+                Method::GET,
+                &format!("/orgs/acme/servers/github/prompts?label={label}"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["key"] == "review-pr")
+            .map(|e| e["version"].as_u64().unwrap())
+    };
+    assert_eq!(listed("staging").await, Some(staged_version));
+    assert_eq!(listed("latest").await, Some(staged_version));
+    let (status, _) = send(
+        a,
+        Method::GET,
+        "/orgs/acme/servers/github/prompts?label=nope",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 404);
+
     // Unknown labels are errors, never a fallback.
     let unknown = review_text(b, "nope").await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
@@ -367,6 +399,52 @@ async fn only_admins_move_protected_labels_and_editors_only_their_org() {
         403,
         "another org's editor"
     );
+    // Acme's label is acme's to know: globex neither lists it nor reads at it.
+    let listed = |who: String| {
+        let service = &service;
+        async move {
+            let body: Value = service
+                .api()
+                .as_token(&who)
+                .request(Method::GET, "/labels")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["name"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(acme_editor.clone()).await, ["staging"]);
+    assert!(listed(globex_editor.clone()).await.is_empty());
+    let at_staging = |org: &str, who: &str| {
+        with_token(
+            GetPromptsRequest {
+                org_id: org.into(),
+                server: "github".into(),
+                label: "staging".into(),
+                ..Default::default()
+            },
+            who,
+        )
+    };
+    let mut grpc = service.grpc().await;
+    assert!(
+        grpc.get_prompts(at_staging("acme", &acme_editor))
+            .await
+            .is_ok()
+    );
+    let hidden = grpc
+        .get_prompts(at_staging("globex", &globex_editor))
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound, "{hidden:?}");
     let protect = |who: &str| {
         service
             .api()

@@ -50,13 +50,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("MCP_CONFIG_TOKEN"),
         help="service token for mcp-config when it runs with auth [env MCP_CONFIG_TOKEN]",
     )
+    parser.add_argument(
+        "--label",
+        default=os.environ.get("MCP_CONFIG_LABEL", ""),
+        help="release label to serve (staging, …); default production [env MCP_CONFIG_LABEL]",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     source: Source = Redis(args.redis_url, args.channel) if args.redis_url else Watch()
-    client = ConfigClient(args.config_endpoint, source=source, token=args.token)
+    client = ConfigClient(args.config_endpoint, source=source, token=args.token, label=args.label)
     app = build(Settings(server=args.server, jwt_secret=args.jwt_secret), client)
     server = _Server(
         uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"),

@@ -15,6 +15,7 @@ use super::{
 use crate::{
     auth,
     content::Content,
+    domain::Label,
     entry::EntryView,
     http::{
         HttpState,
@@ -28,16 +29,39 @@ pub(crate) struct EntryList {
     entries: Vec<EntryView>,
 }
 
-#[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/{kind}", params(ListParams), responses((status = 200, description = "the scope's entries, inactive and deleted included", body = EntryList), Refusals))]
+/// The label a list is read at.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AtLabel {
+    /// A release label: the entries as it points at them (their versions and content). Left
+    /// out: the entries' heads (`latest`), with every save.
+    #[param(example = "production")]
+    label: Option<String>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/{kind}", params(ListParams, AtLabel), responses((status = 200, description = "the scope's entries, inactive and deleted included", body = EntryList), Refusals, NotFound))]
 pub(crate) async fn list_entries(
     State(state): State<HttpState>,
     path: ListPath,
+    query: Result<Query<AtLabel>, QueryRejection>,
 ) -> ApiResult<EntryList> {
     auth::check_read(&path.principal, &path.scope)?;
-    let entries = state
-        .catalog
-        .entries(&path.scope, &path.server, path.kind)
-        .await?;
+    let Query(at) = query?;
+    let entries = match at.label {
+        None => {
+            state
+                .catalog
+                .entries(&path.scope, &path.server, path.kind)
+                .await?
+        }
+        Some(label) => {
+            let label = Label::parse("label", &label)?;
+            state
+                .catalog
+                .entries_at(&path.scope, &path.server, path.kind, &label)
+                .await?
+        }
+    };
     Ok(Json(EntryList { entries }))
 }
 

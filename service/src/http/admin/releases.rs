@@ -334,13 +334,13 @@ pub(crate) struct LabelList {
     labels: Vec<LabelInfo>,
 }
 
-#[utoipa::path(get, path = "/admin/v1/labels", responses((status = 200, description = "every label besides `latest` (and `production` unless protected)", body = LabelList), Refusals))]
+#[utoipa::path(get, path = "/admin/v1/labels", responses((status = 200, description = "the labels the caller can know besides `latest` (and `production` unless protected): a caller bound to an org sees the declared ones and those pointing in the defaults or its org", body = LabelList), Refusals))]
 pub(crate) async fn list_labels(
     State(state): State<HttpState>,
-    _caller: Caller,
+    caller: Caller,
 ) -> ApiResult<LabelList> {
     Ok(Json(LabelList {
-        labels: state.releases.labels().await?,
+        labels: state.releases.labels(caller.0.org.as_ref()).await?,
     }))
 }
 
