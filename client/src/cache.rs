@@ -110,6 +110,10 @@ pub(crate) struct Known<T> {
 }
 
 impl<T> Known<T> {
+    pub fn items(&self) -> &[T] {
+        &self.items
+    }
+
     pub fn is_fresh(&self, revalidate_after: Duration) -> bool {
         self.current && self.confirmed.elapsed() < revalidate_after
     }

@@ -43,6 +43,7 @@ mod cache;
 mod invalidation;
 #[cfg(feature = "mcp")]
 pub mod loader;
+mod local;
 mod snapshot;
 mod status;
 
@@ -378,7 +379,10 @@ impl ConfigClient {
         .await
     }
 
-    /// One prompt rendered by the service.
+    /// One prompt rendered by the service; while the service cannot be reached (or the
+    /// breaker is open), rendered here from the cached view of the org's prompts if it is
+    /// younger than [`ClientConfig::max_stale`] and holds the prompt, with the service's
+    /// template rules (C-RENDER-1). Its `revision` is then the cached view's.
     pub async fn prompt(
         &self,
         org: &str,
@@ -386,16 +390,57 @@ impl ConfigClient {
         name: &str,
         arguments: HashMap<String, String>,
     ) -> Result<GetPromptResponse, ClientError> {
+        if !self.breaker.allows() {
+            return self
+                .render_cached(org, server, name, &arguments)
+                .unwrap_or_else(|| {
+                    Err(ClientError::Unavailable(tonic::Status::unavailable(
+                        "not called: the service failed repeatedly (circuit open)",
+                    )))
+                });
+        }
         let request = GetPromptRequest {
             org_id: org.into(),
             server: server.into(),
             name: name.into(),
-            arguments,
+            arguments: arguments.clone(),
             label: self.config.label.clone(),
         };
         let answer = self.grpc.clone().get_prompt(request).await;
         self.observe(&answer);
-        answer.map(tonic::Response::into_inner).map_err(classify)
+        match answer {
+            Ok(answer) => Ok(answer.into_inner()),
+            Err(status) if unreachable(&status) => self
+                .render_cached(org, server, name, &arguments)
+                .unwrap_or(Err(ClientError::Unavailable(status))),
+            Err(status) => Err(ClientError::Rejected(status)),
+        }
+    }
+
+    /// `name` rendered locally from the cached prompts of (org, server), if a usable view
+    /// holds it; a render that fails fails as the service's would.
+    fn render_cached(
+        &self,
+        org: &str,
+        server: &str,
+        name: &str,
+        arguments: &HashMap<String, String>,
+    ) -> Option<Result<GetPromptResponse, ClientError>> {
+        let id = ViewId::new(ViewKind::Prompts, org, server);
+        let view = self
+            .cache
+            .get::<Prompt>(&id)
+            .filter(|view| view.age() <= self.config.max_stale)?;
+        let prompt = view.items().iter().find(|p| p.name == name)?;
+        Some(
+            local::render(prompt, arguments)
+                .map(|messages| GetPromptResponse {
+                    description: prompt.description.clone(),
+                    messages,
+                    revision: view.revision,
+                })
+                .map_err(|e| ClientError::Rejected(local::status_of(&e))),
+        )
     }
 
     /// One resource's contents.

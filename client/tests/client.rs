@@ -899,3 +899,58 @@ async fn c_src_10_a_redis_source_that_cannot_connect_says_so_once_and_reads_go_o
         .count();
     assert_eq!(said, 1, "{text}");
 }
+
+/// S-RENDER-1: with the service down, a prompt of a cached view renders here, as the service
+/// rendered it; a render that fails fails as the service's does; a prompt of no cached view is
+/// unavailable.
+#[tokio::test]
+async fn s_render_1_service_down_a_cached_prompt_renders_locally_as_the_service_did() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let client = ConfigClient::connect(ClientConfig {
+        timeout: Duration::from_millis(500),
+        ..config(&service, Source::Watch)
+    })
+    .await
+    .unwrap();
+    let arguments = std::collections::HashMap::from([
+        ("repo".to_owned(), "acme/api".to_owned()),
+        ("number".to_owned(), "42".to_owned()),
+        ("focus".to_owned(), "<migrations> & tests".to_owned()),
+    ]);
+    client.prompts("globex", "github").await.unwrap();
+    let live = client
+        .prompt("globex", "github", "review-pr", arguments.clone())
+        .await
+        .unwrap();
+    let live_missing = client
+        .prompt("globex", "github", "review-pr", Default::default())
+        .await
+        .unwrap_err();
+
+    service.stop().await;
+    let local = client
+        .prompt("globex", "github", "review-pr", arguments)
+        .await
+        .unwrap();
+    assert_eq!(local.messages, live.messages, "rendered here as there");
+    assert_eq!(local.description, live.description);
+    let local_missing = client
+        .prompt("globex", "github", "review-pr", Default::default())
+        .await
+        .unwrap_err();
+    match (live_missing, local_missing) {
+        (ClientError::Rejected(there), ClientError::Rejected(here)) => {
+            assert_eq!(here.code(), there.code());
+            assert_eq!(here.message(), there.message());
+        }
+        other => panic!("{other:?}"),
+    }
+    let uncached = client
+        .prompt("acme", "slack", "anything", Default::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(uncached, ClientError::Unavailable(_)),
+        "{uncached:?}"
+    );
+}

@@ -5,6 +5,7 @@ mod encoded;
 mod json;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+mod templates;
 
 pub use encoded::EncodedResponse;
 

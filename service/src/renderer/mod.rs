@@ -75,7 +75,7 @@ impl Renderer {
         let mut messages = prompt.messages.clone();
         let templates = messages
             .iter_mut()
-            .flat_map(templates_mut)
+            .flat_map(v1::PromptMessage::templates_mut)
             .map(std::mem::take)
             .collect();
         let declared = prompt
@@ -86,7 +86,11 @@ impl Renderer {
         let texts = self
             .render_texts(tenant, templates, declared, arguments)
             .await?;
-        for (slot, text) in messages.iter_mut().flat_map(templates_mut).zip(texts) {
+        for (slot, text) in messages
+            .iter_mut()
+            .flat_map(v1::PromptMessage::templates_mut)
+            .zip(texts)
+        {
             *slot = text;
         }
         Ok(messages)
@@ -192,29 +196,10 @@ impl Renderer {
     }
 }
 
-/// The Jinja templates of a message as a view holds it, in the order a render fills them:
-/// the text of a text message, an embedded resource's URI and text, a resource link's URI.
-fn templates_mut(message: &mut v1::PromptMessage) -> Vec<&mut String> {
-    use v1::{prompt_message::Content, resource_contents::Contents};
-    match &mut message.content {
-        None => vec![&mut message.text],
-        Some(Content::Image(_) | Content::Audio(_)) => Vec::new(),
-        Some(Content::Resource(resource)) => {
-            let mut templates = vec![&mut resource.uri];
-            if let Some(Contents::Text(text)) = &mut resource.contents {
-                templates.push(text);
-            }
-            templates
-        }
-        Some(Content::ResourceLink(link)) => vec![&mut link.uri],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
-    use super::*;
     use crate::content::PromptMessage;
 
     /// A save checks the stored form's templates and a render fills the served form's: the
@@ -230,7 +215,8 @@ mod tests {
         ] {
             let stored: PromptMessage = serde_json::from_value(json).unwrap();
             let mut served = stored.to_proto();
-            let filled: Vec<String> = templates_mut(&mut served)
+            let filled: Vec<String> = served
+                .templates_mut()
                 .into_iter()
                 .map(|t| t.clone())
                 .collect();

@@ -21,6 +21,7 @@ mod operations;
 mod propagation;
 mod read_path;
 mod releases;
+mod render_vectors;
 mod store_suite;
 mod tls;
 mod topologies;
