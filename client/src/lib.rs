@@ -15,6 +15,11 @@
 //!   failures a circuit breaker stops calling the service for [`ClientConfig::breaker_cooldown`]
 //!   — a hung service never holds a read that has something to answer;
 //! - an optional snapshot file lets a cold process start while the service is down;
+//! - [`ConfigClient::prompt`] renders a prompt of a cached view itself while the service cannot
+//!   be reached, with the service's template rules (`mcp-config-templates`, checked against the
+//!   shared vectors in `client/render-vectors/`);
+//! - [`ClientConfig::label`] reads every view at a release label (`staging`, …) instead of
+//!   `production`;
 //! - [`ConfigClient::changes`] tells the MCP server which (org, server, kind) changed, so it can
 //!   send `notifications/prompts/list_changed` to its own clients;
 //! - with the feature `mcp`, `loader` serves an rmcp server's prompts and resources from the
