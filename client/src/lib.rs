@@ -448,13 +448,23 @@ impl ConfigClient {
         )
     }
 
-    /// One resource's contents.
+    /// One resource's contents; while the service cannot be reached (or the breaker is open),
+    /// those of a resource of that URI in the cached view of the org's resources, if younger
+    /// than [`ClientConfig::max_stale`]. A URI read through a resource template is the
+    /// service's to render: unavailable then.
     pub async fn read_resource(
         &self,
         org: &str,
         server: &str,
         uri: &str,
     ) -> Result<ReadResourceResponse, ClientError> {
+        if !self.breaker.allows() {
+            return self.read_cached(org, server, uri).ok_or_else(|| {
+                ClientError::Unavailable(tonic::Status::unavailable(
+                    "not called: the service failed repeatedly (circuit open)",
+                ))
+            });
+        }
         let request = ReadResourceRequest {
             org_id: org.into(),
             server: server.into(),
@@ -463,7 +473,39 @@ impl ConfigClient {
         };
         let answer = self.grpc.clone().read_resource(request).await;
         self.observe(&answer);
-        answer.map(tonic::Response::into_inner).map_err(classify)
+        match answer {
+            Ok(answer) => Ok(answer.into_inner()),
+            Err(status) if unreachable(&status) => self
+                .read_cached(org, server, uri)
+                .ok_or(ClientError::Unavailable(status)),
+            Err(status) => Err(ClientError::Rejected(status)),
+        }
+    }
+
+    /// The contents of the resource `uri` in the cached resources of (org, server), if a usable
+    /// view holds it (not a template).
+    fn read_cached(&self, org: &str, server: &str, uri: &str) -> Option<ReadResourceResponse> {
+        let id = ViewId::new(ViewKind::Resources, org, server);
+        let view = self
+            .cache
+            .get::<Resource>(&id)
+            .filter(|view| view.age() <= self.config.max_stale)?;
+        let resource = view
+            .items()
+            .iter()
+            .find(|r| r.uri == uri && !r.is_template)?;
+        let contents = resource.contents.clone().map(|contents| match contents {
+            v1::resource::Contents::Text(text) => v1::resource_contents::Contents::Text(text),
+            v1::resource::Contents::Blob(blob) => v1::resource_contents::Contents::Blob(blob),
+        });
+        Some(ReadResourceResponse {
+            contents: vec![v1::ResourceContents {
+                uri: uri.to_owned(),
+                mime_type: resource.mime_type.clone(),
+                contents,
+            }],
+            revision: view.revision,
+        })
     }
 
     /// Records whether a call reached the service, for [`ConfigClient::status`].
@@ -600,14 +642,6 @@ impl ConfigClient {
             Some(view)
         };
         (view, trust)
-    }
-}
-
-fn classify(status: tonic::Status) -> ClientError {
-    if unreachable(&status) {
-        ClientError::Unavailable(status)
-    } else {
-        ClientError::Rejected(status)
     }
 }
 

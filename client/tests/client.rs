@@ -902,7 +902,7 @@ async fn c_src_10_a_redis_source_that_cannot_connect_says_so_once_and_reads_go_o
 
 /// S-RENDER-1: with the service down, a prompt of a cached view renders here, as the service
 /// rendered it; a render that fails fails as the service's does; a prompt of no cached view is
-/// unavailable.
+/// unavailable; a resource of a cached view reads from it.
 #[tokio::test]
 async fn s_render_1_service_down_a_cached_prompt_renders_locally_as_the_service_did() {
     let (_dir, service) = Service::example_on_sqlite().await;
@@ -918,6 +918,12 @@ async fn s_render_1_service_down_a_cached_prompt_renders_locally_as_the_service_
         ("focus".to_owned(), "<migrations> & tests".to_owned()),
     ]);
     client.prompts("globex", "github").await.unwrap();
+    client.resources("globex", "github").await.unwrap();
+    let guide = "file:///guides/code-review.md";
+    let live_guide = client
+        .read_resource("globex", "github", guide)
+        .await
+        .unwrap();
     let live = client
         .prompt("globex", "github", "review-pr", arguments.clone())
         .await
@@ -952,5 +958,19 @@ async fn s_render_1_service_down_a_cached_prompt_renders_locally_as_the_service_
     assert!(
         matches!(uncached, ClientError::Unavailable(_)),
         "{uncached:?}"
+    );
+    // A resource of the cached view reads from it, as the service answered.
+    let local_guide = client
+        .read_resource("globex", "github", guide)
+        .await
+        .unwrap();
+    assert_eq!(local_guide.contents, live_guide.contents);
+    let unknown = client
+        .read_resource("globex", "github", "file:///nowhere.md")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unknown, ClientError::Unavailable(_)),
+        "{unknown:?}"
     );
 }

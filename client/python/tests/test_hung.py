@@ -91,8 +91,11 @@ async def test_s_hung_1_the_breaker_stops_calls_after_consecutive_failures_until
         for _ in range(5):
             with pytest.raises(Unavailable) as refused:
                 await client.prompts("globex", "github")
+        # A prompt of the cached view is rendered locally (C-RENDER-1); of a view not held, not.
+        arguments = {"repo": "acme/api", "number": "7"}
+        local = await client.prompt("acme", "github", "review-pr", arguments)
         with pytest.raises(Unavailable):
-            await client.prompt("acme", "github", "review-pr", {"repo": "acme/api"})
+            await client.prompt("globex", "github", "review-pr", arguments)
         sent_while_open = proxy.received - sent
         assert time.monotonic() - opened < COOLDOWN, "the reads above outlasted the cool-down"
 
@@ -116,6 +119,7 @@ async def test_s_hung_1_the_breaker_stops_calls_after_consecutive_failures_until
         acme = await client.prompts("acme", "github")
 
     assert all(view.stale is not None for view in cached)
+    assert "acme/api" in local.messages[0].text
     assert "unreachable" in refused.value.message
     assert sent_while_open == 0, "no request while the breaker is open"
     assert sent_by_probe > 0, "one request after the cool-down"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mcp_config.v1 import config_pb2
 
-from mcp_config_client import ConfigClient, InvalidArgument, render_locally
+from mcp_config_client import ConfigClient, InvalidArgument, RenderError, render_locally
 from mcp_config_client.testing import ConfigService
 
 #: The server `conformance`'s defaults: prompts with an image, an embedded resource (its URI
@@ -165,3 +165,14 @@ async def test_a_missing_argument_is_named_as_the_service_names_it(
         render_locally(review, {"repo": "acme/api"})
     assert local.value.field == "arguments.number"
     assert local.value.message == by_service.value.message
+
+
+def test_any_failure_of_a_template_is_a_render_error() -> None:
+    """As the service answers FAILED_PRECONDITION for it: never another exception."""
+    prompt = config_pb2.Prompt(
+        name="broken",
+        arguments=[config_pb2.PromptArgument(name="x", required=True)],
+        messages=[config_pb2.PromptMessage(role="user", text="{{ -x }}")],
+    )
+    with pytest.raises(RenderError):
+        render_locally(prompt, {"x": "text"})

@@ -8,6 +8,7 @@ import { Cache, type Entry, type Item, type PlainItem, type Trust, type View, ty
 import { type Changed, ChangeFeed, type Subscription } from "./changes.js";
 import { Code, UNREACHABLE_MESSAGE, Unavailable, classify } from "./errors.js";
 import { type Prompt, type RenderedPrompt, type Resource, type ResourceRead, plain } from "./plain.js";
+import { renderLocally } from "./render.js";
 import { loadSnapshot, saveSnapshot } from "./snapshot.js";
 import { BREAKER_OPEN, type Status, type StatusEvent, StatusTracker, whyOf } from "./status.js";
 import { followWatch } from "./sources/watch.js";
@@ -219,18 +220,28 @@ export class ConfigClient {
     return this.view({ kind: "Resources", org, server });
   }
 
-  /** One prompt rendered by the service (a missing argument: `InvalidArgument`). */
+  /** One prompt rendered by the service (a missing argument: `InvalidArgument`). While the
+   * service cannot be reached, a prompt of a view the client holds (no older than `maxStaleMs`,
+   * from a snapshot too) is rendered locally by the service's rules (C-RENDER-1, `renderLocally`);
+   * any other stays `Unavailable`. */
   async prompt(
     org: string,
     server: string,
     name: string,
     args: Record<string, string> = {},
   ): Promise<RenderedPrompt> {
-    return plain(
-      await this.call((options) =>
-        this.transport.service.getPrompt({ orgId: org, server, name, arguments: args, label: this.label }, options),
-      ),
-    );
+    try {
+      return plain(
+        await this.call((options) =>
+          this.transport.service.getPrompt({ orgId: org, server, name, arguments: args, label: this.label }, options),
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof Unavailable)) throw error;
+      const local = this.renderedLocally({ kind: "Prompts", org, server }, name, args);
+      if (local === undefined) throw error;
+      return local;
+    }
   }
 
   /** One resource's contents. */
@@ -360,6 +371,17 @@ export class ConfigClient {
     const entry = this.cache.store(id, answer.revision, answer.items, trust);
     if (this.options.snapshot !== undefined) saveSnapshot(this.options.snapshot, this.cache, this.warn);
     return entry;
+  }
+
+  /** The prompt `name` of the cached view `id` rendered locally (C-RENDER-1), when that view
+   * may be served stale (C-STALE-1) and holds it; its revision is the view's. */
+  private renderedLocally(id: ViewId, name: string, args: Record<string, string>): RenderedPrompt | undefined {
+    const known = this.cache.get(id);
+    if (known === undefined || ageOf(known) > this.maxStaleMs) return undefined;
+    const prompt = viewOf<Prompt>(known, true).items.find((p) => p.name === name);
+    if (prompt === undefined) return undefined;
+    const messages = renderLocally(prompt, args);
+    return plain({ description: prompt.description, messages, revision: Number(known.revision) });
   }
 
   /** The last known view while younger than `maxStaleMs` (C-STALE-1, C-STALE-2). */

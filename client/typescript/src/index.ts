@@ -54,5 +54,6 @@ export type {
   ResourceLink,
   ResourceRead,
 } from "./plain.js";
+export { missingArgument, renderLocally } from "./render.js";
 export { McpRequestError, type SdkMcpServer, type SdkServer } from "./sdk.js";
 export * as v1 from "../gen/mcp_config/v1/config_pb.js";

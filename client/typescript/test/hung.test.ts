@@ -163,9 +163,13 @@ describe("a hung service", () => {
       await assert.rejects(c.prompts("globex", "github"), (e: unknown) => e instanceof Unavailable && /unreachable/.test(e.message));
       const refusedIn = performance.now() - refusedFrom;
       const stale = await c.prompts("acme", "github");
-      await assert.rejects(c.prompt("acme", "github", "review-pr", { repo: "acme/api" }), Unavailable);
+      // A prompt of the cached view is rendered locally (C-RENDER-1); of a view not held, not.
+      const args = { repo: "acme/api", number: "7" };
+      const local = await c.prompt("acme", "github", "review-pr", args);
+      await assert.rejects(c.prompt("globex", "github", "review-pr", args), Unavailable);
       assert.ok(refusedIn < timeoutMs, `refused without waiting on the timeout (${refusedIn} ms)`);
       assert.ok(stale.stale !== null);
+      assert.match(local.messages[0]?.text ?? "", /acme\/api/);
       assert.equal(proxy.requests, sent, "no request while the breaker is open");
 
       // Half-open, the service still hung: one request is let through, fails, and opens it again.

@@ -1,11 +1,11 @@
 // Uses the client as installed from its `npm pack` tarball (run by scripts/test-ts.sh from a
-// scratch project): starts the service, reads a view and a rendered prompt, closes, and exits
-// by itself (close() must leave nothing running).
+// scratch project): starts the service, reads a view and a rendered prompt (and renders it
+// locally alike), closes, and exits by itself (close() must leave nothing running).
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createConfigClient, NotFound } from "@mcp-config/client";
+import { createConfigClient, NotFound, renderLocally } from "@mcp-config/client";
 import { redisSource } from "@mcp-config/client/redis";
 import { ConfigService } from "@mcp-config/client/testing";
 
@@ -22,6 +22,9 @@ try {
   const rendered = await client.prompt("acme", "github", "security-review", { repo: "acme/api" });
   assert.match(rendered.messages[0].text, /Audit acme\/api/);
   await assert.rejects(client.prompt("acme", "github", "nope"), NotFound);
+  // The local renderer (C-RENDER-1) and its engine resolve from the tarball too.
+  const review = prompts.items.find((p) => p.name === "security-review");
+  assert.deepEqual(renderLocally(review, { repo: "acme/api" }), rendered.messages);
   await client.close();
   // The Redis subpath export resolves from the tarball (ioredis itself loads only when started).
   assert.equal(redisSource({ url: "redis://127.0.0.1:6379" }).type, "redis");

@@ -250,7 +250,10 @@ class ConfigClient:
     async def prompt(
         self, org: str, server: str, name: str, arguments: Mapping[str, str] | None = None
     ) -> config_pb2.GetPromptResponse:
-        """One prompt rendered by the service (a missing argument: `InvalidArgument`)."""
+        """One prompt rendered by the service (a missing argument: `InvalidArgument`). While the
+        service cannot be reached, a prompt of a view the client holds (no older than
+        `max_stale`, from a snapshot too) is rendered locally by the service's rules
+        (C-RENDER-1, `render_locally`); any other stays `Unavailable`."""
         request = config_pb2.GetPromptRequest(
             org_id=org,
             server=server,
@@ -258,7 +261,31 @@ class ConfigClient:
             arguments=dict(arguments or {}),
             label=self._label,
         )
-        return await self._call("GetPrompt", request)
+        try:
+            return await self._call("GetPrompt", request)
+        except Unavailable:
+            view_id = ViewId(ViewKind.PROMPTS, org, server)
+            local = self._rendered_locally(view_id, name, request.arguments)
+            if local is None:
+                raise
+            return local
+
+    def _rendered_locally(
+        self, view_id: ViewId, name: str, arguments: Mapping[str, str]
+    ) -> config_pb2.GetPromptResponse | None:
+        """The prompt `name` of the cached view `view_id` rendered locally (C-RENDER-1), when
+        that view may be served stale (C-STALE-1) and holds it; its revision is the view's."""
+        known = self._cache.get(view_id)
+        if known is None or known.age() > self._max_stale:
+            return None
+        prompt = next((p for p in known.items if p.name == name), None)
+        if prompt is None:
+            return None
+        return config_pb2.GetPromptResponse(
+            description=prompt.description,
+            messages=render_locally(prompt, arguments),
+            revision=known.revision,
+        )
 
     async def read_resource(
         self, org: str, server: str, uri: str
