@@ -43,6 +43,18 @@ impl Label {
         }
     }
 
+    /// Why this label cannot be moved (promoted, rolled out) in a scope of `policy`, if it
+    /// cannot: `latest` moves with every save, and so does `production` in an auto scope.
+    pub fn unmovable(&self, policy: ReleasePolicy) -> Option<&'static str> {
+        match (self, policy) {
+            (Self::Latest, _) => Some("`latest` moves by itself: every save moves it"),
+            (Self::Production, ReleasePolicy::Auto) => Some(
+                "`production` follows every save of this scope (release policy auto); set the policy to manual first",
+            ),
+            _ => None,
+        }
+    }
+
     /// Whether views at this label are shared through L2: only `production` ones, the views
     /// fleets read; a staging view is read by few and stays in L1 and the store.
     pub fn is_production(&self) -> bool {

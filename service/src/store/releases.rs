@@ -253,6 +253,20 @@ macro_rules! backend {
                 Ok(())
             }
 
+            /// Refuses to move `label` where it moves by itself ([`Label::unmovable`]).
+            fn refuse_unmovable(label: &Label, policy: ReleasePolicy, scope: &Scope, server: &Slug) -> Result<()> {
+                match label.unmovable(policy) {
+                    Some(why) => {
+                        let scope = match scope {
+                            Scope::Defaults => "the defaults".to_owned(),
+                            Scope::Org(org) => format!("org {org}"),
+                        };
+                        Err(StoreError::Refused(format!("{why} ({scope}, server {server})")))
+                    }
+                    None => Ok(()),
+                }
+            }
+
             #[allow(clippy::too_many_arguments)]
             async fn insert_move(
                 tx: &mut Tx<'_>,
@@ -301,17 +315,7 @@ macro_rules! backend {
                     return Err(StoreError::NotFound(format!("org {:?}", slug.as_str())));
                 }
                 let policy = policy(&mut **tx, server, scope).await?;
-                match (label, policy) {
-                    (Label::Latest, _) => {
-                        return Err(StoreError::Refused("`latest` moves by itself: every save moves it".into()));
-                    }
-                    (Label::Production, ReleasePolicy::Auto) => {
-                        return Err(StoreError::Refused(format!(
-                            "`production` follows every save in {scope:?} of server {server} (release policy auto); set the policy to manual to promote"
-                        )));
-                    }
-                    _ => {}
-                }
+                refuse_unmovable(label, policy, scope, server)?;
                 let moves: Vec<LabelMove> = match selection {
                     Selection::Only(moves) => moves.clone(),
                     Selection::Every { from } => keys_at(tx, server, scope, from, policy)
@@ -485,17 +489,7 @@ macro_rules! backend {
                     key: crate::domain::EntryKey::parse(*kind, key).map_err(|e| StoreError::Corrupt(key.clone(), e.message))?,
                 };
                 let policy = policy(&mut **tx, server, &scope).await?;
-                match (label, policy) {
-                    (Label::Latest, _) => {
-                        return Err(StoreError::Refused("`latest` moves by itself: it cannot be rolled out".into()));
-                    }
-                    (Label::Production, ReleasePolicy::Auto) => {
-                        return Err(StoreError::Refused(format!(
-                            "`production` follows every save of the defaults of server {server} (release policy auto); set the policy to manual to roll out"
-                        )));
-                    }
-                    _ => {}
-                }
+                refuse_unmovable(label, policy, &scope, server)?;
                 if state_at(tx, *kind, server, &scope, key, label, policy).await?.is_none() {
                     return Err(StoreError::NotFound(format!(
                         "label {:?} of {id} (move it to the entry before rolling out)",

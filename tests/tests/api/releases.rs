@@ -292,13 +292,19 @@ async fn stage_promote_and_move_back(a: &Service, b: &Service) {
     assert_eq!(review_text(b, "").await.unwrap(), "Staged review");
 }
 
-#[tokio::test]
-async fn a_staged_change_waits_for_promotion_on_postgres_replicas() {
+/// Two replicas on one throwaway PostgreSQL and one Redis (kept alive by the first two).
+async fn replicas() -> (Postgres, Redis, Service, Service) {
     let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
     let redis = Redis::start();
     let database = pg.database();
     let a = Service::start(settings(&database, Some(&redis.url()))).await;
     let b = Service::start(settings(&database, Some(&redis.url()))).await;
+    (pg, redis, a, b)
+}
+
+#[tokio::test]
+async fn a_staged_change_waits_for_promotion_on_postgres_replicas() {
+    let (_pg, _redis, a, b) = replicas().await;
     stage_promote_and_move_back(&a, &b).await;
 }
 
@@ -651,11 +657,7 @@ async fn roll_out_a_default(a: &Service, b: &Service) {
 
 #[tokio::test]
 async fn a_rollout_reaches_its_cohort_only_on_postgres_replicas() {
-    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
-    let redis = Redis::start();
-    let database = pg.database();
-    let a = Service::start(settings(&database, Some(&redis.url()))).await;
-    let b = Service::start(settings(&database, Some(&redis.url()))).await;
+    let (_pg, _redis, a, b) = replicas().await;
     roll_out_a_default(&a, &b).await;
 }
 
