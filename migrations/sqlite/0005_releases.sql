@@ -104,3 +104,7 @@ CREATE TABLE rollout_steps (
 -- With org '' (a default changed): only these orgs' views changed (a rollout's cohort moved), as
 -- a JSON array; '': every org's.
 ALTER TABLE changes ADD COLUMN orgs TEXT NOT NULL DEFAULT '';
+
+-- What a label move or a rollout step did beyond its keys, as JSON (why, and each entry's from
+-- and to; a rollout step's cohort); '' for other changes.
+ALTER TABLE changes ADD COLUMN detail TEXT NOT NULL DEFAULT '';

@@ -15,7 +15,7 @@ macro_rules! select_heads {
 /// The columns of a change.
 macro_rules! select_changes {
     () => {
-        "SELECT revision, org, server, kind, keys, action, restored_version, labels, orgs, actor, created_at, published FROM changes"
+        "SELECT revision, org, server, kind, keys, action, restored_version, labels, orgs, detail, actor, created_at, published FROM changes"
     };
 }
 
@@ -132,6 +132,7 @@ struct ChangeRecord {
     restored_version: Option<i64>,
     labels: String,
     orgs: String,
+    detail: String,
     actor: String,
     created_at: i64,
     published: bool,
@@ -157,6 +158,10 @@ impl TryFrom<ChangeRecord> for Change {
             restored_version: row.restored_version.map(|v| v as u64),
             labels: parse_labels(&row.labels).map_err(corrupt)?,
             orgs: parse_orgs(&row.orgs).map_err(corrupt)?,
+            detail: (!row.detail.is_empty())
+                .then(|| serde_json::from_str(&row.detail))
+                .transpose()
+                .map_err(|e| corrupt(e.to_string()))?,
             actor: row.actor,
             created_at: row.created_at,
             published: row.published,
@@ -517,6 +522,7 @@ macro_rules! backend {
                         restored_version,
                         labels,
                         orgs: Vec::new(),
+                        detail: None,
                         actor: actor.to_owned(),
                         created_at: now,
                         published: false,
@@ -629,8 +635,8 @@ macro_rules! backend {
 
             pub(in crate::store) async fn insert_change(tx: &mut Tx<'_>, change: &Change) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO changes (revision, org, server, kind, keys, action, restored_version, labels, orgs, actor, created_at, published) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, FALSE)",
+                    "INSERT INTO changes (revision, org, server, kind, keys, action, restored_version, labels, orgs, detail, actor, created_at, published) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, FALSE)",
                 )
                 .bind(change.revision as i64)
                 .bind(change.org.as_str())
@@ -641,6 +647,7 @@ macro_rules! backend {
                 .bind(change.restored_version.map(|v| v as i64))
                 .bind(stored_labels(&change.labels))
                 .bind(stored_orgs(&change.orgs))
+                .bind(change.detail.as_ref().map_or_else(String::new, ToString::to_string))
                 .bind(&change.actor)
                 .bind(change.created_at)
                 .execute(&mut **tx)

@@ -346,6 +346,7 @@ macro_rules! backend {
                         Some(revision) => revision,
                         None => next_revision(tx).await?,
                     };
+                    let mut moved = Vec::with_capacity(group.len());
                     for one in &group {
                         let id = EntryId {
                             scope: scope.clone(),
@@ -372,6 +373,7 @@ macro_rules! backend {
                         };
                         set_label_row(tx, kind, server, scope, &one.key, label, to, revision, now).await?;
                         insert_move(tx, &id, label, revision, from, to, actor, message, now).await?;
+                        moved.push(serde_json::json!({"key": one.key, "from": from, "to": to}));
                     }
                     let change = Change {
                         revision,
@@ -383,6 +385,7 @@ macro_rules! backend {
                         restored_version: None,
                         labels: Labels::Only(vec![label.clone()]),
                         orgs: Vec::new(),
+                        detail: Some(serde_json::json!({"message": message, "moves": moved})),
                         actor: actor.to_owned(),
                         created_at: now,
                         published: false,
@@ -464,6 +467,7 @@ macro_rules! backend {
                         restored_version: None,
                         labels: Labels::Only(vec![Label::Production]),
                         orgs: Vec::new(),
+                        detail: Some(serde_json::json!({"policy": wanted})),
                         actor: actor.to_owned(),
                         created_at: now,
                         published: false,
@@ -610,6 +614,13 @@ macro_rules! backend {
                     restored_version: None,
                     labels: Labels::Only(vec![label.clone()]),
                     orgs: changed,
+                    detail: Some(serde_json::json!({
+                        "message": message,
+                        "step": op.as_str(),
+                        "version": target,
+                        "percent": step_cohort.percent,
+                        "orgs": step_cohort.orgs,
+                    })),
                     actor: actor.to_owned(),
                     created_at: now,
                     published: false,

@@ -71,6 +71,9 @@ pub struct Change {
     /// With the defaults' scope: the only orgs whose views it changed (a rollout's cohort
     /// moved); empty: every org's.
     pub orgs: Vec<Slug>,
+    /// What a label move or a rollout step did beyond its keys: why, and from which version to
+    /// which (`None` for other changes).
+    pub detail: Option<serde_json::Value>,
     pub actor: String,
     pub created_at: i64,
     pub published: bool,

@@ -194,6 +194,26 @@ async fn stage_promote_and_move_back(a: &Service, b: &Service) {
         .unwrap();
     let moves = history["history"].as_array().unwrap();
     assert_eq!(moves.len(), 2, "{history}");
+    // The change log has each move too: who, which label, from which version to which, why.
+    let (_, log) = send(a, Method::GET, "/changes?org=acme&limit=100", Value::Null).await;
+    let promotions: Vec<&Value> = log["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "promote")
+        .collect();
+    assert_eq!(promotions.len(), 2, "{log}");
+    assert_eq!(promotions[0]["detail"]["message"], "ship it");
+    let back = promotions[1];
+    assert_eq!(back["labels"], json!(["production"]));
+    assert_eq!(back["actor"], "anonymous");
+    assert_eq!(back["detail"]["message"], "roll back");
+    assert_eq!(back["detail"]["moves"][0]["key"], "review-pr");
+    assert_eq!(
+        back["detail"]["moves"][0]["from"]["version"],
+        staged_version
+    );
+    assert_eq!(back["detail"]["moves"][0]["to"]["version"], before);
     assert_eq!(moves[0]["message"], "roll back");
     assert_eq!(moves[0]["from"]["version"], staged_version);
     assert_eq!(moves[0]["to"]["version"], before);

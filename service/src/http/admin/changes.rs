@@ -43,6 +43,12 @@ pub(crate) struct ChangeRecord {
     /// empty: every org's.
     #[schema(value_type = Vec<String>)]
     orgs: Vec<Slug>,
+    /// What a label move (`promote`: why, and each entry's label state from and to), a rollout
+    /// step (`rollout`: why, the step, the target version and the cohort) or a policy change
+    /// did; absent for other actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    detail: Option<serde_json::Value>,
     /// The token subject that made it.
     actor: String,
     /// Milliseconds since the Unix epoch.
@@ -68,6 +74,7 @@ impl From<Change> for ChangeRecord {
                 .map(|l| l.as_str().to_owned())
                 .collect(),
             orgs: change.orgs,
+            detail: change.detail,
             actor: change.actor,
             created_at: change.created_at,
             published: change.published,
