@@ -3,7 +3,7 @@
 //! changes the relay publishes like a save's.
 
 use crate::{
-    domain::{EntryId, Label, ReleasePolicy, Scope, Slug},
+    domain::{EntryId, InvalidInput, Label, ReleasePolicy, Scope, Slug},
     error::{Error, Result},
     propagation::relay::RelayHandle,
     store::{
@@ -184,9 +184,11 @@ impl Releases {
         actor: &str,
     ) -> Result<LabelInfo> {
         if *label == Label::Latest {
-            return Err(Error::Refused(
-                "`latest` moves by itself and cannot be protected".into(),
-            ));
+            return Err(InvalidInput::new(
+                "label",
+                "`latest` moves by itself with every save: it is no label to declare or protect",
+            )
+            .into());
         }
         Ok(self.store.set_label(label, protected, actor).await?)
     }

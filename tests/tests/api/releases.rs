@@ -480,6 +480,17 @@ async fn only_admins_move_protected_labels_and_editors_only_their_org() {
             .send()
     };
     assert_eq!(protect(&acme_editor).await.unwrap().status(), 403);
+    let latest = service
+        .api()
+        .as_token(&admin)
+        .request(Method::PUT, "/labels/latest")
+        .json(&json!({"protected": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(latest.status(), 400, "latest is no label to protect");
+    let body: Value = latest.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "label", "{body}");
     assert_eq!(protect(&admin).await.unwrap().status(), 200);
     let refused = stage(&acme_editor, "acme").await.unwrap();
     assert_eq!(refused.status(), 403);
