@@ -151,7 +151,7 @@ impl Releases {
             revision: head.revision,
         };
         let mut labels = vec![at_head(Label::Latest)];
-        if self.store.policy(&id.server, &id.scope).await? == ReleasePolicy::Auto {
+        if Label::Production.follows_head(self.store.policy(&id.server, &id.scope).await?) {
             labels.push(at_head(Label::Production));
         }
         let rows = self.store.labels_of(id).await?;

@@ -43,6 +43,15 @@ impl Label {
         }
     }
 
+    /// Whether this label points where each entry's head is, in a scope of `policy`: `latest`
+    /// always, `production` in an auto scope. Such a label has no rows of its own.
+    pub fn follows_head(&self, policy: ReleasePolicy) -> bool {
+        matches!(
+            (self, policy),
+            (Self::Latest, _) | (Self::Production, ReleasePolicy::Auto)
+        )
+    }
+
     /// Why this label cannot be moved (promoted, rolled out) in a scope of `policy`, if it
     /// cannot: `latest` moves with every save, and so does `production` in an auto scope.
     pub fn unmovable(&self, policy: ReleasePolicy) -> Option<&'static str> {

@@ -143,8 +143,7 @@ macro_rules! backend {
                 label: &Label,
                 policy: ReleasePolicy,
             ) -> Result<Option<LabelState>> {
-                let follows_head = matches!(label, Label::Latest)
-                    || (matches!(label, Label::Production) && policy == ReleasePolicy::Auto);
+                let follows_head = label.follows_head(policy);
                 let row: Option<(i64, bool, bool)> = if follows_head {
                     sqlx::query_as(
                         "SELECT version, active, deleted FROM entries WHERE kind = $1 AND server = $2 AND org = $3 AND key = $4",
@@ -179,8 +178,7 @@ macro_rules! backend {
                 label: &Label,
                 policy: ReleasePolicy,
             ) -> Result<Vec<(Kind, String)>> {
-                let follows_head = matches!(label, Label::Latest)
-                    || (matches!(label, Label::Production) && policy == ReleasePolicy::Auto);
+                let follows_head = label.follows_head(policy);
                 let rows: Vec<(String, String)> = if follows_head {
                     sqlx::query_as("SELECT kind, key FROM entries WHERE server = $1 AND org = $2 ORDER BY kind, key")
                         .bind(server.as_str())
@@ -663,8 +661,7 @@ macro_rules! backend {
             /// auto scope. A label the scope cannot know is not found, as in a view.
             pub async fn entries_at(pool: &Pool, kind: Kind, server: &Slug, scope: &Scope, label: &Label) -> Result<Vec<super::super::Head>> {
                 let policy = policy(pool, server, scope).await?;
-                let follows_head = matches!(label, Label::Latest)
-                    || (matches!(label, Label::Production) && policy == ReleasePolicy::Auto);
+                let follows_head = label.follows_head(policy);
                 if follows_head {
                     return super::super::queries::$module::list_entries(pool, kind, server, scope).await;
                 }
