@@ -95,6 +95,7 @@ pub fn encoded(size: &str, revision: u64) -> EncodedView {
         .collect();
     EncodedView::build(
         revision,
+        false,
         prompts.iter().map(|(n, p)| (n.as_str(), p.clone())),
     )
 }

@@ -490,7 +490,7 @@ async fn load_before_labels(pool: &sqlx::PgPool, key: &ViewKey) -> anyhow::Resul
             })
         })
         .collect();
-    Ok(mcp_config::views::merge_and_encode(key.kind, rows)?.len())
+    Ok(mcp_config::views::merge_and_encode(key.kind, rows, false)?.len())
 }
 
 /// Cold loads (no cache) of `sample` orgs' views out of `orgs` × `prompts` entries in

@@ -179,7 +179,7 @@ impl ConfigService for Baseline {
                         })
                     })
                     .collect::<Result<_, Status>>()?;
-                let view = merge_and_encode(key.kind, rows)
+                let view = merge_and_encode(key.kind, rows, false)
                     .map_err(|e| Status::unavailable(e.to_string()))?;
                 Ok(Response::new(view.full()))
             }

@@ -40,6 +40,9 @@ impl ViewId {
 pub struct Fetched<T> {
     pub items: Arc<Vec<T>>,
     pub revision: u64,
+    /// The org is not registered with the service: the items are the defaults alone (as they
+    /// would be for an org without overrides, which says `false`).
+    pub org_unknown: bool,
     /// `Some(age)` when the service could not be reached and this is the last known view,
     /// last confirmed `age` ago.
     pub stale: Option<Duration>,
@@ -50,6 +53,7 @@ impl<T> Fetched<T> {
         Self {
             items: Arc::new(Vec::new()),
             revision,
+            org_unknown: false,
             stale: None,
         }
     }
@@ -94,6 +98,7 @@ impl Item for Resource {
 #[derive(Clone)]
 pub(crate) struct Entry {
     pub revision: u64,
+    pub org_unknown: bool,
     pub items: Items,
     /// When the service last confirmed this view.
     pub confirmed: Instant,
@@ -104,6 +109,7 @@ pub(crate) struct Entry {
 /// A cached view of items `T`.
 pub(crate) struct Known<T> {
     pub revision: u64,
+    org_unknown: bool,
     items: Arc<Vec<T>>,
     confirmed: Instant,
     current: bool,
@@ -126,6 +132,7 @@ impl<T> Known<T> {
         Fetched {
             items: self.items.clone(),
             revision: self.revision,
+            org_unknown: self.org_unknown,
             stale: None,
         }
     }
@@ -134,6 +141,7 @@ impl<T> Known<T> {
         Fetched {
             items: self.items.clone(),
             revision: self.revision,
+            org_unknown: self.org_unknown,
             stale: Some(self.age()),
         }
     }
@@ -180,6 +188,7 @@ impl Cache {
         let entry = entries.get(id)?;
         Some(Known {
             revision: entry.revision,
+            org_unknown: entry.org_unknown,
             items: T::unwrap(&entry.items)?,
             confirmed: entry.confirmed,
             current: entry.current && *self.following.borrow(),
@@ -236,6 +245,7 @@ impl Cache {
         &self,
         id: &ViewId,
         revision: u64,
+        org_unknown: bool,
         items: Vec<T>,
         trust: Trust,
     ) -> Known<T> {
@@ -243,6 +253,7 @@ impl Cache {
         let current = trust == Trust::Current;
         let entry = Entry {
             revision,
+            org_unknown,
             items: T::wrap(items.clone()),
             confirmed: Instant::now(),
             current,
@@ -253,6 +264,7 @@ impl Cache {
             .insert(id.clone(), entry);
         Known {
             revision,
+            org_unknown,
             items,
             confirmed: Instant::now(),
             current,
@@ -335,6 +347,7 @@ mod tests {
             cache.store(
                 &ViewId::new(ViewKind::Prompts, org, "github"),
                 1,
+                false,
                 vec![prompt("a")],
                 Trust::Current,
             );
@@ -342,6 +355,7 @@ mod tests {
         cache.store(
             &ViewId::new(ViewKind::Prompts, "acme", "slack"),
             1,
+            false,
             vec![prompt("a")],
             Trust::Current,
         );
@@ -364,7 +378,7 @@ mod tests {
     fn an_invalidated_view_is_kept_for_stale_reads_and_revalidation() {
         let cache = Cache::following();
         let id = ViewId::new(ViewKind::Prompts, "acme", "github");
-        cache.store(&id, 7, vec![prompt("a")], Trust::Current);
+        cache.store(&id, 7, false, vec![prompt("a")], Trust::Current);
         cache.invalidate_all();
         let known = cache.get::<Prompt>(&id).unwrap();
         assert!(!known.is_fresh(Duration::from_secs(60)));
@@ -409,7 +423,7 @@ mod tests {
         let before = cache.generation();
         cache.invalidate_all();
         assert_eq!(cache.trust(&id, 5, before), Trust::Unsure);
-        let view = cache.store(&id, 5, vec![prompt("a")], Trust::Unsure);
+        let view = cache.store(&id, 5, false, vec![prompt("a")], Trust::Unsure);
         assert!(
             !view.is_fresh(Duration::from_secs(60)),
             "revalidated on the next read"
@@ -421,7 +435,7 @@ mod tests {
     fn nothing_is_current_while_invalidations_go_unheard() {
         let cache = Cache::following();
         let id = ViewId::new(ViewKind::Prompts, "acme", "github");
-        cache.store(&id, 5, vec![prompt("a")], Trust::Current);
+        cache.store(&id, 5, false, vec![prompt("a")], Trust::Current);
         cache.set_following(false);
         let known = cache.get::<Prompt>(&id).unwrap();
         assert!(!known.is_fresh(Duration::from_secs(60)));

@@ -459,7 +459,7 @@ mod tests {
         let mut tracker = Tracker::new(cache.clone(), changes, "");
         tracker.last = 5;
         let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
-        cache.store(&acme, 1, vec![Prompt::default()], Trust::Current);
+        cache.store(&acme, 1, false, vec![Prompt::default()], Trust::Current);
         let progress = |revision| InvalidationEvent {
             revision,
             previous_revision: revision,
@@ -496,7 +496,7 @@ mod tests {
         let mut tracker = Tracker::new(cache.clone(), changes, "");
         let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
         let generation = cache.generation();
-        cache.store(&acme, 1, vec![Prompt::default()], Trust::Current);
+        cache.store(&acme, 1, false, vec![Prompt::default()], Trust::Current);
         tracker.connected();
         let view = cache.get::<Prompt>(&acme).unwrap();
         assert!(!view.is_fresh(Duration::from_secs(60)), "not current");
@@ -515,8 +515,8 @@ mod tests {
         let mut tracker = Tracker::new(cache.clone(), changes, "");
         let acme = ViewId::new(ViewKind::Prompts, "acme", "github");
         let slack = ViewId::new(ViewKind::Prompts, "acme", "slack");
-        cache.store(&acme, 1, vec![Prompt::default()], Trust::Current);
-        cache.store(&slack, 1, vec![Prompt::default()], Trust::Current);
+        cache.store(&acme, 1, false, vec![Prompt::default()], Trust::Current);
+        cache.store(&slack, 1, false, vec![Prompt::default()], Trust::Current);
         let fresh = |id: &ViewId| {
             cache
                 .get::<Prompt>(id)

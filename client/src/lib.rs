@@ -86,9 +86,17 @@ use cache::{Cache, Trust, ViewId};
 use status::Health;
 
 /// How often, and how patiently, a read asks again when the answer predates an event.
-/// A list answer (revision, not modified, items), with the cache generation its request was
-/// sent at.
-type Answer<T> = (u64, bool, Vec<T>, u64);
+/// A list answer as the service gave it (`GetPromptsResponse` / `GetResourcesResponse`).
+#[derive(Clone)]
+struct Listed<T> {
+    revision: u64,
+    not_modified: bool,
+    org_unknown: bool,
+    items: Vec<T>,
+}
+
+/// A list answer, with the cache generation its request was sent at.
+type Answer<T> = (Listed<T>, u64);
 /// A list request in flight, shared by every read of the same view meanwhile.
 type Asked<T> = Shared<BoxFuture<'static, Result<Answer<T>, tonic::Status>>>;
 /// The requests in flight by view and known revision, each an [`Asked`] of its item type.
@@ -352,7 +360,12 @@ impl ConfigClient {
             };
             async move {
                 let r = grpc.get_prompts(request).await?.into_inner();
-                Ok((r.revision, r.not_modified, r.prompts))
+                Ok(Listed {
+                    revision: r.revision,
+                    not_modified: r.not_modified,
+                    org_unknown: r.org_unknown,
+                    items: r.prompts,
+                })
             }
         })
         .await
@@ -378,7 +391,12 @@ impl ConfigClient {
             };
             async move {
                 let r = grpc.get_resources(request).await?.into_inner();
-                Ok((r.revision, r.not_modified, r.resources))
+                Ok(Listed {
+                    revision: r.revision,
+                    not_modified: r.not_modified,
+                    org_unknown: r.org_unknown,
+                    items: r.resources,
+                })
             }
         })
         .await
@@ -517,9 +535,7 @@ impl ConfigClient {
     fn ask_shared<T, Fut>(&self, id: &ViewId, known: u64, call: impl FnOnce() -> Fut) -> Asked<T>
     where
         T: cache::Item + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Result<(u64, bool, Vec<T>), tonic::Status>>
-            + Send
-            + 'static,
+        Fut: std::future::Future<Output = Result<Listed<T>, tonic::Status>> + Send + 'static,
     {
         let key = (id.clone(), known);
         let mut asking = self.asking.lock().expect("asking lock");
@@ -536,8 +552,7 @@ impl ConfigClient {
             let failure = failure_of(&answer);
             breaker.record(failure.is_none());
             health.record(failure);
-            let (revision, not_modified, items) = answer?;
-            Ok((revision, not_modified, items, generation))
+            Ok((answer?, generation))
         }
         .boxed()
         .shared();
@@ -549,9 +564,7 @@ impl ConfigClient {
     where
         T: cache::Item + Send + Sync + 'static,
         F: Fn(u64) -> Fut,
-        Fut: std::future::Future<Output = Result<(u64, bool, Vec<T>), tonic::Status>>
-            + Send
-            + 'static,
+        Fut: std::future::Future<Output = Result<Listed<T>, tonic::Status>> + Send + 'static,
     {
         let mut behind_retries = 0;
         loop {
@@ -605,7 +618,7 @@ impl ConfigClient {
                 }
                 Err(status) => return Err(ClientError::Rejected(status)),
             };
-            let revision = answer.0;
+            let revision = answer.0.revision;
             let (view, trust) = self.settle(id, known.is_some(), answer);
             // The replica that answered has not applied a change we were already told of
             // (its own invalidation is on its way): ask again shortly, a few times, then
@@ -629,13 +642,19 @@ impl ConfigClient {
         &self,
         id: &ViewId,
         had_view: bool,
-        (revision, not_modified, items, generation): Answer<T>,
+        (listed, generation): Answer<T>,
     ) -> (Option<cache::Known<T>>, Trust) {
+        let Listed {
+            revision,
+            not_modified,
+            org_unknown,
+            items,
+        } = listed;
         let trust = self.cache.trust(id, revision, generation);
         let view = if not_modified && had_view {
             self.cache.revalidated::<T>(id, revision, trust)
         } else {
-            let view = self.cache.store(id, revision, items, trust);
+            let view = self.cache.store(id, revision, org_unknown, items, trust);
             if let Some(path) = &self.config.snapshot {
                 snapshot::save(path, &self.cache);
             }

@@ -39,12 +39,14 @@ pub(crate) fn save(path: &Path, cache: &Cache) {
             let body = match &entry.items {
                 Items::Prompts(p) => GetPromptsResponse {
                     revision: entry.revision,
+                    org_unknown: entry.org_unknown,
                     prompts: p.to_vec(),
                     ..Default::default()
                 }
                 .encode_to_vec(),
                 Items::Resources(r) => GetResourcesResponse {
                     revision: entry.revision,
+                    org_unknown: entry.org_unknown,
                     resources: r.to_vec(),
                     ..Default::default()
                 }
@@ -82,19 +84,30 @@ pub(crate) fn load(path: &Path, cache: &Cache) {
         let Ok(body) = BASE64.decode(&view.body) else {
             continue;
         };
-        let items = match view.id.kind {
-            ViewKind::Prompts => GetPromptsResponse::decode(body.as_slice())
-                .map(|r| Items::Prompts(std::sync::Arc::new(r.prompts))),
-            ViewKind::Resources => GetResourcesResponse::decode(body.as_slice())
-                .map(|r| Items::Resources(std::sync::Arc::new(r.resources))),
+        let decoded = match view.id.kind {
+            ViewKind::Prompts => GetPromptsResponse::decode(body.as_slice()).map(|r| {
+                (
+                    r.org_unknown,
+                    Items::Prompts(std::sync::Arc::new(r.prompts)),
+                )
+            }),
+            ViewKind::Resources => GetResourcesResponse::decode(body.as_slice()).map(|r| {
+                (
+                    r.org_unknown,
+                    Items::Resources(std::sync::Arc::new(r.resources)),
+                )
+            }),
         };
-        let Ok(items) = items else { continue };
+        let Ok((org_unknown, items)) = decoded else {
+            continue;
+        };
         let age = Duration::from_millis(now.saturating_sub(view.confirmed_ms) as u64);
         let confirmed = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
         cache.restore(
             view.id,
             Entry {
                 revision: view.revision,
+                org_unknown,
                 items,
                 confirmed,
                 current: false,

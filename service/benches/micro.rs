@@ -63,6 +63,7 @@ fn view(count: usize) -> EncodedView {
         .collect();
     EncodedView::build(
         view.revision,
+        false,
         prompts.iter().map(|(k, p)| (k.as_str(), p.clone())),
     )
 }

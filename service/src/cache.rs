@@ -191,7 +191,7 @@ mod tests {
             description: "x".repeat(size),
             ..Default::default()
         };
-        EncodedView::build(revision, [("p", prompt)])
+        EncodedView::build(revision, false, [("p", prompt)])
     }
 
     #[tokio::test]

@@ -220,9 +220,10 @@ impl Editor {
             created_at: now_ms(),
             created_by: actor.to_owned(),
         };
-        self.store.create_org(&org).await?;
-        // Creating an org changes no view, so it has no revision (and no event); the org's row
-        // records who created it.
+        let changes = self.store.create_org(&org).await?;
+        if !changes.is_empty() {
+            self.relay.committed(&changes);
+        }
         tracing::info!(org = %org.slug, actor, "org created");
         Ok(org)
     }

@@ -349,22 +349,23 @@ pub async fn load_from_store(store: &Store, key: &ViewKey) -> Result<(EncodedVie
     let start = std::time::Instant::now();
     let loaded = store.load_view(key).await?;
     let snapshot = loaded.snapshot;
-    let encoded = merge_and_encode(key.kind, loaded.rows)?;
+    let encoded = merge_and_encode(key.kind, loaded.rows, loaded.org_unknown)?;
     metrics::histogram!(crate::metrics::STORE_LOAD_SECONDS).record(start.elapsed().as_secs_f64());
     Ok((encoded, snapshot))
 }
 
 /// Merges a view's rows (defaults and the org's overrides) and encodes the result.
-pub fn merge_and_encode(kind: Kind, rows: Vec<ViewRow>) -> Result<EncodedView> {
+pub fn merge_and_encode(kind: Kind, rows: Vec<ViewRow>, org_unknown: bool) -> Result<EncodedView> {
     let view = resolve(rows);
     match kind {
-        Kind::Prompts => encode(&view, PromptContent::to_proto),
-        Kind::Resources => encode(&view, ResourceContent::to_proto),
+        Kind::Prompts => encode(&view, org_unknown, PromptContent::to_proto),
+        Kind::Resources => encode(&view, org_unknown, ResourceContent::to_proto),
     }
 }
 
 fn encode<C: DeserializeOwned, M: Message>(
     view: &EffectiveView,
+    org_unknown: bool,
     to_proto: fn(&C, &str) -> M,
 ) -> Result<EncodedView> {
     let items = view
@@ -376,5 +377,5 @@ fn encode<C: DeserializeOwned, M: Message>(
             Ok((key.as_str(), to_proto(&content, key)))
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(EncodedView::build(view.revision, items))
+    Ok(EncodedView::build(view.revision, org_unknown, items))
 }

@@ -2,8 +2,9 @@
 //! `GetResourcesResponse`, so that a cache hit answers with a refcounted slice.
 //!
 //! Both responses share one layout (`revision = 1`, `not_modified = 2`, items `= 3`,
-//! `next_cursor = 4`), and protobuf lets fields come in any order, so a page is the revision
-//! field, a run of item fields copied from the full body, and a cursor field.
+//! `next_cursor = 4`, `org_unknown = 5`), and protobuf lets fields come in any order, so a page
+//! is the revision field, a run of item fields copied from the full body, a cursor field and
+//! the org flag.
 
 use std::ops::Range;
 
@@ -24,6 +25,7 @@ const REVISION: u32 = 1;
 const NOT_MODIFIED: u32 = 2;
 const ITEMS: u32 = 3;
 const NEXT_CURSOR: u32 = 4;
+const ORG_UNKNOWN: u32 = 5;
 
 /// An encoded view that does not parse (e.g. a corrupt L2 value).
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,8 @@ struct Item {
 #[derive(Debug, Clone)]
 pub struct EncodedView {
     revision: Revision,
+    /// The view's org is not registered (it reads the defaults alone).
+    org_unknown: bool,
     body: Bytes,
     items: Vec<Item>,
 }
@@ -64,6 +68,7 @@ impl EncodedView {
     /// Encodes `items` (sorted by key) as a whole response at `revision`.
     pub fn build<'a, M: Message + 'a>(
         revision: Revision,
+        org_unknown: bool,
         items: impl IntoIterator<Item = (&'a str, M)>,
     ) -> Self {
         let mut body = BytesMut::new();
@@ -83,8 +88,12 @@ impl EncodedView {
                 message_start,
             });
         }
+        if org_unknown {
+            pb_bool::encode(ORG_UNKNOWN, &true, &mut body);
+        }
         Self {
             revision,
+            org_unknown,
             body: body.freeze(),
             items: index,
         }
@@ -95,6 +104,7 @@ impl EncodedView {
     /// `Prompt` and `Resource`).
     pub fn from_body(body: Bytes) -> Result<Self, MalformedView> {
         let mut revision = 0;
+        let mut org_unknown = false;
         let mut items = Vec::new();
         let mut rest = &body[..];
         while !rest.is_empty() {
@@ -102,6 +112,7 @@ impl EncodedView {
             let (tag, wire_type) = decode_key(&mut rest)?;
             match (tag, wire_type) {
                 (REVISION, WireType::Varint) => revision = decode_varint(&mut rest)?,
+                (ORG_UNKNOWN, WireType::Varint) => org_unknown = decode_varint(&mut rest)? != 0,
                 (ITEMS, WireType::LengthDelimited) => {
                     let len = decode_varint(&mut rest)? as usize;
                     let message_start = body.len() - rest.len();
@@ -123,6 +134,7 @@ impl EncodedView {
         }
         Ok(Self {
             revision,
+            org_unknown,
             body,
             items,
         })
@@ -198,6 +210,9 @@ impl EncodedView {
             let next = CURSOR.encode(self.items[end - 1].key.as_bytes());
             pb_string::encode(NEXT_CURSOR, &next, &mut body);
         }
+        if self.org_unknown {
+            pb_bool::encode(ORG_UNKNOWN, &true, &mut body);
+        }
         Ok(EncodedResponse(body.freeze()))
     }
 
@@ -249,7 +264,7 @@ mod tests {
     }
 
     fn view(names: &[&str]) -> EncodedView {
-        EncodedView::build(42, names.iter().map(|n| (*n, prompt(n))))
+        EncodedView::build(42, false, names.iter().map(|n| (*n, prompt(n))))
     }
 
     fn decode(response: EncodedResponse) -> GetPromptsResponse {
@@ -282,6 +297,22 @@ mod tests {
             cursor = page.next_cursor;
         }
         assert_eq!(seen, ["a", "b", "c", "d", "e"]);
+    }
+
+    #[test]
+    fn an_unknown_org_is_said_on_the_whole_view_every_page_and_after_l2() {
+        let unknown = EncodedView::build(42, true, ["a", "b"].map(|n| (n, prompt(n))));
+        let expected = GetPromptsResponse {
+            revision: 42,
+            prompts: vec![prompt("a"), prompt("b")],
+            org_unknown: true,
+            ..Default::default()
+        };
+        assert_eq!(unknown.full().0, expected.encode_to_vec());
+        assert!(decode(unknown.page("", 1).unwrap()).org_unknown);
+        let rebuilt = EncodedView::from_body(unknown.full().0).unwrap();
+        assert_eq!(rebuilt.page("", 1).unwrap(), unknown.page("", 1).unwrap());
+        assert!(!decode(view(&["a", "b"]).page("", 1).unwrap()).org_unknown);
     }
 
     #[test]

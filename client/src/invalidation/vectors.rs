@@ -79,10 +79,10 @@ fn vectors() -> Vec<Vector> {
 fn store(cache: &Cache, id: &ViewId) {
     match id.kind {
         ViewKind::Prompts => {
-            cache.store(id, 1, vec![Prompt::default()], Trust::Current);
+            cache.store(id, 1, false, vec![Prompt::default()], Trust::Current);
         }
         ViewKind::Resources => {
-            cache.store(id, 1, vec![Resource::default()], Trust::Current);
+            cache.store(id, 1, false, vec![Resource::default()], Trust::Current);
         }
     }
 }

@@ -30,6 +30,13 @@ export interface View<T> {
    * service last confirmed it).
    */
   readonly stale: number | null;
+  /**
+   * True when the org names no registered org: the view is the defaults alone, as an org without
+   * overrides sees them, and this tells the two apart. False for a registered org and for the
+   * defaults-only view (org `""`). A `not_modified` answer keeps the value held (registering an
+   * org moves its views' revision, so an unchanged revision means an unchanged answer).
+   */
+  readonly orgUnknown: boolean;
 }
 
 /** An item as the service sends it (and the snapshot stores it). */
@@ -42,6 +49,8 @@ export type PlainItem = Prompt | Resource;
 export interface Entry {
   revision: bigint;
   items: readonly Item[];
+  /** The service's `org_unknown` of the last full answer (`View.orgUnknown`). */
+  orgUnknown: boolean;
   /** `items` as callers get them, made at the first read and shared by every read (frozen). */
   plain?: readonly PlainItem[];
   confirmed: number;
@@ -66,6 +75,7 @@ export function viewOf<T extends PlainItem>(entry: Entry, stale = false): View<T
     items: entry.plain as readonly T[],
     revision: Number(entry.revision),
     stale: stale ? ageOf(entry) : null,
+    orgUnknown: entry.orgUnknown,
   };
 }
 
@@ -131,13 +141,14 @@ export class Cache {
     return defaults > own ? defaults : own;
   }
 
-  store(id: ViewId, revision: bigint, items: readonly Item[], trust: Trust): Entry {
-    const entry = { revision, items, confirmed: performance.now(), current: trust === "current" };
+  store(id: ViewId, revision: bigint, items: readonly Item[], trust: Trust, orgUnknown = false): Entry {
+    const entry = { revision, items, orgUnknown, confirmed: performance.now(), current: trust === "current" };
     this.entries.set(keyOf(id), { id, entry });
     return entry;
   }
 
-  /** The service said the view it holds is still the latest, at `revision`. */
+  /** The service said the view it holds is still the latest, at `revision` (`orgUnknown` too:
+   * a `not_modified` answer does not carry it). */
   revalidated(id: ViewId, revision: bigint, trust: Trust): Entry | undefined {
     const entry = this.get(id);
     if (entry === undefined) return undefined;

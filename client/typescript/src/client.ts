@@ -7,8 +7,9 @@ import { Breaker } from "./breaker.js";
 import { Cache, type Entry, type Item, type PlainItem, type Trust, type View, type ViewId, ageOf, viewOf } from "./cache.js";
 import { type Changed, ChangeFeed, type Subscription } from "./changes.js";
 import { Code, UNREACHABLE_MESSAGE, Unavailable, classify } from "./errors.js";
+import { readHeld, renderHeld } from "./local.js";
 import { type Prompt, type RenderedPrompt, type Resource, type ResourceRead, plain } from "./plain.js";
-import { renderLocally } from "./render.js";
+import type { ConfigReader } from "./reader.js";
 import { loadSnapshot, saveSnapshot } from "./snapshot.js";
 import { BREAKER_OPEN, type Status, type StatusEvent, StatusTracker, whyOf } from "./status.js";
 import { followWatch } from "./sources/watch.js";
@@ -111,9 +112,10 @@ interface Answer {
   revision: bigint;
   notModified: boolean;
   items: readonly Item[];
+  orgUnknown: boolean;
 }
 
-export class ConfigClient {
+export class ConfigClient implements ConfigReader {
   private readonly cache = new Cache();
   private readonly feed = new ChangeFeed();
   private readonly transport: Transport;
@@ -210,12 +212,14 @@ export class ConfigClient {
     return this.statusTracker.listen(listener);
   }
 
-  /** The effective prompts of `org` (empty: defaults only) for `server`. */
+  /** The effective prompts of `org` (empty: defaults only) for `server`. An org that names no
+   * registered org reads the defaults, with `orgUnknown` set. */
   prompts(org: string, server: string): Promise<View<Prompt>> {
     return this.view({ kind: "Prompts", org, server });
   }
 
-  /** The effective resources of `org` (empty: defaults only) for `server`. */
+  /** The effective resources of `org` (empty: defaults only) for `server`. An org that names no
+   * registered org reads the defaults, with `orgUnknown` set. */
   resources(org: string, server: string): Promise<View<Resource>> {
     return this.view({ kind: "Resources", org, server });
   }
@@ -238,19 +242,31 @@ export class ConfigClient {
       );
     } catch (error) {
       if (!(error instanceof Unavailable)) throw error;
-      const local = this.renderedLocally({ kind: "Prompts", org, server }, name, args);
+      const held = this.heldView<Prompt>({ kind: "Prompts", org, server });
+      const local = held && renderHeld(held.items, name, args, held.revision);
       if (local === undefined) throw error;
       return local;
     }
   }
 
-  /** One resource's contents. */
+  /** One resource's contents, read by the service (a URI a resource template matches is that
+   * template rendered). While the service cannot be reached, the resource of exactly that URI in
+   * a resources view the client holds (no older than `maxStaleMs`, from a snapshot too) answers
+   * (C-RENDER-2); a URI only a template matches, or one not held, stays `Unavailable`. */
   async readResource(org: string, server: string, uri: string): Promise<ResourceRead> {
-    return plain(
-      await this.call((options) =>
-        this.transport.service.readResource({ orgId: org, server, uri, label: this.label }, options),
-      ),
-    );
+    try {
+      return plain(
+        await this.call((options) =>
+          this.transport.service.readResource({ orgId: org, server, uri, label: this.label }, options),
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof Unavailable)) throw error;
+      const held = this.heldView<Resource>({ kind: "Resources", org, server });
+      const local = held && readHeld(held.items, uri, held.revision);
+      if (local === undefined) throw error;
+      return local;
+    }
   }
 
   /** Ends the invalidation source, every call and stream, and every `changes()` iteration, so
@@ -321,10 +337,10 @@ export class ConfigClient {
     return this.call(async (options) => {
       if (id.kind === "Prompts") {
         const r = await this.transport.service.getPrompts(request, options);
-        return { revision: r.revision, notModified: r.notModified, items: r.prompts };
+        return { revision: r.revision, notModified: r.notModified, items: r.prompts, orgUnknown: r.orgUnknown };
       }
       const r = await this.transport.service.getResources(request, options);
-      return { revision: r.revision, notModified: r.notModified, items: r.resources };
+      return { revision: r.revision, notModified: r.notModified, items: r.resources, orgUnknown: r.orgUnknown };
     });
   }
 
@@ -362,26 +378,23 @@ export class ConfigClient {
         continue;
       }
       return entry === undefined
-        ? { items: [], revision: Number(answer.revision), stale: null }
+        ? { items: [], revision: Number(answer.revision), stale: null, orgUnknown: answer.orgUnknown }
         : viewOf(entry, trust === "behind");
     }
   }
 
   private stored(id: ViewId, answer: Answer, trust: Trust): Entry {
-    const entry = this.cache.store(id, answer.revision, answer.items, trust);
+    const entry = this.cache.store(id, answer.revision, answer.items, trust, answer.orgUnknown);
     if (this.options.snapshot !== undefined) saveSnapshot(this.options.snapshot, this.cache, this.warn);
     return entry;
   }
 
-  /** The prompt `name` of the cached view `id` rendered locally (C-RENDER-1), when that view
-   * may be served stale (C-STALE-1) and holds it; its revision is the view's. */
-  private renderedLocally(id: ViewId, name: string, args: Record<string, string>): RenderedPrompt | undefined {
+  /** The cached view `id` when it may be served stale (C-STALE-1: no older than `maxStaleMs`),
+   * for the answers made from it while the service cannot be reached (C-RENDER-1, C-RENDER-2). */
+  private heldView<T extends PlainItem>(id: ViewId): View<T> | undefined {
     const known = this.cache.get(id);
     if (known === undefined || ageOf(known) > this.maxStaleMs) return undefined;
-    const prompt = viewOf<Prompt>(known, true).items.find((p) => p.name === name);
-    if (prompt === undefined) return undefined;
-    const messages = renderLocally(prompt, args);
-    return plain({ description: prompt.description, messages, revision: Number(known.revision) });
+    return viewOf<T>(known, true);
   }
 
   /** The last known view while younger than `maxStaleMs` (C-STALE-1, C-STALE-2). */

@@ -39,6 +39,7 @@ export type {
   McpResourceContents,
 } from "./fallback.js";
 export { ConfigLoader, type ConfigLoaderOptions, type ListChangedTarget } from "./loader.js";
+export type { ConfigReader } from "./reader.js";
 export type {
   Annotations,
   Choices,

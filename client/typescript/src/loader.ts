@@ -28,11 +28,11 @@
 import { sleep } from "./backoff.js";
 import type { PlainItem, View, ViewKind } from "./cache.js";
 import { type Changed, type Lagged, type Subscription, concerns } from "./changes.js";
-import type { ConfigClient } from "./client.js";
 import { ConfigError, InvalidArgument, NotFound, Unavailable } from "./errors.js";
 import type { Fallback } from "./fallback.js";
 import { mcpContents, mcpPrompt, mcpRendered, mcpResourceTemplates, mcpResources } from "./mcp.js";
 import type { Prompt } from "./plain.js";
+import type { ConfigReader } from "./reader.js";
 import {
   INTERNAL_ERROR,
   INVALID_PARAMS,
@@ -60,7 +60,8 @@ export interface ListChangedTarget {
 }
 
 export interface ConfigLoaderOptions {
-  client: ConfigClient;
+  /** A `ConfigClient`, or in unit tests a `FakeConfigClient` (`@mcp-config/client/testing`). */
+  client: ConfigReader;
   /** The MCP server's name in mcp-config. */
   server: string;
   /** What the server hard-coded: served for a view while the service cannot answer and no copy
@@ -69,7 +70,7 @@ export interface ConfigLoaderOptions {
 }
 
 export class ConfigLoader {
-  private readonly client: ConfigClient;
+  private readonly client: ConfigReader;
   readonly server: string;
   private readonly fallback: Fallback;
   private readonly targets = new Map<ListChangedTarget, string>();

@@ -5,7 +5,9 @@
  * The format is the Rust and Python clients': a JSON list of
  * `{"id": {"kind", "org", "server"}, "revision", "confirmed_ms", "body"}`, where `body` is the
  * view as an encoded `GetPromptsResponse` / `GetResourcesResponse` in base64, so a snapshot
- * written by any client is read by the others.
+ * written by any client is read by the others. The body carries the view's `org_unknown` too, as
+ * the answer did: a snapshot written before the field (or by a client that drops it) decodes it
+ * as false, the value for a registered org, which is what such a view was taken for.
  */
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -25,22 +27,25 @@ interface Saved {
   body: string;
 }
 
-function encode(kind: ViewKind, revision: bigint, items: readonly Item[]): Uint8Array {
+function encode(kind: ViewKind, revision: bigint, items: readonly Item[], orgUnknown: boolean): Uint8Array {
   return kind === "Prompts"
     ? toBinary(
         GetPromptsResponseSchema,
-        create(GetPromptsResponseSchema, { revision, prompts: items as Prompt[] }),
+        create(GetPromptsResponseSchema, { revision, prompts: items as Prompt[], orgUnknown }),
       )
     : toBinary(
         GetResourcesResponseSchema,
-        create(GetResourcesResponseSchema, { revision, resources: items as Resource[] }),
+        create(GetResourcesResponseSchema, { revision, resources: items as Resource[], orgUnknown }),
       );
 }
 
-function decode(kind: ViewKind, body: Uint8Array): readonly Item[] {
-  return kind === "Prompts"
-    ? fromBinary(GetPromptsResponseSchema, body).prompts
-    : fromBinary(GetResourcesResponseSchema, body).resources;
+function decode(kind: ViewKind, body: Uint8Array): { items: readonly Item[]; orgUnknown: boolean } {
+  if (kind === "Prompts") {
+    const { prompts, orgUnknown } = fromBinary(GetPromptsResponseSchema, body);
+    return { items: prompts, orgUnknown };
+  }
+  const { resources, orgUnknown } = fromBinary(GetResourcesResponseSchema, body);
+  return { items: resources, orgUnknown };
 }
 
 /** Writes every known view, atomically (a temp file renamed over the old one). A failure only
@@ -52,7 +57,7 @@ export function saveSnapshot(path: string, cache: Cache, warn: (message: string)
     // JSON numbers, as the other clients write them (revisions stay far below 2^53).
     revision: Number(entry.revision),
     confirmed_ms: Math.round(now - ageOf(entry)),
-    body: Buffer.from(encode(id.kind, entry.revision, entry.items)).toString("base64"),
+    body: Buffer.from(encode(id.kind, entry.revision, entry.items, entry.orgUnknown)).toString("base64"),
   }));
   const temp = path.replace(/(\.[^./]*)?$/, ".tmp");
   try {
@@ -79,13 +84,14 @@ export function loadSnapshot(path: string, cache: Cache, warn: (message: string)
     try {
       const { kind, org, server } = view.id;
       if (kind !== "Prompts" && kind !== "Resources") throw new Error(`unknown kind ${kind}`);
-      const items = decode(kind, Buffer.from(view.body, "base64"));
+      const { items, orgUnknown } = decode(kind, Buffer.from(view.body, "base64"));
       const age = Math.max(0, now - view.confirmed_ms);
       cache.restore(
         { kind, org, server },
         {
           revision: BigInt(view.revision),
           items,
+          orgUnknown,
           confirmed: performance.now() - age,
           current: false,
         },

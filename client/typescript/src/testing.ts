@@ -1,9 +1,11 @@
 /**
- * Throwaway Redis and mcp-config processes for tests of code built on this client (the Python
- * client's `testing` module, in TypeScript).
+ * For tests of code built on this client: `FakeConfigClient` (`fake.ts`), an in-memory client
+ * whose views the test sets, for unit tests with no service; and throwaway Redis and mcp-config
+ * processes (the Python client's `testing` module, in TypeScript), for tests against the real
+ * service.
  *
- * Each runs on free ports in a directory of its own (never on the standard ports, never a shared
- * instance) and can be killed and started again on the same ports, to test outages.
+ * Each process runs on free ports in a directory of its own (never on the standard ports, never
+ * a shared instance) and can be killed and started again on the same ports, to test outages.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { openSync } from "node:fs";
@@ -11,6 +13,9 @@ import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { sleep } from "./backoff.js";
+
+export { FakeConfigClient, type FakeViewOptions } from "./fake.js";
+export type { Init, PromptInit, ResourceInit } from "./init.js";
 
 const START_TIMEOUT_MS = 20_000;
 

@@ -149,6 +149,7 @@ describe("outages", () => {
         const served: View<Prompt> = await c.prompts("globex", "github");
         assert.ok(served.stale !== null);
         assert.deepEqual(served.items.map((p) => p.name), ["release-notes", "review-pr"]);
+        assert.equal(served.orgUnknown, false, "written before org_unknown: a registered org's view");
         const resources = await c.resources("acme", "github");
         assert.ok(resources.items.some((r) => r.uri === "file:///acme/oncall.md"));
       });

@@ -1,13 +1,14 @@
 // Uses the client as installed from its `npm pack` tarball (run by scripts/test-ts.sh from a
 // scratch project): starts the service, reads a view and a rendered prompt (and renders it
-// locally alike), closes, and exits by itself (close() must leave nothing running).
+// locally alike, and through the testing subpath's fake), closes, and exits by itself (close()
+// must leave nothing running).
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConfigClient, NotFound, renderLocally } from "@mcp-config/client";
 import { redisSource } from "@mcp-config/client/redis";
-import { ConfigService } from "@mcp-config/client/testing";
+import { ConfigService, FakeConfigClient } from "@mcp-config/client/testing";
 
 const [binary, bundle] = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), "mcp-config-packed-"));
@@ -26,6 +27,11 @@ try {
   const review = prompts.items.find((p) => p.name === "security-review");
   assert.deepEqual(renderLocally(review, { repo: "acme/api" }), rendered.messages);
   await client.close();
+  // The fake for unit tests, from the testing subpath, renders with the same engine.
+  const fake = new FakeConfigClient();
+  fake.setPrompts("acme", "github", [review]);
+  assert.deepEqual((await fake.prompt("acme", "github", "security-review", { repo: "acme/api" })).messages, rendered.messages);
+  await fake.close();
   // The Redis subpath export resolves from the tarball (ioredis itself loads only when started).
   assert.equal(redisSource({ url: "redis://127.0.0.1:6379" }).type, "redis");
   console.log("the packed client works");

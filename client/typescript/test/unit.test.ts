@@ -1,10 +1,14 @@
 /** Contract rules that need no service: the tracker, the per-view floors, the change feed. */
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { InvalidationEventSchema, Kind, PromptSchema } from "../gen/mcp_config/v1/config_pb.js";
 import { Cache, type ViewId } from "../src/cache.js";
 import { ChangeFeed } from "../src/changes.js";
+import { loadSnapshot, saveSnapshot } from "../src/snapshot.js";
 import { Tracker } from "../src/tracker.js";
 
 const ACME: ViewId = { kind: "Prompts", org: "acme", server: "github" };
@@ -184,6 +188,38 @@ describe("contract rules without a service", () => {
     tracker.onEvent(event(7n, 6n, ""));
     assert.ok(!fresh(globex) && !fresh(defaults), "no orgs: every org's view");
     assert.deepEqual(announced.slice(2), ["/github@7"]);
+  });
+
+  test("SNAP-3 a view's orgUnknown is kept in the snapshot; a view saved without it reads false", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mcp-config-snap-"));
+    try {
+      const path = join(dir, "views.json");
+      const written = new Cache();
+      const unknown: ViewId = { ...ACME, org: "initech" };
+      written.store(ACME, 3n, [prompt], "current");
+      written.store(unknown, 4n, [prompt], "current", true);
+      saveSnapshot(path, written, assert.fail);
+      const read = new Cache();
+      loadSnapshot(path, read, assert.fail);
+      assert.equal(read.get(unknown)?.orgUnknown, true);
+      assert.equal(read.get(ACME)?.orgUnknown, false);
+
+      // The body of a view written before the field: the same bytes without field 5.
+      const saved = JSON.parse(readFileSync(path, "utf8")) as Array<{ id: ViewId; body: string }>;
+      const old = saved.find((v) => v.id.org === "initech");
+      assert.ok(old !== undefined);
+      const body = Buffer.from(old.body, "base64");
+      const withoutFlag = body.subarray(0, body.length - 2);
+      assert.deepEqual([...body.subarray(body.length - 2)], [(5 << 3) | 0, 1], "org_unknown = 5, last");
+      old.body = withoutFlag.toString("base64");
+      writeFileSync(path, JSON.stringify(saved));
+      const older = new Cache();
+      loadSnapshot(path, older, assert.fail);
+      assert.equal(older.get(unknown)?.orgUnknown, false);
+      assert.equal(older.get(unknown)?.items.length, 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("S-FEED-1 an overflowed iterator reports the loss once, before the newest changes", async () => {

@@ -345,12 +345,14 @@ impl Store {
         })
     }
 
-    pub async fn create_org(&self, org: &OrgRow) -> Result<()> {
+    /// Registers an org; returns the changes that tell readers its views are no longer an
+    /// unknown org's.
+    pub async fn create_org(&self, org: &OrgRow) -> Result<Vec<Change>> {
         dispatch!(self, |q, pool| {
             let mut tx = pool.begin().await?;
-            q::create_org(&mut tx, org).await?;
+            let changes = q::create_org(&mut tx, org).await?;
             tx.commit().await?;
-            Ok(())
+            Ok(changes)
         })
     }
 

@@ -221,7 +221,7 @@ macro_rules! backend {
                 UpstreamHead, UpstreamOp, UpstreamWrite, VersionRow, ViewRow, Write, WriteOp, now_ms,
             };
             use super::{ChangeRecord, HeadRecord, UpstreamRecord, VersionRecord, parse_orgs, stored_labels, stored_orgs};
-            use crate::domain::{Cohort, EntryId, Kind, Label, ReleasePolicy, Revision, Scope, Slug};
+            use crate::domain::{Cohort, EntryId, Kind, Label, Labels, ReleasePolicy, Revision, Scope, Slug};
 
             type Pool = sqlx::Pool<$db>;
             type Tx<'t> = sqlx::Transaction<'t, $db>;
@@ -256,9 +256,10 @@ macro_rules! backend {
                 // policy row: at `latest` the heads are the view; at `production` too when
                 // neither scope is manual (the common case, at the cost it always had).
                 if matches!(label, Label::Latest | Label::Production) {
-                    let rows: Vec<(i64, i64, Option<String>, Option<String>, Option<bool>, Option<bool>, Option<i64>, Option<String>)> =
+                    let rows: Vec<(i64, i64, Option<i64>, Option<String>, Option<String>, Option<bool>, Option<bool>, Option<i64>, Option<String>)> =
                         sqlx::query_as(
                             "SELECT c.value, (SELECT COUNT(*) FROM release_policies p WHERE p.server = $2 AND p.org IN ('', $3)), \
+                               (SELECT o.revision FROM orgs o WHERE o.slug = $3), \
                                e.org, e.key, e.active, e.deleted, e.revision, v.body \
                              FROM counters c \
                              LEFT JOIN entries e ON e.kind = $1 AND e.server = $2 AND e.org IN ('', $3) \
@@ -274,9 +275,10 @@ macro_rules! backend {
                     let policies = rows.first().map_or(0, |r| r.1);
                     if matches!(label, Label::Latest) || policies == 0 {
                         let snapshot = rows.first().map_or(0, |r| r.0 as u64);
+                        let registered_at = rows.first().and_then(|r| r.2).map(|r| r as u64);
                         let rows = rows
                             .into_iter()
-                            .filter_map(|(_, _, org, key, active, deleted, revision, body)| {
+                            .filter_map(|(_, _, _, org, key, active, deleted, revision, body)| {
                                 Some((org?, key?, active?, deleted?, revision?, body))
                             })
                             .map(|(org, key, active, deleted, revision, body)| {
@@ -285,12 +287,12 @@ macro_rules! backend {
                                 Ok(ViewRow { org, key, active, deleted, revision: revision as u64, body })
                             })
                             .collect::<Result<_>>()?;
-                        return Ok(LoadedView { snapshot, rows });
+                        return Ok(LoadedView::new(snapshot, scope, registered_at, rows));
                     }
                 }
                 type Row = (
-                    Option<i64>, Option<i64>, Option<String>, Option<String>, Option<bool>, Option<bool>, Option<i64>,
-                    Option<String>, Option<i64>, Option<String>, Option<i64>, Option<String>,
+                    Option<i64>, Option<i64>, Option<i64>, Option<String>, Option<String>, Option<bool>, Option<bool>,
+                    Option<i64>, Option<String>, Option<i64>, Option<String>, Option<i64>, Option<String>,
                 );
                 // Three branches: head rows of the scopes that follow the head at this label,
                 // label rows (with a default's rollout), and manual scopes' policy rows as
@@ -301,6 +303,7 @@ macro_rules! backend {
                         "SELECT c.value, CASE WHEN $4 IN ('production', 'latest') THEN 1 ELSE ( \
                            SELECT COUNT(*) FROM labels n WHERE n.name = $4 AND (n.declared OR EXISTS ( \
                            SELECT 1 FROM entry_labels k WHERE k.label = $4 AND k.org IN ('', $3)))) END, \
+                           (SELECT o.revision FROM orgs o WHERE o.slug = $3), \
                            e.org, e.key, e.active, e.deleted, e.revision, v.body, \
                            NULL, NULL, NULL, NULL \
                          FROM counters c \
@@ -311,7 +314,7 @@ macro_rules! backend {
                            AND v.org = e.org AND v.key = e.key AND v.version = e.version \
                          WHERE c.name = 'revision' \
                          UNION ALL \
-                         SELECT NULL, NULL, l.org, l.key, l.active, l.deleted, l.revision, v.body, \
+                         SELECT NULL, NULL, NULL, l.org, l.key, l.active, l.deleted, l.revision, v.body, \
                            r.percent, r.orgs, r.revision, rv.body \
                          FROM entry_labels l \
                          LEFT JOIN entry_versions v ON v.kind = l.kind AND v.server = l.server \
@@ -322,7 +325,7 @@ macro_rules! backend {
                            AND rv.key = r.key AND rv.version = r.target_version \
                          WHERE l.kind = $1 AND l.server = $2 AND l.org IN ('', $3) AND l.label = $4 \
                          UNION ALL \
-                         SELECT NULL, NULL, p.org, '', FALSE, TRUE, p.revision, NULL, NULL, NULL, NULL, NULL \
+                         SELECT NULL, NULL, NULL, p.org, '', FALSE, TRUE, p.revision, NULL, NULL, NULL, NULL, NULL \
                          FROM release_policies p \
                          WHERE $4 = 'production' AND p.server = $2 AND p.org IN ('', $3)",
                     )
@@ -332,13 +335,15 @@ macro_rules! backend {
                     .bind(label.as_str())
                     .fetch_all(pool)
                     .await?;
-                let head = rows.iter().find_map(|r| r.0.zip(r.1));
-                let (snapshot, label_known) = head.map(|(value, known)| (value as u64, known > 0)).unwrap_or_default();
+                let head = rows.iter().find(|r| r.0.is_some());
+                let snapshot = head.and_then(|r| r.0).map_or(0, |v| v as u64);
+                let label_known = head.and_then(|r| r.1).is_some_and(|known| known > 0);
+                let registered_at = head.and_then(|r| r.2).map(|r| r as u64);
                 if matches!(label, Label::Named(_)) && !label_known {
                     return Err(StoreError::NotFound(format!("label {:?}", label.as_str())));
                 }
                 let mut view_rows = Vec::with_capacity(rows.len());
-                for (_, _, org, key, active, deleted, revision, body, percent, orgs, rollout_revision, target) in rows {
+                for (_, _, _, org, key, active, deleted, revision, body, percent, orgs, rollout_revision, target) in rows {
                     let (Some(org), Some(key), Some(active), Some(deleted), Some(revision)) = (org, key, active, deleted, revision) else {
                         continue;
                     };
@@ -361,7 +366,7 @@ macro_rules! backend {
                     }
                     view_rows.push(row);
                 }
-                Ok(LoadedView { snapshot, rows: view_rows })
+                Ok(LoadedView::new(snapshot, scope, registered_at, view_rows))
             }
 
             /// The release policy of one scope of a server (no row: auto).
@@ -453,9 +458,17 @@ macro_rules! backend {
                 Ok(row.is_some())
             }
 
-            async fn insert_org(tx: &mut Tx<'_>, org: &OrgRow) -> Result<bool> {
-                let done = sqlx::query(
-                    "INSERT INTO orgs (slug, name, created_at, created_by) VALUES ($1, $2, $3, $4) ON CONFLICT (slug) DO NOTHING",
+            /// Registers `org` unless it exists (`None` then). Every view the org can have
+            /// read while unknown, its view of each server and kind the defaults hold, gets a
+            /// change of its own (no keys): readers drop the copy that says "unknown org", and
+            /// the view's revision moves past it. The org row keeps the last of those revisions,
+            /// which counts in the revision of each of its views.
+            pub(in crate::store) async fn register_org(tx: &mut Tx<'_>, org: &OrgRow) -> Result<Option<Vec<Change>>> {
+                // The writers' lock first, as `next_revision` would take it, even when no
+                // revision follows (no defaults yet).
+                sqlx::query("UPDATE counters SET value = value WHERE name = 'revision'").execute(&mut **tx).await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO orgs (slug, name, created_at, created_by, revision) VALUES ($1, $2, $3, $4, 0) ON CONFLICT (slug) DO NOTHING",
                 )
                 .bind(&org.slug)
                 .bind(&org.name)
@@ -463,15 +476,47 @@ macro_rules! backend {
                 .bind(&org.created_by)
                 .execute(&mut **tx)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                if inserted.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                let scope = Scope::parse_optional("org", &org.slug).map_err(|e| StoreError::Corrupt(org.slug.clone(), e.to_string()))?;
+                let views: Vec<(String, String)> =
+                    sqlx::query_as("SELECT DISTINCT server, kind FROM entries WHERE org = '' ORDER BY server, kind")
+                        .fetch_all(&mut **tx)
+                        .await?;
+                let mut changes = Vec::with_capacity(views.len());
+                for (server, kind) in views {
+                    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(server.clone(), e.to_string());
+                    let change = Change {
+                        revision: next_revision(tx).await?,
+                        org: scope.clone(),
+                        server: Slug::parse("server", &server).map_err(|e| corrupt(&e))?,
+                        kind: kind.parse::<Kind>().map_err(|e| corrupt(&e))?,
+                        keys: Vec::new(),
+                        action: ChangeAction::Register,
+                        restored_version: None,
+                        labels: Labels::All,
+                        orgs: Vec::new(),
+                        detail: None,
+                        actor: org.created_by.clone(),
+                        created_at: org.created_at,
+                        published: false,
+                    };
+                    insert_change(tx, &change).await?;
+                    changes.push(change);
+                }
+                if let Some(last) = changes.last() {
+                    sqlx::query("UPDATE orgs SET revision = $1 WHERE slug = $2")
+                        .bind(last.revision as i64)
+                        .bind(&org.slug)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(Some(changes))
             }
 
-            pub async fn create_org(tx: &mut Tx<'_>, org: &OrgRow) -> Result<()> {
-                if insert_org(tx, org).await? {
-                    Ok(())
-                } else {
-                    Err(StoreError::AlreadyExists(format!("org {:?}", org.slug)))
-                }
+            pub async fn create_org(tx: &mut Tx<'_>, org: &OrgRow) -> Result<Vec<Change>> {
+                register_org(tx, org).await?.ok_or_else(|| StoreError::AlreadyExists(format!("org {:?}", org.slug)))
             }
 
             pub async fn list_orgs(pool: &Pool) -> Result<Vec<OrgRow>> {
@@ -492,13 +537,11 @@ macro_rules! backend {
                 }
                 let now = now_ms();
                 let mut changes = Vec::with_capacity(groups.len());
+                for new_org in orgs {
+                    changes.extend(register_org(tx, new_org).await?.unwrap_or_default());
+                }
                 for ((org, server, kind), group) in groups {
                     let revision = next_revision(tx).await?;
-                    if changes.is_empty() {
-                        for new_org in orgs {
-                            insert_org(tx, new_org).await?;
-                        }
-                    }
                     if let Scope::Org(slug) = org && !org_exists(tx, slug.as_str()).await? {
                         return Err(StoreError::NotFound(format!("org {:?}", slug.as_str())));
                     }
@@ -529,11 +572,6 @@ macro_rules! backend {
                     };
                     insert_change(tx, &change).await?;
                     changes.push(change);
-                }
-                if changes.is_empty() {
-                    for new_org in orgs {
-                        insert_org(tx, new_org).await?;
-                    }
                 }
                 for write in upstreams {
                     write_upstream(tx, write, actor).await?;

@@ -21,6 +21,45 @@ pub struct ViewRow {
 pub struct LoadedView {
     pub snapshot: Revision,
     pub rows: Vec<ViewRow>,
+    /// The view's scope names no registered org: it reads the defaults alone.
+    pub org_unknown: bool,
+}
+
+impl LoadedView {
+    /// The view of `scope` from its rows, where `registered_at` is the revision at which the
+    /// scope's org was registered (`None`: no such org). A registration counts in the view's
+    /// revision as an entry's change would, so the view an org read while unknown is never
+    /// answered `not_modified` once it is registered: it rides along as a tombstone row,
+    /// which moves the revision and shows nothing.
+    pub fn new(
+        snapshot: Revision,
+        scope: &Scope,
+        registered_at: Option<Revision>,
+        mut rows: Vec<ViewRow>,
+    ) -> Self {
+        let Scope::Org(_) = scope else {
+            return Self {
+                snapshot,
+                rows,
+                org_unknown: false,
+            };
+        };
+        if let Some(revision) = registered_at.filter(|r| *r > 0) {
+            rows.push(ViewRow {
+                org: scope.clone(),
+                key: String::new(),
+                active: false,
+                deleted: true,
+                revision,
+                body: None,
+            });
+        }
+        Self {
+            snapshot,
+            rows,
+            org_unknown: registered_at.is_none(),
+        }
+    }
 }
 
 /// The head of one entry of one scope.
@@ -102,10 +141,13 @@ pub enum ChangeAction {
     Policy,
     /// A rollout of a default's label started, changed its cohort, completed or was aborted.
     Rollout,
+    /// An org was registered: its views, which read as an unknown org's until now, read as
+    /// its own (no entry changed; see `org_unknown` on the read responses).
+    Register,
 }
 
 impl ChangeAction {
-    const ALL: [ChangeAction; 12] = [
+    const ALL: [ChangeAction; 13] = [
         ChangeAction::Create,
         ChangeAction::Update,
         ChangeAction::Hide,
@@ -118,6 +160,7 @@ impl ChangeAction {
         ChangeAction::Promote,
         ChangeAction::Policy,
         ChangeAction::Rollout,
+        ChangeAction::Register,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -134,6 +177,7 @@ impl ChangeAction {
             ChangeAction::Promote => "promote",
             ChangeAction::Policy => "policy",
             ChangeAction::Rollout => "rollout",
+            ChangeAction::Register => "register",
         }
     }
 

@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 
 use mcp_config_proto::v1::{
-    GetPromptRequest, GetPromptsRequest, GetResourcesRequest, ReadResourceRequest,
-    resource_contents::Contents,
+    GetPromptRequest, GetPromptsRequest, GetResourcesRequest, Kind, ReadResourceRequest,
+    WatchRequest, resource_contents::Contents,
 };
 use mcp_config_tests::{
     postgres::Postgres,
-    service::{EXAMPLE_BUNDLE, Service, prompts, settings},
+    redis::Redis,
+    service::{EXAMPLE_BUNDLE, Service, next_event, prompts, settings},
 };
 use tonic::Code;
 
@@ -82,12 +83,14 @@ async fn reads_the_example_bundle(service: &Service) {
         names(&defaults),
         "an unknown org gets the defaults"
     );
+    assert!(unknown.org_unknown, "and is told its org is unknown");
+    assert!(!acme.org_unknown && !globex.org_unknown && !defaults.org_unknown);
     let empty = grpc
         .get_prompts(prompts("acme", "no-such-server"))
         .await
         .unwrap()
         .into_inner();
-    assert!(empty.prompts.is_empty() && empty.revision == 0);
+    assert!(empty.prompts.is_empty() && !empty.org_unknown);
 
     // The same revision again: not modified, no payload.
     let again = grpc
@@ -256,6 +259,103 @@ async fn the_example_reads_right_on_postgres() {
     let service = Service::start(settings(&pg.database(), None)).await;
     reads_the_example_bundle(&service).await;
     bad_requests_are_invalid_arguments_naming_the_field(&service).await;
+}
+
+/// An org nobody registered reads the defaults and is told so; registering it announces each
+/// view it could have read (a change per server and kind of the defaults, no keys), and moves
+/// their revision, so a reader holding the "unknown" copy gets the org's own view, never a
+/// `not_modified`, and caches (L1, L2) drop that copy.
+async fn registering_an_org_ends_its_unknown_views(service: &Service) {
+    service.import(EXAMPLE_BUNDLE).await;
+    let mut grpc = service.grpc().await;
+    let before = grpc
+        .get_prompts(prompts("initech", "github"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(before.org_unknown);
+    assert_eq!(
+        names(&before),
+        ["release-notes", "review-pr", "triage-issue"]
+    );
+    let cached = service.prompts_of("initech", "github").await;
+    assert!(cached.org_unknown, "the cached copy says so too");
+    let mut events = grpc
+        .watch(WatchRequest {
+            orgs: vec!["initech".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let created = service
+        .api()
+        .request(reqwest::Method::POST, "/orgs")
+        .json(&serde_json::json!({"slug": "initech", "name": "Initech"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    let mut announced = Vec::new();
+    while announced.len() < 5 {
+        let event = next_event(&mut events).await;
+        assert_eq!(event.org_id, "initech", "{event:?}");
+        assert!(event.keys.is_empty(), "no entry changed: {event:?}");
+        announced.push((event.server, Kind::try_from(event.kind).unwrap()));
+    }
+    announced.sort();
+    assert_eq!(
+        announced,
+        [
+            ("github".to_owned(), Kind::Prompts),
+            ("github".to_owned(), Kind::Resources),
+            ("postgres".to_owned(), Kind::Prompts),
+            ("postgres".to_owned(), Kind::Resources),
+            ("slack".to_owned(), Kind::Prompts),
+        ],
+        "every server and kind the defaults hold"
+    );
+    service.wait_until_published().await;
+    let after = grpc
+        .get_prompts(GetPromptsRequest {
+            known_revision: before.revision,
+            ..prompts("initech", "github")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!after.not_modified, "the unknown copy is never confirmed");
+    assert!(after.revision > before.revision);
+    assert!(!after.org_unknown, "a registered org without overrides");
+    assert_eq!(names(&after), names(&before));
+    let log = service
+        .api()
+        .request(reqwest::Method::GET, "/changes?org=initech")
+        .send()
+        .await
+        .unwrap();
+    let log: serde_json::Value = log.json().await.unwrap();
+    assert!(
+        log.to_string().contains("\"register\""),
+        "the change log records the registration: {log}"
+    );
+}
+
+#[tokio::test]
+async fn registering_an_org_ends_its_unknown_views_on_sqlite_with_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = tokio::task::spawn_blocking(Redis::start).await.unwrap();
+    let service = Service::sqlite_with_redis(&dir, &redis).await;
+    registering_an_org_ends_its_unknown_views(&service).await;
+}
+
+#[tokio::test]
+async fn registering_an_org_ends_its_unknown_views_on_postgres() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let service = Service::start(settings(&pg.database(), None)).await;
+    registering_an_org_ends_its_unknown_views(&service).await;
 }
 
 #[tokio::test]

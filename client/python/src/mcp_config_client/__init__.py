@@ -16,7 +16,9 @@ asyncio.run(main())
 
 The generated protobuf messages are `mcp_config.v1.config_pb2` (built from the repository's
 proto at install time). `mcp_config_client.loader` puts the prompts and resources into a server
-built on the MCP SDK (the `mcp` extra); nothing here imports it.
+built on the MCP SDK (the `mcp` extra); nothing here imports it. `ConfigReader` is what such
+code reads of a client, so its unit tests can pass `mcp_config_client.testing.FakeConfigClient`
+instead.
 """
 
 from .cache import View, ViewKind
@@ -31,6 +33,7 @@ from .errors import (
     RenderError,
     Unavailable,
 )
+from .reader import ConfigReader
 from .render import render_locally
 from .sources import Redis, Source, Watch
 from .status import Status, StatusEvent
@@ -39,6 +42,7 @@ __all__ = [
     "Changed",
     "ConfigClient",
     "ConfigError",
+    "ConfigReader",
     "InvalidArgument",
     "Lagged",
     "NotFound",

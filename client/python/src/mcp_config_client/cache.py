@@ -39,11 +39,17 @@ class View(Generic[T]):
     `stale` is None when the service confirmed the view; when the service could not be reached
     and this is the last known view, it is the view's age: the seconds since the service last
     confirmed it (contract C-STALE-3).
+
+    `org_unknown` is True when the org names no registered org: an unknown org reads the
+    defaults, as an org without overrides does, and this tells the two apart (a typo in an org
+    id, an org not registered yet). False for a registered org and for the defaults-only view
+    (org `""`).
     """
 
     items: Sequence[T]
     revision: int
     stale: float | None
+    org_unknown: bool = False
 
 
 class Trust(enum.Enum):
@@ -58,12 +64,15 @@ class Trust(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A cached view. `confirmed` is on the monotonic clock."""
+    """A cached view. `confirmed` is on the monotonic clock. `org_unknown` is the service's
+    word on the org when it last sent the view: a `not_modified` answer does not repeat it, and
+    needs not (registering an org moves its views' revision)."""
 
     revision: int
     items: tuple[Any, ...]
     confirmed: float
     current: bool
+    org_unknown: bool = False
 
     def age(self) -> float:
         return time.monotonic() - self.confirmed
@@ -73,7 +82,12 @@ class Entry:
         return self.current and self.age() < revalidate_after
 
     def view(self, stale: bool = False) -> View[Any]:
-        return View(items=self.items, revision=self.revision, stale=self.age() if stale else None)
+        return View(
+            items=self.items,
+            revision=self.revision,
+            stale=self.age() if stale else None,
+            org_unknown=self.org_unknown,
+        )
 
 
 class Cache:
@@ -123,9 +137,16 @@ class Cache:
             for org in ("", view_id.org)
         )
 
-    def store(self, view_id: ViewId, revision: int, items: Sequence[Any], trust: Trust) -> Entry:
+    def store(
+        self,
+        view_id: ViewId,
+        revision: int,
+        items: Sequence[Any],
+        trust: Trust,
+        org_unknown: bool = False,
+    ) -> Entry:
         """Keeps a fetched view."""
-        entry = Entry(revision, tuple(items), time.monotonic(), trust is Trust.CURRENT)
+        entry = Entry(revision, tuple(items), time.monotonic(), trust is Trust.CURRENT, org_unknown)
         self._entries[view_id] = entry
         return entry
 

@@ -240,11 +240,13 @@ class ConfigClient:
         return self._feed.subscribe()
 
     async def prompts(self, org: str, server: str) -> View[config_pb2.Prompt]:
-        """The effective prompts of `org` (empty: defaults only) for `server`."""
+        """The effective prompts of `org` (empty: defaults only) for `server`. An org that is
+        not registered reads the defaults, with `org_unknown` set."""
         return cast(View[config_pb2.Prompt], await self._view(ViewKind.PROMPTS, org, server))
 
     async def resources(self, org: str, server: str) -> View[config_pb2.Resource]:
-        """The effective resources of `org` (empty: defaults only) for `server`."""
+        """The effective resources of `org` (empty: defaults only) for `server`. An org that is
+        not registered reads the defaults, with `org_unknown` set."""
         return cast(View[config_pb2.Resource], await self._view(ViewKind.RESOURCES, org, server))
 
     async def prompt(
@@ -275,8 +277,8 @@ class ConfigClient:
     ) -> config_pb2.GetPromptResponse | None:
         """The prompt `name` of the cached view `view_id` rendered locally (C-RENDER-1), when
         that view may be served stale (C-STALE-1) and holds it; its revision is the view's."""
-        known = self._cache.get(view_id)
-        if known is None or known.age() > self._max_stale:
+        known = self._held(view_id)
+        if known is None:
             return None
         prompt = next((p for p in known.items if p.name == name), None)
         if prompt is None:
@@ -287,14 +289,45 @@ class ConfigClient:
             revision=known.revision,
         )
 
+    def _held(self, view_id: ViewId) -> Entry | None:
+        """The cached view `view_id` if it may be served stale (no older than `max_stale`, a
+        snapshot's too): what a local answer may come from while the service is unreachable."""
+        known = self._cache.get(view_id)
+        if known is None or known.age() > self._max_stale:
+            return None
+        return known
+
     async def read_resource(
         self, org: str, server: str, uri: str
     ) -> config_pb2.ReadResourceResponse:
-        """One resource's contents."""
+        """One resource's contents, read by the service. While the service cannot be reached,
+        those of the resource with exactly that URI in the resources view the client holds (no
+        older than `max_stale`, from a snapshot too), as the service would answer them
+        (C-RENDER-2); a URI only a resource template matches stays `Unavailable`: rendering a
+        template with a URI's variables is the service's."""
         request = config_pb2.ReadResourceRequest(
             org_id=org, server=server, uri=uri, label=self._label
         )
-        return await self._call("ReadResource", request)
+        try:
+            return await self._call("ReadResource", request)
+        except Unavailable:
+            held = self._read_held(ViewId(ViewKind.RESOURCES, org, server), uri)
+            if held is None:
+                raise
+            return held
+
+    def _read_held(self, view_id: ViewId, uri: str) -> config_pb2.ReadResourceResponse | None:
+        """The contents of the resource `uri` (not a template) of the cached view `view_id`,
+        when that view may be served stale and holds it; its revision is the view's."""
+        known = self._held(view_id)
+        if known is None:
+            return None
+        resource = next((r for r in known.items if r.uri == uri and not r.is_template), None)
+        if resource is None:
+            return None
+        return config_pb2.ReadResourceResponse(
+            contents=[resource_contents(resource)], revision=known.revision
+        )
 
     async def _call(self, method: str, request: Message) -> Any:
         """One call to the service, its failure raised as the client's exception; refused at
@@ -311,7 +344,7 @@ class ConfigClient:
         except grpc.aio.AioRpcError as error:
             if error.code() in _UNREACHED:
                 self._breaker.failed()
-                self._status.unreached(_why(error.code()))
+                self._status.unreached(why_unreached(error.code()))
             else:
                 self._reached()
             raise from_rpc_error(error) from error
@@ -400,11 +433,14 @@ class ConfigClient:
     def _keep(
         self, view_id: ViewId, known: Entry | None, response: Any, field: str, generation: int
     ) -> tuple[Entry, Trust]:
-        """Stores a list answer: a `not_modified` one revalidates `known`."""
+        """Stores a list answer: a `not_modified` one revalidates `known`, keeping its
+        `org_unknown` (such an answer does not carry it)."""
         trust = self._cache.trust(view_id, response.revision, generation)
         if response.not_modified and known is not None:
             return self._cache.revalidated(view_id, known, response.revision, trust), trust
-        entry = self._cache.store(view_id, response.revision, getattr(response, field), trust)
+        entry = self._cache.store(
+            view_id, response.revision, getattr(response, field), trust, response.org_unknown
+        )
         if self._snapshot is not None:
             save_snapshot(self._snapshot, self._cache)
         return entry, trust
@@ -458,7 +494,19 @@ class Breaker:
         self._probing = False
 
 
-def _why(code: grpc.StatusCode) -> str:
+def resource_contents(resource: config_pb2.Resource) -> config_pb2.ResourceContents:
+    """What `ReadResource` answers for a resource of a view: its URI, MIME type and text or
+    blob (none when it has neither)."""
+    contents = config_pb2.ResourceContents(uri=resource.uri, mime_type=resource.mime_type)
+    match resource.WhichOneof("contents"):
+        case "text":
+            contents.text = resource.text
+        case "blob":
+            contents.blob = resource.blob
+    return contents
+
+
+def why_unreached(code: grpc.StatusCode) -> str:
     """The kind of a failure to reach the service, for the status: never an address."""
     # The Rust client's words (client/src/status.rs).
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:

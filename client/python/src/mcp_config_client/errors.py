@@ -45,7 +45,8 @@ class Rejected(ConfigError):
 
 
 class NotFound(Rejected):
-    """The org, server, prompt or resource does not exist."""
+    """The prompt, resource or release label does not exist. An org that does not is no error:
+    it reads the defaults (`View.org_unknown`)."""
 
 
 class InvalidArgument(Rejected):

@@ -2,7 +2,8 @@
 the service is unreachable.
 
 The format is the Rust client's (a JSON list of views, each an encoded list response in
-base64), so a snapshot written by either client is read by the other.
+base64), so a snapshot written by either client is read by the other. The response keeps the
+view's `org_unknown`; a snapshot from before that field reads as a registered org's.
 """
 
 from __future__ import annotations
@@ -23,16 +24,25 @@ from .cache import Cache, Entry, ViewId, ViewKind
 log = logging.getLogger(__name__)
 
 
-def _response(kind: ViewKind, revision: int, items: tuple[Any, ...]) -> bytes:
+def _response(kind: ViewKind, entry: Entry) -> bytes:
+    """The view as the list answer that carried it, `org_unknown` included."""
     if kind is ViewKind.PROMPTS:
-        return config_pb2.GetPromptsResponse(revision=revision, prompts=items).SerializeToString()
-    return config_pb2.GetResourcesResponse(revision=revision, resources=items).SerializeToString()
+        return config_pb2.GetPromptsResponse(
+            revision=entry.revision, prompts=entry.items, org_unknown=entry.org_unknown
+        ).SerializeToString()
+    return config_pb2.GetResourcesResponse(
+        revision=entry.revision, resources=entry.items, org_unknown=entry.org_unknown
+    ).SerializeToString()
 
 
-def _items(kind: ViewKind, body: bytes) -> tuple[Any, ...]:
+def _decoded(kind: ViewKind, body: bytes) -> tuple[tuple[Any, ...], bool]:
+    """A saved view's items and `org_unknown` (False in a snapshot written before it existed:
+    proto3 reads an absent field as its default)."""
     if kind is ViewKind.PROMPTS:
-        return tuple(config_pb2.GetPromptsResponse.FromString(body).prompts)
-    return tuple(config_pb2.GetResourcesResponse.FromString(body).resources)
+        prompts = config_pb2.GetPromptsResponse.FromString(body)
+        return tuple(prompts.prompts), prompts.org_unknown
+    resources = config_pb2.GetResourcesResponse.FromString(body)
+    return tuple(resources.resources), resources.org_unknown
 
 
 def save_snapshot(path: Path, cache: Cache) -> None:
@@ -43,7 +53,7 @@ def save_snapshot(path: Path, cache: Cache) -> None:
             "id": {"kind": view_id.kind.value, "org": view_id.org, "server": view_id.server},
             "revision": entry.revision,
             "confirmed_ms": int(now_ms - entry.age() * 1000),
-            "body": base64.b64encode(_response(view_id.kind, entry.revision, entry.items)).decode(),
+            "body": base64.b64encode(_response(view_id.kind, entry)).decode(),
         }
         for view_id, entry in cache.items()
     ]
@@ -70,9 +80,10 @@ def load_snapshot(path: Path, cache: Cache) -> None:
         try:
             kind = ViewKind(view["id"]["kind"])
             view_id = ViewId(kind, view["id"]["org"], view["id"]["server"])
-            items = _items(kind, base64.b64decode(view["body"]))
+            items, org_unknown = _decoded(kind, base64.b64decode(view["body"]))
             age = max(0.0, now_ms - view["confirmed_ms"]) / 1000
-            entry = Entry(int(view["revision"]), items, now - age, current=False)
+            revision = int(view["revision"])
+            entry = Entry(revision, items, now - age, current=False, org_unknown=org_unknown)
         except (KeyError, TypeError, ValueError, DecodeError) as error:
             log.warning("skipping an unreadable view in %s: %s", path, error)
             continue

@@ -1,7 +1,9 @@
-"""Throwaway Redis and mcp-config processes for tests of code built on this client.
+"""For tests of code built on this client: `FakeConfigClient`, an in-memory stand-in for the
+client in unit tests (no service, no network; see `mcp_config_client.fake`), and throwaway Redis
+and mcp-config processes for tests against the real service.
 
-Each runs on free ports in a directory of its own (never on the standard ports, never a shared
-instance) and can be killed and started again on the same ports, to test outages.
+Each process runs on free ports in a directory of its own (never on the standard ports, never a
+shared instance) and can be killed and started again on the same ports, to test outages.
 """
 
 from __future__ import annotations
@@ -15,6 +17,18 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .fake import FakeConfigClient
+
+__all__ = [
+    "ConfigService",
+    "FakeConfigClient",
+    "Process",
+    "RedisServer",
+    "accepts",
+    "free_port",
+    "wait_until",
+]
 
 START_TIMEOUT = 20.0
 

@@ -12,8 +12,8 @@ from mcp.server import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from ..cache import View, ViewKind
-from ..client import ConfigClient
 from ..errors import ConfigError, InvalidArgument, NotFound, Unavailable
+from ..reader import ConfigReader
 from . import convert
 from .fallback import Fallback
 from .listen import ListenStreams
@@ -32,7 +32,7 @@ class Handlers:
 
     def __init__(
         self,
-        client: ConfigClient,
+        client: ConfigReader,
         server: str,
         org_of: OrgOf,
         fallback: Fallback,
@@ -155,7 +155,7 @@ class Handlers:
         return await self._streams.serve(ctx, self._org(ctx), params.notifications)
 
 
-async def read_view(client: ConfigClient, server: str, kind: ViewKind, org: str) -> View[Any]:
+async def read_view(client: ConfigReader, server: str, kind: ViewKind, org: str) -> View[Any]:
     """`org`'s view of `kind` on `server`."""
     if kind is ViewKind.PROMPTS:
         return await client.prompts(org, server)

@@ -20,7 +20,7 @@ import mcp_types as types
 from mcp.server import InitializationOptions, MCPServer, NotificationOptions, Server
 
 from ..changes import Changed, Subscription
-from ..client import ConfigClient
+from ..reader import ConfigReader
 from .fallback import Fallback
 from .handlers import Handlers, OrgOf, read_view
 from .listen import ListenStreams
@@ -32,8 +32,9 @@ Lifespan = Callable[[Server[Any]], AbstractAsyncContextManager[Any]]
 
 class ConfigLoader:
     """One MCP server's (`server`: `github`, `slack`, …) prompts and resources, per org, from
-    `client`; `fallback` is what it serves while the service cannot answer and the client knows
-    no copy of a view (see `Fallback`).
+    `client` (a `ConfigClient`; in unit tests, `mcp_config_client.testing.FakeConfigClient`);
+    `fallback` is what it serves while the service cannot answer and the client knows no copy
+    of a view (see `Fallback`).
 
     ```python
     client = ConfigClient("127.0.0.1:50051")
@@ -43,7 +44,7 @@ class ConfigLoader:
     """
 
     def __init__(
-        self, client: ConfigClient, server: str, *, fallback: Fallback = Fallback()
+        self, client: ConfigReader, server: str, *, fallback: Fallback = Fallback()
     ) -> None:
         self._client = client
         self._server = server
