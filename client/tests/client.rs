@@ -50,6 +50,41 @@ fn config(service: &Service, source: Source) -> ClientConfig {
 }
 
 #[tokio::test]
+async fn s_org_1_an_unknown_org_reads_the_defaults_and_is_told_so_until_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let client = ConfigClient::connect(config(&service, Source::Watch))
+        .await
+        .unwrap();
+    let defaults = client.prompts("", "github").await.unwrap();
+    let unknown = client.prompts("initech", "github").await.unwrap();
+    assert!(unknown.org_unknown && !defaults.org_unknown);
+    assert_eq!(unknown.items, defaults.items, "the defaults alone");
+    assert!(!client.prompts("acme", "github").await.unwrap().org_unknown);
+
+    client.until_following().await;
+    let mut changes = client.changes();
+    let created = service
+        .api()
+        .request(reqwest::Method::POST, "/orgs")
+        .json(&json!({"slug": "initech"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let change = tokio::time::timeout(WAIT, changes.recv())
+        .await
+        .expect("the registration is announced")
+        .unwrap();
+    assert_eq!(change.org, "initech");
+    let known = client.prompts("initech", "github").await.unwrap();
+    assert!(!known.org_unknown, "registered, no overrides");
+    assert!(known.revision > unknown.revision);
+    assert_eq!(known.items, defaults.items);
+}
+
+#[tokio::test]
 async fn s_inv_1_a_change_reaches_the_client_through_watch_with_a_notification() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::sqlite(&dir).await;
