@@ -23,7 +23,11 @@
 //! - [`ConfigClient::changes`] tells the MCP server which (org, server, kind) changed, so it can
 //!   send `notifications/prompts/list_changed` to its own clients;
 //! - with the feature `mcp`, `loader` serves an rmcp server's prompts and resources from the
-//!   client in a few lines, list_changed wired, with a static fallback.
+//!   client in a few lines, list_changed wired, with a static fallback;
+//! - [`Fetched::org_unknown`] tells an org the service does not know (it reads the defaults)
+//!   from one without overrides;
+//! - with the feature `testing`, `testing::FakeService` is an in-memory service for the unit
+//!   tests of code built on the client.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), mcp_config_client::ClientError> {
@@ -51,6 +55,8 @@ pub mod loader;
 mod local;
 mod snapshot;
 mod status;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::{
     any::Any,
