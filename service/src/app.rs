@@ -172,6 +172,7 @@ impl App {
             .map(ContextSigner::new)
             .transpose()?;
         let gateway = Gateway::new(store.clone(), views.clone(), signer);
+        let webhooks = start_webhooks(settings, &store, &lifecycle)?;
         let rate_limiter = http::rate_limiter(settings.http.admin_rate_limit);
         lifecycle
             .background
@@ -193,6 +194,7 @@ impl App {
             },
             rate_limiter,
             gateway: gateway.clone(),
+            webhooks,
         })
         .merge(mcp::router(
             McpDoor {
@@ -257,6 +259,33 @@ impl App {
         self.lifecycle.run_until_stopped(SHUTDOWN_GRACE).await;
         self.store.close().await;
     }
+}
+
+/// The webhooks' admin side, and their delivery worker, which every replica runs (claims in
+/// the database keep replicas from sending the same attempt).
+fn start_webhooks(
+    settings: &Settings,
+    store: &Store,
+    lifecycle: &Lifecycle,
+) -> Result<crate::webhooks::Webhooks, StartError> {
+    let hooks = &settings.webhooks;
+    let timeout = Duration::from_millis(hooks.webhook_timeout_ms);
+    let worker = crate::webhooks::worker::Worker {
+        store: store.clone(),
+        sender: crate::webhooks::sender::Sender::new(timeout, hooks.webhook_allow_private),
+        schedule: crate::domain::RetrySchedule::parse(
+            "webhook-retry-schedule",
+            &hooks.webhook_retry_schedule,
+        )?,
+        poll: Duration::from_millis(hooks.webhook_poll_ms),
+        lease: timeout + Duration::from_secs(5),
+        concurrency: hooks.webhook_concurrency,
+    };
+    lifecycle.background.spawn(|stop| worker.run(stop));
+    Ok(crate::webhooks::Webhooks::new(
+        store.clone(),
+        hooks.webhook_allow_private,
+    ))
 }
 
 /// Connects to the database and applies the migrations (unless told not to), waiting for a

@@ -99,6 +99,54 @@ pub struct Settings {
     #[command(flatten)]
     #[serde(flatten)]
     pub telemetry: TelemetrySettings,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub webhooks: WebhookSettings,
+}
+
+/// Change webhooks: where deliveries may go, how long an attempt may take, when to retry.
+#[derive(Clone, Args, Serialize)]
+pub struct WebhookSettings {
+    /// Let webhooks reach private, loopback and link-local addresses (refused by default: an
+    /// admin's URL must not reach the service's own network or a cloud metadata endpoint).
+    #[arg(long, env = "MCP_CONFIG_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+
+    /// Milliseconds one delivery attempt may take, connection included.
+    #[arg(
+        long,
+        value_parser = at_least_one::<u64>(),
+        env = "MCP_CONFIG_WEBHOOK_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub webhook_timeout_ms: u64,
+
+    /// The waits between a delivery's attempts (the first goes at once); when they run out
+    /// the delivery has failed. The default spans about a day.
+    #[arg(
+        long,
+        env = "MCP_CONFIG_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "5s,5m,30m,2h,5h,10h,10h"
+    )]
+    pub webhook_retry_schedule: String,
+
+    /// Delivery attempts one replica makes at once (each endpoint has at most one in flight).
+    #[arg(
+        long,
+        value_parser = at_least_one::<usize>(),
+        env = "MCP_CONFIG_WEBHOOK_CONCURRENCY",
+        default_value_t = 16
+    )]
+    pub webhook_concurrency: usize,
+
+    /// Milliseconds between looks for new changes and due deliveries.
+    #[arg(
+        long,
+        value_parser = at_least_one::<u64>(),
+        env = "MCP_CONFIG_WEBHOOK_POLL_MS",
+        default_value_t = 250
+    )]
+    pub webhook_poll_ms: u64,
 }
 
 /// The database.

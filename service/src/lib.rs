@@ -36,4 +36,5 @@ pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod views;
+pub mod webhooks;
 pub mod wire;

@@ -37,6 +37,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub const GRPC_REQUESTS: &str = "mcp_config_grpc_requests_total";
+pub const WEBHOOK_ATTEMPTS: &str = "mcp_config_webhook_attempts_total";
 pub const GRPC_SECONDS: &str = "mcp_config_grpc_request_seconds";
 pub const L1_HITS: &str = "mcp_config_l1_hits_total";
 pub const L1_MISSES: &str = "mcp_config_l1_misses_total";
@@ -73,11 +74,16 @@ enum Type {
 }
 
 /// Every metric the service records, with its HELP text (the table above, as data).
-const CATALOG: [(&str, Type, &str); 22] = [
+const CATALOG: [(&str, Type, &str); 23] = [
     (
         GRPC_REQUESTS,
         Type::Counter,
         "gRPC calls answered, by method and status code",
+    ),
+    (
+        WEBHOOK_ATTEMPTS,
+        Type::Counter,
+        "webhook delivery attempts, by outcome (delivered, retry, failed, gone)",
     ),
     (
         GRPC_SECONDS,

@@ -6,12 +6,14 @@ mod rollout;
 pub mod upstream;
 mod uri_template;
 mod view;
+mod webhook;
 
 pub use label::{Label, Labels, ReleasePolicy};
 pub use rollout::{Cohort, MAX_LISTED_ORGS, bucket};
 pub use upstream::Upstream;
 pub use uri_template::{UriPattern, is_uri_template};
 pub use view::{Invalidation, OrgFilter, ViewKey};
+pub use webhook::{EventType, Outcome, RetrySchedule, Subscription, check_url, is_public};
 
 use std::{fmt, str::FromStr};
 

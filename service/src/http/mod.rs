@@ -47,6 +47,8 @@ pub struct HttpState {
     pub rate_limiter: std::sync::Arc<governor::DefaultKeyedRateLimiter<String>>,
     /// The gateway: its upstreams, set by admins, and the preview of what an org sees.
     pub gateway: crate::gateway::Gateway,
+    /// Change webhooks: endpoints and their delivery logs.
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 /// The caps of a web UI form body, checked before it is buffered.

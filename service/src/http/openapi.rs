@@ -50,6 +50,16 @@ use super::{admin, error::ErrorBody};
         admin::releases::put_label,
         admin::releases::get_rollout,
         admin::releases::post_rollout,
+        admin::webhooks::list_webhooks,
+        admin::webhooks::create_webhook,
+        admin::webhooks::all_webhooks,
+        admin::webhooks::get_webhook,
+        admin::webhooks::patch_webhook,
+        admin::webhooks::delete_webhook,
+        admin::webhooks::rotate_webhook,
+        admin::webhooks::list_deliveries,
+        admin::webhooks::redeliver,
+        admin::webhooks::ping_webhook,
     ),
     components(schemas(ErrorBody)),
     modifiers(&OrgRoutes),
@@ -120,7 +130,7 @@ mod tests {
     fn every_answer_of_every_route_has_a_described_body() {
         let document = super::document();
         for (path, item) in &document.paths.paths {
-            let operations = [&item.get, &item.put, &item.post, &item.delete];
+            let operations = [&item.get, &item.put, &item.post, &item.delete, &item.patch];
             for operation in operations.into_iter().flatten() {
                 for (status, response) in &operation.responses.responses {
                     let utoipa::openapi::RefOr::T(response) = response else {

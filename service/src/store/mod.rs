@@ -25,6 +25,7 @@ pub use rows::{
     RolloutWrite, ScopeFilter, Selection, UpstreamHead, UpstreamOp, UpstreamWrite, VersionRow,
     ViewRow, Write, WriteOp,
 };
+pub use webhooks::{AttemptRow, Claimed, DeliveryRow, NewDelivery, Settled, WebhookRow};
 
 use crate::domain::{EntryId, Kind, Label, ReleasePolicy, Revision, Scope, Slug, ViewKey};
 
@@ -101,6 +102,9 @@ macro_rules! dispatch {
         }
     };
 }
+
+// After `dispatch!`, which its `Store` methods use.
+mod webhooks;
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]

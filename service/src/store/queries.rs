@@ -858,6 +858,17 @@ macro_rules! backend {
                 rows.into_iter().map(Change::try_from).collect()
             }
 
+            /// In a transaction: the changes after `after`, oldest first, at most `limit`.
+            pub async fn changes_in(tx: &mut Tx<'_>, after: Revision, limit: u32) -> Result<Vec<Change>> {
+                let rows: Vec<ChangeRecord> =
+                    sqlx::query_as(concat!(select_changes!(), " WHERE revision > $1 ORDER BY revision LIMIT $2"))
+                        .bind(after as i64)
+                        .bind(i64::from(limit))
+                        .fetch_all(&mut **tx)
+                        .await?;
+                rows.into_iter().map(Change::try_from).collect()
+            }
+
             /// On the pool, or on the connection that holds the relay's lock: the oldest
             /// changes after `after` not marked published.
             pub async fn unpublished<'e>(
@@ -916,7 +927,8 @@ macro_rules! backend {
             pub async fn prune_changes(pool: &Pool, before_ms: i64) -> Result<u64> {
                 let done = sqlx::query(
                     "DELETE FROM changes WHERE published AND created_at < $1 \
-                     AND revision < (SELECT MAX(revision) FROM changes)",
+                     AND revision < (SELECT MAX(revision) FROM changes) \
+                     AND revision <= (SELECT value FROM counters WHERE name = 'webhooks')",
                 )
                 .bind(before_ms)
                 .execute(pool)

@@ -26,3 +26,4 @@ mod store_suite;
 mod tls;
 mod topologies;
 mod ui;
+mod webhooks;

@@ -305,8 +305,13 @@ async fn watch_from_a_pruned_revision_is_out_of_range() {
         })
         .await
     );
-    let pruned = store.prune_changes(i64::MAX).await.unwrap();
-    assert!(pruned > 0);
+    // Published, and once the webhooks' fan-out has passed them, pruned.
+    assert!(
+        eventually(WAIT, || async {
+            store.prune_changes(i64::MAX).await.unwrap() > 0
+        })
+        .await
+    );
 
     let mut grpc = service.grpc().await;
     let status = grpc

@@ -13,6 +13,7 @@ pub(crate) mod releases;
 pub(crate) mod render;
 pub(crate) mod upstreams;
 pub(crate) mod versions;
+pub(crate) mod webhooks;
 mod written;
 
 use axum::{
@@ -44,6 +45,10 @@ use upstreams::{
     upstream_history,
 };
 use versions::{diff, history, rollback, version};
+use webhooks::{
+    all_webhooks, create_webhook, delete_webhook, get_webhook, list_deliveries, list_webhooks,
+    patch_webhook, ping_webhook, redeliver, rotate_webhook,
+};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -79,7 +84,8 @@ pub fn routes() -> Router<HttpState> {
             "/servers/{server}/release-policy",
             get(get_policy).put(put_policy),
         )
-        .route("/servers/{server}/labels/{label}", post(promote));
+        .route("/servers/{server}/labels/{label}", post(promote))
+        .route("/webhooks", get(list_webhooks).post(create_webhook));
     Router::new()
         .route("/orgs", get(list_orgs).post(create_org))
         .route("/changes", get(changes))
@@ -87,6 +93,18 @@ pub fn routes() -> Router<HttpState> {
         .route("/labels/{label}", axum::routing::put(put_label))
         .route("/bundle", get(export_bundle).post(import_bundle))
         .route("/upstreams", get(list_upstreams))
+        .route("/webhooks", get(all_webhooks))
+        .route(
+            "/webhooks/{id}",
+            get(get_webhook).patch(patch_webhook).delete(delete_webhook),
+        )
+        .route("/webhooks/{id}/rotate", post(rotate_webhook))
+        .route("/webhooks/{id}/deliveries", get(list_deliveries))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(redeliver),
+        )
+        .route("/webhooks/{id}/ping", post(ping_webhook))
         .route(
             "/servers/{server}/upstream",
             get(get_upstream).put(put_upstream).delete(delete_upstream),
