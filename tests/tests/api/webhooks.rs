@@ -594,3 +594,121 @@ async fn two_replicas_deliver_each_change_once_and_a_killed_one_loses_nothing() 
     let got = receiver.got();
     assert_eq!(id_of(&got[10]), id_of(&got[11]), "the same message again");
 }
+
+/// The web UI registers an endpoint (its secret shown once), pings it, shows each delivery
+/// with its attempts, rotates the secret, turns the endpoint off and deletes it.
+#[tokio::test]
+async fn the_web_ui_registers_pings_shows_the_log_rotates_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = settings(&mcp_config_tests::service::sqlite_url(dir.path()), None);
+    quick(&mut config);
+    let service = Service::start(config).await;
+    service.import(EXAMPLE_BUNDLE).await;
+    let receiver = Receiver::start(&[]).await;
+    let ui = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = |path: &str, fields: &[(&str, &str)]| ui.post(service.url(path)).form(fields).send();
+    let created = form(
+        "/ui/webhooks",
+        &[
+            ("scope", "acme"),
+            ("url", &receiver.url),
+            ("description", "audit log"),
+            ("events", "label.moved"),
+            ("events", "entries.changed"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 200);
+    let html = created.text().await.unwrap();
+    let marker = "id=\"secret\" readonly value=\"";
+    let start = html.find(marker).expect("the secret, once") + marker.len();
+    // As the page shows it: HTML-escaped (a base64 secret may hold `/`).
+    let shown_secret = html[start..start + html[start..].find('"').unwrap()].to_owned();
+    let secret = shown_secret.replace("&#x2f;", "/");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+
+    let hooks: Value = service
+        .api()
+        .request(Method::GET, "/orgs/acme/webhooks")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hook = &hooks["webhooks"][0];
+    assert_eq!(hook["events"], json!(["label.moved", "entries.changed"]));
+    let id = hook["id"].as_str().unwrap().to_owned();
+    let list = ui
+        .get(service.url("/ui/webhooks"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains(receiver.url.split('/').nth(2).unwrap()) && !list.contains(&shown_secret),
+        "listed, its secret not shown again"
+    );
+
+    let pinged = form(&format!("/ui/webhooks/{id}/ping"), &[]).await.unwrap();
+    assert_eq!(pinged.status(), 303);
+    assert!(eventually(WAIT, || async { !receiver.got().is_empty() }).await);
+    assert!(verified(&receiver.got()[0], &secret));
+    let shown = eventually(WAIT, || async {
+        let page = ui
+            .get(service.url(&format!("/ui/webhooks/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        page.contains("webhook.ping") && page.contains("delivered")
+    })
+    .await;
+    assert!(shown, "the page shows the delivery and its attempt");
+
+    let rotated = form(&format!("/ui/webhooks/{id}/rotate"), &[])
+        .await
+        .unwrap();
+    let html = rotated.text().await.unwrap();
+    assert!(
+        html.contains("Secret rotated") && !html.contains(&shown_secret),
+        "a new secret"
+    );
+    let off = form(&format!("/ui/webhooks/{id}/disable"), &[])
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 303);
+    let hook: Value = service
+        .api()
+        .request(Method::GET, &format!("/webhooks/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(hook["enabled"], false);
+    let bad = form(&format!("/ui/webhooks/{id}/explode"), &[])
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 404);
+    let deleted = form(&format!("/ui/webhooks/{id}/delete"), &[])
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 303);
+    let gone = service
+        .api()
+        .request(Method::GET, &format!("/webhooks/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+}

@@ -28,6 +28,7 @@ mod releases;
 mod scope;
 mod session;
 mod upstreams;
+mod webhooks;
 
 use axum::{
     Router, middleware,
@@ -51,6 +52,13 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
         .route("/ui/upstreams/{server}", get(upstreams::page))
         .route("/ui/upstreams/{server}/rollback", post(upstreams::rollback))
         .route("/ui/upstreams/{server}/delete", post(upstreams::delete))
+        .route("/ui/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/ui/webhooks/{id}", get(webhooks::page))
+        .route("/ui/webhooks/{id}/{action}", post(webhooks::act))
+        .route(
+            "/ui/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(webhooks::redeliver),
+        )
         .route("/ui/logout", post(session::sign_out));
     for scope in ["/ui/defaults/{server}", "/ui/orgs/{org}/{server}"] {
         let at = |path: &str| format!("{scope}{path}");

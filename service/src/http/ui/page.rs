@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// A template per page and per fragment that htmx swaps in.
-const TEMPLATES: [(&str, &str); 26] = [
+const TEMPLATES: [(&str, &str); 28] = [
     ("base.html", include_str!("templates/base.html")),
     ("error.html", include_str!("templates/error.html")),
     ("login.html", include_str!("templates/login.html")),
@@ -44,6 +44,8 @@ const TEMPLATES: [(&str, &str); 26] = [
     ("changes.html", include_str!("templates/changes.html")),
     ("orgs.html", include_str!("templates/orgs.html")),
     ("upstreams.html", include_str!("templates/upstreams.html")),
+    ("webhooks.html", include_str!("templates/webhooks.html")),
+    ("webhook.html", include_str!("templates/webhook.html")),
     ("upstream.html", include_str!("templates/upstream.html")),
 ];
 
@@ -84,6 +86,7 @@ fn viewer(principal: &Principal) -> Value {
         subject => principal.subject.clone(),
         signed_in => principal.expires_at.is_some(),
         global_admin => auth::check_global_admin(principal).is_ok(),
+        admin => principal.roles.admin,
         org => principal.org.as_ref().map(|o| o.as_str().to_owned()),
     }
 }
