@@ -337,6 +337,7 @@ STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
         ("edit", f"{ACME}/prompts/review-pr/edit"),
         ("playground", f"{ACME}/prompts/review-pr/playground"),
         ("bundle", "/ui/bundle"),
+        ("webhooks", "/ui/webhooks"),
     ],
 )
 def test_aria_snapshots_of_the_main_pages(page: Page, service: ConfigService, name: str, path: str) -> None:
