@@ -30,7 +30,7 @@ CREATE TABLE webhook_deliveries (
     revision     BIGINT NOT NULL,
     event        TEXT NOT NULL,
     payload      TEXT NOT NULL,
-    -- pending, delivered, failed (retries spent), or dropped (the endpoint was disabled).
+    -- pending (waits while its endpoint is off), delivered, or failed (retries spent).
     state        TEXT NOT NULL,
     attempts     BIGINT NOT NULL DEFAULT 0,
     next_at      BIGINT NOT NULL,
@@ -38,6 +38,7 @@ CREATE TABLE webhook_deliveries (
     created_at   BIGINT NOT NULL
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_at);
+CREATE INDEX webhook_deliveries_next ON webhook_deliveries (webhook, state, next_at);
 CREATE INDEX webhook_deliveries_of ON webhook_deliveries (webhook, created_at);
 
 -- Each attempt: when, the HTTP status (0: no answer) or error, how long it took.

@@ -278,6 +278,7 @@ fn start_webhooks(
             &hooks.webhook_retry_schedule,
         )?,
         poll: Duration::from_millis(hooks.webhook_poll_ms),
+        timeout,
         lease: timeout + Duration::from_secs(5),
         concurrency: hooks.webhook_concurrency,
     };

@@ -26,20 +26,16 @@ pub enum EventType {
     /// A rollout started, changed its cohort, completed or was aborted.
     #[serde(rename = "rollout.changed")]
     RolloutChanged,
-    /// An org was registered.
-    #[serde(rename = "org.registered")]
-    OrgRegistered,
     /// A test ping an admin sent.
     #[serde(rename = "webhook.ping")]
     Ping,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 4] = [
         EventType::EntriesChanged,
         EventType::LabelMoved,
         EventType::RolloutChanged,
-        EventType::OrgRegistered,
         EventType::Ping,
     ];
 
@@ -48,7 +44,6 @@ impl EventType {
             EventType::EntriesChanged => "entries.changed",
             EventType::LabelMoved => "label.moved",
             EventType::RolloutChanged => "rollout.changed",
-            EventType::OrgRegistered => "org.registered",
             EventType::Ping => "webhook.ping",
         }
     }
@@ -155,12 +150,13 @@ pub fn check_url(field: &str, text: &str, allow_private: bool) -> Result<url::Ur
 }
 
 /// Whether a delivery may go to `ip` when private addresses are not allowed: not loopback,
-/// private, link-local (cloud metadata lives there), unspecified, shared, multicast or
-/// broadcast, nor an IPv6 form of one.
+/// private, link-local (cloud metadata lives there), unspecified, shared, reserved, multicast
+/// or broadcast; in IPv6 only global unicast (`2000::/3`), and an IPv4 address carried in an
+/// IPv6 one (mapped, compatible, NAT64, 6to4) is judged as that IPv4 address.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => is_public_v4(v4),
             None => is_public_v6(v6),
         },
@@ -168,8 +164,11 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     let shared = a == 100 && (64..128).contains(&b);
+    let ietf = a == 192 && b == 0 && c == 0;
+    let benchmarking = a == 198 && (b == 18 || b == 19);
+    let reserved = a >= 240;
     !(ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
@@ -178,15 +177,35 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || ip.is_broadcast()
         || ip.is_documentation()
         || shared
+        || ietf
+        || benchmarking
+        || reserved
         || a == 0)
 }
 
+/// The IPv4 address an IPv6 one carries: mapped (`::ffff:a.b.c.d`), compatible (`::a.b.c.d`),
+/// NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`) or 6to4 (`2002:AABB:CCDD::/48`).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let last = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    match s {
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => Some(last(hi, lo)),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(last(hi, lo)),
+        [0x64, 0xff9b, 1, ..] => Some(last(s[6], s[7])),
+        [0x2002, hi, lo, ..] => Some(last(hi, lo)),
+        _ => None,
+    }
+}
+
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || ip.is_unique_local()
-        || ip.is_unicast_link_local())
+    // Global unicast only: ULA, link- and site-local, multicast, loopback, unspecified and
+    // the other special ranges are all outside it.
+    let global_unicast = (ip.segments()[0] & 0xe000) == 0x2000;
+    let documentation = ip.segments()[..2] == [0x2001, 0xdb8];
+    global_unicast && !documentation
 }
 
 #[cfg(test)]
@@ -232,12 +251,24 @@ mod tests {
             "http://[::ffff:192.168.0.1]/",
             "http://[fd00::1]/",
             "http://0.0.0.0/",
+            "http://[::a9fe:a9fe]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[2002:a9fe:a9fe::1]/",
+            "http://[fec0::1]/",
+            "http://198.18.0.1/",
+            "http://240.0.0.1/",
+            "http://192.0.0.8/",
         ] {
             let refused = check_url("url", url, false).unwrap_err();
             assert_eq!(refused.field, "url", "{url}");
         }
         assert!(check_url("url", "http://127.0.0.1:9/hook", true).is_ok());
         assert!(check_url("url", "https://93.184.215.14/hook", false).is_ok());
+        assert!(check_url("url", "https://[2606:4700::1111]/hook", false).is_ok());
+        assert!(
+            check_url("url", "https://[2002:5db8:d70e::1]/hook", false).is_ok(),
+            "6to4 of a public IPv4"
+        );
         assert!(check_url("url", "https://hooks.example.com/x", false).is_ok());
         for bad in [
             "ftp://example.com/",

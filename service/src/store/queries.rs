@@ -933,6 +933,11 @@ macro_rules! backend {
                 .bind(before_ms)
                 .execute(pool)
                 .await?;
+                // Settled webhook deliveries (with their attempts) are kept as long.
+                sqlx::query("DELETE FROM webhook_deliveries WHERE state <> 'pending' AND created_at < $1")
+                    .bind(before_ms)
+                    .execute(pool)
+                    .await?;
                 Ok(done.rows_affected())
             }
         }

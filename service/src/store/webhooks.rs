@@ -69,6 +69,8 @@ pub struct Claimed {
     pub webhook: String,
     pub payload: String,
     pub attempt: u32,
+    /// When the claim ends (ms): the attempt must be over by then.
+    pub lease_until: i64,
 }
 
 /// How an attempt ended, as the delivery records it.
@@ -191,6 +193,10 @@ macro_rules! backend {
             /// Inserts an endpoint that gets the changes after the latest one (one statement:
             /// on SQLite a read before the write could fail on a concurrent writer).
             pub async fn insert(pool: &Pool, row: &WebhookRow) -> Result<WebhookRow> {
+                let mut tx = pool.begin().await?;
+                // The fan-out's lock: no fan-out runs between reading `since` and committing,
+                // so the endpoint misses no change after it.
+                sqlx::query("UPDATE counters SET value = value WHERE name = 'webhooks'").execute(&mut *tx).await?;
                 let (since,): (i64,) = sqlx::query_as(
                     "INSERT INTO webhooks (id, org, url, description, events, secret, previous_secret, previous_until, \
                      enabled, disabled_reason, since_revision, created_at, created_by) \
@@ -205,8 +211,9 @@ macro_rules! backend {
                 .bind(&row.secret)
                 .bind(row.created_at)
                 .bind(&row.created_by)
-                .fetch_one(pool)
+                .fetch_one(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(WebhookRow { since_revision: since as u64, ..row.clone() })
             }
 
@@ -228,21 +235,36 @@ macro_rules! backend {
                 row.map(WebhookRow::try_from).transpose()
             }
 
-            /// Writes what an admin may change: URL, description, events, enabled, secrets.
+            /// Writes where deliveries go and what they are: URL, description, events (not the
+            /// state or the secrets, which change by their own statements).
             pub async fn update(pool: &Pool, row: &WebhookRow) -> Result<bool> {
+                let done = sqlx::query("UPDATE webhooks SET url = $2, description = $3, events = $4 WHERE id = $1")
+                    .bind(&row.id)
+                    .bind(&row.url)
+                    .bind(&row.description)
+                    .bind(stored_events(&row.events))
+                    .execute(pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            pub async fn set_enabled(pool: &Pool, id: &str, enabled: bool) -> Result<bool> {
+                let done = sqlx::query("UPDATE webhooks SET enabled = $2, disabled_reason = '' WHERE id = $1")
+                    .bind(id)
+                    .bind(enabled)
+                    .execute(pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            /// A new secret; the current one becomes the previous, signing until `until`.
+            pub async fn rotate(pool: &Pool, id: &str, secret: &str, until: i64) -> Result<bool> {
                 let done = sqlx::query(
-                    "UPDATE webhooks SET url = $2, description = $3, events = $4, enabled = $5, disabled_reason = $6, \
-                     secret = $7, previous_secret = $8, previous_until = $9 WHERE id = $1",
+                    "UPDATE webhooks SET previous_secret = secret, secret = $2, previous_until = $3 WHERE id = $1",
                 )
-                .bind(&row.id)
-                .bind(&row.url)
-                .bind(&row.description)
-                .bind(stored_events(&row.events))
-                .bind(row.enabled)
-                .bind(&row.disabled_reason)
-                .bind(&row.secret)
-                .bind(&row.previous_secret)
-                .bind(row.previous_until)
+                .bind(id)
+                .bind(secret)
+                .bind(until)
                 .execute(pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
@@ -276,9 +298,16 @@ macro_rules! backend {
                     sqlx::query_as("UPDATE counters SET value = value WHERE name = 'webhooks' RETURNING value")
                         .fetch_one(&mut *tx)
                         .await?;
+                // Every change up to the committed revision is visible from here on (writers
+                // commit in revision order); some revisions have no change (an upstream's).
+                let (committed,): (i64,) = sqlx::query_as("SELECT value FROM counters WHERE name = 'revision'")
+                    .fetch_one(&mut *tx)
+                    .await?;
                 let changes = changes_in(&mut tx, cursor as u64, limit).await?;
-                let Some(last) = changes.last().map(|c| c.revision) else {
-                    return Ok(0);
+                let last = match changes.last() {
+                    Some(change) if changes.len() as u64 == u64::from(limit) => change.revision,
+                    Some(change) => change.revision.max(committed as u64),
+                    None => committed as u64,
                 };
                 let hooks: Vec<WebhookRecord> = sqlx::query_as(concat!("SELECT ", webhook_columns!(), " FROM webhooks WHERE enabled"))
                     .fetch_all(&mut *tx)
@@ -347,7 +376,7 @@ macro_rules! backend {
                 .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|(id, webhook, payload, attempts)| Claimed { id, webhook, payload, attempt: attempts as u32 })
+                    .map(|(id, webhook, payload, attempts)| Claimed { id, webhook, payload, attempt: attempts as u32, lease_until })
                     .collect())
             }
 
@@ -361,6 +390,15 @@ macro_rules! backend {
                 settled: Settled,
             ) -> Result<()> {
                 let mut tx = pool.begin().await?;
+                // The endpoint's row before the delivery's, in the order a DELETE of the
+                // endpoint locks them (its cascade), so the two never deadlock.
+                if settled == Settled::Gone {
+                    sqlx::query("UPDATE webhooks SET enabled = FALSE, disabled_reason = $2 WHERE id = $1")
+                        .bind(&claimed.webhook)
+                        .bind("the endpoint answered 410 Gone")
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 sqlx::query(
                     "INSERT INTO webhook_attempts (delivery, attempt, at, status, error, duration_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -387,13 +425,6 @@ macro_rules! backend {
                 .bind(next_at)
                 .execute(&mut *tx)
                 .await?;
-                if settled == Settled::Gone {
-                    sqlx::query("UPDATE webhooks SET enabled = FALSE, disabled_reason = $2 WHERE id = $1")
-                        .bind(&claimed.webhook)
-                        .bind("the endpoint answered 410 Gone")
-                        .execute(&mut *tx)
-                        .await?;
-                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -410,10 +441,12 @@ macro_rules! backend {
                 .await?;
                 let attempts: Vec<AttemptRecord> = sqlx::query_as(
                     "SELECT a.delivery, a.attempt, a.at, a.status, \
-                     a.error, a.duration_ms FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery \
-                     WHERE d.webhook = $1 ORDER BY a.attempt",
+                     a.error, a.duration_ms FROM webhook_attempts a WHERE a.delivery IN ( \
+                       SELECT id FROM webhook_deliveries WHERE webhook = $1 ORDER BY created_at DESC, id DESC LIMIT $2) \
+                     ORDER BY a.attempt",
                 )
                 .bind(webhook)
+                .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await?;
                 Ok(rows
@@ -457,7 +490,15 @@ macro_rules! backend {
                 if done.rows_affected() == 1 {
                     return Ok(true);
                 }
-                Err(StoreError::NotFound(format!("delivery {delivery:?} of webhook {webhook:?}")))
+                let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM webhook_deliveries WHERE id = $2 AND webhook = $1")
+                    .bind(webhook)
+                    .bind(delivery)
+                    .fetch_optional(pool)
+                    .await?;
+                Err(match exists {
+                    Some(_) => StoreError::Refused(format!("delivery {delivery:?} has an attempt in flight")),
+                    None => StoreError::NotFound(format!("delivery {delivery:?} of webhook {webhook:?}")),
+                })
             }
         }
     };
@@ -486,6 +527,16 @@ impl Store {
 
     pub async fn update_webhook(&self, row: &WebhookRow) -> Result<bool> {
         dispatch!(self, self, |q, pool| q::update(pool, row).await)
+    }
+
+    pub async fn set_webhook_enabled(&self, id: &str, enabled: bool) -> Result<bool> {
+        dispatch!(self, self, |q, pool| q::set_enabled(pool, id, enabled)
+            .await)
+    }
+
+    pub async fn rotate_webhook_secret(&self, id: &str, secret: &str, until: i64) -> Result<bool> {
+        dispatch!(self, self, |q, pool| q::rotate(pool, id, secret, until)
+            .await)
     }
 
     pub async fn delete_webhook(&self, id: &str) -> Result<bool> {

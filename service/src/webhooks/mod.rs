@@ -132,11 +132,15 @@ impl Webhooks {
         if let Some(events) = spec.events {
             row.events = events;
         }
-        if let Some(enabled) = spec.enabled {
+        let enabled = spec.enabled;
+        let mut row = self.saved(row).await?;
+        // Apart from the rest: a toggle must not undo a concurrent `410 Gone` or rotation.
+        if let Some(enabled) = enabled {
+            self.store.set_webhook_enabled(id, enabled).await?;
             row.enabled = enabled;
             row.disabled_reason.clear();
         }
-        self.saved(row).await
+        Ok(row)
     }
 
     pub async fn delete(&self, principal: &Principal, id: &str) -> Result<WebhookRow> {
@@ -151,10 +155,12 @@ impl Webhooks {
     /// A new secret; the current one keeps signing (a second signature) for a day, so
     /// receivers accept both while they switch.
     pub async fn rotate(&self, principal: &Principal, id: &str) -> Result<WebhookRow> {
-        let mut row = self.get(principal, id).await?;
-        row.previous_secret = std::mem::replace(&mut row.secret, new_secret());
-        row.previous_until = now_ms() + ROTATION_OVERLAP_MS;
-        self.saved(row).await
+        self.get(principal, id).await?;
+        let until = now_ms() + ROTATION_OVERLAP_MS;
+        self.store
+            .rotate_webhook_secret(id, &new_secret(), until)
+            .await?;
+        self.get(principal, id).await
     }
 
     pub async fn deliveries(
@@ -172,7 +178,7 @@ impl Webhooks {
 
     /// Sends a delivery again (one more attempt, now).
     pub async fn redeliver(&self, principal: &Principal, id: &str, delivery: &str) -> Result<()> {
-        self.get(principal, id).await?;
+        check_on(&self.get(principal, id).await?)?;
         self.store.redeliver(id, delivery, now_ms()).await?;
         Ok(())
     }
@@ -180,6 +186,7 @@ impl Webhooks {
     /// Queues a `webhook.ping` to the endpoint; returns the delivery's id.
     pub async fn ping(&self, principal: &Principal, id: &str) -> Result<String> {
         let row = self.get(principal, id).await?;
+        check_on(&row)?;
         let now = now_ms();
         let delivery = NewDelivery {
             id: format!("msg_ping_{}", random_hex(8)),
@@ -201,6 +208,18 @@ impl Webhooks {
     }
 }
 
+/// A delivery to an endpoint that is off would wait until it is on: refused instead.
+fn check_on(row: &WebhookRow) -> Result<()> {
+    if row.enabled {
+        Ok(())
+    } else {
+        Err(Error::Refused(format!(
+            "webhook {:?} is off; turn it on first",
+            row.id
+        )))
+    }
+}
+
 /// Whether `principal` administers the webhooks of `scope`.
 fn check_admin(principal: &Principal, scope: &Scope) -> Result<()> {
     if !principal.roles.admin {
@@ -215,12 +234,13 @@ fn check_admin(principal: &Principal, scope: &Scope) -> Result<()> {
     }
 }
 
-/// The event a change is.
-pub fn event_of(action: ChangeAction) -> EventType {
-    match action {
+/// The event a change is; `None` for an org's registration, which no endpoint can hear (an
+/// org's endpoints come after it, and it changes no entry).
+pub fn event_of(action: ChangeAction) -> Option<EventType> {
+    Some(match action {
         ChangeAction::Promote | ChangeAction::Policy => EventType::LabelMoved,
         ChangeAction::Rollout => EventType::RolloutChanged,
-        ChangeAction::Register => EventType::OrgRegistered,
+        ChangeAction::Register => return None,
         ChangeAction::Create
         | ChangeAction::Update
         | ChangeAction::Hide
@@ -230,14 +250,16 @@ pub fn event_of(action: ChangeAction) -> EventType {
         | ChangeAction::Delete
         | ChangeAction::Rollback
         | ChangeAction::Import => EventType::EntriesChanged,
-    }
+    })
 }
 
 /// The deliveries of one committed change: one to each enabled endpoint of the change's scope
 /// that wants its event and was registered before it. The id is the same for every attempt
 /// (receivers deduplicate on `webhook-id`).
 pub fn plan(change: &Change, hooks: &[WebhookRow]) -> Vec<NewDelivery> {
-    let event = event_of(change.action);
+    let Some(event) = event_of(change.action) else {
+        return Vec::new();
+    };
     hooks
         .iter()
         .filter(|hook| {

@@ -36,6 +36,8 @@ impl Sender {
     pub fn new(timeout: Duration, allow_private: bool) -> Self {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would resolve the name itself, past the check.
+            .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout)
             .user_agent(concat!("mcp-config-webhooks/", env!("CARGO_PKG_VERSION")));
@@ -48,8 +50,9 @@ impl Sender {
         }
     }
 
-    /// Sends attempt `claimed.attempt` of a delivery to `hook`.
-    pub async fn send(&self, hook: &WebhookRow, claimed: &Claimed) -> Attempted {
+    /// Sends attempt `claimed.attempt` of a delivery to `hook`, taking at most `budget` (what
+    /// is left of the claim's lease, so another replica never re-claims it mid-send).
+    pub async fn send(&self, hook: &WebhookRow, claimed: &Claimed, budget: Duration) -> Attempted {
         let started = Instant::now();
         let failed = |error: String| Attempted {
             status: None,
@@ -73,6 +76,7 @@ impl Sender {
             .header("webhook-id", &claimed.id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
+            .timeout(budget)
             .body(claimed.payload.clone())
             .send()
             .await;

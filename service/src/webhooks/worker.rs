@@ -17,6 +17,11 @@ use crate::{
 
 /// Most changes one fan-out round turns into deliveries.
 const FAN_OUT_BATCH: u32 = 500;
+/// What an attempt leaves of its lease unused, so it ends before another replica may claim.
+const LEASE_MARGIN_MS: i64 = 2000;
+/// Less time than this left of a lease: no attempt is started (the lease runs out and the
+/// delivery is claimed again).
+const LEAST_BUDGET_MS: i64 = 500;
 
 #[derive(Clone)]
 pub struct Worker {
@@ -25,7 +30,10 @@ pub struct Worker {
     pub schedule: RetrySchedule,
     /// How often it looks for changes and due deliveries.
     pub poll: Duration,
-    /// How long a claim holds: past the request timeout, so a live attempt is never re-claimed.
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// How long a claim holds: past the request timeout, so a live attempt is never re-claimed
+    /// (an attempt that starts late gets what is left of it).
     pub lease: Duration,
     pub concurrency: usize,
 }
@@ -82,7 +90,13 @@ impl Worker {
         let Ok(Some(hook)) = self.store.webhook(&claimed.webhook).await else {
             return;
         };
-        let sent = self.sender.send(&hook, &claimed).await;
+        let budget = claimed.lease_until - now_ms() - LEASE_MARGIN_MS;
+        if budget < LEAST_BUDGET_MS {
+            tracing::warn!(delivery = %claimed.id, "a webhook claim ran short before its attempt; it will be claimed again");
+            return;
+        }
+        let budget = Duration::from_millis(u64::try_from(budget).unwrap_or(0)).min(self.timeout);
+        let sent = self.sender.send(&hook, &claimed, budget).await;
         let outcome = Outcome::of(sent.status);
         let at = now_ms();
         let settled = match outcome {

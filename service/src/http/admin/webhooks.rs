@@ -4,7 +4,7 @@
 
 use axum::{
     Json,
-    extract::{FromRequestParts, Path, Query, State},
+    extract::{FromRequestParts, Path, Query, State, rejection::QueryRejection},
     http::{StatusCode, request::Parts},
 };
 use serde::{Deserialize, Serialize};
@@ -295,8 +295,9 @@ pub(crate) async fn list_deliveries(
     State(state): State<HttpState>,
     caller: Caller,
     Path(WebhookParam { id }): Path<WebhookParam>,
-    Query(query): Query<DeliveryQuery>,
+    query: Result<Query<DeliveryQuery>, QueryRejection>,
 ) -> ApiResult<DeliveryList> {
+    let Query(query) = query?;
     let limit = query.limit.unwrap_or(50).min(MAX_LISTED_DELIVERIES);
     let rows = state.webhooks.deliveries(&caller.0, &id, limit).await?;
     Ok(Json(DeliveryList {
