@@ -182,16 +182,21 @@ impl Editor {
         .await
     }
 
-    /// Saves the content of an old version as a new version.
+    /// Saves the content of an old version as a new version; the version's message says so,
+    /// with `reason` when one is given.
     pub async fn rollback(
         &self,
         id: EntryId,
         to_version: u64,
         expected_version: Option<u64>,
         actor: &str,
+        reason: &str,
     ) -> Result<Change> {
         let old = self.catalog.version(&id, to_version).await?;
-        let message = format!("rollback to version {to_version}");
+        let message = match reason.trim() {
+            "" => format!("rollback to version {to_version}"),
+            reason => format!("rollback to version {to_version}: {reason}"),
+        };
         let op = WriteOp::Save {
             body: old.body,
             message,

@@ -302,7 +302,7 @@ async fn rollback_saves_the_old_content_as_a_new_version(f: Fixture) {
         .unwrap();
     let rolled_back = f
         .editor
-        .rollback(id.clone(), 1, Some(2), "b")
+        .rollback(id.clone(), 1, Some(2), "b", "")
         .await
         .unwrap();
     assert_eq!(rolled_back.action, ChangeAction::Rollback);
@@ -321,6 +321,15 @@ async fn rollback_saves_the_old_content_as_a_new_version(f: Fixture) {
     assert_eq!(history.len(), 3);
     assert_eq!(history[2].body, history[0].body);
     assert_eq!(history[2].message, "rollback to version 1");
+    f.editor
+        .rollback(id.clone(), 1, Some(3), "b", "  the shouting was a mistake ")
+        .await
+        .unwrap();
+    let history = f.catalog.history(&id).await.unwrap();
+    assert_eq!(
+        history[3].message, "rollback to version 1: the shouting was a mistake",
+        "the reason given is recorded with the version"
+    );
     let (_, view) = effective(&f, "").await;
     assert_eq!(view, [("greet".to_owned(), "hello".to_owned())]);
     let diff = f.catalog.diff(&id, 1, 2).await.unwrap();

@@ -189,14 +189,27 @@ async fn every_page_answers_and_an_edit_is_reviewed_saved_and_served() {
     assert!(history.contains("more care") && history.contains("class=\"delete\""));
     let (_, confirm) = page(&service, &format!("{ACME}/prompts/review-pr/rollback?to=1")).await;
     assert!(confirm.contains("creating version 3"), "{confirm}");
+    assert!(
+        confirm.contains("name=\"message\""),
+        "a field for the reason"
+    );
     let (status, _) = post(
         &service,
         &format!("{ACME}/prompts/review-pr/rollback"),
-        &[("to", "1"), ("expected_version", "2")],
+        &[
+            ("to", "1"),
+            ("expected_version", "2"),
+            ("message", "version 2 confused reviewers"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(version_count(&service, entry).await, 3);
+    let (_, history) = page(&service, &format!("{ACME}/prompts/review-pr/history")).await;
+    assert!(
+        history.contains("rollback to version 1: version 2 confused reviewers"),
+        "the reason is recorded with the version: {history}"
+    );
 
     // The change log lists the UI's changes with their actor, and links their diffs.
     let (_, log) = page(&service, "/ui/changes?org=acme&actor=anonymous").await;
@@ -494,6 +507,17 @@ async fn sign_in_roles_and_orgs_are_the_apis() {
         html.contains("<h1>review-pr") && !html.contains("/edit\">Edit<"),
         "{html}"
     );
+    let bundle_page = |token: String| {
+        let request = signed_in(client().get(service.url("/ui/bundle")), &token);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let shown = bundle_page(reader.clone()).await;
+    assert!(
+        shown.contains("Export") && !shown.contains("Preview import"),
+        "a reader gets no import control that can only fail"
+    );
+    let editor = token("ed", Some("acme"), &["editor"]);
+    assert!(bundle_page(editor).await.contains("Preview import"));
     let forged = signed_in(
         client().post(service.url(&format!("{entry}/switch/deactivate"))),
         &reader,

@@ -137,6 +137,9 @@ pub(crate) async fn diff(
 pub(crate) struct Rollback {
     version: u64,
     expected_version: Option<u64>,
+    /// Why, recorded in the new version's message after "rollback to version N".
+    #[serde(default)]
+    message: String,
 }
 
 #[utoipa::path(post, path = "/admin/v1/defaults/servers/{server}/{kind}/{key}/rollback", params(ListParams, KeyParam), request_body = Rollback, responses((status = 200, description = "the entry after the write, and the change", body = Written), Refusals, NotFound, Conflict, TooLarge, NotJson))]
@@ -154,6 +157,7 @@ pub(crate) async fn rollback(
             body.version,
             body.expected_version,
             caller.actor(),
+            &body.message,
         )
         .await?;
     written(&state, &caller, &id, change).await

@@ -160,7 +160,13 @@ pub(super) async fn rollback(
     let expected = fields.number("expected_version")?;
     state
         .editor
-        .rollback(id.clone(), to, expected, &viewer.principal().subject)
+        .rollback(
+            id.clone(),
+            to,
+            expected,
+            &viewer.principal().subject,
+            fields.get("message"),
+        )
         .await?;
     Ok(Redirect::to(&format!("{}/history", page::path_of(&id))).into_response())
 }

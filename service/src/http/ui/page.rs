@@ -87,6 +87,7 @@ fn viewer(principal: &Principal) -> Value {
         signed_in => principal.expires_at.is_some(),
         global_admin => auth::check_global_admin(principal).is_ok(),
         admin => principal.roles.admin,
+        writer => auth::check_may_write(principal).is_ok(),
         org => principal.org.as_ref().map(|o| o.as_str().to_owned()),
     }
 }
