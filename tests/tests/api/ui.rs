@@ -805,3 +805,38 @@ async fn releases_are_staged_previewed_promoted_and_rolled_out_from_the_ui() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("percent"), "{html}");
 }
+
+/// Every link of the change log opens (a hide of a default has no version of its own: its
+/// link still answers, showing the entry's history in that scope).
+#[tokio::test]
+async fn every_change_log_link_opens_a_page_hides_included() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let hidden = service
+        .api()
+        .request(
+            reqwest::Method::POST,
+            "/orgs/acme/servers/github/prompts/triage-issue/deactivate",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hidden.status(), StatusCode::OK);
+    let (_, log) = page(&service, "/ui/changes").await;
+    let links: Vec<String> = log
+        .split("href=\"")
+        .skip(1)
+        .map(|rest| unescape(&rest[..rest.find('"').unwrap()]))
+        .filter(|href| href.starts_with("/ui/"))
+        .collect();
+    assert!(
+        links
+            .iter()
+            .any(|l| l.ends_with("/ui/orgs/acme/github/prompts/triage-issue")),
+        "the hide links the entry: {links:?}"
+    );
+    assert!(links.iter().any(|l| l.contains("history?revision=")));
+    for link in &links {
+        let (status, _) = page(&service, link).await;
+        assert_eq!(status, StatusCode::OK, "{link}");
+    }
+}

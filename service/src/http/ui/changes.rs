@@ -17,7 +17,7 @@ use crate::{
     domain::{InvalidInput, Kind, Scope, Slug},
     error::Error,
     http::HttpState,
-    store::{ChangeFilter, ScopeFilter},
+    store::{ChangeAction, ChangeFilter, ScopeFilter},
 };
 
 const PAGE: u32 = 50;
@@ -120,7 +120,15 @@ pub(super) async fn page(
                         change.kind.segment(),
                         key,
                     );
-                    context! { key, diff => format!("{path}/history?revision={}", change.revision) }
+                    // A hide or unhide writes a marker, not a version: it links to the entry
+                    // (the default, shown hidden or not), which has no history of its own here.
+                    let link = if matches!(change.action, ChangeAction::Hide | ChangeAction::Unhide)
+                    {
+                        path
+                    } else {
+                        format!("{path}/history?revision={}", change.revision)
+                    };
+                    context! { key, diff => link }
                 })
                 .collect();
             context! {
