@@ -127,30 +127,21 @@ async fn json_of(response: reqwest::Response) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// A bodiless admin API call as the anonymous admin: its status and JSON.
+async fn ask(service: &Service, method: Method, path: &str) -> (u16, Value) {
+    json_of(service.api().request(method, path).send().await.unwrap()).await
+}
+
 /// Registers an endpoint of `scope` (`defaults` or `orgs/acme`) as the anonymous admin.
 async fn register(service: &Service, scope: &str, body: Value) -> (u16, Value) {
-    json_of(
-        service
-            .api()
-            .request(Method::POST, &format!("/{scope}/webhooks"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    let request = service
+        .api()
+        .request(Method::POST, &format!("/{scope}/webhooks"));
+    json_of(request.json(&body).send().await.unwrap()).await
 }
 
 async fn deliveries(service: &Service, id: &str) -> Vec<Value> {
-    let (status, log) = json_of(
-        service
-            .api()
-            .request(Method::GET, &format!("/webhooks/{id}/deliveries"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, log) = ask(service, Method::GET, &format!("/webhooks/{id}/deliveries")).await;
     assert_eq!(status, 200, "{log}");
     log["deliveries"].as_array().unwrap().clone()
 }
@@ -262,28 +253,12 @@ async fn gone_disables_the_endpoint_redirects_are_not_followed_and_retries_run_o
     assert_eq!(saved.status(), 200);
     let gone_id = gone_hook["id"].as_str().unwrap();
     let disabled = eventually(WAIT, || async {
-        let (_, hook) = json_of(
-            service
-                .api()
-                .request(Method::GET, &format!("/webhooks/{gone_id}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (_, hook) = ask(&service, Method::GET, &format!("/webhooks/{gone_id}")).await;
         hook["enabled"] == false
     })
     .await;
     assert!(disabled, "410 Gone disables the endpoint");
-    let (_, hook) = json_of(
-        service
-            .api()
-            .request(Method::GET, &format!("/webhooks/{gone_id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, hook) = ask(&service, Method::GET, &format!("/webhooks/{gone_id}")).await;
     assert!(
         hook["disabled_reason"].as_str().unwrap().contains("410"),
         "{hook}"
@@ -316,15 +291,7 @@ async fn gone_disables_the_endpoint_redirects_are_not_followed_and_retries_run_o
         "the redirect was never followed"
     );
 
-    let (status, refused) = json_of(
-        service
-            .api()
-            .request(Method::POST, &format!("/webhooks/{gone_id}/ping"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, refused) = ask(&service, Method::POST, &format!("/webhooks/{gone_id}/ping")).await;
     assert_eq!(status, 409, "a ping to an endpoint that is off: {refused}");
 
     // Another change: the disabled endpoint gets nothing more.
@@ -349,13 +316,10 @@ async fn gone_disables_the_endpoint_redirects_are_not_followed_and_retries_run_o
         .await
         .unwrap();
     assert_eq!(redelivered.status(), 202);
-    let (status, pinged) = json_of(
-        service
-            .api()
-            .request(Method::POST, &format!("/webhooks/{redirect_id}/ping"))
-            .send()
-            .await
-            .unwrap(),
+    let (status, pinged) = ask(
+        &service,
+        Method::POST,
+        &format!("/webhooks/{redirect_id}/ping"),
     )
     .await;
     assert_eq!(status, 202, "{pinged}");
