@@ -840,3 +840,55 @@ async fn every_change_log_link_opens_a_page_hides_included() {
         assert_eq!(status, StatusCode::OK, "{link}");
     }
 }
+
+/// A scope with many prompts is shown a page at a time, sorted as asked, filtered on the
+/// server: 250 prompts make three pages of 100.
+#[tokio::test]
+async fn a_large_scope_is_paged_sorted_and_filtered() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    let mut bundle = String::from("defaults:\n  many:\n    prompts:\n");
+    for i in 0..250 {
+        // Titles run the other way round from keys, so sorting by title reverses the list.
+        bundle.push_str(&format!(
+            "      p{i:03}:\n        title: T{:03}\n        messages:\n          - role: user\n            text: hello\n",
+            249 - i
+        ));
+    }
+    let imported = service.import(&bundle).await;
+    assert_eq!(imported["added"], 250, "{imported}");
+    let rows = |html: &str| -> Vec<String> {
+        html.split("<th scope=\"row\"><a href=\"")
+            .skip(1)
+            .map(|rest| {
+                let start = rest.find('>').unwrap() + 1;
+                rest[start..start + rest[start..].find('<').unwrap()].to_owned()
+            })
+            .collect()
+    };
+
+    let (_, first) = page(&service, "/ui/defaults/many").await;
+    let shown = rows(&first);
+    assert_eq!(
+        (shown.len(), shown[0].as_str(), shown[99].as_str()),
+        (100, "p000", "p099")
+    );
+    assert!(
+        first.contains("1–100 of 250 shown") && first.contains("Page 1 of 3"),
+        "{first}"
+    );
+    assert!(first.contains("page=2\" rel=\"next\""));
+
+    let (_, last) = page(&service, "/ui/defaults/many?page=3").await;
+    let shown = rows(&last);
+    assert_eq!((shown.len(), shown[0].as_str()), (50, "p200"));
+    assert!(last.contains("rel=\"prev\"") && !last.contains("rel=\"next\""));
+
+    let (_, by_title) = page(&service, "/ui/defaults/many?sort=title").await;
+    assert_eq!(rows(&by_title)[0], "p249", "T000 first");
+
+    let (_, filtered) = page(&service, "/ui/defaults/many?q=p12").await;
+    let shown = rows(&filtered);
+    assert_eq!(shown.len(), 10, "p120–p129: {shown:?}");
+    assert!(!filtered.contains("Page 1 of"), "one page: no paging");
+}

@@ -15,7 +15,7 @@ use crate::{
     domain::{EventType, Scope, Slug},
     http::{
         ApiError, HttpState,
-        answers::{NotFound, NotJson, Refusals, TooLarge},
+        answers::{Conflict, NotFound, NotJson, Refusals, TooLarge},
     },
     store::{AttemptRow, DeliveryRow, WebhookRow},
     webhooks::{EndpointSpec, MAX_LISTED_DELIVERIES},
@@ -305,7 +305,7 @@ pub(crate) async fn list_deliveries(
     }))
 }
 
-#[utoipa::path(post, path = "/admin/v1/webhooks/{id}/deliveries/{delivery}/redeliver", params(DeliveryParams), responses((status = 202, description = "due again now: one more attempt", body = Queued), Refusals, NotFound))]
+#[utoipa::path(post, path = "/admin/v1/webhooks/{id}/deliveries/{delivery}/redeliver", params(DeliveryParams), responses((status = 202, description = "due again now: one more attempt", body = Queued), Refusals, NotFound, Conflict))]
 pub(crate) async fn redeliver(
     State(state): State<HttpState>,
     caller: Caller,
@@ -315,7 +315,7 @@ pub(crate) async fn redeliver(
     Ok((StatusCode::ACCEPTED, Json(Queued { delivery })))
 }
 
-#[utoipa::path(post, path = "/admin/v1/webhooks/{id}/ping", params(WebhookParam), responses((status = 202, description = "a `webhook.ping` queued; its delivery id", body = Queued), Refusals, NotFound))]
+#[utoipa::path(post, path = "/admin/v1/webhooks/{id}/ping", params(WebhookParam), responses((status = 202, description = "a `webhook.ping` queued; its delivery id", body = Queued), Refusals, NotFound, Conflict))]
 pub(crate) async fn ping_webhook(
     State(state): State<HttpState>,
     caller: Caller,

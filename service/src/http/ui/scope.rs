@@ -1,5 +1,6 @@
 //! A scope's server: its prompts and resources with where each stands for that scope,
-//! filtered by text and by standing.
+//! filtered by text and by standing, sorted, a page at a time (a scope of 10,000 prompts sends
+//! one page of rows, not 10,000).
 
 use axum::{
     extract::{Query, State},
@@ -19,13 +20,28 @@ use crate::{
     overlay::{Counts, Overlaid, Standing},
 };
 
+/// Rows of each kind one page shows.
+const PAGE_ROWS: usize = 100;
+
 #[derive(Deserialize, Default)]
 pub(super) struct Filter {
     #[serde(default)]
     q: String,
     #[serde(default)]
     state: String,
+    /// `key` (the default), `title`, or `updated` (newest first).
+    #[serde(default)]
+    sort: String,
+    /// Which page of each kind's rows, from 1.
+    page: Option<usize>,
 }
+
+/// The orders the page offers, by their `sort` value.
+const SORTS: [(&str, &str); 3] = [
+    ("key", "key"),
+    ("title", "title"),
+    ("updated", "last updated"),
+];
 
 impl Filter {
     /// Whether an entry matches: its key, title or name contains the text (ignoring case) and
@@ -45,6 +61,20 @@ impl Filter {
             || field("title").contains(&text)
             || field("name").contains(&text);
         text_matches && (self.state.is_empty() || entry.standing.as_str() == self.state)
+    }
+}
+
+/// Puts rows in the order `sort` names (an unknown one: by key, as the store lists them).
+fn sort_rows(rows: &mut [Row], sort: &str) {
+    match sort {
+        "title" => rows.sort_by(|a, b| {
+            a.title
+                .to_lowercase()
+                .cmp(&b.title.to_lowercase())
+                .then(a.key.cmp(b.key))
+        }),
+        "updated" => rows.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.key.cmp(b.key))),
+        _ => {}
     }
 }
 
@@ -87,15 +117,25 @@ pub(super) async fn page(
             .catalog
             .overlaid(&place.scope, &place.server, Kind::Resources),
     )?;
+    let page_number = filter.page.unwrap_or(1).max(1);
+    let mut pages = 1;
     let kinds: Vec<_> = [(Kind::Prompts, prompts), (Kind::Resources, resources)]
         .iter()
         .map(|(kind, all)| {
-            let shown: Vec<Row> = all
+            let mut matching: Vec<Row> = all
                 .iter()
                 .filter(|e| filter.admits(e))
                 .map(Row::of)
                 .collect();
-            context! { kind => kind.segment(), counts => Serde(Counts::of(all)), entries => Serde(shown) }
+            sort_rows(&mut matching, &filter.sort);
+            pages = pages.max(matching.len().div_ceil(PAGE_ROWS));
+            let first = (page_number - 1) * PAGE_ROWS;
+            let shown: Vec<&Row> = matching.iter().skip(first).take(PAGE_ROWS).collect();
+            context! {
+                kind => kind.segment(), counts => Serde(Counts::of(all)),
+                matching => matching.len(), first => first + 1, last => first + shown.len(),
+                entries => Serde(shown),
+            }
         })
         .collect();
     let in_defaults = place.scope == Scope::Defaults;
@@ -131,6 +171,10 @@ pub(super) async fn page(
             q => filter.q,
             state => filter.state,
             standings,
+            sort => filter.sort,
+            sorts => SORTS.iter().map(|&(value, name)| context! { value, name }).collect::<Vec<_>>(),
+            page => page_number,
+            pages,
         },
     )
 }
