@@ -122,6 +122,14 @@ fn quick(settings: &mut Settings) {
     settings.webhooks.webhook_timeout_ms = 2000;
 }
 
+/// A SQLite service with [`quick`] webhooks, in a directory that lives as long as the result.
+async fn quick_on_sqlite() -> (tempfile::TempDir, Service) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = settings(&mcp_config_tests::service::sqlite_url(dir.path()), None);
+    quick(&mut config);
+    (dir, Service::start(config).await)
+}
+
 async fn json_of(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
@@ -216,10 +224,7 @@ async fn a_delivery_is_retried_until_it_succeeds_once(service: &Service) {
 
 #[tokio::test]
 async fn a_delivery_is_retried_until_it_succeeds_once_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = settings(&mcp_config_tests::service::sqlite_url(dir.path()), None);
-    quick(&mut config);
-    let service = Service::start(config).await;
+    let (_dir, service) = quick_on_sqlite().await;
     a_delivery_is_retried_until_it_succeeds_once(&service).await;
 }
 
@@ -234,10 +239,7 @@ async fn a_delivery_is_retried_until_it_succeeds_once_on_postgres() {
 
 #[tokio::test]
 async fn gone_disables_the_endpoint_redirects_are_not_followed_and_retries_run_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = settings(&mcp_config_tests::service::sqlite_url(dir.path()), None);
-    quick(&mut config);
-    let service = Service::start(config).await;
+    let (_dir, service) = quick_on_sqlite().await;
     service.import(EXAMPLE_BUNDLE).await;
     let gone = Receiver::start(&[410]).await;
     let elsewhere = Receiver::start(&[]).await;
@@ -577,10 +579,7 @@ async fn two_replicas_deliver_each_change_once_and_a_killed_one_loses_nothing() 
 /// with its attempts, rotates the secret, turns the endpoint off and deletes it.
 #[tokio::test]
 async fn the_web_ui_registers_pings_shows_the_log_rotates_and_deletes() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = settings(&mcp_config_tests::service::sqlite_url(dir.path()), None);
-    quick(&mut config);
-    let service = Service::start(config).await;
+    let (_dir, service) = quick_on_sqlite().await;
     service.import(EXAMPLE_BUNDLE).await;
     let receiver = Receiver::start(&[]).await;
     let ui = reqwest::Client::builder()
