@@ -21,6 +21,7 @@ use crate::{
     auth::Authenticator,
     cache::ViewCache,
     catalog::Catalog,
+    change_requests::{self, ChangeRequests},
     config::{ConfigError, Settings},
     connections::{ConnectionLimits, Gate, Listener},
     edits::Editor,
@@ -47,6 +48,9 @@ use crate::{
 /// Largest gRPC request accepted.
 const MAX_GRPC_REQUEST_BYTES: usize = 1024 * 1024;
 /// Events buffered per in-process subscriber before it counts as lagging (and resyncs).
+/// How often each replica looks for scheduled change requests that are due.
+const SCHEDULER_POLL: Duration = Duration::from_secs(1);
+
 const BUS_CAPACITY: usize = 4096;
 /// How long shutdown waits for in-flight work before giving up on it.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -138,7 +142,12 @@ impl App {
         let renderer = Renderer::new(renderer_settings(settings)?);
         let views = Views::new(store.clone(), cache, invalidation.l2, renderer.clone());
         let releases = Releases::new(store.clone(), invalidation.relay.clone());
-        let editor = Editor::new(store.clone(), invalidation.relay, renderer.clone());
+        let editor = Editor::new(store.clone(), invalidation.relay.clone(), renderer.clone());
+        let change_requests =
+            ChangeRequests::new(store.clone(), invalidation.relay, editor.clone());
+        lifecycle.background.spawn(|stop| {
+            change_requests::scheduler::run(change_requests.clone(), SCHEDULER_POLL, stop)
+        });
         let listeners = bind_listeners(settings).await?;
         let (grpc_addr, http_addr) = (listeners.grpc_addr, listeners.http_addr);
         crate::metrics::handle();
@@ -195,6 +204,7 @@ impl App {
             rate_limiter,
             gateway: gateway.clone(),
             webhooks,
+            change_requests,
         })
         .merge(mcp::router(
             McpDoor {

@@ -96,6 +96,16 @@ impl Editor {
         }
     }
 
+    /// Checks content a change request will save: what a save of it would check, so an approved
+    /// request never fails on its own content.
+    pub async fn check_content(&self, id: &EntryId, content: &Content) -> Result<()> {
+        if content.kind() != id.kind {
+            return Err(InvalidInput::new("content", "does not match the entry's kind").into());
+        }
+        content.validate()?;
+        self.check_cost(id, content, None).await
+    }
+
     async fn commit(
         &self,
         writes: &[Write],

@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod cache;
 pub mod capture;
 pub mod catalog;
+pub mod change_requests;
 pub mod config;
 pub mod connections;
 pub mod content;

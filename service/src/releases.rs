@@ -3,7 +3,8 @@
 //! changes the relay publishes like a save's.
 
 use crate::{
-    domain::{EntryId, InvalidInput, Label, ReleasePolicy, Scope, Slug},
+    auth::Roles,
+    domain::{ApproverRole, EntryId, InvalidInput, Label, ReleasePolicy, Scope, Slug},
     error::{Error, Result},
     propagation::relay::RelayHandle,
     store::{
@@ -43,16 +44,23 @@ impl Releases {
         Self { store, relay }
     }
 
-    /// Moves `promotion.label`; a protected label only when `may_move_protected` (an admin).
+    /// Moves `promotion.label`: a protected label only for an admin, a label under an approval
+    /// policy only by a change request or with the emergency role (recorded with the change).
     pub async fn promote(
         &self,
         promotion: &Promotion,
-        may_move_protected: bool,
+        roles: &Roles,
         actor: &str,
     ) -> Result<Vec<Change>> {
-        self.check_protection(&promotion.label, may_move_protected)
+        self.check_protection(&promotion.label, roles.admin).await?;
+        let emergency = self
+            .check_approvals(&promotion.server, &promotion.scope, &promotion.label, roles)
             .await?;
-        let changes = self.store.promote(promotion, actor).await?;
+        let promotion = Promotion {
+            emergency,
+            ..promotion.clone()
+        };
+        let changes = self.store.promote(&promotion, actor).await?;
         self.relay.committed(&changes);
         Ok(changes)
     }
@@ -66,17 +74,58 @@ impl Releases {
         Ok(())
     }
 
+    /// Refuses a direct move of a label an approval policy covers (409 naming the policy),
+    /// unless the mover holds the emergency role: then what it went past, for the change.
+    async fn check_approvals(
+        &self,
+        server: &Slug,
+        scope: &Scope,
+        label: &Label,
+        roles: &Roles,
+    ) -> Result<Option<String>> {
+        let policies = self.store.approval_policies(server, scope).await?;
+        let Some(row) = policies.iter().find(|p| p.label == *label) else {
+            return Ok(None);
+        };
+        let policy = format!(
+            "approval policy of label {label} ({}, server {server}): {} approval{} by {}",
+            match scope {
+                Scope::Defaults => "the defaults".to_owned(),
+                Scope::Org(org) => format!("org {org}"),
+            },
+            row.policy.approvals,
+            if row.policy.approvals == 1 { "" } else { "s" },
+            match row.policy.approver_role {
+                ApproverRole::Editor => "editors",
+                ApproverRole::Admin => "admins",
+            }
+        );
+        if roles.emergency {
+            return Ok(Some(policy));
+        }
+        Err(Error::Refused(format!(
+            "{policy}: label {label} moves only by an approved change request (or with the emergency role)"
+        )))
+    }
+
     /// Starts, changes, completes or aborts a rollout of a default entry's label (a protected
-    /// label: only when `may_move_protected`).
+    /// label: only for an admin; a label under an approval policy: only with the emergency
+    /// role).
     pub async fn rollout(
         &self,
         write: &RolloutWrite,
-        may_move_protected: bool,
+        roles: &Roles,
         actor: &str,
     ) -> Result<Change> {
-        self.check_protection(&write.label, may_move_protected)
+        self.check_protection(&write.label, roles.admin).await?;
+        let emergency = self
+            .check_approvals(&write.server, &Scope::Defaults, &write.label, roles)
             .await?;
-        let change = self.store.rollout(write, actor).await?;
+        let write = RolloutWrite {
+            emergency,
+            ..write.clone()
+        };
+        let change = self.store.rollout(&write, actor).await?;
         self.relay.committed(std::slice::from_ref(&change));
         Ok(change)
     }

@@ -125,6 +125,21 @@ pub fn check_write(principal: &Principal, scope: &Scope) -> Result<(), Error> {
     }
 }
 
+/// Whether the caller administers `scope` (`what` names what it manages, for the refusal): an
+/// admin without an org any scope, an org's admin its own org only.
+pub fn check_admin(principal: &Principal, scope: &Scope, what: &str) -> Result<(), Error> {
+    if !principal.roles.admin {
+        return Err(forbidden(format!("{what} need the admin role")));
+    }
+    match (&principal.org, scope) {
+        (None, _) => Ok(()),
+        (Some(own), Scope::Org(org)) if own == org => Ok(()),
+        (Some(own), _) => Err(forbidden(format!(
+            "an admin of org {own} manages only its own {what}"
+        ))),
+    }
+}
+
 /// Whether the caller may create orgs, read every org's changes and export everything.
 pub fn check_global_admin(principal: &Principal) -> Result<(), Error> {
     if principal.roles.admin && principal.org.is_none() {

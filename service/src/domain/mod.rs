@@ -1,6 +1,7 @@
 //! Domain types parsed once at the edge ("parse, don't validate"): a value of one of these types
 //! is valid by construction, and every parse error names the field it came from.
 
+mod change_request;
 mod label;
 mod rollout;
 pub mod upstream;
@@ -8,6 +9,10 @@ mod uri_template;
 mod view;
 mod webhook;
 
+pub use change_request::{
+    ApprovalPolicy, ApprovalRules, ApproverRole, LabelPolicy, MAX_APPROVALS, RequestAction,
+    RequestEdit, RequestItems, RequestMove, RequestState, Reviewer, next_state,
+};
 pub use label::{Label, Labels, ReleasePolicy};
 pub use rollout::{Cohort, MAX_LISTED_ORGS, bucket};
 pub use upstream::Upstream;

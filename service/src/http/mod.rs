@@ -49,6 +49,8 @@ pub struct HttpState {
     pub gateway: crate::gateway::Gateway,
     /// Change webhooks: endpoints and their delivery logs.
     pub webhooks: crate::webhooks::Webhooks,
+    /// Change requests and approval policies.
+    pub change_requests: crate::change_requests::ChangeRequests,
 }
 
 /// The caps of a web UI form body, checked before it is buffered.

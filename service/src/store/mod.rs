@@ -18,6 +18,10 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+pub use change_requests::{
+    ApplyPlan, ApprovalPolicyRow, BaseCheck, ChangeRequestRow, NewEvent, RequestEventRow,
+    RequestFilter,
+};
 pub use leadership::Leadership;
 pub use rows::{
     Change, ChangeAction, ChangeFilter, Head, LabelInfo, LabelMove, LabelMoveRow, LabelRow,
@@ -103,7 +107,8 @@ macro_rules! dispatch {
     };
 }
 
-// After `dispatch!`, which its `Store` methods use.
+// After `dispatch!`, which their `Store` methods use.
+mod change_requests;
 mod webhooks;
 
 /// A handle on the database; cheap to clone.

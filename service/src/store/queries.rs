@@ -671,6 +671,17 @@ macro_rules! backend {
                     .ok_or_else(|| StoreError::NotFound(format!("upstream of server {server:?}")))
             }
 
+            /// Rewrites what a committed change says beyond its keys (a change request's apply adds
+            /// the request's trail to each change it commits, in the same transaction).
+            pub(in crate::store) async fn set_change_detail(tx: &mut Tx<'_>, revision: Revision, detail: &serde_json::Value) -> Result<()> {
+                sqlx::query("UPDATE changes SET detail = $2 WHERE revision = $1")
+                    .bind(revision as i64)
+                    .bind(detail.to_string())
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
             pub(in crate::store) async fn insert_change(tx: &mut Tx<'_>, change: &Change) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO changes (revision, org, server, kind, keys, action, restored_version, labels, orgs, detail, actor, created_at, published) \

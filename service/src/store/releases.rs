@@ -45,6 +45,15 @@ impl TryFrom<MoveRecord> for LabelMoveRow {
     }
 }
 
+/// A change's detail, with the approval policy an emergency move went past (the audit of every
+/// use of the emergency role).
+fn with_emergency(mut detail: serde_json::Value, emergency: &Option<String>) -> serde_json::Value {
+    if let Some(policy) = emergency {
+        detail["emergency"] = serde_json::Value::String(policy.clone());
+    }
+    detail
+}
+
 fn stored_label(name: &str) -> Result<Label, StoreError> {
     Label::parse("label", name)
         .map_err(|e| StoreError::Corrupt(format!("label {name:?}"), e.message))
@@ -125,7 +134,7 @@ macro_rules! backend {
             };
             use super::super::queries::stored_orgs;
             use super::super::{RolloutOp, RolloutRow, RolloutStep, RolloutWrite};
-            use super::{MoveRecord, RolloutRecord, StepRecord, stored_label};
+            use super::{MoveRecord, RolloutRecord, StepRecord, stored_label, with_emergency};
             use crate::domain::{Cohort, MAX_LISTED_ORGS};
             use crate::domain::{EntryId, Kind, Label, Labels, ReleasePolicy, Revision, Scope, Slug};
 
@@ -134,7 +143,7 @@ macro_rules! backend {
 
             /// Where `label` points in one entry now: the head for `latest` (and for
             /// `production` in an auto scope), else the label's row; `None` if nowhere.
-            async fn state_at(
+            pub(in crate::store) async fn state_at(
                 tx: &mut Tx<'_>,
                 kind: Kind,
                 server: &Slug,
@@ -306,7 +315,7 @@ macro_rules! backend {
             /// all in one transaction; nothing moves if any move is refused. No change (nothing
             /// selected): the caller rolls back, so the revision taken is not spent.
             pub async fn promote(tx: &mut Tx<'_>, promotion: &Promotion, actor: &str) -> Result<Vec<Change>> {
-                let Promotion { scope, server, label, selection, message } = promotion;
+                let Promotion { scope, server, label, selection, message, emergency } = promotion;
                 // First, so the transaction holds the write lock before it reads (SQLite).
                 let mut first_revision = Some(next_revision(tx).await?);
                 if let Scope::Org(slug) = scope && !org_exists(tx, slug.as_str()).await? {
@@ -383,7 +392,7 @@ macro_rules! backend {
                         restored_version: None,
                         labels: Labels::Only(vec![label.clone()]),
                         orgs: Vec::new(),
-                        detail: Some(serde_json::json!({"message": message, "moves": moved})),
+                        detail: Some(with_emergency(serde_json::json!({"message": message, "moves": moved}), emergency)),
                         actor: actor.to_owned(),
                         created_at: now,
                         published: false,
@@ -415,6 +424,20 @@ macro_rules! backend {
                 }
                 let now = now_ms();
                 let manual = wanted == ReleasePolicy::Manual;
+                if !manual {
+                    let protected: Option<(i64,)> = sqlx::query_as(
+                        "SELECT approvals FROM approval_policies WHERE server = $1 AND org = $2 AND label = 'production'",
+                    )
+                    .bind(server.as_str())
+                    .bind(scope.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    if let Some((approvals,)) = protected {
+                        return Err(StoreError::Refused(format!(
+                            "the approval policy of `production` (server {server}, {approvals} approvals) needs saves that do not move it: remove the policy before setting the release policy to auto"
+                        )));
+                    }
+                }
                 if manual {
                     sqlx::query(
                         "INSERT INTO entry_labels (kind, server, org, label, key, version, active, deleted, revision, updated_at) \
@@ -482,7 +505,7 @@ macro_rules! backend {
             pub async fn rollout(tx: &mut Tx<'_>, write: &RolloutWrite, actor: &str) -> Result<Change> {
                 // First, so the transaction holds the write lock before it reads (SQLite).
                 let revision = next_revision(tx).await?;
-                let RolloutWrite { server, kind, key, label, op, message } = write;
+                let RolloutWrite { server, kind, key, label, op, message, emergency } = write;
                 let scope = Scope::Defaults;
                 let id = EntryId {
                     scope: scope.clone(),
@@ -612,13 +635,16 @@ macro_rules! backend {
                     restored_version: None,
                     labels: Labels::Only(vec![label.clone()]),
                     orgs: changed,
-                    detail: Some(serde_json::json!({
-                        "message": message,
-                        "step": op.as_str(),
-                        "version": target,
-                        "percent": step_cohort.percent,
-                        "orgs": step_cohort.orgs,
-                    })),
+                    detail: Some(with_emergency(
+                        serde_json::json!({
+                            "message": message,
+                            "step": op.as_str(),
+                            "version": target,
+                            "percent": step_cohort.percent,
+                            "orgs": step_cohort.orgs,
+                        }),
+                        emergency,
+                    )),
                     actor: actor.to_owned(),
                     created_at: now,
                     published: false,

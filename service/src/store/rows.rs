@@ -345,6 +345,8 @@ pub struct Promotion {
     pub selection: Selection,
     /// Why (shown in the label's history).
     pub message: String,
+    /// The approval policy an emergency move went past: recorded with the change.
+    pub emergency: Option<String>,
 }
 
 /// One move of a label, as its history shows it.
@@ -414,6 +416,8 @@ pub struct RolloutWrite {
     pub label: Label,
     pub op: RolloutOp,
     pub message: String,
+    /// The approval policy an emergency step went past: recorded with the change.
+    pub emergency: Option<String>,
 }
 
 /// One step of a rollout, as its history shows it.

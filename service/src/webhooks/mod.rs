@@ -12,7 +12,7 @@ use rand::RngCore;
 use serde_json::json;
 
 use crate::{
-    auth::Principal,
+    auth::{self, Principal},
     domain::{EventType, InvalidInput, Scope, check_url},
     error::{Error, Result},
     store::{Change, ChangeAction, DeliveryRow, NewDelivery, Store, WebhookRow, now_ms},
@@ -55,7 +55,7 @@ impl Webhooks {
         scope: Scope,
         spec: EndpointSpec,
     ) -> Result<WebhookRow> {
-        check_admin(principal, &scope)?;
+        auth::check_admin(principal, &scope, "webhooks")?;
         if let Scope::Org(org) = &scope
             && !self
                 .store
@@ -94,21 +94,21 @@ impl Webhooks {
         scope: Option<&Scope>,
     ) -> Result<Vec<WebhookRow>> {
         if let Some(scope) = scope {
-            check_admin(principal, scope)?;
+            auth::check_admin(principal, scope, "webhooks")?;
         } else if !principal.roles.admin {
             return Err(Error::Forbidden("webhooks need the admin role".into()));
         }
         let rows = self.store.webhooks(scope).await?;
         Ok(rows
             .into_iter()
-            .filter(|row| check_admin(principal, &row.scope).is_ok())
+            .filter(|row| auth::check_admin(principal, &row.scope, "webhooks").is_ok())
             .collect())
     }
 
     pub async fn get(&self, principal: &Principal, id: &str) -> Result<WebhookRow> {
         let row = self.store.webhook(id).await?;
         match row {
-            Some(row) if check_admin(principal, &row.scope).is_ok() => Ok(row),
+            Some(row) if auth::check_admin(principal, &row.scope, "webhooks").is_ok() => Ok(row),
             Some(_) if !principal.roles.admin => {
                 Err(Error::Forbidden("webhooks need the admin role".into()))
             }
@@ -221,19 +221,6 @@ fn check_on(row: &WebhookRow) -> Result<()> {
 }
 
 /// Whether `principal` administers the webhooks of `scope`.
-fn check_admin(principal: &Principal, scope: &Scope) -> Result<()> {
-    if !principal.roles.admin {
-        return Err(Error::Forbidden("webhooks need the admin role".into()));
-    }
-    match (&principal.org, scope) {
-        (None, _) => Ok(()),
-        (Some(own), Scope::Org(org)) if own == org => Ok(()),
-        (Some(own), _) => Err(Error::Forbidden(format!(
-            "an admin of org {own} manages only its own webhooks"
-        ))),
-    }
-}
-
 /// The event a change is; `None` for an org's registration, which no endpoint can hear (an
 /// org's endpoints come after it, and it changes no entry).
 pub fn event_of(action: ChangeAction) -> Option<EventType> {

@@ -11,6 +11,7 @@
 
 mod admin_api;
 mod auth;
+mod change_requests;
 mod connections;
 mod gateway;
 mod hardening;

@@ -6,6 +6,7 @@
 //! (`file:%2F%2F%2Fguide.md`).
 
 pub(crate) mod bundle;
+pub(crate) mod change_requests;
 pub(crate) mod changes;
 pub(crate) mod entries;
 pub(crate) mod orgs;
@@ -85,6 +86,18 @@ pub fn routes() -> Router<HttpState> {
             get(get_policy).put(put_policy),
         )
         .route("/servers/{server}/labels/{label}", post(promote))
+        .route(
+            "/servers/{server}/approval-policies",
+            get(change_requests::list_policies),
+        )
+        .route(
+            "/servers/{server}/approval-policies/{label}",
+            axum::routing::put(change_requests::put_policy).delete(change_requests::delete_policy),
+        )
+        .route(
+            "/servers/{server}/change-requests",
+            get(change_requests::list_requests).post(change_requests::open_request),
+        )
         .route("/webhooks", get(list_webhooks).post(create_webhook));
     Router::new()
         .route("/orgs", get(list_orgs).post(create_org))
@@ -93,6 +106,12 @@ pub fn routes() -> Router<HttpState> {
         .route("/labels/{label}", axum::routing::put(put_label))
         .route("/bundle", get(export_bundle).post(import_bundle))
         .route("/upstreams", get(list_upstreams))
+        .route("/change-requests", get(change_requests::all_requests))
+        .route(
+            "/change-requests/{id}",
+            get(change_requests::get_request).patch(change_requests::edit_request),
+        )
+        .route("/change-requests/{id}/{action}", post(change_requests::act))
         .route("/webhooks", get(all_webhooks))
         .route(
             "/webhooks/{id}",

@@ -42,9 +42,9 @@ pub(crate) struct ServerParams {
 
 /// A server of one scope, parsed from the path, and who asks.
 pub(crate) struct ServerPath {
-    scope: Scope,
-    server: Slug,
-    principal: Principal,
+    pub(crate) scope: Scope,
+    pub(crate) server: Slug,
+    pub(crate) principal: Principal,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ServerPath {
@@ -72,7 +72,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ServerPath {
 pub(crate) struct LabelParam {
     /// A label: `production`, or a name such as `staging` (`latest` cannot be moved).
     #[param(pattern = "^[a-z0-9][a-z0-9-]{0,62}$", example = "staging")]
-    label: String,
+    pub(crate) label: String,
 }
 
 /// A scope's release policy for one server.
@@ -159,7 +159,7 @@ pub(crate) async fn promote(
     let promotion = promotion(path.scope, path.server, &label, request)?;
     let changes = state
         .releases
-        .promote(&promotion, path.principal.roles.admin, caller.actor())
+        .promote(&promotion, &path.principal.roles, caller.actor())
         .await?;
     Ok(Json(Released {
         changes: changes.into_iter().map(Into::into).collect(),
@@ -239,6 +239,7 @@ fn promotion(
         label,
         selection,
         message: request.message,
+        emergency: None,
     })
 }
 
@@ -463,6 +464,7 @@ fn rollout_write(
         label,
         op,
         message: request.message,
+        emergency: None,
     })
 }
 
@@ -474,11 +476,11 @@ pub(crate) async fn post_rollout(
     Path(LabelParam { label }): Path<LabelParam>,
     Body(request): Body<RolloutRequest>,
 ) -> ApiResult<Released> {
-    let admin = path.list.principal.roles.admin;
+    let roles = path.list.principal.roles;
     let write = rollout_write(path.writable()?, &label, request)?;
     let change = state
         .releases
-        .rollout(&write, admin, caller.actor())
+        .rollout(&write, &roles, caller.actor())
         .await?;
     Ok(Json(Released {
         changes: vec![change.into()],

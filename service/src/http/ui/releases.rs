@@ -166,10 +166,11 @@ pub(super) async fn promote(
             expected_version: fields.number("expected_version")?,
         }]),
         message: fields.get("message").to_owned(),
+        emergency: None,
     };
     state
         .releases
-        .promote(&promotion, principal.roles.admin, &principal.subject)
+        .promote(&promotion, &principal.roles, &principal.subject)
         .await?;
     Ok(Redirect::to(&labels_path(&id)).into_response())
 }
@@ -244,10 +245,11 @@ pub(super) async fn rollout(
         label: label.clone(),
         op,
         message: fields.get("message").to_owned(),
+        emergency: None,
     };
     state
         .releases
-        .rollout(&write, principal.roles.admin, &principal.subject)
+        .rollout(&write, &principal.roles, &principal.subject)
         .await?;
     Ok(Redirect::to(&format!("{}?rollout={label}", labels_path(&id))).into_response())
 }
