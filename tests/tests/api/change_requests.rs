@@ -652,3 +652,160 @@ async fn a_scheduled_apply_survives_a_restart_and_runs_once_with_two_replicas() 
     b.stop().await;
     c.stop().await;
 }
+
+/// A UI request with `token`'s session cookie.
+fn ui(service: &Service, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .request(method, service.url(path))
+        .header("cookie", format!("mcp_config_session={token}"))
+}
+
+async fn ui_page(service: &Service, path: &str, token: &str) -> (u16, String) {
+    let response = ui(service, Method::GET, path, token).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn ui_post(service: &Service, path: &str, token: &str, form: &[(&str, &str)]) -> u16 {
+    let response = ui(service, Method::POST, path, token)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+#[tokio::test]
+async fn the_web_ui_reviews_approves_and_applies_and_the_change_log_shows_requests_and_emergencies()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let service = jwt_service(dir.path(), |_| {}).await;
+    let people = People::new();
+    protected_scope(&service, &people).await;
+    let request = open(&service, &people.ann, "Checklist from the UI").await;
+    let id = request["id"].as_u64().unwrap();
+    let path = format!("/ui/change-requests/{id}");
+
+    let (status, list) = ui_page(&service, "/ui/change-requests", &people.bob).await;
+    assert_eq!(status, 200);
+    assert!(
+        list.contains(&format!("#{id} New review checklist")),
+        "{list}"
+    );
+    let (status, list) = ui_page(&service, "/ui/change-requests", &people.eve).await;
+    assert_eq!(status, 200);
+    assert!(
+        !list.contains("New review checklist"),
+        "another org's list does not show it"
+    );
+    let (status, _) = ui_page(&service, &path, &people.eve).await;
+    assert_eq!(status, 404);
+
+    // The author sees no approve button; a reviewer sees the diff and approves what it shows.
+    let (_, own) = ui_page(&service, &path, &people.ann).await;
+    assert!(!own.contains("/approve"), "the author cannot approve");
+    let (status, review) = ui_page(&service, &path, &people.bob).await;
+    assert_eq!(status, 200);
+    assert!(
+        review.contains("Checklist from the UI") && review.contains("Acme"),
+        "the diff's two sides: {review}"
+    );
+    assert!(
+        review.contains("<th scope=\"row\">production</th>"),
+        "the move: {review}"
+    );
+    let marker = "name=\"content_hash\" value=\"";
+    let start = review.find(marker).expect("an approve form") + marker.len();
+    let hash = review[start..start + 64].to_owned();
+    assert_eq!(hash, request["content_hash"].as_str().unwrap());
+    assert_eq!(
+        ui_post(
+            &service,
+            &format!("{path}/approve"),
+            &people.bob,
+            &[("content_hash", &hash)]
+        )
+        .await,
+        303
+    );
+    assert_eq!(
+        ui_post(
+            &service,
+            &format!("{path}/approve"),
+            &people.eve,
+            &[("content_hash", &hash)]
+        )
+        .await,
+        404
+    );
+    assert_eq!(
+        ui_post(
+            &service,
+            &format!("{path}/approve"),
+            &people.carol,
+            &[("content_hash", "stale")]
+        )
+        .await,
+        409
+    );
+    assert_eq!(
+        ui_post(
+            &service,
+            &format!("{path}/approve"),
+            &people.carol,
+            &[("content_hash", &hash)]
+        )
+        .await,
+        303
+    );
+    assert_eq!(
+        ui_post(
+            &service,
+            &format!("{path}/schedule"),
+            &people.bob,
+            &[("at", "soon")]
+        )
+        .await,
+        400
+    );
+    assert_eq!(
+        ui_post(
+            &service,
+            &format!("{path}/comment"),
+            &people.bob,
+            &[("message", "ship it")]
+        )
+        .await,
+        303
+    );
+    assert_eq!(
+        ui_post(&service, &format!("{path}/apply"), &people.bob, &[]).await,
+        303
+    );
+    let (_, applied) = ui_page(&service, &path, &people.ann).await;
+    assert!(applied.contains("State</dt><dd>applied"), "{applied}");
+    assert!(
+        applied.contains("ship it") && applied.contains("2 of 2 (bob, carol)"),
+        "{applied}"
+    );
+    assert_eq!(
+        review_text(&service, &people.root, "").await,
+        "Checklist from the UI"
+    );
+
+    // The change log links the request; an emergency move is marked.
+    let (status, _) = call(
+        &service,
+        &people.em,
+        Method::POST,
+        &format!("{SCOPE}/labels/production"),
+        Some(json!({"entries": [{"kind": "PROMPTS", "key": "review-pr", "version": 1}]})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, log) = ui_page(&service, "/ui/changes?org=acme", &people.carol).await;
+    assert!(log.contains(&format!("change request #{id}")), "{log}");
+    assert!(log.contains(">emergency</strong>"), "{log}");
+}

@@ -141,6 +141,8 @@ pub(super) async fn page(
                 actor => change.actor.clone(),
                 created_at => change.created_at,
                 keys,
+                emergency => change.detail.as_ref().and_then(|d| d["emergency"].as_str()).map(str::to_owned),
+                request => change.detail.as_ref().and_then(|d| d["change_request"]["id"].as_u64()),
             }
         })
         .collect();

@@ -11,6 +11,7 @@
 
 mod assets;
 mod bundle;
+mod change_requests;
 mod changes;
 mod diff;
 mod draft;
@@ -58,6 +59,12 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
         .route(
             "/ui/webhooks/{id}/deliveries/{delivery}/redeliver",
             post(webhooks::redeliver),
+        )
+        .route("/ui/change-requests", get(change_requests::list))
+        .route("/ui/change-requests/{id}", get(change_requests::page))
+        .route(
+            "/ui/change-requests/{id}/{action}",
+            post(change_requests::act),
         )
         .route("/ui/logout", post(session::sign_out));
     for scope in ["/ui/defaults/{server}", "/ui/orgs/{org}/{server}"] {

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// A template per page and per fragment that htmx swaps in.
-const TEMPLATES: [(&str, &str); 28] = [
+const TEMPLATES: [(&str, &str); 30] = [
     ("base.html", include_str!("templates/base.html")),
     ("error.html", include_str!("templates/error.html")),
     ("login.html", include_str!("templates/login.html")),
@@ -47,6 +47,14 @@ const TEMPLATES: [(&str, &str); 28] = [
     ("webhooks.html", include_str!("templates/webhooks.html")),
     ("webhook.html", include_str!("templates/webhook.html")),
     ("upstream.html", include_str!("templates/upstream.html")),
+    (
+        "change_requests.html",
+        include_str!("templates/change_requests.html"),
+    ),
+    (
+        "change_request.html",
+        include_str!("templates/change_request.html"),
+    ),
 ];
 
 /// What a path segment may hold unescaped (RFC 3986 unreserved characters).
