@@ -1,8 +1,11 @@
 //! The `mcp-config` command: run the service, migrate its database, import and export bundles,
 //! capture an MCP server that already runs.
 
+mod admin_cli;
+
 use std::path::PathBuf;
 
+use admin_cli::{AdminClient, ChangeRequestCommand, checked};
 use anyhow::{Context, bail};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use mcp_config::{
@@ -99,6 +102,14 @@ enum Command {
         #[command(flatten)]
         admin: AdminClient,
     },
+    /// Change requests and approval policies: open, review, approve, schedule and apply
+    /// requests; require approvals to move a label.
+    ChangeRequest {
+        #[command(subcommand)]
+        action: ChangeRequestCommand,
+        #[command(flatten)]
+        admin: AdminClient,
+    },
     /// Render templates for a running service, one JSON job per line on standard input (the
     /// service starts these itself).
     #[command(hide = true)]
@@ -185,49 +196,6 @@ fn header_pair(text: &str) -> Result<(String, String), String> {
         .or_else(|| text.split_once('='))
         .ok_or_else(|| format!("{text:?} is not `Name: value`"))?;
     Ok((name.trim().to_owned(), value.trim().to_owned()))
-}
-
-/// Where CLI commands send their requests.
-#[derive(Args)]
-struct AdminClient {
-    /// Base URL of the admin API.
-    #[arg(
-        long,
-        env = "MCP_CONFIG_ADMIN_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    admin_url: String,
-    /// Bearer token sent to the admin API.
-    #[arg(long, env = "MCP_CONFIG_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-}
-
-impl AdminClient {
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let url = format!("{}/admin/v1{path}", self.admin_url.trim_end_matches('/'));
-        let request = reqwest::Client::new().request(method, url);
-        match &self.token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        }
-    }
-}
-
-/// The response body, or an error with the API's message.
-async fn checked(response: reqwest::Response) -> anyhow::Result<String> {
-    let status = response.status();
-    let body = response
-        .text()
-        .await
-        .context("reading the admin API's response")?;
-    if !status.is_success() {
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-            .unwrap_or(body);
-        bail!("admin API answered {status}: {message}");
-    }
-    Ok(body)
 }
 
 /// Runs the command; a failure is one line on standard error and exit status 1.
@@ -413,20 +381,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Some(serde_json::json!({ "version": version })),
                 ),
             };
-            let mut request = admin.request(method, &path);
-            if let Some(body) = body {
-                request = request.json(&body);
-            }
-            let response = request
-                .send()
-                .await
-                .with_context(|| format!("cannot reach the admin API at {}", admin.admin_url))?;
-            let text = checked(response).await?;
-            if !text.is_empty() {
-                println!("{text}");
-            }
-            Ok(())
+            admin_cli::send(&admin, method, &path, body).await
         }
+        Command::ChangeRequest { action, admin } => action.run(&admin).await,
         Command::Export {
             format,
             output,

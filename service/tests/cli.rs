@@ -380,3 +380,145 @@ fn config_print_layers_file_under_environment_under_flags_and_masks_secrets() {
         "{message}"
     );
 }
+
+/// An HS256 token of `sub` (in `org`) with `roles`, for a server started with [`JWT_SECRET`].
+fn token(sub: &str, org: Option<&str>, roles: &[&str]) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let mut claims = serde_json::json!({"sub": sub, "roles": roles, "exp": exp});
+    if let Some(org) = org {
+        claims["org"] = org.into();
+    }
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+const JWT_SECRET: &str = "a-cli-test-secret-that-is-long-enough";
+
+/// Runs the CLI against the admin API on `http_port` with `token`: exit success, stdout, stderr.
+fn cli(http_port: u16, token: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .env(
+            "MCP_CONFIG_ADMIN_URL",
+            format!("http://127.0.0.1:{http_port}"),
+        )
+        .env("MCP_CONFIG_TOKEN", token)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn change_requests_are_opened_approved_and_applied_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (grpc_port, http_port) = (free_port(), free_port());
+    let mut server = Command::new(BIN)
+        .arg("serve")
+        .env(
+            "MCP_CONFIG_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("cr.db").display()),
+        )
+        .env("MCP_CONFIG_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
+        .env("MCP_CONFIG_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+        .env("MCP_CONFIG_AUTH", "jwt")
+        .env("MCP_CONFIG_JWT_SECRET", JWT_SECRET)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(http_port);
+    let (root, ann, bob) = (
+        token("root", None, &["admin"]),
+        token("ann", Some("acme"), &["editor"]),
+        token("bob", Some("acme"), &["editor"]),
+    );
+    let bundle = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/bundle.yaml");
+    let (ok, _, err) = cli(http_port, &root, &["import", bundle]);
+    assert!(ok, "{err}");
+    let manual = reqwest::Client::new()
+        .put(format!(
+            "http://127.0.0.1:{http_port}/admin/v1/orgs/acme/servers/github/release-policy"
+        ))
+        .bearer_auth(&root)
+        .json(&serde_json::json!({"policy": "manual"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(manual.status(), 200);
+    let scope = ["--server", "github", "--org", "acme"];
+    let set = [
+        &["change-request", "set-policy"][..],
+        &scope,
+        &["--approvals", "1"],
+    ]
+    .concat();
+    let (ok, out, err) = cli(http_port, &root, &set);
+    assert!(ok && out.contains("\"approvals\":1"), "{out}{err}");
+
+    let request = dir.path().join("request.yaml");
+    std::fs::write(
+        &request,
+        "title: Shorter checklist\nedits:\n  - kind: PROMPTS\n    key: review-pr\n    content:\n      messages: [{role: user, text: From the CLI}]\nmoves:\n  - {label: production, kind: PROMPTS, key: review-pr}\n",
+    )
+    .unwrap();
+    let open = [
+        &["change-request", "open"][..],
+        &scope,
+        &[request.to_str().unwrap(), "--submit"],
+    ]
+    .concat();
+    let (ok, out, err) = cli(http_port, &ann, &open);
+    assert!(ok, "{out}{err}");
+    let opened: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(opened["state"], "in_review");
+    let id = opened["id"].as_u64().unwrap().to_string();
+
+    let (ok, _, err) = cli(http_port, &ann, &["change-request", "approve", &id]);
+    assert!(
+        !ok && err.contains("author"),
+        "the author's own approval is refused: {err}"
+    );
+    let (ok, out, err) = cli(
+        http_port,
+        &bob,
+        &["change-request", "approve", &id, "--message", "lgtm"],
+    );
+    assert!(ok && out.contains("\"state\":\"approved\""), "{out}{err}");
+    let (ok, out, err) = cli(http_port, &bob, &["change-request", "apply", &id]);
+    assert!(ok && out.contains("\"state\":\"applied\""), "{out}{err}");
+    let list = [
+        &["change-request", "list"][..],
+        &scope,
+        &["--state", "applied"],
+    ]
+    .concat();
+    let (ok, out, _) = cli(http_port, &bob, &list);
+    assert!(ok && out.contains(&format!("\"id\":{id}")), "{out}");
+
+    let mut grpc = ConfigServiceClient::connect(format!("http://127.0.0.1:{grpc_port}"))
+        .await
+        .unwrap();
+    let mut read = tonic::Request::new(GetPromptsRequest {
+        org_id: "acme".into(),
+        server: "github".into(),
+        ..Default::default()
+    });
+    read.metadata_mut()
+        .insert("authorization", format!("Bearer {root}").parse().unwrap());
+    let acme = grpc.get_prompts(read).await.unwrap().into_inner();
+    let review = acme.prompts.iter().find(|p| p.name == "review-pr").unwrap();
+    assert_eq!(review.messages[0].text, "From the CLI");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
