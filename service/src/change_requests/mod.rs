@@ -24,6 +24,7 @@ use crate::{
         ApplyPlan, ApprovalPolicyRow, BaseCheck, Change, ChangeRequestRow, LabelMove, MoveTarget,
         NewEvent, Promotion, RequestEventRow, RequestFilter, Selection, Store, Write, WriteOp,
     },
+    store::{NewDelivery, WebhookRow},
 };
 
 /// Most requests a list shows.
@@ -192,7 +193,10 @@ impl ChangeRequests {
             actor: principal.subject.clone(),
             message: String::new(),
         };
-        Ok(self.store.open_change_request(&row, &event).await?)
+        Ok(self
+            .store
+            .open_change_request(&row, &event, &announcer(&event))
+            .await?)
     }
 
     /// A request, if the caller may read its scope (else not found, as if it did not exist).
@@ -288,7 +292,10 @@ impl ChangeRequests {
             actor: principal.subject.clone(),
             message,
         };
-        Ok(self.store.update_change_request(&edited, &event).await?)
+        Ok(self
+            .store
+            .update_change_request(&edited, &event, &announcer(&event))
+            .await?)
     }
 
     /// Submits, approves, rejects, cancels, comments on, schedules or unschedules a request.
@@ -326,7 +333,10 @@ impl ChangeRequests {
                     actor: principal.subject.clone(),
                     message: message.to_owned(),
                 };
-                return Ok(self.store.update_change_request(&next, &event).await?);
+                return Ok(self
+                    .store
+                    .update_change_request(&next, &event, &announcer(&event))
+                    .await?);
             }
             Act::Submit | Act::Cancel if !is_author && !(principal.roles.admin) => {
                 return Err(Error::Forbidden(format!(
@@ -384,7 +394,10 @@ impl ChangeRequests {
                 _ => message.to_owned(),
             },
         };
-        Ok(self.store.update_change_request(&next, &event).await?)
+        Ok(self
+            .store
+            .update_change_request(&next, &event, &announcer(&event))
+            .await?)
     }
 
     /// Applies an approved (or scheduled) request now, in one transaction.
@@ -410,7 +423,7 @@ impl ChangeRequests {
         };
         let changes = self
             .store
-            .apply_change_request(request, &plan, &event)
+            .apply_change_request(request, &plan, &event, &announcer(&event))
             .await?;
         self.relay.committed(&changes);
         Ok(changes)
@@ -455,7 +468,11 @@ impl ChangeRequests {
                         message: e.to_string(),
                     };
                     // Another replica may have acted on it meanwhile: then its state stands.
-                    if let Err(e) = self.store.update_change_request(&back, &event).await {
+                    if let Err(e) = self
+                        .store
+                        .update_change_request(&back, &event, &announcer(&event))
+                        .await
+                    {
                         tracing::debug!(request = id, error = %e, "the request changed meanwhile");
                     }
                 }
@@ -534,6 +551,13 @@ impl ChangeRequests {
             })
             .collect())
     }
+}
+
+/// Announces `event` to its request's scope's webhooks, in the event's transaction.
+fn announcer(
+    event: &NewEvent,
+) -> impl Fn(&ChangeRequestRow, u64, &[WebhookRow]) -> Vec<NewDelivery> + Send + Sync + '_ {
+    move |request, seq, hooks| crate::webhooks::plan_request(request, event, seq, hooks)
 }
 
 /// The subjects whose approval counts: approvals of the request's current content, once each.

@@ -26,16 +26,21 @@ pub enum EventType {
     /// A rollout started, changed its cohort, completed or was aborted.
     #[serde(rename = "rollout.changed")]
     RolloutChanged,
+    /// A change request was opened, edited, submitted, approved, rejected, commented on,
+    /// scheduled, unscheduled, applied or cancelled.
+    #[serde(rename = "change_request.updated")]
+    ChangeRequestUpdated,
     /// A test ping an admin sent.
     #[serde(rename = "webhook.ping")]
     Ping,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 4] = [
+    pub const ALL: [EventType; 5] = [
         EventType::EntriesChanged,
         EventType::LabelMoved,
         EventType::RolloutChanged,
+        EventType::ChangeRequestUpdated,
         EventType::Ping,
     ];
 
@@ -44,6 +49,7 @@ impl EventType {
             EventType::EntriesChanged => "entries.changed",
             EventType::LabelMoved => "label.moved",
             EventType::RolloutChanged => "rollout.changed",
+            EventType::ChangeRequestUpdated => "change_request.updated",
             EventType::Ping => "webhook.ping",
         }
     }

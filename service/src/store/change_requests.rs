@@ -3,7 +3,12 @@
 //! request compares and sets its last event's number, so two people acting on one request at
 //! once cannot both succeed on what they saw. One text for both backends.
 
-use super::{Change, Pool, Promotion, Result, Store, StoreError, Write};
+use super::{Change, NewDelivery, Pool, Promotion, Result, Store, StoreError, WebhookRow, Write};
+
+/// Makes the webhook deliveries of a request's event (numbered `seq`; the request as it is after it) for its scope's enabled
+/// endpoints: written in the event's transaction, so an acknowledged event is never unannounced.
+pub type Announce<'a> =
+    &'a (dyn Fn(&ChangeRequestRow, u64, &[WebhookRow]) -> Vec<NewDelivery> + Send + Sync);
 use crate::domain::{
     ApprovalPolicy, ApprovalRules, ApproverRole, Kind, Label, RequestItems, RequestState, Revision,
     Scope, Slug,
@@ -221,12 +226,13 @@ macro_rules! backend {
     ($module:ident, $db:ty) => {
         pub mod $module {
             use super::super::queries::$module::{set_change_detail, org_exists};
+            use super::super::webhooks::$module::deliver_in;
             use super::super::releases::$module::{promote, state_at};
             use super::super::queries::$module::apply as apply_writes;
             use super::super::queries::$module::policy as release_policy;
             use super::super::{Change, Result, StoreError, now_ms};
             use super::{
-                ApplyPlan, ApprovalPolicyRow, ChangeRequestRow, EventRecord, NewEvent, PolicyRecord,
+                Announce, ApplyPlan, ApprovalPolicyRow, ChangeRequestRow, EventRecord, NewEvent, PolicyRecord,
                 RequestEventRow, RequestFilter, RequestRecord, json, role_name,
             };
             use crate::domain::{ApprovalPolicy, Label, ReleasePolicy, RequestState, Scope, Slug};
@@ -297,7 +303,17 @@ macro_rules! backend {
                 rows.into_iter().map(ApprovalPolicyRow::try_from).collect()
             }
 
-            async fn insert_event(tx: &mut Tx<'_>, id: u64, seq: u64, hash: &str, event: &NewEvent, now: i64) -> Result<()> {
+            /// Records an event of a request (and its scope's webhook deliveries).
+            #[allow(clippy::too_many_arguments)]
+            async fn insert_event(
+                tx: &mut Tx<'_>,
+                row: &ChangeRequestRow,
+                seq: u64,
+                event: &NewEvent,
+                now: i64,
+                announce: Announce<'_>,
+            ) -> Result<()> {
+                let (id, hash) = (row.id, &row.content_hash);
                 sqlx::query(
                     "INSERT INTO change_request_events (request_id, seq, action, actor, message, content_hash, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -311,11 +327,11 @@ macro_rules! backend {
                 .bind(now)
                 .execute(&mut **tx)
                 .await?;
-                Ok(())
+                deliver_in(tx, row.scope.as_str(), now, |hooks| announce(row, seq, hooks)).await
             }
 
             /// Opens a request (its id the next of the counter) with its first event.
-            pub async fn open(pool: &Pool, row: &ChangeRequestRow, event: &NewEvent) -> Result<ChangeRequestRow> {
+            pub async fn open(pool: &Pool, row: &ChangeRequestRow, event: &NewEvent, announce: Announce<'_>) -> Result<ChangeRequestRow> {
                 let mut tx = pool.begin().await?;
                 let (id,): (i64,) =
                     sqlx::query_as("UPDATE counters SET value = value + 1 WHERE name = 'change_requests' RETURNING value")
@@ -348,7 +364,7 @@ macro_rules! backend {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                insert_event(&mut tx, row.id, 1, &row.content_hash, event, now).await?;
+                insert_event(&mut tx, &row, 1, event, now, announce).await?;
                 tx.commit().await?;
                 Ok(row)
             }
@@ -406,7 +422,7 @@ macro_rules! backend {
 
             /// Writes `row`'s state, text, items, rules and schedule, with `event`, if the
             /// request is still as its writer saw it (`row.last_seq`).
-            pub async fn update(pool: &Pool, row: &ChangeRequestRow, event: &NewEvent) -> Result<ChangeRequestRow> {
+            pub async fn update(pool: &Pool, row: &ChangeRequestRow, event: &NewEvent, announce: Announce<'_>) -> Result<ChangeRequestRow> {
                 let mut tx = pool.begin().await?;
                 let now = now_ms();
                 let seq = claim(&mut tx, row.id, row.last_seq, now).await?;
@@ -425,14 +441,21 @@ macro_rules! backend {
                 .bind(&row.scheduled_by)
                 .execute(&mut *tx)
                 .await?;
-                insert_event(&mut tx, row.id, seq, &row.content_hash, event, now).await?;
+                let row = ChangeRequestRow { last_seq: seq, updated_at: now, ..row.clone() };
+                insert_event(&mut tx, &row, seq, event, now, announce).await?;
                 tx.commit().await?;
-                Ok(ChangeRequestRow { last_seq: seq, updated_at: now, ..row.clone() })
+                Ok(row)
             }
 
             /// Applies a request in one transaction: claims it, checks that nothing it changes
             /// moved since it was opened, saves its edits, moves its labels, marks it applied.
-            pub async fn apply(pool: &Pool, row: &ChangeRequestRow, plan: &ApplyPlan, event: &NewEvent) -> Result<Vec<Change>> {
+            pub async fn apply(
+                pool: &Pool,
+                row: &ChangeRequestRow,
+                plan: &ApplyPlan,
+                event: &NewEvent,
+                announce: Announce<'_>,
+            ) -> Result<Vec<Change>> {
                 let mut tx = pool.begin().await?;
                 let now = now_ms();
                 let seq = claim(&mut tx, row.id, row.last_seq, now).await?;
@@ -472,7 +495,15 @@ macro_rules! backend {
                 .bind(last)
                 .execute(&mut *tx)
                 .await?;
-                insert_event(&mut tx, row.id, seq, &row.content_hash, event, now).await?;
+                let applied = ChangeRequestRow {
+                    state: RequestState::Applied,
+                    applied_revision: last.map(|r| r as u64),
+                    scheduled_at: None,
+                    last_seq: seq,
+                    updated_at: now,
+                    ..row.clone()
+                };
+                insert_event(&mut tx, &applied, seq, event, now, announce).await?;
                 tx.commit().await?;
                 Ok(changes)
             }
@@ -536,8 +567,10 @@ impl Store {
         &self,
         row: &ChangeRequestRow,
         event: &NewEvent,
+        announce: Announce<'_>,
     ) -> Result<ChangeRequestRow> {
-        dispatch!(self, self, |q, pool| q::open(pool, row, event).await)
+        dispatch!(self, self, |q, pool| q::open(pool, row, event, announce)
+            .await)
     }
 
     /// A request and its trail, oldest event first.
@@ -560,8 +593,10 @@ impl Store {
         &self,
         row: &ChangeRequestRow,
         event: &NewEvent,
+        announce: Announce<'_>,
     ) -> Result<ChangeRequestRow> {
-        dispatch!(self, self, |q, pool| q::update(pool, row, event).await)
+        dispatch!(self, self, |q, pool| q::update(pool, row, event, announce)
+            .await)
     }
 
     pub async fn apply_change_request(
@@ -569,8 +604,12 @@ impl Store {
         row: &ChangeRequestRow,
         plan: &ApplyPlan,
         event: &NewEvent,
+        announce: Announce<'_>,
     ) -> Result<Vec<Change>> {
-        dispatch!(self, self, |q, pool| q::apply(pool, row, plan, event).await)
+        dispatch!(self, self, |q, pool| q::apply(
+            pool, row, plan, event, announce
+        )
+        .await)
     }
 
     pub async fn due_change_requests(&self, now: i64, limit: u32) -> Result<Vec<u64>> {

@@ -19,7 +19,7 @@ use sqlx::{
 };
 
 pub use change_requests::{
-    ApplyPlan, ApprovalPolicyRow, BaseCheck, ChangeRequestRow, NewEvent, RequestEventRow,
+    Announce, ApplyPlan, ApprovalPolicyRow, BaseCheck, ChangeRequestRow, NewEvent, RequestEventRow,
     RequestFilter,
 };
 pub use leadership::Leadership;

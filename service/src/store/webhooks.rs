@@ -328,6 +328,26 @@ macro_rules! backend {
                 Ok(written)
             }
 
+            /// Writes, in the caller's transaction, the deliveries `plan` makes for the enabled
+            /// endpoints of `scope` (an event that is no change of the log: a change request's).
+            pub(in crate::store) async fn deliver_in(
+                tx: &mut Tx<'_>,
+                scope: &str,
+                now: i64,
+                plan: impl FnOnce(&[WebhookRow]) -> Vec<NewDelivery>,
+            ) -> Result<()> {
+                let hooks: Vec<WebhookRecord> =
+                    sqlx::query_as(concat!("SELECT ", webhook_columns!(), " FROM webhooks WHERE enabled AND org = $1"))
+                        .bind(scope)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                let hooks = hooks.into_iter().map(WebhookRow::try_from).collect::<Result<Vec<_>>>()?;
+                for delivery in plan(&hooks) {
+                    insert_delivery(tx, &delivery, now).await?;
+                }
+                Ok(())
+            }
+
             async fn insert_delivery(tx: &mut Tx<'_>, delivery: &NewDelivery, now: i64) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO webhook_deliveries (id, webhook, revision, event, payload, state, attempts, next_at, lease_until, created_at) \

@@ -15,7 +15,10 @@ use crate::{
     auth::{self, Principal},
     domain::{EventType, InvalidInput, Scope, check_url},
     error::{Error, Result},
-    store::{Change, ChangeAction, DeliveryRow, NewDelivery, Store, WebhookRow, now_ms},
+    store::{
+        Change, ChangeAction, ChangeRequestRow, DeliveryRow, NewDelivery, NewEvent, Store,
+        WebhookRow, now_ms,
+    },
 };
 
 /// Most deliveries the log shows.
@@ -261,6 +264,50 @@ pub fn plan(change: &Change, hooks: &[WebhookRow]) -> Vec<NewDelivery> {
             revision: change.revision,
             event,
             payload: envelope(event, change.created_at, change_data(change)),
+        })
+        .collect()
+}
+
+/// The deliveries of a change request's event (its `seq`-th): one to each enabled endpoint of
+/// the request's scope that wants `change_request.updated`.
+pub fn plan_request(
+    request: &ChangeRequestRow,
+    event: &NewEvent,
+    seq: u64,
+    hooks: &[WebhookRow],
+) -> Vec<NewDelivery> {
+    let kind = EventType::ChangeRequestUpdated;
+    let data = json!({
+        "id": request.id,
+        "org": match &request.scope {
+            Scope::Defaults => None,
+            Scope::Org(org) => Some(org.as_str()),
+        },
+        "server": request.server.as_str(),
+        "title": request.title,
+        "author": request.author,
+        "state": request.state.as_str(),
+        "event": event.action,
+        "actor": event.actor,
+        "message": event.message,
+        "approvals_needed": request.rules.approvals_needed,
+        "scheduled_at": request.scheduled_at,
+        "applied_revision": request.applied_revision,
+    });
+    let now = now_ms();
+    hooks
+        .iter()
+        .filter(|hook| {
+            hook.enabled
+                && hook.scope == request.scope
+                && crate::domain::Subscription(hook.events.clone()).wants(kind)
+        })
+        .map(|hook| NewDelivery {
+            id: format!("msg_cr{}_{seq}_{}", request.id, hook.id),
+            webhook: hook.id.clone(),
+            revision: 0,
+            event: kind,
+            payload: envelope(kind, now, data.clone()),
         })
         .collect()
 }

@@ -689,3 +689,103 @@ async fn the_web_ui_registers_pings_shows_the_log_rotates_and_deletes() {
         .unwrap();
     assert_eq!(gone.status(), 404);
 }
+
+/// A change request's life reaches an endpoint that asked for `change_request.updated` (and
+/// only that), signed, one delivery per event, in order.
+#[tokio::test]
+async fn change_request_events_are_delivered_to_the_endpoints_that_want_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = jwt_service(dir.path(), quick).await;
+    let (root, ann, bob) = (
+        token("root", None, &["admin"]),
+        token("ann", Some("acme"), &["editor"]),
+        token("bob", Some("acme"), &["editor"]),
+    );
+    service.import_as(EXAMPLE_BUNDLE, &root).await;
+    let (requests, saves) = (Receiver::start(&[]).await, Receiver::start(&[]).await);
+    let call = |token: &str, method: Method, path: &str, body: Value| {
+        let request = service
+            .api()
+            .as_token(token)
+            .request(method, path)
+            .json(&body);
+        async move { json_of(request.send().await.unwrap()).await }
+    };
+    let (status, hook) = call(
+        &root,
+        Method::POST,
+        "/orgs/acme/webhooks",
+        json!({"url": requests.url, "events": ["change_request.updated"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{hook}");
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        &root,
+        Method::POST,
+        "/orgs/acme/webhooks",
+        json!({"url": saves.url, "events": ["entries.changed"]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    let (status, opened) = call(
+        &ann,
+        Method::POST,
+        "/orgs/acme/servers/github/change-requests",
+        json!({"title": "Announce me", "submit": true, "edits": [
+            {"kind": "PROMPTS", "key": "review-pr", "content": {"messages": [{"role": "user", "text": "v2"}]}}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{opened}");
+    let id = opened["id"].as_u64().unwrap();
+    for action in ["approve", "apply"] {
+        let (status, body) = call(
+            &bob,
+            Method::POST,
+            &format!("/change-requests/{id}/{action}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert!(eventually(WAIT, || async { requests.got().len() >= 3 }).await);
+    assert!(
+        eventually(WAIT, || async { !saves.got().is_empty() }).await,
+        "the applied save is an entries.changed"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = requests.got();
+    assert!(got.iter().all(|g| verified(g, &secret)), "signed");
+    let events: Vec<(String, String, String)> = got
+        .iter()
+        .map(|g| {
+            let body: Value = serde_json::from_str(&g.body).unwrap();
+            assert_eq!(body["type"], "change_request.updated");
+            assert_eq!(body["data"]["id"], id);
+            (
+                body["data"]["event"].as_str().unwrap().to_owned(),
+                body["data"]["actor"].as_str().unwrap().to_owned(),
+                body["data"]["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("opened for review", "ann", "in_review"),
+        ("approved", "bob", "approved"),
+        ("applied", "bob", "applied"),
+    ]
+    .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
+    assert_eq!(events, expected);
+    let saved: Value = serde_json::from_str(&saves.got()[0].body).unwrap();
+    assert_eq!(
+        saved["data"]["detail"]["change_request"]["id"], id,
+        "{saved}"
+    );
+    assert_eq!(
+        saves.got().len(),
+        1,
+        "no change-request event to an endpoint that did not ask"
+    );
+}
