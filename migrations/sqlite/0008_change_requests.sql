@@ -38,8 +38,10 @@ CREATE TABLE change_requests (
 CREATE INDEX change_requests_scope ON change_requests (org, server, id);
 CREATE INDEX change_requests_due ON change_requests (state, scheduled_at);
 
--- A request's trail: opened, edited, submitted, approved (of `content_hash`), rejected,
--- commented, scheduled, unscheduled, applied, apply_failed, cancelled; who, when, what they said.
+-- A request's trail: opened, edited (its content), retitled, submitted, approved (of
+-- `content_hash`), rejected, commented, scheduled, unscheduled, applied, apply_failed,
+-- cancelled; who, when, what they said, and whether they held the admin role (an approval
+-- counts against policies that need an admin only if so).
 CREATE TABLE change_request_events (
     request_id    BIGINT NOT NULL,
     seq           BIGINT NOT NULL,
@@ -47,6 +49,7 @@ CREATE TABLE change_request_events (
     actor         TEXT NOT NULL,
     message       TEXT NOT NULL,
     content_hash  TEXT NOT NULL,
+    admin         BOOLEAN NOT NULL,
     created_at    BIGINT NOT NULL,
     PRIMARY KEY (request_id, seq)
 );

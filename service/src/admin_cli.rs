@@ -132,11 +132,12 @@ pub enum ChangeRequestCommand {
     Submit {
         id: u64,
     },
-    /// Approve what the request holds now (`--hash` to approve only what you reviewed).
+    /// Approve what you reviewed: `--hash` is the `content_hash` `show` printed (if the
+    /// request changed since, nothing is approved).
     Approve {
         id: u64,
         #[arg(long)]
-        hash: Option<String>,
+        hash: String,
         #[arg(long, default_value = "")]
         message: String,
     },
@@ -235,7 +236,9 @@ impl ChangeRequestCommand {
                 if !body.is_object() {
                     bail!("{}: a change request is a mapping", file.display());
                 }
-                body["submit"] = json!(submit);
+                if submit {
+                    body["submit"] = json!(true);
+                }
                 (Method::POST, scope.path("change-requests"), Some(body))
             }
             Self::Edit { id, file } => (

@@ -47,10 +47,9 @@ use crate::{
 
 /// Largest gRPC request accepted.
 const MAX_GRPC_REQUEST_BYTES: usize = 1024 * 1024;
-/// Events buffered per in-process subscriber before it counts as lagging (and resyncs).
 /// How often each replica looks for scheduled change requests that are due.
 const SCHEDULER_POLL: Duration = Duration::from_secs(1);
-
+/// Events buffered per in-process subscriber before it counts as lagging (and resyncs).
 const BUS_CAPACITY: usize = 4096;
 /// How long shutdown waits for in-flight work before giving up on it.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -89,10 +89,7 @@ impl Releases {
         };
         let policy = format!(
             "approval policy of label {label} ({}, server {server}): {} approval{} by {}",
-            match scope {
-                Scope::Defaults => "the defaults".to_owned(),
-                Scope::Org(org) => format!("org {org}"),
-            },
+            scope.describe(),
             row.policy.approvals,
             if row.policy.approvals == 1 { "" } else { "s" },
             match row.policy.approver_role {

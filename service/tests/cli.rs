@@ -484,7 +484,12 @@ async fn change_requests_are_opened_approved_and_applied_from_the_cli() {
     assert_eq!(opened["state"], "in_review");
     let id = opened["id"].as_u64().unwrap().to_string();
 
-    let (ok, _, err) = cli(http_port, &ann, &["change-request", "approve", &id]);
+    let hash = opened["content_hash"].as_str().unwrap().to_owned();
+    let (ok, _, err) = cli(
+        http_port,
+        &ann,
+        &["change-request", "approve", &id, "--hash", &hash],
+    );
     assert!(
         !ok && err.contains("author"),
         "the author's own approval is refused: {err}"
@@ -492,7 +497,15 @@ async fn change_requests_are_opened_approved_and_applied_from_the_cli() {
     let (ok, out, err) = cli(
         http_port,
         &bob,
-        &["change-request", "approve", &id, "--message", "lgtm"],
+        &[
+            "change-request",
+            "approve",
+            &id,
+            "--hash",
+            &hash,
+            "--message",
+            "lgtm",
+        ],
     );
     assert!(ok && out.contains("\"state\":\"approved\""), "{out}{err}");
     let (ok, out, err) = cli(http_port, &bob, &["change-request", "apply", &id]);

@@ -14,8 +14,8 @@ use crate::{
     content::Content,
     domain::{
         ApprovalPolicy, ApprovalRules, EntryId, EntryKey, InvalidInput, Kind, Label, LabelPolicy,
-        RequestAction, RequestEdit, RequestItems, RequestMove, RequestState, Reviewer, Scope, Slug,
-        next_state,
+        MAX_ITEMS, RequestAction, RequestEdit, RequestItems, RequestMove, RequestState, Reviewer,
+        Scope, Slug, next_state,
     },
     edits::Editor,
     error::{Error, Result},
@@ -29,6 +29,8 @@ use crate::{
 
 /// Most requests a list shows.
 pub const MAX_LISTED: u32 = 200;
+/// Most events a request's trail keeps.
+const MAX_EVENTS: usize = 1000;
 /// Longest title; longest description or comment.
 const MAX_TITLE_BYTES: usize = 200;
 const MAX_TEXT_BYTES: usize = 16 * 1024;
@@ -64,7 +66,7 @@ pub enum Act {
     /// `content_hash`: what the approver reviewed; if the request changed since, nothing is
     /// approved.
     Approve {
-        content_hash: Option<String>,
+        content_hash: String,
     },
     Reject,
     Cancel,
@@ -76,13 +78,36 @@ pub enum Act {
     Unschedule,
 }
 
-/// A request with its trail and who approved what it holds now.
+/// A request with its trail and the approvals that count for what it holds now.
 #[derive(Debug, Clone)]
 pub struct RequestView {
     pub request: ChangeRequestRow,
     pub events: Vec<RequestEventRow>,
-    /// The subjects whose approval counts (of the current content), in order.
-    pub approved_by: Vec<String>,
+    /// The rules in force: the request's, with the policies set since on labels it had none
+    /// for.
+    pub rules: ApprovalRules,
+    /// The approvals that count, oldest first: of the current content, given after its last
+    /// edit, once per person, by someone the rules in force accept.
+    pub approvals: Vec<Approval>,
+}
+
+/// An approval that counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Approval {
+    pub seq: u64,
+    pub by: String,
+    pub at: i64,
+}
+
+impl RequestView {
+    pub fn approved_by(&self) -> Vec<String> {
+        self.approvals.iter().map(|a| a.by.clone()).collect()
+    }
+
+    /// Whether the event numbered `seq` is an approval that counts.
+    pub fn counts(&self, seq: u64) -> bool {
+        self.approvals.iter().any(|a| a.seq == seq)
+    }
 }
 
 #[derive(Clone)]
@@ -159,7 +184,7 @@ impl ChangeRequests {
         submit: bool,
     ) -> Result<ChangeRequestRow> {
         auth::check_write(principal, scope)?;
-        check_text(&draft)?;
+        check_draft(&draft)?;
         let items = self.items(server, scope, &draft).await?;
         let rules = ApprovalRules::of(self.policies_of(server, scope, &items).await?);
         let row = ChangeRequestRow {
@@ -184,15 +209,15 @@ impl ChangeRequests {
             created_at: 0,
             updated_at: 0,
         };
-        let event = NewEvent {
-            action: if submit {
+        let event = event(
+            principal,
+            if submit {
                 "opened for review"
             } else {
                 "opened"
             },
-            actor: principal.subject.clone(),
-            message: String::new(),
-        };
+            String::new(),
+        );
         Ok(self
             .store
             .open_change_request(&row, &event, &announcer(&event))
@@ -206,11 +231,24 @@ impl ChangeRequests {
         if auth::check_read(principal, &request.scope).is_err() {
             return Err(not_found());
         }
-        let approved_by = approvals(&request, &events);
+        self.view(request, events).await
+    }
+
+    async fn view(
+        &self,
+        request: ChangeRequestRow,
+        events: Vec<RequestEventRow>,
+    ) -> Result<RequestView> {
+        let rules = request.rules.widened(
+            self.policies_of(&request.server, &request.scope, &request.items)
+                .await?,
+        );
+        let approvals = approvals(&request, &events, &rules);
         Ok(RequestView {
             request,
             events,
-            approved_by,
+            rules,
+            approvals,
         })
     }
 
@@ -227,8 +265,9 @@ impl ChangeRequests {
         Ok(self.store.change_requests(filter, MAX_LISTED).await?)
     }
 
-    /// Replaces what a request holds (its author only). Approvals given before stop counting
-    /// when the content changes; review starts again.
+    /// Replaces what a request holds (its author only). When the content changes, the
+    /// approvals given before stop counting and review starts again; a new title or
+    /// description alone changes neither.
     pub async fn edit(
         &self,
         principal: &Principal,
@@ -236,7 +275,7 @@ impl ChangeRequests {
         draft: Draft,
     ) -> Result<ChangeRequestRow> {
         let view = self.get(principal, id).await?;
-        let request = view.request;
+        let request = &view.request;
         auth::check_write(principal, &request.scope)?;
         if request.author != principal.subject {
             return Err(Error::Forbidden(format!(
@@ -244,53 +283,48 @@ impl ChangeRequests {
                 request.author
             )));
         }
-        check_text(&draft)?;
+        check_draft(&draft)?;
+        check_trail(&view)?;
         let state = next_state(
             request.state,
             RequestAction::Edit,
-            request.rules.approvals_needed,
+            view.rules.approvals_needed,
         )
         .map_err(Error::Refused)?;
         let items = self.items(&request.server, &request.scope, &draft).await?;
         let hash = items.hash();
-        let voided = hash != request.content_hash && !view.approved_by.is_empty();
-        let rules = request.rules.widened(
-            self.policies_of(&request.server, &request.scope, &items)
-                .await?,
-        );
-        // Only the text changed: the approvals stand, and so does a schedule.
-        let (state, scheduled_at, scheduled_by) = if hash == request.content_hash {
+        let content_changed = hash != request.content_hash;
+        let (state, scheduled_at, scheduled_by) = if content_changed {
+            (state, None, None)
+        } else {
             (
                 request.state,
                 request.scheduled_at,
                 request.scheduled_by.clone(),
             )
-        } else {
-            (state, None, None)
         };
         let edited = ChangeRequestRow {
             title: draft.title,
             description: draft.description,
             state,
             content_hash: hash,
+            rules: view.rules.widened(
+                self.policies_of(&request.server, &request.scope, &items)
+                    .await?,
+            ),
             items,
-            rules,
             scheduled_at,
             scheduled_by,
             ..request.clone()
         };
-        let message = if voided {
-            format!(
-                "the content changed: {} approval(s) voided",
-                view.approved_by.len()
-            )
-        } else {
-            String::new()
-        };
-        let event = NewEvent {
-            action: RequestAction::Edit.event(),
-            actor: principal.subject.clone(),
-            message,
+        let event = match (content_changed, view.approvals.len()) {
+            (false, _) => event(principal, "retitled", String::new()),
+            (true, 0) => event(principal, RequestAction::Edit.event(), String::new()),
+            (true, n) => event(
+                principal,
+                RequestAction::Edit.event(),
+                format!("the content changed: {n} approval(s) voided"),
+            ),
         };
         Ok(self
             .store
@@ -316,29 +350,28 @@ impl ChangeRequests {
         let view = self.get(principal, id).await?;
         let request = &view.request;
         auth::check_write(principal, &request.scope)?;
-        let needed = request.rules.approvals_needed;
+        check_trail(&view)?;
         let is_author = request.author == principal.subject;
         let reviewer = Reviewer {
             subject: &principal.subject,
             admin: principal.roles.admin,
         };
-        let mut next = request.clone();
+        let mut next = ChangeRequestRow {
+            rules: view.rules.clone(),
+            ..request.clone()
+        };
         let action = match &act {
             Act::Comment => {
                 if message.trim().is_empty() {
                     return Err(InvalidInput::new("message", "a comment needs text").into());
                 }
-                let event = NewEvent {
-                    action: "commented",
-                    actor: principal.subject.clone(),
-                    message: message.to_owned(),
-                };
+                let event = event(principal, "commented", message.to_owned());
                 return Ok(self
                     .store
                     .update_change_request(&next, &event, &announcer(&event))
                     .await?);
             }
-            Act::Submit | Act::Cancel if !is_author && !(principal.roles.admin) => {
+            Act::Submit | Act::Cancel if !is_author && !principal.roles.admin => {
                 return Err(Error::Forbidden(format!(
                     "only the author ({}) or an admin does this to change request {id}",
                     request.author
@@ -347,34 +380,32 @@ impl ChangeRequests {
             Act::Submit => RequestAction::Submit,
             Act::Cancel => RequestAction::Cancel,
             Act::Approve { content_hash } => {
-                if let Some(why) = request.rules.refuses(&request.author, &reviewer) {
+                if let Some(why) = view.rules.refuses(&request.author, &reviewer) {
                     return Err(Error::Forbidden(why));
                 }
-                if content_hash
-                    .as_ref()
-                    .is_some_and(|seen| *seen != request.content_hash)
-                {
+                if *content_hash != request.content_hash {
                     return Err(Error::Refused(format!(
                         "change request {id} changed since it was reviewed: review it again"
                     )));
                 }
-                if view.approved_by.contains(&principal.subject) {
+                if view.approved_by().contains(&principal.subject) {
                     return Err(Error::Refused(format!(
                         "{} has approved change request {id} already",
                         principal.subject
                     )));
                 }
                 RequestAction::Approve {
-                    approvals: u8::try_from(view.approved_by.len() + 1).unwrap_or(u8::MAX),
+                    approvals: u8::try_from(view.approvals.len() + 1).unwrap_or(u8::MAX),
                 }
             }
             Act::Reject => {
-                if let Some(why) = request.rules.refuses(&request.author, &reviewer) {
+                if let Some(why) = view.rules.refuses(&request.author, &reviewer) {
                     return Err(Error::Forbidden(why));
                 }
                 RequestAction::Reject
             }
             Act::Schedule { at } => {
+                self.check_may_apply(&view, principal).await?;
                 next.scheduled_at = Some(*at);
                 next.scheduled_by = Some(principal.subject.clone());
                 RequestAction::Schedule
@@ -385,15 +416,16 @@ impl ChangeRequests {
                 RequestAction::Unschedule
             }
         };
-        next.state = next_state(request.state, action, needed).map_err(Error::Refused)?;
-        let event = NewEvent {
-            action: action.event(),
-            actor: principal.subject.clone(),
-            message: match act {
+        next.state = next_state(request.state, action, view.rules.approvals_needed)
+            .map_err(Error::Refused)?;
+        let event = event(
+            principal,
+            action.event(),
+            match act {
                 Act::Schedule { at } => format!("for {at}"),
                 _ => message.to_owned(),
             },
-        };
+        );
         Ok(self
             .store
             .update_change_request(&next, &event, &announcer(&event))
@@ -404,26 +436,55 @@ impl ChangeRequests {
     pub async fn apply(&self, principal: &Principal, id: u64) -> Result<Vec<Change>> {
         let view = self.get(principal, id).await?;
         auth::check_write(principal, &view.request.scope)?;
-        self.apply_view(&view, &principal.subject).await
+        self.check_may_apply(&view, principal).await?;
+        self.apply_view(
+            &view,
+            &event(principal, RequestAction::Apply.event(), String::new()),
+        )
+        .await
     }
 
-    async fn apply_view(&self, view: &RequestView, actor: &str) -> Result<Vec<Change>> {
+    /// Whether `principal` may apply (or schedule) the request: a protected label it moves
+    /// moves only by an admin, as a direct move would.
+    async fn check_may_apply(&self, view: &RequestView, principal: &Principal) -> Result<()> {
+        if principal.roles.admin {
+            return Ok(());
+        }
+        let moved = view.request.items.labels();
+        let protected = self.store.list_labels(None).await?;
+        match protected
+            .iter()
+            .find(|l| l.protected && moved.contains(&l.name))
+        {
+            Some(label) => Err(Error::Forbidden(format!(
+                "label {} is protected: only admins apply or schedule a request that moves it",
+                label.name
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    async fn apply_view(&self, view: &RequestView, event: &NewEvent) -> Result<Vec<Change>> {
         let request = &view.request;
         next_state(
             request.state,
             RequestAction::Apply,
-            request.rules.approvals_needed,
+            view.rules.approvals_needed,
         )
         .map_err(Error::Refused)?;
+        // A policy set since the request was approved may ask for more.
+        if view.approvals.len() < usize::from(view.rules.approvals_needed) {
+            return Err(Error::Refused(format!(
+                "change request {} needs {} approvals under the approval policies in force and has {}: ask for more reviews",
+                request.id,
+                view.rules.approvals_needed,
+                view.approvals.len()
+            )));
+        }
         let plan = plan(view)?;
-        let event = NewEvent {
-            action: RequestAction::Apply.event(),
-            actor: actor.to_owned(),
-            message: String::new(),
-        };
         let changes = self
             .store
-            .apply_change_request(request, &plan, &event, &announcer(&event))
+            .apply_change_request(request, &plan, event, &announcer(event))
             .await?;
         self.relay.committed(&changes);
         Ok(changes)
@@ -435,50 +496,73 @@ impl ChangeRequests {
     pub async fn apply_due(&self, now: i64) -> Result<usize> {
         let mut applied = 0;
         for id in self.store.due_change_requests(now, 20).await? {
-            let Some((request, events)) = self.store.change_request(id).await? else {
-                continue;
-            };
-            if request.state != RequestState::Scheduled {
-                continue;
-            }
-            let actor = request
-                .scheduled_by
-                .clone()
-                .unwrap_or_else(|| request.author.clone());
-            let approved_by = approvals(&request, &events);
-            let view = RequestView {
-                request,
-                events,
-                approved_by,
-            };
-            match self.apply_view(&view, &actor).await {
-                Ok(_) => applied += 1,
-                Err(Error::Store(e)) => return Err(Error::Store(e)),
+            match self.apply_scheduled(id).await {
+                Ok(true) => applied += 1,
+                Ok(false) => {}
+                Err(Error::Store(e)) if e.is_unreachable() => return Err(Error::Store(e)),
+                // One request that cannot even be read never holds up the others.
                 Err(e) => {
-                    tracing::warn!(request = id, error = %e, "a scheduled change request could not be applied");
-                    let back = ChangeRequestRow {
-                        state: RequestState::Approved,
-                        scheduled_at: None,
-                        scheduled_by: None,
-                        ..view.request.clone()
-                    };
-                    let event = NewEvent {
-                        action: RequestAction::ApplyFailed.event(),
-                        actor: actor.clone(),
-                        message: e.to_string(),
-                    };
-                    // Another replica may have acted on it meanwhile: then its state stands.
-                    if let Err(e) = self
-                        .store
-                        .update_change_request(&back, &event, &announcer(&event))
-                        .await
-                    {
-                        tracing::debug!(request = id, error = %e, "the request changed meanwhile");
-                    }
+                    tracing::warn!(request = id, error = %e, "a scheduled change request could not be applied")
                 }
             }
         }
         Ok(applied)
+    }
+
+    /// Applies one due request; `false` if it is no longer scheduled or could not be applied
+    /// (then it is approved again, the reason in its trail).
+    async fn apply_scheduled(&self, id: u64) -> Result<bool> {
+        let Some((request, events)) = self.store.change_request(id).await? else {
+            return Ok(false);
+        };
+        if request.state != RequestState::Scheduled {
+            return Ok(false);
+        }
+        let actor = request
+            .scheduled_by
+            .clone()
+            .unwrap_or_else(|| request.author.clone());
+        let view = self.view(request, events).await?;
+        let applying = NewEvent {
+            action: RequestAction::Apply.event(),
+            actor: actor.clone(),
+            admin: false,
+            message: "as scheduled".into(),
+        };
+        match self.apply_view(&view, &applying).await {
+            Ok(_) => Ok(true),
+            Err(Error::Store(e)) => Err(Error::Store(e)),
+            Err(e) => {
+                tracing::warn!(request = id, error = %e, "a scheduled change request could not be applied");
+                let request = &view.request;
+                let back = ChangeRequestRow {
+                    state: next_state(
+                        request.state,
+                        RequestAction::ApplyFailed,
+                        view.rules.approvals_needed,
+                    )
+                    .map_err(Error::Refused)?,
+                    scheduled_at: None,
+                    scheduled_by: None,
+                    ..request.clone()
+                };
+                let failed = NewEvent {
+                    action: RequestAction::ApplyFailed.event(),
+                    actor,
+                    admin: false,
+                    message: e.to_string(),
+                };
+                // Another replica may have acted on it meanwhile: then its state stands.
+                if let Err(e) = self
+                    .store
+                    .update_change_request(&back, &failed, &announcer(&failed))
+                    .await
+                {
+                    tracing::debug!(request = id, error = %e, "the request changed meanwhile");
+                }
+                Ok(false)
+            }
+        }
     }
 
     /// A draft's items with the base each starts from (where the entry and each moved label
@@ -507,18 +591,24 @@ impl ChangeRequests {
                 base_version,
             });
         }
-        for one in &draft.moves {
+        for (i, one) in draft.moves.iter().enumerate() {
             let entry = id(one.kind, &one.key);
-            let base_version = if one.label.follows_head(policy) {
-                self.store.head(&entry).await?.map_or(0, |h| h.version)
-            } else {
-                self.store
-                    .labels_of(&entry)
-                    .await?
-                    .into_iter()
-                    .find(|row| row.label == one.label)
-                    .map_or(0, |row| row.state.version)
-            };
+            if let Some(version) = one.version
+                && self.store.version(&entry, version).await?.is_none()
+            {
+                return Err(InvalidInput::new(
+                    format!("moves[{i}].version"),
+                    format!("{entry} has no version {version}"),
+                )
+                .into());
+            }
+            let base_version = self
+                .store
+                .labels_of(&entry)
+                .await?
+                .into_iter()
+                .find(|row| row.label == one.label)
+                .map_or(0, |row| row.state.version);
             items.moves.push(RequestMove {
                 label: one.label.clone(),
                 kind: one.kind,
@@ -527,7 +617,7 @@ impl ChangeRequests {
                 base_version,
             });
         }
-        items.check()?;
+        items.check(policy)?;
         Ok(items)
     }
 
@@ -539,6 +629,9 @@ impl ChangeRequests {
         items: &RequestItems,
     ) -> Result<Vec<LabelPolicy>> {
         let labels = items.labels();
+        if labels.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(self
             .store
             .approval_policies(server, scope)
@@ -553,6 +646,15 @@ impl ChangeRequests {
     }
 }
 
+fn event(principal: &Principal, action: &'static str, message: String) -> NewEvent {
+    NewEvent {
+        action,
+        actor: principal.subject.clone(),
+        admin: principal.roles.admin,
+        message,
+    }
+}
+
 /// Announces `event` to its request's scope's webhooks, in the event's transaction.
 fn announcer(
     event: &NewEvent,
@@ -560,18 +662,59 @@ fn announcer(
     move |request, seq, hooks| crate::webhooks::plan_request(request, event, seq, hooks)
 }
 
-/// The subjects whose approval counts: approvals of the request's current content, once each.
-fn approvals(request: &ChangeRequestRow, events: &[RequestEventRow]) -> Vec<String> {
-    let mut by = Vec::new();
-    for event in events {
+/// The approvals that count under `rules`: of the request's current content, after its last
+/// edit of the content (so content changed and changed back does not revive them), once per
+/// person, by someone the rules accept (role as recorded when they approved, named subjects).
+fn approvals(
+    request: &ChangeRequestRow,
+    events: &[RequestEventRow],
+    rules: &ApprovalRules,
+) -> Vec<Approval> {
+    let since = events
+        .iter()
+        .rposition(|e| e.action == RequestAction::EDITED)
+        .map_or(0, |i| i + 1);
+    let mut counted: Vec<Approval> = Vec::new();
+    for event in &events[since..] {
+        let reviewer = Reviewer {
+            subject: &event.actor,
+            admin: event.admin,
+        };
         if event.action == RequestAction::APPROVED
             && event.content_hash == request.content_hash
-            && !by.contains(&event.actor)
+            && !counted.iter().any(|a| a.by == event.actor)
+            && rules.refuses(&request.author, &reviewer).is_none()
         {
-            by.push(event.actor.clone());
+            counted.push(Approval {
+                seq: event.seq,
+                by: event.actor.clone(),
+                at: event.created_at,
+            });
         }
     }
-    by
+    counted
+}
+
+/// A request's trail is bounded: past this many events it takes no more (cancel it and open
+/// another).
+fn check_trail(view: &RequestView) -> Result<()> {
+    if view.events.len() >= MAX_EVENTS {
+        return Err(Error::Refused(format!(
+            "change request {} has {MAX_EVENTS} events, the most one keeps: open another",
+            view.request.id
+        )));
+    }
+    Ok(())
+}
+
+/// What can be checked of a draft before any of it is read from the store.
+fn check_draft(draft: &Draft) -> Result<()> {
+    if draft.edits.len() + draft.moves.len() > MAX_ITEMS {
+        return Err(
+            InvalidInput::new("moves", format!("more than {MAX_ITEMS} edits and moves")).into(),
+        );
+    }
+    check_text(draft)
 }
 
 fn check_text(draft: &Draft) -> Result<()> {
@@ -658,12 +801,11 @@ fn plan(view: &RequestView) -> Result<ApplyPlan> {
         "title": request.title,
         "author": request.author,
         "opened_at": request.created_at,
-        "approved_by": view.approved_by,
+        "approved_by": view.approved_by(),
         "approvals": view
-            .events
+            .approvals
             .iter()
-            .filter(|e| e.action == RequestAction::APPROVED && e.content_hash == request.content_hash)
-            .map(|e| json!({"by": e.actor, "at": e.created_at}))
+            .map(|a| json!({"by": a.by, "at": a.at}))
             .collect::<Vec<_>>(),
     });
     Ok(ApplyPlan {

@@ -30,6 +30,22 @@ pub enum ApproverRole {
     Admin,
 }
 
+impl ApproverRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Editor => "editor",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(field: &str, value: &str) -> Result<Self, InvalidInput> {
+        [Self::Editor, Self::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == value)
+            .ok_or_else(|| InvalidInput::new(field, format!("{value:?} is not editor or admin")))
+    }
+}
+
 /// What moving one label of one scope of a server needs: this many approvals by people of this
 /// role (and, when `subjects` is not empty, only these people). While it is in force the label
 /// moves only by an applied change request, or by someone holding the emergency role.
@@ -64,10 +80,15 @@ impl ApprovalPolicy {
         }
         let mut seen = BTreeSet::new();
         for (i, subject) in approvers.iter().enumerate() {
-            if subject.trim().is_empty() || subject.len() > MAX_SUBJECT_LEN {
+            if subject.trim().is_empty()
+                || subject.trim() != subject
+                || subject.len() > MAX_SUBJECT_LEN
+            {
                 return Err(InvalidInput::new(
                     format!("approvers[{i}]"),
-                    format!("a subject is 1 to {MAX_SUBJECT_LEN} bytes, not blank"),
+                    format!(
+                        "a subject is 1 to {MAX_SUBJECT_LEN} bytes, without spaces around it (a token's `sub` exactly)"
+                    ),
                 ));
             }
             if !seen.insert(subject) {
@@ -200,9 +221,10 @@ impl RequestItems {
             .collect()
     }
 
-    /// Checks what a request may hold: something, not too much, each entry edited once and
-    /// each label of an entry moved once, a move "to this request's edit" having that edit.
-    pub fn check(&self) -> Result<(), InvalidInput> {
+    /// Checks what a request may hold in a scope of `policy`: something, not too much, each
+    /// entry edited once and each label of an entry moved once, no label that moves by itself,
+    /// a move "to this request's edit" having that edit.
+    pub fn check(&self, policy: super::ReleasePolicy) -> Result<(), InvalidInput> {
         if self.edits.is_empty() && self.moves.is_empty() {
             return Err(InvalidInput::new(
                 "edits",
@@ -226,7 +248,7 @@ impl RequestItems {
         }
         let mut moved = BTreeSet::new();
         for (i, one) in self.moves.iter().enumerate() {
-            if let Some(why) = one.label.unmovable(super::ReleasePolicy::Manual) {
+            if let Some(why) = one.label.unmovable(policy) {
                 return Err(InvalidInput::new(format!("moves[{i}].label"), why));
             }
             if !moved.insert((&one.label, one.kind, one.key.as_str())) {
@@ -365,11 +387,13 @@ pub enum RequestAction {
 impl RequestAction {
     /// The event of an approval: what counts approvals in a trail.
     pub const APPROVED: &'static str = "approved";
+    /// The event of an edit of the content: approvals before it no longer count.
+    pub const EDITED: &'static str = "edited";
 
     /// The name its event has in the request's trail.
     pub fn event(self) -> &'static str {
         match self {
-            Self::Edit => "edited",
+            Self::Edit => Self::EDITED,
             Self::Submit => "submitted",
             Self::Approve { .. } => Self::APPROVED,
             Self::Reject => "rejected",
@@ -398,6 +422,8 @@ pub fn next_state(
         (S::Draft, A::Submit) => S::InReview,
         (S::InReview, A::Approve { approvals }) if approvals >= needed => S::Approved,
         (S::InReview, A::Approve { .. }) => S::InReview,
+        // More approvals than needed (a policy set since may ask for them) change nothing.
+        (S::Approved | S::Scheduled, A::Approve { .. }) => state,
         (S::InReview | S::Approved | S::Scheduled, A::Reject) => S::Rejected,
         (S::Draft | S::InReview | S::Approved | S::Scheduled, A::Cancel) => S::Cancelled,
         (S::Approved | S::Scheduled, A::Schedule) => S::Scheduled,
@@ -459,6 +485,9 @@ mod tests {
         let twice =
             ApprovalPolicy::new(1, ApproverRole::Admin, vec!["a".into(), "a".into()]).unwrap_err();
         assert_eq!(twice.field, "approvers[1]");
+        let padded =
+            ApprovalPolicy::new(1, ApproverRole::Admin, vec![" carol".into()]).unwrap_err();
+        assert_eq!(padded.field, "approvers[0]");
         let too_few =
             ApprovalPolicy::new(3, ApproverRole::Editor, vec!["a".into(), "b".into()]).unwrap_err();
         assert_eq!(too_few.field, "approvers");
@@ -489,23 +518,24 @@ mod tests {
 
     #[test]
     fn items_are_checked_and_moves_to_an_edit_resolve() {
-        let empty = RequestItems::default().check().unwrap_err();
+        let manual = crate::domain::ReleasePolicy::Manual;
+        let empty = RequestItems::default().check(manual).unwrap_err();
         assert_eq!(empty.field, "edits");
         let twice = RequestItems {
             edits: vec![edit("greet", 1), edit("greet", 1)],
             moves: vec![],
         };
-        assert_eq!(twice.check().unwrap_err().field, "edits[1].key");
+        assert_eq!(twice.check(manual).unwrap_err().field, "edits[1].key");
         let orphan = RequestItems {
             edits: vec![],
             moves: vec![to_edit(Label::Production, "greet")],
         };
-        assert_eq!(orphan.check().unwrap_err().field, "moves[0].version");
+        assert_eq!(orphan.check(manual).unwrap_err().field, "moves[0].version");
         let latest = RequestItems {
             edits: vec![edit("greet", 1)],
             moves: vec![to_edit(Label::Latest, "greet")],
         };
-        assert_eq!(latest.check().unwrap_err().field, "moves[0].label");
+        assert_eq!(latest.check(manual).unwrap_err().field, "moves[0].label");
         let good = RequestItems {
             edits: vec![edit("greet", 4)],
             moves: vec![
@@ -516,7 +546,13 @@ mod tests {
                 },
             ],
         };
-        good.check().unwrap();
+        good.check(manual).unwrap();
+        let auto = crate::domain::ReleasePolicy::Auto;
+        assert_eq!(
+            good.check(auto).unwrap_err().field,
+            "moves[0].label",
+            "production follows saves in an auto scope"
+        );
         assert_eq!(good.target_version(&good.moves[0]), 5);
         assert_eq!(good.target_version(&good.moves[1]), 2);
         assert_eq!(good.labels().len(), 2);
@@ -611,6 +647,10 @@ mod tests {
         assert_eq!(next_state(S::Scheduled, A::Apply, 2), Ok(S::Applied));
         assert!(next_state(S::InReview, A::Apply, 2).is_err());
         assert!(next_state(S::Draft, A::Approve { approvals: 5 }, 1).is_err());
+        assert_eq!(
+            next_state(S::Scheduled, A::Approve { approvals: 3 }, 2),
+            Ok(S::Scheduled)
+        );
         let applied = next_state(S::Applied, A::Cancel, 1).unwrap_err();
         assert!(applied.contains("applied"), "{applied}");
         for state in RequestState::ALL {

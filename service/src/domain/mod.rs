@@ -10,8 +10,8 @@ mod view;
 mod webhook;
 
 pub use change_request::{
-    ApprovalPolicy, ApprovalRules, ApproverRole, LabelPolicy, MAX_APPROVALS, RequestAction,
-    RequestEdit, RequestItems, RequestMove, RequestState, Reviewer, next_state,
+    ApprovalPolicy, ApprovalRules, ApproverRole, LabelPolicy, MAX_APPROVALS, MAX_ITEMS,
+    RequestAction, RequestEdit, RequestItems, RequestMove, RequestState, Reviewer, next_state,
 };
 pub use label::{Label, Labels, ReleasePolicy};
 pub use rollout::{Cohort, MAX_LISTED_ORGS, bucket};
@@ -114,6 +114,14 @@ impl Scope {
             Ok(Scope::Defaults)
         } else {
             Slug::parse(field, value).map(Scope::Org)
+        }
+    }
+
+    /// The scope as messages name it: "the defaults" or "org acme".
+    pub fn describe(&self) -> String {
+        match self {
+            Scope::Defaults => "the defaults".to_owned(),
+            Scope::Org(org) => format!("org {org}"),
         }
     }
 

@@ -57,6 +57,8 @@ pub struct RequestEventRow {
     pub message: String,
     /// The request's content hash when it happened (an approval counts for this hash only).
     pub content_hash: String,
+    /// Whether the actor held the admin role.
+    pub admin: bool,
     pub created_at: i64,
 }
 
@@ -65,6 +67,8 @@ pub struct RequestEventRow {
 pub struct NewEvent {
     pub action: &'static str,
     pub actor: String,
+    /// Whether the actor held the admin role.
+    pub admin: bool,
     pub message: String,
 }
 
@@ -152,6 +156,7 @@ struct EventRecord {
     actor: String,
     message: String,
     content_hash: String,
+    admin: bool,
     created_at: i64,
 }
 
@@ -163,6 +168,7 @@ impl From<EventRecord> for RequestEventRow {
             actor: r.actor,
             message: r.message,
             content_hash: r.content_hash,
+            admin: r.admin,
             created_at: r.created_at,
         }
     }
@@ -183,11 +189,8 @@ impl TryFrom<PolicyRecord> for ApprovalPolicyRow {
 
     fn try_from(r: PolicyRecord) -> Result<Self> {
         let corrupt = |e: String| StoreError::Corrupt(format!("approval policy {}", r.label), e);
-        let approver_role = match r.approver_role.as_str() {
-            "admin" => ApproverRole::Admin,
-            "editor" => ApproverRole::Editor,
-            other => return Err(corrupt(format!("approver role {other:?}"))),
-        };
+        let approver_role = ApproverRole::parse("approver_role", &r.approver_role)
+            .map_err(|e| corrupt(e.message))?;
         Ok(Self {
             label: Label::parse("label", &r.label).map_err(|e| corrupt(e.message))?,
             policy: ApprovalPolicy {
@@ -199,13 +202,6 @@ impl TryFrom<PolicyRecord> for ApprovalPolicyRow {
             updated_at: r.updated_at,
             updated_by: r.updated_by,
         })
-    }
-}
-
-fn role_name(role: ApproverRole) -> &'static str {
-    match role {
-        ApproverRole::Editor => "editor",
-        ApproverRole::Admin => "admin",
     }
 }
 
@@ -233,7 +229,7 @@ macro_rules! backend {
             use super::super::{Change, Result, StoreError, now_ms};
             use super::{
                 Announce, ApplyPlan, ApprovalPolicyRow, ChangeRequestRow, EventRecord, NewEvent, PolicyRecord,
-                RequestEventRow, RequestFilter, RequestRecord, json, role_name,
+                RequestEventRow, RequestFilter, RequestRecord, json,
             };
             use crate::domain::{ApprovalPolicy, Label, ReleasePolicy, RequestState, Scope, Slug};
 
@@ -252,7 +248,10 @@ macro_rules! backend {
             ) -> Result<ApprovalPolicyRow> {
                 let mut tx = pool.begin().await?;
                 let now = now_ms();
-                // The write first, so the transaction holds the write lock before it reads (SQLite).
+                // The writers' lock first (SQLite: before any read), as a release policy's switch
+                // takes it: the two cannot interleave and leave `production` protected in an auto
+                // scope.
+                sqlx::query("UPDATE counters SET value = value WHERE name = 'revision'").execute(&mut *tx).await?;
                 sqlx::query(
                     "INSERT INTO approval_policies (server, org, label, approvals, approver_role, approvers, updated_at, updated_by) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (server, org, label) DO UPDATE SET \
@@ -263,7 +262,7 @@ macro_rules! backend {
                 .bind(scope.as_str())
                 .bind(label.as_str())
                 .bind(i64::from(policy.approvals))
-                .bind(role_name(policy.approver_role))
+                .bind(policy.approver_role.as_str())
                 .bind(json(&policy.approvers))
                 .bind(now)
                 .bind(actor)
@@ -315,8 +314,8 @@ macro_rules! backend {
             ) -> Result<()> {
                 let (id, hash) = (row.id, &row.content_hash);
                 sqlx::query(
-                    "INSERT INTO change_request_events (request_id, seq, action, actor, message, content_hash, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO change_request_events (request_id, seq, action, actor, message, content_hash, admin, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(id as i64)
                 .bind(seq as i64)
@@ -324,6 +323,7 @@ macro_rules! backend {
                 .bind(&event.actor)
                 .bind(&event.message)
                 .bind(hash)
+                .bind(event.admin)
                 .bind(now)
                 .execute(&mut **tx)
                 .await?;
@@ -377,7 +377,7 @@ macro_rules! backend {
                         .await?;
                 let Some(row) = row else { return Ok(None) };
                 let events: Vec<EventRecord> = sqlx::query_as(
-                    "SELECT seq, action, actor, message, content_hash, created_at FROM change_request_events \
+                    "SELECT seq, action, actor, message, content_hash, admin, created_at FROM change_request_events \
                      WHERE request_id = $1 ORDER BY seq",
                 )
                 .bind(id as i64)

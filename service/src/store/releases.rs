@@ -263,13 +263,7 @@ macro_rules! backend {
             /// Refuses to move `label` where it moves by itself ([`Label::unmovable`]).
             fn refuse_unmovable(label: &Label, policy: ReleasePolicy, scope: &Scope, server: &Slug) -> Result<()> {
                 match label.unmovable(policy) {
-                    Some(why) => {
-                        let scope = match scope {
-                            Scope::Defaults => "the defaults".to_owned(),
-                            Scope::Org(org) => format!("org {org}"),
-                        };
-                        Err(StoreError::Refused(format!("{why} ({scope}, server {server})")))
-                    }
+                    Some(why) => Err(StoreError::Refused(format!("{why} ({}, server {server})", scope.describe()))),
                     None => Ok(()),
                 }
             }
@@ -316,6 +310,11 @@ macro_rules! backend {
             /// selected): the caller rolls back, so the revision taken is not spent.
             pub async fn promote(tx: &mut Tx<'_>, promotion: &Promotion, actor: &str) -> Result<Vec<Change>> {
                 let Promotion { scope, server, label, selection, message, emergency } = promotion;
+                // The label's history says so too, not only the change log.
+                let message = &match emergency {
+                    Some(policy) => format!("{message} [emergency: went past the {policy}]"),
+                    None => message.clone(),
+                };
                 // First, so the transaction holds the write lock before it reads (SQLite).
                 let mut first_revision = Some(next_revision(tx).await?);
                 if let Scope::Org(slug) = scope && !org_exists(tx, slug.as_str()).await? {

@@ -223,7 +223,6 @@ fn check_on(row: &WebhookRow) -> Result<()> {
     }
 }
 
-/// Whether `principal` administers the webhooks of `scope`.
 /// The event a change is; `None` for an org's registration, which no endpoint can hear (an
 /// org's endpoints come after it, and it changes no entry).
 pub fn event_of(action: ChangeAction) -> Option<EventType> {

@@ -154,18 +154,53 @@ async fn act(service: &Service, who: &str, id: u64, action: &str, body: Value) -
     .await
 }
 
+/// Approves request `id` as `who`, naming the content it holds now (read by a global admin).
+async fn approve(service: &Service, who: &str, id: u64) -> (u16, Value) {
+    let root = token("root", None, &["admin"]);
+    let (_, now) = call(
+        service,
+        &root,
+        Method::GET,
+        &format!("/change-requests/{id}"),
+        None,
+    )
+    .await;
+    act(
+        service,
+        who,
+        id,
+        "approve",
+        json!({"content_hash": now["content_hash"]}),
+    )
+    .await
+}
+
 #[tokio::test]
-async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency() {
+async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let service = jwt_service(dir.path(), |_| {}).await;
+    a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(&service).await;
+}
+
+#[tokio::test]
+async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency_on_postgres() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let mut config = settings(&pg.database(), None);
+    with_jwt(&mut config);
+    let service = Service::start(config).await;
+    a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(&service).await;
+    service.stop().await;
+}
+
+async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(service: &Service) {
     let people = People::new();
-    protected_scope(&service, &people).await;
-    let before = review_text(&service, &people.root, "").await;
+    protected_scope(service, &people).await;
+    let before = review_text(service, &people.root, "").await;
     assert!(before.contains("Acme's checklist"), "{before}");
 
     // A direct move is refused for everyone, naming the policy; nothing moves.
     let labels = format!("{SCOPE}/prompts/review-pr/labels");
-    let (_, current) = call(&service, &people.root, Method::GET, &labels, None).await;
+    let (_, current) = call(service, &people.root, Method::GET, &labels, None).await;
     let production = |labels: &Value| {
         labels["labels"]
             .as_array()
@@ -178,7 +213,7 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
     let at = production(&current);
     for who in [&people.ann, &people.carol] {
         let (status, body) = call(
-            &service,
+            service,
             who,
             Method::POST,
             &format!("{SCOPE}/labels/production"),
@@ -195,7 +230,7 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
     }
     // Nor may the scope go back to auto (saves would move production unapproved).
     let (status, body) = call(
-        &service,
+        service,
         &people.carol,
         Method::PUT,
         &format!("{SCOPE}/release-policy"),
@@ -212,7 +247,7 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
     );
 
     // A request: opened in review, two approvals needed, invisible to another org.
-    let request = open(&service, &people.ann, "Checklist v2").await;
+    let request = open(service, &people.ann, "Checklist v2").await;
     let id = request["id"].as_u64().unwrap();
     assert_eq!(request["state"], "in_review");
     assert_eq!(request["approvals_needed"], 2);
@@ -221,7 +256,7 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
         request["edits"][0]["base_version"].as_u64().unwrap() + 1
     );
     let (status, _) = call(
-        &service,
+        service,
         &people.eve,
         Method::GET,
         &format!("/change-requests/{id}"),
@@ -229,10 +264,10 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
     )
     .await;
     assert_eq!(status, 404, "another org's editor does not see it");
-    let (status, _) = act(&service, &people.eve, id, "approve", json!({})).await;
+    let (status, _) = approve(service, &people.eve, id).await;
     assert_eq!(status, 404, "nor approves it");
     let (status, _) = call(
-        &service,
+        service,
         &people.eve,
         Method::GET,
         &format!("{SCOPE}/change-requests"),
@@ -242,7 +277,7 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
     assert_eq!(status, 403, "nor lists acme's");
 
     // The author never approves; an approval counts for the content it saw.
-    let (status, body) = act(&service, &people.ann, id, "approve", json!({})).await;
+    let (status, body) = approve(service, &people.ann, id).await;
     assert_eq!(status, 403, "{body}");
     assert!(
         body["error"]["message"]
@@ -253,7 +288,7 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
     );
     let first_hash = request["content_hash"].as_str().unwrap().to_owned();
     let (status, body) = act(
-        &service,
+        service,
         &people.bob,
         id,
         "approve",
@@ -263,12 +298,12 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["change_request"]["approved_by"], json!(["bob"]));
     assert_eq!(body["change_request"]["state"], "in_review");
-    let (status, _) = act(&service, &people.bob, id, "approve", json!({})).await;
+    let (status, _) = approve(service, &people.bob, id).await;
     assert_eq!(status, 409, "one approval per person");
 
     // An edit of the content voids bob's approval: review starts again.
     let (status, edited) = call(
-        &service,
+        service,
         &people.bob,
         Method::PATCH,
         &format!("/change-requests/{id}"),
@@ -277,7 +312,7 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
     .await;
     assert_eq!(status, 403, "only the author edits: {edited}");
     let (status, edited) = call(
-        &service,
+        service,
         &people.ann,
         Method::PATCH,
         &format!("/change-requests/{id}"),
@@ -301,7 +336,7 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
         "{voided}"
     );
     let (status, body) = act(
-        &service,
+        service,
         &people.bob,
         id,
         "approve",
@@ -314,11 +349,11 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
     );
 
     // Not applicable before approval; bob and carol approve; bob applies.
-    let (status, _) = act(&service, &people.bob, id, "apply", json!({})).await;
+    let (status, _) = act(service, &people.bob, id, "apply", json!({})).await;
     assert_eq!(status, 409);
     for who in [&people.bob, &people.carol] {
         let (status, body) = act(
-            &service,
+            service,
             who,
             id,
             "approve",
@@ -327,7 +362,7 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
         .await;
         assert_eq!(status, 200, "{body}");
     }
-    let (status, applied) = act(&service, &people.bob, id, "apply", json!({})).await;
+    let (status, applied) = act(service, &people.bob, id, "apply", json!({})).await;
     assert_eq!(status, 200, "{applied}");
     assert_eq!(applied["change_request"]["state"], "applied");
     let changes = applied["changes"].as_array().unwrap();
@@ -341,12 +376,12 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
     }
     assert!(
         eventually(WAIT, || async {
-            review_text(&service, &people.root, "").await == "Checklist v3"
+            review_text(service, &people.root, "").await == "Checklist v3"
         })
         .await,
         "production shows the applied request"
     );
-    let (status, _) = act(&service, &people.bob, id, "apply", json!({})).await;
+    let (status, _) = act(service, &people.bob, id, "apply", json!({})).await;
     assert_eq!(status, 409, "applied once");
     let trail: Vec<String> = applied["change_request"]["events"]
         .as_array()
@@ -374,7 +409,7 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
 
     // The emergency role moves it directly, and the change says so.
     let (status, body) = call(
-        &service,
+        service,
         &people.em,
         Method::POST,
         &format!("{SCOPE}/labels/production"),
@@ -390,7 +425,7 @@ async fn a_protected_label_moves_only_by_an_approved_request_or_in_an_emergency(
     assert_eq!(body["changes"][0]["actor"], "em");
     assert!(
         eventually(WAIT, || async {
-            review_text(&service, &people.root, "").await == before
+            review_text(service, &people.root, "").await == before
         })
         .await,
         "production is back"
@@ -407,7 +442,7 @@ async fn applying_fails_cleanly_when_an_entry_moved_underneath_and_drafts_and_ca
     let request = open(&service, &people.ann, "Checklist v2").await;
     let id = request["id"].as_u64().unwrap();
     for who in [&people.bob, &people.carol] {
-        let (status, body) = act(&service, who, id, "approve", json!({})).await;
+        let (status, body) = approve(&service, who, id).await;
         assert_eq!(status, 200, "{body}");
     }
     // Someone saves review-pr directly (latest only: the scope is manual).
@@ -501,7 +536,7 @@ async fn applying_fails_cleanly_when_an_entry_moved_underneath_and_drafts_and_ca
     assert_eq!(status, 201, "{draft}");
     assert_eq!(draft["state"], "draft");
     let draft_id = draft["id"].as_u64().unwrap();
-    let (status, _) = act(&service, &people.bob, draft_id, "approve", json!({})).await;
+    let (status, _) = approve(&service, &people.bob, draft_id).await;
     assert_eq!(status, 409, "a draft is not in review");
     let (status, _) = act(&service, &people.bob, draft_id, "cancel", json!({})).await;
     assert_eq!(status, 403, "not bob's to cancel");
@@ -531,7 +566,7 @@ async fn applying_fails_cleanly_when_an_entry_moved_underneath_and_drafts_and_ca
     let request = open(&service, &people.ann, "Scheduled, then not").await;
     let id = request["id"].as_u64().unwrap();
     for who in [&people.bob, &people.carol] {
-        act(&service, who, id, "approve", json!({})).await;
+        approve(&service, who, id).await;
     }
     let soon = time::OffsetDateTime::now_utc() + Duration::from_millis(1500);
     let at = soon
@@ -584,7 +619,7 @@ async fn a_scheduled_apply_survives_a_restart_and_runs_once_with_two_replicas() 
     let request = open(&a, &people.ann, "Applied by the scheduler").await;
     let id = request["id"].as_u64().unwrap();
     for who in [&people.bob, &people.carol] {
-        let (status, body) = act(&a, who, id, "approve", json!({})).await;
+        let (status, body) = approve(&a, who, id).await;
         assert_eq!(status, 200, "{body}");
     }
     let due = time::OffsetDateTime::now_utc() + Duration::from_secs(2);
@@ -720,70 +755,39 @@ async fn the_web_ui_reviews_approves_and_applies_and_the_change_log_shows_reques
     let start = review.find(marker).expect("an approve form") + marker.len();
     let hash = review[start..start + 64].to_owned();
     assert_eq!(hash, request["content_hash"].as_str().unwrap());
-    assert_eq!(
-        ui_post(
-            &service,
-            &format!("{path}/approve"),
+    // Each step as a reviewer takes it, and what the UI answers (303: done, back to the page).
+    for (who, action, form, expected) in [
+        (
             &people.bob,
-            &[("content_hash", &hash)]
-        )
-        .await,
-        303
-    );
-    assert_eq!(
-        ui_post(
-            &service,
-            &format!("{path}/approve"),
+            "approve",
+            vec![("content_hash", hash.as_str())],
+            303,
+        ),
+        (
             &people.eve,
-            &[("content_hash", &hash)]
-        )
-        .await,
-        404
-    );
-    assert_eq!(
-        ui_post(
-            &service,
-            &format!("{path}/approve"),
+            "approve",
+            vec![("content_hash", hash.as_str())],
+            404,
+        ),
+        (
             &people.carol,
-            &[("content_hash", "stale")]
-        )
-        .await,
-        409
-    );
-    assert_eq!(
-        ui_post(
-            &service,
-            &format!("{path}/approve"),
+            "approve",
+            vec![("content_hash", "stale")],
+            409,
+        ),
+        (
             &people.carol,
-            &[("content_hash", &hash)]
-        )
-        .await,
-        303
-    );
-    assert_eq!(
-        ui_post(
-            &service,
-            &format!("{path}/schedule"),
-            &people.bob,
-            &[("at", "soon")]
-        )
-        .await,
-        400
-    );
-    assert_eq!(
-        ui_post(
-            &service,
-            &format!("{path}/comment"),
-            &people.bob,
-            &[("message", "ship it")]
-        )
-        .await,
-        303
-    );
-    assert_eq!(
-        ui_post(&service, &format!("{path}/apply"), &people.bob, &[]).await,
-        303
-    );
+            "approve",
+            vec![("content_hash", hash.as_str())],
+            303,
+        ),
+        (&people.bob, "schedule", vec![("at", "soon")], 400),
+        (&people.bob, "comment", vec![("message", "ship it")], 303),
+        (&people.bob, "apply", vec![], 303),
+    ] {
+        let status = ui_post(&service, &format!("{path}/{action}"), who, &form).await;
+        assert_eq!(status, expected, "{action} (form {form:?})");
+    }
     let (_, applied) = ui_page(&service, &path, &people.ann).await;
     assert!(applied.contains("State</dt><dd>applied"), "{applied}");
     assert!(
@@ -808,4 +812,149 @@ async fn the_web_ui_reviews_approves_and_applies_and_the_change_log_shows_reques
     let (_, log) = ui_page(&service, "/ui/changes?org=acme", &people.carol).await;
     assert!(log.contains(&format!("change request #{id}")), "{log}");
     assert!(log.contains(">emergency</strong>"), "{log}");
+}
+
+/// Opens (in review) a request of `who` moving `label` of review-pr to version 1.
+async fn open_move(service: &Service, who: &str, label: &str) -> u64 {
+    let (status, body) = call(
+        service,
+        who,
+        Method::POST,
+        &format!("{SCOPE}/change-requests"),
+        Some(json!({"title": format!("{label} to v1"), "submit": true,
+            "moves": [{"label": label, "kind": "PROMPTS", "key": "review-pr", "version": 1}]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn approvals_are_of_what_was_reviewed_and_policies_and_protection_in_force_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = jwt_service(dir.path(), |_| {}).await;
+    let people = People::new();
+    protected_scope(&service, &people).await;
+
+    // An approval names what it approves; content changed and changed back revives nothing.
+    let request = open(&service, &people.ann, "Checklist X").await;
+    let id = request["id"].as_u64().unwrap();
+    let (status, body) = act(&service, &people.bob, id, "approve", json!({})).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("content_hash")),
+        "{body}"
+    );
+    assert_eq!(approve(&service, &people.bob, id).await.0, 200);
+    let edit = |text: &str| {
+        json!({"title": "New review checklist",
+            "edits": [{"kind": "PROMPTS", "key": "review-pr", "content": prompt(text)}],
+            "moves": [{"label": "production", "kind": "PROMPTS", "key": "review-pr"}]})
+    };
+    for text in ["Checklist Y", "Checklist X"] {
+        let (status, body) = call(
+            &service,
+            &people.ann,
+            Method::PATCH,
+            &format!("/change-requests/{id}"),
+            Some(edit(text)),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, back) = call(
+        &service,
+        &people.bob,
+        Method::GET,
+        &format!("/change-requests/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        back["content_hash"], request["content_hash"],
+        "the same content again"
+    );
+    assert_eq!(
+        back["approved_by"],
+        json!([]),
+        "bob's approval of X before the edits stays void"
+    );
+    let (status, body) = call(&service, &people.ann, Method::PATCH, &format!("/change-requests/{id}"), Some(json!({"title": "Renamed only", "edits": [{"kind": "PROMPTS", "key": "review-pr", "content": prompt("Checklist X")}], "moves": [{"label": "production", "kind": "PROMPTS", "key": "review-pr"}]}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["events"].as_array().unwrap().last().unwrap()["action"],
+        "retitled"
+    );
+
+    // A label without a policy needs one approval; a policy set afterwards holds at apply.
+    let staging = open_move(&service, &people.ann, "staging").await;
+    let (status, body) = approve(&service, &people.bob, staging).await;
+    assert_eq!(
+        (status, body["change_request"]["state"].as_str()),
+        (200, Some("approved")),
+        "{body}"
+    );
+    let (status, body) = call(
+        &service,
+        &people.carol,
+        Method::PUT,
+        &format!("{SCOPE}/approval-policies/staging"),
+        Some(json!({"approvals": 2, "approver_role": "admin"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = act(&service, &people.bob, staging, "apply", json!({})).await;
+    assert_eq!(status, 409, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("needs 2 approvals") && message.contains("has 0"),
+        "{message}"
+    );
+
+    // A protected label moves by a request only when an admin applies it.
+    let (status, body) = call(
+        &service,
+        &people.root,
+        Method::PUT,
+        "/labels/canary",
+        Some(json!({"protected": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let canary = open_move(&service, &people.ann, "canary").await;
+    assert_eq!(approve(&service, &people.bob, canary).await.0, 200);
+    let (status, body) = act(&service, &people.bob, canary, "apply", json!({})).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("protected"),
+        "{body}"
+    );
+    let (status, body) = act(&service, &people.carol, canary, "apply", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A move to a version that does not exist, or of production where saves move it, is
+    // refused when opened.
+    let (status, body) = call(&service, &people.ann, Method::POST, &format!("{SCOPE}/change-requests"),
+        Some(json!({"title": "t", "moves": [{"label": "staging", "kind": "PROMPTS", "key": "review-pr", "version": 99}]}))).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("moves[0].version")),
+        "{body}"
+    );
+    let (status, body) = call(&service, &people.ann, Method::POST, "/defaults/servers/github/change-requests",
+        Some(json!({"title": "t", "moves": [{"label": "production", "kind": "PROMPTS", "key": "review-pr", "version": 1}]}))).await;
+    assert_eq!(
+        status, 403,
+        "an org's editor opens nothing in the defaults: {body}"
+    );
+    let (status, body) = call(&service, &people.root, Method::POST, "/defaults/servers/github/change-requests",
+        Some(json!({"title": "t", "moves": [{"label": "production", "kind": "PROMPTS", "key": "review-pr", "version": 1}]}))).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("moves[0].label")),
+        "{body}"
+    );
 }

@@ -740,12 +740,13 @@ async fn change_request_events_are_delivered_to_the_endpoints_that_want_them() {
     .await;
     assert_eq!(status, 201, "{opened}");
     let id = opened["id"].as_u64().unwrap();
-    for action in ["approve", "apply"] {
+    let approval = json!({"content_hash": opened["content_hash"]});
+    for (action, body) in [("approve", approval), ("apply", json!({}))] {
         let (status, body) = call(
             &bob,
             Method::POST,
             &format!("/change-requests/{id}/{action}"),
-            json!({}),
+            body,
         )
         .await;
         assert_eq!(status, 200, "{body}");

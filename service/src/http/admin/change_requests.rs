@@ -237,12 +237,14 @@ pub(crate) struct MoveView {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct EventView {
     seq: u64,
-    /// `opened`, `edited`, `submitted`, `approved`, `rejected`, `commented`, `scheduled`,
-    /// `unscheduled`, `applied`, `apply_failed`, `cancelled`.
+    /// `opened`, `opened for review`, `edited` (the content), `retitled`, `submitted`,
+    /// `approved`, `rejected`, `commented`, `scheduled`, `unscheduled`, `applied`,
+    /// `apply_failed`, `cancelled`.
     action: String,
     actor: String,
     message: String,
-    /// Whether it is an approval of what the request holds now (an edit voids earlier ones).
+    /// Whether it is an approval that counts (of what the request holds now, given after its
+    /// last edit of the content, by someone the policies accept).
     counts: bool,
     created_at: i64,
 }
@@ -256,7 +258,8 @@ pub(crate) struct RequestDetail {
     /// What approvals are given to; send it back with an approval.
     content_hash: String,
     approved_by: Vec<String>,
-    /// The policies each approver must satisfy (fixed when the request was opened).
+    /// The policies each approver must satisfy: those in force when the request was opened,
+    /// and those set since on labels it moves that had none.
     policies: Vec<LabelPolicy>,
     edits: Vec<EditView>,
     moves: Vec<MoveView>,
@@ -305,6 +308,10 @@ impl From<&ChangeRequestRow> for RequestSummary {
 
 impl From<RequestView> for RequestDetail {
     fn from(view: RequestView) -> Self {
+        let approved_by = view.approved_by();
+        let counted: Vec<u64> = view.approvals.iter().map(|a| a.seq).collect();
+        let policies = view.rules.policies.clone();
+        let needed = view.rules.approvals_needed;
         let request = view.request;
         let items = &request.items;
         let moves = items
@@ -322,8 +329,7 @@ impl From<RequestView> for RequestDetail {
             .events
             .into_iter()
             .map(|e| EventView {
-                counts: e.action == crate::domain::RequestAction::APPROVED
-                    && e.content_hash == request.content_hash,
+                counts: counted.contains(&e.seq),
                 seq: e.seq,
                 action: e.action,
                 actor: e.actor,
@@ -331,12 +337,14 @@ impl From<RequestView> for RequestDetail {
                 created_at: e.created_at,
             })
             .collect();
+        let mut summary = RequestSummary::from(&request);
+        summary.approvals_needed = needed;
         Self {
-            summary: (&request).into(),
+            summary,
             description: request.description.clone(),
             content_hash: request.content_hash.clone(),
-            approved_by: view.approved_by,
-            policies: request.rules.policies.clone(),
+            approved_by,
+            policies,
             edits: items
                 .edits
                 .iter()
@@ -481,8 +489,8 @@ pub(crate) struct ActionRequest {
     /// Why (a comment's text; kept in the trail).
     #[serde(default)]
     message: String,
-    /// With `approve`: the `content_hash` reviewed; if the request changed since, nothing is
-    /// approved (409).
+    /// With `approve` (required): the `content_hash` reviewed; if the request changed since,
+    /// nothing is approved (409).
     content_hash: Option<String>,
     /// With `schedule`: when to apply it (RFC 3339, e.g. `2026-12-24T06:00:00Z`).
     at: Option<String>,
@@ -534,7 +542,12 @@ pub(crate) async fn act(
         }
         "submit" => Act::Submit,
         "approve" => Act::Approve {
-            content_hash: request.content_hash.clone(),
+            content_hash: request.content_hash.clone().ok_or_else(|| {
+                InvalidInput::new(
+                    "content_hash",
+                    "an approval names the content it approves (the request's `content_hash`)",
+                )
+            })?,
         },
         "reject" => Act::Reject,
         "cancel" => Act::Cancel,

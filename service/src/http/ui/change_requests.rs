@@ -20,7 +20,7 @@ use super::{
 use crate::{
     auth,
     change_requests::Act,
-    domain::{EntryId, EntryKey, InvalidInput, RequestAction, Scope},
+    domain::{EntryId, EntryKey, InvalidInput, Scope},
     http::HttpState,
     store::{ChangeRequestRow, RequestFilter},
 };
@@ -121,14 +121,14 @@ pub(super) async fn page(
             context! {
                 action => e.action.clone(), actor => e.actor.clone(), message => e.message.clone(),
                 at => e.created_at,
-                counts => e.action == RequestAction::APPROVED && e.content_hash == request.content_hash,
+                counts => view.counts(e.seq),
             }
         })
         .collect();
     let writer = page::may_write(principal, &request.scope);
     let author = request.author == principal.subject;
     let may_review = writer
-        && request
+        && view
             .rules
             .refuses(
                 &request.author,
@@ -145,14 +145,15 @@ pub(super) async fn page(
             request => summary(request),
             description => request.description.clone(),
             content_hash => request.content_hash.clone(),
-            approved_by => view.approved_by.clone(),
-            policies => Serde(&request.rules.policies),
+            approved_by => view.approved_by(),
+            needed => view.rules.approvals_needed,
+            policies => Serde(&view.rules.policies),
             scope_path => page::server_path(&request.scope, request.server.as_str()),
             edits, moves, events,
             may => context! {
                 submit => author && request.state == crate::domain::RequestState::Draft,
                 review => may_review && request.state == crate::domain::RequestState::InReview
-                    && !view.approved_by.contains(&principal.subject),
+                    && !view.approved_by().contains(&principal.subject),
                 reject => may_review && request.state.is_open() && request.state != crate::domain::RequestState::Draft,
                 cancel => (author || principal.roles.admin) && writer && request.state.is_open(),
                 schedule => writer && matches!(request.state, crate::domain::RequestState::Approved | crate::domain::RequestState::Scheduled),
@@ -180,7 +181,7 @@ pub(super) async fn act(
         }
         "submit" => Act::Submit,
         "approve" => Act::Approve {
-            content_hash: Some(fields.get("content_hash").to_owned()),
+            content_hash: fields.get("content_hash").to_owned(),
         },
         "reject" => Act::Reject,
         "cancel" => Act::Cancel,
