@@ -6,7 +6,10 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State, rejection::QueryRejection},
+    extract::{
+        Path, Query, State,
+        rejection::{PathRejection, QueryRejection},
+    },
     http::StatusCode,
 };
 use serde::{Deserialize, Serialize};
@@ -35,7 +38,7 @@ use crate::{
 /// An approval policy to set on a label.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct PolicyRequest {
+pub(crate) struct ApprovalPolicyRequest {
     /// How many approvals a change request moving the label needs: 1 to 10.
     approvals: u64,
     /// `editor` (editors and admins may approve) or `admin`.
@@ -47,7 +50,7 @@ pub(crate) struct PolicyRequest {
 
 /// A label's approval policy.
 #[derive(Serialize, ToSchema)]
-pub(crate) struct PolicyView {
+pub(crate) struct ApprovalPolicyView {
     #[schema(value_type = String, example = "production")]
     label: Label,
     approvals: u8,
@@ -57,7 +60,7 @@ pub(crate) struct PolicyView {
     updated_by: String,
 }
 
-impl From<ApprovalPolicyRow> for PolicyView {
+impl From<ApprovalPolicyRow> for ApprovalPolicyView {
     fn from(row: ApprovalPolicyRow) -> Self {
         Self {
             label: row.label,
@@ -71,31 +74,32 @@ impl From<ApprovalPolicyRow> for PolicyView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub(crate) struct PolicyList {
-    policies: Vec<PolicyView>,
+pub(crate) struct ApprovalPolicyList {
+    policies: Vec<ApprovalPolicyView>,
 }
 
-#[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/approval-policies", params(ServerParams), responses((status = 200, description = "the scope's approval policies, by label", body = PolicyList), Refusals))]
+#[utoipa::path(get, path = "/admin/v1/defaults/servers/{server}/approval-policies", params(ServerParams), responses((status = 200, description = "the scope's approval policies, by label", body = ApprovalPolicyList), Refusals))]
 pub(crate) async fn list_policies(
     State(state): State<HttpState>,
     path: ServerPath,
-) -> ApiResult<PolicyList> {
+) -> ApiResult<ApprovalPolicyList> {
     let policies = state
         .change_requests
         .policies(&path.principal, &path.server, &path.scope)
         .await?;
-    Ok(Json(PolicyList {
+    Ok(Json(ApprovalPolicyList {
         policies: policies.into_iter().map(Into::into).collect(),
     }))
 }
 
-#[utoipa::path(put, path = "/admin/v1/defaults/servers/{server}/approval-policies/{label}", params(ServerParams, LabelParam), request_body = PolicyRequest, responses((status = 200, description = "the policy in force: moving the label now needs an approved change request", body = PolicyView), Refusals, NotFound, Conflict, TooLarge, NotJson))]
+#[utoipa::path(put, path = "/admin/v1/defaults/servers/{server}/approval-policies/{label}", params(ServerParams, LabelParam), request_body = ApprovalPolicyRequest, responses((status = 200, description = "the policy in force: moving the label now needs an approved change request", body = ApprovalPolicyView), Refusals, NotFound, Conflict, TooLarge, NotJson))]
 pub(crate) async fn put_policy(
     State(state): State<HttpState>,
     path: ServerPath,
-    Path(LabelParam { label }): Path<LabelParam>,
-    Body(request): Body<PolicyRequest>,
-) -> ApiResult<PolicyView> {
+    label: Result<Path<LabelParam>, PathRejection>,
+    Body(request): Body<ApprovalPolicyRequest>,
+) -> ApiResult<ApprovalPolicyView> {
+    let Path(LabelParam { label }) = label?;
     let label = Label::parse("label", &label)?;
     let policy = ApprovalPolicy::new(request.approvals, request.approver_role, request.approvers)?;
     let row = state
@@ -107,23 +111,24 @@ pub(crate) async fn put_policy(
 
 /// A removed policy.
 #[derive(Serialize, ToSchema)]
-pub(crate) struct PolicyRemoved {
+pub(crate) struct ApprovalPolicyRemoved {
     #[schema(value_type = String)]
     label: Label,
 }
 
-#[utoipa::path(delete, path = "/admin/v1/defaults/servers/{server}/approval-policies/{label}", params(ServerParams, LabelParam), responses((status = 200, description = "the policy is gone: the label moves directly again", body = PolicyRemoved), Refusals, NotFound))]
+#[utoipa::path(delete, path = "/admin/v1/defaults/servers/{server}/approval-policies/{label}", params(ServerParams, LabelParam), responses((status = 200, description = "the policy is gone: the label moves directly again", body = ApprovalPolicyRemoved), Refusals, NotFound))]
 pub(crate) async fn delete_policy(
     State(state): State<HttpState>,
     path: ServerPath,
-    Path(LabelParam { label }): Path<LabelParam>,
-) -> ApiResult<PolicyRemoved> {
+    label: Result<Path<LabelParam>, PathRejection>,
+) -> ApiResult<ApprovalPolicyRemoved> {
+    let Path(LabelParam { label }) = label?;
     let label = Label::parse("label", &label)?;
     state
         .change_requests
         .delete_policy(&path.principal, &path.server, &path.scope, &label)
         .await?;
-    Ok(Json(PolicyRemoved { label }))
+    Ok(Json(ApprovalPolicyRemoved { label }))
 }
 
 /// A new version of an entry that the request saves.
@@ -447,8 +452,9 @@ pub(crate) struct RequestParam {
 pub(crate) async fn get_request(
     State(state): State<HttpState>,
     caller: Caller,
-    Path(RequestParam { id }): Path<RequestParam>,
+    path: Result<Path<RequestParam>, PathRejection>,
 ) -> ApiResult<RequestDetail> {
+    let Path(RequestParam { id }) = path?;
     let view = state.change_requests.get(&caller.0, id).await?;
     Ok(Json(view.into()))
 }
@@ -457,9 +463,10 @@ pub(crate) async fn get_request(
 pub(crate) async fn edit_request(
     State(state): State<HttpState>,
     caller: Caller,
-    Path(RequestParam { id }): Path<RequestParam>,
+    path: Result<Path<RequestParam>, PathRejection>,
     Body(request): Body<DraftRequest>,
 ) -> ApiResult<RequestDetail> {
+    let Path(RequestParam { id }) = path?;
     if request.submit {
         return Err(
             InvalidInput::new("submit", "only when opening; submit a draft by its action").into(),
@@ -508,9 +515,10 @@ pub(crate) struct ActionDone {
 pub(crate) async fn act(
     State(state): State<HttpState>,
     caller: Caller,
-    Path(ActionParams { id, action }): Path<ActionParams>,
+    path: Result<Path<ActionParams>, PathRejection>,
     body: axum::body::Bytes,
 ) -> ApiResult<ActionDone> {
+    let Path(ActionParams { id, action }) = path?;
     // The body is optional: most actions need nothing but the path.
     let request: ActionRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ActionRequest::default()
