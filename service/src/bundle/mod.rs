@@ -36,7 +36,6 @@ pub use plan::{Desired, Plan};
 use crate::{
     content::{PromptContent, ResourceContent},
     domain::{InvalidInput, Upstream},
-    error::Error,
 };
 
 /// Largest bundle accepted, in bytes.
@@ -130,19 +129,20 @@ impl Bundle {
 
     /// Parses and plans a document on the blocking pool, under a deadline: both grow with the
     /// input (every template is compiled and cost-checked), so they stay off the async workers.
-    pub async fn read(text: String, format: Format) -> Result<(Self, Plan), Error> {
+    /// Every problem of a document that parses is listed (at most [`MAX_PROBLEMS`]), in the
+    /// order of the document; one that does not parse has one.
+    pub async fn read(text: String, format: Format) -> Result<(Self, Plan), Vec<InvalidInput>> {
         let work = tokio::task::spawn_blocking(move || {
-            let bundle = Self::parse(&text, format)?;
-            let plan = bundle.plan()?;
-            Ok::<_, InvalidInput>((bundle, plan))
+            let bundle = Self::parse(&text, format).map_err(|e| vec![e])?;
+            let plan = bundle.check()?;
+            Ok::<_, Vec<InvalidInput>>((bundle, plan))
         });
         match tokio::time::timeout(READ_DEADLINE, work).await {
-            Ok(done) => Ok(done.expect("reading a bundle does not panic")?),
-            Err(_) => Err(InvalidInput::new(
+            Ok(done) => done.expect("reading a bundle does not panic"),
+            Err(_) => Err(vec![InvalidInput::new(
                 "bundle",
                 format!("not read within {READ_DEADLINE:?}; split it into smaller bundles"),
-            )
-            .into()),
+            )]),
         }
     }
 
@@ -153,6 +153,100 @@ impl Bundle {
             Format::Json => serde_json::to_string_pretty(self).expect("a bundle serializes"),
         }
     }
+}
+
+/// The line (1-based) of `field` (`orgs.acme.servers.github.prompts.review.messages[0].text`,
+/// as problems name fields) in a YAML `text`: of the deepest node on its path the document has
+/// (a missing key: its parent's line). `None` for text that is not YAML.
+pub fn line_of(text: &str, field: &str) -> Option<usize> {
+    use serde_saphyr::granit_parser::{Event, Parser};
+    enum Frame {
+        /// A mapping at `path`: the key being read, if its value comes next.
+        Map {
+            path: String,
+            key: Option<String>,
+        },
+        Seq {
+            path: String,
+            index: usize,
+        },
+    }
+    /// The path of the node that starts now inside `frames`' innermost collection.
+    fn here(frames: &[Frame]) -> Option<String> {
+        match frames.last()? {
+            Frame::Map {
+                path,
+                key: Some(key),
+            } if path.is_empty() => Some(key.clone()),
+            Frame::Map {
+                path,
+                key: Some(key),
+            } => Some(format!("{path}.{key}")),
+            Frame::Map { key: None, .. } => None,
+            Frame::Seq { path, index } => Some(format!("{path}[{index}]")),
+        }
+    }
+    /// A node ended inside `frames`' innermost collection: the next key, or the next item.
+    fn advance(frames: &mut [Frame]) {
+        match frames.last_mut() {
+            Some(Frame::Map { key, .. }) => *key = None,
+            Some(Frame::Seq { index, .. }) => *index += 1,
+            None => {}
+        }
+    }
+    let on_path = |path: &str| {
+        field == path
+            || field
+                .strip_prefix(path)
+                .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+    };
+    let mut frames: Vec<Frame> = Vec::new();
+    let mut best: Option<(usize, usize)> = None;
+    let mut found = |path: &str, line: usize| {
+        if on_path(path) && best.is_none_or(|(len, _)| path.len() > len) {
+            best = Some((path.len(), line));
+        }
+    };
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.ok()?;
+        let line = span.start.line();
+        match event {
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let path = here(&frames).unwrap_or_default();
+                found(&path, line);
+                frames.push(match event {
+                    Event::MappingStart(..) => Frame::Map { path, key: None },
+                    _ => Frame::Seq { path, index: 0 },
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                frames.pop();
+                advance(&mut frames);
+            }
+            Event::Scalar(value, ..) => match frames.last_mut() {
+                Some(Frame::Map {
+                    key: key @ None,
+                    path,
+                }) => {
+                    let path = if path.is_empty() {
+                        value.to_string()
+                    } else {
+                        format!("{path}.{value}")
+                    };
+                    found(&path, line);
+                    *key = Some(value.into_owned());
+                }
+                _ => {
+                    if let Some(path) = here(&frames) {
+                        found(&path, line);
+                    }
+                    advance(&mut frames);
+                }
+            },
+            _ => {}
+        }
+    }
+    best.map(|(_, line)| line)
 }
 
 /// Refuses YAML that is costly to parse or to expand: aliases (one anchor repeated hundreds of
@@ -217,6 +311,34 @@ mod tests {
     use super::*;
 
     const EXAMPLE: &str = include_str!("../../../examples/bundle.yaml");
+
+    #[test]
+    fn every_problem_is_listed_and_found_on_its_line() {
+        let text = "defaults:\n  github:\n    prompts:\n      good:\n        messages: [{role: user, text: hi}]\n      broken:\n        messages:\n          - role: user\n            text: \"{% if %}\"\n      empty:\n        messages: []\norgs:\n  acme:\n    servers:\n      github:\n        hidden_prompts: [good]\n        prompts:\n          good:\n            messages: [{role: user, text: mine}]\n";
+        let problems = Bundle::parse(text, Format::Yaml)
+            .unwrap()
+            .check()
+            .unwrap_err();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "defaults.github.prompts.broken.messages[0].text",
+                "defaults.github.prompts.empty.messages",
+                "orgs.acme.servers.github.hidden_prompts[0]",
+            ],
+            "{problems:?}"
+        );
+        let lines: Vec<Option<usize>> = fields.iter().map(|f| line_of(text, f)).collect();
+        assert_eq!(lines, [Some(9), Some(11), Some(16)]);
+        assert_eq!(line_of(text, "defaults.github.prompts.good"), Some(4));
+        assert_eq!(
+            line_of(text, "defaults.github.prompts.good.title"),
+            Some(4),
+            "a missing key: its parent"
+        );
+        assert_eq!(line_of("a: [", "a"), None, "not YAML");
+    }
 
     #[test]
     fn the_example_bundle_is_valid() {

@@ -39,22 +39,53 @@ impl Plan {
     }
 }
 
+/// Most problems one bundle's check lists.
+pub const MAX_PROBLEMS: usize = 100;
+
 impl Bundle {
-    /// Checks every slug, key and content of the bundle and flattens it.
+    /// Checks every slug, key and content of the bundle and flattens it; the first problem.
     pub fn plan(&self) -> Result<Plan, InvalidInput> {
+        self.check().map_err(|mut problems| problems.swap_remove(0))
+    }
+
+    /// Checks every slug, key and content of the bundle and flattens it; every problem (at
+    /// most [`MAX_PROBLEMS`]), in the order of the bundle.
+    pub fn check(&self) -> Result<Plan, Vec<InvalidInput>> {
+        let mut problems = Vec::new();
+        let plan = self.plan_into(&mut problems);
+        if problems.is_empty() {
+            Ok(plan)
+        } else {
+            problems.truncate(MAX_PROBLEMS);
+            Err(problems)
+        }
+    }
+
+    fn plan_into(&self, problems: &mut Vec<InvalidInput>) -> Plan {
+        let mut note = |result: Result<(), InvalidInput>| {
+            if let Err(problem) = result {
+                problems.push(problem);
+            }
+        };
         let mut plan = Plan::default();
         for (server, entries) in &self.defaults {
             let at = format!("defaults.{server}");
             if !entries.hidden_prompts.is_empty() || !entries.hidden_resources.is_empty() {
-                return Err(InvalidInput::new(
+                note(Err(InvalidInput::new(
                     format!("{at}.hidden_prompts"),
                     "only an org can hide a default",
-                ));
+                )));
             }
-            plan_server(&mut plan, &Scope::Defaults, server, entries, &at)?;
+            plan_server(&mut plan, &Scope::Defaults, server, entries, &at, &mut note);
         }
         for (org, bundle) in &self.orgs {
-            let slug = Slug::parse(&format!("orgs.{org}"), org)?;
+            let slug = match Slug::parse(&format!("orgs.{org}"), org) {
+                Ok(slug) => slug,
+                Err(problem) => {
+                    note(Err(problem));
+                    continue;
+                }
+            };
             let name = if bundle.name.is_empty() {
                 org.clone()
             } else {
@@ -63,27 +94,41 @@ impl Bundle {
             plan.orgs.push((slug.clone(), name));
             for (server, entries) in &bundle.servers {
                 let at = format!("orgs.{org}.servers.{server}");
-                plan_server(&mut plan, &Scope::Org(slug.clone()), server, entries, &at)?;
+                plan_server(
+                    &mut plan,
+                    &Scope::Org(slug.clone()),
+                    server,
+                    entries,
+                    &at,
+                    &mut note,
+                );
             }
         }
         for (server, upstream) in &self.upstreams {
             let at = format!("upstreams.{server}");
-            let slug = Slug::parse(&at, server)?;
-            upstream.check().map_err(|e| e.within(&at))?;
-            plan.upstreams.push((slug, upstream.clone()));
+            note(Slug::parse(&at, server).and_then(|slug| {
+                upstream.check().map_err(|e| e.within(&at))?;
+                plan.upstreams.push((slug, upstream.clone()));
+                Ok(())
+            }));
         }
-        Ok(plan)
+        plan
     }
 }
 
+/// Plans one server's entries of a scope, noting each problem and going on.
 fn plan_server(
     plan: &mut Plan,
     scope: &Scope,
     server: &str,
     entries: &ServerEntries,
     at: &str,
-) -> Result<(), InvalidInput> {
-    let server = Slug::parse(at, server)?;
+    note: &mut impl FnMut(Result<(), InvalidInput>),
+) {
+    let server = match Slug::parse(at, server) {
+        Ok(server) => server,
+        Err(problem) => return note(Err(problem)),
+    };
     let id = |kind: Kind, key: &str, field: &str| -> Result<EntryId, InvalidInput> {
         let key = EntryKey::parse(kind, key).map_err(|e| InvalidInput::new(field, e.message))?;
         Ok(EntryId {
@@ -93,23 +138,26 @@ fn plan_server(
             key,
         })
     };
-    for (name, prompt) in &entries.prompts {
-        let field = format!("{at}.prompts.{name}");
-        let content = Content::Prompt(prompt.clone());
-        content.validate().map_err(|e| e.within(&field))?;
-        plan.entries.push((
-            id(Kind::Prompts, name, &field)?,
-            Desired::Content(Box::new(content)),
-        ));
-    }
-    for (uri, resource) in &entries.resources {
-        let field = format!("{at}.resources.{uri}");
-        let content = Content::Resource(resource.clone());
-        content.validate().map_err(|e| e.within(&field))?;
-        plan.entries.push((
-            id(Kind::Resources, uri, &field)?,
-            Desired::Content(Box::new(content)),
-        ));
+    let contents =
+        entries
+            .prompts
+            .iter()
+            .map(|(name, prompt)| (Kind::Prompts, name, Content::Prompt(prompt.clone())))
+            .chain(entries.resources.iter().map(|(uri, resource)| {
+                (Kind::Resources, uri, Content::Resource(resource.clone()))
+            }));
+    for (kind, key, content) in contents {
+        let field = format!("{at}.{}.{key}", kind.segment());
+        note(
+            content
+                .validate()
+                .map_err(|e| e.within(&field))
+                .and_then(|()| {
+                    plan.entries
+                        .push((id(kind, key, &field)?, Desired::Content(Box::new(content))));
+                    Ok(())
+                }),
+        );
     }
     for (hidden, kind, list) in [
         (&entries.hidden_prompts, Kind::Prompts, "hidden_prompts"),
@@ -126,13 +174,13 @@ fn plan_server(
                 Kind::Resources => entries.resources.contains_key(key),
             };
             if own {
-                return Err(InvalidInput::new(
+                note(Err(InvalidInput::new(
                     field,
                     format!("{key:?} is both given and hidden"),
-                ));
+                )));
+                continue;
             }
-            plan.entries.push((id(kind, key, &field)?, Desired::Hidden));
+            note(id(kind, key, &field).map(|id| plan.entries.push((id, Desired::Hidden))));
         }
     }
-    Ok(())
 }

@@ -355,6 +355,24 @@ async fn hide_unhide_delete_and_import_preview_then_apply() {
     let (status, broken) = post(&service, "/ui/bundle/preview", &[("text", "orgs:\n  acme:\n    servers:\n      github:\n        prompts:\n          hello:\n            messages: 3\n")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(broken.contains("messages"), "{broken}");
+    // Every problem with its line and field, and the text kept for fixing.
+    let two_wrong = "orgs:\n  acme:\n    servers:\n      github:\n        prompts:\n          one:\n            messages: [{role: user, text: \"{% if %}\"}]\n          two:\n            messages:\n              - {role: user, text: \"{{ x\"}\n";
+    let (status, listed) = post(&service, "/ui/bundle/preview", &[("text", two_wrong)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(listed.contains("2 problems"), "{listed}");
+    for (line, field) in [
+        (7, "orgs.acme.servers.github.prompts.one.messages[0].text"),
+        (10, "orgs.acme.servers.github.prompts.two.messages[0].text"),
+    ] {
+        assert!(
+            listed.contains(&format!("Line {line}, <code>{field}</code>")),
+            "{line} {field}: {listed}"
+        );
+    }
+    assert!(
+        listed.contains("prompts:\n          one:") && listed.contains("aria-invalid=\"true\""),
+        "the pasted text stays in the form: {listed}"
+    );
     let (status, applied) = post(&service, "/ui/bundle/apply", &[("text", bundle)]).await;
     assert_eq!(status, StatusCode::OK, "{applied}");
     assert!(applied.contains("Applied: 1 created"));
@@ -891,4 +909,86 @@ async fn a_large_scope_is_paged_sorted_and_filtered() {
     let shown = rows(&filtered);
     assert_eq!(shown.len(), 10, "p120–p129: {shown:?}");
     assert!(!filtered.contains("Page 1 of"), "one page: no paging");
+}
+
+#[tokio::test]
+async fn an_error_page_keeps_the_viewers_menu_and_diffs_name_their_sides() {
+    let (_dir, service) = example_with_jwt(|_| {}).await;
+    let editor = token("ed", Some("acme"), &["editor"]);
+    let missing = signed_in(
+        client().get(service.url(&format!("{ACME}/prompts/no-such"))),
+        &editor,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let html = missing.text().await.unwrap();
+    assert!(html.contains("<h1>Error 404</h1>"), "{html}");
+    assert!(
+        html.contains("Signed in as ed (acme)") && html.contains("/ui/logout"),
+        "the viewer's menu stays: {html}"
+    );
+    assert!(html.contains("Skip to the content") && html.contains("<main id=\"main\">"));
+
+    let compare = signed_in(
+        client().get(service.url(&format!("{ACME}/prompts/review-pr/compare"))),
+        &editor,
+    )
+    .send()
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        compare.contains("<span class=\"side-old\">− The default</span>")
+            && compare.contains("<span class=\"side-new\">+ Org acme&#x27;s override</span>"),
+        "{compare}"
+    );
+}
+
+#[tokio::test]
+async fn an_orgs_changes_of_the_defaults_are_listed_with_their_diffs() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let (status, scope) = page(&service, ACME).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        unescape(&scope).contains(&format!("{ACME}/overrides")),
+        "the scope page links it"
+    );
+    let (status, html) = page(&service, &format!("{ACME}/overrides")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let html = unescape(&html);
+    assert!(
+        html.contains("<h1>What org acme changes on github</h1>"),
+        "{html}"
+    );
+    // acme overrides review-pr in the example bundle; its diff shows both sides.
+    assert!(
+        html.contains(&format!("<a href=\"{ACME}/prompts/review-pr\">review-pr</a> <span class=\"state state-override\">override</span>")),
+        "{html}"
+    );
+    assert!(
+        html.contains("Acme") && html.contains("− The default") && html.contains("+ Org acme's"),
+        "{html}"
+    );
+    for (path, expected) in [
+        ("/ui/defaults/github/overrides", StatusCode::NOT_FOUND),
+        ("/ui/orgs/nobody-here/github/overrides", StatusCode::OK),
+    ] {
+        let (status, _) = page(&service, path).await;
+        assert_eq!(status, expected, "{path}");
+    }
+    let (_dir, jwt) = example_with_jwt(|_| {}).await;
+    let globex = token("gus", Some("globex"), &["reader"]);
+    let refused = signed_in(client().get(jwt.url(&format!("{ACME}/overrides"))), &globex)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "another org's reader"
+    );
 }

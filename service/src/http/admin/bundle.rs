@@ -91,7 +91,10 @@ pub(crate) async fn import_bundle(
     let Query(q) = query?;
     let format = format_of(request.headers());
     let body = String::from_request(request, &()).await?;
-    let (bundle, plan) = Bundle::read(body, format).await?;
+    // The API's error names one field: the first problem of the bundle.
+    let (bundle, plan) = Bundle::read(body, format)
+        .await
+        .map_err(|mut problems| crate::error::Error::from(problems.swap_remove(0)))?;
     let new_orgs = import_rights(&caller.0, &bundle)?;
     let missing = if q.prune {
         Missing::Delete

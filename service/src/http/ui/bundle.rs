@@ -4,7 +4,7 @@
 
 use axum::{
     extract::{Query, State},
-    http::header,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use minijinja::{context, value::Serde};
@@ -63,7 +63,28 @@ async fn import(
     let principal = viewer.principal();
     auth::check_may_write(principal)?;
     let (text, format, prune) = submitted(fields)?;
-    let (bundle, plan) = Bundle::read(text.clone(), format).await?;
+    let (bundle, plan) = match Bundle::read(text.clone(), format).await {
+        Ok(read) => read,
+        // Every problem, each with its line, and the text kept for fixing.
+        Err(problems) => {
+            let problems: Vec<_> = problems
+                .iter()
+                .map(|p| {
+                    let line = match format {
+                        Format::Yaml => bundle::line_of(&text, &p.field),
+                        Format::Json => None,
+                    };
+                    context! { field => p.field.clone(), message => p.message.clone(), line }
+                })
+                .collect();
+            return page::render_with_status(
+                StatusCode::BAD_REQUEST,
+                "bundle.html",
+                principal,
+                context! { text, prune, problems, previewed => false },
+            );
+        }
+    };
     let new_orgs = import_rights(principal, &bundle)?;
     let missing = if prune {
         Missing::Delete

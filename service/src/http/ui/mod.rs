@@ -21,6 +21,7 @@ mod fields;
 mod guard;
 mod history;
 mod orgs;
+mod overrides;
 mod overview;
 mod page;
 mod place;
@@ -66,6 +67,7 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
             "/ui/change-requests/{id}/{action}",
             post(change_requests::act),
         )
+        .route("/ui/orgs/{org}/{server}/overrides", get(overrides::page))
         .route("/ui/logout", post(session::sign_out));
     for scope in ["/ui/defaults/{server}", "/ui/orgs/{org}/{server}"] {
         let at = |path: &str| format!("{scope}{path}");

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// A template per page and per fragment that htmx swaps in.
-const TEMPLATES: [(&str, &str); 30] = [
+const TEMPLATES: [(&str, &str); 31] = [
     ("base.html", include_str!("templates/base.html")),
     ("error.html", include_str!("templates/error.html")),
     ("login.html", include_str!("templates/login.html")),
@@ -55,6 +55,7 @@ const TEMPLATES: [(&str, &str); 30] = [
         "change_request.html",
         include_str!("templates/change_request.html"),
     ),
+    ("overrides.html", include_str!("templates/overrides.html")),
 ];
 
 /// What a path segment may hold unescaped (RFC 3986 unreserved characters).
@@ -190,11 +191,53 @@ impl IntoResponse for UiError {
                 )
             }
         };
+        let page = ErrorPage { status, message };
+        let mut response = page.render(None);
+        response.extensions_mut().insert(page);
+        response
+    }
+}
+
+/// An error page's status and message, carried on its response so that the sign-in layer,
+/// which knows who is looking, renders it again with the viewer's menu (an error page keeps
+/// the navigation of every other page).
+#[derive(Debug, Clone)]
+pub(super) struct ErrorPage {
+    status: StatusCode,
+    message: String,
+}
+
+impl ErrorPage {
+    fn render(&self, principal: Option<&Principal>) -> Response {
         let html = ENVIRONMENT
             .get_template("error.html")
-            .and_then(|t| t.render(context! { status => status.as_u16(), message }))
+            .and_then(|t| {
+                t.render(context! {
+                    status => self.status.as_u16(),
+                    message => self.message.clone(),
+                    viewer => principal.map(viewer),
+                })
+            })
             .unwrap_or_else(|_| "error".into());
-        (status, Html(html)).into_response()
+        (self.status, Html(html)).into_response()
+    }
+}
+
+/// `response` as `principal` sees it: an error page rendered again with their menu.
+pub(super) fn for_viewer(response: Response, principal: &Principal) -> Response {
+    match response.extensions().get::<ErrorPage>() {
+        Some(page) => {
+            let mut again = page.render(Some(principal));
+            for (name, value) in response.headers() {
+                if name != axum::http::header::CONTENT_LENGTH
+                    && name != axum::http::header::CONTENT_TYPE
+                {
+                    again.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
+            again
+        }
+        None => response,
     }
 }
 

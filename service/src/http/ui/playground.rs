@@ -247,6 +247,14 @@ pub(super) async fn draft(
             path => base.clone(),
             action => format!("{base}/draft"),
             draft => content.to_json(),
+            // Back to the edit form with the draft (as YAML), not to what is saved: the
+            // playground never loses an edit.
+            back => context! {
+                action => format!("{base}/edit/prompts"),
+                is_new => fields.get("is_new"),
+                expected_version => fields.get("expected_version"),
+                raw => super::draft::yaml(&serde_json::to_value(&content).unwrap_or_default()),
+            },
             inputs => inputs(prompt, &given),
             messages, problem,
             rendered => true,

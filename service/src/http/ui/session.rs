@@ -51,8 +51,8 @@ pub(super) async fn require_sign_in(
         })
         .into_response();
     }
-    request.extensions_mut().insert(principal);
-    next.run(request).await
+    request.extensions_mut().insert(principal.clone());
+    super::page::for_viewer(next.run(request).await, &principal)
 }
 
 /// The principal of a token a person may sign in with: a valid token that grants a role, and

@@ -1,5 +1,5 @@
-// The UI's only script besides htmx: "Copy output" buttons copy the text of the element
-// named by their data-copy attribute. Loaded as a file: the pages allow no inline script.
+// The UI's only script besides htmx, loaded as a file: the pages allow no inline script.
+// "Copy output" buttons copy the text of the element named by their data-copy attribute.
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy]");
   const source = button && document.getElementById(button.dataset.copy);
@@ -9,3 +9,36 @@ document.addEventListener("click", (event) => {
     });
   }
 });
+
+// Leaving a form marked data-unsaved-warning with edits not sent asks first (the browser's own
+// prompt); sending the form, by any of its buttons, is not leaving it.
+let unsaved = false;
+document.addEventListener("input", (event) => {
+  if (event.target.closest("form[data-unsaved-warning]")) {
+    unsaved = true;
+  }
+});
+document.addEventListener("submit", () => {
+  unsaved = false;
+});
+window.addEventListener("beforeunload", (event) => {
+  if (unsaved) {
+    event.preventDefault();
+    event.returnValue = "";
+  }
+});
+
+// A table that scrolls sideways (on a narrow screen) takes focus, so that a keyboard reaches
+// and scrolls it even when it holds no link or control; one that fits takes none.
+function focusScrollingTables() {
+  for (const table of document.querySelectorAll("main table")) {
+    if (table.scrollWidth > table.clientWidth) {
+      table.tabIndex = 0;
+    } else {
+      table.removeAttribute("tabindex");
+    }
+  }
+}
+focusScrollingTables();
+window.addEventListener("resize", focusScrollingTables);
+document.addEventListener("htmx:afterSettle", focusScrollingTables);
