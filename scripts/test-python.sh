@@ -23,5 +23,15 @@ if [[ -z ${MCP_CONFIG_BIN:-} ]]; then
   cargo build -q -p mcp-config
 fi
 
+# axe-core for the browser tests' accessibility check, from the npm registry into a scratch
+# directory with an npm cache of its own (nothing cached from before, nothing left after).
+axe_version=4.10.3
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+npm_config_cache="$scratch/npm-cache" npm install --no-audit --no-fund --no-save --loglevel=error \
+  --prefix "$scratch/axe" "axe-core@$axe_version"
+export AXE_CORE_JS=$scratch/axe/node_modules/axe-core/axe.min.js
+[[ -f $AXE_CORE_JS ]] || { echo "axe-core $axe_version has no axe.min.js at $AXE_CORE_JS" >&2; exit 1; }
+
 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
   client/python/tests examples/mcp-server-python/tests tests/browser "$@"

@@ -382,3 +382,212 @@ def test_multi_line_text_typed_in_a_form_is_stored_and_served_with_lf_only(page:
     expect(page.get_by_text(re.compile(r"Version 2, saved by anonymous .*two lines"))).to_be_visible()
     served = prompts_of(service, "acme")["review-pr"]
     assert served.messages[0].text == "First line {{ repo }}\nSecond line"
+
+
+PHONE = {"width": 390, "height": 844}
+AXE = os.environ.get("AXE_CORE_JS")
+
+
+def open_change_request(service: ConfigService) -> int:
+    """Opens (and submits) a change request of acme's github scope saving a new review-pr."""
+    body = service.admin(
+        "POST",
+        "/orgs/acme/servers/github/change-requests",
+        {
+            "title": "A shorter review checklist",
+            "description": "Fewer steps, same care.",
+            "edits": [
+                {
+                    "kind": "PROMPTS",
+                    "key": "review-pr",
+                    "content": {"title": "Review (short)", "messages": [{"role": "user", "text": "Review {{ repo }}."}]},
+                }
+            ],
+            "submit": True,
+        },
+    )
+    return body["id"]
+
+
+def main_pages(page: Page, service: ConfigService) -> list[tuple[str, str]]:
+    """The main pages as (name, path), with something in them: review-pr has a second version
+    (so its history shows a diff and the change log a change) and a change request is open.
+    The compare page is the one linked from an overriding entry."""
+    edit_title_and_save(page, service.http_url, "Reviewed on a phone", "second version")
+    request = open_change_request(service)
+    page.goto(f"{service.http_url}{ACME}/prompts/review-pr")
+    compare = page.get_by_role("link", name="Compare with the default").get_attribute("href")
+    assert compare, "the overriding entry links to no comparison"
+    return [
+        ("overview", "/ui/"),
+        ("scope", ACME),
+        ("entry", f"{ACME}/prompts/review-pr"),
+        ("edit", f"{ACME}/prompts/review-pr/edit"),
+        ("history", f"{ACME}/prompts/review-pr/history"),
+        ("compare", compare),
+        ("playground", f"{ACME}/prompts/review-pr/playground"),
+        ("changes", "/ui/changes"),
+        ("bundle", "/ui/bundle"),
+        ("orgs", "/ui/orgs"),
+        ("webhooks", "/ui/webhooks"),
+        ("change requests", "/ui/change-requests"),
+        ("change request", f"/ui/change-requests/{request}"),
+    ]
+
+
+def test_every_main_page_fits_a_390_px_phone(page: Page, service: ConfigService) -> None:
+    page.set_viewport_size(PHONE)
+    wide = []
+    for name, path in main_pages(page, service):
+        page.goto(f"{service.http_url}{path}")
+        heading = page.get_by_role("heading", level=1)
+        expect(heading, name).to_be_visible()
+        box = heading.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (name, box)
+        # clientWidth is innerWidth less a vertical scroll bar: a page no wider than it never
+        # scrolls sideways.
+        sizes = page.evaluate(
+            "({scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth,"
+            " inner: window.innerWidth})"
+        )
+        if not sizes["scroll"] <= sizes["client"] <= sizes["inner"]:
+            screenshot(page, f"phone-{name.replace(' ', '-')}")
+            wide.append((name, path, sizes))
+    assert wide == [], f"pages wider than the phone (screenshots in target/ui-screenshots): {wide}"
+
+
+def test_the_skip_link_is_first_and_moves_focus_to_the_content(page: Page, service: ConfigService) -> None:
+    page.goto(f"{service.http_url}/ui/")
+    skip = page.get_by_role("link", name="Skip to the content")
+    expect(skip).not_to_be_in_viewport()
+    page.keyboard.press("Tab")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile("#main$"))
+    # Sequential focus starts again at the content: the next Tab reaches its first control,
+    # not the menu.
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Search orgs, servers and keys")).to_be_focused()
+
+
+def test_the_playground_keeps_a_drafts_edits_on_the_way_back(page: Page, service: ConfigService) -> None:
+    text = 'Review {{ repo }} & say "why" <briefly>, by hand.'
+    page.goto(f"{service.http_url}{ACME}/prompts/review-pr/edit")
+    page.get_by_label("Message 1 text").fill(text)
+    page.get_by_role("button", name="Try in playground").click()
+    expect(page.get_by_role("heading", name=re.compile("^Playground: review-pr.*unsaved draft"))).to_be_visible()
+    page.get_by_role("button", name="Back to editing this draft").click()
+    expect(page.get_by_role("heading", name="Edit review-pr")).to_be_visible()
+    raw = page.get_by_label("Content (YAML or JSON)")
+    expect(raw).to_have_value(re.compile("by hand"))
+    page.get_by_role("button", name="Edit as fields").click()
+    expect(page.get_by_label("Message 1 text")).to_have_value(text)
+    expect(page.get_by_label("Title", exact=True)).to_have_value("Review a pull request (Acme)")
+    assert prompts_of(service, "acme")["review-pr"].messages[0].text != text, "the playground saved nothing"
+    # The draft still saves against the version it started from.
+    page.get_by_role("button", name="Review changes").click()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text(re.compile(r"^Version 2, saved by anonymous"))).to_be_visible()
+    assert prompts_of(service, "acme")["review-pr"].messages[0].text == text
+
+
+def test_leaving_an_edited_form_asks_first(page: Page, service: ConfigService) -> None:
+    dialogs: list[str] = []
+
+    def on_dialog(dialog) -> None:
+        dialogs.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    menu = page.get_by_role("navigation", name="Main")
+    # Untouched, the form lets the person go.
+    page.goto(f"{service.http_url}{ACME}/prompts/review-pr/edit")
+    menu.get_by_role("link", name="Overview", exact=True).click()
+    expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
+    assert dialogs == []
+
+    page.goto(f"{service.http_url}{ACME}/prompts/review-pr/edit")
+    page.get_by_label("Title", exact=True).fill("Not sent yet")
+    with page.expect_event("dialog", timeout=5000):
+        menu.get_by_role("link", name="Overview", exact=True).click()
+    assert dialogs == ["beforeunload"]
+    # Dismissed: the person stays, the edit too.
+    expect(page.get_by_role("heading", name="Edit review-pr")).to_be_visible()
+    expect(page.get_by_label("Title", exact=True)).to_have_value("Not sent yet")
+
+    # Sending the form is not leaving it.
+    page.get_by_role("button", name="Review changes").click()
+    page.get_by_label("Change message").fill("sent")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text(re.compile(r"Version 2, saved by anonymous .*sent"))).to_be_visible()
+    assert dialogs == ["beforeunload"]
+    assert prompts_of(service, "acme")["review-pr"].title == "Not sent yet"
+
+
+def test_an_error_page_keeps_the_menu(page: Page, jwt_service) -> None:
+    base = jwt_service.http_url
+    sign_in(page, base, token("ann", "acme", ["editor"]))
+    answer = page.goto(f"{base}{ACME}/prompts/no-such")
+    assert answer is not None and answer.status == 404
+    expect(page.get_by_role("heading", name="Error 404")).to_be_visible()
+    menu = page.get_by_role("navigation", name="Main")
+    expect(menu).to_contain_text("Signed in as ann (acme)")
+    expect(menu.get_by_role("link", name="Change log")).to_be_visible()
+    expect(menu.get_by_role("link", name="Webhooks")).to_have_count(0)
+    menu.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    sign_in(page, base, token("root", None, ["admin"]))
+    page.goto(f"{base}{ACME}/prompts/no-such")
+    expect(page.get_by_role("heading", name="Error 404")).to_be_visible()
+    expect(menu).to_contain_text("Signed in as root")
+    for link in ("Change log", "Upstreams", "Webhooks"):
+        expect(menu.get_by_role("link", name=link)).to_be_visible()
+    expect(menu.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def test_diffs_name_their_sides(page: Page, service: ConfigService) -> None:
+    page.goto(f"{service.http_url}{ACME}/prompts/review-pr")
+    page.get_by_role("link", name="Compare with the default").click()
+    diff = page.get_by_role("table", name="The default against the override")
+    for side in ("The default", "Org acme's override"):
+        expect(diff.get_by_role("columnheader").filter(has_text=side)).to_have_count(1)
+    # The side named first holds the default's line, the other the override's.
+    rows = diff.get_by_role("row")
+    expect(rows.filter(has_text=re.compile(r"title: Review a pull request$")).get_by_role("cell").nth(2)).to_have_text("-")
+    expect(rows.filter(has_text="title: Review a pull request (Acme)").get_by_role("cell").nth(2)).to_have_text("+")
+
+    edit_title_and_save(page, service.http_url, "Second", "two")
+    page.get_by_role("link", name="History").click()
+    unified = page.get_by_role("table", name="Version 1 to version 2")
+    expect(unified.get_by_role("columnheader").filter(has_text=re.compile(r"Version 1\b.*Version 2\b"))).to_have_count(1)
+    page.get_by_label("Layout").select_option("split")
+    page.get_by_role("button", name="Compare").click()
+    split = page.get_by_role("table", name="Version 1 to version 2, side by side")
+    expect(split.get_by_role("columnheader")).to_have_text(["Version 1", "Version 2"])
+    # htmx swapped the page's <main> for the answer's: one <main>, not one inside another.
+    expect(page.get_by_role("main")).to_have_count(1)
+    expect(page.get_by_role("main").get_by_role("main")).to_have_count(0)
+
+
+@pytest.mark.browser_context_args(bypass_csp=True)  # axe is injected as an inline script
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_serious_or_critical_violation(page: Page, service: ConfigService, scheme: str, width: str) -> None:
+    """axe-core's checks (WCAG A and AA, best practices) of the main pages in both colour
+    schemes, on a desktop and on a phone (where wide tables scroll inside themselves)."""
+    assert AXE, "AXE_CORE_JS names no axe.min.js: run through scripts/test-python.sh"
+    page.emulate_media(color_scheme=scheme)
+    if width == "phone":
+        page.set_viewport_size(PHONE)
+    found = []
+    for name, path in main_pages(page, service):
+        page.goto(f"{service.http_url}{path}")
+        page.add_script_tag(path=AXE)
+        result = page.evaluate("axe.run()")
+        for v in result["violations"]:
+            if v["impact"] in ("serious", "critical"):
+                targets = [" ".join(map(str, n["target"])) for n in v["nodes"]]
+                found.append(f"{name} ({path}): {v['id']} [{v['impact']}] {v['help']}: {targets}")
+    assert found == [], f"axe, {scheme} scheme:\n" + "\n".join(found)
