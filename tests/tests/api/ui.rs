@@ -992,3 +992,39 @@ async fn an_orgs_changes_of_the_defaults_are_listed_with_their_diffs() {
         "another org's reader"
     );
 }
+
+#[tokio::test]
+async fn an_edit_problem_is_said_once_and_tied_to_its_input() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let (status, html) = post(
+        &service,
+        &format!("{ACME}/edit/prompts"),
+        &[
+            ("key", "broken"),
+            ("is_new", "yes"),
+            ("expected_version", "0"),
+            ("message_role", "user"),
+            ("message_text", "fine"),
+            ("message_role", "user"),
+            ("message_text", "{% if %}"),
+            ("op", "review"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert_eq!(
+        html.matches("class=\"problem\"").count(),
+        1,
+        "said once: {html}"
+    );
+    let html = unescape(&html);
+    assert!(
+        html.contains("<a href=\"#message-text-2\">messages[1].text</a>"),
+        "linked to its input: {html}"
+    );
+    assert!(
+        html.contains("id=\"message-text-2\" name=\"message_text\" rows=\"6\" cols=\"100\" spellcheck=\"false\" aria-invalid=\"true\" aria-describedby=\"problem\""),
+        "the input points back: {html}"
+    );
+    assert!(!html.contains("id=\"message-text-1\" name=\"message_text\" rows=\"6\" cols=\"100\" spellcheck=\"false\" aria-invalid"));
+}

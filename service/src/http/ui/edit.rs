@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::{
     diff::diff,
-    draft::{Draft, yaml},
+    draft::{Draft, Tab, yaml},
     fields::Fields,
     page::{self, UiError},
     place::{Entry, ServerPath, Ui, Writer},
@@ -96,14 +96,47 @@ fn edit_page(
             draft => Serde(draft),
             is_new,
             findings => Serde(draft.findings(kind).unwrap_or_default()),
-            problem => problem.map(shown),
+            problem => problem.map(|p| shown(p, draft.tab == Tab::Raw)),
         },
     )
 }
 
-/// A problem as the edit page and the live check show it: the field it names, and why.
-fn shown(problem: InvalidInput) -> minijinja::Value {
-    context! { field => problem.field, message => problem.message }
+/// A problem as the edit page and the live check show it: the field it names, why, and the id
+/// of the form's input it is about (marked invalid, described by the problem, linked from it).
+fn shown(problem: InvalidInput, raw_tab: bool) -> minijinja::Value {
+    let target = input_of(&problem.field, raw_tab);
+    context! { field => problem.field, message => problem.message, target }
+}
+
+/// The id of the edit form's input that holds `field` (`messages[1].text` → `message-text-2`),
+/// if the form has one: on the raw tab, the raw text holds everything.
+fn input_of(field: &str, raw_tab: bool) -> Option<String> {
+    if raw_tab {
+        return Some("raw".into());
+    }
+    let head = field.split(['.', '[']).next().unwrap_or("");
+    let index = || {
+        field
+            .strip_prefix(head)?
+            .strip_prefix('[')?
+            .split(']')
+            .next()?
+            .parse::<usize>()
+            .ok()
+    };
+    match head {
+        "key" | "title" | "description" | "name" | "mime_type" | "text" => Some(head.to_owned()),
+        "messages" => {
+            let part = if field.ends_with(".role") {
+                "role"
+            } else {
+                "text"
+            };
+            index().map(|i| format!("message-{part}-{}", i + 1))
+        }
+        "arguments" => index().map(|i| format!("argument-name-{}", i + 1)),
+        _ => None,
+    }
 }
 
 /// A step of the edit form: a row added, removed or moved, a tab switched, or `review`.
@@ -209,7 +242,7 @@ pub(super) async fn check(
         &place.principal,
         context! {
             findings => Serde(findings),
-            problem => problem.map(shown),
+            problem => problem.map(|p| shown(p, draft.tab == Tab::Raw)),
         },
     )
 }
@@ -279,5 +312,29 @@ pub(super) async fn save(
             .await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::input_of;
+
+    #[test]
+    fn a_problem_points_at_the_input_that_holds_its_field() {
+        assert_eq!(
+            input_of("messages[1].text", false).as_deref(),
+            Some("message-text-2")
+        );
+        assert_eq!(
+            input_of("messages[0].role", false).as_deref(),
+            Some("message-role-1")
+        );
+        assert_eq!(
+            input_of("arguments[2].name", false).as_deref(),
+            Some("argument-name-3")
+        );
+        assert_eq!(input_of("title", false).as_deref(), Some("title"));
+        assert_eq!(input_of("messages[1].text", true).as_deref(), Some("raw"));
+        assert_eq!(input_of("content", false), None);
     }
 }
