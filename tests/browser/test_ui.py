@@ -425,6 +425,7 @@ def main_pages(page: Page, service: ConfigService) -> list[tuple[str, str]]:
         ("edit", f"{ACME}/prompts/review-pr/edit"),
         ("history", f"{ACME}/prompts/review-pr/history"),
         ("compare", compare),
+        ("org's changes", f"{ACME}/overrides"),
         ("playground", f"{ACME}/prompts/review-pr/playground"),
         ("changes", "/ui/changes"),
         ("bundle", "/ui/bundle"),
@@ -451,7 +452,7 @@ def test_every_main_page_fits_a_390_px_phone(page: Page, service: ConfigService)
             " inner: window.innerWidth})"
         )
         if not sizes["scroll"] <= sizes["client"] <= sizes["inner"]:
-            screenshot(page, f"phone-{name.replace(' ', '-')}")
+            screenshot(page, "phone-" + re.sub(r"\W+", "-", name))
             wide.append((name, path, sizes))
     assert wide == [], f"pages wider than the phone (screenshots in target/ui-screenshots): {wide}"
 
