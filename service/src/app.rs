@@ -29,6 +29,7 @@ use crate::{
     grpc::{self, ConfigApi, WatchLimits, Watcher},
     http::{self, HttpState},
     lifecycle::Lifecycle,
+    listeners::OpenStreams,
     mcp::{self, McpDoor},
     propagation::{
         Bus, Dropped, bus,
@@ -150,6 +151,10 @@ impl App {
         let listeners = bind_listeners(settings).await?;
         let (grpc_addr, http_addr) = (listeners.grpc_addr, listeners.http_addr);
         crate::metrics::handle();
+        let watching = OpenStreams::new();
+        lifecycle
+            .background
+            .spawn(|stop| watching.clone().report(store.clone(), stop));
         let api = ConfigApi::new(
             views.clone(),
             Watcher::new(
@@ -161,6 +166,7 @@ impl App {
                     progress_every: settings.progress_every(),
                 },
                 lifecycle.servers.clone(),
+                watching.clone(),
             ),
         );
         serve_grpc(
@@ -204,6 +210,7 @@ impl App {
             gateway: gateway.clone(),
             webhooks,
             change_requests,
+            listeners: watching,
         })
         .merge(mcp::router(
             McpDoor {

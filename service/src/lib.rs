@@ -22,6 +22,7 @@ pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod lifecycle;
+pub mod listeners;
 pub mod mcp;
 pub mod metrics;
 pub mod overlay;

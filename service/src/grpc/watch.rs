@@ -24,6 +24,7 @@ use crate::{
     domain::{InvalidInput, Label, OrgFilter, Revision, Slug},
     error::{Error, Result},
     lifecycle::Phase,
+    listeners::{Listening, OpenStreams},
     propagation::{Bus, ChangeEvent, Event, wire},
     slots::{self, Slots},
     store::Store,
@@ -59,14 +60,23 @@ pub struct Watcher {
     /// Full pages of the change log as events, shared by every stream replaying them: a full
     /// page after a revision never changes (revisions are dense and commit in order).
     pages: moka::future::Cache<Revision, Arc<[ChangeEvent]>>,
+    /// The open streams, for "who is listening".
+    listeners: OpenStreams,
 }
 
 impl Watcher {
-    pub fn new(store: Store, bus: Bus, limits: WatchLimits, streams: Phase) -> Self {
+    pub fn new(
+        store: Store,
+        bus: Bus,
+        limits: WatchLimits,
+        streams: Phase,
+        listeners: OpenStreams,
+    ) -> Self {
         Self {
             store,
             bus,
             streams,
+            listeners,
             progress_every: limits.progress_every,
             slots: Slots::new(
                 "Watch streams",
@@ -120,7 +130,11 @@ impl Watcher {
             since
         };
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+        let listening =
+            self.listeners
+                .open(&principal.subject, &orgs, &servers, label.as_ref(), last);
         let stream = Forward {
+            listening,
             store: self.store.clone(),
             pages: self.pages.clone(),
             orgs,
@@ -154,6 +168,8 @@ impl Watcher {
 
 /// One Watch stream's task.
 struct Forward {
+    /// Its place in the list of who is listening, with the revision it is up to.
+    listening: Listening,
     store: Store,
     pages: moka::future::Cache<Revision, Arc<[ChangeEvent]>>,
     orgs: OrgFilter,
@@ -272,6 +288,8 @@ impl Forward {
 
     async fn send(&mut self, mut change: ChangeEvent) -> Result<(), ()> {
         self.last = change.revision;
+        // Up to here the stream has everything it follows, whether this change is for it.
+        self.listening.saw(self.last);
         let label_wanted = self
             .label
             .as_ref()

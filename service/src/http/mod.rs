@@ -51,6 +51,8 @@ pub struct HttpState {
     pub webhooks: crate::webhooks::Webhooks,
     /// Change requests and approval policies.
     pub change_requests: crate::change_requests::ChangeRequests,
+    /// Who is listening: this replica's Watch streams, and the others' reports.
+    pub listeners: crate::listeners::OpenStreams,
 }
 
 /// The caps of a web UI form body, checked before it is buffered.

@@ -109,6 +109,7 @@ macro_rules! dispatch {
 
 // After `dispatch!`, which their `Store` methods use.
 mod change_requests;
+mod listeners;
 mod webhooks;
 
 /// A handle on the database; cheap to clone.

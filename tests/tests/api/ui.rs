@@ -1028,3 +1028,96 @@ async fn an_edit_problem_is_said_once_and_tied_to_its_input() {
     );
     assert!(!html.contains("id=\"message-text-1\" name=\"message_text\" rows=\"6\" cols=\"100\" spellcheck=\"false\" aria-invalid"));
 }
+
+/// A UI page as `token` sees it.
+async fn page_as(service: &Service, path: &str, token: &str) -> String {
+    signed_in(client().get(service.url(path)), token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn who_is_listening_shows_every_replicas_streams_with_their_revision_to_whom_may_see_them() {
+    use mcp_config_proto::v1::WatchRequest;
+    use mcp_config_tests::{eventually, postgres::Postgres, service::settings, tokens::SECRET};
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let database = pg.database();
+    let replica = || {
+        let mut config = settings(&database, None);
+        config.access.auth = mcp_config::config::AuthMode::Jwt;
+        config.access.jwt_secret = Some(SECRET.into());
+        Service::start(config)
+    };
+    let (a, b) = (replica().await, replica().await);
+    let root = token("root", None, &["admin"]);
+    a.import_as(mcp_config_tests::service::EXAMPLE_BUNDLE, &root)
+        .await;
+    let acme_server = token("acme-mcp", Some("acme"), &["service"]);
+    let fleet = token("fleet-mcp", None, &["service"]);
+    let mut grpc = a.grpc().await;
+    let mut acme_stream = grpc
+        .watch(with_token(WatchRequest::default(), &acme_server))
+        .await
+        .unwrap()
+        .into_inner();
+    let _fleet_stream = grpc
+        .watch(with_token(WatchRequest::default(), &fleet))
+        .await
+        .unwrap()
+        .into_inner();
+    let saved = a
+        .api()
+        .as_token(&root)
+        .put_text_prompt("acme", "github", "review-pr", "heard?")
+        .await;
+    assert_eq!(saved.status(), 200);
+    let event = acme_stream.message().await.unwrap().unwrap();
+    let latest = event.revision;
+
+    // On the other replica, from the first one's report: acme's reader sees acme's stream,
+    // up to the change, and not the fleet's; globex's sees neither; root sees both.
+    let acme_reader = token("rob", Some("acme"), &["reader"]);
+    let shown = eventually(std::time::Duration::from_secs(20), || async {
+        page_as(&b, "/ui/listeners", &acme_reader)
+            .await
+            .contains(&format!("{latest} (current)"))
+    })
+    .await;
+    let html = page_as(&b, "/ui/listeners", &acme_reader).await;
+    assert!(shown, "{html}");
+    assert!(
+        html.contains("<th scope=\"row\">acme-mcp</th>") && !html.contains("fleet-mcp"),
+        "{html}"
+    );
+    let globex = page_as(
+        &b,
+        "/ui/listeners",
+        &token("gus", Some("globex"), &["admin"]),
+    )
+    .await;
+    assert!(
+        !globex.contains("acme-mcp") && globex.contains("No stream you may see is open."),
+        "{globex}"
+    );
+    let everything = page_as(&b, "/ui/listeners", &root).await;
+    assert!(
+        everything.contains("acme-mcp") && everything.contains("fleet-mcp"),
+        "{everything}"
+    );
+
+    // A closed stream leaves the list (at once on its own replica).
+    drop(acme_stream);
+    let gone = eventually(std::time::Duration::from_secs(5), || async {
+        !page_as(&a, "/ui/listeners", &root)
+            .await
+            .contains("acme-mcp")
+    })
+    .await;
+    assert!(gone, "the closed stream is no longer listed");
+    a.stop().await;
+    b.stop().await;
+}

@@ -20,6 +20,7 @@ mod entry;
 mod fields;
 mod guard;
 mod history;
+mod listeners;
 mod orgs;
 mod overrides;
 mod overview;
@@ -68,6 +69,7 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
             post(change_requests::act),
         )
         .route("/ui/orgs/{org}/{server}/overrides", get(overrides::page))
+        .route("/ui/listeners", get(listeners::page))
         .route("/ui/logout", post(session::sign_out));
     for scope in ["/ui/defaults/{server}", "/ui/orgs/{org}/{server}"] {
         let at = |path: &str| format!("{scope}{path}");

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// A template per page and per fragment that htmx swaps in.
-const TEMPLATES: [(&str, &str); 31] = [
+const TEMPLATES: [(&str, &str); 32] = [
     ("base.html", include_str!("templates/base.html")),
     ("error.html", include_str!("templates/error.html")),
     ("login.html", include_str!("templates/login.html")),
@@ -56,6 +56,7 @@ const TEMPLATES: [(&str, &str); 31] = [
         include_str!("templates/change_request.html"),
     ),
     ("overrides.html", include_str!("templates/overrides.html")),
+    ("listeners.html", include_str!("templates/listeners.html")),
 ];
 
 /// What a path segment may hold unescaped (RFC 3986 unreserved characters).
