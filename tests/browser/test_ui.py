@@ -433,6 +433,7 @@ def main_pages(page: Page, service: ConfigService) -> list[tuple[str, str]]:
         ("webhooks", "/ui/webhooks"),
         ("change requests", "/ui/change-requests"),
         ("change request", f"/ui/change-requests/{request}"),
+        ("who is listening", "/ui/listeners"),
     ]
 
 
