@@ -434,6 +434,11 @@ def main_pages(page: Page, service: ConfigService) -> list[tuple[str, str]]:
         ("change requests", "/ui/change-requests"),
         ("change request", f"/ui/change-requests/{request}"),
         ("who is listening", "/ui/listeners"),
+        ("releases", f"{ACME}/prompts/review-pr/labels"),
+        ("rollback", f"{ACME}/prompts/review-pr/rollback?to=1"),
+        ("delete", f"{ACME}/prompts/review-pr/delete"),
+        ("new prompt", f"{ACME}/new/prompts"),
+        ("upstreams", "/ui/upstreams"),
     ]
 
 
