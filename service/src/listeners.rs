@@ -40,8 +40,11 @@ pub struct Listener {
     /// The label whose changes it gets; empty: every label's.
     pub label: String,
     pub since_ms: i64,
-    /// The revision it is up to: every change it follows up to here was sent to it.
+    /// The revision it is up to: every change it follows up to here was handed to it.
     pub revision: Revision,
+    /// The newest revision when this was read (a report's time: compare `revision` with it).
+    #[serde(default)]
+    pub as_of: Revision,
 }
 
 impl Listener {
@@ -119,6 +122,7 @@ impl OpenStreams {
             label: label.map(|l| l.as_str().to_owned()).unwrap_or_default(),
             since_ms: now_ms(),
             revision,
+            as_of: revision,
         };
         self.lock().insert(
             id,
@@ -141,13 +145,14 @@ impl OpenStreams {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// This replica's open streams now.
-    pub fn snapshot(&self) -> Vec<Listener> {
+    /// This replica's open streams now, `newest` being the newest revision.
+    pub fn snapshot(&self, newest: Revision) -> Vec<Listener> {
         let mut listeners: Vec<Listener> = self
             .lock()
             .values()
             .map(|open| Listener {
                 revision: open.revision.load(Ordering::Relaxed),
+                as_of: newest,
                 ..open.listener.clone()
             })
             .collect();
@@ -158,7 +163,7 @@ impl OpenStreams {
     /// Every replica's open streams: this one's now, the others' as last reported.
     pub async fn all(&self, store: &Store) -> Result<Vec<Listener>> {
         let fresh_since = now_ms() - STALE_AFTER_REPORTS * report_every_ms();
-        let mut all = self.snapshot();
+        let mut all = self.snapshot(store.latest_revision().await?);
         for (replica, report) in store.listener_reports(fresh_since).await? {
             if replica == self.inner.replica {
                 continue;
@@ -171,24 +176,37 @@ impl OpenStreams {
         Ok(all)
     }
 
-    /// Rewrites this replica's report every [`REPORT_EVERY`] until stopped.
+    /// Rewrites this replica's report every [`REPORT_EVERY`] until stopped; then reports none
+    /// (its streams closed with it).
     pub async fn report(self, store: Store, stop: CancellationToken) {
         let mut tick = tokio::time::interval(REPORT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => {
+                    self.write(&store, &[]).await;
+                    return;
+                }
                 _ = tick.tick() => {}
             }
-            let report = serde_json::to_string(&self.snapshot()).expect("listeners serialize");
-            let now = now_ms();
-            let stale_before = now - 2 * STALE_AFTER_REPORTS * report_every_ms();
-            if let Err(e) = store
-                .report_listeners(&self.inner.replica, &report, now, stale_before)
-                .await
-            {
-                tracing::debug!(error = %e, "cannot report this replica's listeners; retrying");
+            match store.latest_revision().await {
+                Ok(newest) => self.write(&store, &self.snapshot(newest)).await,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot report this replica's listeners; retrying")
+                }
             }
+        }
+    }
+
+    async fn write(&self, store: &Store, listeners: &[Listener]) {
+        let report = serde_json::to_string(listeners).expect("listeners serialize");
+        let now = now_ms();
+        let stale_before = now - 2 * STALE_AFTER_REPORTS * report_every_ms();
+        if let Err(e) = store
+            .report_listeners(&self.inner.replica, &report, now, stale_before)
+            .await
+        {
+            tracing::debug!(error = %e, "cannot report this replica's listeners; retrying");
         }
     }
 }
@@ -238,7 +256,7 @@ mod tests {
         let stream = listeners.open("github-mcp", &acme, &[], None, 7);
         let every_org = listeners.open("fleet", &OrgFilter::Any, &[], None, 7);
         stream.saw(9);
-        let listed = listeners.snapshot();
+        let listed = listeners.snapshot(9);
         assert_eq!(listed.len(), 2);
         let of_acme = listed.iter().find(|l| l.subject == "github-mcp").unwrap();
         assert_eq!(
@@ -252,6 +270,6 @@ mod tests {
         assert!(fleet.visible_to(&principal(None, &["admin"])));
         drop(stream);
         drop(every_org);
-        assert!(listeners.snapshot().is_empty());
+        assert!(listeners.snapshot(9).is_empty());
     }
 }

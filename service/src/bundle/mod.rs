@@ -31,7 +31,7 @@ pub mod export;
 pub mod import;
 mod plan;
 
-pub use plan::{Desired, Plan};
+pub use plan::{Desired, MAX_PROBLEMS, Plan};
 
 use crate::{
     content::{PromptContent, ResourceContent},
@@ -155,10 +155,16 @@ impl Bundle {
     }
 }
 
-/// The line (1-based) of `field` (`orgs.acme.servers.github.prompts.review.messages[0].text`,
-/// as problems name fields) in a YAML `text`: of the deepest node on its path the document has
-/// (a missing key: its parent's line). `None` for text that is not YAML.
+/// The line of `field` in a YAML `text`; see [`lines_of`].
 pub fn line_of(text: &str, field: &str) -> Option<usize> {
+    lines_of(text, &[field]).pop().flatten()
+}
+
+/// The line (1-based) of each of `fields` (`orgs.acme.servers.github.prompts.review.messages[0].text`,
+/// as problems name fields) in a YAML (or JSON) `text`, in one pass over the document: of the
+/// deepest node on the field's path the document has (a missing key: its parent's line).
+/// `None` for text that does not parse.
+pub fn lines_of(text: &str, fields: &[&str]) -> Vec<Option<usize>> {
     use serde_saphyr::granit_parser::{Event, Parser};
     enum Frame {
         /// A mapping at `path`: the key being read, if its value comes next.
@@ -194,21 +200,25 @@ pub fn line_of(text: &str, field: &str) -> Option<usize> {
             None => {}
         }
     }
-    let on_path = |path: &str| {
+    let on_path = |field: &str, path: &str| {
         field == path
             || field
                 .strip_prefix(path)
                 .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
     };
     let mut frames: Vec<Frame> = Vec::new();
-    let mut best: Option<(usize, usize)> = None;
+    let mut best: Vec<Option<(usize, usize)>> = vec![None; fields.len()];
     let mut found = |path: &str, line: usize| {
-        if on_path(path) && best.is_none_or(|(len, _)| path.len() > len) {
-            best = Some((path.len(), line));
+        for (field, best) in fields.iter().zip(best.iter_mut()) {
+            if on_path(field, path) && best.is_none_or(|(len, _)| path.len() > len) {
+                *best = Some((path.len(), line));
+            }
         }
     };
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.ok()?;
+        let Ok((event, span)) = event else {
+            return vec![None; fields.len()];
+        };
         let line = span.start.line();
         match event {
             Event::MappingStart(..) | Event::SequenceStart(..) => {
@@ -246,7 +256,7 @@ pub fn line_of(text: &str, field: &str) -> Option<usize> {
             _ => {}
         }
     }
-    best.map(|(_, line)| line)
+    best.into_iter().map(|b| b.map(|(_, line)| line)).collect()
 }
 
 /// Refuses YAML that is costly to parse or to expand: aliases (one anchor repeated hundreds of

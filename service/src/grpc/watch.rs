@@ -288,8 +288,6 @@ impl Forward {
 
     async fn send(&mut self, mut change: ChangeEvent) -> Result<(), ()> {
         self.last = change.revision;
-        // Up to here the stream has everything it follows, whether this change is for it.
-        self.listening.saw(self.last);
         let label_wanted = self
             .label
             .as_ref()
@@ -299,12 +297,17 @@ impl Forward {
                 .orgs
                 .wants(&change.scope, &change.server, &self.servers)
         {
+            // Not for this stream: it is up to here as much as before it.
+            self.listening.saw(self.last);
             return Ok(());
         }
         change.previous_revision = std::mem::replace(&mut self.sent, change.revision);
         self.sent_since_progress = true;
         let event = wire::to_proto(&Event::Change(change));
-        self.sender.send(Ok(event)).await.map_err(|_| ())
+        self.sender.send(Ok(event)).await.map_err(|_| ())?;
+        // Handed to the stream (a slow client's full buffer holds it back until then).
+        self.listening.saw(self.last);
+        Ok(())
     }
 
     /// A stream that sent nothing for a while says where it stands, so a client that hears

@@ -1121,3 +1121,41 @@ async fn who_is_listening_shows_every_replicas_streams_with_their_revision_to_wh
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_page_holding_a_draft_not_saved_is_marked_so_leaving_it_asks() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let (_, fresh) = page(&service, &format!("{ACME}/prompts/review-pr/edit")).await;
+    assert!(
+        fresh.contains("data-unsaved-warning")
+            && !fresh.contains("data-unsaved>")
+            && !fresh.contains("data-unsaved "),
+        "an untouched editor: {fresh}"
+    );
+    let draft = [
+        ("key", "review-pr"),
+        ("expected_version", "1"),
+        ("message_role", "user"),
+        ("message_text", "changed"),
+    ];
+    let (_, stepped) = post(
+        &service,
+        &format!("{ACME}/edit/prompts"),
+        &[draft.as_slice(), &[("op", "add-message")]].concat(),
+    )
+    .await;
+    assert!(
+        stepped.contains("data-unsaved-warning data-unsaved"),
+        "{stepped}"
+    );
+    let (_, review) = post(
+        &service,
+        &format!("{ACME}/edit/prompts"),
+        &[draft.as_slice(), &[("op", "review")]].concat(),
+    )
+    .await;
+    assert!(
+        review.contains("data-unsaved-warning data-unsaved>"),
+        "{review}"
+    );
+}

@@ -67,21 +67,29 @@ async fn import(
         Ok(read) => read,
         // Every problem, each with its line, and the text kept for fixing.
         Err(problems) => {
+            // Lines found in one pass over the text, off the async workers.
+            let fields: Vec<String> = problems.iter().map(|p| p.field.clone()).collect();
+            let source = text.clone();
+            let lines = tokio::task::spawn_blocking(move || {
+                let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+                bundle::lines_of(&source, &fields)
+            })
+            .await
+            .unwrap_or_default();
             let problems: Vec<_> = problems
                 .iter()
-                .map(|p| {
-                    let line = match format {
-                        Format::Yaml => bundle::line_of(&text, &p.field),
-                        Format::Json => None,
-                    };
+                .enumerate()
+                .map(|(i, p)| {
+                    let line = lines.get(i).copied().flatten();
                     context! { field => p.field.clone(), message => p.message.clone(), line }
                 })
                 .collect();
+            let capped = problems.len() >= bundle::MAX_PROBLEMS;
             return page::render_with_status(
                 StatusCode::BAD_REQUEST,
                 "bundle.html",
                 principal,
-                context! { text, prune, problems, previewed => false },
+                context! { text, prune, problems, capped, previewed => false },
             );
         }
     };

@@ -45,7 +45,14 @@ pub(super) async fn new_entry(
 ) -> Result<Response, UiError> {
     auth::check_write(&place.principal, &place.scope)?;
     let kind: Kind = kind.parse()?;
-    edit_page(&place, kind, &Draft::of("", 0, &Value::Null), true, None)
+    edit_page(
+        &place,
+        kind,
+        &Draft::of("", 0, &Value::Null),
+        true,
+        None,
+        false,
+    )
 }
 
 /// The edit form of an entry, pre-filled from its content (or from the default's, to
@@ -69,15 +76,18 @@ pub(super) async fn existing_entry(
     }
     .unwrap_or(Value::Null);
     let draft = Draft::of(id.key.as_str(), own_version, &content);
-    edit_page(&place, id.kind, &draft, false, None)
+    edit_page(&place, id.kind, &draft, false, None, false)
 }
 
+/// The edit form; `unsaved`: rendered from a draft sent back (a step of the form, a problem),
+/// which leaving the page would lose.
 fn edit_page(
     place: &ServerPath,
     kind: Kind,
     draft: &Draft,
     is_new: bool,
     problem: Option<InvalidInput>,
+    unsaved: bool,
 ) -> Result<Response, UiError> {
     let status = if problem.is_some() {
         StatusCode::BAD_REQUEST
@@ -95,6 +105,7 @@ fn edit_page(
             kind => kind.segment(),
             draft => Serde(draft),
             is_new,
+            unsaved,
             findings => Serde(draft.findings(kind).unwrap_or_default()),
             problem => problem.map(|p| shown(p, draft.tab == Tab::Raw)),
         },
@@ -134,7 +145,14 @@ fn input_of(field: &str, raw_tab: bool) -> Option<String> {
             };
             index().map(|i| format!("message-{part}-{}", i + 1))
         }
-        "arguments" => index().map(|i| format!("argument-name-{}", i + 1)),
+        "arguments" => {
+            let part = if field.ends_with(".choices") {
+                "choices"
+            } else {
+                "name"
+            };
+            index().map(|i| format!("argument-{part}-{}", i + 1))
+        }
         _ => None,
     }
 }
@@ -152,12 +170,12 @@ pub(super) async fn edit(
     let is_new = fields.get("is_new") == "yes";
     let draft = Draft::submitted(kind, &fields)?;
     if fields.get("op") != "review" {
-        return edit_page(&place, kind, &draft, is_new, None);
+        return edit_page(&place, kind, &draft, is_new, None, true);
     }
     let checked = EntryKey::parse(kind, &draft.key).and_then(|key| Ok((key, draft.content(kind)?)));
     let (key, content) = match checked {
         Ok(checked) => checked,
-        Err(problem) => return edit_page(&place, kind, &draft, is_new, Some(problem)),
+        Err(problem) => return edit_page(&place, kind, &draft, is_new, Some(problem), true),
     };
     let id = EntryId {
         scope: place.scope.clone(),

@@ -1,5 +1,6 @@
 //! Who is listening: every replica's open Watch streams the viewer may see, what each follows
-//! and the revision it is up to, against the newest revision ("did everyone get it?").
+//! and the revision it is up to, against the newest revision when its replica reported it
+//! ("did everyone get it?").
 
 use axum::{extract::State, response::Response};
 use minijinja::context;
@@ -15,7 +16,6 @@ pub(super) async fn page(
     viewer: Viewer,
 ) -> Result<Response, UiError> {
     let principal = viewer.principal();
-    let latest = state.store.latest_revision().await?;
     let mut listeners: Vec<_> = state
         .listeners
         .all(&state.store)
@@ -40,9 +40,11 @@ pub(super) async fn page(
                 label => if l.label.is_empty() { "every label".to_owned() } else { l.label.clone() },
                 since_ms => l.since_ms,
                 revision => l.revision,
-                behind => latest.saturating_sub(l.revision),
+                as_of => l.as_of,
+                behind => l.as_of.saturating_sub(l.revision),
             }
         })
         .collect();
+    let latest = state.store.latest_revision().await?;
     page::render("listeners.html", principal, context! { rows, latest })
 }

@@ -45,8 +45,10 @@ pub(super) async fn page(
             let changed: Vec<_> = all
                 .iter()
                 .filter(|e: &&Overlaid| {
-                    matches!(e.standing, Standing::Override | Standing::Added | Standing::Hidden)
-                        || (e.standing == Standing::Inactive && e.own.is_some())
+                    matches!(
+                        e.standing,
+                        Standing::Override | Standing::Added | Standing::Hidden | Standing::Inactive
+                    )
                 })
                 .map(|e| {
                     // A hidden or switched-off entry: the default against nothing served.

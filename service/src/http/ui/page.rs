@@ -233,7 +233,7 @@ pub(super) fn for_viewer(response: Response, principal: &Principal) -> Response 
                 if name != axum::http::header::CONTENT_LENGTH
                     && name != axum::http::header::CONTENT_TYPE
                 {
-                    again.headers_mut().insert(name.clone(), value.clone());
+                    again.headers_mut().append(name.clone(), value.clone());
                 }
             }
             again

@@ -10,16 +10,19 @@ document.addEventListener("click", (event) => {
   }
 });
 
-// Leaving a form marked data-unsaved-warning with edits not sent asks first (the browser's own
-// prompt); sending the form, by any of its buttons, is not leaving it.
-let unsaved = false;
+// Leaving a form marked data-unsaved-warning with edits not saved asks first (the browser's own
+// prompt): after typing in it, or when the server rendered it from a draft not saved yet
+// (data-unsaved). Sending that form is not leaving it; any other form (signing out) is.
+let unsaved = document.querySelector("form[data-unsaved-warning][data-unsaved]") !== null;
 document.addEventListener("input", (event) => {
   if (event.target.closest("form[data-unsaved-warning]")) {
     unsaved = true;
   }
 });
-document.addEventListener("submit", () => {
-  unsaved = false;
+document.addEventListener("submit", (event) => {
+  if (event.target.closest("form[data-unsaved-warning]")) {
+    unsaved = false;
+  }
 });
 window.addEventListener("beforeunload", (event) => {
   if (unsaved) {
