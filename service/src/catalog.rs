@@ -73,6 +73,19 @@ impl Catalog {
         Ok(overlay::overlay(own, defaults, *scope != Scope::Defaults))
     }
 
+    /// Both kinds of a scope's server, overlaid as [`Catalog::overlaid`] does, read at once.
+    pub async fn overlaid_kinds(
+        &self,
+        scope: &Scope,
+        server: &Slug,
+    ) -> Result<[(Kind, Vec<Overlaid>); 2]> {
+        let (prompts, resources) = tokio::try_join!(
+            self.overlaid(scope, server, Kind::Prompts),
+            self.overlaid(scope, server, Kind::Resources),
+        )?;
+        Ok([(Kind::Prompts, prompts), (Kind::Resources, resources)])
+    }
+
     /// One key of a scope with where it stands; not found when it shows nowhere.
     pub async fn overlaid_entry(&self, id: &EntryId) -> Result<Overlaid> {
         let head = |id: EntryId| async move {

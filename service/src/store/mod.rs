@@ -464,6 +464,11 @@ impl Store {
     }
 }
 
+/// A time as milliseconds since the Unix epoch, as the store keeps times.
+pub(crate) fn unix_ms(at: time::OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

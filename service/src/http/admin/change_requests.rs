@@ -537,7 +537,7 @@ pub(crate) async fn act(
                 .map_err(|e| {
                     InvalidInput::new("at", format!("{text:?} is not an RFC 3339 time: {e}"))
                 })?;
-        Ok(i64::try_from(when.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+        Ok(crate::store::unix_ms(when))
     };
     let act = match action.as_str() {
         "apply" => {

@@ -208,7 +208,7 @@ fn schedule_time(value: &str) -> Result<i64, InvalidInput> {
             format!("{value:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC)"),
         )
     })?;
-    Ok(i64::try_from(at.assume_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+    Ok(crate::store::unix_ms(at.assume_utc()))
 }
 
 #[cfg(test)]

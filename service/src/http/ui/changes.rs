@@ -50,9 +50,7 @@ fn day_ms(field: &str, day: &str, days_after: i64) -> Result<Option<i64>, Invali
     let date = time::Date::parse(day, format)
         .map_err(|_| InvalidInput::new(field, format!("{day:?} is not a YYYY-MM-DD date")))?;
     let midnight = date.midnight().assume_utc() + time::Duration::days(days_after);
-    Ok(Some(
-        i64::try_from(midnight.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
-    ))
+    Ok(Some(crate::store::unix_ms(midnight)))
 }
 
 /// The scopes the viewer may list changes of, narrowed to the one asked for.

@@ -11,7 +11,7 @@ use super::{
     place::ServerPath,
 };
 use crate::{
-    domain::{Kind, Scope},
+    domain::Scope,
     error::Error,
     http::HttpState,
     overlay::{Overlaid, Standing},
@@ -24,14 +24,10 @@ pub(super) async fn page(
     let Scope::Org(org) = &place.scope else {
         return Err(Error::NotFound("the defaults change nothing of themselves".into()).into());
     };
-    let (prompts, resources) = tokio::try_join!(
-        state
-            .catalog
-            .overlaid(&place.scope, &place.server, Kind::Prompts),
-        state
-            .catalog
-            .overlaid(&place.scope, &place.server, Kind::Resources),
-    )?;
+    let overlaid = state
+        .catalog
+        .overlaid_kinds(&place.scope, &place.server)
+        .await?;
     let content = |view: Option<&crate::entry::EntryView>| {
         yaml(
             view.and_then(|v| v.content.as_ref())
@@ -39,7 +35,7 @@ pub(super) async fn page(
         )
     };
     let base = page::server_path(&place.scope, place.server.as_str());
-    let kinds: Vec<_> = [(Kind::Prompts, prompts), (Kind::Resources, resources)]
+    let kinds: Vec<_> = overlaid
         .into_iter()
         .map(|(kind, all)| {
             let changed: Vec<_> = all

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     auth,
-    domain::{Kind, Scope},
+    domain::Scope,
     http::HttpState,
     overlay::{Counts, Overlaid, Standing},
 };
@@ -109,17 +109,13 @@ pub(super) async fn page(
     place: ServerPath,
     Query(filter): Query<Filter>,
 ) -> Result<Response, UiError> {
-    let (prompts, resources) = tokio::try_join!(
-        state
-            .catalog
-            .overlaid(&place.scope, &place.server, Kind::Prompts),
-        state
-            .catalog
-            .overlaid(&place.scope, &place.server, Kind::Resources),
-    )?;
+    let overlaid = state
+        .catalog
+        .overlaid_kinds(&place.scope, &place.server)
+        .await?;
     let page_number = filter.page.unwrap_or(1).max(1);
     let mut pages = 1;
-    let kinds: Vec<_> = [(Kind::Prompts, prompts), (Kind::Resources, resources)]
+    let kinds: Vec<_> = overlaid
         .iter()
         .map(|(kind, all)| {
             let mut matching: Vec<Row> = all
