@@ -202,6 +202,7 @@ impl App {
             views: views.clone(),
             relay_bound: settings.relay_bound(),
             secure_cookies: tls.is_some(),
+            sso: start_sso(settings, &store, &lifecycle)?,
             form_limits: http::FormLimits {
                 max_bytes: settings.http.ui_max_form_bytes,
                 max_fields: settings.http.ui_max_form_fields,
@@ -279,6 +280,23 @@ impl App {
 
 /// The webhooks' admin side, and their delivery worker, which every replica runs (claims in
 /// the database keep replicas from sending the same attempt).
+/// Single sign-on, when configured, with its provider discovered in the background.
+fn start_sso(
+    settings: &Settings,
+    store: &Store,
+    lifecycle: &Lifecycle,
+) -> Result<Option<crate::sso::Sso>, StartError> {
+    let Some(config) = crate::sso::SsoConfig::from_settings(settings)? else {
+        return Ok(None);
+    };
+    let sso = crate::sso::Sso::new(config, store.clone());
+    let discovering = sso.clone();
+    lifecycle
+        .background
+        .spawn(|stop| discovering.discover_until_stopped(stop));
+    Ok(Some(sso))
+}
+
 fn start_webhooks(
     settings: &Settings,
     store: &Store,

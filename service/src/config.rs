@@ -74,6 +74,9 @@ pub struct Settings {
     pub access: AccessSettings,
     #[command(flatten)]
     #[serde(flatten)]
+    pub oidc: OidcSettings,
+    #[command(flatten)]
+    #[serde(flatten)]
     pub cache: CacheSettings,
     #[command(flatten)]
     #[serde(flatten)]
@@ -251,6 +254,76 @@ pub struct AccessSettings {
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     #[arg(long, env = "MCP_CONFIG_JWT_LEEWAY_SECS", default_value_t = 30)]
     pub jwt_leeway_secs: u64,
+}
+
+/// Single sign-on to the web UI with OpenID Connect (with `--auth jwt`; API tokens and token
+/// sign-in are unchanged). Unset issuer: token sign-in only.
+#[derive(Clone, Args, Serialize)]
+pub struct OidcSettings {
+    /// The OpenID provider's issuer URL. Its discovery document is read at start-up and again
+    /// until it answers; the gRPC port and the admin API serve meanwhile.
+    #[arg(long, env = "MCP_CONFIG_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// This service's client id at the provider.
+    #[arg(long, env = "MCP_CONFIG_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// This service's client secret at the provider (none: a public client, PKCE only).
+    #[arg(long, env = "MCP_CONFIG_OIDC_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    #[serde(serialize_with = "masked")]
+    pub oidc_client_secret: Option<SecretString>,
+
+    /// The callback as registered at the provider and as browsers reach it:
+    /// `https://config.example.com/ui/login/oidc/callback`.
+    #[arg(long, env = "MCP_CONFIG_OIDC_REDIRECT_URL")]
+    pub oidc_redirect_url: Option<String>,
+
+    /// Scopes asked for besides `openid`.
+    #[arg(
+        long,
+        env = "MCP_CONFIG_OIDC_SCOPES",
+        value_delimiter = ',',
+        default_value = "profile,email"
+    )]
+    pub oidc_scopes: Vec<String>,
+
+    /// The ID token claim recorded as the actor of the user's changes.
+    #[arg(long, env = "MCP_CONFIG_OIDC_SUBJECT_CLAIM", default_value = "sub")]
+    pub oidc_subject_claim: String,
+
+    /// The ID token claim naming the user's org (absent: no org, as a token without `org`).
+    #[arg(long, env = "MCP_CONFIG_OIDC_ORG_CLAIM", default_value = "org")]
+    pub oidc_org_claim: String,
+
+    /// The ID token claim listing role names (reader, editor, admin, emergency).
+    #[arg(long, env = "MCP_CONFIG_OIDC_ROLES_CLAIM", default_value = "roles")]
+    pub oidc_roles_claim: String,
+
+    /// The ID token claim listing the user's groups.
+    #[arg(long, env = "MCP_CONFIG_OIDC_GROUPS_CLAIM", default_value = "groups")]
+    pub oidc_groups_claim: String,
+
+    /// Groups granting roles, `group=role` (`prompt-admins=admin,prompt-writers=editor`).
+    #[arg(
+        long = "oidc-group-role",
+        env = "MCP_CONFIG_OIDC_GROUP_ROLES",
+        value_delimiter = ','
+    )]
+    pub oidc_group_roles: Vec<String>,
+
+    /// How long a session opened by single sign-on lasts, in hours.
+    #[arg(
+        long,
+        env = "MCP_CONFIG_OIDC_SESSION_HOURS",
+        default_value_t = 8,
+        value_parser = at_least_one::<u64>()
+    )]
+    pub oidc_session_hours: u64,
+
+    /// The provider's name on the sign-in page's button.
+    #[arg(long, env = "MCP_CONFIG_OIDC_NAME", default_value = "single sign-on")]
+    pub oidc_name: String,
 }
 
 /// The in-process view cache.
@@ -559,6 +632,7 @@ impl Settings {
                 }
             }
         }
+        crate::sso::SsoConfig::from_settings(self)?;
         let connections = &self.connections;
         if connections.http2_keepalive_secs >= connections.idle_timeout_secs {
             return Err(ConfigError(format!(

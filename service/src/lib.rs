@@ -34,6 +34,7 @@ pub mod renderer;
 pub mod resolve;
 pub mod secrets;
 pub mod slots;
+pub mod sso;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -54,6 +54,20 @@ impl Roles {
         }
     }
 
+    /// The names of the roles held, as [`Roles::parse`] reads them.
+    pub(crate) fn names(self) -> Vec<&'static str> {
+        [
+            (self.reader, "reader"),
+            (self.editor, "editor"),
+            (self.admin, "admin"),
+            (self.service, "service"),
+            (self.emergency, "emergency"),
+        ]
+        .into_iter()
+        .filter_map(|(held, name)| held.then_some(name))
+        .collect()
+    }
+
     pub(crate) const ALL: Roles = Roles {
         reader: true,
         editor: true,

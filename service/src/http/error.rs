@@ -25,6 +25,8 @@ pub enum ApiError {
     RateLimited {
         subject: String,
     },
+    /// A single sign-on that did not happen (the web UI's callback only).
+    SignIn(crate::sso::SsoError),
 }
 
 /// The body of every error answer of the admin API.
@@ -223,6 +225,18 @@ impl ApiError {
                 None,
             ),
             ApiError::Domain(error) => answer(error),
+            ApiError::SignIn(error) => {
+                use crate::sso::SsoError;
+                let (status, code) = match error {
+                    SsoError::Store(error) => return answer(error),
+                    SsoError::Unavailable(_) => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "sso_unavailable")
+                    }
+                    SsoError::Refused(_) => (StatusCode::BAD_REQUEST, "sign_in_refused"),
+                    SsoError::NoRole(_) => (StatusCode::FORBIDDEN, "no_role"),
+                };
+                Answer::new(status, code, error.to_string(), None)
+            }
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct HttpState {
     pub relay_bound: std::time::Duration,
     /// Whether the UI's session cookie is marked `Secure` (the HTTP port serves TLS).
     pub secure_cookies: bool,
+    /// Single sign-on to the web UI, when an OpenID provider is configured.
+    pub sso: Option<crate::sso::Sso>,
     /// How large a web UI form may be.
     pub form_limits: FormLimits,
     /// Admin API (and UI) requests per token subject.

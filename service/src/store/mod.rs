@@ -29,6 +29,7 @@ pub use rows::{
     RolloutWrite, ScopeFilter, Selection, UpstreamHead, UpstreamOp, UpstreamWrite, VersionRow,
     ViewRow, Write, WriteOp,
 };
+pub use sessions::{SignInAttempt, UiSession};
 pub use webhooks::{AttemptRow, Claimed, DeliveryRow, NewDelivery, Settled, WebhookRow};
 
 use crate::domain::{EntryId, Kind, Label, ReleasePolicy, Revision, Scope, Slug, ViewKey};
@@ -110,6 +111,7 @@ macro_rules! dispatch {
 // After `dispatch!`, which their `Store` methods use.
 mod change_requests;
 mod listeners;
+mod sessions;
 mod webhooks;
 
 /// A handle on the database; cheap to clone.

@@ -114,6 +114,8 @@ pub fn routes(state: HttpState) -> Router<HttpState> {
             .route("/", get(|| async { Redirect::to("/ui/") }))
             .route("/ui", get(|| async { Redirect::to("/ui/") }))
             .route("/ui/login", get(session::page).post(session::sign_in))
+            .route("/ui/login/oidc", get(session::start_sso))
+            .route("/ui/login/oidc/callback", get(session::finish_sso))
             .route("/ui/assets/{file}", get(assets::serve))
             .merge(signed_in),
     )

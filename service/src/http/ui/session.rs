@@ -1,12 +1,18 @@
-//! Who is looking: in mode `jwt` a person signs in by pasting a token, which is verified
-//! exactly as an API token is and kept in an HttpOnly, SameSite=Strict cookie scoped to `/ui`
-//! that expires with the token. In mode `none` (loopback only) nobody signs in.
+//! Who is looking. In mode `jwt` a person signs in either by pasting a token, verified exactly
+//! as an API token is and kept in an HttpOnly, SameSite=Strict cookie that expires with it, or
+//! with single sign-on ([`crate::sso`]), which opens a server-side session whose random id is
+//! such a cookie. In mode `none` (loopback only) nobody signs in.
+//!
+//! Only the cookie that must come back with the identity provider's redirect, the sign-in's
+//! state, is SameSite=Lax (and scoped to the callback, for ten minutes). The callback answers
+//! with a page that moves on to the overview itself, so the Strict session cookie it sets is
+//! sent from then on.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::{
     Form,
-    extract::{Request, State},
+    extract::{Query, Request, State},
     http::StatusCode,
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
@@ -20,9 +26,16 @@ use crate::{
     auth::Principal,
     error::Error,
     http::{ApiError, HttpState},
+    sso::{ATTEMPT_LIFETIME, Callback, Sso},
 };
 
-const COOKIE: &str = "mcp_config_session";
+/// The pasted token.
+const TOKEN_COOKIE: &str = "mcp_config_session";
+/// A single sign-on session's id.
+const SESSION_COOKIE: &str = "mcp_config_sso";
+/// A single sign-on under way: its state, until the callback.
+const STATE_COOKIE: &str = "mcp_config_sign_in";
+const STATE_COOKIE_PATH: &str = "/ui/login/oidc";
 
 /// Authenticates a UI request by its session cookie (everyone is anonymous in mode `none`)
 /// and holds its subject to the admin API's rate limit; the handlers find the [`Principal`]
@@ -34,13 +47,10 @@ pub(super) async fn require_sign_in(
     next: Next,
 ) -> Response {
     let principal = if state.authenticator.requires_token() {
-        match jar
-            .get(COOKIE)
-            .map(|cookie| principal_of(&state, cookie.value()))
-        {
-            Some(Ok(principal)) => principal,
-            // A missing, expired or no longer valid token: sign in (again).
-            _ => return (jar.remove(removal()), Redirect::to("/ui/login")).into_response(),
+        match signed_in(&state, &jar).await {
+            Ok(Some(principal)) => principal,
+            Ok(None) => return sign_in_again(jar),
+            Err(error) => return UiError::from(ApiError::Domain(error)).into_response(),
         }
     } else {
         Principal::anonymous()
@@ -53,6 +63,24 @@ pub(super) async fn require_sign_in(
     }
     request.extensions_mut().insert(principal.clone());
     super::page::for_viewer(next.run(request).await, &principal)
+}
+
+/// The principal of the request's session: a single sign-on session that is open, or a pasted
+/// token that is still valid. `None`: sign in (again).
+async fn signed_in(state: &HttpState, jar: &CookieJar) -> Result<Option<Principal>, Error> {
+    if let (Some(sso), Some(cookie)) = (&state.sso, jar.get(SESSION_COOKIE)) {
+        return sso.session(cookie.value()).await;
+    }
+    Ok(jar
+        .get(TOKEN_COOKIE)
+        .and_then(|cookie| principal_of(state, cookie.value()).ok()))
+}
+
+fn sign_in_again(jar: CookieJar) -> Response {
+    let jar = jar
+        .remove(removal(TOKEN_COOKIE, "/ui"))
+        .remove(removal(SESSION_COOKIE, "/ui"));
+    (jar, Redirect::to("/ui/login")).into_response()
 }
 
 /// The principal of a token a person may sign in with: a valid token that grants a role, and
@@ -80,16 +108,26 @@ pub(super) async fn page(State(state): State<HttpState>) -> Result<Response, UiE
     if !state.authenticator.requires_token() {
         return Ok(Redirect::to("/ui/").into_response());
     }
-    login_page(StatusCode::OK, None)
+    login_page(&state, StatusCode::OK, None)
 }
 
-fn login_page(status: StatusCode, problem: Option<String>) -> Result<Response, UiError> {
+/// The sign-in page: single sign-on first where it is configured (with why it is unavailable,
+/// if it is), then the token form.
+fn login_page(
+    state: &HttpState,
+    status: StatusCode,
+    problem: Option<String>,
+) -> Result<Response, UiError> {
     let nobody = Principal {
         expires_at: None,
         roles: Default::default(),
         ..Principal::anonymous()
     };
-    page::render_with_status(status, "login.html", &nobody, context! { problem })
+    let sso = state.sso.as_ref().map(|sso| {
+        let unavailable = sso.provider().err().map(|e| e.to_string());
+        context! { name => sso.config().name.clone(), unavailable }
+    });
+    page::render_with_status(status, "login.html", &nobody, context! { problem, sso })
 }
 
 #[derive(Deserialize)]
@@ -110,29 +148,145 @@ pub(super) async fn sign_in(
         Ok(principal) => principal,
         Err(e) => {
             let answer = crate::http::error::answer(e);
-            return login_page(answer.status, Some(answer.message));
+            return login_page(&state, answer.status, Some(answer.message));
         }
     };
     let lifetime = principal
         .expires_at
         .and_then(|at| at.duration_since(SystemTime::now()).ok())
         .unwrap_or_default();
-    let cookie = Cookie::build((COOKIE, token))
-        .path("/ui")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(state.secure_cookies)
-        .max_age(time::Duration::seconds(
-            i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
-        ));
+    let jar = end_session(&state, jar).await?.0;
+    let cookie = strict(&state, TOKEN_COOKIE, token, lifetime);
     Ok((jar.add(cookie), Redirect::to("/ui/")).into_response())
 }
 
-pub(super) async fn sign_out(jar: CookieJar) -> Response {
-    (jar.remove(removal()), Redirect::to("/ui/login")).into_response()
+/// Starts a single sign-on: the browser goes to the provider, carrying the state in a Lax
+/// cookie that comes back with the provider's redirect.
+pub(super) async fn start_sso(
+    State(state): State<HttpState>,
+    jar: CookieJar,
+) -> Result<Response, UiError> {
+    let sso = configured(&state)?;
+    let started = match sso.begin().await {
+        Ok(started) => started,
+        Err(error) => return refused(&state, jar, error),
+    };
+    let cookie = Cookie::build((STATE_COOKIE, started.state))
+        .path(STATE_COOKIE_PATH)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure(&state))
+        .max_age(seconds(ATTEMPT_LIFETIME));
+    Ok((
+        jar.add(cookie),
+        Redirect::to(started.authorize_url.as_str()),
+    )
+        .into_response())
 }
 
-/// The cookie as it must be named to be removed (same path).
-fn removal() -> Cookie<'static> {
-    Cookie::build(COOKIE).path("/ui").build()
+/// The provider's redirect back: finishes the sign-in and opens a session under a new id (the
+/// one this browser had, if any, is ended), or says why not.
+pub(super) async fn finish_sso(
+    State(state): State<HttpState>,
+    jar: CookieJar,
+    Query(callback): Query<Callback>,
+) -> Result<Response, UiError> {
+    let sso = configured(&state)?;
+    let started = jar.get(STATE_COOKIE).map(|c| c.value().to_owned());
+    let jar = jar.remove(removal(STATE_COOKIE, STATE_COOKIE_PATH));
+    let opened = match sso.finish(callback, started.as_deref()).await {
+        Ok(opened) => opened,
+        Err(error) => return refused(&state, jar, error),
+    };
+    let (jar, _) = end_session(&state, jar).await?;
+    let jar = jar.remove(removal(TOKEN_COOKIE, "/ui")).add(strict(
+        &state,
+        SESSION_COOKIE,
+        opened.id,
+        opened.lifetime,
+    ));
+    let page = page::render(
+        "signed_in.html",
+        &opened.principal,
+        context! { signed_in => opened.principal.subject.clone() },
+    )?;
+    Ok((jar, page).into_response())
+}
+
+/// Ends the session: the single sign-on session is deleted (and the provider's ended too,
+/// where it supports that), a pasted token's cookie forgotten.
+pub(super) async fn sign_out(
+    State(state): State<HttpState>,
+    jar: CookieJar,
+) -> Result<Response, UiError> {
+    let (jar, provider_logout) = end_session(&state, jar).await?;
+    let jar = jar.remove(removal(TOKEN_COOKIE, "/ui"));
+    let to = provider_logout.map_or_else(|| "/ui/login".to_owned(), |url| url.to_string());
+    Ok((jar, Redirect::to(&to)).into_response())
+}
+
+/// Deletes this browser's single sign-on session, if it has one; answers where the provider
+/// ends its own.
+async fn end_session(
+    state: &HttpState,
+    jar: CookieJar,
+) -> Result<(CookieJar, Option<url::Url>), UiError> {
+    let (Some(sso), Some(cookie)) = (&state.sso, jar.get(SESSION_COOKIE)) else {
+        return Ok((jar, None));
+    };
+    let provider_logout = sso
+        .sign_out(cookie.value())
+        .await
+        .map_err(|e| UiError::from(ApiError::Domain(e)))?;
+    Ok((jar.remove(removal(SESSION_COOKIE, "/ui")), provider_logout))
+}
+
+fn configured(state: &HttpState) -> Result<&Sso, UiError> {
+    state.sso.as_ref().ok_or_else(|| {
+        UiError::from(ApiError::Domain(Error::NotFound(
+            "single sign-on (no OpenID provider is configured)".into(),
+        )))
+    })
+}
+
+/// The sign-in page again, saying why single sign-on did not happen.
+fn refused(
+    state: &HttpState,
+    jar: CookieJar,
+    error: crate::sso::SsoError,
+) -> Result<Response, UiError> {
+    let answer = ApiError::SignIn(error).answer();
+    if answer.status.is_server_error() && answer.status != StatusCode::SERVICE_UNAVAILABLE {
+        tracing::warn!(message = %answer.message, "single sign-on failed");
+    }
+    Ok((jar, login_page(state, answer.status, Some(answer.message))?).into_response())
+}
+
+fn secure(state: &HttpState) -> bool {
+    state.secure_cookies || state.sso.as_ref().is_some_and(|sso| sso.config().https)
+}
+
+/// A session cookie: HttpOnly, SameSite=Strict, for the UI's paths, for `lifetime`.
+fn strict(
+    state: &HttpState,
+    name: &'static str,
+    value: String,
+    lifetime: Duration,
+) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path("/ui")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure(state))
+        .max_age(seconds(lifetime))
+        .build()
+}
+
+fn seconds(duration: Duration) -> time::Duration {
+    time::Duration::seconds(i64::try_from(duration.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A cookie as it must be named to be removed (same path).
+fn removal(name: &'static str, path: &'static str) -> Cookie<'static> {
+    Cookie::build(name).path(path).build()
 }
