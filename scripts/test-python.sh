@@ -16,7 +16,8 @@ rm -rf client/python/build examples/mcp-server-python/build
   ./client/python ./examples/mcp-server-python \
   "grpcio==1.85.1" "protobuf==7.36.2" "redis==8.1.0" "jinja2==3.1.6" "mcp==2.3.0" \
   "pyjwt==2.15.1" "uvicorn==0.54.0" "pytest==9.2.0" "pytest-asyncio==1.5.0" \
-  "playwright==1.65.2" "pytest-playwright==0.10.0"
+  "playwright==1.65.2" "pytest-playwright==0.10.0" \
+  "oidc-provider-mock==0.3.4" "authlib==1.9.10" "flask==3.1.3"
 
 # The binary under test: MCP_CONFIG_BIN when set, else the debug build (a no-op when current).
 if [[ -z ${MCP_CONFIG_BIN:-} ]]; then

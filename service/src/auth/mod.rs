@@ -102,6 +102,14 @@ impl Principal {
         }
     }
 
+    /// Nobody signed in (the sign-in pages' viewer): no role, no expiry.
+    pub fn nobody() -> Self {
+        Self {
+            roles: Roles::default(),
+            ..Self::anonymous()
+        }
+    }
+
     pub(crate) fn may_read_anything(&self) -> bool {
         let roles = self.roles;
         roles.reader || roles.editor || roles.admin || roles.service

@@ -186,6 +186,8 @@ pub struct Sso {
     store: Store,
     http: reqwest::Client,
     discovery: Arc<RwLock<Discovery>>,
+    /// Asks the discovery loop to try again now (someone wants to sign in).
+    retry_now: Arc<tokio::sync::Notify>,
 }
 
 /// A sign-in's start: where to send the browser, and the state its cookie keeps.
@@ -217,6 +219,7 @@ impl Sso {
             store,
             http: provider::http_client(),
             discovery: Arc::new(RwLock::new(Discovery::Pending)),
+            retry_now: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -264,22 +267,31 @@ impl Sso {
                     wait
                 }
             };
+            let asked = async {
+                self.retry_now.notified().await;
+                // However often people ask, the provider is asked at most this often.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            };
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
+                () = asked => {}
             }
         }
     }
 
-    /// The provider, or why there is none yet.
+    /// The provider, or why there is none yet (and discovery is tried again at once: a
+    /// provider back up is used without waiting out the backoff).
     pub fn provider(&self) -> Result<Arc<Provider>, SsoError> {
-        match &*self.discovery.read().expect("discovery lock") {
-            Discovery::Ready(provider) => Ok(provider.clone()),
-            Discovery::Pending => Err(SsoError::Unavailable(
-                "the identity provider has not been reached yet; try again in a moment".into(),
-            )),
-            Discovery::Failed(error) => Err(SsoError::Unavailable(error.clone())),
-        }
+        let unavailable = match &*self.discovery.read().expect("discovery lock") {
+            Discovery::Ready(provider) => return Ok(provider.clone()),
+            Discovery::Pending => {
+                "the identity provider has not been reached yet; try again in a moment".to_owned()
+            }
+            Discovery::Failed(error) => error.clone(),
+        };
+        self.retry_now.notify_one();
+        Err(SsoError::Unavailable(unavailable))
     }
 
     /// Starts a sign-in: records its nonce and PKCE verifier under its state.
@@ -323,10 +335,24 @@ impl Sso {
         started: Option<&str>,
     ) -> Result<Opened, SsoError> {
         let refused = |why: &str| SsoError::Refused(why.to_owned());
+        let ours = callback.state.is_some() && callback.state.as_deref() == started;
+        if let Some(error) = callback.error {
+            // The provider's refusal is said as it is; the sign-in it ends is used up.
+            if ours && let Some(state) = &callback.state {
+                self.store.take_sign_in(&digest(state)).await?;
+            }
+            let detail = callback
+                .error_description
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            return Err(SsoError::Refused(format!(
+                "the identity provider answered {error}{detail}"
+            )));
+        }
         let state = callback
             .state
             .ok_or_else(|| refused("the identity provider's answer has no state"))?;
-        if started != Some(state.as_str()) {
+        if !ours {
             return Err(refused(
                 "this sign-in was not started in this browser (its state is not the one this browser was given); start again",
             ));
@@ -341,15 +367,6 @@ impl Sso {
             return Err(refused(
                 "this sign-in took longer than 10 minutes; start again",
             ));
-        }
-        if let Some(error) = callback.error {
-            let detail = callback
-                .error_description
-                .map(|d| format!(" ({d})"))
-                .unwrap_or_default();
-            return Err(SsoError::Refused(format!(
-                "the identity provider answered {error}{detail}"
-            )));
         }
         let code = callback
             .code

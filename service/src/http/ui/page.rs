@@ -22,7 +22,7 @@ const TEMPLATES: [(&str, &str); 33] = [
     ("base.html", include_str!("templates/base.html")),
     ("error.html", include_str!("templates/error.html")),
     ("login.html", include_str!("templates/login.html")),
-    ("signed_in.html", include_str!("templates/signed_in.html")),
+    ("moving_on.html", include_str!("templates/moving_on.html")),
     ("overview.html", include_str!("templates/overview.html")),
     ("scope.html", include_str!("templates/scope.html")),
     ("entry.html", include_str!("templates/entry.html")),

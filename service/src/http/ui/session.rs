@@ -118,11 +118,7 @@ fn login_page(
     status: StatusCode,
     problem: Option<String>,
 ) -> Result<Response, UiError> {
-    let nobody = Principal {
-        expires_at: None,
-        roles: Default::default(),
-        ..Principal::anonymous()
-    };
+    let nobody = Principal::nobody();
     let sso = state.sso.as_ref().map(|sso| {
         let unavailable = sso.provider().err().map(|e| e.to_string());
         context! { name => sso.config().name.clone(), unavailable }
@@ -167,6 +163,9 @@ pub(super) async fn start_sso(
     jar: CookieJar,
 ) -> Result<Response, UiError> {
     let sso = configured(&state)?;
+    // A new sign-in ends the session this browser has: the callback, reached from the
+    // provider's site, does not see its Strict cookie.
+    let (jar, _) = end_session(&state, jar).await?;
     let started = match sso.begin().await {
         Ok(started) => started,
         Err(error) => return refused(&state, jar, error),
@@ -205,10 +204,12 @@ pub(super) async fn finish_sso(
         opened.id,
         opened.lifetime,
     ));
-    let page = page::render(
-        "signed_in.html",
+    let page = moving_on(
         &opened.principal,
-        context! { signed_in => opened.principal.subject.clone() },
+        "Signed in",
+        format!("Signed in as {}.", opened.principal.subject),
+        "/ui/",
+        "Continue to the overview",
     )?;
     Ok((jar, page).into_response())
 }
@@ -221,8 +222,34 @@ pub(super) async fn sign_out(
 ) -> Result<Response, UiError> {
     let (jar, provider_logout) = end_session(&state, jar).await?;
     let jar = jar.remove(removal(TOKEN_COOKIE, "/ui"));
-    let to = provider_logout.map_or_else(|| "/ui/login".to_owned(), |url| url.to_string());
-    Ok((jar, Redirect::to(&to)).into_response())
+    let Some(provider_logout) = provider_logout else {
+        return Ok((jar, Redirect::to("/ui/login")).into_response());
+    };
+    // A page, not a redirect: the UI's forms may only lead to the UI (`form-action 'self'`).
+    let page = moving_on(
+        &Principal::nobody(),
+        "Signed out",
+        "Signed out here; now at your identity provider.".to_owned(),
+        provider_logout.as_str(),
+        "Continue to sign out there",
+    )?;
+    Ok((jar, page).into_response())
+}
+
+/// A page that moves the browser on to `next` by itself (a meta refresh), with a link for
+/// when it does not.
+fn moving_on(
+    viewer: &Principal,
+    heading: &str,
+    message: String,
+    next: &str,
+    next_label: &str,
+) -> Result<Response, UiError> {
+    page::render(
+        "moving_on.html",
+        viewer,
+        context! { heading, message, next, next_label },
+    )
 }
 
 /// Deletes this browser's single sign-on session, if it has one; answers where the provider
