@@ -59,7 +59,13 @@ def service(tmp_path: Path) -> Iterator[ConfigService]:
 @pytest.fixture
 def jwt_service(tmp_path: Path) -> Iterator[Service]:
     """Auth `jwt`: the UI asks for a token. The example bundle is imported by a global admin."""
-    service = Service(tmp_path, ["--auth", "jwt", "--jwt-secret", SECRET])
+    service = start_with_the_bundle(Service(tmp_path, ["--auth", "jwt", "--jwt-secret", SECRET]))
+    yield service
+    service.kill()
+
+
+def start_with_the_bundle(service: Service) -> Service:
+    """Starts a service in mode jwt and imports the example bundle as a global admin."""
     service.start()
     subprocess.run(
         [str(BINARY), "import", "--admin-url", service.http_url, str(BUNDLE)],
@@ -67,8 +73,7 @@ def jwt_service(tmp_path: Path) -> Iterator[Service]:
         capture_output=True,
         env={**os.environ, "MCP_CONFIG_TOKEN": token("root", None, ["admin"])},
     )
-    yield service
-    service.kill()
+    return service
 
 
 class Postgres:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -25,15 +24,14 @@ import httpx2
 import oidc_provider_mock
 import pytest
 import werkzeug.serving
-from browser_support import BINARY, BUNDLE, token
-from conftest import Service
+from browser_support import SECRET, token
+from conftest import Service, start_with_the_bundle
 from mcp_config_client.testing import free_port
 from playwright.sync_api import Page, expect
 
 # The provider speaks plain HTTP on loopback; its library refuses that unless told.
 os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
 
-SECRET = "a-browser-test-secret-long-enough-for-hs256"
 PHONE = {"width": 390, "height": 844}
 AXE = os.environ.get("AXE_CORE_JS")
 
@@ -85,14 +83,7 @@ def sso_service(workdir: Path, issuer: str) -> Service:
         "--oidc-name",
         "Example SSO",
     ]
-    service.start()
-    subprocess.run(
-        [str(BINARY), "import", "--admin-url", service.http_url, str(BUNDLE)],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "MCP_CONFIG_TOKEN": token("root", None, ["admin"])},
-    )
-    return service
+    return start_with_the_bundle(service)
 
 
 def wait_for_discovery(service: Service, within: float = 30.0) -> None:
@@ -277,7 +268,6 @@ def test_hostile_callbacks_are_refused_and_open_no_session(signed: Service) -> N
 
     # A replayed code: the first use signs in, the second finds its sign-in taken.
     browser = Browser(signed)
-    state_cookie = None
     authorize_url = browser.start()
     state_cookie = browser.client.cookies.get("mcp_config_sign_in")
     back = authorize(authorize_url, "ann@example.com")
