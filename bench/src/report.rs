@@ -295,7 +295,8 @@ impl Report {
     pub fn ui(&mut self, figures: crate::ui::UiFigures) {
         let pair = |page: &crate::ui::PageLatency, json: &crate::ui::PageLatency| {
             format!(
-                "p50 {:.1} ms, **p95 {:.1} ms** (target ≤ 20 ms) vs the admin API's JSON p50 {:.1} ms, p95 {:.1} ms: **{:.2}×** at p95",
+                "first byte p50 {:.1} ms, full page p50 {:.1} ms, **p95 {:.1} ms** (target ≤ 20 ms) vs the admin API's JSON p50 {:.1} ms, p95 {:.1} ms: **{:.2}×** at p95",
+                page.first_byte_p50_ms,
                 page.p50_ms,
                 page.p95_ms,
                 json.p50_ms,
@@ -303,11 +304,21 @@ impl Report {
                 page.p95_ms / json.p95_ms.max(f64::MIN_POSITIVE)
             )
         };
+        let scopes: Vec<String> = figures
+            .scopes
+            .iter()
+            .map(|scope| {
+                format!(
+                    "the scope page of an org over {} defaults (its first 100 a page) {}",
+                    scope.entries,
+                    pair(&scope.page, &scope.json)
+                )
+            })
+            .collect();
         self.misc.push(format!(
-            "- Web UI pages (in-process, one request at a time, {} each): the scope page of an org over {} defaults {}; the history page of an entry with {} versions {}.",
-            figures.scope_page.samples,
-            crate::ui::ENTRIES,
-            pair(&figures.scope_page, &figures.scope_json),
+            "- Web UI pages (in-process, one request at a time, {} each): {}; the history page of an entry with {} versions {}.",
+            figures.history_page.samples,
+            scopes.join("; "),
             crate::ui::VERSIONS,
             pair(&figures.history_page, &figures.history_json),
         ));

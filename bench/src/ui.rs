@@ -1,8 +1,8 @@
-//! The web UI's server-side cost: the page of a scope with 1,000 entries (an org laid over the
-//! defaults: inherited, overridden, hidden) and the history of an entry with 200 versions, next
-//! to the admin API's JSON of as much data from the same process (the baseline: the defaults'
-//! 1,000 entries, and the same 200 versions): the UI adds the overlay and templates to reads
-//! of that size.
+//! The web UI's server-side cost: the page of a scope of 300 and of 10,000 prompts (an org laid
+//! over the defaults: inherited, overridden, hidden), its time to first byte and to the last
+//! byte, and the history of an entry with 200 versions, next to the admin API's JSON of as much
+//! data from the same process (the baseline: the defaults' entries, and the same 200 versions):
+//! the UI adds the overlay and templates to reads of that size.
 
 use std::time::{Duration, Instant};
 
@@ -18,27 +18,36 @@ use serde_json::json;
 
 use crate::load::histogram;
 
-pub const ENTRIES: usize = 1_000;
+/// The scope sizes measured: a team's, and a large platform's.
+pub const SCOPE_SIZES: [usize; 2] = [300, 10_000];
 pub const VERSIONS: u64 = 200;
-const SERVER: &str = "ui-bench";
 const ORG: &str = "bench";
 
-/// Latency of one page, fetched one request at a time.
+/// Latency of one page, fetched one request at a time: to its first byte (the answer's head)
+/// and to its last.
 pub struct PageLatency {
     pub samples: u64,
+    pub first_byte_p50_ms: f64,
     pub p50_ms: f64,
     pub p95_ms: f64,
 }
 
+/// The scope page of a scope of `entries` prompts, and the admin API's JSON of its defaults.
+pub struct ScopeFigures {
+    pub entries: usize,
+    pub page: PageLatency,
+    pub json: PageLatency,
+}
+
 pub struct UiFigures {
-    pub scope_page: PageLatency,
-    pub scope_json: PageLatency,
+    pub scopes: Vec<ScopeFigures>,
     pub history_page: PageLatency,
     pub history_json: PageLatency,
 }
 
-/// A scope of [`ENTRIES`] defaults, a tenth overridden and a twentieth hidden by the org.
-fn bundle() -> anyhow::Result<Bundle> {
+/// A scope of `entries` defaults on `server`, a tenth overridden and a twentieth hidden by the
+/// org.
+fn bundle(server: &str, entries: usize) -> anyhow::Result<Bundle> {
     let prompt = |i: usize, who: &str| {
         json!({"title": format!("Prompt {i} ({who})"), "arguments": [{"name": "repo", "required": true}],
                "messages": [{"role": "user", "text": format!("Step {i}: review {{{{ repo }}}} for {who}.")}]})
@@ -46,8 +55,8 @@ fn bundle() -> anyhow::Result<Bundle> {
     let mut defaults = serde_json::Map::new();
     let mut overrides = serde_json::Map::new();
     let mut hidden = Vec::new();
-    for i in 0..ENTRIES {
-        let key = format!("prompt-{i:04}");
+    for i in 0..entries {
+        let key = format!("prompt-{i:05}");
         defaults.insert(key.clone(), prompt(i, "everyone"));
         if i % 10 == 0 {
             overrides.insert(key.clone(), prompt(i, ORG));
@@ -56,8 +65,8 @@ fn bundle() -> anyhow::Result<Bundle> {
         }
     }
     let text = json!({
-        "defaults": {SERVER: {"prompts": defaults}},
-        "orgs": {ORG: {"name": "Benchmark", "servers": {SERVER: {"prompts": overrides, "hidden_prompts": hidden}}}},
+        "defaults": {server: {"prompts": defaults}},
+        "orgs": {ORG: {"name": "Benchmark", "servers": {server: {"prompts": overrides, "hidden_prompts": hidden}}}},
     })
     .to_string();
     Ok(Bundle::parse(&text, Format::Json)?)
@@ -68,18 +77,20 @@ async fn latency(
     url: &str,
     rounds: usize,
 ) -> anyhow::Result<PageLatency> {
-    let mut h = histogram();
+    let (mut first, mut last) = (histogram(), histogram());
     for _ in 0..rounds {
         let started = Instant::now();
         let response = client.get(url).send().await?.error_for_status()?;
+        first.record(started.elapsed().as_nanos().max(1) as u64)?;
         response.bytes().await?;
-        h.record(started.elapsed().as_nanos().max(1) as u64)?;
+        last.record(started.elapsed().as_nanos().max(1) as u64)?;
     }
     let ms = |ns: u64| ns as f64 / 1e6;
     Ok(PageLatency {
-        samples: h.len(),
-        p50_ms: ms(h.value_at_quantile(0.5)),
-        p95_ms: ms(h.value_at_quantile(0.95)),
+        samples: last.len(),
+        first_byte_p50_ms: ms(first.value_at_quantile(0.5)),
+        p50_ms: ms(last.value_at_quantile(0.5)),
+        p95_ms: ms(last.value_at_quantile(0.95)),
     })
 }
 
@@ -89,15 +100,19 @@ pub async fn pages(database_url: &str, rounds: usize) -> anyhow::Result<UiFigure
     // figure otherwise.
     config.http.admin_rate_limit = u32::MAX / 4;
     let app = App::build(&config).await?;
-    let plan = bundle()?.plan()?;
-    app.editor()
-        .import(&plan, Missing::Keep, false, NewOrgs::Allowed, "bench")
-        .await?;
+    let server_of = |entries: usize| format!("ui-bench-{entries}");
+    for entries in SCOPE_SIZES {
+        let plan = bundle(&server_of(entries), entries)?.plan()?;
+        app.editor()
+            .import(&plan, Missing::Keep, false, NewOrgs::Allowed, "bench")
+            .await?;
+    }
+    let server = server_of(SCOPE_SIZES[0]);
     let id = EntryId {
         scope: Scope::Org(Slug::parse("org", ORG)?),
-        server: Slug::parse("server", SERVER)?,
+        server: Slug::parse("server", &server)?,
         kind: Kind::Prompts,
-        key: EntryKey::parse(Kind::Prompts, "prompt-0000")?,
+        key: EntryKey::parse(Kind::Prompts, "prompt-00000")?,
     };
     for version in 2..=VERSIONS {
         let content = Content::from_json(
@@ -112,18 +127,26 @@ pub async fn pages(database_url: &str, rounds: usize) -> anyhow::Result<UiFigure
         .timeout(Duration::from_secs(30))
         .build()?;
     let base = format!("http://{}", app.http_addr());
-    let entry = format!("orgs/{ORG}/servers/{SERVER}/prompts/prompt-0000");
+    let mut scopes = Vec::new();
+    for entries in SCOPE_SIZES {
+        let server = server_of(entries);
+        scopes.push(ScopeFigures {
+            entries,
+            page: latency(&client, &format!("{base}/ui/orgs/{ORG}/{server}"), rounds).await?,
+            json: latency(
+                &client,
+                &format!("{base}/admin/v1/defaults/servers/{server}/prompts"),
+                rounds,
+            )
+            .await?,
+        });
+    }
+    let entry = format!("orgs/{ORG}/servers/{server}/prompts/prompt-00000");
     let figures = UiFigures {
-        scope_page: latency(&client, &format!("{base}/ui/orgs/{ORG}/{SERVER}"), rounds).await?,
-        scope_json: latency(
-            &client,
-            &format!("{base}/admin/v1/defaults/servers/{SERVER}/prompts"),
-            rounds,
-        )
-        .await?,
+        scopes,
         history_page: latency(
             &client,
-            &format!("{base}/ui/orgs/{ORG}/{SERVER}/prompts/prompt-0000/history"),
+            &format!("{base}/ui/orgs/{ORG}/{server}/prompts/prompt-00000/history"),
             rounds,
         )
         .await?,

@@ -278,8 +278,6 @@ impl App {
     }
 }
 
-/// The webhooks' admin side, and their delivery worker, which every replica runs (claims in
-/// the database keep replicas from sending the same attempt).
 /// Single sign-on, when configured, with its provider discovered in the background.
 fn start_sso(
     settings: &Settings,
@@ -297,6 +295,8 @@ fn start_sso(
     Ok(Some(sso))
 }
 
+/// The webhooks' admin side, and their delivery worker, which every replica runs (claims in
+/// the database keep replicas from sending the same attempt).
 fn start_webhooks(
     settings: &Settings,
     store: &Store,

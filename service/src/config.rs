@@ -312,6 +312,15 @@ pub struct OidcSettings {
     )]
     pub oidc_group_roles: Vec<String>,
 
+    /// Groups whose members may sign in without an org claim, with rights over every org (as
+    /// a token without `org`). Anyone else without an org claim is refused.
+    #[arg(
+        long = "oidc-global-group",
+        env = "MCP_CONFIG_OIDC_GLOBAL_GROUPS",
+        value_delimiter = ','
+    )]
+    pub oidc_global_groups: Vec<String>,
+
     /// How long a session opened by single sign-on lasts, in hours.
     #[arg(
         long,

@@ -43,6 +43,8 @@ pub struct ClaimRules {
     pub roles: String,
     pub groups: String,
     group_roles: Vec<(String, Role)>,
+    /// Groups whose members may sign in without an org claim, with rights over every org.
+    global_groups: Vec<String>,
 }
 
 /// Who signed in, with what rights.
@@ -61,6 +63,7 @@ impl ClaimRules {
         roles: &str,
         groups: &str,
         group_roles: &[String],
+        global_groups: &[String],
     ) -> Result<Self, ConfigError> {
         let group_roles = group_roles
             .iter()
@@ -85,6 +88,11 @@ impl ClaimRules {
             roles: roles.to_owned(),
             groups: groups.to_owned(),
             group_roles,
+            global_groups: global_groups
+                .iter()
+                .map(|g| g.trim().to_owned())
+                .filter(|g| !g.is_empty())
+                .collect(),
         })
     }
 
@@ -99,8 +107,24 @@ impl ClaimRules {
                 ));
             }
         };
+        let role_names = names(claims.get(&self.roles));
+        let groups = groups(claims.get(&self.groups));
+        // No org means every org (as for a token without one): only members of a group
+        // configured for that may have it; anyone else without an org is refused.
         let org = match claims.get(&self.org) {
-            None | Some(Value::Null) => None,
+            None if self.global_groups.iter().any(|g| groups.contains(g)) => None,
+            None | Some(Value::Null) => {
+                return Err(format!(
+                    "you signed in as {subject}, but the ID token has no org claim {:?}; without one, \
+                     only members of {} may sign in (with rights over every org)",
+                    self.org,
+                    if self.global_groups.is_empty() {
+                        "a group configured for that (none is)".to_owned()
+                    } else {
+                        self.global_groups.join(", ")
+                    }
+                ));
+            }
             Some(Value::String(org)) => Some(Slug::parse("org claim", org).map_err(|_| {
                 format!(
                     "your org claim {:?} is {org:?}, which is not an org name (lowercase letters, digits and dashes)",
@@ -114,8 +138,6 @@ impl ClaimRules {
                 ));
             }
         };
-        let role_names = names(claims.get(&self.roles));
-        let groups = names(claims.get(&self.groups));
         let mut roles = Roles::default();
         for role in role_names.iter().filter_map(|name| Role::parse(name)) {
             role.grant(&mut roles);
@@ -155,6 +177,14 @@ impl ClaimRules {
     }
 }
 
+/// The groups claim: a list of group names, or one name (a group's name may hold spaces).
+fn groups(claim: Option<&Value>) -> Vec<String> {
+    match claim {
+        Some(Value::String(group)) => vec![group.clone()],
+        other => names(other),
+    }
+}
+
 /// A claim's names: a list of strings, or one string of names separated by spaces or commas
 /// (as some providers send scopes and roles).
 fn names(claim: Option<&Value>) -> Vec<String> {
@@ -188,7 +218,15 @@ mod tests {
 
     fn rules(group_roles: &[&str]) -> ClaimRules {
         let group_roles: Vec<String> = group_roles.iter().map(|s| (*s).to_owned()).collect();
-        ClaimRules::new("email", "org", "roles", "groups", &group_roles).unwrap()
+        ClaimRules::new(
+            "email",
+            "org",
+            "roles",
+            "groups",
+            &group_roles,
+            &["platform".to_owned()],
+        )
+        .unwrap()
     }
 
     fn claims(value: Value) -> Map<String, Value> {
@@ -200,14 +238,14 @@ mod tests {
         let rules = rules(&["prompt-admins=admin", "writers=editor"]);
         let cases = [
             (
-                json!({"email": "a@x", "roles": ["reader"]}),
+                json!({"roles": ["reader"]}),
                 Roles {
                     reader: true,
                     ..Default::default()
                 },
             ),
             (
-                json!({"email": "a@x", "roles": "reader editor"}),
+                json!({"roles": "reader editor"}),
                 Roles {
                     reader: true,
                     editor: true,
@@ -215,14 +253,21 @@ mod tests {
                 },
             ),
             (
-                json!({"email": "a@x", "groups": ["writers"]}),
+                json!({"groups": ["writers"]}),
                 Roles {
                     editor: true,
                     ..Default::default()
                 },
             ),
             (
-                json!({"email": "a@x", "roles": ["emergency"], "groups": ["prompt-admins", "other"]}),
+                json!({"groups": "writers"}),
+                Roles {
+                    editor: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                json!({"roles": ["emergency"], "groups": ["prompt-admins", "other"]}),
                 Roles {
                     admin: true,
                     emergency: true,
@@ -231,22 +276,46 @@ mod tests {
             ),
             // `service` is never granted to a person.
             (
-                json!({"email": "a@x", "roles": ["service", "reader"]}),
+                json!({"roles": ["service", "reader"]}),
                 Roles {
                     reader: true,
                     ..Default::default()
                 },
             ),
         ];
-        for (claims_value, expected) in cases {
+        for (extra, expected) in cases {
+            let mut claims_value = json!({"email": "a@x", "org": "acme"});
+            claims_value
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             let grant = rules.grant(&claims(claims_value.clone())).unwrap();
             assert_eq!(grant.roles, expected, "{claims_value}");
-            assert_eq!(grant.subject, "a@x");
+            assert_eq!(
+                (grant.subject.as_str(), grant.org.unwrap().as_str()),
+                ("a@x", "acme")
+            );
         }
+        // A group's name is one name, spaces and all: "Domain Admins" is not "admins".
+        let rules = ClaimRules::new(
+            "email",
+            "org",
+            "roles",
+            "groups",
+            &["admins=admin".to_owned()],
+            &[],
+        )
+        .unwrap();
+        let refused = rules
+            .grant(&claims(
+                json!({"email": "a@x", "org": "acme", "groups": "Domain admins"}),
+            ))
+            .unwrap_err();
+        assert!(refused.contains("nothing grants you a role"), "{refused}");
     }
 
     #[test]
-    fn the_org_comes_from_its_claim_and_must_be_an_org_name() {
+    fn the_org_comes_from_its_claim_and_no_org_only_to_a_global_group() {
         let rules = rules(&[]);
         let grant = rules
             .grant(&claims(
@@ -254,10 +323,25 @@ mod tests {
             ))
             .unwrap();
         assert_eq!(grant.org.unwrap().as_str(), "acme");
-        let without = rules
-            .grant(&claims(json!({"email": "a@x", "roles": ["editor"]})))
+        // No org claim: every org, so only for members of a global group.
+        let global = rules
+            .grant(&claims(
+                json!({"email": "a@x", "roles": ["admin"], "groups": ["platform"]}),
+            ))
             .unwrap();
-        assert_eq!(without.org, None);
+        assert_eq!(global.org, None);
+        for orgless in [
+            json!({"email": "a@x", "roles": ["admin"]}),
+            json!({"email": "a@x", "roles": ["admin"], "groups": ["sales"]}),
+            json!({"email": "a@x", "org": null, "roles": ["admin"], "groups": ["platform"]}),
+        ] {
+            let refused = rules.grant(&claims(orgless.clone())).unwrap_err();
+            assert!(
+                refused.contains("has no org claim \"org\""),
+                "{orgless}: {refused}"
+            );
+            assert!(refused.contains("only members of platform"), "{refused}");
+        }
         for bad in [json!("Acme Corp"), json!(""), json!(["acme", "globex"])] {
             let refused = rules
                 .grant(&claims(
@@ -272,9 +356,7 @@ mod tests {
     fn no_role_or_no_subject_is_refused_with_the_reason() {
         let rules = rules(&["prompt-admins=admin"]);
         let refused = rules
-            .grant(&claims(
-                json!({"email": "a@x", "roles": ["emergency", "service"], "groups": ["sales"]}),
-            ))
+            .grant(&claims(json!({"email": "a@x", "org": "acme", "roles": ["emergency", "service"], "groups": ["sales"]})))
             .unwrap_err();
         assert!(refused.contains("you signed in as a@x"), "{refused}");
         assert!(
@@ -290,7 +372,9 @@ mod tests {
             "{refused}"
         );
         let nameless = rules
-            .grant(&claims(json!({"sub": "x", "roles": ["admin"]})))
+            .grant(&claims(
+                json!({"sub": "x", "org": "acme", "roles": ["admin"]}),
+            ))
             .unwrap_err();
         assert!(nameless.contains("no claim \"email\""), "{nameless}");
     }
@@ -298,8 +382,8 @@ mod tests {
     #[test]
     fn group_roles_are_checked_when_configured() {
         for bad in ["admins", "admins=owner", "=admin", "x=service"] {
-            let error =
-                ClaimRules::new("sub", "org", "roles", "groups", &[bad.to_owned()]).unwrap_err();
+            let error = ClaimRules::new("sub", "org", "roles", "groups", &[bad.to_owned()], &[])
+                .unwrap_err();
             assert!(
                 error.0.contains("MCP_CONFIG_OIDC_GROUP_ROLES"),
                 "{bad}: {}",

@@ -15,6 +15,7 @@
 //!   logged and shown on the sign-in page, and never holds up the gRPC port or the admin API.
 
 mod claims;
+mod config;
 mod provider;
 
 use std::{
@@ -25,22 +26,20 @@ use std::{
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use openidconnect::{
-    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    LogoutRequest, Nonce, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, RedirectUrl,
-    Scope, core::CoreResponseType,
+    AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, CsrfToken, LogoutRequest,
+    Nonce, PkceCodeChallenge, PkceCodeVerifier, RequestTokenError, core::CoreResponseType,
 };
 use rand::RngCore;
-use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 pub use claims::{ClaimRules, Grant};
+pub use config::SsoConfig;
 use provider::{IdToken, Provider, chain};
 
 use crate::{
     auth::{Principal, Roles},
-    config::{ConfigError, Settings},
     domain::Slug,
     error::Error,
     store::{SignInAttempt, Store, UiSession, now_ms},
@@ -52,8 +51,9 @@ pub const CALLBACK_PATH: &str = "/ui/login/oidc/callback";
 /// How long a sign-in may take at the provider.
 pub const ATTEMPT_LIFETIME: Duration = Duration::from_secs(600);
 
-/// Most sign-ins under way at once (all replicas); more are refused until some finish or
-/// expire, so nobody can fill the table by opening the start page in a loop.
+/// Most sign-ins kept under way at once (all replicas): a new one beyond it evicts the oldest,
+/// so opening the start page in a loop fills no table and locks nobody out (at worst a
+/// person's sign-in is evicted and started again).
 const MOST_ATTEMPTS: i64 = 10_000;
 
 /// How often a discovered provider is read again (its signing keys rotate).
@@ -65,7 +65,8 @@ const LONGEST_RETRY: Duration = Duration::from_secs(60);
 /// Why a sign-in did not happen; each is said to the person on the sign-in page.
 #[derive(Debug, thiserror::Error)]
 pub enum SsoError {
-    /// The provider is not (yet) discovered, or too many sign-ins are under way.
+    /// The provider is not (yet) discovered or does not answer (the cause is logged, not
+    /// shown: it may name internal hosts).
     #[error("single sign-on is unavailable: {0}")]
     Unavailable(String),
     /// The callback does not finish a sign-in this browser started, or the provider's answer
@@ -85,98 +86,12 @@ impl From<crate::store::StoreError> for SsoError {
     }
 }
 
-/// Single sign-on as configured.
-#[derive(Clone)]
-pub struct SsoConfig {
-    issuer: IssuerUrl,
-    client_id: ClientId,
-    client_secret: Option<ClientSecret>,
-    redirect: RedirectUrl,
-    post_logout: PostLogoutRedirectUrl,
-    scopes: Vec<Scope>,
-    rules: ClaimRules,
-    session_lifetime: Duration,
-    /// The provider's name, on the sign-in button.
-    pub name: String,
-    /// Whether browsers reach the service over https (its cookies are then `Secure`).
-    pub https: bool,
-}
-
-impl SsoConfig {
-    /// Single sign-on's settings, checked; `None` when no issuer is set.
-    pub fn from_settings(settings: &Settings) -> Result<Option<Self>, ConfigError> {
-        let oidc = &settings.oidc;
-        let Some(issuer) = &oidc.oidc_issuer else {
-            return Ok(None);
-        };
-        let bad = |what: String| ConfigError(what);
-        if settings.access.auth != crate::config::AuthMode::Jwt {
-            return Err(bad(
-                "MCP_CONFIG_OIDC_ISSUER needs MCP_CONFIG_AUTH=jwt (with auth none nobody signs in)"
-                    .into(),
-            ));
-        }
-        let issuer = IssuerUrl::new(issuer.clone())
-            .map_err(|e| bad(format!("MCP_CONFIG_OIDC_ISSUER {issuer:?}: {e}")))?;
-        let client_id = oidc
-            .oidc_client_id
-            .clone()
-            .ok_or_else(|| bad("MCP_CONFIG_OIDC_ISSUER needs MCP_CONFIG_OIDC_CLIENT_ID".into()))?;
-        let redirect_text = oidc.oidc_redirect_url.clone().ok_or_else(|| {
-            bad(format!(
-                "MCP_CONFIG_OIDC_ISSUER needs MCP_CONFIG_OIDC_REDIRECT_URL (https://<this service>{CALLBACK_PATH})"
-            ))
-        })?;
-        let redirect = Url::parse(&redirect_text).map_err(|e| {
-            bad(format!(
-                "MCP_CONFIG_OIDC_REDIRECT_URL {redirect_text:?}: {e}"
-            ))
-        })?;
-        if redirect.path() != CALLBACK_PATH || !matches!(redirect.scheme(), "http" | "https") {
-            return Err(bad(format!(
-                "MCP_CONFIG_OIDC_REDIRECT_URL {redirect_text:?} must be http(s)://<this service>{CALLBACK_PATH}"
-            )));
-        }
-        let mut login = redirect.clone();
-        login.set_path("/ui/login");
-        login.set_query(None);
-        let rules = ClaimRules::new(
-            &oidc.oidc_subject_claim,
-            &oidc.oidc_org_claim,
-            &oidc.oidc_roles_claim,
-            &oidc.oidc_groups_claim,
-            &oidc.oidc_group_roles,
-        )?;
-        let scopes = oidc
-            .oidc_scopes
-            .iter()
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty() && *s != "openid")
-            .map(|s| Scope::new(s.to_owned()))
-            .collect();
-        Ok(Some(Self {
-            issuer,
-            client_id: ClientId::new(client_id),
-            client_secret: oidc
-                .oidc_client_secret
-                .as_ref()
-                .map(|s| ClientSecret::new(s.expose_secret().to_owned())),
-            https: redirect.scheme() == "https",
-            redirect: RedirectUrl::from_url(redirect),
-            post_logout: PostLogoutRedirectUrl::from_url(login),
-            scopes,
-            rules,
-            session_lifetime: Duration::from_secs(oidc.oidc_session_hours * 3600),
-            name: oidc.oidc_name.clone(),
-        }))
-    }
-}
-
 /// What discovery has found so far.
 enum Discovery {
     Pending,
     Ready(Arc<Provider>),
-    Failed(String),
+    /// Not found; the cause is logged.
+    Failed,
 }
 
 /// Single sign-on: cheap to clone.
@@ -233,14 +148,17 @@ impl Sso {
         let mut retry = Duration::from_secs(1);
         loop {
             let config = &self.config;
-            let found = provider::discover(
+            let discovering = provider::discover(
                 &self.http,
                 &config.issuer,
                 &config.client_id,
                 config.client_secret.as_ref(),
                 &config.redirect,
-            )
-            .await;
+            );
+            let found = tokio::select! {
+                () = stop.cancelled() => return,
+                found = discovering => found,
+            };
             let wait = match found {
                 Ok(provider) => {
                     tracing::info!(
@@ -260,7 +178,7 @@ impl Sso {
                     );
                     let mut discovery = self.discovery.write().expect("discovery lock");
                     if !matches!(*discovery, Discovery::Ready(_)) {
-                        *discovery = Discovery::Failed(error);
+                        *discovery = Discovery::Failed;
                     }
                     let wait = retry;
                     retry = (retry * 2).min(LONGEST_RETRY);
@@ -280,18 +198,27 @@ impl Sso {
         }
     }
 
-    /// The provider, or why there is none yet (and discovery is tried again at once: a
+    /// Why single sign-on cannot be used now, if it cannot (for the sign-in page).
+    pub fn unavailable(&self) -> Option<SsoError> {
+        self.ready().err()
+    }
+
+    fn ready(&self) -> Result<Arc<Provider>, SsoError> {
+        match &*self.discovery.read().expect("discovery lock") {
+            Discovery::Ready(provider) => Ok(provider.clone()),
+            Discovery::Pending => Err(SsoError::Unavailable(
+                "the identity provider has not been reached yet; try again in a moment".into(),
+            )),
+            Discovery::Failed => Err(SsoError::Unavailable(
+                "the identity provider cannot be reached; the service's log says why".into(),
+            )),
+        }
+    }
+
+    /// The provider for a sign-in; when there is none, discovery is tried again at once (a
     /// provider back up is used without waiting out the backoff).
-    pub fn provider(&self) -> Result<Arc<Provider>, SsoError> {
-        let unavailable = match &*self.discovery.read().expect("discovery lock") {
-            Discovery::Ready(provider) => return Ok(provider.clone()),
-            Discovery::Pending => {
-                "the identity provider has not been reached yet; try again in a moment".to_owned()
-            }
-            Discovery::Failed(error) => error.clone(),
-        };
-        self.retry_now.notify_one();
-        Err(SsoError::Unavailable(unavailable))
+    fn provider(&self) -> Result<Arc<Provider>, SsoError> {
+        self.ready().inspect_err(|_| self.retry_now.notify_one())
     }
 
     /// Starts a sign-in: records its nonce and PKCE verifier under its state.
@@ -315,13 +242,9 @@ impl Sso {
             pkce_verifier: verifier.secret().clone(),
             expires_at: now + millis(ATTEMPT_LIFETIME),
         };
-        let under_way = self.store.begin_sign_in(&state_hash, &attempt, now).await?;
-        if under_way > MOST_ATTEMPTS {
-            self.store.take_sign_in(&state_hash).await?;
-            return Err(SsoError::Unavailable(
-                "too many sign-ins are under way; try again in a few minutes".into(),
-            ));
-        }
+        self.store
+            .begin_sign_in(&state_hash, &attempt, now, MOST_ATTEMPTS)
+            .await?;
         Ok(Started {
             authorize_url,
             state: state.secret().clone(),
@@ -336,11 +259,18 @@ impl Sso {
     ) -> Result<Opened, SsoError> {
         let refused = |why: &str| SsoError::Refused(why.to_owned());
         let ours = callback.state.is_some() && callback.state.as_deref() == started;
+        let not_ours = || {
+            refused(
+                "this sign-in was not started in this browser (its state is not the one this browser was given); start again",
+            )
+        };
         if let Some(error) = callback.error {
-            // The provider's refusal is said as it is; the sign-in it ends is used up.
-            if ours && let Some(state) = &callback.state {
-                self.store.take_sign_in(&digest(state)).await?;
-            }
+            // The provider's refusal of this browser's sign-in is said as it is (and uses the
+            // sign-in up); anyone else's text is not shown on this site's page.
+            let Some(state) = callback.state.as_deref().filter(|_| ours) else {
+                return Err(not_ours());
+            };
+            self.store.take_sign_in(&digest(state)).await?;
             let detail = callback
                 .error_description
                 .map(|d| format!(" ({d})"))
@@ -353,9 +283,7 @@ impl Sso {
             .state
             .ok_or_else(|| refused("the identity provider's answer has no state"))?;
         if !ours {
-            return Err(refused(
-                "this sign-in was not started in this browser (its state is not the one this browser was given); start again",
-            ));
+            return Err(not_ours());
         }
         // Taken before anything else is looked at: a state is good for one try.
         let attempt = self
@@ -380,10 +308,18 @@ impl Sso {
             .request_async(&self.http)
             .await
             .map_err(|e| {
-                SsoError::Refused(format!(
-                    "the identity provider did not exchange the code: {}",
-                    chain(&e)
-                ))
+                tracing::warn!(error = %chain(&e), "the identity provider did not exchange a code");
+                match e {
+                    // Its own refusal (`invalid_grant`, `invalid_client`): the code names it.
+                    RequestTokenError::ServerResponse(answer) => SsoError::Refused(format!(
+                        "the identity provider did not exchange the code ({})",
+                        answer.error()
+                    )),
+                    _ => SsoError::Unavailable(
+                        "the identity provider did not answer the code's exchange; the service's log says why"
+                            .into(),
+                    ),
+                }
             })?;
         let id_token = tokens
             .extra_fields()
@@ -394,7 +330,13 @@ impl Sso {
                 &provider.client.id_token_verifier(),
                 &Nonce::new(attempt.nonce),
             )
-            .map_err(|e| SsoError::Refused(format!("the ID token is not valid: {}", chain(&e))))?;
+            .map_err(|e| {
+                if matches!(e, ClaimsVerificationError::SignatureVerification(_)) {
+                    // Perhaps the provider rotated its keys: read them again.
+                    self.retry_now.notify_one();
+                }
+                SsoError::Refused(format!("the ID token is not valid: {}", chain(&e)))
+            })?;
         let claims = match serde_json::to_value(verified) {
             Ok(serde_json::Value::Object(claims)) => claims,
             _ => return Err(refused("the ID token's claims are not an object")),

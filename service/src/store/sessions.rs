@@ -31,9 +31,9 @@ macro_rules! backend {
 
             type Pool = sqlx::Pool<$db>;
 
-            /// Records an attempt, first dropping every expired one (attempts and sessions), and
-            /// answers how many attempts are now under way.
-            pub async fn begin(pool: &Pool, state_hash: &str, attempt: &SignInAttempt, now: i64) -> Result<i64> {
+            /// Records an attempt, first dropping every expired one (attempts and sessions), then
+            /// the oldest beyond `most`.
+            pub async fn begin(pool: &Pool, state_hash: &str, attempt: &SignInAttempt, now: i64, most: i64) -> Result<()> {
                 let mut tx = pool.begin().await?;
                 sqlx::query("DELETE FROM sign_in_attempts WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM ui_sessions WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
@@ -45,8 +45,17 @@ macro_rules! backend {
                     .execute(&mut *tx)
                     .await?;
                 let (pending,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sign_in_attempts").fetch_one(&mut *tx).await?;
+                if pending > most {
+                    sqlx::query(
+                        "DELETE FROM sign_in_attempts WHERE state_hash IN \
+                         (SELECT state_hash FROM sign_in_attempts ORDER BY expires_at LIMIT $1)",
+                    )
+                    .bind(pending - most)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 tx.commit().await?;
-                Ok(pending)
+                Ok(())
             }
 
             /// Takes an attempt: deleted as it is read, so only one caller ever gets it.
@@ -103,15 +112,16 @@ backend!(postgres, sqlx::Postgres);
 backend!(sqlite, sqlx::Sqlite);
 
 impl Store {
-    /// Records a sign-in under way; answers how many are under way (expired ones dropped).
+    /// Records a sign-in under way, keeping at most `most` (the oldest go first).
     pub async fn begin_sign_in(
         &self,
         state_hash: &str,
         attempt: &SignInAttempt,
         now: i64,
-    ) -> Result<i64> {
+        most: i64,
+    ) -> Result<()> {
         dispatch!(self, self, |q, pool| q::begin(
-            pool, state_hash, attempt, now
+            pool, state_hash, attempt, now, most
         )
         .await)
     }

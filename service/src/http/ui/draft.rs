@@ -3,13 +3,13 @@
 //! through [`Content::from_json`], the check every save goes through.
 
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::fields::Fields;
 use crate::{
     bundle::{check_yaml_shape, yaml_options, yaml_output},
-    content::{Content, PromptContent},
+    content::{Content, PromptContent, ResourceContent},
     domain::{InvalidInput, Kind},
     render,
 };
@@ -372,13 +372,22 @@ fn fields_cannot_hold(content: &Value) -> Option<String> {
         })
 }
 
-/// Content as a person reads and edits it: YAML, multi-line text as blocks.
+/// Content as a person reads and edits it: YAML, multi-line text as blocks, fields in the
+/// order they are written in (`title`, `description`, `arguments`, `messages`; a message's
+/// `role` before its `text`), as a bundle exports them. A JSON value's keys would come out
+/// sorted; content that does not read as a prompt or a resource (a draft half typed) does.
 pub(super) fn yaml(content: &Value) -> String {
     if content.is_null() {
         return String::new();
     }
-    serde_saphyr::to_string_with_options(content, yaml_output())
-        .unwrap_or_else(|_| content.to_string())
+    let written = if let Ok(prompt) = PromptContent::deserialize(content) {
+        serde_saphyr::to_string_with_options(&prompt, yaml_output())
+    } else if let Ok(resource) = ResourceContent::deserialize(content) {
+        serde_saphyr::to_string_with_options(&resource, yaml_output())
+    } else {
+        serde_saphyr::to_string_with_options(content, yaml_output())
+    };
+    written.unwrap_or_else(|_| content.to_string())
 }
 
 /// The raw tab's text: JSON when it starts with `{`, else YAML (checked for aliases and depth
@@ -398,6 +407,25 @@ mod tests {
 
     fn fields(pairs: &[(&str, &str)]) -> Fields {
         Fields::from_pairs(pairs)
+    }
+
+    #[test]
+    fn yaml_keeps_the_order_fields_are_written_in() {
+        let prompt = json!({
+            "messages": [{"text": "Review {{ repo }}", "role": "user"}],
+            "arguments": [{"required": true, "name": "repo"}],
+            "title": "Review",
+            "description": "A review",
+        });
+        assert_eq!(
+            yaml(&prompt),
+            "title: Review\ndescription: A review\narguments:\n- name: repo\n  required: true\nmessages:\n- role: user\n  text: Review {{ repo }}\n"
+        );
+        let resource = json!({"text": "hello", "mime_type": "text/plain", "name": "readme"});
+        let text = yaml(&resource);
+        assert!(text.starts_with("name: readme\n"), "{text}");
+        // Not content (yet): the value as it is.
+        assert_eq!(yaml(&json!({"b": 1, "a": 2})), "a: 2\nb: 1\n");
     }
 
     #[test]

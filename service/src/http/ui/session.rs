@@ -120,7 +120,7 @@ fn login_page(
 ) -> Result<Response, UiError> {
     let nobody = Principal::nobody();
     let sso = state.sso.as_ref().map(|sso| {
-        let unavailable = sso.provider().err().map(|e| e.to_string());
+        let unavailable = sso.unavailable().map(|e| e.to_string());
         context! { name => sso.config().name.clone(), unavailable }
     });
     page::render_with_status(status, "login.html", &nobody, context! { problem, sso })
@@ -163,13 +163,13 @@ pub(super) async fn start_sso(
     jar: CookieJar,
 ) -> Result<Response, UiError> {
     let sso = configured(&state)?;
-    // A new sign-in ends the session this browser has: the callback, reached from the
-    // provider's site, does not see its Strict cookie.
-    let (jar, _) = end_session(&state, jar).await?;
     let started = match sso.begin().await {
         Ok(started) => started,
         Err(error) => return refused(&state, jar, error),
     };
+    // A new sign-in ends the session this browser has: the callback, reached from the
+    // provider's site, does not see its Strict cookie.
+    let (jar, _) = end_session(&state, jar).await?;
     let cookie = Cookie::build((STATE_COOKIE, started.state))
         .path(STATE_COOKIE_PATH)
         .http_only(true)
@@ -184,7 +184,7 @@ pub(super) async fn start_sso(
 }
 
 /// The provider's redirect back: finishes the sign-in and opens a session under a new id (the
-/// one this browser had, if any, is ended), or says why not.
+/// one this browser had was ended when the sign-in started), or says why not.
 pub(super) async fn finish_sso(
     State(state): State<HttpState>,
     jar: CookieJar,
@@ -197,7 +197,6 @@ pub(super) async fn finish_sso(
         Ok(opened) => opened,
         Err(error) => return refused(&state, jar, error),
     };
-    let (jar, _) = end_session(&state, jar).await?;
     let jar = jar.remove(removal(TOKEN_COOKIE, "/ui")).add(strict(
         &state,
         SESSION_COOKIE,
@@ -283,9 +282,9 @@ fn refused(
     error: crate::sso::SsoError,
 ) -> Result<Response, UiError> {
     let answer = ApiError::SignIn(error).answer();
-    if answer.status.is_server_error() && answer.status != StatusCode::SERVICE_UNAVAILABLE {
-        tracing::warn!(message = %answer.message, "single sign-on failed");
-    }
+    // Anyone may send a callback: refusals are noted, not alarms (the provider's own
+    // failures are logged where they happen, with their cause).
+    tracing::info!(status = %answer.status, message = %answer.message, "a sign-in did not happen");
     Ok((jar, login_page(state, answer.status, Some(answer.message))?).into_response())
 }
 
