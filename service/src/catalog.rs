@@ -8,7 +8,7 @@ use crate::{
     domain::{EntryId, InvalidInput, Kind, Label, Scope, Slug, ViewKey},
     entry::EntryView,
     error::{Error, Result},
-    overlay::{self, Overlaid},
+    overlay::{self, Counts, Overlaid, Standing},
     store::{Change, ChangeFilter, OrgRow, Store, VersionRow},
     views::Views,
 };
@@ -17,11 +17,94 @@ use mcp_config_proto::v1::GetPromptResponse;
 #[derive(Clone)]
 pub struct Catalog {
     store: Store,
+    /// Scope listings by scope and server, each read at a revision: a scope of 10,000 prompts
+    /// is read and laid over its defaults once per change, not once per page view.
+    listings: moka::sync::Cache<(Scope, Slug), Arc<Listing>>,
+}
+
+/// Rows all the cached listings may hold together (a row is a key, a title and a few numbers).
+const LISTED_ROWS: u64 = 200_000;
+
+/// A scope's server as its page lists it, read at `revision`: per kind, how many entries stand
+/// where, and each key's row.
+pub struct Listing {
+    pub revision: u64,
+    pub kinds: [(Kind, Counts, Vec<Listed>); 2],
+}
+
+/// What a listing shows of one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub standing: Standing,
+    /// The content's title, else its name (a resource's).
+    pub title: String,
+    /// The content's name (searched as the title is).
+    pub name: String,
+    pub version: u64,
+    pub updated_at: i64,
+}
+
+impl Listed {
+    fn of(entry: &Overlaid) -> Self {
+        let content = entry.content();
+        let text = |field: &str| {
+            content
+                .and_then(|c| c.get(field))
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_owned()
+        };
+        let (title, name) = (text("title"), text("name"));
+        let head = entry.own.as_ref().or(entry.default.as_ref());
+        Self {
+            key: entry.key.clone(),
+            standing: entry.standing,
+            title: if title.is_empty() {
+                name.clone()
+            } else {
+                title
+            },
+            name,
+            version: head.map_or(0, |h| h.version),
+            updated_at: head.map_or(0, |h| h.updated_at),
+        }
+    }
 }
 
 impl Catalog {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        let listings = moka::sync::Cache::builder()
+            .weigher(|_, listing: &Arc<Listing>| {
+                let rows: usize = listing.kinds.iter().map(|(_, _, rows)| rows.len()).sum();
+                u32::try_from(rows.max(1)).unwrap_or(u32::MAX)
+            })
+            .max_capacity(LISTED_ROWS)
+            .build();
+        Self { store, listings }
+    }
+
+    /// Both kinds of a scope's server as a list shows them, current as of the newest revision
+    /// (read again only when something changed since).
+    pub async fn listing(&self, scope: &Scope, server: &Slug) -> Result<Arc<Listing>> {
+        let revision = self.store.latest_revision().await?;
+        let key = (scope.clone(), server.clone());
+        if let Some(listing) = self.listings.get(&key)
+            && listing.revision == revision
+        {
+            return Ok(listing);
+        }
+        let kinds = self
+            .overlaid_kinds(scope, server)
+            .await?
+            .map(|(kind, all)| {
+                let rows = all.iter().map(Listed::of).collect();
+                (kind, Counts::of(&all), rows)
+            });
+        // Read at `revision` or later: a change in between only makes the next view read again.
+        let listing = Arc::new(Listing { revision, kinds });
+        self.listings.insert(key, listing.clone());
+        Ok(listing)
     }
 
     pub async fn entry(&self, id: &EntryId) -> Result<EntryView> {

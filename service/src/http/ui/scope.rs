@@ -13,12 +13,7 @@ use super::{
     page::{self, UiError},
     place::ServerPath,
 };
-use crate::{
-    auth,
-    domain::Scope,
-    http::HttpState,
-    overlay::{Counts, Overlaid, Standing},
-};
+use crate::{auth, catalog::Listed, domain::Scope, http::HttpState, overlay::Standing};
 
 /// Rows of each kind one page shows.
 const PAGE_ROWS: usize = 100;
@@ -46,20 +41,12 @@ const SORTS: [(&str, &str); 3] = [
 impl Filter {
     /// Whether an entry matches: its key, title or name contains the text (ignoring case) and
     /// it stands as asked.
-    fn admits(&self, entry: &Overlaid) -> bool {
+    fn admits(&self, entry: &Listed) -> bool {
         let text = self.q.trim().to_lowercase();
-        let field = |name: &str| {
-            entry
-                .content()
-                .and_then(|c| c.get(name))
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_lowercase()
-        };
         let text_matches = text.is_empty()
-            || entry.key.to_lowercase().contains(&text)
-            || field("title").contains(&text)
-            || field("name").contains(&text);
+            || [&entry.key, &entry.title, &entry.name]
+                .iter()
+                .any(|field| field.to_lowercase().contains(&text));
         text_matches && (self.state.is_empty() || entry.standing.as_str() == self.state)
     }
 }
@@ -90,16 +77,13 @@ struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    fn of(entry: &'a Overlaid) -> Self {
-        let content = entry.content();
-        let text = |name: &str| content.and_then(|c| c.get(name)).and_then(|v| v.as_str());
-        let head = entry.own.as_ref().or(entry.default.as_ref());
+    fn of(entry: &'a Listed) -> Self {
         Self {
             key: &entry.key,
             standing: entry.standing.as_str(),
-            title: text("title").or_else(|| text("name")).unwrap_or(""),
-            version: head.map_or(0, |h| h.version),
-            updated_at: head.map_or(0, |h| h.updated_at),
+            title: &entry.title,
+            version: entry.version,
+            updated_at: entry.updated_at,
         }
     }
 }
@@ -109,15 +93,13 @@ pub(super) async fn page(
     place: ServerPath,
     Query(filter): Query<Filter>,
 ) -> Result<Response, UiError> {
-    let overlaid = state
-        .catalog
-        .overlaid_kinds(&place.scope, &place.server)
-        .await?;
+    let listing = state.catalog.listing(&place.scope, &place.server).await?;
     let page_number = filter.page.unwrap_or(1).max(1);
     let mut pages = 1;
-    let kinds: Vec<_> = overlaid
+    let kinds: Vec<_> = listing
+        .kinds
         .iter()
-        .map(|(kind, all)| {
+        .map(|(kind, counts, all)| {
             let mut matching: Vec<Row> = all
                 .iter()
                 .filter(|e| filter.admits(e))
@@ -128,7 +110,7 @@ pub(super) async fn page(
             let first = (page_number - 1) * PAGE_ROWS;
             let shown: Vec<&Row> = matching.iter().skip(first).take(PAGE_ROWS).collect();
             context! {
-                kind => kind.segment(), counts => Serde(Counts::of(all)),
+                kind => kind.segment(), counts => Serde(counts),
                 matching => matching.len(), first => first + 1, last => first + shown.len(),
                 entries => Serde(shown),
             }
