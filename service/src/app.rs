@@ -139,6 +139,10 @@ impl App {
         let lifecycle = Lifecycle::default();
         let cache = ViewCache::new(settings.cache.cache_bytes, settings.cache_ttl());
         let invalidation = start_invalidation(settings, &store, &cache, &lifecycle)?;
+        // The L1 is empty: whatever is read from now on is at least this new.
+        invalidation
+            .dropped
+            .progress(store.latest_revision().await?);
         let renderer = Renderer::new(renderer_settings(settings)?);
         let views = Views::new(store.clone(), cache, invalidation.l2, renderer.clone());
         let releases = Releases::new(store.clone(), invalidation.relay.clone());
@@ -211,7 +215,7 @@ impl App {
             gateway: gateway.clone(),
             webhooks,
             change_requests,
-            listeners: watching,
+            listeners: watching.clone(),
         })
         .merge(mcp::router(
             McpDoor {
@@ -220,6 +224,7 @@ impl App {
                 dropped: invalidation.dropped,
                 shutdown: lifecycle.servers.stop_token(),
                 gateway,
+                listeners: watching,
             },
             &settings.mcp,
         ))

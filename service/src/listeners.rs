@@ -1,5 +1,5 @@
-//! Who is listening: the Watch streams open on this replica, what each follows and the revision
-//! it last saw. Every replica reports its own to the store every few seconds, so any replica
+//! Who is listening: the Watch streams and MCP sessions open on this replica, what each
+//! follows and the revision it last saw. Every replica reports its own to the store every few seconds, so any replica
 //! shows them all — the first question after a change is "did everyone get it?".
 
 use std::{
@@ -26,11 +26,25 @@ pub const REPORT_EVERY: Duration = Duration::from_secs(5);
 /// A report not rewritten for this many periods is a replica that is gone.
 const STALE_AFTER_REPORTS: i64 = 3;
 
+/// How a listener follows changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Door {
+    /// A gRPC `Watch` stream: it is up to a revision once that revision's event was sent.
+    #[default]
+    Watch,
+    /// An MCP session or listen stream of `/mcp/{server}`: it is up to a revision once every
+    /// `list_changed` that revision's change means for it was sent.
+    Mcp,
+}
+
 /// One open stream, as a report and the page show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Listener {
     /// The replica it is open on.
     pub replica: String,
+    #[serde(default)]
+    pub door: Door,
     /// The token subject that opened it.
     pub subject: String,
     /// The orgs whose changes it gets; `None`: every org's; empty: the defaults' only.
@@ -103,6 +117,7 @@ impl OpenStreams {
     /// Registers a stream that starts at `revision`; it is listed until the guard drops.
     pub fn open(
         &self,
+        door: Door,
         subject: &str,
         orgs: &OrgFilter,
         servers: &[Slug],
@@ -113,6 +128,7 @@ impl OpenStreams {
         let seen = Arc::new(AtomicU64::new(revision));
         let listener = Listener {
             replica: self.inner.replica.clone(),
+            door,
             subject: subject.to_owned(),
             orgs: match orgs {
                 OrgFilter::Any => None,
@@ -253,8 +269,8 @@ mod tests {
     fn a_stream_is_listed_while_open_with_what_it_saw_and_only_to_whom_may_see_it() {
         let listeners = OpenStreams::new();
         let acme = OrgFilter::Only(vec![Slug::parse("org", "acme").unwrap()]);
-        let stream = listeners.open("github-mcp", &acme, &[], None, 7);
-        let every_org = listeners.open("fleet", &OrgFilter::Any, &[], None, 7);
+        let stream = listeners.open(Door::Watch, "github-mcp", &acme, &[], None, 7);
+        let every_org = listeners.open(Door::Mcp, "fleet", &OrgFilter::Any, &[], None, 7);
         stream.saw(9);
         let listed = listeners.snapshot(9);
         assert_eq!(listed.len(), 2);

@@ -24,7 +24,7 @@ use crate::{
     domain::{InvalidInput, Label, OrgFilter, Revision, Slug},
     error::{Error, Result},
     lifecycle::Phase,
-    listeners::{Listening, OpenStreams},
+    listeners::{Door, Listening, OpenStreams},
     propagation::{Bus, ChangeEvent, Event, wire},
     slots::{self, Slots},
     store::Store,
@@ -130,9 +130,14 @@ impl Watcher {
             since
         };
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
-        let listening =
-            self.listeners
-                .open(&principal.subject, &orgs, &servers, label.as_ref(), last);
+        let listening = self.listeners.open(
+            Door::Watch,
+            &principal.subject,
+            &orgs,
+            &servers,
+            label.as_ref(),
+            last,
+        );
         let stream = Forward {
             listening,
             store: self.store.clone(),

@@ -48,6 +48,8 @@ pub struct McpDoor {
     pub shutdown: CancellationToken,
     /// The upstreams of the servers that have one.
     pub gateway: Gateway,
+    /// Who is listening: MCP sessions are listed with the Watch streams.
+    pub listeners: crate::listeners::OpenStreams,
 }
 
 /// The routes of `/mcp/{server}`, to merge into the HTTP port's router.
@@ -70,6 +72,7 @@ pub fn router(door: McpDoor, settings: &McpSettings) -> Router {
         ),
         shutdown: door.shutdown.clone(),
         gateway: door.gateway,
+        listeners: door.listeners,
     };
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(Duration::from_secs(settings.mcp_session_idle_secs));

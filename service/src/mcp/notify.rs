@@ -33,7 +33,10 @@ use rmcp::{
 };
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
-use crate::domain::{Invalidation, Kind, ViewKey};
+use crate::{
+    domain::{Invalidation, Kind, Revision, ViewKey},
+    propagation::ViewsDropped,
+};
 
 use super::caller::Audience;
 
@@ -226,27 +229,29 @@ pub fn lists_changed(dropped: &Invalidation, audience: &Audience) -> &'static [K
 
 /// Forwards the changes of `audience`'s view to `notifier` until `stopped`, the client is
 /// gone, or the caller's token expires (a stream checks its token's expiry like a request).
-/// `fingerprint_of` reads a subscribed resource's fingerprint now (an error: it cannot tell).
+/// `fingerprint_of` reads a subscribed resource's fingerprint now (an error: it cannot tell);
+/// `handled` hears the revision of each drop once everything it means was sent.
 #[allow(deprecated)]
 pub async fn forward<F: Future<Output = Result<Option<u64>, ()>>>(
-    mut dropped: Receiver<Invalidation>,
+    mut dropped: Receiver<ViewsDropped>,
     audience: &Audience,
     notifier: impl Announce,
     interests: &Interests,
     fingerprint_of: impl Fn(String) -> F,
+    handled: impl Fn(Revision),
     stopped: impl Future<Output = ()>,
 ) {
     let expired = tokio::time::sleep(until(audience.expires_at));
     tokio::pin!(stopped, expired);
     loop {
-        let lists = tokio::select! {
+        let (lists, revision) = tokio::select! {
             () = &mut stopped => return,
             () = &mut expired => {
                 tracing::debug!("MCP client's token expired: no more notifications");
                 return;
             }
             received = dropped.recv() => match received {
-                Ok(what) => lists_changed(&what, audience),
+                Ok(drop) => (lists_changed(&drop.what, audience), Some(drop.revision)),
                 Err(RecvError::Lagged(_)) => {
                     if interests.wants(LoggingLevel::Warning) {
                         let message = "changes were missed: both lists may have changed".to_owned();
@@ -254,7 +259,7 @@ pub async fn forward<F: Future<Output = Result<Option<u64>, ()>>>(
                             return;
                         }
                     }
-                    lists_changed(&Invalidation::All, audience)
+                    (lists_changed(&Invalidation::All, audience), None)
                 }
                 Err(RecvError::Closed) => return,
             },
@@ -287,6 +292,9 @@ pub async fn forward<F: Future<Output = Result<Option<u64>, ()>>>(
                 }
             }
         }
+        if let Some(revision) = revision {
+            handled(revision);
+        }
     }
 }
 
@@ -315,6 +323,11 @@ mod tests {
             subject: "ann".into(),
             expires_at: None,
         }
+    }
+
+    /// A drop as the bus announces it (the revision matters to no test here).
+    fn dropped(what: Invalidation) -> ViewsDropped {
+        ViewsDropped { what, revision: 1 }
     }
 
     fn view(org: &str, server: &str, kind: Kind) -> Invalidation {
@@ -361,7 +374,7 @@ mod tests {
 
     /// What acme's github client hears of everything `receiver` holds (its sender dropped).
     async fn heard_by_acme<F: Future<Output = Result<Option<u64>, ()>>>(
-        receiver: Receiver<Invalidation>,
+        receiver: Receiver<ViewsDropped>,
         interests: &Interests,
         fingerprint_of: impl Fn(String) -> F,
     ) -> Heard {
@@ -372,6 +385,7 @@ mod tests {
             &heard,
             interests,
             fingerprint_of,
+            |_| {},
             std::future::pending(),
         )
         .await;
@@ -397,9 +411,11 @@ mod tests {
         interests.unsubscribe("test://dropped");
         interests.set_log_level(LoggingLevel::Warning);
         sender
-            .send(view("acme", "github", Kind::Resources))
+            .send(dropped(view("acme", "github", Kind::Resources)))
             .unwrap();
-        sender.send(view("acme", "github", Kind::Prompts)).unwrap();
+        sender
+            .send(dropped(view("acme", "github", Kind::Prompts)))
+            .unwrap();
         drop(sender);
         let now = |uri: String| async move {
             match uri.as_str() {
@@ -432,7 +448,9 @@ mod tests {
             if let Some(level) = level {
                 interests.set_log_level(level);
             }
-            sender.send(view("acme", "github", Kind::Prompts)).unwrap();
+            sender
+                .send(dropped(view("acme", "github", Kind::Prompts)))
+                .unwrap();
             drop(sender);
             let heard = heard_by_acme(receiver, &interests, no_fingerprint).await;
             heard.logs.into_inner().unwrap()
@@ -463,10 +481,10 @@ mod tests {
         let (sender, receiver) = tokio::sync::broadcast::channel(1);
         // Capacity 1: the second drop pushes the first out, so the receiver lags.
         sender
-            .send(view("globex", "github", Kind::Prompts))
+            .send(dropped(view("globex", "github", Kind::Prompts)))
             .unwrap();
         sender
-            .send(view("globex", "github", Kind::Prompts))
+            .send(dropped(view("globex", "github", Kind::Prompts)))
             .unwrap();
         drop(sender);
         let heard = heard_by_acme(receiver, &Interests::default(), no_fingerprint).await;

@@ -31,9 +31,10 @@ use super::{
     notify::{self, Interests, Notifier},
 };
 use crate::{
-    domain::{EntryKey, Kind, Upstream, UriPattern, ViewKey},
+    domain::{EntryKey, Kind, OrgFilter, Scope, Upstream, UriPattern, ViewKey},
     error::Error,
     gateway::{Cover, Cursor, Gateway, GatewayError, Link, Standing, link},
+    listeners::{Door, OpenStreams},
     propagation::Dropped,
     render,
     slots::{Slot, Slots},
@@ -52,25 +53,40 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// The upstreams `/mcp/{server}` forwards to, and how.
     pub gateway: Gateway,
+    /// Who is listening: each session's notifications are listed while they run.
+    pub listeners: OpenStreams,
 }
 
 impl Shared {
     /// Forwards `audience`'s notifications to `notifier` until `stopped`.
     async fn forward(
         &self,
-        dropped: tokio::sync::broadcast::Receiver<crate::domain::Invalidation>,
+        dropped: tokio::sync::broadcast::Receiver<crate::propagation::ViewsDropped>,
         audience: &Audience,
         notifier: Notifier,
         interests: &Interests,
         stopped: impl Future<Output = ()>,
     ) {
         let views = &self.views;
+        let orgs = match &audience.scope {
+            Scope::Org(org) => OrgFilter::Only(vec![org.clone()]),
+            Scope::Defaults => OrgFilter::Only(Vec::new()),
+        };
+        let listening = self.listeners.open(
+            Door::Mcp,
+            &audience.subject,
+            &orgs,
+            std::slice::from_ref(&audience.server),
+            Some(&audience.label),
+            self.dropped.newest(),
+        );
         notify::forward(
             dropped,
             audience,
             notifier,
             interests,
             |uri| async move { fingerprint(views, audience, &uri).await },
+            |revision| listening.saw(revision),
             stopped,
         )
         .await;

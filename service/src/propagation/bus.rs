@@ -1,5 +1,10 @@
 //! The in-process fan-out of events to this replica's caches, Watch streams and MCP sessions.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -39,13 +44,22 @@ impl Bus {
     }
 }
 
+/// A drop as announced: what was dropped, and the revision of the change that dropped it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewsDropped {
+    pub what: Invalidation,
+    pub revision: Revision,
+}
+
 /// What this replica's L1 has dropped, announced after the drop, so that whoever re-reads on
 /// hearing of it (an MCP client told its list changed) gets the new view. Events arrive on the
 /// bus from another replica (through Redis) as soon as here, and an MCP session following the
 /// bus itself could be told before the old view is gone.
 #[derive(Clone)]
 pub struct Dropped {
-    sender: broadcast::Sender<Invalidation>,
+    sender: broadcast::Sender<ViewsDropped>,
+    /// The revision of the newest drop announced (a session opened now is up to it).
+    newest: Arc<AtomicU64>,
 }
 
 impl Dropped {
@@ -53,16 +67,28 @@ impl Dropped {
     pub fn new(capacity: usize) -> Self {
         Self {
             sender: broadcast::channel(capacity).0,
+            newest: Arc::default(),
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Invalidation> {
+    pub fn subscribe(&self) -> broadcast::Receiver<ViewsDropped> {
         self.sender.subscribe()
     }
 
-    fn announce(&self, what: Invalidation) {
+    /// The revision of the newest drop announced so far.
+    pub fn newest(&self) -> Revision {
+        self.newest.load(Ordering::Relaxed)
+    }
+
+    /// Nothing older than `revision` is left to drop (every change up to it was handled).
+    pub fn progress(&self, revision: Revision) {
+        self.newest.fetch_max(revision, Ordering::Relaxed);
+    }
+
+    fn announce(&self, what: Invalidation, revision: Revision) {
+        self.newest.fetch_max(revision, Ordering::Relaxed);
         // No receiver is fine: no MCP client is following.
-        let _ = self.sender.send(what);
+        let _ = self.sender.send(ViewsDropped { what, revision });
     }
 }
 
@@ -83,7 +109,10 @@ pub async fn invalidate_on_events(
             received = events.recv() => received,
         };
         let what = match received {
-            Ok(Event::Progress(_)) => continue,
+            Ok(Event::Progress(revision)) => {
+                dropped.progress(revision);
+                continue;
+            }
             Ok(Event::Change(change)) if change.revision <= last => continue,
             Ok(Event::Change(change)) => {
                 let gap = last != 0 && change.previous_revision != last;
@@ -98,6 +127,6 @@ pub async fn invalidate_on_events(
             Err(broadcast::error::RecvError::Closed) => return,
         };
         cache.invalidate(&what).await;
-        dropped.announce(what);
+        dropped.announce(what, last);
     }
 }

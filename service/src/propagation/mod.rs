@@ -18,5 +18,5 @@ pub mod relay;
 pub mod subscriber;
 pub mod wire;
 
-pub use bus::{Bus, Dropped};
+pub use bus::{Bus, Dropped, ViewsDropped};
 pub use event::{ChangeEvent, Event, silence_bound};

@@ -194,6 +194,79 @@ async fn an_admin_write_is_announced_to_listen_streams_and_sessions_of_that_view
     listening.cancel().await.unwrap();
 }
 
+/// The "who is listening" page's rows of MCP sessions, as (orgs, "up to" text).
+async fn mcp_rows(service: &Service) -> (u64, Vec<(String, String)>) {
+    let html = reqwest::get(service.url("/ui/listeners"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let newest = html
+        .split("the newest revision now is <strong>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the page names the newest revision");
+    let rows = html
+        .split("<tr>")
+        .filter(|row| row.contains("<td>MCP session</td>"))
+        .map(|row| {
+            let cells: Vec<&str> = row
+                .split("<td>")
+                .skip(1)
+                .map(|cell| cell.split("</td>").next().unwrap_or(""))
+                .collect();
+            // Through, servers, orgs, label, since, up to, replica.
+            (cells[2].to_owned(), cells[5].trim().to_owned())
+        })
+        .collect();
+    (newest, rows)
+}
+
+#[tokio::test]
+async fn mcp_sessions_are_listed_with_the_revision_they_were_told_of() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    service.wait_until_published().await;
+    let (heard, mut acme_heard) = mpsc::unbounded_channel();
+    let acme = connect_legacy(&service, org("acme"), heard).await.unwrap();
+    let (globex_heard, _globex_notes) = mpsc::unbounded_channel();
+    let globex = connect_legacy(&service, org("globex"), globex_heard)
+        .await
+        .unwrap();
+    let listed = eventually(WAIT, || async { mcp_rows(&service).await.1.len() == 2 }).await;
+    assert!(listed, "{:?}", mcp_rows(&service).await);
+
+    put_prompt(
+        &service,
+        "/orgs/acme/servers/github/prompts/review-pr",
+        "Heard by acme",
+        "Review {{ repo }}.",
+    )
+    .await;
+    let kind = tokio::time::timeout(WAIT, acme_heard.recv()).await;
+    assert_eq!(kind.expect("list_changed in time"), Some("prompts"));
+    // Both are up to the change: acme was told of it, globex had nothing to be told.
+    let current = eventually(WAIT, || async {
+        let (newest, rows) = mcp_rows(&service).await;
+        let mut orgs: Vec<String> = rows
+            .iter()
+            .filter(|(_, up_to)| *up_to == format!("{newest} (current)"))
+            .map(|(orgs, _)| orgs.clone())
+            .collect();
+        orgs.sort();
+        orgs == ["acme", "globex"]
+    })
+    .await;
+    assert!(current, "{:?}", mcp_rows(&service).await);
+
+    // A session that ends leaves the list.
+    acme.cancel().await.unwrap();
+    globex.cancel().await.unwrap();
+    let gone = eventually(WAIT, || async { mcp_rows(&service).await.1.is_empty() }).await;
+    assert!(gone, "{:?}", mcp_rows(&service).await);
+}
+
 /// PostgreSQL, Redis, and a replica that has imported and published the example bundle: what
 /// another replica started next to it sees.
 async fn writer_with_example() -> (Postgres, Redis, String, Service) {

@@ -1,4 +1,5 @@
-//! Who is listening: every replica's open Watch streams the viewer may see, what each follows
+//! Who is listening: every replica's open Watch streams and MCP sessions the viewer may see,
+//! what each follows
 //! and the revision it is up to, against the newest revision when its replica reported it
 //! ("did everyone get it?").
 
@@ -9,7 +10,7 @@ use super::{
     page::{self, UiError},
     place::Viewer,
 };
-use crate::http::HttpState;
+use crate::{http::HttpState, listeners::Door};
 
 pub(super) async fn page(
     State(state): State<HttpState>,
@@ -30,6 +31,10 @@ pub(super) async fn page(
         .map(|l| {
             context! {
                 replica => l.replica.clone(),
+                door => match l.door {
+                    Door::Watch => "Watch stream",
+                    Door::Mcp => "MCP session",
+                },
                 subject => l.subject.clone(),
                 orgs => match &l.orgs {
                     None => "every org".to_owned(),
