@@ -309,9 +309,13 @@ impl Report {
             .iter()
             .map(|scope| {
                 format!(
-                    "the scope page of an org over {} defaults (its first 100 a page) {}",
+                    "the scope page of an org over {} defaults (its first 100 a page) {}, and on its first view after a change (the scope read again, {} views) first byte p50 {:.1} ms, full page p50 {:.1} ms, p95 {:.1} ms",
                     scope.entries,
-                    pair(&scope.page, &scope.json)
+                    pair(&scope.page, &scope.json),
+                    scope.page_after_change.samples,
+                    scope.page_after_change.first_byte_p50_ms,
+                    scope.page_after_change.p50_ms,
+                    scope.page_after_change.p95_ms,
                 )
             })
             .collect();

@@ -32,10 +32,13 @@ pub struct PageLatency {
     pub p95_ms: f64,
 }
 
-/// The scope page of a scope of `entries` prompts, and the admin API's JSON of its defaults.
+/// The scope page of a scope of `entries` prompts (read again at each revision, so measured
+/// as a view at an unchanged revision and as the first view after a change), and the admin
+/// API's JSON of its defaults.
 pub struct ScopeFigures {
     pub entries: usize,
     pub page: PageLatency,
+    pub page_after_change: PageLatency,
     pub json: PageLatency,
 }
 
@@ -77,8 +80,23 @@ async fn latency(
     url: &str,
     rounds: usize,
 ) -> anyhow::Result<PageLatency> {
+    latency_after(client, url, rounds, || async { Ok(()) }).await
+}
+
+/// [`latency`], with `before` run (and not timed) ahead of each request.
+async fn latency_after<F, Fut>(
+    client: &reqwest::Client,
+    url: &str,
+    rounds: usize,
+    mut before: F,
+) -> anyhow::Result<PageLatency>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let (mut first, mut last) = (histogram(), histogram());
     for _ in 0..rounds {
+        before().await?;
         let started = Instant::now();
         let response = client.get(url).send().await?.error_for_status()?;
         first.record(started.elapsed().as_nanos().max(1) as u64)?;
@@ -127,12 +145,37 @@ pub async fn pages(database_url: &str, rounds: usize) -> anyhow::Result<UiFigure
         .timeout(Duration::from_secs(30))
         .build()?;
     let base = format!("http://{}", app.http_addr());
+    // A change elsewhere (another server's prompt, saved again) moves the newest revision.
+    let elsewhere = EntryId {
+        scope: Scope::Defaults,
+        server: Slug::parse("server", "ui-bench-elsewhere")?,
+        kind: Kind::Prompts,
+        key: EntryKey::parse(Kind::Prompts, "moving")?,
+    };
+    let mut saved = None;
     let mut scopes = Vec::new();
     for entries in SCOPE_SIZES {
         let server = server_of(entries);
+        let url = format!("{base}/ui/orgs/{ORG}/{server}");
+        let page_after_change = latency_after(&client, &url, rounds.div_ceil(4), || {
+            let (editor, elsewhere, expected) = (app.editor(), elsewhere.clone(), saved);
+            saved = Some(saved.map_or(1, |v| v + 1));
+            async move {
+                let content = Content::from_json(
+                    Kind::Prompts,
+                    json!({"messages": [{"role": "user", "text": format!("change {expected:?}")}]}),
+                )?;
+                editor
+                    .put(elsewhere, &content, expected, "bench", "moved")
+                    .await?;
+                Ok(())
+            }
+        })
+        .await?;
         scopes.push(ScopeFigures {
             entries,
-            page: latency(&client, &format!("{base}/ui/orgs/{ORG}/{server}"), rounds).await?,
+            page: latency(&client, &url, rounds).await?,
+            page_after_change,
             json: latency(
                 &client,
                 &format!("{base}/admin/v1/defaults/servers/{server}/prompts"),
