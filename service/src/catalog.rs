@@ -22,8 +22,11 @@ pub struct Catalog {
     listings: moka::sync::Cache<(Scope, Slug), Arc<Listing>>,
 }
 
-/// Rows all the cached listings may hold together (a row is a key, a title and a few numbers).
-const LISTED_ROWS: u64 = 200_000;
+/// Bytes all the cached listings may hold together (their rows' text and a fixed cost a row).
+const LISTINGS_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What a listed row costs beyond its text: the struct, the vector's slot, the strings' heads.
+const ROW_OVERHEAD: usize = 128;
 
 /// A scope's server as its page lists it, read at `revision`: per kind, how many entries stand
 /// where, and each key's row.
@@ -37,12 +40,21 @@ pub struct Listing {
 pub struct Listed {
     pub key: String,
     pub standing: Standing,
-    /// The content's title, else its name (a resource's).
+    /// The content's title (empty: none).
     pub title: String,
-    /// The content's name (searched as the title is).
+    /// The content's name (a resource's; empty: none).
     pub name: String,
     pub version: u64,
     pub updated_at: i64,
+}
+
+impl Listing {
+    /// The bytes it holds, as the cache weighs it.
+    fn bytes(&self) -> usize {
+        let rows = self.kinds.iter().flat_map(|(_, _, rows)| rows);
+        rows.map(|row| ROW_OVERHEAD + row.key.len() + row.title.len() + row.name.len())
+            .sum()
+    }
 }
 
 impl Listed {
@@ -55,17 +67,12 @@ impl Listed {
                 .unwrap_or("")
                 .to_owned()
         };
-        let (title, name) = (text("title"), text("name"));
         let head = entry.own.as_ref().or(entry.default.as_ref());
         Self {
             key: entry.key.clone(),
             standing: entry.standing,
-            title: if title.is_empty() {
-                name.clone()
-            } else {
-                title
-            },
-            name,
+            title: text("title"),
+            name: text("name"),
             version: head.map_or(0, |h| h.version),
             updated_at: head.map_or(0, |h| h.updated_at),
         }
@@ -76,10 +83,9 @@ impl Catalog {
     pub fn new(store: Store) -> Self {
         let listings = moka::sync::Cache::builder()
             .weigher(|_, listing: &Arc<Listing>| {
-                let rows: usize = listing.kinds.iter().map(|(_, _, rows)| rows.len()).sum();
-                u32::try_from(rows.max(1)).unwrap_or(u32::MAX)
+                u32::try_from(listing.bytes().max(1)).unwrap_or(u32::MAX)
             })
-            .max_capacity(LISTED_ROWS)
+            .max_capacity(LISTINGS_BYTES)
             .build();
         Self { store, listings }
     }

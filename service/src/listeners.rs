@@ -241,7 +241,8 @@ pub struct Listening {
 impl Listening {
     /// The stream has every change it follows up to `revision`.
     pub fn saw(&self, revision: Revision) {
-        self.seen.store(revision, Ordering::Relaxed);
+        // Never back: a late drop of an older revision does not undo a newer one.
+        self.seen.fetch_max(revision, Ordering::Relaxed);
     }
 }
 

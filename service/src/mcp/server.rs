@@ -57,11 +57,27 @@ pub struct Shared {
     pub listeners: OpenStreams,
 }
 
+/// This replica's drops from now on, and the revision the follower is up to before them.
+struct Following {
+    from: crate::domain::Revision,
+    dropped: tokio::sync::broadcast::Receiver<crate::propagation::ViewsDropped>,
+}
+
 impl Shared {
+    /// Starts following drops. The newest revision is read first: a drop announced in
+    /// between is one the follower gets, never one it is said to be past.
+    fn follow(&self) -> Following {
+        let from = self.dropped.newest();
+        Following {
+            from,
+            dropped: self.dropped.subscribe(),
+        }
+    }
+
     /// Forwards `audience`'s notifications to `notifier` until `stopped`.
     async fn forward(
         &self,
-        dropped: tokio::sync::broadcast::Receiver<crate::propagation::ViewsDropped>,
+        Following { from, dropped }: Following,
         audience: &Audience,
         notifier: Notifier,
         interests: &Interests,
@@ -78,7 +94,7 @@ impl Shared {
             &orgs,
             std::slice::from_ref(&audience.server),
             Some(&audience.label),
-            self.dropped.newest(),
+            from,
         );
         notify::forward(
             dropped,
@@ -830,7 +846,7 @@ impl ServerHandler for ConfigServer {
             }
         };
         // Following changes before the first fingerprints are read: none falls in between.
-        let dropped = self.shared.dropped.subscribe();
+        let dropped = self.shared.follow();
         let interests = Interests::default();
         for uri in context.accepted().resource_subscriptions.iter().flatten() {
             interests.subscribe(uri.clone());
@@ -862,7 +878,7 @@ impl ServerHandler for ConfigServer {
         };
         // Not the server itself: it holds the session, whose end stops this.
         let shared = self.shared.clone();
-        let dropped = shared.dropped.subscribe();
+        let dropped = shared.follow();
         tokio::spawn(async move {
             let notifier = Notifier::Session(context.peer);
             shared

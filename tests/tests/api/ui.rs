@@ -1159,3 +1159,44 @@ async fn a_page_holding_a_draft_not_saved_is_marked_so_leaving_it_asks() {
         "{review}"
     );
 }
+
+#[tokio::test]
+async fn a_scope_page_lists_every_change_at_once_and_each_scope_its_own_entries() {
+    let (_dir, service) = Service::example_on_sqlite().await;
+    let listed =
+        |html: &str, key: &str| unescape(html).contains(&format!("/prompts/{key}\">{key}</a>"));
+    // Viewed first, so a listing of each scope is held when the changes come.
+    let (_, acme) = page(&service, ACME).await;
+    let (_, defaults) = page(&service, "/ui/defaults/github").await;
+    assert!(!listed(&acme, "acme-only") && !listed(&defaults, "for-everyone"));
+
+    let api = service.api();
+    assert_eq!(
+        api.put_text_prompt("acme", "github", "acme-only", "mine")
+            .await
+            .status(),
+        200
+    );
+    let (_, acme) = page(&service, ACME).await;
+    let (_, defaults) = page(&service, "/ui/defaults/github").await;
+    assert!(listed(&acme, "acme-only"), "a save shows at once");
+    assert!(
+        !listed(&defaults, "acme-only"),
+        "an org's entry is not the defaults'"
+    );
+
+    let saved = api
+        .put_prompt(
+            "",
+            "github",
+            "for-everyone",
+            serde_json::json!({"messages": [{"role": "user", "text": "all"}]}),
+        )
+        .await;
+    assert_eq!(saved.status(), 200);
+    let (_, acme) = page(&service, ACME).await;
+    assert!(
+        listed(&acme, "for-everyone"),
+        "a default shows in the org's scope at once"
+    );
+}

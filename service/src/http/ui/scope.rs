@@ -81,7 +81,11 @@ impl<'a> Row<'a> {
         Self {
             key: &entry.key,
             standing: entry.standing.as_str(),
-            title: &entry.title,
+            title: if entry.title.is_empty() {
+                &entry.name
+            } else {
+                &entry.title
+            },
             version: entry.version,
             updated_at: entry.updated_at,
         }
