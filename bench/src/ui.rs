@@ -145,20 +145,20 @@ pub async fn pages(database_url: &str, rounds: usize) -> anyhow::Result<UiFigure
         .timeout(Duration::from_secs(30))
         .build()?;
     let base = format!("http://{}", app.http_addr());
-    // A change elsewhere (another server's prompt, saved again) moves the newest revision.
-    let elsewhere = EntryId {
-        scope: Scope::Defaults,
-        server: Slug::parse("server", "ui-bench-elsewhere")?,
-        kind: Kind::Prompts,
-        key: EntryKey::parse(Kind::Prompts, "moving")?,
-    };
-    let mut saved = None;
     let mut scopes = Vec::new();
     for entries in SCOPE_SIZES {
         let server = server_of(entries);
         let url = format!("{base}/ui/orgs/{ORG}/{server}");
+        // A change the page shows: a default of its server, saved again before each view.
+        let moving = EntryId {
+            scope: Scope::Defaults,
+            server: Slug::parse("server", &server)?,
+            kind: Kind::Prompts,
+            key: EntryKey::parse(Kind::Prompts, "moving")?,
+        };
+        let mut saved = None;
         let page_after_change = latency_after(&client, &url, rounds.div_ceil(4), || {
-            let (editor, elsewhere, expected) = (app.editor(), elsewhere.clone(), saved);
+            let (editor, moving, expected) = (app.editor(), moving.clone(), saved);
             saved = Some(saved.map_or(1, |v| v + 1));
             async move {
                 let content = Content::from_json(
@@ -166,7 +166,7 @@ pub async fn pages(database_url: &str, rounds: usize) -> anyhow::Result<UiFigure
                     json!({"messages": [{"role": "user", "text": format!("change {expected:?}")}]}),
                 )?;
                 editor
-                    .put(elsewhere, &content, expected, "bench", "moved")
+                    .put(moving, &content, expected, "bench", "moved")
                     .await?;
                 Ok(())
             }

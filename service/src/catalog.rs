@@ -17,8 +17,10 @@ use mcp_config_proto::v1::GetPromptResponse;
 #[derive(Clone)]
 pub struct Catalog {
     store: Store,
-    /// Scope listings by scope and server, each read at a revision: a scope of 10,000 prompts
-    /// is read and laid over its defaults once per change, not once per page view.
+    /// Scope listings by scope and server, each read at the revision of the scope's newest
+    /// change: a scope of 10,000 prompts is read and laid over its defaults once per change of
+    /// that scope (or of the defaults it inherits), not once per page view nor per change of
+    /// another tenant.
     listings: moka::sync::Cache<(Scope, Slug), Arc<Listing>>,
 }
 
@@ -90,10 +92,12 @@ impl Catalog {
         Self { store, listings }
     }
 
-    /// Both kinds of a scope's server as a list shows them, current as of the newest revision
-    /// (read again only when something changed since).
+    /// Both kinds of a scope's server as a list shows them, current as of the scope's newest
+    /// change (read again only when the scope or its defaults changed since).
     pub async fn listing(&self, scope: &Scope, server: &Slug) -> Result<Arc<Listing>> {
-        let revision = self.store.latest_revision().await?;
+        // Every write of entries records its change in the same transaction, and revisions
+        // commit in order (the counter row is each write's first lock).
+        let revision = self.store.scope_revision(scope, server).await?;
         let key = (scope.clone(), server.clone());
         if let Some(listing) = self.listings.get(&key)
             && listing.revision == revision

@@ -641,7 +641,6 @@ impl Settings {
                 }
             }
         }
-        crate::sso::SsoConfig::from_settings(self)?;
         let connections = &self.connections;
         if connections.http2_keepalive_secs >= connections.idle_timeout_secs {
             return Err(ConfigError(format!(
@@ -879,49 +878,5 @@ mod tests {
             err.to_string().contains("grpc_addr is 0.0.0.0:50051"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn single_sign_on_settings_are_checked_together() {
-        let base = [
-            "mcp-config",
-            "--auth=jwt",
-            "--jwt-secret=0123456789abcdef0123456789abcdef",
-            "--oidc-issuer=https://idp.example.com",
-            "--oidc-client-id=mcp-config",
-        ];
-        let refused = |extra: &[&str]| {
-            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
-            Cli::parse_from(args)
-                .settings
-                .validate()
-                .unwrap_err()
-                .to_string()
-        };
-        assert!(refused(&[]).contains("needs MCP_CONFIG_OIDC_REDIRECT_URL"));
-        assert!(
-            refused(&["--oidc-redirect-url=https://config.example.com/callback"])
-                .contains("must be http(s)://<this service>/ui/login/oidc/callback")
-        );
-        let good = "--oidc-redirect-url=https://config.example.com/ui/login/oidc/callback";
-        assert!(
-            refused(&[good, "--oidc-group-role=admins"]).contains("MCP_CONFIG_OIDC_GROUP_ROLES")
-        );
-        let settings = Cli::parse_from(base.iter().copied().chain([good])).settings;
-        settings.validate().unwrap();
-        let config = crate::sso::SsoConfig::from_settings(&settings)
-            .unwrap()
-            .unwrap();
-        assert!(config.https, "an https callback makes the cookies Secure");
-
-        let without_jwt = Cli::parse_from([
-            "mcp-config",
-            "--oidc-issuer=https://idp.example.com",
-            "--oidc-client-id=mcp-config",
-            good,
-        ])
-        .settings;
-        let err = without_jwt.validate().unwrap_err().to_string();
-        assert!(err.contains("needs MCP_CONFIG_AUTH=jwt"), "{err}");
     }
 }

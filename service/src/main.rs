@@ -233,6 +233,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Config(ConfigCommand::Print(args)) => {
             args.settings.validate()?;
+            mcp_config::sso::SsoConfig::from_settings(&args.settings)?;
             print!("{}", args.settings.describe());
             Ok(())
         }

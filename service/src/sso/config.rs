@@ -97,3 +97,62 @@ impl SsoConfig {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    fn checked(extra: &[&str]) -> Result<Option<SsoConfig>, ConfigError> {
+        let base = [
+            "mcp-config",
+            "--auth=jwt",
+            "--jwt-secret=0123456789abcdef0123456789abcdef",
+            "--oidc-issuer=https://idp.example.com",
+            "--oidc-client-id=mcp-config",
+        ];
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        SsoConfig::from_settings(&Cli::parse_from(args).settings)
+    }
+
+    fn refused(extra: &[&str]) -> String {
+        checked(extra).err().expect("refused").to_string()
+    }
+
+    #[test]
+    fn single_sign_on_settings_are_checked_together() {
+        assert!(refused(&[]).contains("needs MCP_CONFIG_OIDC_REDIRECT_URL"));
+        assert!(
+            refused(&["--oidc-redirect-url=https://config.example.com/callback"])
+                .contains("must be http(s)://<this service>/ui/login/oidc/callback")
+        );
+        let good = "--oidc-redirect-url=https://config.example.com/ui/login/oidc/callback";
+        assert!(
+            refused(&[good, "--oidc-group-role=admins"]).contains("MCP_CONFIG_OIDC_GROUP_ROLES")
+        );
+        let config = checked(&[good]).unwrap().unwrap();
+        assert!(config.https, "an https callback makes the cookies Secure");
+
+        let without_jwt = Cli::parse_from([
+            "mcp-config",
+            "--oidc-issuer=https://idp.example.com",
+            "--oidc-client-id=mcp-config",
+            good,
+        ])
+        .settings;
+        let err = SsoConfig::from_settings(&without_jwt)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("needs MCP_CONFIG_AUTH=jwt"), "{err}");
+        let unset = Cli::parse_from(["mcp-config"]).settings;
+        assert!(SsoConfig::from_settings(&unset).unwrap().is_none());
+    }
+}

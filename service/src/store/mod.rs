@@ -444,6 +444,17 @@ impl Store {
     }
 
     /// The newest committed revision.
+    /// The revision of the newest change a scope's server shows (its own entries' and, for an
+    /// org, the defaults'): what the scope lists cannot have changed while it stays the same.
+    pub async fn scope_revision(&self, scope: &Scope, server: &Slug) -> Result<Revision> {
+        dispatch!(self, |q, pool| q::scope_revision(
+            pool,
+            scope.as_str(),
+            server.as_str()
+        )
+        .await)
+    }
+
     pub async fn latest_revision(&self) -> Result<Revision> {
         dispatch!(self, |q, pool| q::latest_revision(pool).await)
     }

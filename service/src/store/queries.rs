@@ -913,6 +913,22 @@ macro_rules! backend {
                 Ok(())
             }
 
+            /// The newest change of `org`'s (or the defaults') entries of `server`, and of the
+            /// defaults' the org inherits: two index lookups on `changes (org, server, revision)`.
+            pub async fn scope_revision(pool: &Pool, org: &str, server: &str) -> Result<Revision> {
+                let (value,): (i64,) = sqlx::query_as(
+                    "SELECT COALESCE(MAX(newest), 0) FROM ( \
+                     SELECT MAX(revision) AS newest FROM changes WHERE org = $1 AND server = $2 \
+                     UNION ALL \
+                     SELECT MAX(revision) AS newest FROM changes WHERE org = '' AND server = $2) AS scopes",
+                )
+                .bind(org)
+                .bind(server)
+                .fetch_one(pool)
+                .await?;
+                Ok(value as u64)
+            }
+
             pub async fn latest_revision(pool: &Pool) -> Result<Revision> {
                 let (value,): (i64,) = sqlx::query_as("SELECT value FROM counters WHERE name = 'revision'")
                     .fetch_one(pool)
