@@ -3,6 +3,8 @@
 
 use std::{collections::HashMap, sync::Arc};
 
+use moka::ops::compute::{CompResult, Op};
+
 use crate::{
     content::PromptContent,
     domain::{EntryId, InvalidInput, Kind, Label, Scope, Slug, ViewKey},
@@ -21,7 +23,7 @@ pub struct Catalog {
     /// change: a scope of 10,000 prompts is read and laid over its defaults once per change of
     /// that scope (or of the defaults it inherits), not once per page view nor per change of
     /// another tenant.
-    listings: moka::sync::Cache<(Scope, Slug), Arc<Listing>>,
+    listings: moka::future::Cache<(Scope, Slug), Arc<Listing>>,
 }
 
 /// Bytes all the cached listings may hold together (their rows' text and a fixed cost a row).
@@ -83,7 +85,7 @@ impl Listed {
 
 impl Catalog {
     pub fn new(store: Store) -> Self {
-        let listings = moka::sync::Cache::builder()
+        let listings = moka::future::Cache::builder()
             .weigher(|_, listing: &Arc<Listing>| {
                 u32::try_from(listing.bytes().max(1)).unwrap_or(u32::MAX)
             })
@@ -99,22 +101,43 @@ impl Catalog {
         // commit in order (the counter row is each write's first lock).
         let revision = self.store.scope_revision(scope, server).await?;
         let key = (scope.clone(), server.clone());
-        if let Some(listing) = self.listings.get(&key)
-            && listing.revision == revision
+        // Held at this revision or a later one: nothing it lists has changed since. (Not
+        // equal only: pruning old changes can lower the number without any change.)
+        let current = |held: &Listing| held.revision >= revision;
+        if let Some(listing) = self.listings.get(&key).await
+            && current(&listing)
         {
             return Ok(listing);
         }
-        let kinds = self
-            .overlaid_kinds(scope, server)
-            .await?
-            .map(|(kind, all)| {
-                let rows = all.iter().map(Listed::of).collect();
-                (kind, Counts::of(&all), rows)
-            });
-        // Read at `revision` or later: a change in between only makes the next view read again.
-        let listing = Arc::new(Listing { revision, kinds });
-        self.listings.insert(key, listing.clone());
-        Ok(listing)
+        // One read per key at a time: viewers of a scope that just changed wait for the first
+        // one's read instead of each reading 10,000 rows.
+        let computed = self
+            .listings
+            .entry(key)
+            .and_try_compute_with(|held| async move {
+                if held.is_some_and(|held| current(held.value())) {
+                    return Ok(Op::Nop);
+                }
+                let kinds = self
+                    .overlaid_kinds(scope, server)
+                    .await?
+                    .map(|(kind, all)| {
+                        let rows = all.iter().map(Listed::of).collect();
+                        (kind, Counts::of(&all), rows)
+                    });
+                // Read at `revision` or later: a change in between only makes the next view
+                // read again.
+                Ok::<_, Error>(Op::Put(Arc::new(Listing { revision, kinds })))
+            })
+            .await?;
+        match computed {
+            CompResult::Inserted(entry)
+            | CompResult::ReplacedWith(entry)
+            | CompResult::Unchanged(entry) => Ok(entry.into_value()),
+            CompResult::StillNone(_) | CompResult::Removed(_) => {
+                unreachable!("a listing is only put, or kept when one is held")
+            }
+        }
     }
 
     pub async fn entry(&self, id: &EntryId) -> Result<EntryView> {
