@@ -32,7 +32,7 @@ impl Readiness {
 pub async fn check(store: &Store, relay_bound: Duration) -> Readiness {
     let store_ok = store.ping().await.is_ok();
     let migrations = store_ok && store.migrations_applied().await.unwrap_or(false);
-    let bound_ms = i64::try_from(relay_bound.as_millis()).unwrap_or(i64::MAX);
+    let bound_ms = crate::store::millis(relay_bound);
     let relay = match store.unpublished(0, 1).await {
         Ok(pending) => pending
             .first()

@@ -18,7 +18,7 @@ use crate::{
     auth::{self, Principal},
     domain::{Label, OrgFilter, Revision, Slug},
     error::Result,
-    store::{Store, now_ms},
+    store::{Store, millis, now_ms},
 };
 
 /// How often each replica rewrites its report.
@@ -178,7 +178,7 @@ impl OpenStreams {
 
     /// Every replica's open streams: this one's now, the others' as last reported.
     pub async fn all(&self, store: &Store) -> Result<Vec<Listener>> {
-        let fresh_since = now_ms() - STALE_AFTER_REPORTS * report_every_ms();
+        let fresh_since = now_ms() - STALE_AFTER_REPORTS * millis(REPORT_EVERY);
         let mut all = self.snapshot(store.latest_revision().await?);
         for (replica, report) in store.listener_reports(fresh_since).await? {
             if replica == self.inner.replica {
@@ -217,7 +217,7 @@ impl OpenStreams {
     async fn write(&self, store: &Store, listeners: &[Listener]) {
         let report = serde_json::to_string(listeners).expect("listeners serialize");
         let now = now_ms();
-        let stale_before = now - 2 * STALE_AFTER_REPORTS * report_every_ms();
+        let stale_before = now - 2 * STALE_AFTER_REPORTS * millis(REPORT_EVERY);
         if let Err(e) = store
             .report_listeners(&self.inner.replica, &report, now, stale_before)
             .await
@@ -225,10 +225,6 @@ impl OpenStreams {
             tracing::debug!(error = %e, "cannot report this replica's listeners; retrying");
         }
     }
-}
-
-fn report_every_ms() -> i64 {
-    i64::try_from(REPORT_EVERY.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A stream's place in the list; it leaves the list when dropped.

@@ -501,7 +501,7 @@ pub enum RelayError {
 
 /// Deletes published changes past the retention period, hourly.
 pub async fn prune_changes(store: Store, retention: Duration, shutdown: CancellationToken) {
-    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let retention_ms = crate::store::millis(retention);
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {

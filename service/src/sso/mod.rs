@@ -42,7 +42,7 @@ use crate::{
     auth::{Principal, Roles},
     domain::Slug,
     error::Error,
-    store::{SignInAttempt, Store, UiSession, now_ms},
+    store::{SignInAttempt, Store, UiSession, millis, now_ms},
 };
 
 /// The path of the callback, which the configured redirect URL must end in.
@@ -420,8 +420,4 @@ fn principal(session: &UiSession) -> Result<Principal, Error> {
 /// What is stored in place of a secret the browser holds.
 fn digest(secret: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

@@ -116,7 +116,7 @@ impl Worker {
             at,
             status: sent.status,
             error: sent.error,
-            duration_ms: i64::try_from(sent.took.as_millis()).unwrap_or(i64::MAX),
+            duration_ms: crate::store::millis(sent.took),
         };
         if let Err(e) = self.store.settle_delivery(&claimed, &record, settled).await {
             // The lease runs out and the delivery is attempted again: at least once.
