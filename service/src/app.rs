@@ -25,7 +25,7 @@ use crate::{
     config::{ConfigError, Settings},
     connections::{ConnectionLimits, Gate, Listener},
     edits::Editor,
-    gateway::{ContextSigner, Gateway},
+    gateway::{ContextSigner, Gateway, http::UpstreamHttp},
     grpc::{self, ConfigApi, WatchLimits, Watcher},
     http::{self, HttpState},
     lifecycle::Lifecycle,
@@ -189,7 +189,11 @@ impl App {
             .as_ref()
             .map(ContextSigner::new)
             .transpose()?;
-        let gateway = Gateway::new(store.clone(), views.clone(), signer);
+        let upstream_ca = (settings.mcp.gateway_upstream_ca.as_deref())
+            .map(|path| crate::tls::read(path, "gateway upstream CA"))
+            .transpose()?;
+        let upstream_http = UpstreamHttp::new(upstream_ca.as_deref())?;
+        let gateway = Gateway::new(store.clone(), views.clone(), upstream_http, signer);
         let webhooks = start_webhooks(settings, &store, &lifecycle)?;
         let rate_limiter = http::rate_limiter(settings.http.admin_rate_limit);
         lifecycle

@@ -514,6 +514,11 @@ pub struct McpSettings {
     )]
     #[serde(serialize_with = "masked")]
     pub gateway_signing_key: Option<SecretString>,
+
+    /// PEM CA certificates the gateway trusts for https upstreams besides the system's (an
+    /// internal CA); the system's trust store alone when unset.
+    #[arg(long, env = "MCP_CONFIG_GATEWAY_UPSTREAM_CA")]
+    pub gateway_upstream_ca: Option<std::path::PathBuf>,
 }
 
 /// The HTTP port's admin API and web UI.

@@ -15,7 +15,7 @@ use crate::config::TlsSettings;
 #[error("TLS: {0}")]
 pub struct TlsError(pub String);
 
-fn read(path: &Path, what: &str) -> Result<Vec<u8>, TlsError> {
+pub(crate) fn read(path: &Path, what: &str) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path)
         .map_err(|e| TlsError(format!("cannot read the {what} {}: {e}", path.display())))
 }

@@ -58,8 +58,8 @@ pub const CONTEXT_TOKEN_HEADER: &str = "x-mcp-config-context";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Upstream {
-    /// The upstream's streamable HTTP endpoint: `http`, no credentials in it (an upstream
-    /// behind TLS is reached through a sidecar or mesh that terminates it).
+    /// The upstream's streamable HTTP endpoint: `http` or `https` (verified against the system's
+    /// CAs and `MCP_CONFIG_GATEWAY_UPSTREAM_CA`), no credentials in it.
     #[schema(example = "http://github-mcp.tools.svc:3000/mcp")]
     pub url: String,
     /// Longest a forwarded request may take, in milliseconds (1..=300000).
@@ -112,14 +112,10 @@ fn check_url(raw: &str) -> Result<(), InvalidInput> {
         return Err(invalid(&format!("longer than {MAX_URL_LEN} bytes")));
     }
     let url = url::Url::parse(raw).map_err(|e| invalid(&format!("not a URL: {e}")))?;
-    match url.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(invalid(
-                "https upstreams are not reached yet: use http to a sidecar or mesh that terminates TLS",
-            ));
-        }
-        _ => return Err(invalid("must be http (stdio upstreams are not served)")),
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(
+            "must be http or https (stdio upstreams are not served)",
+        ));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("has no host"));
@@ -172,6 +168,7 @@ mod tests {
     fn an_http_endpoint_is_accepted() {
         assert!(upstream("http://127.0.0.1:3000/mcp").check().is_ok());
         assert!(upstream("http://tools.example.com/mcp?x=1").check().is_ok());
+        assert!(upstream("https://tools.example.com/mcp").check().is_ok());
     }
 
     #[test]
@@ -183,7 +180,6 @@ mod tests {
             "http://example.com/mcp#top",
             "not a url",
             "stdio:server",
-            "https://tools.example.com/mcp",
         ] {
             assert_eq!(refused_field(&upstream(url)), "url", "{url}");
         }

@@ -24,7 +24,8 @@ use rmcp::{
         ServiceError, ServiceExt,
     },
     transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+        StreamableHttpClientTransport,
+        streamable_http_client::{StreamableHttpClientTransportConfig, StreamableHttpError},
     },
 };
 
@@ -150,9 +151,13 @@ impl Link {
                 server: self.server.clone(),
                 after: timeout,
             },
+            ServiceError::TransportSend(error) => GatewayError::Unavailable {
+                server: self.server.clone(),
+                detail: told_transport(&error),
+            },
             other => GatewayError::Unavailable {
                 server: self.server.clone(),
-                detail: innermost(&other.to_string()),
+                detail: told(&other),
             },
         }
     }
@@ -204,7 +209,13 @@ pub async fn connect<S: Service<RoleClient>>(
         })?
         .map_err(|e| GatewayError::Unavailable {
             server: server.clone(),
-            detail: innermost(&e.to_string()),
+            // rmcp keeps the transport's error beside the message, not as its source.
+            detail: match &e {
+                rmcp::service::ClientInitializeError::TransportError { error, .. } => {
+                    told_transport(error)
+                }
+                other => told(other),
+            },
         })
 }
 
@@ -333,6 +344,34 @@ impl Service<RoleClient> for Relay {
 
 /// The part of an rmcp transport error a client can act on ("unexpected server response: HTTP
 /// 307 …"), without the transport's type names that wrap it.
+/// What went wrong, as the caller is told it: the error without rmcp's wrappers, then each
+/// cause it does not already say — the one that matters (an untrusted certificate, a refused
+/// connection) is often only in the chain.
+fn told(error: &dyn std::error::Error) -> String {
+    let mut told = innermost(&error.to_string());
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let said = innermost(&error.to_string());
+        if !told.contains(&said) {
+            told = format!("{told}: {said}");
+        }
+        cause = error.source();
+    }
+    told
+}
+
+/// [`told`] of a transport's error, from the HTTP client's own error where there is one: rmcp
+/// holds it as its message's argument, not as its source.
+fn told_transport(error: &rmcp::transport::DynamicTransportError) -> String {
+    match error
+        .error
+        .downcast_ref::<StreamableHttpError<reqwest_mcp::Error>>()
+    {
+        Some(StreamableHttpError::Client(client)) => told(client),
+        _ => told(error),
+    }
+}
+
 fn innermost(message: &str) -> String {
     let inner = message.rsplit("] error: ").next().unwrap_or(message);
     let inner = inner.split(", when send").next().unwrap_or(inner);
@@ -358,5 +397,36 @@ mod tests {
             "unexpected server response: HTTP 307 Temporary Redirect:"
         );
         assert_eq!(innermost("connection refused"), "connection refused");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{said}")]
+    struct Chained {
+        said: &'static str,
+        #[source]
+        cause: Option<Box<Chained>>,
+    }
+
+    #[test]
+    fn a_cause_the_error_does_not_say_is_told_too() {
+        let chain = |said, cause| Chained { said, cause };
+        let certificate = chain("invalid peer certificate: UnknownIssuer", None);
+        let client = chain(
+            "error sending request for url (https://tools:8443/mcp)",
+            Some(Box::new(chain(
+                "client error (Connect)",
+                Some(Box::new(certificate)),
+            ))),
+        );
+        assert_eq!(
+            told(&client),
+            "error sending request for url (https://tools:8443/mcp): client error (Connect): \
+             invalid peer certificate: UnknownIssuer"
+        );
+        let repeated = chain(
+            "connection refused (os error 111)",
+            Some(Box::new(chain("connection refused", None))),
+        );
+        assert_eq!(told(&repeated), "connection refused (os error 111)");
     }
 }

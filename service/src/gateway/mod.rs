@@ -37,11 +37,16 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(store: Store, views: Views, signer: Option<ContextSigner>) -> Self {
+    pub fn new(
+        store: Store,
+        views: Views,
+        http: http::UpstreamHttp,
+        signer: Option<ContextSigner>,
+    ) -> Self {
         Self {
             registry: Registry::new(store.clone()),
             shadow: Shadow::new(views, store),
-            http: http::UpstreamHttp::default(),
+            http,
             signer,
         }
     }

@@ -203,6 +203,32 @@ async fn start_upstream(upstream: Upstream) -> SocketAddr {
     addr
 }
 
+/// [`start_upstream`] over TLS, its certificate signed by the CA in `certs`
+/// (`scripts/gen-test-certs.sh`).
+async fn start_tls_upstream(upstream: Upstream, certs: &std::path::Path) -> SocketAddr {
+    let service = StreamableHttpService::new(
+        move || Ok(upstream.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let router = axum::Router::new().nest_service("/mcp", service);
+    let tls = mcp_config::tls::Tls::from_settings(&mcp_config::config::TlsSettings {
+        tls_cert: Some(certs.join("server.pem")),
+        tls_key: Some(certs.join("server.key")),
+        tls_client_ca: None,
+        tls_handshake_timeout_secs: 5,
+    })
+    .unwrap()
+    .expect("a certificate and key");
+    let acceptor = tls.http(axum_server::accept::DefaultAcceptor).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = axum_server::from_tcp(listener).unwrap().acceptor(acceptor);
+    tokio::spawn(async move { server.serve(router.into_make_service()).await });
+    addr
+}
+
 /// A client of the gateway that samples (answers `sampling/createMessage` as `test-model`).
 struct Sampler(Recorder);
 
@@ -479,6 +505,52 @@ async fn a_hung_redirecting_or_flooding_upstream_fails_its_tools_and_never_the_p
         call(&acme, "headers").await.is_ok(),
         "the session still works"
     );
+}
+
+#[tokio::test]
+async fn an_https_upstream_is_reached_through_the_operators_ca_and_refused_without_it() {
+    let certs = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/gen-test-certs.sh");
+    let made = std::process::Command::new("bash")
+        .arg(script)
+        .arg(certs.path())
+        .status()
+        .unwrap();
+    assert!(made.success(), "gen-test-certs.sh failed");
+    let addr = start_tls_upstream(Upstream::default(), certs.path()).await;
+    let upstream = json!({"url": format!("https://localhost:{}/mcp", addr.port())});
+
+    // Trusting the operator's CA: tools go through over TLS with the org's context.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = format!(
+        "--gateway-upstream-ca={}",
+        certs.path().join("ca.pem").display()
+    );
+    let service = Service::sqlite_with(&dir, &[&ca]).await;
+    service.import(BUNDLE).await;
+    let registered = service.api().put_upstream("tools", upstream.clone()).await;
+    assert_eq!(registered.status(), 200);
+    let (acme, _) = session(&service, "acme", &[]).await;
+    let seen: Value = serde_json::from_str(&call(&acme, "headers").await.unwrap()).unwrap();
+    assert_eq!(seen["org"], "acme");
+    assert_eq!(
+        prompt_names(&acme).await,
+        ["acme-only", "shared", "upstream-only"]
+    );
+    drop(acme);
+
+    // Without it the certificate is not trusted: tools fail saying so, prompts still answer.
+    let dir = tempfile::tempdir().unwrap();
+    let untrusting = Service::sqlite(&dir).await;
+    untrusting.import(BUNDLE).await;
+    untrusting.api().put_upstream("tools", upstream).await;
+    let (acme, _) = session(&untrusting, "acme", &[]).await;
+    let refused = acme.list_all_tools().await.unwrap_err().to_string();
+    assert!(
+        refused.contains("unavailable") && refused.contains("certificate"),
+        "{refused}"
+    );
+    assert_eq!(prompt_names(&acme).await, ["acme-only", "shared"]);
 }
 
 #[tokio::test]

@@ -412,13 +412,22 @@ async fn a_sentinel_failover_during_writes_loses_no_event_and_readers_keep_answe
         };
         assert_eq!(change.revision, expected);
     }
-    assert!(
-        eventually(WAIT, || async {
-            client_text(&client).await.as_deref() == Some(last.as_str())
-        })
-        .await,
-        "the client never converged to the last write"
-    );
+    let converged = eventually(WAIT, || async {
+        client_text(&client).await.as_deref() == Some(last.as_str())
+    })
+    .await;
+    if !converged {
+        let view = client.prompts("acme", "github").await;
+        let seen = view
+            .as_ref()
+            .map(|v| (v.revision, v.stale, review_pr(v.items.iter())));
+        panic!(
+            "the client never converged to the last write ({last:?} at revision {end}): it \
+             answers {seen:?} while the replica serves {:?}, status {:?}",
+            served_text(&reader).await,
+            client.status()
+        );
+    }
     assert!(
         eventually(WAIT, || async { served_text(&reader).await == last }).await,
         "the other replica never converged to the last write"
