@@ -16,12 +16,12 @@ use http::{HeaderName, HeaderValue, request::Parts};
 use rmcp::{
     ErrorData, RoleClient, RoleServer,
     model::{
-        ClientCapabilities, ClientConfig, ClientRequest, ClientResult, Implementation,
+        ClientCapabilities, ClientConfig, ClientRequest, ClientResult, ErrorCode, Implementation,
         ProgressToken, RequestMetaObject, ServerNotification, ServerRequest, ServerResult,
     },
     service::{
         NotificationContext, Peer, PeerRequestOptions, RequestContext, RunningService, Service,
-        ServiceError, ServiceExt,
+        ServiceError, ServiceExt, SubscriptionSink,
     },
     transport::{
         StreamableHttpClientTransport,
@@ -68,7 +68,7 @@ impl Link {
         signer: Option<&ContextSigner>,
         upstream: &Upstream,
         caller: Caller<'_>,
-        downstream: Peer<RoleServer>,
+        downstream: Downstream,
         capabilities: ClientCapabilities,
     ) -> Result<Self, GatewayError> {
         let progress = Progress::default();
@@ -286,10 +286,22 @@ impl Drop for Unmap {
     }
 }
 
+/// Where a link's upstream traffic goes down to.
+#[derive(Clone)]
+pub enum Downstream {
+    /// A legacy session or a stateless request: the upstream's requests (sampling,
+    /// elicitation, roots, ping) are asked of the client, its notifications told.
+    Client(Peer<RoleServer>),
+    /// A `subscriptions/listen` stream (2026-07-28): the upstream's notifications the stream
+    /// accepted go down it; it answers no requests but pings (its link asks for no client
+    /// capability, so an upstream has nothing else to ask).
+    Listen(SubscriptionSink),
+}
+
 /// The client side of a link: what the upstream asks of the client (sampling, elicitation,
 /// roots, ping) is asked of the downstream client, and what it announces is announced to it.
 pub struct Relay {
-    downstream: Peer<RoleServer>,
+    downstream: Downstream,
     progress: Progress,
     info: ClientConfig,
     timeout: Duration,
@@ -301,9 +313,21 @@ impl Service<RoleClient> for Relay {
         request: ServerRequest,
         context: RequestContext<RoleClient>,
     ) -> Result<ClientResult, ErrorData> {
+        let downstream = match &self.downstream {
+            Downstream::Client(peer) => peer,
+            Downstream::Listen(_) => {
+                return match request {
+                    ServerRequest::PingRequest(_) => Ok(ClientResult::empty(())),
+                    _ => Err(ErrorData::new(
+                        ErrorCode::METHOD_NOT_FOUND,
+                        "a listen stream answers no requests",
+                        None,
+                    )),
+                };
+            }
+        };
         let options = PeerRequestOptions::with_timeout(self.timeout);
-        let handle = self
-            .downstream
+        let handle = downstream
             .send_cancellable_request(request, options)
             .await
             .map_err(client_failed)?;
@@ -332,8 +356,19 @@ impl Service<RoleClient> for Relay {
             ServerNotification::CancelledNotification(_) => return Ok(()),
             other => other,
         };
-        // A client that went away is the session's end, not the upstream's error.
-        let _ = self.downstream.send_notification(notification).await;
+        match &self.downstream {
+            // A client that went away is the session's end, not the upstream's error.
+            Downstream::Client(peer) => {
+                let _ = peer.send_notification(notification).await;
+            }
+            // What the stream did not accept (tools when it asked for prompts, log messages,
+            // which 2026-07-28 streams do not carry) is not for it.
+            Downstream::Listen(sink) => {
+                if let Err(e) = sink.send(notification).await {
+                    tracing::debug!(error = %e, "an upstream notification the listen stream does not take");
+                }
+            }
+        }
         Ok(())
     }
 

@@ -4,11 +4,13 @@
 //! mcp-config answers what it defines and forwards the rest: tools, completion of the
 //! upstream's own prompts, logging, the upstream's requests to the client (sampling,
 //! elicitation, roots) and its notifications, over one upstream session per client session
-//! ([`link`]). [`shadow`] is the merge rule of the two lists; [`http`] the client policy (no
+//! ([`link`]), and one per `subscriptions/listen` stream for its notifications ([`listen`]).
+//! [`shadow`] is the merge rule of the two lists; [`http`] the client policy (no
 //! redirects, bounded, traced); [`signer`] the optional context token.
 
 pub mod http;
 pub mod link;
+pub mod listen;
 pub mod preview;
 pub mod registry;
 pub mod shadow;

@@ -33,7 +33,11 @@ use super::{
 use crate::{
     domain::{EntryKey, Kind, OrgFilter, Scope, Upstream, UriPattern, ViewKey},
     error::Error,
-    gateway::{Cover, Cursor, Gateway, GatewayError, Link, Standing, link},
+    gateway::{
+        Cover, Cursor, Gateway, GatewayError, Link, Standing,
+        link::{self, Downstream},
+        listen::{self, Listener},
+    },
     listeners::{Door, OpenStreams},
     propagation::Dropped,
     render,
@@ -259,7 +263,7 @@ impl ConfigServer {
             gateway.signer.as_ref(),
             &upstream,
             caller,
-            context.peer.clone(),
+            Downstream::Client(context.peer.clone()),
             context.client_capabilities().unwrap_or_default(),
         )
         .await
@@ -819,12 +823,14 @@ impl ServerHandler for ConfigServer {
     }
 
     /// Both lists' list_changed, whatever was asked for (a client that did not ask ignores
-    /// them), and updates of the resources asked for, up to the bound a session has.
+    /// them), the tools' when asked for (an upstream's), and updates of the resources asked
+    /// for, up to the bound a session has.
     fn accepted_subscription_filter(
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
         let mut accepted = mcp::list_changed_filter();
+        accepted.tools_list_changed = requested.tools_list_changed.filter(|asked| *asked);
         accepted.resource_subscriptions = requested.resource_subscriptions.as_ref().map(|uris| {
             uris.iter()
                 .take(notify::MAX_SUBSCRIPTIONS)
@@ -855,9 +861,21 @@ impl ServerHandler for ConfigServer {
             }
         }
         let notifier = Notifier::Listen(context.sink().clone());
-        self.shared
-            .forward(dropped, &audience, notifier, &interests, stopped)
-            .await;
+        // The upstream's announcements too, for as long as the stream's own run.
+        let listener = Listener {
+            scope: audience.scope.clone(),
+            subject: audience.subject.clone(),
+            server: audience.server.clone(),
+            request: (context.request_context().extensions)
+                .get::<axum::http::request::Parts>()
+                .cloned(),
+        };
+        let upstream =
+            listen::relay_upstream(&self.shared.gateway, listener, context.sink().clone());
+        tokio::select! {
+            () = self.shared.forward(dropped, &audience, notifier, &interests, stopped) => {}
+            () = upstream => {}
+        }
         Ok(())
     }
 

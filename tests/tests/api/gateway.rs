@@ -62,6 +62,28 @@ struct Upstream {
     seen: Arc<Mutex<Vec<axum::http::HeaderMap>>>,
     /// Pings that reached it.
     pings: Arc<AtomicUsize>,
+    /// The sessions opened to it, and the org each was opened for.
+    sessions: Arc<Mutex<Vec<OpenedFor>>>,
+}
+
+/// A session opened to the upstream: the org the gateway said it is for, and its peer.
+type OpenedFor = (Option<String>, rmcp::service::Peer<RoleServer>);
+
+impl Upstream {
+    /// Tells every session opened for `org` that the tools changed; how many were told.
+    async fn announce_tools_changed(&self, org: &str) -> usize {
+        let peers: Vec<_> = (self.sessions.lock().unwrap().iter())
+            .filter(|(opened_for, _)| opened_for.as_deref() == Some(org))
+            .map(|(_, peer)| peer.clone())
+            .collect();
+        let mut told = 0;
+        for peer in peers {
+            if peer.notify_tool_list_changed().await.is_ok() {
+                told += 1;
+            }
+        }
+        told
+    }
 }
 
 fn text_of(result: &CallToolResult) -> String {
@@ -80,6 +102,14 @@ impl ServerHandler for Upstream {
                 .enable_prompts()
                 .build(),
         )
+    }
+
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        let org = (context.extensions.get::<axum::http::request::Parts>())
+            .and_then(|parts| parts.headers.get("x-mcp-config-org"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        self.sessions.lock().unwrap().push((org, context.peer));
     }
 
     async fn ping(&self, _context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
@@ -505,6 +535,130 @@ async fn a_hung_redirecting_or_flooding_upstream_fails_its_tools_and_never_the_p
         call(&acme, "headers").await.is_ok(),
         "the session still works"
     );
+}
+
+/// The next notification of a listen stream, if one comes within `wait`.
+async fn next_within(
+    listening: &mut rmcp::service::Subscription,
+    wait: Duration,
+) -> Option<rmcp::model::ServerNotification> {
+    tokio::time::timeout(wait, listening.next())
+        .await
+        .ok()
+        .and_then(|next| next.ok().flatten())
+}
+
+#[tokio::test]
+async fn a_listen_stream_hears_the_upstreams_announcements_and_mcp_configs() {
+    use rmcp::model::{ServerNotification, SubscriptionFilter};
+    let upstream = Upstream::default();
+    let addr = start_upstream(upstream.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service.import(BUNDLE).await;
+    service.wait_until_published().await;
+    let put = service
+        .api()
+        .put_upstream("tools", json!({"url": format!("http://{addr}/mcp")}))
+        .await;
+    assert_eq!(put.status(), 200);
+    let acme = ()
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_config(transport_for(
+                service.url("/mcp/tools"),
+                Some("acme"),
+            )),
+            current_protocol(),
+        )
+        .await
+        .expect("a 2026-07-28 client connects");
+    let filter = SubscriptionFilter::builder()
+        .tools_list_changed()
+        .prompts_list_changed()
+        .build();
+    let mut listening = acme.listen(filter).await.unwrap();
+
+    // The stream's upstream session opens in the background: announce until it is there.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let heard = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upstream's tools/list_changed never reached the listen stream"
+        );
+        upstream.announce_tools_changed("acme").await;
+        if let Some(heard) = next_within(&mut listening, Duration::from_millis(300)).await {
+            break heard;
+        }
+    };
+    assert!(
+        matches!(heard, ServerNotification::ToolListChangedNotification(_)),
+        "{heard:?}"
+    );
+    // Another org's sessions are not this stream's: nothing was opened for globex.
+    assert_eq!(upstream.announce_tools_changed("globex").await, 0);
+
+    // mcp-config's own change reaches the same stream.
+    let saved = service
+        .api()
+        .put_text_prompt("acme", "tools", "acme-only", "changed for acme")
+        .await;
+    assert_eq!(saved.status(), 200);
+    let heard = loop {
+        let next = next_within(&mut listening, WAIT)
+            .await
+            .expect("a notification");
+        if !matches!(next, ServerNotification::ToolListChangedNotification(_)) {
+            break next;
+        }
+    };
+    assert!(
+        matches!(heard, ServerNotification::PromptListChangedNotification(_)),
+        "{heard:?}"
+    );
+
+    // The registry points elsewhere: the stream's link moves, and the stream is told the
+    // lists may have changed (what the new upstream announced before is not known).
+    let other = Upstream::default();
+    let other_addr = start_upstream(other.clone()).await;
+    service
+        .api()
+        .put_upstream("tools", json!({"url": format!("http://{other_addr}/mcp")}))
+        .await;
+    let opened_for_acme =
+        || (other.sessions.lock().unwrap().iter()).any(|(org, _)| org.as_deref() == Some("acme"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !opened_for_acme() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stream's link never moved to the new upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut told = Vec::new();
+    while told.len() < 2 {
+        told.push(
+            next_within(&mut listening, WAIT)
+                .await
+                .expect("told after the move"),
+        );
+    }
+    assert!(
+        told.iter()
+            .any(|n| matches!(n, ServerNotification::ToolListChangedNotification(_)))
+            && told
+                .iter()
+                .any(|n| matches!(n, ServerNotification::PromptListChangedNotification(_))),
+        "{told:?}"
+    );
+    assert_eq!(other.announce_tools_changed("acme").await, 1);
+    assert!(
+        matches!(
+            next_within(&mut listening, WAIT).await,
+            Some(ServerNotification::ToolListChangedNotification(_))
+        ),
+        "the new upstream's announcement reaches the stream"
+    );
+    listening.cancel().await.unwrap();
 }
 
 #[tokio::test]
