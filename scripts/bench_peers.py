@@ -37,7 +37,10 @@ EDGE_TOKEN = "*:development.bench-peers"
 ROUNDS = 3  # interleaved runs per target and size; the median is reported
 # Targets from issue 18: mcp-config's requests/s over each peer's, at every size.
 TARGETS = {"etcd": 1.5, "unleash": 2.0}
-NAMES = {"mcp": "mcp-config", "etcd": "etcd", "unleash": "Unleash Edge"}
+NAMES = {"mcp": "mcp-config", "etcd": "etcd", "unleash": "Unleash Edge",
+         "mcp-list": "mcp-config MCP `prompts/list`"}
+# Issue 26: the MCP endpoint's `prompts/list` at this share of `GetPrompts`' requests/s or more.
+MCP_LIST_TARGET = 0.9
 
 
 def log(message):
@@ -233,8 +236,9 @@ def percentiles(log_file):
 class Target:
     """How h2load reaches one server for one size."""
 
-    def __init__(self, name, url, h2load_args):
+    def __init__(self, name, url, h2load_args, server=None):
         self.name, self.url, self.h2load_args = name, url, h2load_args
+        self.server = server or name  # the process that answers it
 
     def load(self, clients_rps=None):
         return self.h2load_args(clients_rps) + [self.url]
@@ -254,6 +258,26 @@ def grpc_args(body):
         if rate:
             return paced(rate) + ["-m", str(IN_FLIGHT // GRPC_CONNECTIONS)] + grpc
         return ["-c", str(GRPC_CONNECTIONS), "-m", str(IN_FLIGHT // GRPC_CONNECTIONS)] + grpc
+    return args
+
+
+def mcp_list_body():
+    """`prompts/list` as a 2026-07-28 client sends it: stateless, its `_meta` complete."""
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "prompts/list", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "h2load", "version": "1"}}}}).encode()
+
+
+def mcp_list_args(body):
+    """The MCP list over the same h2c connections and streams as `GetPrompts`: the two differ
+    only in what the server does per request."""
+    def args(rate):
+        mcp = ["-d", str(body), "-H", "content-type: application/json",
+               "-H", "accept: application/json, text/event-stream",
+               "-H", "mcp-protocol-version: 2026-07-28", "-H", "mcp-method: prompts/list",
+               "-H", f"x-org-id: {ORG}"]
+        return ["-c", str(GRPC_CONNECTIONS), "-m", str(IN_FLIGHT // GRPC_CONNECTIONS)] + mcp
     return args
 
 
@@ -344,12 +368,16 @@ def measure_size(args, tool, size, count, work):
     targets = {}
     try:
         if tool.mcp_config:
-            port, _ = start_mcp(servers, tool, work)
+            port, http_port = start_mcp(servers, tool, work)
             body = work / f"get-prompts-{size}.bin"
             body.write_bytes(grpc_frame(get_prompts_request(f"s{size}")))
             url = f"http://127.0.0.1:{port}/mcp_config.v1.ConfigService/GetPrompts"
             payload = grpc_response(tool, url, body)
             targets["mcp"] = Target("mcp", url, grpc_args(body))
+            body = work / "prompts-list.json"
+            body.write_bytes(mcp_list_body())
+            targets["mcp-list"] = Target("mcp-list", f"http://127.0.0.1:{http_port}/mcp/s{size}",
+                                         mcp_list_args(body), server="mcp")
         else:
             payload = None
         if payload is None:
@@ -370,24 +398,26 @@ def measure_size(args, tool, size, count, work):
 
         result = {"payload": len(payload), "max": {}, "half": {}}
         for name, target in targets.items():  # warm every target (connections, caches, JIT-free)
-            servers.only(name)
+            servers.only(target.server)
             h2load(args, tool, ["-n", str(max(500, args.requests // 20)), *target.load()])
         runs = {name: [] for name in targets}
         for _ in range(args.rounds):
             for name, target in targets.items():
-                servers.only(name)
+                servers.only(target.server)
                 runs[name].append(h2load(args, tool, ["-n", str(args.requests), *target.load()]))
                 log(f"{size} {NAMES[name]}: {runs[name][-1]['rps']:.0f} req/s")
         for name, figures in runs.items():
             median = sorted(figures, key=lambda f: f["rps"])[len(figures) // 2]
             result["max"][name] = {**median, "all": [f["rps"] for f in figures]}
         # Latency at one rate for all: half the slowest target's maximum, so every target is at
-        # most half loaded and the latencies are comparable.
-        rate = min(f["rps"] for f in result["max"].values()) / 2
+        # most half loaded and the latencies are comparable. The MCP list is compared with
+        # GetPrompts at full load only.
+        peers = {name: target for name, target in targets.items() if name != "mcp-list"}
+        rate = min(result["max"][name]["rps"] for name in peers) / 2
         result["half_rate"] = rate
         count_half = int(min(args.requests, max(1000, rate * args.half_seconds)))
-        for name, target in targets.items():
-            servers.only(name)
+        for name, target in peers.items():
+            servers.only(target.server)
             log_file = work / f"half-{name}-{size}.tsv"
             figures = h2load(args, tool, ["-n", str(count_half), *target.load(rate)], log_file)
             result["half"][name] = {**figures, **percentiles(log_file), "requests": count_half}
@@ -475,6 +505,25 @@ def report(results, meta, watchers=None):
         row.append(" / ".join(f"{r['max'][n]['bytes_per_response']:.0f}" for n in ran))
         out.append("| " + " | ".join(row) + " |")
     out.append("")
+    if all("mcp-list" in r["max"] for r in results.values()):
+        out += ["### The MCP endpoint's `prompts/list` against `GetPrompts` (requests/s, the same h2c connections and streams)", "",
+                f"| response | `GetPrompts` | `prompts/list` | ÷ `GetPrompts` (target ≥ {MCP_LIST_TARGET}×) | bytes per response | every run |",
+                "|---|---|---|---|---|---|"]
+        for size, r in results.items():
+            grpc, listed = r["max"]["mcp"], r["max"]["mcp-list"]
+            ratio = listed["rps"] / grpc["rps"]
+            out.append(f"| {size} | {grpc['rps']:.0f} | {listed['rps']:.0f} | **{ratio:.2f}×** "
+                       f"{'met' if ratio >= MCP_LIST_TARGET else 'missed'} | "
+                       f"{grpc['bytes_per_response']:.0f} / {listed['bytes_per_response']:.0f} | "
+                       + "/".join(f"{x:.0f}" for x in listed["all"]) + " |")
+        out.append("")
+        out.append(
+            "A 2026-07-28 client's stateless `prompts/list` (its `_meta` complete, `Mcp-Method` and "
+            "`MCP-Protocol-Version` headers, org `bench` by `x-org-id`) to `/mcp/s<size>` over h2c, "
+            "64 in flight as 4 connections × 16 streams like `GetPrompts`, interleaved with it on "
+            "the same server: the answer is the first page's JSON encoded once per revision "
+            "(`mcp::lists`), protobuf for `GetPrompts`.")
+        out.append("")
     out.append("Every run's requests/s, in order: " + "; ".join(
         f"{size} " + ", ".join(f"{NAMES[n]} " + "/".join(f"{x:.0f}" for x in r["max"][n]["all"]) for n in ran)
         for size, r in results.items()) + ".")

@@ -80,6 +80,7 @@ impl Subscriber {
         while !shutdown.is_cancelled() {
             let mut messages = client.message_rx();
             let mut reconnects = client.reconnect_rx();
+            let mut errors = client.error_rx();
             let subscribed = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 subscribed = tokio::time::timeout(silence, async {
@@ -118,6 +119,12 @@ impl Subscriber {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = reconnects.recv() => break,
+                    // A lost connection (Redis killed, a failover) is a cut now, not after the
+                    // silence bound: until then this replica would serve L1 views that the
+                    // changes it is not hearing have made stale, and a client that heard them
+                    // through the new master would take those answers for current. Errors that
+                    // leave the connection up lose nothing.
+                    _ = errors.recv() => if !client.is_connected() { break },
                     heard = tokio::time::timeout(silence, messages.recv()) => match heard {
                         Err(_) => {
                             tracing::warn!(bound = ?silence, "the Redis subscription is silent; taking it as cut");
