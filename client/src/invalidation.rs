@@ -410,6 +410,9 @@ async fn redis(
                 heard = tokio::time::timeout(silence, messages.recv()) => match heard {
                     Err(_) => {
                         tracing::debug!("the Redis channel said nothing for {silence:?}; reconnecting");
+                        // Unheard from now on: no view is current while the reconnection
+                        // takes its time.
+                        trackers[0].1.disconnected();
                         let _ = tokio::time::timeout(silence, subscriber.force_reconnection()).await;
                         break;
                     }

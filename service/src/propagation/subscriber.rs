@@ -128,6 +128,9 @@ impl Subscriber {
                     heard = tokio::time::timeout(silence, messages.recv()) => match heard {
                         Err(_) => {
                             tracing::warn!(bound = ?silence, "the Redis subscription is silent; taking it as cut");
+                            // Unheard from now on: L1 stops serving before the reconnection,
+                            // which may take as long again.
+                            self.cache.set_following(false).await;
                             let _ = tokio::time::timeout(silence, client.force_reconnection()).await;
                             break;
                         }
