@@ -43,8 +43,9 @@ work=$(mktemp -d)
 service=
 upstream=
 cleanup() {
-  [[ -n $service ]] && kill "$service" 2>/dev/null && wait "$service" 2>/dev/null
-  [[ -n $upstream ]] && kill "$upstream" 2>/dev/null && wait "$upstream" 2>/dev/null
+  # A process ended by the signal reports it (node: 143): the run's own status stands.
+  [[ -n $service ]] && kill "$service" 2>/dev/null && wait "$service" 2>/dev/null || true
+  [[ -n $upstream ]] && kill "$upstream" 2>/dev/null && wait "$upstream" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -404,9 +404,10 @@ async fn redis(
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = reconnects.recv() => break,
-                // Errors that leave the connection up (a slow reply, a protocol hiccup) lose
-                // nothing: only a lost connection means events may have been missed.
-                _ = errors.recv() => if !subscriber.is_connected() { break },
+                // fred tells a subscriber client's errors only of its connection (a reader that
+                // ended, a failed connect, a reply that forces a reconnection), and before its
+                // state says so: each one means events may be missed from now on.
+                _ = errors.recv() => break,
                 heard = tokio::time::timeout(silence, messages.recv()) => match heard {
                     Err(_) => {
                         tracing::debug!("the Redis channel said nothing for {silence:?}; reconnecting");

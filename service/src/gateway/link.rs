@@ -81,7 +81,14 @@ impl Link {
             ),
             timeout: upstream.timeout(),
         };
-        let service = connect(http, signer, upstream, &caller, relay).await?;
+        // A listen stream's session is watched (`answers_ping`) and reopened by its owner, who
+        // then tells the stream what it may have missed; rmcp's silent re-initialisation of an
+        // expired session would hide the gap.
+        let expired = match relay.downstream {
+            Downstream::Client(_) => ExpiredSession::Reinitialise,
+            Downstream::Listen(_) => ExpiredSession::Fail,
+        };
+        let service = connect(http, signer, upstream, &caller, relay, expired).await?;
         Ok(Self {
             service,
             progress,
@@ -97,7 +104,15 @@ impl Link {
 
     /// Whether the upstream session has ended (the upstream went away): open a new one.
     pub fn is_closed(&self) -> bool {
-        self.service.is_closed()
+        self.service.is_closed() || self.service.peer().is_transport_closed()
+    }
+
+    /// Whether the upstream still answers on this session, within the entry's timeout: a
+    /// session the upstream forgot (it restarted) looks open until something is sent on it.
+    pub async fn answers_ping(&self) -> bool {
+        let ping = ClientRequest::PingRequest(Default::default());
+        let asked = self.service.peer().send_request(ping);
+        matches!(tokio::time::timeout(self.timeout, asked).await, Ok(Ok(_)))
     }
 
     /// Sends `request` up on behalf of the downstream request `context`: with its `_meta`
@@ -179,8 +194,10 @@ pub async fn connect<S: Service<RoleClient>>(
     upstream: &Upstream,
     caller: &Caller<'_>,
     client: S,
+    expired: ExpiredSession,
 ) -> Result<RunningService<RoleClient, S>, GatewayError> {
     let mut config = StreamableHttpClientTransportConfig::with_uri(upstream.url.as_str());
+    config.reinit_on_expired_session = matches!(expired, ExpiredSession::Reinitialise);
     config.custom_headers = context_headers(upstream, caller);
     config.max_concurrent_requests = MAX_IN_FLIGHT;
     config.max_json_response_size = MAX_UPSTREAM_MESSAGE_BYTES;
@@ -286,6 +303,15 @@ impl Drop for Unmap {
     }
 }
 
+/// What a link does when the upstream no longer knows its session (it restarted).
+#[derive(Debug, Clone, Copy)]
+pub enum ExpiredSession {
+    /// Opens a new one and goes on (rmcp's own reinitialisation).
+    Reinitialise,
+    /// Fails the request: the link's owner reopens it and knows there was a gap.
+    Fail,
+}
+
 /// Where a link's upstream traffic goes down to.
 #[derive(Clone)]
 pub enum Downstream {
@@ -361,6 +387,13 @@ impl Service<RoleClient> for Relay {
             Downstream::Client(peer) => {
                 let _ = peer.send_notification(notification).await;
             }
+            // A listen link subscribes to none of the upstream's resources: an update would
+            // be the upstream speaking for a URI the stream subscribed to at mcp-config.
+            Downstream::Listen(_)
+                if matches!(
+                    notification,
+                    ServerNotification::ResourceUpdatedNotification(_)
+                ) => {}
             // What the stream did not accept (tools when it asked for prompts, log messages,
             // which 2026-07-28 streams do not carry) is not for it.
             Downstream::Listen(sink) => {
@@ -402,7 +435,18 @@ fn told_transport(error: &rmcp::transport::DynamicTransportError) -> String {
         .error
         .downcast_ref::<StreamableHttpError<reqwest_mcp::Error>>()
     {
-        Some(StreamableHttpError::Client(client)) => told(client),
+        Some(StreamableHttpError::Client(client)) => {
+            let told = told(client);
+            // reqwest names the URL; its query may hold what the admin keeps out of logs.
+            match client.url().filter(|url| url.query().is_some()) {
+                Some(url) => {
+                    let mut bare = url.clone();
+                    bare.set_query(None);
+                    told.replace(url.as_str(), bare.as_str())
+                }
+                None => told,
+            }
+        }
         _ => told(error),
     }
 }

@@ -3,8 +3,8 @@
 //! an upstream session of its own for the stream's life and relays what the upstream announces
 //! (its tools, prompts or resources changed) into the stream.
 //!
-//! The link is opened again when the upstream session ends (the upstream restarted) or the
-//! registry points elsewhere; whatever the upstream announced meanwhile is lost with it, so a
+//! The link is opened again when the upstream session ends or stops answering pings (the
+//! upstream restarted and forgot it) or the registry points elsewhere; whatever the upstream announced meanwhile is lost with it, so a
 //! reopened link tells the stream every list may have changed.
 
 use std::time::Duration;
@@ -22,6 +22,12 @@ use crate::domain::{Scope, Slug};
 /// How often an open link is checked for its end and its registry entry for a change: the
 /// registry itself is fresh within two seconds.
 const RECHECK: Duration = Duration::from_secs(2);
+/// How often the upstream is asked whether it still knows the link's session (a restarted
+/// upstream forgets it and says nothing).
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// A link that lasted this long was a good one: the next reopen starts its backoff afresh. One
+/// that ends sooner (an upstream that accepts sessions and drops them) backs off further.
+const STABLE: Duration = Duration::from_secs(30);
 /// Waits between attempts to reach an upstream that cannot be reached: from 1 s to 30 s, with
 /// jitter, so the listen streams of an upstream that went down do not retry in step.
 const REOPEN: ExponentialBuilder = ExponentialBuilder::new()
@@ -80,18 +86,30 @@ pub async fn relay_upstream(gateway: &Gateway, listener: Listener, sink: Subscri
                 continue;
             }
         };
-        backoff = REOPEN.build();
         if linked_before {
             announce_everything_changed(&sink).await;
         }
         linked_before = true;
+        let opened = tokio::time::Instant::now();
+        let mut pinged = opened;
         loop {
             tokio::time::sleep(RECHECK).await;
             let current = gateway.registry.lookup(&listener.server).await;
-            let moved = matches!(&current, Ok(now) if now.as_ref() != Some(&entry));
-            if link.is_closed() || moved {
+            if matches!(&current, Ok(now) if now.as_ref() != Some(&entry)) || link.is_closed() {
                 break;
             }
+            if pinged.elapsed() >= PING_EVERY {
+                pinged = tokio::time::Instant::now();
+                if !link.answers_ping().await {
+                    tracing::debug!(server = %listener.server, "a listen stream's upstream session no longer answers; reopening");
+                    break;
+                }
+            }
+        }
+        if opened.elapsed() >= STABLE {
+            backoff = REOPEN.build();
+        } else {
+            tokio::time::sleep(backoff.next().unwrap_or(RECHECK)).await;
         }
     }
 }

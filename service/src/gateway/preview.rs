@@ -60,8 +60,15 @@ impl Gateway {
             server,
             request: None,
         };
-        let session =
-            link::connect(&self.http, self.signer.as_ref(), upstream, &caller, ()).await?;
+        let session = link::connect(
+            &self.http,
+            self.signer.as_ref(),
+            upstream,
+            &caller,
+            (),
+            link::ExpiredSession::Reinitialise,
+        )
+        .await?;
         let failed = |e: rmcp::service::ServiceError| GatewayError::Unavailable {
             server: server.clone(),
             detail: e.to_string(),

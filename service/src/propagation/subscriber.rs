@@ -80,7 +80,6 @@ impl Subscriber {
         while !shutdown.is_cancelled() {
             let mut messages = client.message_rx();
             let mut reconnects = client.reconnect_rx();
-            let mut errors = client.error_rx();
             let subscribed = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 subscribed = tokio::time::timeout(silence, async {
@@ -113,6 +112,8 @@ impl Subscriber {
                 metrics::counter!(crate::metrics::SUBSCRIBER_RECONNECTS).increment(1);
             }
             subscribed_before = true;
+            // Errors from now on: older ones are about the connection just waited for.
+            let mut errors = client.error_rx();
             last_seen = self.resync(last_seen).await;
             self.cache.set_following(true).await;
             loop {
@@ -122,9 +123,11 @@ impl Subscriber {
                     // A lost connection (Redis killed, a failover) is a cut now, not after the
                     // silence bound: until then this replica would serve L1 views that the
                     // changes it is not hearing have made stale, and a client that heard them
-                    // through the new master would take those answers for current. Errors that
-                    // leave the connection up lose nothing.
-                    _ = errors.recv() => if !client.is_connected() { break },
+                    // through the new master would take those answers for current. fred tells
+                    // a subscriber client's errors only of its connection (a reader that ended,
+                    // a failed connect, a reply that forces a reconnection), and before its
+                    // state says so: each one is a cut.
+                    _ = errors.recv() => break,
                     heard = tokio::time::timeout(silence, messages.recv()) => match heard {
                         Err(_) => {
                             tracing::warn!(bound = ?silence, "the Redis subscription is silent; taking it as cut");

@@ -16,6 +16,7 @@ use std::{
 };
 
 use mcp_config_tests::{
+    eventually,
     mcp::{Recorder, WAIT, current_protocol, transport_for},
     service::Service,
 };
@@ -213,35 +214,41 @@ impl ServerHandler for Upstream {
 
 /// The upstream at `/mcp`, a redirect to it at `/moved`; the address.
 async fn start_upstream(upstream: Upstream) -> SocketAddr {
-    let service = StreamableHttpService::new(
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_upstream(upstream, listener));
+    addr
+}
+
+/// `upstream` at `/mcp` with sessions of its own, as one process of it would serve them.
+fn upstream_service(upstream: Upstream) -> StreamableHttpService<Upstream, LocalSessionManager> {
+    StreamableHttpService::new(
         move || Ok(upstream.clone()),
         Arc::new(LocalSessionManager::default()),
         StreamableHttpServerConfig::default(),
-    );
-    let router = axum::Router::new().nest_service("/mcp", service).route(
-        "/moved",
-        axum::routing::any(|| async {
-            (
-                axum::http::StatusCode::TEMPORARY_REDIRECT,
-                [(axum::http::header::LOCATION, "/mcp")],
-            )
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    addr
+    )
+}
+
+/// Serves [`start_upstream`]'s routes on `listener` until dropped.
+async fn serve_upstream(upstream: Upstream, listener: tokio::net::TcpListener) {
+    let router = axum::Router::new()
+        .nest_service("/mcp", upstream_service(upstream))
+        .route(
+            "/moved",
+            axum::routing::any(|| async {
+                (
+                    axum::http::StatusCode::TEMPORARY_REDIRECT,
+                    [(axum::http::header::LOCATION, "/mcp")],
+                )
+            }),
+        );
+    let _ = axum::serve(listener, router).await;
 }
 
 /// [`start_upstream`] over TLS, its certificate signed by the CA in `certs`
 /// (`scripts/gen-test-certs.sh`).
 async fn start_tls_upstream(upstream: Upstream, certs: &std::path::Path) -> SocketAddr {
-    let service = StreamableHttpService::new(
-        move || Ok(upstream.clone()),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    );
-    let router = axum::Router::new().nest_service("/mcp", service);
+    let router = axum::Router::new().nest_service("/mcp", upstream_service(upstream));
     let tls = mcp_config::tls::Tls::from_settings(&mcp_config::config::TlsSettings {
         tls_cert: Some(certs.join("server.pem")),
         tls_key: Some(certs.join("server.key")),
@@ -462,16 +469,7 @@ async fn the_gateway_forwards_tools_and_lays_the_orgs_prompts_over_the_upstreams
     assert!(prompt_names(&acme).await.contains(&"new-one".to_owned()));
 
     // The current (stateless) protocol reaches the same tools.
-    let stateless = ()
-        .serve_with_lifecycle(
-            StreamableHttpClientTransport::from_config(transport_for(
-                service.url("/mcp/tools"),
-                Some("globex"),
-            )),
-            current_protocol(),
-        )
-        .await
-        .expect("connects");
+    let stateless = current_client(&service, "globex").await;
     let answer = stateless
         .call_tool(CallToolRequestParams::new("headers"))
         .await
@@ -537,6 +535,19 @@ async fn a_hung_redirecting_or_flooding_upstream_fails_its_tools_and_never_the_p
     );
 }
 
+/// A 2026-07-28 client (no session) of `org` to the gateway's `tools` server.
+async fn current_client(service: &Service, org: &str) -> RunningService<RoleClient, ()> {
+    ().serve_with_lifecycle(
+        StreamableHttpClientTransport::from_config(transport_for(
+            service.url("/mcp/tools"),
+            Some(org),
+        )),
+        current_protocol(),
+    )
+    .await
+    .expect("a 2026-07-28 client connects")
+}
+
 /// The next notification of a listen stream, if one comes within `wait`.
 async fn next_within(
     listening: &mut rmcp::service::Subscription,
@@ -562,16 +573,7 @@ async fn a_listen_stream_hears_the_upstreams_announcements_and_mcp_configs() {
         .put_upstream("tools", json!({"url": format!("http://{addr}/mcp")}))
         .await;
     assert_eq!(put.status(), 200);
-    let acme = ()
-        .serve_with_lifecycle(
-            StreamableHttpClientTransport::from_config(transport_for(
-                service.url("/mcp/tools"),
-                Some("acme"),
-            )),
-            current_protocol(),
-        )
-        .await
-        .expect("a 2026-07-28 client connects");
+    let acme = current_client(&service, "acme").await;
     let filter = SubscriptionFilter::builder()
         .tools_list_changed()
         .prompts_list_changed()
@@ -658,6 +660,64 @@ async fn a_listen_stream_hears_the_upstreams_announcements_and_mcp_configs() {
         ),
         "the new upstream's announcement reaches the stream"
     );
+    listening.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_listen_stream_opens_a_new_upstream_session_when_the_upstream_restarts() {
+    use rmcp::model::{ServerNotification, SubscriptionFilter};
+    let upstream = Upstream::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let first = tokio::spawn(serve_upstream(upstream.clone(), listener));
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::sqlite(&dir).await;
+    service.import(BUNDLE).await;
+    service
+        .api()
+        .put_upstream("tools", json!({"url": format!("http://{addr}/mcp")}))
+        .await;
+    let acme = current_client(&service, "acme").await;
+    let filter = SubscriptionFilter::builder().tools_list_changed().build();
+    let mut listening = acme.listen(filter).await.unwrap();
+    let opened_for_acme = |upstream: &Upstream| {
+        (upstream.sessions.lock().unwrap().iter()).any(|(org, _)| org.as_deref() == Some("acme"))
+    };
+    assert!(
+        eventually(WAIT, || async { opened_for_acme(&upstream) }).await,
+        "the stream's upstream session opened"
+    );
+
+    // The upstream restarts on the same address and knows no session of before: the stream's
+    // link finds out (its session no longer answers), opens another, and tells the stream its
+    // tools may have changed.
+    first.abort();
+    let _ = first.await;
+    let restarted = Upstream::default();
+    let listener = loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => break listener,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    tokio::spawn(serve_upstream(restarted.clone(), listener));
+    let told = next_within(&mut listening, Duration::from_secs(60)).await;
+    assert!(
+        matches!(
+            told,
+            Some(ServerNotification::ToolListChangedNotification(_))
+        ),
+        "{told:?}"
+    );
+    assert!(
+        opened_for_acme(&restarted),
+        "a session of the restarted upstream"
+    );
+    assert_eq!(restarted.announce_tools_changed("acme").await, 1);
+    assert!(matches!(
+        next_within(&mut listening, WAIT).await,
+        Some(ServerNotification::ToolListChangedNotification(_))
+    ));
     listening.cancel().await.unwrap();
 }
 
