@@ -133,6 +133,7 @@ struct Listeners {
 impl App {
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
         settings.validate()?;
+        crate::tls::install_crypto_provider();
         let authenticator = Authenticator::from_settings(&settings.access)?;
         let tls = Tls::from_settings(&settings.tls)?;
         let store = open_store(settings).await?;

@@ -20,6 +20,14 @@ pub(crate) fn read(path: &Path, what: &str) -> Result<Vec<u8>, TlsError> {
         .map_err(|e| TlsError(format!("cannot read the {what} {}: {e}", path.display())))
 }
 
+/// Makes ring the process's rustls provider, once (later calls change nothing). The binary
+/// holds two providers (reqwest 0.13 brings aws-lc-rs for the gateway's client), and a library
+/// that builds its rustls configuration without naming one — tonic's server TLS — cannot pick
+/// between them and panics; everything this service names itself is ring.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The certificate and key, when TLS is configured.
 pub struct Tls {
     cert: Vec<u8>,
