@@ -779,14 +779,15 @@ fn masked<S: Serializer>(secret: &Option<SecretString>, serializer: S) -> Result
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use clap::Parser;
 
+    /// [`Settings`] as `mcp-config serve` parses them, for the tests of what reads them.
     #[derive(Parser)]
-    struct Cli {
+    pub(crate) struct Cli {
         #[command(flatten)]
-        settings: Settings,
+        pub(crate) settings: Settings,
     }
 
     #[test]

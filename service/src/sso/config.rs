@@ -103,12 +103,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        settings: Settings,
-    }
+    use crate::config::tests::Cli;
 
     fn checked(extra: &[&str]) -> Result<Option<SsoConfig>, ConfigError> {
         let base = [

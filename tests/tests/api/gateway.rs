@@ -71,12 +71,17 @@ struct Upstream {
 type OpenedFor = (Option<String>, rmcp::service::Peer<RoleServer>);
 
 impl Upstream {
-    /// Tells every session opened for `org` that the tools changed; how many were told.
-    async fn announce_tools_changed(&self, org: &str) -> usize {
-        let peers: Vec<_> = (self.sessions.lock().unwrap().iter())
+    /// The sessions opened to it for `org`.
+    fn sessions_of(&self, org: &str) -> Vec<rmcp::service::Peer<RoleServer>> {
+        (self.sessions.lock().unwrap().iter())
             .filter(|(opened_for, _)| opened_for.as_deref() == Some(org))
             .map(|(_, peer)| peer.clone())
-            .collect();
+            .collect()
+    }
+
+    /// Tells every session opened for `org` that the tools changed; how many were told.
+    async fn announce_tools_changed(&self, org: &str) -> usize {
+        let peers = self.sessions_of(org);
         let mut told = 0;
         for peer in peers {
             if peer.notify_tool_list_changed().await.is_ok() {
@@ -626,10 +631,8 @@ async fn a_listen_stream_hears_the_upstreams_announcements_and_mcp_configs() {
         .api()
         .put_upstream("tools", json!({"url": format!("http://{other_addr}/mcp")}))
         .await;
-    let opened_for_acme =
-        || (other.sessions.lock().unwrap().iter()).any(|(org, _)| org.as_deref() == Some("acme"));
     let deadline = tokio::time::Instant::now() + WAIT;
-    while !opened_for_acme() {
+    while other.sessions_of("acme").is_empty() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the stream's link never moved to the new upstream"
@@ -680,11 +683,8 @@ async fn a_listen_stream_opens_a_new_upstream_session_when_the_upstream_restarts
     let acme = current_client(&service, "acme").await;
     let filter = SubscriptionFilter::builder().tools_list_changed().build();
     let mut listening = acme.listen(filter).await.unwrap();
-    let opened_for_acme = |upstream: &Upstream| {
-        (upstream.sessions.lock().unwrap().iter()).any(|(org, _)| org.as_deref() == Some("acme"))
-    };
     assert!(
-        eventually(WAIT, || async { opened_for_acme(&upstream) }).await,
+        eventually(WAIT, || async { !upstream.sessions_of("acme").is_empty() }).await,
         "the stream's upstream session opened"
     );
 
@@ -710,7 +710,7 @@ async fn a_listen_stream_opens_a_new_upstream_session_when_the_upstream_restarts
         "{told:?}"
     );
     assert!(
-        opened_for_acme(&restarted),
+        !restarted.sessions_of("acme").is_empty(),
         "a session of the restarted upstream"
     );
     assert_eq!(restarted.announce_tools_changed("acme").await, 1);
