@@ -4,8 +4,9 @@
 //! (its tools, prompts or resources changed) into the stream.
 //!
 //! The link is opened again when the upstream session ends or stops answering pings (the
-//! upstream restarted and forgot it) or the registry points elsewhere; whatever the upstream announced meanwhile is lost with it, so a
-//! reopened link tells the stream every list may have changed.
+//! upstream restarted and forgot it) or the registry points elsewhere; whatever the upstream
+//! announced meanwhile is lost with it, so a reopened link tells the stream every list may
+//! have changed.
 
 use std::time::Duration;
 
@@ -68,7 +69,7 @@ pub async fn relay_upstream(gateway: &Gateway, listener: Listener, sink: Subscri
             tokio::time::sleep(RECHECK).await;
             continue;
         };
-        let opened = Link::open(
+        let link = match Link::open(
             &gateway.http,
             gateway.signer.as_ref(),
             &entry,
@@ -77,8 +78,8 @@ pub async fn relay_upstream(gateway: &Gateway, listener: Listener, sink: Subscri
             // Nothing to ask of the client: a listen stream answers no requests.
             ClientCapabilities::default(),
         )
-        .await;
-        let link = match opened {
+        .await
+        {
             Ok(link) => link,
             Err(e) => {
                 tracing::debug!(error = %e, server = %listener.server, "a listen stream's upstream is unavailable; retrying");
